@@ -1,0 +1,54 @@
+//! `docker compose` invocations for one stack: the project name, the env file
+//! and the compose file are always explicit, and the state directory is passed
+//! as `CORE_DATA_STATE` (a path, never a secret) for the file's interpolation.
+
+use crate::config::Config;
+use crate::paths::Paths;
+use crate::process;
+
+pub struct Compose {
+    paths: Paths,
+    project: String,
+}
+
+impl Compose {
+    pub fn new(paths: &Paths, config: &Config) -> Compose {
+        Compose { paths: paths.clone(), project: config.project().to_owned() }
+    }
+
+    /// The full argument list, for display and for running.
+    pub fn args(&self, args: &[&str]) -> Vec<String> {
+        let mut all: Vec<String> = vec![
+            "compose".into(),
+            "--project-name".into(),
+            self.project.clone(),
+            "--env-file".into(),
+            self.paths.env_file().into_string(),
+            "--file".into(),
+            self.paths.compose_file().into_string(),
+        ];
+        all.extend(args.iter().map(|arg| (*arg).to_owned()));
+        all
+    }
+
+    pub fn expression(&self, args: &[&str]) -> duct::Expression {
+        duct::cmd("docker", self.args(args))
+            .env("CORE_DATA_STATE", self.paths.state().as_str())
+            .env("CORE_DATA_REPO", self.paths.repo().as_str())
+    }
+
+    /// Runs a compose command, returning stdout; failures carry compose's stderr.
+    pub fn run(&self, args: &[&str]) -> anyhow::Result<String> {
+        let output = process::capture_expr(self.expression(args))?;
+        if !output.success {
+            anyhow::bail!("`docker {}` failed:\n{}", self.args(args).join(" "), output.stderr.trim_end());
+        }
+        Ok(output.stdout)
+    }
+
+    /// Runs a compose command with its output streamed line by line.
+    pub fn stream(&self, args: &[&str], on_line: impl FnMut(&str)) -> anyhow::Result<()> {
+        let display = format!("docker {}", self.args(args).join(" "));
+        process::stream(self.expression(args), &display, on_line)
+    }
+}

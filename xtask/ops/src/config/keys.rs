@@ -1,0 +1,125 @@
+//! The configuration keys: one table that is the parser's whitelist, the
+//! documentation written into `.env`, and the source of static defaults.
+
+/// How a value is checked. Each kind has one parser in `config::value`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Kind {
+    /// A lowercase name usable as a compose project, role or database name.
+    Name,
+    /// A Docker image reference such as `core-data/postgres:17`.
+    Image,
+    /// `auto` or a Docker image reference.
+    BaseImage,
+    /// An `http://` or `https://` URL.
+    Url,
+    /// A whole number within the range given.
+    Int(i64, i64),
+    /// A decimal number within the range given.
+    Float(f64, f64),
+    /// A memory size with a unit (`kB`, `MB`, `GB`, `TB`), e.g. `512MB`.
+    Size,
+    /// A PostgreSQL duration: `0`, or a whole number with `ms`, `s`, `min`, `h` or `d`.
+    Duration,
+    /// An IPv4 address.
+    Ipv4,
+    /// An IPv4 network in CIDR form, e.g. `172.30.0.0/24`.
+    Cidr,
+    /// A TCP port, 1..=65535.
+    Port,
+    /// Comma-separated `database:owner` pairs.
+    Databases,
+    /// Free text without spaces, quotes or control characters.
+    Word,
+}
+
+/// Where a key's default comes from when `.env` does not set it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DefaultValue {
+    Static(&'static str),
+    /// Computed from the host (or `init` flags) by `config::sizing`.
+    Sized,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Key {
+    pub name: &'static str,
+    pub kind: Kind,
+    pub default: DefaultValue,
+    pub doc: &'static str,
+    /// The section header `.env` groups this key under.
+    pub section: &'static str,
+}
+
+const fn key(
+    section: &'static str,
+    name: &'static str,
+    kind: Kind,
+    default: DefaultValue,
+    doc: &'static str,
+) -> Key {
+    Key { name, kind, default, doc, section }
+}
+
+use DefaultValue::{Sized, Static};
+use Kind::*;
+
+pub const KEYS: &[Key] = &[
+    key("Stack", "COMPOSE_PROJECT_NAME", Name, Static("core_data"), "Compose project name; prefixes containers, volumes and the network."),
+    key("Stack", "POSTGRES_IMAGE", Image, Static("core-data/postgres:17"), "Tag of the platform image built by `cargo xtask build-image`."),
+    key("Stack", "BASE_IMAGE", BaseImage, Static("auto"), "Base image: `auto` uses debian:trixie-slim if present or pullable, else bootstraps core-data/base:trixie with mmdebstrap."),
+    key("Stack", "DEBIAN_MIRROR", Url, Static("http://deb.debian.org/debian"), "Debian mirror for the base bootstrap and the image's packages."),
+    key("Stack", "DEBIAN_SECURITY_MIRROR", Url, Static("http://deb.debian.org/debian-security"), "Debian security mirror used inside the image."),
+    key("Stack", "POSTGRES_UID", Int(1, 2_147_483_647), Sized, "UID the server runs as (never 0)."),
+    key("Stack", "POSTGRES_GID", Int(1, 2_147_483_647), Sized, "GID the server runs as (never 0)."),
+    key("Stack", "NETWORK_SUBNET", Cidr, Static("172.30.0.0/24"), "Subnet of the stack's bridge network."),
+    key("Stack", "POSTGRES_BIND_ADDRESS", Ipv4, Static("127.0.0.1"), "Host address the PostgreSQL port is published on."),
+    key("Stack", "POSTGRES_HOST_PORT", Port, Static("5432"), "Host port PostgreSQL is published on."),
+    key("Stack", "TZ", Word, Static("UTC"), "Time zone of the server and its logs."),
+    key("Stack", "LOG_MAX_SIZE", Word, Static("10m"), "Docker `local` log driver: size of one log file."),
+    key("Stack", "LOG_MAX_FILE", Int(1, 100), Static("5"), "Docker `local` log driver: number of rotated files kept."),
+    key("Stack", "HEALTH_MAX_REPLICATION_LAG_SECONDS", Int(0, 86_400), Static("0"), "Health check stage 3: unhealthy when a standby lags more (0: off)."),
+    key("Roles and databases", "POSTGRES_SUPERUSER", Name, Static("postgres"), "Name of the superuser role (password in secrets/postgres_superuser_password)."),
+    key("Roles and databases", "APP_DATABASES", Databases, Static("app:app"), "Application databases to create as `db:owner` pairs, comma-separated; each owner gets a generated password in secrets/roles/."),
+    key("Resources", "POSTGRES_MEMORY_LIMIT", Size, Sized, "Container memory limit."),
+    key("Resources", "POSTGRES_CPU_LIMIT", Float(0.1, 1024.0), Sized, "Container CPU limit (cores)."),
+    key("Resources", "POSTGRES_SHM_SIZE", Size, Sized, "Size of /dev/shm (parallel query uses it)."),
+    key("Tuning", "PG_MAX_CONNECTIONS", Int(10, 10_000), Static("100"), "max_connections."),
+    key("Tuning", "PG_SHARED_BUFFERS", Size, Sized, "shared_buffers (restart)."),
+    key("Tuning", "PG_EFFECTIVE_CACHE_SIZE", Size, Sized, "effective_cache_size."),
+    key("Tuning", "PG_WORK_MEM", Size, Sized, "work_mem."),
+    key("Tuning", "PG_MAINTENANCE_WORK_MEM", Size, Sized, "maintenance_work_mem."),
+    key("Tuning", "PG_WAL_BUFFERS", Size, Sized, "wal_buffers (restart)."),
+    key("Tuning", "PG_MAX_WAL_SIZE", Size, Static("2GB"), "max_wal_size."),
+    key("Tuning", "PG_MIN_WAL_SIZE", Size, Static("512MB"), "min_wal_size."),
+    key("Tuning", "PG_MAX_WORKER_PROCESSES", Int(8, 1024), Sized, "max_worker_processes (restart)."),
+    key("Tuning", "PG_MAX_PARALLEL_WORKERS", Int(0, 1024), Sized, "max_parallel_workers."),
+    key("Tuning", "PG_MAX_PARALLEL_WORKERS_PER_GATHER", Int(0, 1024), Sized, "max_parallel_workers_per_gather."),
+    key("Tuning", "PG_MAX_PARALLEL_MAINTENANCE_WORKERS", Int(0, 1024), Sized, "max_parallel_maintenance_workers."),
+    key("Tuning", "PG_RANDOM_PAGE_COST", Float(0.1, 100.0), Static("1.1"), "random_page_cost (1.1 suits SSDs)."),
+    key("Tuning", "PG_EFFECTIVE_IO_CONCURRENCY", Int(0, 1000), Static("200"), "effective_io_concurrency."),
+    key("Tuning", "PG_STATEMENT_TIMEOUT", Duration, Static("0"), "statement_timeout for every session (0: none; a server-wide limit breaks maintenance)."),
+    key("Tuning", "PG_LOCK_TIMEOUT", Duration, Static("0"), "lock_timeout."),
+    key("Tuning", "PG_IDLE_IN_TRANSACTION_SESSION_TIMEOUT", Duration, Static("10min"), "idle_in_transaction_session_timeout."),
+    key("Tuning", "PG_LOG_MIN_DURATION_STATEMENT", Duration, Static("500ms"), "Log statements slower than this."),
+    key("Tuning", "PG_AUTO_EXPLAIN_MIN_DURATION", Duration, Static("2s"), "auto_explain: log plans of statements slower than this."),
+    key("Tuning", "PG_PGAUDIT_LOG", Word, Static("ddl,role"), "pgaudit.log classes."),
+];
+
+/// Looks a key up by name.
+pub fn find(name: &str) -> Option<&'static Key> {
+    KEYS.iter().find(|key| key.name == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_names_are_unique() {
+        let mut names: Vec<_> = KEYS.iter().map(|key| key.name).collect();
+        names.sort_unstable();
+        let before = names.len();
+        names.dedup();
+        assert_eq!(before, names.len(), "a key is declared twice");
+    }
+}

@@ -1,0 +1,227 @@
+//! The typed configuration: `.env` checked against the key table, defaults
+//! filled in, and the accessors the rest of the library uses.
+
+pub mod envfile;
+pub mod keys;
+pub mod sizing;
+pub mod value;
+
+use std::collections::BTreeMap;
+
+use anyhow::Context;
+use camino::Utf8Path;
+
+pub use value::AppDatabase;
+
+use crate::paths::Paths;
+
+/// A problem with the configuration; nothing has been started when one is returned.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("no configuration at `{0}`; run `cargo xtask init` (or `cargo xtask up`, which runs it with defaults)")]
+    Missing(String),
+    #[error(transparent)]
+    Syntax(#[from] envfile::EnvError),
+    #[error("{file} line {line}: `{key}={value}`: {message}")]
+    Value { file: String, line: usize, key: String, value: String, message: String },
+    #[error("{0}")]
+    Inconsistent(String),
+}
+
+/// A checked configuration. Every key of the table has a canonical value.
+#[derive(Debug, Clone)]
+pub struct Config {
+    values: BTreeMap<&'static str, String>,
+}
+
+impl Config {
+    /// Reads and checks `.env` under the state directory.
+    pub fn load(paths: &Paths) -> Result<Config, ConfigError> {
+        let file = paths.env_file();
+        let text = std::fs::read_to_string(&file).map_err(|_| ConfigError::Missing(file.to_string()))?;
+        Config::parse(file.as_str(), &text)
+    }
+
+    /// Checks `.env` text; `file` names it in errors.
+    pub fn parse(file: &str, text: &str) -> Result<Config, ConfigError> {
+        let entries = envfile::parse(file, text)?;
+        let given: BTreeMap<&str, (usize, String)> =
+            entries.iter().map(|entry| (entry.key.as_str(), (entry.line, entry.value.clone()))).collect();
+        Config::from_given(file, &given, sizing::Resources::from_host())
+    }
+
+    /// Builds a configuration from explicit values (as `init --set` does),
+    /// sizing whatever is not given from `resources`.
+    pub fn from_overrides(
+        overrides: &BTreeMap<String, String>,
+        resources: sizing::Resources,
+    ) -> Result<Config, ConfigError> {
+        let mut given: BTreeMap<&str, (usize, String)> = BTreeMap::new();
+        for (key, value) in overrides {
+            let Some(known) = keys::find(key) else {
+                return Err(ConfigError::Inconsistent(format!("unknown key `{key}` in --set")));
+            };
+            given.insert(known.name, (0, value.clone()));
+        }
+        Config::from_given("--set", &given, resources)
+    }
+
+    fn from_given(
+        file: &str,
+        given: &BTreeMap<&str, (usize, String)>,
+        resources: sizing::Resources,
+    ) -> Result<Config, ConfigError> {
+        let max_connections = given
+            .get("PG_MAX_CONNECTIONS")
+            .and_then(|(_, v)| v.parse().ok())
+            .unwrap_or(100);
+        let sized: BTreeMap<&str, String> = sizing::sized_values(resources, max_connections).into_iter().collect();
+        let (uid, gid) = sizing::default_ids();
+        let mut values = BTreeMap::new();
+        for key in keys::KEYS {
+            let (line, raw) = match (given.get(key.name), key.default) {
+                (Some((line, raw)), _) => (*line, raw.clone()),
+                (None, keys::DefaultValue::Static(default)) => (0, default.to_owned()),
+                (None, keys::DefaultValue::Sized) => match key.name {
+                    "POSTGRES_UID" => (0, uid.to_string()),
+                    "POSTGRES_GID" => (0, gid.to_string()),
+                    name => (0, sized[name].clone()),
+                },
+            };
+            let canonical = value::check(key.kind, &raw).map_err(|message| ConfigError::Value {
+                file: file.to_owned(),
+                line,
+                key: key.name.to_owned(),
+                value: raw.clone(),
+                message,
+            })?;
+            values.insert(key.name, canonical);
+        }
+        let config = Config { values };
+        config.check_consistency()?;
+        Ok(config)
+    }
+
+    fn check_consistency(&self) -> Result<(), ConfigError> {
+        let shared = self.size_mb("PG_SHARED_BUFFERS");
+        let limit = self.size_mb("POSTGRES_MEMORY_LIMIT");
+        if shared >= limit {
+            return Err(ConfigError::Inconsistent(format!(
+                "PG_SHARED_BUFFERS ({shared}MB) must be smaller than POSTGRES_MEMORY_LIMIT ({limit}MB)"
+            )));
+        }
+        if self.databases().iter().any(|db| db.owner == self.superuser()) {
+            return Err(ConfigError::Inconsistent(
+                "APP_DATABASES: an application database must not be owned by POSTGRES_SUPERUSER".to_owned(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The canonical value of a key of the table.
+    pub fn get(&self, key: &str) -> &str {
+        self.values.get(key).map_or_else(|| panic!("`{key}` is not a configuration key"), String::as_str)
+    }
+
+    /// All values, by key.
+    pub fn values(&self) -> &BTreeMap<&'static str, String> {
+        &self.values
+    }
+
+    fn size_mb(&self, key: &str) -> u64 {
+        value::parse_size_mb(self.get(key)).expect("sizes are checked on load")
+    }
+
+    pub fn project(&self) -> &str {
+        self.get("COMPOSE_PROJECT_NAME")
+    }
+
+    pub fn image(&self) -> &str {
+        self.get("POSTGRES_IMAGE")
+    }
+
+    pub fn superuser(&self) -> &str {
+        self.get("POSTGRES_SUPERUSER")
+    }
+
+    pub fn host_port(&self) -> u16 {
+        self.get("POSTGRES_HOST_PORT").parse().expect("ports are checked on load")
+    }
+
+    pub fn bind_address(&self) -> &str {
+        self.get("POSTGRES_BIND_ADDRESS")
+    }
+
+    pub fn uid(&self) -> u32 {
+        self.get("POSTGRES_UID").parse().expect("ids are checked on load")
+    }
+
+    pub fn gid(&self) -> u32 {
+        self.get("POSTGRES_GID").parse().expect("ids are checked on load")
+    }
+
+    pub fn databases(&self) -> Vec<AppDatabase> {
+        value::parse_databases(self.get("APP_DATABASES")).expect("databases are checked on load")
+    }
+
+    /// The first application database: where `psql` lands by default.
+    pub fn primary_database(&self) -> String {
+        self.databases().first().map_or_else(|| "postgres".to_owned(), |db| db.name.clone())
+    }
+
+    /// The `.env` text for this configuration.
+    pub fn to_env_text(&self) -> String {
+        envfile::render(&self.values)
+    }
+
+    /// Writes `.env` atomically (temp file, then rename) with mode 0644: it holds no secrets.
+    pub fn write(&self, path: &Utf8Path) -> anyhow::Result<()> {
+        crate::fsutil::write_atomic(path, self.to_env_text().as_bytes(), 0o644)
+            .with_context(|| format!("failed to write `{path}`"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(".env", text)
+    }
+
+    #[test]
+    fn defaults_fill_every_key() {
+        let config = parse("").unwrap();
+        for key in keys::KEYS {
+            assert!(!config.get(key.name).is_empty(), "{} is empty", key.name);
+        }
+        assert_eq!(config.project(), "core_data");
+        assert_eq!(config.host_port(), 5432);
+        assert_eq!(config.primary_database(), "app");
+    }
+
+    #[test]
+    fn a_bad_value_names_key_line_and_expectation() {
+        let err = parse("TZ=UTC\n\nPG_SHARED_BUFFERS=lots\n").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            ".env line 3: `PG_SHARED_BUFFERS=lots`: expected a size such as 512MB or 4GB (units kB, MB, GB, TB)"
+        );
+        let err = parse("NETWORK_SUBNET=10.0.0.0/33\n").unwrap_err();
+        assert_eq!(err.to_string(), ".env line 1: `NETWORK_SUBNET=10.0.0.0/33`: expected a prefix length from /8 to /29");
+    }
+
+    #[test]
+    fn round_trip_through_env_text() {
+        let config = parse("PG_WORK_MEM=64MB\nAPP_DATABASES=a:b,c:d\n").unwrap();
+        let again = parse(&config.to_env_text()).unwrap();
+        assert_eq!(config.values(), again.values());
+        assert_eq!(again.get("PG_WORK_MEM"), "64MB");
+    }
+
+    #[test]
+    fn inconsistent_memory_is_rejected() {
+        let err = parse("POSTGRES_MEMORY_LIMIT=1GB\nPG_SHARED_BUFFERS=2GB\n").unwrap_err();
+        assert!(err.to_string().contains("must be smaller than POSTGRES_MEMORY_LIMIT"), "{err}");
+    }
+}

@@ -1,0 +1,82 @@
+//! The base image. `BASE_IMAGE=auto`: use `debian:trixie-slim` if it is present
+//! or can be pulled; otherwise bootstrap `core-data/base:trixie` once with
+//! `mmdebstrap` from the configured Debian mirror and `docker import` it.
+
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+
+use crate::config::Config;
+use crate::docker::Docker;
+use crate::process;
+use crate::progress::Progress;
+
+pub const DEBIAN_IMAGE: &str = "debian:trixie-slim";
+pub const BOOTSTRAP_IMAGE: &str = "core-data/base:trixie";
+
+/// Returns the base image to build on, making it available first.
+pub fn ensure(docker: &Docker, config: &Config, progress: &dyn Progress) -> anyhow::Result<String> {
+    let wanted = config.get("BASE_IMAGE");
+    if wanted != "auto" {
+        if docker.image_labels(wanted)?.is_some() || try_pull(wanted, progress)? {
+            return Ok(wanted.to_owned());
+        }
+        bail!("base image `{wanted}` is not present and cannot be pulled; set BASE_IMAGE=auto to bootstrap one from Debian packages");
+    }
+    if docker.image_labels(DEBIAN_IMAGE)?.is_some() {
+        return Ok(DEBIAN_IMAGE.to_owned());
+    }
+    if docker.image_labels(BOOTSTRAP_IMAGE)?.is_some() {
+        return Ok(BOOTSTRAP_IMAGE.to_owned());
+    }
+    if try_pull(DEBIAN_IMAGE, progress)? {
+        return Ok(DEBIAN_IMAGE.to_owned());
+    }
+    bootstrap(config, progress)?;
+    Ok(BOOTSTRAP_IMAGE.to_owned())
+}
+
+/// Pulls with a deadline; a registry that does not answer is not an error here.
+fn try_pull(image: &str, progress: &dyn Progress) -> anyhow::Result<bool> {
+    progress.status("Pulling", &format!("{image} (falls back to a Debian bootstrap if no registry answers)"));
+    match process::capture_with_deadline("docker", &["pull", "--quiet", image], Duration::from_secs(120))? {
+        Some(output) if output.success => Ok(true),
+        Some(output) => {
+            progress.detail(output.stderr.trim_end());
+            Ok(false)
+        }
+        None => Ok(false),
+    }
+}
+
+/// Builds the base image from Debian packages: mmdebstrap into a tarball, then `docker import`.
+pub fn bootstrap(config: &Config, progress: &dyn Progress) -> anyhow::Result<()> {
+    if !process::on_path("mmdebstrap") {
+        bail!(
+            "no registry answered and `mmdebstrap` is not installed, so the base image cannot be bootstrapped; \
+             install it with `apt-get install mmdebstrap` or run `cargo xtask doctor --fix`"
+        );
+    }
+    let mirror = config.get("DEBIAN_MIRROR");
+    progress.status("Bootstrapping", &format!("{BOOTSTRAP_IMAGE} from {mirror} with mmdebstrap"));
+    let dir = tempdir()?;
+    let tarball = format!("{dir}/rootfs.tar");
+    let result = (|| {
+        process::stream(
+            duct::cmd("mmdebstrap", ["--variant=minbase", "--include=ca-certificates", "trixie", &tarball, mirror]),
+            "mmdebstrap",
+            |line| progress.detail(line),
+        )?;
+        let label = format!("LABEL org.core-data.bootstrap-mirror={mirror}");
+        process::run("docker", &["import", "--change", "CMD [\"bash\"]", "--change", &label, &tarball, BOOTSTRAP_IMAGE])
+            .context("failed to import the bootstrapped root filesystem")
+    })();
+    let _ = std::fs::remove_dir_all(&dir);
+    result.map(|_| ())
+}
+
+fn tempdir() -> anyhow::Result<String> {
+    let dir = std::env::temp_dir().join(format!("core_data-bootstrap-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir.to_string_lossy().into_owned())
+}

@@ -1,0 +1,133 @@
+//! Building the platform image from `postgres/`. The build is keyed by a hash
+//! of its inputs (the files the Dockerfile copies, the build arguments and the
+//! base image's ID), stored as an image label: unchanged inputs skip the build.
+
+use anyhow::Context;
+use camino::Utf8Path;
+use sha2::{Digest, Sha256};
+
+use super::{base, BASE_LABEL, INPUTS_LABEL};
+use crate::config::Config;
+use crate::docker::Docker;
+use crate::paths::Paths;
+use crate::process;
+use crate::progress::Progress;
+
+/// What `ensure` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    UpToDate,
+    Built,
+}
+
+/// The build arguments, in a fixed order.
+pub fn build_args(config: &Config, base_image: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("BASE_IMAGE", base_image.to_owned()),
+        ("POSTGRES_UID", config.uid().to_string()),
+        ("POSTGRES_GID", config.gid().to_string()),
+        ("DEBIAN_MIRROR", config.get("DEBIAN_MIRROR").to_owned()),
+        ("DEBIAN_SECURITY_MIRROR", config.get("DEBIAN_SECURITY_MIRROR").to_owned()),
+    ]
+}
+
+/// Hashes every file under `postgres/` except the config templates (they are
+/// rendered on the host, not baked in), plus the build arguments and base ID.
+pub fn inputs_hash(postgres_dir: &Utf8Path, args: &[(&str, String)], base_id: &str) -> anyhow::Result<String> {
+    let mut files = Vec::new();
+    collect_files(postgres_dir, postgres_dir, &mut files)?;
+    files.sort();
+    let mut hasher = Sha256::new();
+    for relative in files {
+        let bytes = std::fs::read(postgres_dir.join(&relative))?;
+        hasher.update(relative.as_bytes());
+        hasher.update([0]);
+        hasher.update((bytes.len() as u64).to_le_bytes());
+        hasher.update(&bytes);
+    }
+    for (name, value) in args {
+        hasher.update(format!("{name}={value}\0").as_bytes());
+    }
+    hasher.update(base_id.as_bytes());
+    Ok(hasher.finalize().iter().map(|b| format!("{b:02x}")).collect())
+}
+
+fn collect_files(root: &Utf8Path, dir: &Utf8Path, out: &mut Vec<String>) -> anyhow::Result<()> {
+    for entry in dir.read_dir_utf8().with_context(|| format!("failed to read `{dir}`"))? {
+        let entry = entry?;
+        let path = entry.path();
+        let relative = path.strip_prefix(root).expect("below root").as_str().to_owned();
+        if relative == "conf" {
+            continue;
+        }
+        if entry.file_type()?.is_dir() {
+            collect_files(root, path, out)?;
+        } else {
+            out.push(relative);
+        }
+    }
+    Ok(())
+}
+
+/// Builds the image unless one with the same inputs exists. `force` always builds.
+pub fn ensure(
+    docker: &Docker,
+    paths: &Paths,
+    config: &Config,
+    force: bool,
+    progress: &dyn Progress,
+) -> anyhow::Result<Outcome> {
+    let base_image = base::ensure(docker, config, progress)?;
+    let base_id = image_id(&base_image)?;
+    let args = build_args(config, &base_image);
+    let hash = inputs_hash(&paths.postgres_dir(), &args, &base_id)?;
+    let image = config.image();
+    let current = docker.image_labels(image)?.and_then(|labels| labels.get(INPUTS_LABEL).cloned());
+    if !force && current.as_deref() == Some(hash.as_str()) {
+        progress.status("Fresh", &format!("image {image} (inputs unchanged)"));
+        return Ok(Outcome::UpToDate);
+    }
+    progress.status("Building", &format!("image {image} on {base_image}"));
+    let started = std::time::Instant::now();
+    let mut cmd: Vec<String> = vec!["build".into(), "--tag".into(), image.to_owned()];
+    cmd.extend(["--label".into(), format!("{INPUTS_LABEL}={hash}")]);
+    cmd.extend(["--label".into(), format!("{BASE_LABEL}={base_image}")]);
+    for (name, value) in &args {
+        cmd.extend(["--build-arg".into(), format!("{name}={value}")]);
+    }
+    cmd.push(paths.postgres_dir().into_string());
+    process::stream(duct::cmd("docker", &cmd), &format!("docker build {image}"), |line| progress.detail(line))
+        .with_context(|| format!("failed to build image `{image}`"))?;
+    progress.status("Built", &format!("image {image} in {:.0}s", started.elapsed().as_secs_f64()));
+    Ok(Outcome::Built)
+}
+
+fn image_id(image: &str) -> anyhow::Result<String> {
+    Ok(process::run("docker", &["image", "inspect", "--format", "{{.Id}}", image])?.trim().to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_hash_follows_files_and_arguments_but_not_templates() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Utf8Path::from_path(dir.path()).unwrap();
+        std::fs::write(root.join("Dockerfile"), "FROM x\n").unwrap();
+        std::fs::create_dir(root.join("conf")).unwrap();
+        std::fs::write(root.join("conf/postgresql.conf.j2"), "a\n").unwrap();
+        let args = vec![("POSTGRES_UID", "999".to_owned())];
+        let first = inputs_hash(root, &args, "sha256:1").unwrap();
+        assert_eq!(first, inputs_hash(root, &args, "sha256:1").unwrap());
+
+        std::fs::write(root.join("conf/postgresql.conf.j2"), "b\n").unwrap();
+        assert_eq!(first, inputs_hash(root, &args, "sha256:1").unwrap(), "templates must not trigger a rebuild");
+
+        assert_ne!(first, inputs_hash(root, &args, "sha256:2").unwrap(), "a new base must rebuild");
+        let other_uid = vec![("POSTGRES_UID", "1000".to_owned())];
+        assert_ne!(first, inputs_hash(root, &other_uid, "sha256:1").unwrap());
+        std::fs::write(root.join("Dockerfile"), "FROM y\n").unwrap();
+        assert_ne!(first, inputs_hash(root, &args, "sha256:1").unwrap());
+    }
+}

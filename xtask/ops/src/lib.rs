@@ -1,0 +1,19 @@
+//! core_data's library of primitives. The CLI (`xtask`), the full-workflow
+//! tests and (later) the Rhai runbook engine all call these; only this crate
+//! talks to Docker, compose or PostgreSQL.
+
+pub mod compose;
+pub mod config;
+pub mod docker;
+pub mod fsutil;
+pub mod image;
+pub mod paths;
+pub mod pg;
+pub mod process;
+pub mod progress;
+pub mod render;
+pub mod secrets;
+pub mod setup;
+pub mod sql;
+pub mod stack;
+pub mod tls;

@@ -1,0 +1,136 @@
+//! Bringing a running server to the configured state: application roles with
+//! their generated passwords, application databases, and the extension bundle
+//! in each. Every step checks first, so a second run changes nothing.
+
+use anyhow::Context;
+
+use crate::config::Config;
+use crate::paths::Paths;
+use crate::secrets;
+use crate::sql::{quote_ident, quote_literal};
+
+/// The extension list shared with the image's entrypoint.
+pub const EXTENSIONS_FILE: &str = include_str!("../../../../postgres/extensions.txt");
+
+/// The bundle's `CREATE EXTENSION` names, in install order.
+pub fn extensions() -> Vec<&'static str> {
+    EXTENSIONS_FILE.lines().map(str::trim).filter(|line| !line.is_empty() && !line.starts_with('#')).collect()
+}
+
+/// The bundle names that belong in `database` (pg_cron lives only in `postgres`).
+pub fn extensions_for(database: &str) -> Vec<&'static str> {
+    extensions().into_iter().filter(|ext| *ext != "pg_cron" || database == "postgres").collect()
+}
+
+/// What a bootstrap run created.
+#[derive(Debug, Default, Clone)]
+pub struct Report {
+    pub roles: Vec<String>,
+    pub databases: Vec<String>,
+    pub extensions: Vec<(String, String)>,
+}
+
+impl Report {
+    pub fn is_empty(&self) -> bool {
+        self.roles.is_empty() && self.databases.is_empty() && self.extensions.is_empty()
+    }
+}
+
+/// Creates a login role with a SCRAM verifier computed here, so the clear
+/// password never reaches the server or its (pgaudit) logs.
+pub fn create_role(client: &mut postgres::Client, role: &str, password: &str) -> anyhow::Result<()> {
+    let verifier = postgres_protocol::password::scram_sha_256(password.as_bytes());
+    client
+        .batch_execute(&format!("CREATE ROLE {} LOGIN PASSWORD {}", quote_ident(role), quote_literal(&verifier)))
+        .with_context(|| format!("failed to create role `{role}`"))
+}
+
+pub fn role_exists(client: &mut postgres::Client, role: &str) -> anyhow::Result<bool> {
+    Ok(client.query_opt("SELECT 1 FROM pg_roles WHERE rolname = $1", &[&role])?.is_some())
+}
+
+pub fn database_exists(client: &mut postgres::Client, database: &str) -> anyhow::Result<bool> {
+    Ok(client.query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&database])?.is_some())
+}
+
+/// Installs the missing bundle extensions into the database `client` is connected to.
+/// Returns the names it installed.
+pub fn ensure_extensions(client: &mut postgres::Client, database: &str) -> anyhow::Result<Vec<String>> {
+    let installed: Vec<String> =
+        client.query("SELECT extname FROM pg_extension", &[])?.iter().map(|row| row.get(0)).collect();
+    let mut created = Vec::new();
+    for ext in extensions_for(database) {
+        if installed.iter().any(|name| name == ext) {
+            continue;
+        }
+        let statement = if ext == "pg_partman" {
+            "CREATE SCHEMA IF NOT EXISTS partman; CREATE EXTENSION IF NOT EXISTS pg_partman SCHEMA partman".to_owned()
+        } else {
+            format!("CREATE EXTENSION IF NOT EXISTS {} CASCADE", quote_ident(ext))
+        };
+        client
+            .batch_execute(&statement)
+            .with_context(|| format!("failed to install extension `{ext}` in database `{database}`"))?;
+        created.push(ext.to_owned());
+    }
+    Ok(created)
+}
+
+/// Gives `owner` the rights an application owner expects on its database.
+pub fn grant_owner(client: &mut postgres::Client, database: &str, owner: &str) -> anyhow::Result<()> {
+    client
+        .batch_execute(&format!(
+            "GRANT ALL PRIVILEGES ON DATABASE {db} TO {owner}; ALTER SCHEMA public OWNER TO {owner}",
+            db = quote_ident(database),
+            owner = quote_ident(owner)
+        ))
+        .with_context(|| format!("failed to grant `{owner}` its rights on `{database}`"))
+}
+
+/// Runs the bootstrap. `connect` opens a superuser connection to a database.
+pub fn run(
+    paths: &Paths,
+    config: &Config,
+    connect: &dyn Fn(&str) -> anyhow::Result<postgres::Client>,
+) -> anyhow::Result<Report> {
+    let mut report = Report::default();
+    let mut admin = connect("postgres")?;
+    for ext in ensure_extensions(&mut admin, "postgres")? {
+        report.extensions.push(("postgres".to_owned(), ext));
+    }
+    for db in config.databases() {
+        if !role_exists(&mut admin, &db.owner)? {
+            let password = secrets::read(&secrets::role_password_file(paths, &db.owner))?;
+            create_role(&mut admin, &db.owner, &password)?;
+            report.roles.push(db.owner.clone());
+        }
+        if !database_exists(&mut admin, &db.name)? {
+            admin
+                .batch_execute(&format!("CREATE DATABASE {} OWNER {}", quote_ident(&db.name), quote_ident(&db.owner)))
+                .with_context(|| format!("failed to create database `{}`", db.name))?;
+            report.databases.push(db.name.clone());
+            let mut client = connect(&db.name)?;
+            grant_owner(&mut client, &db.name, &db.owner)?;
+        }
+        let mut client = connect(&db.name)?;
+        for ext in ensure_extensions(&mut client, &db.name)? {
+            report.extensions.push((db.name.clone(), ext));
+        }
+    }
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bundle_has_thirty_names_with_age_first() {
+        let all = extensions();
+        assert_eq!(all.len(), 30, "{all:?}");
+        assert_eq!(all[0], "age");
+        assert!(!extensions_for("app").contains(&"pg_cron"));
+        assert!(extensions_for("postgres").contains(&"pg_cron"));
+        assert_eq!(extensions_for("app").len(), 29);
+    }
+}

@@ -1,0 +1,55 @@
+//! Connections from the host to the stack: TLS verified against the stack's CA
+//! (`secrets/tls/ca.crt`), SCRAM with the password read from its secret file.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use camino::Utf8Path;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::CertificateDer;
+
+/// Where and as whom to connect.
+#[derive(Debug, Clone)]
+pub struct Target<'a> {
+    pub host: &'a str,
+    pub port: u16,
+    pub user: &'a str,
+    pub database: &'a str,
+    pub ca_cert: &'a Utf8Path,
+}
+
+/// A rustls client configuration trusting only `ca_cert`.
+pub fn tls_config(ca_cert: &Utf8Path) -> anyhow::Result<rustls::ClientConfig> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(ca_cert.as_std_path())
+        .with_context(|| format!("failed to read CA certificate `{ca_cert}`"))?
+    {
+        roots.add(cert.with_context(|| format!("`{ca_cert}` is not a PEM certificate"))?)?;
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
+}
+
+/// Connects with `sslmode=require` semantics plus full certificate verification.
+pub fn connect(target: &Target<'_>, password: &str) -> anyhow::Result<postgres::Client> {
+    let tls = tokio_postgres_rustls::MakeRustlsConnect::new(tls_config(target.ca_cert)?);
+    let mut config = postgres::Config::new();
+    config
+        .host(target.host)
+        .port(target.port)
+        .user(target.user)
+        .password(password)
+        .dbname(target.database)
+        .ssl_mode(postgres::config::SslMode::Require)
+        .application_name("core_data")
+        .connect_timeout(Duration::from_secs(10));
+    config.connect(tls).with_context(|| {
+        format!(
+            "failed to connect to `{}` as `{}` at {}:{} over TLS",
+            target.database, target.user, target.host, target.port
+        )
+    })
+}

@@ -1,0 +1,209 @@
+//! The one renderer: `postgres/conf/*.j2` + the configuration → `rendered/postgres/`.
+//! `up`, `config apply` and `config-check` all go through `render`, so what runs
+//! and what is checked are the same text.
+
+use anyhow::Context;
+use camino::Utf8PathBuf;
+use minijinja::{Environment, UndefinedBehavior};
+use serde_json::json;
+
+use crate::config::Config;
+use crate::paths::Paths;
+
+/// The templates, by output file name.
+pub const TEMPLATES: &[&str] = &["postgresql.conf", "pg_hba.conf", "pg_ident.conf"];
+
+/// Libraries loaded at server start. `age` is not preloaded: it is loaded per
+/// session by `LOAD 'age'`, and preloading it breaks DDL in fresh databases.
+pub const PRELOAD_LIBRARIES: &[&str] =
+    &["pg_stat_statements", "pgaudit", "pg_cron", "pg_squeeze", "auto_explain", "pg_partman_bgw"];
+
+/// One rendered file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    pub name: &'static str,
+    pub text: String,
+}
+
+/// A setting whose rendered value changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangedSetting {
+    pub name: String,
+    pub old: Option<String>,
+    pub new: Option<String>,
+}
+
+/// What writing the rendered files changed.
+#[derive(Debug, Clone, Default)]
+pub struct RenderOutcome {
+    pub changed_files: Vec<&'static str>,
+    pub changed_settings: Vec<ChangedSetting>,
+}
+
+fn hba_name(name: String) -> String {
+    if name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
+        name
+    } else {
+        format!("\"{}\"", name.replace('"', "\"\""))
+    }
+}
+
+fn context(config: &Config) -> serde_json::Value {
+    let get = |key: &str| config.get(key).to_owned();
+    json!({
+        "superuser": get("POSTGRES_SUPERUSER"),
+        "timezone": get("TZ"),
+        "max_connections": get("PG_MAX_CONNECTIONS"),
+        "shared_buffers": get("PG_SHARED_BUFFERS"),
+        "effective_cache_size": get("PG_EFFECTIVE_CACHE_SIZE"),
+        "work_mem": get("PG_WORK_MEM"),
+        "maintenance_work_mem": get("PG_MAINTENANCE_WORK_MEM"),
+        "wal_buffers": get("PG_WAL_BUFFERS"),
+        "max_wal_size": get("PG_MAX_WAL_SIZE"),
+        "min_wal_size": get("PG_MIN_WAL_SIZE"),
+        "max_worker_processes": get("PG_MAX_WORKER_PROCESSES"),
+        "max_parallel_workers": get("PG_MAX_PARALLEL_WORKERS"),
+        "max_parallel_workers_per_gather": get("PG_MAX_PARALLEL_WORKERS_PER_GATHER"),
+        "max_parallel_maintenance_workers": get("PG_MAX_PARALLEL_MAINTENANCE_WORKERS"),
+        "random_page_cost": get("PG_RANDOM_PAGE_COST"),
+        "effective_io_concurrency": get("PG_EFFECTIVE_IO_CONCURRENCY"),
+        "statement_timeout": get("PG_STATEMENT_TIMEOUT"),
+        "lock_timeout": get("PG_LOCK_TIMEOUT"),
+        "idle_in_transaction_session_timeout": get("PG_IDLE_IN_TRANSACTION_SESSION_TIMEOUT"),
+        "log_min_duration_statement": get("PG_LOG_MIN_DURATION_STATEMENT"),
+        "auto_explain_min_duration": get("PG_AUTO_EXPLAIN_MIN_DURATION"),
+        "pgaudit_log": get("PG_PGAUDIT_LOG"),
+        "shared_preload_libraries": PRELOAD_LIBRARIES,
+    })
+}
+
+/// Renders every template in memory.
+pub fn render(paths: &Paths, config: &Config) -> anyhow::Result<Vec<Rendered>> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.set_syntax(minijinja::syntax::SyntaxConfig::builder().keep_trailing_newline(true).build()?);
+    env.add_filter("hba_name", hba_name);
+    let ctx = context(config);
+    let mut out = Vec::new();
+    for name in TEMPLATES {
+        let path = paths.postgres_dir().join("conf").join(format!("{name}.j2"));
+        let source = std::fs::read_to_string(&path).with_context(|| format!("failed to read template `{path}`"))?;
+        env.add_template_owned(name.to_string(), source)?;
+        let text = env
+            .get_template(name)?
+            .render(minijinja::value::Serde(&ctx))
+            .map_err(|err| anyhow::anyhow!("failed to render `{path}`: {err:#}"))?;
+        out.push(Rendered { name, text });
+    }
+    Ok(out)
+}
+
+/// Where the server reads its configuration from (bound to /etc/core_data/conf).
+pub fn output_dir(paths: &Paths) -> Utf8PathBuf {
+    paths.rendered_dir().join("postgres")
+}
+
+/// Renders and writes the files that changed; reports what changed.
+pub fn write(paths: &Paths, config: &Config) -> anyhow::Result<RenderOutcome> {
+    let dir = output_dir(paths);
+    crate::fsutil::ensure_dir(&dir, 0o755)?;
+    let mut outcome = RenderOutcome::default();
+    for rendered in render(paths, config)? {
+        let path = dir.join(rendered.name);
+        let old = std::fs::read_to_string(&path).ok();
+        if old.as_deref() == Some(rendered.text.as_str()) {
+            continue;
+        }
+        if rendered.name == "postgresql.conf" {
+            outcome.changed_settings = diff_settings(old.as_deref().unwrap_or(""), &rendered.text);
+        }
+        crate::fsutil::write_atomic(&path, rendered.text.as_bytes(), 0o644)?;
+        outcome.changed_files.push(rendered.name);
+    }
+    Ok(outcome)
+}
+
+/// The `name = value` settings of a postgresql.conf text.
+pub fn settings(text: &str) -> Vec<(String, String)> {
+    text.lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .filter_map(|line| line.split_once('='))
+        .map(|(name, value)| (name.trim().to_owned(), value.trim().trim_matches('\'').to_owned()))
+        .collect()
+}
+
+fn diff_settings(old: &str, new: &str) -> Vec<ChangedSetting> {
+    let old = settings(old);
+    let new = settings(new);
+    let mut changed = Vec::new();
+    for (name, value) in &new {
+        let before = old.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
+        if before.as_ref() != Some(value) {
+            changed.push(ChangedSetting { name: name.clone(), old: before, new: Some(value.clone()) });
+        }
+    }
+    for (name, value) in &old {
+        if !new.iter().any(|(n, _)| n == name) {
+            changed.push(ChangedSetting { name: name.clone(), old: Some(value.clone()), new: None });
+        }
+    }
+    changed
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::config::sizing::Resources;
+
+    /// A fixed configuration, so the golden files do not depend on the host.
+    fn golden_config() -> Config {
+        let overrides: BTreeMap<String, String> =
+            [("POSTGRES_UID", "999"), ("POSTGRES_GID", "999"), ("PG_WORK_MEM", "16MB"), ("POSTGRES_SUPERUSER", "postgres")]
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect();
+        Config::from_overrides(&overrides, Resources { memory_mb: 4096, cpus: 2 }).unwrap()
+    }
+
+    /// Compares each rendered file with `xtask/ops/tests/golden/<name>`;
+    /// `UPDATE_GOLDEN=1` rewrites them.
+    #[test]
+    fn rendered_templates_match_golden_files() {
+        let paths = Paths::from_repo(None);
+        let golden_dir = Utf8PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
+        for rendered in render(&paths, &golden_config()).unwrap() {
+            let golden = golden_dir.join(rendered.name);
+            if std::env::var_os("UPDATE_GOLDEN").is_some() {
+                std::fs::create_dir_all(&golden_dir).unwrap();
+                std::fs::write(&golden, &rendered.text).unwrap();
+                continue;
+            }
+            let expected = std::fs::read_to_string(&golden)
+                .unwrap_or_else(|_| panic!("missing `{golden}`; run with UPDATE_GOLDEN=1 to create it"));
+            pretty_assertions::assert_eq!(expected, rendered.text, "`{golden}` is stale; UPDATE_GOLDEN=1 rewrites it");
+        }
+    }
+
+    #[test]
+    fn a_changed_value_is_reported_as_a_changed_setting() {
+        let old = "work_mem = '4MB'\nport = 5432\ngone = 1\n";
+        let new = "work_mem = '8MB'\nport = 5432\n";
+        let changed = diff_settings(old, new);
+        assert_eq!(
+            changed,
+            vec![
+                ChangedSetting { name: "work_mem".into(), old: Some("4MB".into()), new: Some("8MB".into()) },
+                ChangedSetting { name: "gone".into(), old: Some("1".into()), new: None },
+            ]
+        );
+    }
+
+    #[test]
+    fn hba_names_are_quoted_only_when_needed() {
+        assert_eq!(hba_name("postgres".into()), "postgres");
+        assert_eq!(hba_name("Admin".into()), "\"Admin\"");
+    }
+}

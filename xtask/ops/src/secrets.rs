@@ -1,0 +1,73 @@
+//! Secret files under `secrets/` (mode 0600, directory 0700): the superuser
+//! password, one password per application role, and the TLS material. Secrets
+//! are generated once and never overwritten without `force`; they travel to the
+//! container as compose secrets, never through environment variables or argv.
+
+use anyhow::Context;
+use camino::{Utf8Path, Utf8PathBuf};
+use rand::distr::{Alphanumeric, SampleString};
+
+use crate::config::Config;
+use crate::fsutil;
+use crate::paths::Paths;
+
+pub const SUPERUSER_PASSWORD: &str = "postgres_superuser_password";
+
+/// 32 random alphanumeric characters (~190 bits): safe in URLs and config files.
+pub fn generate_password() -> String {
+    Alphanumeric.sample_string(&mut rand::rng(), 32)
+}
+
+/// The file holding `role`'s password. Characters outside `[A-Za-z0-9_-]` are
+/// percent-encoded, so any role name maps to one plain file name.
+pub fn role_password_file(paths: &Paths, role: &str) -> Utf8PathBuf {
+    let mut name = String::new();
+    for byte in role.bytes() {
+        if byte.is_ascii_alphanumeric() || byte == b'_' || byte == b'-' {
+            name.push(byte as char);
+        } else {
+            name.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    paths.secrets_dir().join("roles").join(format!("{name}.password"))
+}
+
+pub fn superuser_password_file(paths: &Paths) -> Utf8PathBuf {
+    paths.secrets_dir().join(SUPERUSER_PASSWORD)
+}
+
+/// Reads a secret file, trimming one trailing newline; a missing file says how to make it.
+pub fn read(path: &Utf8Path) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("failed to read secret `{path}`; run `cargo xtask init` to generate it"))?;
+    Ok(text.strip_suffix('\n').unwrap_or(&text).to_owned())
+}
+
+/// Writes a secret with mode 0600 unless it exists (or `force`). Returns whether it wrote.
+pub fn write_new(path: &Utf8Path, value: &str, force: bool, config: &Config) -> anyhow::Result<bool> {
+    if path.exists() && !force {
+        return Ok(false);
+    }
+    fsutil::write_atomic(path, value.as_bytes(), 0o600)?;
+    fsutil::hand_over(path, config.uid(), config.gid())?;
+    Ok(true)
+}
+
+/// Makes sure every secret the configuration needs exists. Returns the files written.
+pub fn ensure(paths: &Paths, config: &Config, force: bool) -> anyhow::Result<Vec<Utf8PathBuf>> {
+    fsutil::ensure_dir(&paths.secrets_dir(), 0o700)?;
+    fsutil::ensure_dir(&paths.secrets_dir().join("roles"), 0o700)?;
+    let mut written = Vec::new();
+    let superuser = superuser_password_file(paths);
+    if write_new(&superuser, &generate_password(), force, config)? {
+        written.push(superuser);
+    }
+    for db in config.databases() {
+        let file = role_password_file(paths, &db.owner);
+        if write_new(&file, &generate_password(), force, config)? {
+            written.push(file);
+        }
+    }
+    written.extend(crate::tls::ensure(paths, config, force)?);
+    Ok(written)
+}

@@ -1,0 +1,99 @@
+//! Host prerequisites that a fresh machine lacks, and how to install them
+//! (`cargo xtask doctor --fix`, which `.ci/run` calls): compose v2 from Debian
+//! trixie's `docker-compose` package (it needs only libc6 >= 2.34, so it runs
+//! on bookworm hosts too), and mmdebstrap for bootstrapping the base image.
+
+use anyhow::{bail, Context};
+
+use crate::process;
+
+/// Where the compose v2 plugin goes; the docker CLI searches it.
+pub const PLUGIN_DIR: &str = "/usr/local/lib/docker/cli-plugins";
+
+/// The compose v2 version, or `None` when `docker compose` is not available.
+pub fn compose_version() -> Option<String> {
+    let output = process::capture("docker", &["compose", "version", "--short"]).ok()?;
+    output.success.then(|| output.stdout.trim().to_owned())
+}
+
+fn require_root(what: &str) -> anyhow::Result<()> {
+    if crate::config::sizing::current_ids().0 != 0 {
+        bail!("installing {what} needs root; run `sudo cargo xtask doctor --fix` or install it yourself");
+    }
+    Ok(())
+}
+
+/// Downloads trixie's `docker-compose` package with a private apt state (the
+/// host's sources stay untouched), unpacks it and installs the plugin binary.
+pub fn install_compose_v2(mirror: &str) -> anyhow::Result<()> {
+    require_root("compose v2")?;
+    let work = std::env::temp_dir().join(format!("core_data-compose-{}", std::process::id()));
+    let work = camino::Utf8PathBuf::from_path_buf(work).map_err(|_| anyhow::anyhow!("temp dir is not UTF-8"))?;
+    let result = (|| {
+        for dir in ["lists/partial", "cache/archives/partial", "extract"] {
+            std::fs::create_dir_all(work.join(dir))?;
+        }
+        let sources = work.join("trixie.sources");
+        std::fs::write(
+            &sources,
+            format!("Types: deb\nURIs: {mirror}\nSuites: trixie\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n"),
+        )?;
+        let apt_opts = [
+            format!("-oDir::Etc::SourceList={sources}"),
+            "-oDir::Etc::SourceParts=/dev/null".to_owned(),
+            format!("-oDir::State::Lists={work}/lists"),
+            format!("-oDir::Cache={work}/cache"),
+            "-oAPT::Sandbox::User=root".to_owned(),
+        ];
+        let mut update: Vec<&str> = apt_opts.iter().map(String::as_str).collect();
+        update.push("update");
+        process::run("apt-get", &update).context("apt-get update (trixie lists) failed")?;
+        let mut download: Vec<&str> = apt_opts.iter().map(String::as_str).collect();
+        download.extend(["download", "docker-compose"]);
+        let downloaded = process::capture_expr(duct::cmd("apt-get", &download).dir(&work))?;
+        if !downloaded.success {
+            bail!("apt-get download docker-compose failed:\n{}", downloaded.stderr.trim_end());
+        }
+        let deb = work
+            .read_dir_utf8()?
+            .filter_map(Result::ok)
+            .map(|entry| entry.path().to_owned())
+            .find(|path| path.extension() == Some("deb"))
+            .context("apt-get download left no .deb")?;
+        process::run("dpkg-deb", &["-x", deb.as_str(), work.join("extract").as_str()])?;
+        std::fs::create_dir_all(PLUGIN_DIR)?;
+        let target = format!("{PLUGIN_DIR}/docker-compose");
+        std::fs::copy(work.join("extract/usr/libexec/docker/cli-plugins/docker-compose"), &target)
+            .context("the package did not contain the compose plugin")?;
+        std::fs::set_permissions(&target, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
+        Ok(())
+    })();
+    let _ = std::fs::remove_dir_all(&work);
+    result
+}
+
+/// Installs mmdebstrap from the host's own package sources.
+pub fn install_mmdebstrap() -> anyhow::Result<()> {
+    require_root("mmdebstrap")?;
+    process::run("apt-get", &["update", "-qq"])?;
+    let output = process::capture_expr(
+        duct::cmd("apt-get", ["install", "-y", "-qq", "--no-install-recommends", "mmdebstrap"])
+            .env("DEBIAN_FRONTEND", "noninteractive"),
+    )?;
+    if !output.success {
+        bail!("apt-get install mmdebstrap failed:\n{}", output.stderr.trim_end());
+    }
+    Ok(())
+}
+
+/// Free space in the file system holding `path`, in MB, from `df`.
+pub fn free_space_mb(path: &str) -> anyhow::Result<u64> {
+    let out = process::run("df", &["-Pk", path])?;
+    let available_kb: u64 = out
+        .lines()
+        .nth(1)
+        .and_then(|line| line.split_whitespace().nth(3))
+        .and_then(|kb| kb.parse().ok())
+        .context("could not read `df` output")?;
+    Ok(available_kb / 1024)
+}

@@ -1,0 +1,242 @@
+//! One compose stack: bringing it up (idempotently), waiting for health,
+//! applying configuration changes by reload or restart, bootstrapping, and
+//! taking it down. The CLI's lifecycle commands are thin calls into this.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+
+use crate::compose::Compose;
+use crate::config::Config;
+use crate::docker::Docker;
+use crate::image;
+use crate::paths::Paths;
+use crate::pg;
+use crate::progress::Progress;
+use crate::render::{self, ChangedSetting};
+use crate::secrets;
+use crate::tls;
+
+/// How a configuration change reached the server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Applied {
+    /// Nothing to apply.
+    Nothing,
+    /// The container was (re)created, so it started on the new files.
+    Started,
+    /// `pg_reload_conf()` was enough.
+    Reloaded(Vec<ChangedSetting>),
+    /// Some settings need a restart; the server was restarted. Lists those settings.
+    Restarted(Vec<String>),
+}
+
+/// What `up` did.
+#[derive(Debug, Clone)]
+pub struct UpReport {
+    pub secrets_written: usize,
+    pub image: image::build::Outcome,
+    pub container_changed: bool,
+    pub applied: Applied,
+    pub bootstrap: pg::bootstrap::Report,
+}
+
+impl UpReport {
+    /// True when the stack was already up as configured and nothing was touched.
+    pub fn nothing_changed(&self) -> bool {
+        self.secrets_written == 0
+            && self.image == image::build::Outcome::UpToDate
+            && !self.container_changed
+            && self.applied == Applied::Nothing
+            && self.bootstrap.is_empty()
+    }
+}
+
+pub struct Stack {
+    pub paths: Paths,
+    pub config: Config,
+    pub docker: Docker,
+}
+
+impl Stack {
+    pub fn new(paths: Paths, config: Config) -> anyhow::Result<Stack> {
+        Ok(Stack { paths, config, docker: Docker::connect()? })
+    }
+
+    /// Loads `.env` from the state directory and connects to Docker.
+    pub fn load(paths: Paths) -> anyhow::Result<Stack> {
+        let config = Config::load(&paths)?;
+        Stack::new(paths, config)
+    }
+
+    pub fn compose(&self) -> Compose {
+        Compose::new(&self.paths, &self.config)
+    }
+
+    /// The postgres service's container name.
+    pub fn container(&self) -> String {
+        format!("{}-postgres", self.config.project())
+    }
+
+    /// The host address clients use to reach the published port.
+    pub fn host(&self) -> &str {
+        match self.config.bind_address() {
+            "0.0.0.0" => "127.0.0.1",
+            other => other,
+        }
+    }
+
+    /// A superuser connection over verified TLS.
+    pub fn connect(&self, database: &str) -> anyhow::Result<postgres::Client> {
+        let password = secrets::read(&secrets::superuser_password_file(&self.paths))?;
+        self.connect_as(self.config.superuser(), &password, database)
+    }
+
+    /// A connection as any role over verified TLS.
+    pub fn connect_as(&self, user: &str, password: &str, database: &str) -> anyhow::Result<postgres::Client> {
+        let ca = tls::files(&self.paths).ca_cert;
+        let target = pg::Target { host: self.host(), port: self.config.host_port(), user, database, ca_cert: &ca };
+        pg::connect(&target, password)
+    }
+
+    /// Brings the stack to the configured state. Safe to repeat.
+    pub fn up(&self, progress: &dyn Progress) -> anyhow::Result<UpReport> {
+        let written = secrets::ensure(&self.paths, &self.config, false)?;
+        for file in &written {
+            progress.status("Generated", file.as_str());
+        }
+        crate::fsutil::ensure_dir(&self.paths.backups_dir(), 0o750)?;
+        crate::fsutil::hand_over(&self.paths.backups_dir(), self.config.uid(), self.config.gid())?;
+        let rendered = render::write(&self.paths, &self.config)?;
+        for name in &rendered.changed_files {
+            progress.status("Rendered", &format!("{}", render::output_dir(&self.paths).join(name)));
+        }
+        let image = image::build::ensure(&self.docker, &self.paths, &self.config, false, progress)?;
+
+        let before = self.container_state()?;
+        progress.status("Starting", &format!("stack `{}`", self.config.project()));
+        self.compose().stream(&["up", "--detach", "--remove-orphans"], |line| progress.detail(line))?;
+        let after = self.container_state()?;
+        let container_changed = before != after || !before.as_ref().is_some_and(|(_, running)| *running);
+        self.wait_healthy(Duration::from_secs(600), progress)?;
+
+        let applied = if container_changed {
+            Applied::Started
+        } else if rendered.changed_files.is_empty() {
+            Applied::Nothing
+        } else {
+            self.apply_to_running(rendered.changed_settings, progress)?
+        };
+
+        progress.status("Bootstrap", "roles, databases and extensions");
+        let bootstrap = pg::bootstrap::run(&self.paths, &self.config, &|db| self.connect(db))?;
+        for role in &bootstrap.roles {
+            progress.status("Created", &format!("role `{role}`"));
+        }
+        for db in &bootstrap.databases {
+            progress.status("Created", &format!("database `{db}`"));
+        }
+        if !bootstrap.extensions.is_empty() {
+            progress.status("Installed", &format!("{} extension(s)", bootstrap.extensions.len()));
+        }
+        Ok(UpReport { secrets_written: written.len(), image, container_changed, applied, bootstrap })
+    }
+
+    /// Re-renders and applies to the running server (`config apply`).
+    pub fn apply(&self, progress: &dyn Progress) -> anyhow::Result<Applied> {
+        let rendered = render::write(&self.paths, &self.config)?;
+        if rendered.changed_files.is_empty() {
+            return Ok(Applied::Nothing);
+        }
+        if self.docker.health(&self.container())?.as_deref() != Some("healthy") {
+            bail!("the stack is not running; the new configuration is rendered and `cargo xtask up` will start on it");
+        }
+        self.apply_to_running(rendered.changed_settings, progress)
+    }
+
+    fn apply_to_running(&self, changed: Vec<ChangedSetting>, progress: &dyn Progress) -> anyhow::Result<Applied> {
+        let mut client = self.connect("postgres")?;
+        client.batch_execute("SELECT pg_reload_conf()").context("failed to reload the configuration")?;
+        // The reload is asynchronous: the postmaster re-reads the files when it handles SIGHUP.
+        std::thread::sleep(Duration::from_millis(500));
+        let mut client = self.connect("postgres")?;
+        let errors: Vec<String> = client
+            .query("SELECT name, error FROM pg_file_settings WHERE error IS NOT NULL", &[])?
+            .iter()
+            .map(|row| format!("{}: {}", row.get::<_, Option<String>>(0).unwrap_or_default(), row.get::<_, String>(1)))
+            .collect();
+        if !errors.is_empty() {
+            bail!("the server rejected the new configuration: {}", errors.join("; "));
+        }
+        let pending: Vec<String> = client
+            .query("SELECT name FROM pg_settings WHERE pending_restart ORDER BY name", &[])?
+            .iter()
+            .map(|row| row.get(0))
+            .collect();
+        if pending.is_empty() {
+            progress.status("Reloaded", &describe(&changed));
+            return Ok(Applied::Reloaded(changed));
+        }
+        progress.status("Restarting", &format!("postgres: {} need(s) a restart", pending.join(", ")));
+        self.compose().run(&["restart", "postgres"])?;
+        self.wait_healthy(Duration::from_secs(300), progress)?;
+        Ok(Applied::Restarted(pending))
+    }
+
+    /// The container's ID and whether it runs, or `None` when it does not exist.
+    fn container_state(&self) -> anyhow::Result<Option<(String, bool)>> {
+        Ok(self.docker.inspect_container(&self.container())?.map(|inspect| {
+            (inspect.id.unwrap_or_default(), inspect.state.and_then(|state| state.running).unwrap_or(false))
+        }))
+    }
+
+    /// Polls the container's health until healthy; on failure shows the health
+    /// checks' output and the server's last log lines.
+    pub fn wait_healthy(&self, limit: Duration, progress: &dyn Progress) -> anyhow::Result<()> {
+        let container = self.container();
+        let started = Instant::now();
+        let mut last = String::new();
+        loop {
+            let health = self.docker.health(&container)?.unwrap_or_else(|| "missing".to_owned());
+            if health != last {
+                progress.status("Health", &format!("{container}: {health}"));
+                last.clone_from(&health);
+            }
+            match health.as_str() {
+                "healthy" => return Ok(()),
+                "unhealthy" | "stopped" | "missing" => break,
+                _ if started.elapsed() > limit => break,
+                _ => std::thread::sleep(Duration::from_millis(500)),
+            }
+        }
+        let checks = self.docker.health_log(&container).unwrap_or_default().join("\n");
+        let logs = self.compose().run(&["logs", "--no-color", "--tail", "40", "postgres"]).unwrap_or_default();
+        bail!(
+            "`{container}` did not become healthy (last state: {last}) after {:.0}s\nhealth checks:\n{}\nlast log lines:\n{}\n\
+             see `cargo xtask logs` and `cargo xtask status`",
+            started.elapsed().as_secs_f64(),
+            checks.trim_end(),
+            logs.trim_end()
+        )
+    }
+
+    /// Stops the stack; with `volumes`, deletes its data volumes too.
+    pub fn down(&self, volumes: bool, progress: &dyn Progress) -> anyhow::Result<()> {
+        progress.status("Stopping", &format!("stack `{}`", self.config.project()));
+        let mut args = vec!["down", "--remove-orphans"];
+        if volumes {
+            args.push("--volumes");
+        }
+        self.compose().stream(&args, |line| progress.detail(line))
+    }
+}
+
+fn describe(changed: &[ChangedSetting]) -> String {
+    if changed.is_empty() {
+        return "configuration (no setting values changed)".to_owned();
+    }
+    changed
+        .iter()
+        .map(|c| format!("{} = {}", c.name, c.new.as_deref().unwrap_or("(default)")))
+        .collect::<Vec<_>>()
+        .join(", ")
+}

@@ -1,0 +1,34 @@
+//! `create-db` and `drop-db`.
+
+use std::process::ExitCode;
+
+use anyhow::bail;
+use core_data_ops::pg::admin;
+use core_data_ops::stack::Stack;
+
+use super::Ctx;
+use crate::flags::{CreateDb, DropDb};
+use crate::prompt;
+
+pub(crate) fn create(ctx: &Ctx, args: &CreateDb) -> anyhow::Result<ExitCode> {
+    let stack = Stack::load(ctx.paths.clone())?;
+    let mut client = stack.connect("postgres")?;
+    let (created, installed) = admin::create_db(&mut client, &args.name, &args.owner, &|db| stack.connect(db))?;
+    let verb = if created { "created" } else { "database already existed:" };
+    println!("{verb} `{}` owned by `{}`; {} extension(s) installed", args.name, args.owner, installed.len());
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(crate) fn drop(ctx: &Ctx, args: &DropDb) -> anyhow::Result<ExitCode> {
+    if !args.yes && !prompt::confirm(&format!("drop database `{}` and all its data?", args.name))? {
+        bail!("dropping `{}` deletes its data; add `--yes` to confirm", args.name);
+    }
+    let stack = Stack::load(ctx.paths.clone())?;
+    let mut client = stack.connect("postgres")?;
+    if admin::drop_db(&mut client, &args.name)? {
+        println!("dropped database `{}`", args.name);
+    } else {
+        println!("database `{}` does not exist; nothing to do", args.name);
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,79 @@
+//! `doctor`: each prerequisite with its state and, when it fails, the fix.
+
+use std::process::ExitCode;
+
+use core_data_ops::config::{keys, Config};
+use core_data_ops::docker::Docker;
+use core_data_ops::image::base;
+use core_data_ops::{process, setup};
+
+use super::Ctx;
+use crate::flags::Doctor;
+
+const MIN_FREE_MB: u64 = 10 * 1024;
+
+pub(crate) fn run(ctx: &Ctx, args: &Doctor) -> anyhow::Result<ExitCode> {
+    let mut failures = 0;
+    let mut report = |ok: bool, what: &str, detail: &str| {
+        println!("{} {what}: {detail}", if ok { "ok  " } else { "FAIL" });
+        if !ok {
+            failures += 1;
+        }
+    };
+    let mirror = Config::load(&ctx.paths).map_or_else(
+        |_| default_of("DEBIAN_MIRROR"),
+        |config| config.get("DEBIAN_MIRROR").to_owned(),
+    );
+
+    let docker = Docker::connect().and_then(|docker| docker.server_version().map(|v| (docker, v)));
+    let docker = match docker {
+        Ok((docker, (version, api))) => {
+            report(true, "docker engine", &format!("{version} (API {api})"));
+            Some(docker)
+        }
+        Err(err) => {
+            report(false, "docker engine", &format!("{err:#}; start Docker and make sure this user may use it"));
+            None
+        }
+    };
+
+    if setup::compose_version().is_none() && args.fix {
+        println!("fix  installing compose v2 from Debian trixie's docker-compose package");
+        setup::install_compose_v2(&mirror)?;
+    }
+    match setup::compose_version() {
+        Some(version) => report(true, "compose v2", &version),
+        None => report(false, "compose v2", "`docker compose` is missing; run `cargo xtask doctor --fix` (as root)"),
+    }
+
+    let free = setup::free_space_mb(ctx.paths.state().as_str())?;
+    report(free >= MIN_FREE_MB, "disk space", &format!("{free} MB free at {} (want {MIN_FREE_MB} MB)", ctx.paths.state()));
+
+    let present = |image: &str| docker.as_ref().is_some_and(|d| d.image_labels(image).ok().flatten().is_some());
+    if !present(base::DEBIAN_IMAGE) && !present(base::BOOTSTRAP_IMAGE) && !process::on_path("mmdebstrap") && args.fix {
+        println!("fix  installing mmdebstrap");
+        setup::install_mmdebstrap()?;
+    }
+    let strategy = if present(base::DEBIAN_IMAGE) {
+        Some(format!("{} is present", base::DEBIAN_IMAGE))
+    } else if present(base::BOOTSTRAP_IMAGE) {
+        Some(format!("{} (bootstrapped earlier) is present", base::BOOTSTRAP_IMAGE))
+    } else if process::on_path("mmdebstrap") {
+        Some(format!("will pull {} or bootstrap it with mmdebstrap from {mirror}", base::DEBIAN_IMAGE))
+    } else {
+        None
+    };
+    match strategy {
+        Some(detail) => report(true, "base image", &detail),
+        None => report(false, "base image", "no base image and no mmdebstrap to bootstrap one without a registry; run `cargo xtask doctor --fix` (as root) or `apt-get install mmdebstrap`"),
+    }
+
+    Ok(if failures == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+fn default_of(key: &str) -> String {
+    match keys::find(key).map(|k| k.default) {
+        Some(keys::DefaultValue::Static(value)) => value.to_owned(),
+        _ => String::new(),
+    }
+}

@@ -1,0 +1,53 @@
+//! One module per command; `run` dispatches. Commands parse nothing and hold
+//! no domain logic: they call `core_data_ops` and print.
+
+mod config;
+mod db;
+mod doctor;
+mod image;
+mod init;
+mod lifecycle;
+mod psql;
+mod service_urls;
+mod user;
+
+use std::process::ExitCode;
+
+use core_data_ops::paths::Paths;
+use core_data_ops::progress;
+
+use crate::flags::{Command, ConfigCommand, ImageCommand, Xtask};
+
+/// What every command gets: where things are and how loud to be.
+pub(crate) struct Ctx {
+    pub(crate) paths: Paths,
+    pub(crate) verbose: bool,
+}
+
+impl Ctx {
+    pub(crate) fn progress(&self) -> progress::Stderr {
+        progress::Stderr { verbose: self.verbose }
+    }
+}
+
+pub(crate) fn run(flags: Xtask) -> anyhow::Result<ExitCode> {
+    let ctx = Ctx { paths: Paths::from_repo(flags.state), verbose: flags.verbose };
+    match flags.command {
+        Command::Doctor(args) => doctor::run(&ctx, &args),
+        Command::Init(args) => init::run(&ctx, &args).map(|()| ExitCode::SUCCESS),
+        Command::BuildImage(args) => image::build(&ctx, &args),
+        Command::Image(ImageCommand::Info(args)) => image::info(&ctx, &args),
+        Command::Up => lifecycle::up(&ctx),
+        Command::Down(args) => lifecycle::down(&ctx, &args),
+        Command::Status => lifecycle::status(&ctx),
+        Command::Logs(args) => lifecycle::logs(&ctx, &args),
+        Command::Psql(args) => psql::run(&ctx, &args),
+        Command::ServiceUrls(args) => service_urls::run(&ctx, &args),
+        Command::CreateUser(args) => user::create(&ctx, &args),
+        Command::DropUser(args) => user::drop(&ctx, &args),
+        Command::CreateDb(args) => db::create(&ctx, &args),
+        Command::DropDb(args) => db::drop(&ctx, &args),
+        Command::Config(ConfigCommand::Apply) => config::apply(&ctx),
+        Command::Config(ConfigCommand::Show) => config::show(&ctx),
+    }
+}

@@ -1,0 +1,48 @@
+//! `create-user` and `drop-user`.
+
+use std::process::ExitCode;
+
+use core_data_ops::pg::admin;
+use core_data_ops::secrets;
+use core_data_ops::stack::Stack;
+
+use super::Ctx;
+use crate::flags::{CreateUser, NameArg};
+
+pub(crate) fn create(ctx: &Ctx, args: &CreateUser) -> anyhow::Result<ExitCode> {
+    let stack = Stack::load(ctx.paths.clone())?;
+    let mut client = stack.connect("postgres")?;
+    let (password, stored) = match &args.password_file {
+        Some(file) => (secrets::read(file)?, None),
+        None => {
+            let file = secrets::role_password_file(&ctx.paths, &args.name);
+            if file.exists() {
+                (secrets::read(&file)?, Some(file))
+            } else {
+                (secrets::generate_password(), Some(file))
+            }
+        }
+    };
+    if !admin::create_user(&mut client, &args.name, &password)? {
+        println!("role `{}` already exists; its password was not changed", args.name);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if let Some(file) = stored {
+        secrets::write_new(&file, &password, false, &stack.config)?;
+        println!("created role `{}`; its password is in {file}", args.name);
+    } else {
+        println!("created role `{}`", args.name);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(crate) fn drop(ctx: &Ctx, args: &NameArg) -> anyhow::Result<ExitCode> {
+    let stack = Stack::load(ctx.paths.clone())?;
+    let mut client = stack.connect("postgres")?;
+    if admin::drop_user(&mut client, &args.name)? {
+        println!("dropped role `{}`", args.name);
+    } else {
+        println!("role `{}` does not exist; nothing to do", args.name);
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,183 @@
+//! Every command and flag. The `///` comments are the `--help` text.
+
+use camino::Utf8PathBuf;
+use clap::{Args, Parser, Subcommand};
+
+/// core_data: a hardened PostgreSQL 17 platform, driven from the repository.
+///
+/// Start with `cargo xtask up`: it writes a default configuration with fresh
+/// secrets, builds the image and brings the stack up.
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask", version, max_term_width = 100)]
+pub(crate) struct Xtask {
+    /// Directory holding `.env`, `secrets/`, `rendered/` and `backups/` (default: the repository root).
+    #[arg(long, global = true, env = "CORE_DATA_STATE", value_name = "DIR")]
+    pub(crate) state: Option<Utf8PathBuf>,
+
+    /// Show every line of build and compose output.
+    #[arg(long, short, global = true)]
+    pub(crate) verbose: bool,
+
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Check prerequisites (Docker, compose v2, disk, base image strategy); `--fix` installs what is missing.
+    Doctor(Doctor),
+    /// Write `.env` and generate secrets (interactive on a terminal; `--non-interactive` for scripts).
+    Init(Init),
+    /// Build the platform image (skipped when its inputs are unchanged).
+    BuildImage(BuildImage),
+    /// Inspect the platform image.
+    #[command(subcommand)]
+    Image(ImageCommand),
+    /// Bring the stack up: configuration, secrets, image, containers, health, bootstrap. Safe to repeat.
+    Up,
+    /// Stop the stack. Data volumes are kept unless `--volumes --yes`.
+    Down(Down),
+    /// Show the stack's containers, health and server version.
+    Status,
+    /// Show the PostgreSQL server's log.
+    Logs(Logs),
+    /// Run psql inside the postgres container as the superuser; arguments pass through.
+    Psql(Psql),
+    /// Print connection URLs (passwords only with `--show-passwords`).
+    ServiceUrls(ServiceUrls),
+    /// Create a login role; its password is generated into `secrets/roles/` unless `--password-file` is given.
+    CreateUser(CreateUser),
+    /// Drop a role (it must not own databases).
+    DropUser(NameArg),
+    /// Create a database owned by an existing role, with the extension bundle installed.
+    CreateDb(CreateDb),
+    /// Drop a database, ending its sessions first.
+    DropDb(DropDb),
+    /// Configuration commands.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct Doctor {
+    /// Install what is missing (compose v2 from Debian trixie's package, mmdebstrap); needs root.
+    #[arg(long)]
+    pub(crate) fix: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct Init {
+    /// Never prompt; take defaults, `--set` values and sizing flags.
+    #[arg(long)]
+    pub(crate) non_interactive: bool,
+    /// Rewrite an existing `.env` and regenerate existing secrets.
+    #[arg(long)]
+    pub(crate) force: bool,
+    /// Memory budget for the container (e.g. 4GB); default: a quarter of host RAM.
+    #[arg(long, value_name = "SIZE")]
+    pub(crate) memory: Option<String>,
+    /// CPU cores for the container; default: all host cores.
+    #[arg(long, value_name = "N")]
+    pub(crate) cpus: Option<u32>,
+    /// Set any configuration key (repeatable), e.g. `--set POSTGRES_HOST_PORT=15432`.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub(crate) set: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct BuildImage {
+    /// Build even when the inputs are unchanged.
+    #[arg(long)]
+    pub(crate) force: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ImageCommand {
+    /// Print the image's base, inputs hash and installed package versions.
+    Info(ImageInfo),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ImageInfo {
+    /// Only list packages whose name contains this text.
+    #[arg(long)]
+    pub(crate) filter: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct Down {
+    /// Also delete the data, WAL and backup-repository volumes.
+    #[arg(long)]
+    pub(crate) volumes: bool,
+    /// Confirm a destructive action.
+    #[arg(long)]
+    pub(crate) yes: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct Logs {
+    /// Keep following the log.
+    #[arg(long, short)]
+    pub(crate) follow: bool,
+    /// Number of lines from the end.
+    #[arg(long, default_value_t = 200)]
+    pub(crate) tail: u32,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct Psql {
+    /// Database to connect to (default: the first application database).
+    #[arg(long, short)]
+    pub(crate) database: Option<String>,
+    /// Arguments passed to psql unchanged (after `--`).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub(crate) args: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ServiceUrls {
+    /// Include passwords in the URLs.
+    #[arg(long)]
+    pub(crate) show_passwords: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CreateUser {
+    /// Role name (any text; it is quoted).
+    pub(crate) name: String,
+    /// Read the password from this file instead of generating one.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) password_file: Option<Utf8PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct NameArg {
+    /// Role name.
+    pub(crate) name: String,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CreateDb {
+    /// Database name (any text; it is quoted).
+    pub(crate) name: String,
+    /// Owning role; it must exist.
+    pub(crate) owner: String,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DropDb {
+    /// Database name.
+    pub(crate) name: String,
+    /// Confirm dropping it.
+    #[arg(long)]
+    pub(crate) yes: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ConfigCommand {
+    /// Re-render the configuration and reload or restart the server as the changes require.
+    Apply,
+    /// Check `.env` and print the rendered postgresql.conf without applying it.
+    Show,
+}
+
