@@ -160,7 +160,13 @@ impl Stack {
         std::thread::sleep(Duration::from_millis(500));
         let mut client = self.connect("postgres")?;
         let errors: Vec<String> = client
-            .query("SELECT name, error FROM pg_file_settings WHERE error IS NOT NULL", &[])?
+            // Restart-only settings show as "setting could not be applied": that is
+            // pending_restart, handled below, not a rejection.
+            .query(
+                "SELECT name, error FROM pg_file_settings \
+                 WHERE error IS NOT NULL AND error <> 'setting could not be applied'",
+                &[],
+            )?
             .iter()
             .map(|row| format!("{}: {}", row.get::<_, Option<String>>(0).unwrap_or_default(), row.get::<_, String>(1)))
             .collect();
