@@ -11,8 +11,8 @@ use core_data_ops::config::{sizing::Resources, Config};
 use core_data_ops::docker::Docker;
 use core_data_ops::paths::Paths;
 use core_data_ops::progress::Quiet;
-use core_data_ops::stack::Stack;
-use core_data_ops::{image, secrets};
+use core_data_ops::scratch::Scratch;
+use core_data_ops::image;
 
 /// True when the Docker engine answers. Without it: in CI (`CI` set) or with
 /// `CORE_DATA_REQUIRE_DOCKER=1` the test fails; elsewhere it says loudly that
@@ -48,30 +48,43 @@ fn utf8(path: &std::path::Path) -> Utf8PathBuf {
     Utf8PathBuf::from_path_buf(path.to_owned()).expect("UTF-8 temp path")
 }
 
-/// A free TCP port on 127.0.0.1 (bound, then released).
+/// A free TCP port on 127.0.0.1.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+    core_data_ops::scratch::free_port().expect("free port")
 }
 
-/// A configuration for an isolated test stack: small memory, its own project, port and subnet.
+/// Test stacks are small and carry two application databases.
+pub const TEST_OVERRIDES: &[(&str, &str)] = &[("APP_DATABASES", "app:app,shop:shop_owner")];
+pub const TEST_RESOURCES: Resources = Resources { memory_mb: 1024, cpus: 2 };
+
+/// A configuration like a test stack's, for tests that run the image without compose.
 pub fn test_config(name: &str, subnet: u8, port: u16) -> Config {
     let project = format!("cdt_{name}_{}", std::process::id());
-    let overrides: BTreeMap<String, String> = [
-        ("COMPOSE_PROJECT_NAME", project),
-        ("POSTGRES_HOST_PORT", port.to_string()),
-        ("NETWORK_SUBNET", format!("172.30.{subnet}.0/24")),
-        ("APP_DATABASES", "app:app,shop:shop_owner".to_owned()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect();
-    Config::from_overrides(&overrides, Resources { memory_mb: 1024, cpus: 2 }).expect("test config")
+    let mut overrides: BTreeMap<String, String> = TEST_OVERRIDES.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+    overrides.insert("COMPOSE_PROJECT_NAME".to_owned(), project);
+    overrides.insert("POSTGRES_HOST_PORT".to_owned(), port.to_string());
+    overrides.insert("NETWORK_SUBNET".to_owned(), format!("172.30.{subnet}.0/24"));
+    Config::from_overrides(&overrides, TEST_RESOURCES).expect("test config")
 }
 
-/// An isolated stack. Dropping it removes its containers, volumes and state.
+/// An isolated stack (an `ops::scratch::Scratch` with test defaults); dropping it
+/// removes its containers, volumes and state. Fields of the scratch (`stack`)
+/// are reachable through `Deref`.
 pub struct TestStack {
-    pub stack: Stack,
-    _state: tempfile::TempDir,
+    scratch: Scratch,
+}
+
+impl std::ops::Deref for TestStack {
+    type Target = Scratch;
+    fn deref(&self) -> &Scratch {
+        &self.scratch
+    }
+}
+
+impl std::ops::DerefMut for TestStack {
+    fn deref_mut(&mut self) -> &mut Scratch {
+        &mut self.scratch
+    }
 }
 
 impl TestStack {
@@ -79,59 +92,36 @@ impl TestStack {
     /// unique among tests that run at the same time (it is the third octet).
     pub fn new(name: &str, subnet: u8) -> TestStack {
         ensure_image();
-        let state = tempfile::tempdir().expect("tempdir");
-        let paths = Paths::from_repo(Some(utf8(state.path())));
-        let config = test_config(name, subnet, free_port());
-        config.write(&paths.env_file()).expect("write .env");
-        secrets::ensure(&paths, &config, false).expect("secrets");
-        let stack = Stack::new(paths, config).expect("docker");
-        TestStack { stack, _state: state }
+        let scratch = Scratch::create(name, subnet, TEST_OVERRIDES, TEST_RESOURCES)
+            .unwrap_or_else(|err| panic!("creating test stack `{name}` failed: {err:#}"));
+        TestStack { scratch }
     }
 
     pub fn paths(&self) -> &Paths {
-        &self.stack.paths
+        &self.scratch.stack.paths
     }
 
     /// Rewrites one `.env` key and reloads the stack's configuration from disk.
     pub fn set(&mut self, key: &str, value: &str) {
         let env = self.paths().env_file();
         let text = std::fs::read_to_string(&env).expect("read .env");
-        let mut found = false;
+        let prefix = format!("{key}=");
+        assert!(text.lines().any(|line| line.starts_with(&prefix)), "`{key}` is not in .env");
         let text: String = text
             .lines()
-            .map(|line| {
-                if line.starts_with(&format!("{key}=")) {
-                    found = true;
-                    format!("{key}={value}\n")
-                } else {
-                    format!("{line}\n")
-                }
-            })
+            .map(|line| if line.starts_with(&prefix) { format!("{key}={value}\n") } else { format!("{line}\n") })
             .collect();
-        assert!(found, "`{key}` is not in .env");
         std::fs::write(&env, text).expect("write .env");
-        self.stack.config = Config::load(self.paths()).expect("reload config");
+        self.scratch.reload().expect("reload config");
     }
 
     pub fn up(&self) -> core_data_ops::stack::UpReport {
-        self.stack.up(&Quiet).unwrap_or_else(|err| panic!("`up` failed: {err:#}"))
+        self.scratch.stack.up(&Quiet).unwrap_or_else(|err| panic!("`up` failed: {err:#}"))
     }
 
     pub fn query_one_string(&self, database: &str, sql: &str) -> String {
-        let mut client = self.stack.connect(database).unwrap_or_else(|err| panic!("connect: {err:#}"));
+        let mut client = self.scratch.stack.connect(database).unwrap_or_else(|err| panic!("connect: {err:#}"));
         client.query_one(sql, &[]).unwrap_or_else(|err| panic!("`{sql}` failed: {err}")).get(0)
-    }
-}
-
-impl Drop for TestStack {
-    fn drop(&mut self) {
-        if std::env::var_os("CORE_DATA_KEEP_TEST_STACKS").is_some() {
-            eprintln!("keeping stack `{}` (CORE_DATA_KEEP_TEST_STACKS)", self.stack.config.project());
-            return;
-        }
-        if let Err(err) = self.stack.down(true, &Quiet) {
-            eprintln!("warning: could not remove test stack `{}`: {err:#}", self.stack.config.project());
-        }
     }
 }
 

@@ -56,6 +56,9 @@ pub(crate) enum Command {
     /// Configuration commands.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Benchmarks that print figures next to their floor and the ratio.
+    #[command(subcommand)]
+    Bench(BenchCommand),
 }
 
 #[derive(Debug, Args)]
@@ -181,3 +184,35 @@ pub(crate) enum ConfigCommand {
     Show,
 }
 
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum BenchCommand {
+    /// Time from `up` (image present, fresh volumes) to healthy-and-bootstrapped, next to a bare
+    /// `docker run` of the same image (initdb, then the server) to `pg_isready`.
+    Up(BenchUp),
+    /// The same pgbench workload on stock settings and on ours, same container limits; prints TPS and the ratio.
+    Tuning(BenchTuning),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct BenchUp {
+    /// Repetitions of each measurement.
+    #[arg(long, default_value_t = 3)]
+    pub(crate) runs: u32,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct BenchTuning {
+    /// pgbench scale factor (about 15 MB per unit).
+    #[arg(long, default_value_t = 20)]
+    pub(crate) scale: u32,
+    /// Seconds per pgbench run.
+    #[arg(long, default_value_t = 30)]
+    pub(crate) seconds: u32,
+    /// pgbench client connections.
+    #[arg(long, default_value_t = 8)]
+    pub(crate) clients: u32,
+    /// Runs per configuration (alternating stock and ours).
+    #[arg(long, default_value_t = 3)]
+    pub(crate) runs: u32,
+}

@@ -3,6 +3,7 @@
 //! talks to Docker, compose or PostgreSQL.
 
 pub mod compose;
+pub mod bench;
 pub mod config;
 pub mod docker;
 pub mod fsutil;
@@ -11,6 +12,7 @@ pub mod paths;
 pub mod pg;
 pub mod process;
 pub mod progress;
+pub mod scratch;
 pub mod render;
 pub mod secrets;
 pub mod setup;

@@ -1,6 +1,7 @@
 //! One module per command; `run` dispatches. Commands parse nothing and hold
 //! no domain logic: they call `core_data_ops` and print.
 
+mod bench;
 mod config;
 mod db;
 mod doctor;
@@ -16,7 +17,7 @@ use std::process::ExitCode;
 use core_data_ops::paths::Paths;
 use core_data_ops::progress;
 
-use crate::flags::{Command, ConfigCommand, ImageCommand, Xtask};
+use crate::flags::{BenchCommand, Command, ConfigCommand, ImageCommand, Xtask};
 
 /// What every command gets: where things are and how loud to be.
 pub(crate) struct Ctx {
@@ -49,5 +50,7 @@ pub(crate) fn run(flags: Xtask) -> anyhow::Result<ExitCode> {
         Command::DropDb(args) => db::drop(&ctx, &args),
         Command::Config(ConfigCommand::Apply) => config::apply(&ctx),
         Command::Config(ConfigCommand::Show) => config::show(&ctx),
+        Command::Bench(BenchCommand::Up(args)) => bench::up(&ctx, &args),
+        Command::Bench(BenchCommand::Tuning(args)) => bench::tuning(&ctx, &args),
     }
 }

@@ -1,0 +1,234 @@
+//! Benchmarks, measured against a floor: `up` against a bare `docker run` of
+//! the same image, and our tuned configuration against stock settings under the
+//! same pgbench workload and the same container limits.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+
+use crate::config::sizing::Resources;
+use crate::docker::Docker;
+use crate::image;
+use crate::process;
+use crate::progress::{Progress, Quiet};
+use crate::scratch::Scratch;
+
+/// Samples of one measurement, in seconds (or TPS).
+#[derive(Debug, Clone, Default)]
+pub struct Samples(pub Vec<f64>);
+
+impl Samples {
+    pub fn median(&self) -> f64 {
+        let mut sorted = self.0.clone();
+        sorted.sort_by(f64::total_cmp);
+        match sorted.len() {
+            0 => f64::NAN,
+            n if n % 2 == 1 => sorted[n / 2],
+            n => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
+        }
+    }
+
+    pub fn min(&self) -> f64 {
+        self.0.iter().copied().fold(f64::INFINITY, f64::min)
+    }
+
+    pub fn max(&self) -> f64 {
+        self.0.iter().copied().fold(f64::NEG_INFINITY, f64::max)
+    }
+}
+
+pub struct UpFigures {
+    /// `up` on fresh volumes with the image present, to healthy and bootstrapped.
+    pub cold_up: Samples,
+    /// `up` again on the running stack (nothing to do).
+    pub noop_up: Samples,
+    /// Bare `docker run` of the same image: initdb, then the server to `pg_isready`.
+    pub floor: Samples,
+}
+
+/// Makes sure the image exists before anything is timed.
+fn prepare_image(progress: &dyn Progress) -> anyhow::Result<Scratch> {
+    let scratch = Scratch::create("bench", 250, &[], Resources::from_host())?;
+    image::build::ensure(&scratch.stack.docker, &scratch.stack.paths, &scratch.stack.config, false, progress)?;
+    Ok(scratch)
+}
+
+pub fn up(runs: u32, progress: &dyn Progress) -> anyhow::Result<UpFigures> {
+    let reference = prepare_image(progress)?;
+    let image = reference.stack.config.image().to_owned();
+    let user = format!("{}:{}", reference.stack.config.uid(), reference.stack.config.gid());
+    drop(reference);
+    let mut figures = UpFigures { cold_up: Samples::default(), noop_up: Samples::default(), floor: Samples::default() };
+    for run in 1..=runs {
+        let scratch = Scratch::create("bench_up", 250, &[], Resources::from_host())?;
+        let started = Instant::now();
+        scratch.stack.up(&Quiet)?;
+        figures.cold_up.0.push(started.elapsed().as_secs_f64());
+        let started = Instant::now();
+        let again = scratch.stack.up(&Quiet)?;
+        figures.noop_up.0.push(started.elapsed().as_secs_f64());
+        if !again.nothing_changed() {
+            bail!("the second `up` changed something: {again:?}");
+        }
+        drop(scratch);
+        figures.floor.0.push(bare_run_to_ready(&image, &user)?);
+        progress.status(
+            "Measured",
+            &format!("run {run}/{runs}: up {:.1}s, no-op up {:.1}s, floor {:.1}s",
+                figures.cold_up.0.last().unwrap(), figures.noop_up.0.last().unwrap(), figures.floor.0.last().unwrap()),
+        );
+    }
+    Ok(figures)
+}
+
+/// The floor: a fresh volume, `initdb` in one `docker run`, then the server in
+/// another, polled with `pg_isready` until it answers. No TLS, no extensions.
+fn bare_run_to_ready(image: &str, user: &str) -> anyhow::Result<f64> {
+    let name = format!("core_data-bench-floor-{}", std::process::id());
+    let volume = format!("{name}-data");
+    let cleanup = || {
+        let _ = process::capture("docker", &["rm", "--force", "--volumes", &name]);
+        let _ = process::capture("docker", &["volume", "rm", "--force", &volume]);
+    };
+    cleanup();
+    let mount = format!("type=volume,src={volume},dst=/var/lib/postgresql/data");
+    let started = Instant::now();
+    let result = (|| {
+        process::run("docker", &[
+            "run", "--rm", "--user", user, "--mount", &mount, "--entrypoint", "initdb", image,
+            "--pgdata=/var/lib/postgresql/data", "--username=postgres", "--auth=trust",
+        ])?;
+        process::run("docker", &[
+            "run", "--detach", "--name", &name, "--user", user, "--mount", &mount, "--entrypoint", "postgres", image,
+            "-D", "/var/lib/postgresql/data", "-c", "listen_addresses=", "-c", "unix_socket_directories=/tmp",
+        ])?;
+        loop {
+            let ready = process::capture("docker", &["exec", &name, "pg_isready", "--quiet", "--host=/tmp"])?;
+            if ready.success {
+                return Ok(started.elapsed().as_secs_f64());
+            }
+            if started.elapsed() > Duration::from_secs(120) {
+                bail!("the bare container never became ready");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    })();
+    cleanup();
+    result
+}
+
+pub struct TuningFigures {
+    pub stock_tps: Samples,
+    pub ours_tps: Samples,
+    pub limits: String,
+}
+
+/// pgbench (TPC-B-like) against stock settings and ours, inside containers with
+/// the same CPU, memory and shm limits, over the Unix socket.
+pub fn tuning(scale: u32, seconds: u32, clients: u32, runs: u32, progress: &dyn Progress) -> anyhow::Result<TuningFigures> {
+    let ours = prepare_image(progress)?;
+    progress.status("Starting", "our configuration (a scratch stack)");
+    ours.stack.up(&Quiet)?;
+    let config = &ours.stack.config;
+    let limits = format!(
+        "cpus {}, memory {}, shm {}",
+        config.get("POSTGRES_CPU_LIMIT"), config.get("POSTGRES_MEMORY_LIMIT"), config.get("POSTGRES_SHM_SIZE")
+    );
+    let stock = StockContainer::start(config)?;
+    let docker = &ours.stack.docker;
+    let mut figures = TuningFigures { stock_tps: Samples::default(), ours_tps: Samples::default(), limits };
+    for (label, container, user) in [("stock", stock.name.as_str(), "postgres"), ("ours", &ours.stack.container(), config.superuser())] {
+        progress.status("Loading", &format!("{label}: pgbench scale {scale}"));
+        pgbench(docker, container, user, &["--initialize", "--quiet", &format!("--scale={scale}")])?;
+    }
+    for run in 1..=runs {
+        for (label, container, user) in [("stock", stock.name.as_str(), "postgres"), ("ours", &ours.stack.container(), config.superuser())] {
+            let output = pgbench(docker, container, user, &[
+                &format!("--client={clients}"), "--jobs=2", &format!("--time={seconds}"), "--no-vacuum",
+            ])?;
+            let tps = parse_tps(&output).with_context(|| format!("no tps line in pgbench output:\n{output}"))?;
+            progress.status("Measured", &format!("run {run}/{runs} {label}: {tps:.0} tps"));
+            if label == "stock" { figures.stock_tps.0.push(tps) } else { figures.ours_tps.0.push(tps) }
+        }
+    }
+    Ok(figures)
+}
+
+fn pgbench(docker: &Docker, container: &str, user: &str, args: &[&str]) -> anyhow::Result<String> {
+    let mut argv = vec!["pgbench", "--host=/tmp", "--username", user];
+    argv.extend_from_slice(args);
+    argv.push("postgres");
+    let output = docker.exec(container, &argv, None)?;
+    if output.exit_code != 0 {
+        bail!("`{}` failed in `{container}`:\n{}", argv.join(" "), output.stderr.trim_end());
+    }
+    Ok(format!("{}{}", output.stdout, output.stderr))
+}
+
+/// The `tps = N (without initial connection time)` figure.
+pub fn parse_tps(output: &str) -> Option<f64> {
+    output
+        .lines()
+        .find(|line| line.starts_with("tps = "))
+        .and_then(|line| line.trim_start_matches("tps = ").split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+}
+
+/// A container of the same image on initdb's stock postgresql.conf.
+struct StockContainer {
+    name: String,
+}
+
+impl StockContainer {
+    fn start(config: &crate::config::Config) -> anyhow::Result<StockContainer> {
+        let name = format!("core_data-bench-stock-{}", std::process::id());
+        let volume = format!("{name}-data");
+        let _ = process::capture("docker", &["rm", "--force", "--volumes", &name]);
+        let _ = process::capture("docker", &["volume", "rm", "--force", &volume]);
+        let user = format!("{}:{}", config.uid(), config.gid());
+        let mount = format!("type=volume,src={volume},dst=/var/lib/postgresql/data");
+        let limits = [
+            format!("--cpus={}", config.get("POSTGRES_CPU_LIMIT")),
+            format!("--memory={}", config.get("POSTGRES_MEMORY_LIMIT")),
+            format!("--shm-size={}", config.get("POSTGRES_SHM_SIZE")),
+        ];
+        process::run("docker", &[
+            "run", "--rm", "--user", &user, "--mount", &mount, "--entrypoint", "initdb", config.image(),
+            "--pgdata=/var/lib/postgresql/data", "--username=postgres", "--auth=trust",
+        ])?;
+        let mut args: Vec<&str> = vec!["run", "--detach", "--name", &name, "--user", &user, "--mount", &mount];
+        args.extend(limits.iter().map(String::as_str));
+        args.extend(["--entrypoint", "postgres", config.image(), "-D", "/var/lib/postgresql/data",
+            "-c", "listen_addresses=", "-c", "unix_socket_directories=/tmp"]);
+        process::run("docker", &args)?;
+        let started = Instant::now();
+        while !process::capture("docker", &["exec", &name, "pg_isready", "--quiet", "--host=/tmp"])?.success {
+            if started.elapsed() > Duration::from_secs(120) {
+                bail!("the stock container never became ready");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Ok(StockContainer { name })
+    }
+}
+
+impl Drop for StockContainer {
+    fn drop(&mut self) {
+        let _ = process::capture("docker", &["rm", "--force", "--volumes", &self.name]);
+        let _ = process::capture("docker", &["volume", "rm", "--force", &format!("{}-data", self.name)]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn medians_and_tps_parsing() {
+        assert_eq!(Samples(vec![3.0, 1.0, 2.0]).median(), 2.0);
+        assert_eq!(Samples(vec![4.0, 1.0, 2.0, 3.0]).median(), 2.5);
+        let out = "latency average = 5.1 ms\ntps = 1563.219874 (without initial connection time)\n";
+        assert_eq!(parse_tps(out), Some(1563.219874));
+        assert_eq!(parse_tps("nothing"), None);
+    }
+}

@@ -1,0 +1,40 @@
+//! `bench up` and `bench tuning`: figures, their floor, and the ratio.
+
+use std::process::ExitCode;
+
+use anyhow::bail;
+use core_data_ops::bench;
+
+use super::Ctx;
+use crate::flags::{BenchTuning, BenchUp};
+
+pub(crate) fn up(ctx: &Ctx, args: &BenchUp) -> anyhow::Result<ExitCode> {
+    if args.runs == 0 {
+        bail!("--runs must be at least 1");
+    }
+    let figures = bench::up(args.runs, &ctx.progress())?;
+    let row = |name: &str, samples: &bench::Samples| {
+        println!("{name:<44} {:>7.2} s  (min {:.2}, max {:.2}, n={})", samples.median(), samples.min(), samples.max(), samples.0.len());
+    };
+    println!("bench up: median over {} run(s)", args.runs);
+    row("up, fresh volumes, to healthy + bootstrapped", &figures.cold_up);
+    row("up again on the running stack (no-op)", &figures.noop_up);
+    row("floor: bare docker run, initdb + pg_isready", &figures.floor);
+    println!("ratio up / floor: {:.2}x", figures.cold_up.median() / figures.floor.median());
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(crate) fn tuning(ctx: &Ctx, args: &BenchTuning) -> anyhow::Result<ExitCode> {
+    if args.runs == 0 || args.seconds == 0 || args.clients == 0 || args.scale == 0 {
+        bail!("--runs, --seconds, --clients and --scale must be at least 1");
+    }
+    let figures = bench::tuning(args.scale, args.seconds, args.clients, args.runs, &ctx.progress())?;
+    println!(
+        "bench tuning: pgbench scale {}, {} client(s), {} s x {} run(s); both containers limited to {}",
+        args.scale, args.clients, args.seconds, args.runs, figures.limits
+    );
+    println!("stock settings  {:>9.0} tps (median; min {:.0}, max {:.0})", figures.stock_tps.median(), figures.stock_tps.min(), figures.stock_tps.max());
+    println!("core_data       {:>9.0} tps (median; min {:.0}, max {:.0})", figures.ours_tps.median(), figures.ours_tps.min(), figures.ours_tps.max());
+    println!("ratio core_data / stock: {:.2}x", figures.ours_tps.median() / figures.stock_tps.median());
+    Ok(ExitCode::SUCCESS)
+}
