@@ -4,6 +4,8 @@
 mod cmd;
 mod flags;
 mod prompt;
+#[cfg(test)]
+mod tidy;
 
 use std::process::ExitCode;
 

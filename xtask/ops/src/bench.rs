@@ -100,7 +100,7 @@ fn bare_run_to_ready(image: &str, user: &str) -> anyhow::Result<f64> {
         ])?;
         process::run("docker", &[
             "run", "--detach", "--name", &name, "--user", user, "--mount", &mount, "--entrypoint", "postgres", image,
-            "-D", "/var/lib/postgresql/data", "-c", "listen_addresses=", "-c", "unix_socket_directories=/tmp",
+            "-D", "/var/lib/postgresql/data", "--listen_addresses=", "--unix_socket_directories=/tmp",
         ])?;
         loop {
             let ready = process::capture("docker", &["exec", &name, "pg_isready", "--quiet", "--host=/tmp"])?;
@@ -199,7 +199,7 @@ impl StockContainer {
         let mut args: Vec<&str> = vec!["run", "--detach", "--name", &name, "--user", &user, "--mount", &mount];
         args.extend(limits.iter().map(String::as_str));
         args.extend(["--entrypoint", "postgres", config.image(), "-D", "/var/lib/postgresql/data",
-            "-c", "listen_addresses=", "-c", "unix_socket_directories=/tmp"]);
+            "--listen_addresses=", "--unix_socket_directories=/tmp"]);
         process::run("docker", &args)?;
         let started = Instant::now();
         while !process::capture("docker", &["exec", &name, "pg_isready", "--quiet", "--host=/tmp"])?.success {
