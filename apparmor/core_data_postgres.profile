@@ -1,0 +1,43 @@
+# AppArmor profile for the core_data postgres container (optional).
+# Load it on the host:   sudo apparmor_parser -r -W apparmor/core_data_postgres.profile
+# Use it:                add `apparmor=core_data_postgres` to the postgres service's security_opt.
+# It allows what the server, initdb, psql and pgBackRest need and denies writes
+# outside the data, WAL, repository, backup and temporary directories.
+#include <tunables/global>
+
+profile core_data_postgres flags=(attach_disconnected,mediate_deleted) {
+  #include <abstractions/base>
+
+  network inet stream,
+  network inet6 stream,
+  network unix stream,
+  network unix dgram,
+  network netlink raw,
+
+  deny mount,
+  deny umount,
+  deny pivot_root,
+  deny ptrace,
+  deny @{PROC}/sys/kernel/** w,
+  deny /sys/** w,
+
+  # Programs and libraries: read and map, never write.
+  /usr/** rmix,
+  /bin/** rmix,
+  /lib/** rm,
+  /etc/** r,
+  /run/secrets/** r,
+  /etc/core_data/conf/** r,
+
+  # Data the server owns.
+  /var/lib/postgresql/** rwkl,
+  /var/lib/pgbackrest/** rwkl,
+  /backups/** rwkl,
+  /tmp/** rwkl,
+  /dev/shm/** rwkl,
+
+  @{PROC}/@{pid}/** r,
+  /dev/null rw,
+  /dev/urandom r,
+  /dev/random r,
+}
