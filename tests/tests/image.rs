@@ -71,7 +71,7 @@ fn image_first_boot_under_testcontainers() {
     }
     let checksums: String = client.query_one("SHOW data_checksums", &[]).unwrap().get(0);
     assert_eq!(checksums, "on", "initdb must enable data checksums");
-    let waldir = exec(&container, &["readlink", "/var/lib/postgresql/data/pg_wal"]);
+    let waldir = exec(&container, &["readlink", "/var/lib/postgresql/data/pgdata/pg_wal"]);
     assert_eq!(waldir.trim(), "/var/lib/postgresql/wal/pg_wal", "WAL lives in its own volume");
 
     let status = exec(&container, &["cat", "/proc/1/status"]);

@@ -11,7 +11,7 @@ use crate::config::Config;
 use crate::paths::Paths;
 
 /// The templates, by output file name.
-pub const TEMPLATES: &[&str] = &["postgresql.conf", "pg_hba.conf", "pg_ident.conf"];
+pub const TEMPLATES: &[&str] = &["postgresql.conf", "pg_hba.conf", "pg_ident.conf", "pgbackrest.conf"];
 
 /// Libraries loaded at server start. `age` is not preloaded: it is loaded per
 /// session by `LOAD 'age'`, and preloading it breaks DDL in fresh databases.
@@ -74,6 +74,10 @@ fn context(config: &Config) -> serde_json::Value {
         "auto_explain_min_duration": get("PG_AUTO_EXPLAIN_MIN_DURATION"),
         "pgaudit_log": get("PG_PGAUDIT_LOG"),
         "shared_preload_libraries": PRELOAD_LIBRARIES,
+        "pgbackrest_retention_full": get("PGBACKREST_RETENTION_FULL"),
+        "pgbackrest_retention_diff": get("PGBACKREST_RETENTION_DIFF"),
+        "pgbackrest_compress_type": get("PGBACKREST_COMPRESS_TYPE"),
+        "pgbackrest_process_max": get("PGBACKREST_PROCESS_MAX"),
     })
 }
 

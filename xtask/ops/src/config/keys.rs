@@ -30,6 +30,10 @@ pub enum Kind {
     Databases,
     /// Free text without spaces, quotes or control characters.
     Word,
+    /// One of the listed words.
+    Choice(&'static [&'static str]),
+    /// Comma-separated lowercase names; may be empty.
+    Names,
 }
 
 /// Where a key's default comes from when `.env` does not set it.
@@ -103,6 +107,13 @@ pub const KEYS: &[Key] = &[
     key("Tuning", "PG_LOG_MIN_DURATION_STATEMENT", Duration, Static("500ms"), "Log statements slower than this."),
     key("Tuning", "PG_AUTO_EXPLAIN_MIN_DURATION", Duration, Static("2s"), "auto_explain: log plans of statements slower than this."),
     key("Tuning", "PG_PGAUDIT_LOG", Word, Static("ddl,role"), "pgaudit.log classes."),
+    key("Physical backups", "PGBACKREST_RETENTION_FULL", Int(1, 100), Static("2"), "pgBackRest: full backups kept (older ones and their WAL expire)."),
+    key("Physical backups", "PGBACKREST_RETENTION_DIFF", Int(1, 100), Static("7"), "pgBackRest: differential backups kept."),
+    key("Physical backups", "PGBACKREST_COMPRESS_TYPE", Choice(&["zst", "lz4", "gz", "bz2", "none"]), Static("zst"), "pgBackRest compression: zst, lz4, gz, bz2 or none."),
+    key("Physical backups", "PGBACKREST_PROCESS_MAX", Int(1, 64), Static("2"), "pgBackRest parallel processes for backup and restore."),
+    key("Logical backups", "LOGICAL_BACKUP_INTERVAL_SECONDS", Int(5, 604_800), Static("86400"), "Sidecar: seconds between logical dumps of every database."),
+    key("Logical backups", "LOGICAL_BACKUP_RETENTION_SECONDS", Int(10, 31_536_000), Static("604800"), "Sidecar: dumps older than this are pruned."),
+    key("Logical backups", "LOGICAL_BACKUP_EXCLUDE", Names, Static(""), "Sidecar: databases not dumped, comma-separated."),
 ];
 
 /// Looks a key up by name.

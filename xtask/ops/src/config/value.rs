@@ -54,6 +54,20 @@ pub fn check(kind: Kind, raw: &str) -> Result<String, String> {
         Kind::Databases => parse_databases(raw).map(|dbs| {
             dbs.iter().map(|db| format!("{}:{}", db.name, db.owner)).collect::<Vec<_>>().join(",")
         }),
+        Kind::Choice(options) => {
+            if options.contains(&raw) {
+                Ok(raw.to_owned())
+            } else {
+                Err(format!("expected one of {}", options.join(", ")))
+            }
+        }
+        Kind::Names => {
+            let names: Vec<&str> = raw.split(',').map(str::trim).filter(|name| !name.is_empty()).collect();
+            for name in &names {
+                check_name(name)?;
+            }
+            Ok(names.join(","))
+        }
         Kind::Word => {
             if !raw.is_empty()
                 && raw.chars().all(|c| c.is_ascii_graphic() && !matches!(c, '\'' | '"' | '\\' | '$' | '`'))
@@ -198,5 +212,10 @@ mod tests {
         assert!(check(Kind::Word, "ddl,role").is_ok());
         assert!(check(Kind::Word, "a'b").is_err());
         assert!(check(Kind::Word, "$(x)").is_err());
+        assert_eq!(check(Kind::Choice(&["zst", "lz4"]), "lz4"), Ok("lz4".to_owned()));
+        assert_eq!(check(Kind::Choice(&["zst", "lz4"]), "xz"), Err("expected one of zst, lz4".to_owned()));
+        assert_eq!(check(Kind::Names, ""), Ok(String::new()));
+        assert_eq!(check(Kind::Names, "a, b"), Ok("a,b".to_owned()));
+        assert!(check(Kind::Names, "a,B").is_err());
     }
 }
