@@ -3,6 +3,7 @@
 //! talks to Docker, compose or PostgreSQL.
 
 pub mod compose;
+pub mod backup;
 pub mod bench;
 pub mod config;
 pub mod docker;
