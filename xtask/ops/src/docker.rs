@@ -121,6 +121,25 @@ impl Docker {
         })
     }
 
+    /// The last `lines` lines of a container's log (stdout and stderr, in order).
+    pub fn logs_tail(&self, container: &str, lines: usize) -> anyhow::Result<Vec<String>> {
+        let options = bollard::query_parameters::LogsOptions {
+            stdout: true,
+            stderr: true,
+            tail: lines.to_string(),
+            ..Default::default()
+        };
+        let what = || format!("failed to read the log of container `{container}`");
+        self.runtime.block_on(async {
+            let mut text = String::new();
+            let mut stream = self.client.logs(container, Some(options));
+            while let Some(chunk) = stream.next().await {
+                text.push_str(&String::from_utf8_lossy(&chunk.with_context(what)?.into_bytes()));
+            }
+            Ok(text.lines().map(str::to_owned).collect())
+        })
+    }
+
     /// Removes a container, running or not; a missing one is not an error.
     pub fn remove_container(&self, name: &str) -> anyhow::Result<()> {
         let options = RemoveContainerOptionsBuilder::default().force(true).v(true).build();
