@@ -1,0 +1,244 @@
+//! The functions scripts can call, as namespaced static modules: `pg::`,
+//! `docker::`, `fs::`, `time::`, `log::`, and `print`. Conventions: misuse by
+//! the script throws a string `"pg::query: <what went wrong>"`; a failure of
+//! the world (SQL error, missing container, I/O) throws a map
+//! `#{kind, message}` a script may catch and branch on. Write primitives are
+//! registered only when granted (`WRITE_PRIMITIVES`).
+
+pub(crate) mod docker;
+pub mod fs;
+pub(crate) mod log;
+pub(crate) mod pg;
+pub mod time;
+
+use std::sync::Arc;
+
+use rhai::{Dynamic, Engine, EvalAltResult, FuncRegistration, Map, Module, NativeCallContext, Position};
+
+use crate::backend::{Backend, Cell, Failure};
+use crate::engine::{Clock, Grants, Limits, Output, Stream};
+
+/// Every primitive that changes something. Registered only with `--allow-writes`
+/// (or `--dry-run`, where they print instead of acting).
+pub const WRITE_PRIMITIVES: &[&str] = &[
+    "pg::execute",
+    "pg::transaction",
+    "docker::exec",
+    "fs::write_text",
+    "fs::write_json",
+    "fs::write_csv",
+    "fs::append_csv",
+    "fs::prune",
+];
+
+/// What every primitive shares.
+pub(crate) struct Env {
+    pub(crate) backend: Arc<dyn Backend>,
+    pub(crate) output: Arc<dyn Output>,
+    pub(crate) grants: Grants,
+    pub(crate) limits: Limits,
+    pub(crate) clock: Clock,
+}
+
+pub(crate) type Res<T> = Result<T, Box<EvalAltResult>>;
+
+impl Env {
+    /// Fails a primitive that would start after the deadline (Rhai itself
+    /// checks the clock only between operations).
+    pub(crate) fn check_clock(&self, function: &str) -> Res<()> {
+        if self.clock.expired() {
+            return Err(misuse(function, format!("the runbook exceeded its time budget of {:?}", self.limits.timeout)));
+        }
+        Ok(())
+    }
+
+    /// In a dry run, prints the call instead of making it and returns true.
+    pub(crate) fn dry_run(&self, ctx: &NativeCallContext<'_>, function: &str, args: &[&Dynamic]) -> bool {
+        if !self.grants.dry_run {
+            return false;
+        }
+        let args: Vec<String> = args.iter().map(|arg| format!("{arg:?}")).collect();
+        let at = location(ctx.call_source(), ctx.call_position());
+        self.output.line(Stream::Stderr, &format!("{at}: dry-run: {function}({})", args.join(", ")));
+        true
+    }
+}
+
+/// `scripts.rhai:12` for a call site.
+pub(crate) fn location(source: Option<&str>, pos: Position) -> String {
+    let source = source.unwrap_or("<script>");
+    match pos.line() {
+        Some(line) => format!("{source}:{line}"),
+        None => source.to_owned(),
+    }
+}
+
+/// An error caused by how the script called a primitive.
+pub(crate) fn misuse(function: &str, message: impl std::fmt::Display) -> Box<EvalAltResult> {
+    format!("{function}: {message}").into()
+}
+
+/// A failure a script may catch: `#{kind, message[, sqlstate]}`.
+pub(crate) fn failure(function: &str, failure: Failure) -> Box<EvalAltResult> {
+    let mut map = Map::new();
+    map.insert("kind".into(), failure.kind.into());
+    map.insert("message".into(), format!("{function}: {}", failure.message).into());
+    if let Some(state) = failure.sqlstate {
+        map.insert("sqlstate".into(), state.into());
+    }
+    EvalAltResult::ErrorRuntime(map.into(), Position::NONE).into()
+}
+
+/// A registration with the parameter names and doc comment scripts and
+/// `docs/rhai-api.txt` see. `params` ends with the return type.
+pub(crate) fn function(name: &str, params: &[&str], doc: &str) -> FuncRegistration {
+    let comments: Vec<String> = doc.lines().map(|line| format!("/// {line}").trim_end().to_owned()).collect();
+    FuncRegistration::new(name).with_params_info(params).with_comments([comments.join("\n")])
+}
+
+pub(crate) fn cell_to_dynamic(cell: Cell) -> Dynamic {
+    match cell {
+        Cell::Null => Dynamic::UNIT,
+        Cell::Bool(b) => b.into(),
+        Cell::Int(i) => i.into(),
+        Cell::Float(f) => f.into(),
+        Cell::Text(s) => s.into(),
+        Cell::Json(j) => json_to_dynamic(j),
+    }
+}
+
+pub(crate) fn json_to_dynamic(value: serde_json::Value) -> Dynamic {
+    use serde_json::Value;
+    match value {
+        Value::Null => Dynamic::UNIT,
+        Value::Bool(b) => b.into(),
+        Value::Number(n) => n.as_i64().map_or_else(|| n.as_f64().unwrap_or(f64::NAN).into(), Dynamic::from),
+        Value::String(s) => s.into(),
+        Value::Array(items) => items.into_iter().map(json_to_dynamic).collect::<rhai::Array>().into(),
+        Value::Object(entries) => {
+            entries.into_iter().map(|(k, v)| (k.into(), json_to_dynamic(v))).collect::<Map>().into()
+        }
+    }
+}
+
+/// A script value as JSON: unit is null, maps and arrays nest, anything else is its text.
+pub(crate) fn dynamic_to_json(value: &Dynamic) -> serde_json::Value {
+    use serde_json::Value;
+    if value.is_unit() {
+        Value::Null
+    } else if let Ok(b) = value.as_bool() {
+        Value::Bool(b)
+    } else if let Ok(i) = value.as_int() {
+        Value::from(i)
+    } else if let Ok(f) = value.as_float() {
+        serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)
+    } else if let Some(array) = value.read_lock::<rhai::Array>() {
+        Value::Array(array.iter().map(dynamic_to_json).collect())
+    } else if let Some(map) = value.read_lock::<Map>() {
+        Value::Object(map.iter().map(|(k, v)| (k.to_string(), dynamic_to_json(v))).collect())
+    } else {
+        Value::String(value.to_string())
+    }
+}
+
+/// Registers every module the grants allow.
+pub(crate) fn register(engine: &mut Engine, env: Arc<Env>) {
+    // Rhai resolves exact parameter types first across every module, so `print`
+    // is registered per type in the engine's own namespace (searched first).
+    register_print::<rhai::ImmutableString>(engine, &env, "text: String");
+    register_print::<rhai::INT>(engine, &env, "value: INT");
+    register_print::<rhai::FLOAT>(engine, &env, "value: FLOAT");
+    register_print::<bool>(engine, &env, "value: bool");
+    register_print::<char>(engine, &env, "value: char");
+    register_print::<()>(engine, &env, "value: ()");
+    register_print::<rhai::Array>(engine, &env, "value: Array");
+    register_print::<Map>(engine, &env, "value: Map");
+    register_print::<Dynamic>(engine, &env, "value: ?");
+    // No `on_print`: with one set, Rhai would expect our `print` to return the text and print it again.
+    let modules: [(&str, fn(&mut Module, &Arc<Env>)); 5] =
+        [("pg", pg::register), ("docker", docker::register), ("fs", fs::register), ("time", time::register), ("log", log::register)];
+    for (name, register) in modules {
+        let mut module = Module::new();
+        register(&mut module, &env);
+        module.build_index();
+        engine.register_static_module(name, module.into());
+    }
+}
+
+fn register_print<T: Clone + Send + Sync + 'static>(engine: &mut Engine, env: &Arc<Env>, param: &str) {
+    let env = env.clone();
+    function("print", &[param, "()"], "Prints a line to stdout, tagged with the script's file and line.")
+        .register_into_engine(engine, move |ctx: NativeCallContext<'_>, value: T| {
+            let at = location(ctx.call_source(), ctx.call_position());
+            env.output.line(Stream::Stdout, &format!("{at}: {}", Dynamic::from(value)));
+        });
+}
+
+/// The qualified names of every script-visible function under `grants`, sorted.
+pub fn function_names(grants: Grants) -> Vec<String> {
+    let mut names: Vec<String> = metadata(grants).into_iter().map(|(name, _, _)| name).collect();
+    names.dedup();
+    names
+}
+
+/// (qualified name, signature, doc) of every script-visible function, sorted.
+fn metadata(grants: Grants) -> Vec<(String, String, String)> {
+    let backend = Arc::new(crate::backend::Offline { backups_dir: "backups".into() });
+    let sandbox = crate::engine::sandbox(&Limits::default(), grants, backend, Arc::new(crate::engine::Terminal));
+    let json = sandbox.engine.gen_fn_metadata_to_json(false).expect("rhai metadata serializes");
+    let value: serde_json::Value = serde_json::from_str(&json).expect("rhai metadata is JSON");
+    let mut out = Vec::new();
+    let mut collect = |prefix: &str, functions: &serde_json::Value| {
+        for f in functions.as_array().into_iter().flatten() {
+            let name = f["name"].as_str().unwrap_or_default();
+            let signature = f["signature"].as_str().unwrap_or_default();
+            let doc: Vec<&str> = f["docComments"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|c| c.as_str())
+                .flat_map(str::lines)
+                .map(|line| line.trim_start_matches("///").trim())
+                .collect();
+            out.push((format!("{prefix}{name}"), format!("{prefix}{signature}"), doc.join("\n")));
+        }
+    };
+    collect("", &value["functions"]);
+    if let Some(modules) = value["modules"].as_object() {
+        for (module, content) in modules {
+            collect(&format!("{module}::"), &content["functions"]);
+        }
+    }
+    out.sort();
+    out
+}
+
+/// `docs/rhai-api.txt`: every function a runbook can call, with its signature and help.
+pub fn api_listing() -> String {
+    let mut text = String::from(
+        "# Every function a runbook can call: signature, then help. Generated from the code by\n\
+         # `UPDATE_GOLDEN=1 cargo test -p core_data_runbook --test api_list`; do not edit by hand.\n\
+         # [write] = registered only with `--allow-writes` (or `--dry-run`, where it prints instead).\n\
+         # Plus Rhai's standard package (strings, arrays, maps, math): https://rhai.rs/book/\n",
+    );
+    for (name, signature, doc) in metadata(Grants { allow_writes: true, dry_run: false }) {
+        let mark = if WRITE_PRIMITIVES.contains(&name.as_str()) { "  [write]" } else { "" };
+        text.push_str(&format!("\n{signature}{mark}\n"));
+        for line in doc.lines() {
+            text.push_str(&format!("    {line}\n").trim_end().to_owned());
+            text.push('\n');
+        }
+    }
+    text
+}
+
+/// Gives a primitive's error the call site. Rhai fills it in for unqualified
+/// calls but not for `ns::fn` calls, so every primitive goes through this.
+pub(crate) fn located<T>(ctx: &NativeCallContext<'_>, result: Res<T>) -> Res<T> {
+    result.map_err(|mut err| {
+        if err.position().is_none() {
+            err.set_position(ctx.call_position());
+        }
+        err
+    })
+}

@@ -1,0 +1,146 @@
+//! `pg::` — SQL against the stack's databases as the superuser, over verified
+//! TLS. Values always travel as bound parameters (`$1`, `$2`, …); `pg::query`
+//! runs inside a `READ ONLY` transaction, so a read-only runbook cannot write
+//! through it.
+
+use std::sync::Arc;
+
+use rhai::{Array, Dynamic, Map, Module, NativeCallContext, INT};
+
+use super::{located, cell_to_dynamic, dynamic_to_json, failure, function, misuse, Env, Res};
+use crate::backend::SqlValue;
+
+pub(crate) fn register(module: &mut Module, env: &Arc<Env>) {
+    let e = env.clone();
+    function(
+        "query",
+        &["db: String", "sql: String", "params: Array", "Array"],
+        "Runs a read-only query and returns its rows as an array of maps (column name => value).\n\
+         Parameters bind to `$1`, `$2`, … (unit = NULL, bool, INT = int8, FLOAT = float8, String = text,\n\
+         array of strings/INTs = text[]/int8[], map = jsonb); cast in SQL when needed: `$1::interval`.\n\
+         Runs in a READ ONLY transaction. Throws `#{kind: \"sql\", message, sqlstate}` on SQL errors.",
+    )
+    .set_into_module(module, move |ctx: NativeCallContext<'_>, db: &str, sql: &str, params: Array| -> Res<Array> {
+        located(&ctx, (|| -> Res<Array> {
+        const F: &str = "pg::query";
+        e.check_clock(F)?;
+        let params = check_statement(F, db, sql, &params)?;
+        let rows = e.backend.query(db, sql, &params, e.limits.max_array_size).map_err(|f| failure(F, f))?;
+        Ok(rows
+            .into_iter()
+            .map(|row| row.into_iter().map(|(k, v)| (k.into(), cell_to_dynamic(v))).collect::<Map>().into())
+            .collect())
+    })())
+    });
+
+    if !env.grants.writes_registered() {
+        return;
+    }
+    let e = env.clone();
+    function(
+        "execute",
+        &["db: String", "sql: String", "params: Array", "INT"],
+        "Runs one writing statement and returns the number of rows it affected. Needs `--allow-writes`.\n\
+         Parameters bind as for `pg::query`.",
+    )
+    .set_into_module(module, move |ctx: NativeCallContext<'_>, db: &str, sql: &str, params: Array| -> Res<INT> {
+        located(&ctx, (|| -> Res<INT> {
+        const F: &str = "pg::execute";
+        e.check_clock(F)?;
+        let bound = check_statement(F, db, sql, &params)?;
+        if e.dry_run(&ctx, F, &[&db.into(), &sql.into(), &params.into()]) {
+            return Ok(0);
+        }
+        let n = e.backend.execute(db, sql, &bound).map_err(|f| failure(F, f))?;
+        Ok(INT::try_from(n).unwrap_or(INT::MAX))
+    })())
+    });
+
+    let e = env.clone();
+    function(
+        "transaction",
+        &["db: String", "statements: Array", "Array"],
+        "Runs statements in one transaction, all or nothing. Each statement is `[sql, params]` or\n\
+         `#{sql, params}`. Returns the rows affected by each. Needs `--allow-writes`.",
+    )
+    .set_into_module(module, move |ctx: NativeCallContext<'_>, db: &str, statements: Array| -> Res<Array> {
+        located(&ctx, (|| -> Res<Array> {
+        const F: &str = "pg::transaction";
+        e.check_clock(F)?;
+        let mut parsed = Vec::with_capacity(statements.len());
+        for (i, statement) in statements.iter().enumerate() {
+            let (sql, params) = split_statement(F, i, statement)?;
+            let bound = check_statement(F, db, &sql, &params)?;
+            parsed.push((sql, bound));
+        }
+        if e.dry_run(&ctx, F, &[&db.into(), &statements.clone().into()]) {
+            return Ok(parsed.iter().map(|_| Dynamic::from(0 as INT)).collect());
+        }
+        let counts = e.backend.transaction(db, &parsed).map_err(|f| failure(F, f))?;
+        Ok(counts.into_iter().map(|n| Dynamic::from(INT::try_from(n).unwrap_or(INT::MAX))).collect())
+    })())
+    });
+}
+
+fn split_statement(function: &str, index: usize, statement: &Dynamic) -> Res<(String, Array)> {
+    let bad = || misuse(function, format!("statement {index} must be `[sql, params]` or `#{{sql, params}}`"));
+    if let Some(pair) = statement.read_lock::<Array>() {
+        let sql = pair.first().and_then(|s| s.clone().into_string().ok()).ok_or_else(bad)?;
+        let params = match pair.get(1) {
+            None => Array::new(),
+            Some(p) => p.clone().try_cast::<Array>().ok_or_else(bad)?,
+        };
+        return Ok((sql, params));
+    }
+    if let Some(map) = statement.read_lock::<Map>() {
+        let sql = map.get("sql").and_then(|s| s.clone().into_string().ok()).ok_or_else(bad)?;
+        let params = match map.get("params") {
+            None => Array::new(),
+            Some(p) => p.clone().try_cast::<Array>().ok_or_else(bad)?,
+        };
+        return Ok((sql, params));
+    }
+    Err(bad())
+}
+
+/// Checks the database name and SQL text, and turns script values into bound parameters.
+fn check_statement(function: &str, db: &str, sql: &str, params: &Array) -> Res<Vec<SqlValue>> {
+    if db.is_empty() {
+        return Err(misuse(function, "the database name is empty; pass e.g. \"postgres\""));
+    }
+    if sql.trim().is_empty() {
+        return Err(misuse(function, "SQL must not be empty"));
+    }
+    params.iter().enumerate().map(|(i, value)| to_sql_value(function, i + 1, value)).collect()
+}
+
+fn to_sql_value(function: &str, n: usize, value: &Dynamic) -> Res<SqlValue> {
+    if value.is_unit() {
+        return Ok(SqlValue::Null);
+    }
+    if let Ok(b) = value.as_bool() {
+        return Ok(SqlValue::Bool(b));
+    }
+    if let Ok(i) = value.as_int() {
+        return Ok(SqlValue::Int(i));
+    }
+    if let Ok(f) = value.as_float() {
+        return Ok(SqlValue::Float(f));
+    }
+    if value.is_string() || value.is_char() {
+        return Ok(SqlValue::Text(value.to_string()));
+    }
+    if let Some(array) = value.read_lock::<Array>() {
+        if array.iter().all(Dynamic::is_string) {
+            return Ok(SqlValue::TextArray(array.iter().map(ToString::to_string).collect()));
+        }
+        if let Some(ints) = array.iter().map(|v| v.as_int().ok()).collect::<Option<Vec<_>>>() {
+            return Ok(SqlValue::IntArray(ints));
+        }
+        return Err(misuse(function, format!("parameter ${n}: an array must hold only strings or only INTs")));
+    }
+    if value.is_map() {
+        return Ok(SqlValue::Json(dynamic_to_json(value)));
+    }
+    Err(misuse(function, format!("parameter ${n} has type `{}`, which cannot be bound", value.type_name())))
+}

@@ -1,0 +1,77 @@
+//! Golden tests of runbook output and diagnostics: `tests/data/<case>.rhai`
+//! runs as runbook `main` against the fake backend; its stdout and stderr
+//! (with the rendered error or the exit code) must equal `<case>.stdout` and
+//! `<case>.stderr`. `UPDATE_GOLDEN=1` rewrites them. A first line
+//! `// grants: allow_writes` or `// grants: dry_run` grants writes.
+
+mod support;
+
+use core_data_runbook::engine::{Grants, Limits};
+
+fn check(case: &str) {
+    let dir = camino::Utf8Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+    let script = dir.join(format!("{case}.rhai"));
+    let text = std::fs::read_to_string(&script).unwrap_or_else(|err| panic!("read `{script}`: {err}"));
+    let first = text.lines().next().unwrap_or_default();
+    let grants = Grants { allow_writes: first.contains("allow_writes"), dry_run: first.contains("dry_run") };
+    let fake = support::Fake::new();
+    let ran = support::run(&format!("{case}.rhai"), &text, grants, &Limits::default(), &fake, &[]);
+    let stdout = ran.stdout;
+    let stderr = match ran.result {
+        Ok(code) => format!("{}exit: {code}\n", ran.stderr),
+        Err(rendered) => format!("{}{rendered}", ran.stderr),
+    };
+    for (ext, actual) in [("stdout", &stdout), ("stderr", &stderr)] {
+        let path = dir.join(format!("{case}.{ext}"));
+        if std::env::var_os("UPDATE_GOLDEN").is_some() {
+            std::fs::write(&path, actual).unwrap();
+            continue;
+        }
+        let expected = std::fs::read_to_string(&path).unwrap_or_default();
+        pretty_assertions::assert_eq!(
+            expected,
+            *actual,
+            "`{path}` differs; if the change is intended, run `UPDATE_GOLDEN=1 cargo test -p core_data_runbook --test golden`"
+        );
+    }
+}
+
+#[test]
+fn parse_error() {
+    check("parse_error");
+}
+
+#[test]
+fn undefined_variable() {
+    check("undefined_variable");
+}
+
+#[test]
+fn failing_primitive() {
+    check("failing_primitive");
+}
+
+#[test]
+fn three_calls_deep() {
+    check("three_calls_deep");
+}
+
+#[test]
+fn caught_failure_map() {
+    check("caught_failure_map");
+}
+
+#[test]
+fn write_without_grant() {
+    check("write_without_grant");
+}
+
+#[test]
+fn dry_run_prints_instead_of_writing() {
+    check("dry_run");
+}
+
+#[test]
+fn print_and_log_carry_the_line() {
+    check("output");
+}
