@@ -78,7 +78,8 @@ impl Catalog {
                 compiler.engine.compile(&file.text).map_err(|err| Diagnostic::from_parse(&err, &file.name))?;
             ast.set_source(file.name.as_str());
             for f in ast.iter_functions() {
-                if f.access == FnAccess::Private {
+                // Closures compile to anonymous functions: not runbooks either.
+                if f.access == FnAccess::Private || f.name.starts_with("anon$") {
                     continue;
                 }
                 if f.params.len() > 1 {
@@ -155,7 +156,14 @@ impl Catalog {
         } else {
             sandbox.engine.call_fn_with_options::<Dynamic>(options, &mut scope, &compiled.ast, name, ())
         };
-        result.map_err(|err| Diagnostic::from_eval(err, &compiled.file.name))
+        result.map_err(|err| {
+            let diag = Diagnostic::from_eval(err, &compiled.file.name);
+            if diag.at.is_some() {
+                return diag;
+            }
+            // Rhai moves a limit error to the outermost call site, and a runbook has none.
+            diag.with_note(format!("while running runbook `{name}` from `{}`", compiled.file.name))
+        })
     }
 }
 

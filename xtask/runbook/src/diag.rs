@@ -75,7 +75,7 @@ impl Diagnostic {
         if diag.message.contains("'eval' is disabled") {
             diag.notes.push("`eval` is disabled in runbooks: call functions directly".to_owned());
         }
-        if diag.message.contains("'import' is disabled") {
+        if diag.message.contains("'import'") {
             diag.notes.push("runbooks cannot import files: keep helpers as `private fn` in the same file".to_owned());
         }
         if diag.message.contains("Undefined variable") {
