@@ -201,3 +201,16 @@ pub fn exit_code(value: &Dynamic) -> Result<u8, String> {
         value.type_name()
     ))
 }
+
+/// Reads `scripts.rhai` from `repo` and every `extra` file, and compiles them
+/// all. On a compile error, returns the rendered diagnostic.
+pub fn load(repo: &Utf8Path, extra: &[Utf8PathBuf], limits: &Limits) -> anyhow::Result<Result<Catalog, String>> {
+    let mut files = vec![SourceFile::read(&shipped(repo), repo)?];
+    for path in extra {
+        files.push(SourceFile::read(path, repo)?);
+    }
+    let texts: Vec<(String, String)> = files.iter().map(|f| (f.name.clone(), f.text.clone())).collect();
+    Ok(Catalog::compile(files, limits).map_err(|diag| {
+        diag.render(&|source| texts.iter().find(|(name, _)| name == source).map(|(_, text)| text.clone()))
+    }))
+}

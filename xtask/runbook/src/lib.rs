@@ -12,3 +12,37 @@ pub mod catalog;
 pub mod diag;
 pub mod engine;
 pub mod live;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use core_data_ops::stack::Stack;
+
+/// Runs runbook `name` of `catalog` against `stack`. Returns the exit code the
+/// runbook asked for, or the rendered diagnostic of its failure.
+pub fn run_on_stack(
+    stack: &Stack,
+    catalog: &catalog::Catalog,
+    name: &str,
+    args: &BTreeMap<String, String>,
+    grants: engine::Grants,
+    limits: &engine::Limits,
+    output: Arc<dyn engine::Output>,
+) -> anyhow::Result<Result<u8, String>> {
+    if catalog.get(name).is_none() {
+        // Before connecting to anything.
+        let diag = catalog.run(&offline_sandbox(limits, grants), name, args).err();
+        return Ok(Err(diag.map(|d| catalog.render(&d)).unwrap_or_default()));
+    }
+    let backend = Arc::new(live::Live::new(stack, limits.timeout)?);
+    let sandbox = engine::sandbox(limits, grants, backend, output);
+    Ok(match catalog.run(&sandbox, name, args) {
+        Ok(value) => catalog::exit_code(&value),
+        Err(diag) => Err(catalog.render(&diag)),
+    })
+}
+
+fn offline_sandbox(limits: &engine::Limits, grants: engine::Grants) -> engine::Sandbox {
+    let backend = Arc::new(backend::Offline { backups_dir: "backups".into() });
+    engine::sandbox(limits, grants, backend, Arc::new(engine::Captured::default()))
+}
