@@ -33,7 +33,7 @@ impl BenchFigures {
 impl std::fmt::Display for BenchFigures {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let row = |f: &mut std::fmt::Formatter<'_>, what: &str, (median, p95): (Duration, Duration)| {
-            writeln!(f, "{what:<44} median {:>9.1} µs   p95 {:>9.1} µs", micros(median), micros(p95))
+            writeln!(f, "{what:<48} median {:>9.1} µs   p95 {:>9.1} µs", micros(median), micros(p95))
         };
         writeln!(f, "pg::query(\"postgres\", \"SELECT 1\", []), {} calls each:", self.calls)?;
         row(f, "  from Rhai (pg::query)", self.rhai)?;

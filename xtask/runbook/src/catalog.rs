@@ -197,7 +197,8 @@ pub fn exit_code(value: &Dynamic) -> Result<u8, String> {
         return u8::try_from(code).map_err(|_| format!("the runbook returned {code}; an exit code is 0 to 255"));
     }
     Err(format!(
-        "the runbook returned a `{}`; return nothing, a bool or an INT exit code (write reports with `fs::` or `print`)",
+        "the runbook returned a `{}`; return nothing, a bool or an INT exit code \
+         (write reports with `fs::` or `print`)",
         value.type_name()
     ))
 }

@@ -31,7 +31,8 @@ fn check(case: &str) {
         pretty_assertions::assert_eq!(
             expected,
             *actual,
-            "`{path}` differs; if the change is intended, run `UPDATE_GOLDEN=1 cargo test -p core_data_runbook --test golden`"
+            "`{path}` differs; if the change is intended, run \
+             `UPDATE_GOLDEN=1 cargo test -p core_data_runbook --test golden`"
         );
     }
 }
