@@ -1,6 +1,12 @@
 //! Backups: logical dumps (`logical`, plus the sidecar's status) and physical
-//! backups with pgBackRest (`physical`: backup, info, check, expire, verify,
-//! restore, QA clones).
+//! backups with pgBackRest (`physical`: backup, info, check, expire; `verify`:
+//! restore into a throw-away container and check; `restore`: replace the live
+//! cluster; `qa`: clones for QA). `oneshot` runs confined containers on the
+//! stack's volumes.
 
 pub mod logical;
+pub mod oneshot;
 pub mod physical;
+pub mod qa;
+pub mod restore;
+pub mod verify;

@@ -1,0 +1,179 @@
+//! `backup --verify`: restore a backup set into a throw-away container from the
+//! same image (fresh volumes, the repository mounted read-only, no network),
+//! recover it to consistency, and check it: `pg_amcheck` (heap and every B-tree
+//! index, all databases), row counts against those recorded at backup time,
+//! and `pg_checksums --check` on the cleanly stopped copy. The live cluster is
+//! never touched.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use super::oneshot::{self, Mount, Throwaway};
+use super::physical::{self, CountComparison, RowCounts, STANZA};
+use crate::progress::Progress;
+use crate::stack::Stack;
+
+const PGDATA: &str = "/var/lib/postgresql/data/pgdata";
+
+/// What verification found. It passed when `failures` is empty.
+#[derive(Debug, Clone, Serialize)]
+pub struct VerifyReport {
+    pub label: String,
+    pub restore_seconds: f64,
+    pub recovery_seconds: f64,
+    pub check_seconds: f64,
+    pub amcheck: String,
+    pub counts: Option<CountComparison>,
+    pub checksums: String,
+    pub failures: Vec<String>,
+}
+
+impl VerifyReport {
+    pub fn passed(&self) -> bool {
+        self.failures.is_empty()
+    }
+}
+
+/// Verifies `set` (default: the latest). `repo_volume` replaces the stack's
+/// repository volume (tests use a corrupted copy).
+pub fn verify(
+    stack: &Stack,
+    set: Option<&str>,
+    repo_volume: Option<&str>,
+    progress: &dyn Progress,
+) -> anyhow::Result<VerifyReport> {
+    let chosen = physical::choose_set(stack, set)?;
+    let repo = repo_volume.map_or_else(|| oneshot::volume_name(stack, "pgbackrest"), str::to_owned);
+    let name = format!("{}-verify-{}", stack.config.project(), std::process::id());
+    let mounts = [
+        Mount::anonymous("/var/lib/postgresql/data"),
+        Mount::anonymous("/var/lib/postgresql/wal"),
+        Mount::volume(repo, "/var/lib/pgbackrest", true),
+        oneshot::conf_mount(stack),
+    ];
+    let container = Throwaway::start(stack, &name, &mounts, &["--network=none".to_owned()])?;
+    let mut report = VerifyReport {
+        label: chosen.label.clone(),
+        restore_seconds: 0.0,
+        recovery_seconds: 0.0,
+        check_seconds: 0.0,
+        amcheck: String::new(),
+        counts: None,
+        checksums: String::new(),
+        failures: Vec::new(),
+    };
+
+    progress.status("Restoring", &format!("{} into throw-away container `{name}`", chosen.label));
+    let started = Instant::now();
+    container.exec(stack, &["install", "-d", "-m", "0700", PGDATA])?;
+    let set_arg = format!("--set={}", chosen.label);
+    let restored = container.exec(stack, &[
+        "pgbackrest", "--stanza", STANZA, "--log-level-console=warn", &set_arg,
+        "--type=immediate", "--target-action=promote", "restore",
+    ]);
+    report.restore_seconds = started.elapsed().as_secs_f64();
+    if let Err(err) = restored {
+        report.failures.push(format!("restore failed: {err:#}"));
+        return Ok(report);
+    }
+
+    progress.status("Recovering", "the restored copy to consistency");
+    let started = Instant::now();
+    let server_options = format!(
+        "-c listen_addresses= -c unix_socket_directories=/tmp -c archive_mode=off \
+         -c hba_file=/etc/core_data/conf/pg_hba.conf -c ident_file=/etc/core_data/conf/pg_ident.conf \
+         -c shared_preload_libraries=pgaudit -c pgaudit.log=none \
+         -c max_connections={} -c max_worker_processes={}",
+        stack.config.get("PG_MAX_CONNECTIONS"),
+        stack.config.get("PG_MAX_WORKER_PROCESSES")
+    );
+    let started_server = container.exec(stack, &[
+        "pg_ctl", "--pgdata", PGDATA, "--wait", "--timeout=900", "--log=/tmp/verify-server.log",
+        "--options", &server_options, "start",
+    ]);
+    if let Err(err) = started_server.and_then(|_| wait_promoted(stack, &container)) {
+        let log = container.exec(stack, &["tail", "-n", "30", "/tmp/verify-server.log"]).unwrap_or_default();
+        report.failures.push(format!("the restored copy did not reach consistency: {err:#}\nserver log:\n{log}"));
+        return Ok(report);
+    }
+    report.recovery_seconds = started.elapsed().as_secs_f64();
+
+    let started = Instant::now();
+    progress.status("Checking", "heap and B-tree indexes with pg_amcheck");
+    let superuser = stack.config.superuser();
+    match container.exec(stack, &[
+        "pg_amcheck", "--host=/tmp", "--username", superuser, "--all", "--install-missing", "--heapallindexed",
+    ]) {
+        Ok(_) => report.amcheck = "pg_amcheck: no corruption found in any database".to_owned(),
+        Err(err) => report.failures.push(format!("pg_amcheck found problems: {err:#}")),
+    }
+
+    progress.status("Checking", "row counts against those recorded at backup time");
+    match (physical::recorded_counts(stack, &chosen.label)?, restored_counts(stack, &container)) {
+        (Some(recorded), Ok(restored)) => {
+            let comparison = physical::compare_counts(&recorded, &restored);
+            report.failures.extend(comparison.mismatches.iter().cloned());
+            report.counts = Some(comparison);
+        }
+        (None, Ok(_)) => progress.status(
+            "Skipped",
+            &format!("row counts: none were recorded for `{}` (taken outside `cargo xtask backup`)", chosen.label),
+        ),
+        (_, Err(err)) => report.failures.push(format!("could not count rows in the restored copy: {err:#}")),
+    }
+
+    progress.status("Checking", "page checksums with pg_checksums on the stopped copy");
+    container.exec(stack, &["pg_ctl", "--pgdata", PGDATA, "--mode=fast", "--wait", "stop"])?;
+    match container.exec(stack, &["pg_checksums", "--check", "--pgdata", PGDATA]) {
+        Ok(output) => {
+            report.checksums = output.lines().filter(|line| line.contains("Bad checksums") || line.contains("Blocks scanned")).collect::<Vec<_>>().join("; ");
+        }
+        Err(err) => report.failures.push(format!("pg_checksums failed: {err:#}")),
+    }
+    report.check_seconds = started.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+/// Waits until recovery has ended (promotion after reaching consistency).
+fn wait_promoted(stack: &Stack, container: &Throwaway) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let superuser = stack.config.superuser();
+    loop {
+        let state = container.exec(stack, &[
+            "psql", "--no-psqlrc", "-XAtq", "--host=/tmp", "--username", superuser, "--dbname=postgres",
+            "--command=SELECT pg_is_in_recovery()",
+        ]);
+        if state.as_ref().is_ok_and(|out| out.trim() == "f") {
+            return Ok(());
+        }
+        if started.elapsed() > Duration::from_secs(900) {
+            anyhow::bail!("still in recovery after 15 minutes ({state:?})");
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+fn restored_counts(stack: &Stack, container: &Throwaway) -> anyhow::Result<RowCounts> {
+    let superuser = stack.config.superuser();
+    let psql = |database: &str, sql: &str| -> anyhow::Result<String> {
+        let command = format!("--command={sql}");
+        let dbname = format!("--dbname={database}");
+        container.exec(stack, &[
+            "psql", "--no-psqlrc", "-XAtq", "--field-separator=\t", "--host=/tmp", "--username", superuser,
+            &dbname, &command,
+        ])
+    };
+    let mut counts = RowCounts::new();
+    for database in psql("postgres", physical::DATABASES_SQL)?.lines().filter(|l| !l.is_empty()) {
+        let mut tables = BTreeMap::new();
+        for line in psql(database, physical::ROW_COUNT_SQL)?.lines() {
+            if let Some((table, count)) = line.split_once('\t') {
+                tables.insert(table.to_owned(), count.trim().parse()?);
+            }
+        }
+        counts.insert(database.to_owned(), tables);
+    }
+    Ok(counts)
+}
