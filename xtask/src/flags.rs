@@ -56,6 +56,12 @@ pub(crate) enum Command {
     /// Configuration commands.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Physical backups with pgBackRest: take one (`--type`), verify one (`--verify`), or `info`/`check`/`expire`.
+    Backup(Backup),
+    /// Replace the live cluster with a backup (whole, one set, or to a point in time). Needs `--yes`.
+    Restore(Restore),
+    /// Clone one database from a fresh differential backup into a separate QA container; `--list`, `--drop NAME`.
+    ProvisionQa(ProvisionQa),
     /// Benchmarks that print figures next to their floor and the ratio.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -215,4 +221,63 @@ pub(crate) struct BenchTuning {
     /// Runs per configuration (alternating stock and ours).
     #[arg(long, default_value_t = 3)]
     pub(crate) runs: u32,
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub(crate) struct Backup {
+    #[command(subcommand)]
+    pub(crate) action: Option<BackupAction>,
+    /// Backup type: full, diff or incr (default: incr, or full when there is none).
+    #[arg(long = "type", value_name = "TYPE", value_parser = ["full", "diff", "incr"])]
+    pub(crate) kind: Option<String>,
+    /// Verify by restoring into a throw-away container: alone, verifies an existing set
+    /// (`--set`, default the latest); with `--type`, verifies the backup just taken.
+    #[arg(long)]
+    pub(crate) verify: bool,
+    /// The backup set to verify (a label from `backup info`).
+    #[arg(long, value_name = "LABEL", requires = "verify")]
+    pub(crate) set: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum BackupAction {
+    /// List the backup sets in the repository.
+    Info,
+    /// Check that WAL archiving works end to end.
+    Check,
+    /// Remove backups (and their WAL) beyond the configured retention.
+    Expire,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct Restore {
+    /// Restore this backup set (default: the latest); alone, stops at the set's consistent point.
+    #[arg(long, value_name = "LABEL")]
+    pub(crate) set: Option<String>,
+    /// Recover up to this time (e.g. `2026-11-24 07:00:00+00`), then promote.
+    #[arg(long, value_name = "TIMESTAMP")]
+    pub(crate) target_time: Option<String>,
+    /// Delete the set-aside old data once the restored server is healthy.
+    #[arg(long)]
+    pub(crate) discard_old: bool,
+    /// Do it. Without this, the command explains what it would do and exits.
+    #[arg(long)]
+    pub(crate) yes: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ProvisionQa {
+    /// The database to clone.
+    #[arg(required_unless_present_any = ["list", "drop"])]
+    pub(crate) database: Option<String>,
+    /// Name of the clone (default: `qa_<database>`).
+    #[arg(long)]
+    pub(crate) name: Option<String>,
+    /// List this stack's clones.
+    #[arg(long, conflicts_with_all = ["database", "drop"])]
+    pub(crate) list: bool,
+    /// Remove the named clone, its container and volumes.
+    #[arg(long, value_name = "NAME", conflicts_with = "database")]
+    pub(crate) drop: Option<String>,
 }

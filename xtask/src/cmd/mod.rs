@@ -1,6 +1,7 @@
 //! One module per command; `run` dispatches. Commands parse nothing and hold
 //! no domain logic: they call `core_data_ops` and print.
 
+mod backup;
 mod bench;
 mod config;
 mod db;
@@ -50,6 +51,9 @@ pub(crate) fn run(flags: Xtask) -> anyhow::Result<ExitCode> {
         Command::DropDb(args) => db::drop(&ctx, &args),
         Command::Config(ConfigCommand::Apply) => config::apply(&ctx),
         Command::Config(ConfigCommand::Show) => config::show(&ctx),
+        Command::Backup(args) => backup::backup(&ctx, &args),
+        Command::Restore(args) => backup::restore(&ctx, &args),
+        Command::ProvisionQa(args) => backup::provision_qa(&ctx, &args),
         Command::Bench(BenchCommand::Up(args)) => bench::up(&ctx, &args),
         Command::Bench(BenchCommand::Tuning(args)) => bench::tuning(&ctx, &args),
     }
