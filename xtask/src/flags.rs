@@ -62,6 +62,10 @@ pub(crate) enum Command {
     Restore(Restore),
     /// Clone one database from a fresh differential backup into a separate QA container; `--list`, `--drop NAME`.
     ProvisionQa(ProvisionQa),
+    /// List the runbooks of `scripts.rhai` (and `--file`s) with their help.
+    Runbooks(crate::cmd::runbook::RunbooksArgs),
+    /// Run a runbook in the sandbox: `cargo xtask run <name> [key=value ...]`.
+    Run(crate::cmd::runbook::RunArgs),
     /// Benchmarks that print figures next to their floor and the ratio.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -198,6 +202,8 @@ pub(crate) enum BenchCommand {
     Up(BenchUp),
     /// The same pgbench workload on stock settings and on ours, same container limits; prints TPS and the ratio.
     Tuning(BenchTuning),
+    /// Overhead of a runbook primitive: `pg::query("SELECT 1")` from Rhai vs from Rust; median, p95, ratio.
+    Runbook(crate::cmd::runbook::BenchRunbookArgs),
 }
 
 #[derive(Debug, Args)]

@@ -10,6 +10,7 @@ mod image;
 mod init;
 mod lifecycle;
 mod psql;
+pub(crate) mod runbook;
 mod service_urls;
 mod user;
 
@@ -54,6 +55,9 @@ pub(crate) fn run(flags: Xtask) -> anyhow::Result<ExitCode> {
         Command::Backup(args) => backup::backup(&ctx, &args),
         Command::Restore(args) => backup::restore(&ctx, &args),
         Command::ProvisionQa(args) => backup::provision_qa(&ctx, &args),
+        Command::Runbooks(args) => runbook::list(&ctx, &args),
+        Command::Run(args) => runbook::run(&ctx, &args),
+        Command::Bench(BenchCommand::Runbook(args)) => runbook::bench(&ctx, &args),
         Command::Bench(BenchCommand::Up(args)) => bench::up(&ctx, &args),
         Command::Bench(BenchCommand::Tuning(args)) => bench::tuning(&ctx, &args),
     }
