@@ -202,6 +202,8 @@ pub(crate) enum BenchCommand {
     Up(BenchUp),
     /// The same pgbench workload on stock settings and on ours, same container limits; prints TPS and the ratio.
     Tuning(BenchTuning),
+    /// A full pgBackRest backup of a generated database: MB/s next to reading the data directory with tar, and the verify time.
+    Backup(BenchBackup),
     /// Overhead of a runbook primitive: `pg::query("SELECT 1")` from Rhai vs from Rust; median, p95, ratio.
     Runbook(crate::cmd::runbook::BenchRunbookArgs),
 }
@@ -286,4 +288,11 @@ pub(crate) struct ProvisionQa {
     /// Remove the named clone, its container and volumes.
     #[arg(long, value_name = "NAME", conflicts_with = "database")]
     pub(crate) drop: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct BenchBackup {
+    /// Size of the generated database in MB.
+    #[arg(long, default_value_t = 1024)]
+    pub(crate) size_mb: u32,
 }

@@ -232,3 +232,55 @@ mod tests {
         assert_eq!(parse_tps("nothing"), None);
     }
 }
+
+pub struct BackupFigures {
+    /// pgBackRest compression and process count used.
+    pub settings: String,
+    pub database_mb: f64,
+    pub backup_seconds: f64,
+    pub floor_seconds: f64,
+    pub verify: crate::backup::verify::VerifyReport,
+    pub verify_seconds: f64,
+}
+
+/// A full pgBackRest backup of a generated database of about `size_mb`, next to
+/// the floor (reading the same data directory with tar), and `backup --verify`.
+pub fn backup(size_mb: u32, progress: &dyn Progress) -> anyhow::Result<BackupFigures> {
+    use crate::backup::{physical, verify};
+    let scratch = prepare_image(progress)?;
+    progress.status("Starting", "a scratch stack");
+    scratch.stack.up(&Quiet)?;
+    let stack = &scratch.stack;
+    // pgbench's scale 1 is about 15 MB on disk.
+    let scale = (size_mb / 15).max(1);
+    progress.status("Generating", &format!("about {size_mb} MB (pgbench scale {scale})"));
+    pgbench(&stack.docker, &stack.container(), stack.config.superuser(), &["--initialize", "--quiet", &format!("--scale={scale}")])?;
+    let mut client = stack.connect("postgres")?;
+    client.batch_execute("CHECKPOINT")?;
+    let bytes: i64 = client.query_one("SELECT sum(pg_database_size(datname))::bigint FROM pg_database", &[])?.get(0);
+    let database_mb = bytes as f64 / 1e6;
+
+    progress.status("Measuring", "floor: tar of the data directory");
+    let started = Instant::now();
+    // GNU tar skips reading file contents when the archive is /dev/null; /dev/zero discards as well but is read honestly.
+    let output = stack.docker.exec(&stack.container(), &[
+        "tar", "--create", "--file=/dev/zero", "--warning=no-file-changed", "--directory=/var/lib/postgresql/data/pgdata", ".",
+    ], None)?;
+    if output.exit_code > 1 {
+        bail!("tar of the data directory failed: {}", output.stderr.trim_end());
+    }
+    let floor_seconds = started.elapsed().as_secs_f64();
+
+    let started = Instant::now();
+    let set = physical::backup(stack, Some(physical::Kind::Full), progress)?;
+    let backup_seconds = started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    let verify = verify::verify(stack, Some(&set.label), None, progress)?;
+    let verify_seconds = started.elapsed().as_secs_f64();
+    let settings = format!(
+        "compress-type {}, process-max {}",
+        stack.config.get("PGBACKREST_COMPRESS_TYPE"),
+        stack.config.get("PGBACKREST_PROCESS_MAX")
+    );
+    Ok(BackupFigures { settings, database_mb, backup_seconds, floor_seconds, verify, verify_seconds })
+}

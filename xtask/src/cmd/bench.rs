@@ -6,7 +6,7 @@ use anyhow::bail;
 use core_data_ops::bench;
 
 use super::Ctx;
-use crate::flags::{BenchTuning, BenchUp};
+use crate::flags::{BenchBackup, BenchTuning, BenchUp};
 
 pub(crate) fn up(ctx: &Ctx, args: &BenchUp) -> anyhow::Result<ExitCode> {
     if args.runs == 0 {
@@ -37,4 +37,25 @@ pub(crate) fn tuning(ctx: &Ctx, args: &BenchTuning) -> anyhow::Result<ExitCode> 
     println!("core_data       {:>9.0} tps (median; min {:.0}, max {:.0})", figures.ours_tps.median(), figures.ours_tps.min(), figures.ours_tps.max());
     println!("ratio core_data / stock: {:.2}x", figures.ours_tps.median() / figures.stock_tps.median());
     Ok(ExitCode::SUCCESS)
+}
+
+pub(crate) fn backup(ctx: &Ctx, args: &BenchBackup) -> anyhow::Result<ExitCode> {
+    if args.size_mb == 0 {
+        bail!("--size-mb must be at least 1");
+    }
+    let figures = bench::backup(args.size_mb, &ctx.progress())?;
+    let rate = |seconds: f64| figures.database_mb / seconds;
+    println!("bench backup: database {:.0} MB (all databases); pgBackRest {}", figures.database_mb, figures.settings);
+    println!("full backup (pgBackRest)          {:>7.1} s  {:>7.1} MB/s", figures.backup_seconds, rate(figures.backup_seconds));
+    println!("floor: tar of the data directory  {:>7.1} s  {:>7.1} MB/s", figures.floor_seconds, rate(figures.floor_seconds));
+    println!("ratio backup / floor throughput: {:.2}x", figures.floor_seconds / figures.backup_seconds);
+    println!(
+        "backup --verify                   {:>7.1} s  (restore {:.1} s, recovery {:.1} s, checks {:.1} s; {})",
+        figures.verify_seconds,
+        figures.verify.restore_seconds,
+        figures.verify.recovery_seconds,
+        figures.verify.check_seconds,
+        if figures.verify.passed() { "passed" } else { "FAILED" }
+    );
+    Ok(if figures.verify.passed() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }

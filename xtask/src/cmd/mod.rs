@@ -59,6 +59,7 @@ pub(crate) fn run(flags: Xtask) -> anyhow::Result<ExitCode> {
         Command::Run(args) => runbook::run(&ctx, &args),
         Command::Bench(BenchCommand::Runbook(args)) => runbook::bench(&ctx, &args),
         Command::Bench(BenchCommand::Up(args)) => bench::up(&ctx, &args),
+        Command::Bench(BenchCommand::Backup(args)) => bench::backup(&ctx, &args),
         Command::Bench(BenchCommand::Tuning(args)) => bench::tuning(&ctx, &args),
     }
 }
