@@ -12,6 +12,10 @@ use crate::fsutil;
 use crate::paths::Paths;
 
 pub const SUPERUSER_PASSWORD: &str = "postgres_superuser_password";
+/// The password of `BACKUP_ROLE`, the `logical_backup` sidecar's login (a compose secret).
+pub const BACKUP_PASSWORD: &str = "core_data_backup_password";
+/// The least-privileged role the `logical_backup` sidecar dumps as (member of `pg_read_all_data`).
+pub const BACKUP_ROLE: &str = "core_data_backup";
 
 /// 32 random alphanumeric characters (~190 bits): safe in URLs and config files.
 pub fn generate_password() -> String {
@@ -34,6 +38,10 @@ pub fn role_password_file(paths: &Paths, role: &str) -> Utf8PathBuf {
 
 pub fn superuser_password_file(paths: &Paths) -> Utf8PathBuf {
     paths.secrets_dir().join(SUPERUSER_PASSWORD)
+}
+
+pub fn backup_password_file(paths: &Paths) -> Utf8PathBuf {
+    paths.secrets_dir().join(BACKUP_PASSWORD)
 }
 
 /// Reads a secret file, trimming one trailing newline; a missing file says how to make it.
@@ -61,6 +69,10 @@ pub fn ensure(paths: &Paths, config: &Config, force: bool) -> anyhow::Result<Vec
     let superuser = superuser_password_file(paths);
     if write_new(&superuser, &generate_password(), force, config)? {
         written.push(superuser);
+    }
+    let backup = backup_password_file(paths);
+    if write_new(&backup, &generate_password(), force, config)? {
+        written.push(backup);
     }
     for db in config.databases() {
         let file = role_password_file(paths, &db.owner);

@@ -26,13 +26,15 @@ pub fn extensions_for(database: &str) -> Vec<&'static str> {
 #[derive(Debug, Default, Clone)]
 pub struct Report {
     pub roles: Vec<String>,
+    /// Roles of the stack's own services (the `logical_backup` sidecar's).
+    pub service_roles: Vec<String>,
     pub databases: Vec<String>,
     pub extensions: Vec<(String, String)>,
 }
 
 impl Report {
     pub fn is_empty(&self) -> bool {
-        self.roles.is_empty() && self.databases.is_empty() && self.extensions.is_empty()
+        self.roles.is_empty() && self.service_roles.is_empty() && self.databases.is_empty() && self.extensions.is_empty()
     }
 }
 
@@ -43,6 +45,16 @@ pub fn create_role(client: &mut postgres::Client, role: &str, password: &str) ->
     client
         .batch_execute(&format!("CREATE ROLE {} LOGIN PASSWORD {}", quote_ident(role), quote_literal(&verifier)))
         .with_context(|| format!("failed to create role `{role}`"))
+}
+
+/// The `logical_backup` sidecar's login: it reads every table (`pg_read_all_data`,
+/// and `BYPASSRLS` so row-level security cannot silently thin a dump) and writes nothing.
+pub fn create_backup_role(client: &mut postgres::Client, password: &str) -> anyhow::Result<()> {
+    let role = secrets::BACKUP_ROLE;
+    create_role(client, role, password)?;
+    client
+        .batch_execute(&format!("ALTER ROLE {role} BYPASSRLS; GRANT pg_read_all_data TO {role}", role = quote_ident(role)))
+        .with_context(|| format!("failed to grant `{role}` the right to read all data"))
 }
 
 pub fn role_exists(client: &mut postgres::Client, role: &str) -> anyhow::Result<bool> {
@@ -116,6 +128,12 @@ pub fn run(
         for ext in ensure_extensions(&mut client, &db.name)? {
             report.extensions.push((db.name.clone(), ext));
         }
+    }
+    // Last: the sidecar starts dumping as soon as its role can log in, and its
+    // first run should find the application databases complete.
+    if !role_exists(&mut admin, secrets::BACKUP_ROLE)? {
+        create_backup_role(&mut admin, &secrets::read(&secrets::backup_password_file(paths))?)?;
+        report.service_roles.push(secrets::BACKUP_ROLE.to_owned());
     }
     Ok(report)
 }
