@@ -15,6 +15,8 @@ use crate::stack::Stack;
 use crate::{secrets, tls};
 
 const LABEL: &str = "org.core-data.qa-of";
+const DATABASE_LABEL: &str = "org.core-data.qa-database";
+const EXPIRES_LABEL: &str = "org.core-data.qa-expires";
 
 /// A running or stopped clone.
 #[derive(Debug, Clone)]
@@ -24,6 +26,9 @@ pub struct Clone {
     pub database: String,
     pub port: u16,
     pub state: String,
+    /// When the clone is meant to be dropped (ISO 8601 UTC), empty when none was
+    /// given. Recorded as a label and reported; nothing drops clones on its own.
+    pub expires: String,
 }
 
 fn container_name(stack: &Stack, name: &str) -> String {
@@ -57,7 +62,22 @@ pub fn default_name(database: &str) -> String {
 
 /// Takes a differential backup and brings up a clone holding only `database`.
 pub fn provision(stack: &Stack, database: &str, name: &str, progress: &dyn Progress) -> anyhow::Result<Clone> {
+    provision_expiring(stack, database, name, None, progress)
+}
+
+/// `provision`, recording when the clone should be dropped (`2026-12-01T00:00:00Z`) as a label.
+pub fn provision_expiring(
+    stack: &Stack,
+    database: &str,
+    name: &str,
+    expires: Option<&str>,
+    progress: &dyn Progress,
+) -> anyhow::Result<Clone> {
     check_clone_name(name)?;
+    let expires = expires.unwrap_or_default();
+    if expires.len() > 40 || !expires.chars().all(|c| c.is_ascii_digit() || matches!(c, 'T' | 'Z' | ':' | '.' | '-')) {
+        bail!("expiry `{expires}` of QA clone `{name}`: use an ISO 8601 UTC time like `2026-12-01T00:00:00Z`");
+    }
     crate::sql::check_name("database", database)?;
     let container = container_name(stack, name);
     if stack.docker.inspect_container(&container)?.is_some() {
@@ -88,8 +108,16 @@ pub fn provision(stack: &Stack, database: &str, name: &str, progress: &dyn Progr
             "--type=immediate", "--target-action=promote", "restore",
         ])?;
         let port = crate::scratch::free_port()?;
-        start_container(stack, name, &container, &restore_mounts[..3], port)?;
-        let clone = Clone { name: name.to_owned(), container: container.clone(), database: database.to_owned(), port, state: "running".into() };
+        let labels = [format!("{DATABASE_LABEL}={database}"), format!("{EXPIRES_LABEL}={expires}")];
+        start_container(stack, name, &container, &restore_mounts[..3], port, &labels)?;
+        let clone = Clone {
+            name: name.to_owned(),
+            container: container.clone(),
+            database: database.to_owned(),
+            port,
+            state: "running".into(),
+            expires: expires.to_owned(),
+        };
         let mut client = wait_ready(stack, &clone)?;
         // Databases outside --db-include were restored as empty files: drop them.
         let others: Vec<String> = client
@@ -108,7 +136,14 @@ pub fn provision(stack: &Stack, database: &str, name: &str, progress: &dyn Progr
     result
 }
 
-fn start_container(stack: &Stack, name: &str, container: &str, mounts: &[Mount], port: u16) -> anyhow::Result<()> {
+fn start_container(
+    stack: &Stack,
+    name: &str,
+    container: &str,
+    mounts: &[Mount],
+    port: u16,
+    labels: &[String],
+) -> anyhow::Result<()> {
     let tls_files = tls::files(&stack.paths);
     let secret = |path: &camino::Utf8Path, target: &str| format!("--mount=type=bind,src={path},dst={target},readonly");
     let mut argv: Vec<String> = vec![
@@ -124,6 +159,9 @@ fn start_container(stack: &Stack, name: &str, container: &str, mounts: &[Mount],
         format!("--shm-size={}", stack.config.get("POSTGRES_SHM_SIZE")),
         "--pids-limit=512".into(),
     ];
+    for label in labels {
+        argv.extend(["--label".to_owned(), label.clone()]);
+    }
     argv.extend(oneshot::confinement(stack));
     for mount in mounts {
         let kind = if mount.bind { "bind" } else { "volume" };
@@ -177,7 +215,8 @@ pub fn list(stack: &Stack) -> anyhow::Result<Vec<Clone>> {
     let filter = format!("label={LABEL}={}", stack.config.project());
     let out = process::run("docker", &[
         "ps", "--all", "--filter", &filter, "--format",
-        "{{.Names}}\t{{.Label \"org.core-data.qa-name\"}}\t{{.State}}\t{{.Ports}}",
+        "{{.Names}}\t{{.Label \"org.core-data.qa-name\"}}\t{{.State}}\t{{.Ports}}\t\
+         {{.Label \"org.core-data.qa-database\"}}\t{{.Label \"org.core-data.qa-expires\"}}",
     ])?;
     Ok(out
         .lines()
@@ -192,7 +231,10 @@ pub fn list(stack: &Stack) -> anyhow::Result<Vec<Clone>> {
                 .and_then(|rest| rest.split("->").next())
                 .and_then(|p| p.parse().ok())
                 .unwrap_or(0);
-            Some(Clone { name, container, database: String::new(), port, state })
+            // Clones made before these labels existed report them empty.
+            let database = fields.next().unwrap_or_default().to_owned();
+            let expires = fields.next().unwrap_or_default().to_owned();
+            Some(Clone { name, container, database, port, state, expires })
         })
         .collect())
 }
