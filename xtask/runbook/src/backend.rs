@@ -36,7 +36,7 @@ pub type Row = Vec<(String, Cell)>;
 /// catch these as `#{kind, message}` maps and branch on `kind`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Failure {
-    /// `sql`, `connect`, `not_found`, `docker`, `io` or `limit`.
+    /// `sql`, `connect`, `not_found`, `docker`, `backup`, `io` or `limit`.
     pub kind: &'static str,
     pub message: String,
     /// The SQLSTATE of a `sql` failure.
@@ -73,6 +73,55 @@ pub struct ExecResult {
     pub stderr: String,
 }
 
+/// One pgBackRest backup set, as scripts see it. Times are Unix seconds.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct BackupSetInfo {
+    pub label: String,
+    /// `full`, `diff` or `incr`.
+    pub kind: String,
+    pub started: i64,
+    pub stopped: i64,
+    /// Size of the cluster when it was backed up.
+    pub database_bytes: u64,
+    /// What this set added to the repository (compressed).
+    pub repo_delta_bytes: u64,
+    pub lsn_stop: String,
+}
+
+/// What restoring a set into a throw-away container and checking it found.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct VerifyOutcome {
+    pub label: String,
+    pub restore_seconds: f64,
+    pub recovery_seconds: f64,
+    pub check_seconds: f64,
+    /// Empty when verification passed.
+    pub failures: Vec<String>,
+    /// `pg_amcheck`'s verdict (empty when it did not run).
+    pub amcheck: String,
+    /// `pg_checksums --check` summary (empty when it did not run).
+    pub checksums: String,
+    /// Tables whose row counts were compared with those recorded at backup time.
+    pub tables_compared: u64,
+    pub count_mismatches: u64,
+    /// Databases with recorded row counts (all of them are checked by `pg_amcheck --all`).
+    pub databases_checked: u64,
+}
+
+/// A QA clone of one database.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct QaCloneInfo {
+    pub name: String,
+    pub container: String,
+    pub database: String,
+    /// Published on 127.0.0.1.
+    pub port: u16,
+    /// `running`, `exited`, ...
+    pub state: String,
+    /// When the clone is meant to be dropped (ISO 8601 UTC), if one was recorded. Informational.
+    pub expires: String,
+}
+
 /// Everything the primitives need from the outside world.
 pub trait Backend: Send + Sync {
     /// Runs a read-only query (inside a `READ ONLY` transaction) with bound parameters.
@@ -90,6 +139,23 @@ pub trait Backend: Send + Sync {
     fn logs(&self, container: &str, lines: usize) -> Outcome<Vec<String>>;
     /// The root of the locations `fs::` may touch (the state directory's `backups/`).
     fn backups_dir(&self) -> Utf8PathBuf;
+    /// Takes a pgBackRest backup (`full`, `diff` or `incr`) and records row counts beside it.
+    fn backup_run(&self, kind: &str) -> Outcome<BackupSetInfo>;
+    /// The backup sets in the repository, oldest first.
+    fn backup_info(&self) -> Outcome<Vec<BackupSetInfo>>;
+    /// Restores `set` (default: the latest) into a throw-away container and checks it.
+    /// `repo_copy` names a copy of the repository (volume `<project>_pgbackrest_<repo_copy>`).
+    fn backup_verify(&self, set: Option<&str>, repo_copy: Option<&str>) -> Outcome<VerifyOutcome>;
+    /// Takes a differential backup and starts a clone holding only `db`.
+    fn qa_provision(&self, db: &str, name: &str, expires: Option<&str>) -> Outcome<QaCloneInfo>;
+    /// The stack's QA clones.
+    fn qa_list(&self) -> Outcome<Vec<QaCloneInfo>>;
+    /// Removes a clone and its volumes; false when there was none.
+    fn qa_drop(&self, name: &str) -> Outcome<bool>;
+    /// A read-only query on a clone (never on the live cluster).
+    fn qa_query(&self, name: &str, db: &str, sql: &str, params: &[SqlValue], max_rows: usize) -> Outcome<Vec<Row>>;
+    /// One writing statement on a clone (never on the live cluster); returns the rows affected.
+    fn qa_execute(&self, name: &str, db: &str, sql: &str, params: &[SqlValue]) -> Outcome<u64>;
 }
 
 /// A backend with no stack: compiling and listing runbooks, and checks that
@@ -125,5 +191,29 @@ impl Backend for Offline {
     }
     fn backups_dir(&self) -> Utf8PathBuf {
         self.backups_dir.clone()
+    }
+    fn backup_run(&self, _: &str) -> Outcome<BackupSetInfo> {
+        self.fail()
+    }
+    fn backup_info(&self) -> Outcome<Vec<BackupSetInfo>> {
+        self.fail()
+    }
+    fn backup_verify(&self, _: Option<&str>, _: Option<&str>) -> Outcome<VerifyOutcome> {
+        self.fail()
+    }
+    fn qa_provision(&self, _: &str, _: &str, _: Option<&str>) -> Outcome<QaCloneInfo> {
+        self.fail()
+    }
+    fn qa_list(&self) -> Outcome<Vec<QaCloneInfo>> {
+        self.fail()
+    }
+    fn qa_drop(&self, _: &str) -> Outcome<bool> {
+        self.fail()
+    }
+    fn qa_query(&self, _: &str, _: &str, _: &str, _: &[SqlValue], _: usize) -> Outcome<Vec<Row>> {
+        self.fail()
+    }
+    fn qa_execute(&self, _: &str, _: &str, _: &str, _: &[SqlValue]) -> Outcome<u64> {
+        self.fail()
     }
 }

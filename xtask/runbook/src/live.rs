@@ -1,7 +1,9 @@
 //! The live backend: the primitives acting on a real stack through
 //! `core_data_ops` (verified-TLS superuser connections, the bollard facade).
 //! Parameters are bound with declared types (`query_typed`), never spliced
-//! into SQL; result columns are decoded by `Cell`'s `FromSql`.
+//! into SQL; result columns are decoded by `Cell`'s `FromSql`. Backups and QA
+//! clones go through `core_data_ops::backup`; SQL for a clone connects to the
+//! clone's own port, never to the live cluster.
 
 use std::collections::HashMap;
 use std::error::Error as StdError;
@@ -9,10 +11,15 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use camino::Utf8PathBuf;
+use core_data_ops::backup::{physical, qa, verify};
+use core_data_ops::progress::Quiet;
 use core_data_ops::stack::Stack;
 use postgres::types::{FromSql, ToSql, Type};
 
-use crate::backend::{Backend, Cell, ContainerInfo, ExecResult, Failure, Outcome, Row, SqlValue};
+use crate::backend::{
+    Backend, BackupSetInfo, Cell, ContainerInfo, ExecResult, Failure, Outcome, QaCloneInfo, Row, SqlValue,
+    VerifyOutcome,
+};
 
 /// A backend over one stack. Connections are opened on first use, one per
 /// database, and kept for the run.
@@ -20,6 +27,8 @@ pub struct Live {
     stack: Stack,
     statement_timeout: Duration,
     clients: Mutex<HashMap<String, postgres::Client>>,
+    /// Connections to QA clones, by (clone, database).
+    qa_clients: Mutex<HashMap<(String, String), postgres::Client>>,
 }
 
 impl Live {
@@ -27,22 +36,53 @@ impl Live {
     /// outlive the run's wall-clock budget (which Rhai checks only between operations).
     pub fn new(stack: &Stack, statement_timeout: Duration) -> anyhow::Result<Live> {
         let stack = Stack::new(stack.paths.clone(), stack.config.clone())?;
-        Ok(Live { stack, statement_timeout, clients: Mutex::new(HashMap::new()) })
+        Ok(Live { stack, statement_timeout, clients: Mutex::new(HashMap::new()), qa_clients: Mutex::new(HashMap::new()) })
+    }
+
+    fn set_timeout(&self, client: &mut postgres::Client) -> Outcome<()> {
+        // An integer we computed, not script input.
+        let ms = self.statement_timeout.as_millis().max(1);
+        client.batch_execute(&format!("SET statement_timeout = {ms}")).map_err(sql_failure)
     }
 
     fn with_client<T>(&self, db: &str, f: impl FnOnce(&mut postgres::Client) -> Outcome<T>) -> Outcome<T> {
         let mut clients = self.clients.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if !clients.contains_key(db) {
             let mut client = self.stack.connect(db).map_err(|err| Failure::new("connect", format!("{err:#}")))?;
-            // An integer we computed, not script input.
-            let ms = self.statement_timeout.as_millis().max(1);
-            client.batch_execute(&format!("SET statement_timeout = {ms}")).map_err(sql_failure)?;
+            self.set_timeout(&mut client)?;
             clients.insert(db.to_owned(), client);
         }
         let client = clients.get_mut(db).expect("inserted above");
         let result = f(client);
         if client.is_closed() {
             clients.remove(db);
+        }
+        result
+    }
+
+    /// A connection to database `db` of running QA clone `name` of this stack.
+    fn with_clone<T>(&self, name: &str, db: &str, f: impl FnOnce(&mut postgres::Client) -> Outcome<T>) -> Outcome<T> {
+        let key = (name.to_owned(), db.to_owned());
+        let mut clients = self.qa_clients.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !clients.contains_key(&key) {
+            let clones = qa::list(&self.stack).map_err(docker_failure)?;
+            let clone = clones.into_iter().find(|c| c.name == name).ok_or_else(|| {
+                Failure::new("not_found", format!("there is no QA clone `{name}`; create it with `qa::provision`"))
+            })?;
+            // The clone's own port, and never the live cluster's.
+            if clone.state != "running" || clone.port == 0 || clone.port == self.stack.config.host_port() {
+                let message = format!("QA clone `{name}` is {} (port {}); drop and provision it again", clone.state, clone.port);
+                return Err(Failure::new("not_found", message));
+            }
+            let mut client =
+                qa::connect(&self.stack, &clone, db).map_err(|err| Failure::new("connect", format!("{err:#}")))?;
+            self.set_timeout(&mut client)?;
+            clients.insert(key.clone(), client);
+        }
+        let client = clients.get_mut(&key).expect("inserted above");
+        let result = f(client);
+        if client.is_closed() {
+            clients.remove(&key);
         }
         result
     }
@@ -137,6 +177,104 @@ impl Backend for Live {
     fn backups_dir(&self) -> Utf8PathBuf {
         self.stack.paths.backups_dir()
     }
+
+    fn backup_run(&self, kind: &str) -> Outcome<BackupSetInfo> {
+        let kind = match kind {
+            "full" => physical::Kind::Full,
+            "diff" => physical::Kind::Diff,
+            _ => physical::Kind::Incr,
+        };
+        physical::backup(&self.stack, Some(kind), &Quiet).map(set_info).map_err(backup_failure)
+    }
+
+    fn backup_info(&self) -> Outcome<Vec<BackupSetInfo>> {
+        Ok(physical::info(&self.stack).map_err(backup_failure)?.into_iter().map(set_info).collect())
+    }
+
+    fn backup_verify(&self, set: Option<&str>, repo_copy: Option<&str>) -> Outcome<VerifyOutcome> {
+        let chosen = physical::choose_set(&self.stack, set).map_err(|err| Failure::new("not_found", format!("{err:#}")))?;
+        let volume = repo_copy.map(|copy| format!("{}_{copy}", core_data_ops::backup::oneshot::volume_name(&self.stack, "pgbackrest")));
+        if let Some(volume) = &volume {
+            // Docker would create a missing volume on mount: refuse instead.
+            let found = core_data_ops::process::capture("docker", &["volume", "inspect", "--format", "{{.Name}}", volume])
+                .map_err(docker_failure)?;
+            if !found.success {
+                return Err(Failure::new("not_found", format!("there is no repository copy `{volume}`")));
+            }
+        }
+        let report = verify::verify(&self.stack, Some(&chosen.label), volume.as_deref(), &Quiet).map_err(backup_failure)?;
+        let recorded = physical::recorded_counts(&self.stack, &report.label).map_err(backup_failure)?;
+        let as_u64 = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
+        Ok(VerifyOutcome {
+            restore_seconds: report.restore_seconds,
+            recovery_seconds: report.recovery_seconds,
+            check_seconds: report.check_seconds,
+            amcheck: report.amcheck.clone(),
+            checksums: report.checksums.clone(),
+            tables_compared: report.counts.as_ref().map_or(0, |c| as_u64(c.tables)),
+            count_mismatches: report.counts.as_ref().map_or(0, |c| as_u64(c.mismatches.len())),
+            databases_checked: if report.counts.is_some() { recorded.map_or(0, |r| as_u64(r.len())) } else { 0 },
+            failures: report.failures,
+            label: report.label,
+        })
+    }
+
+    fn qa_provision(&self, db: &str, name: &str, expires: Option<&str>) -> Outcome<QaCloneInfo> {
+        let clone = qa::provision_expiring(&self.stack, db, name, expires, &Quiet).map_err(backup_failure)?;
+        Ok(clone_info(clone))
+    }
+
+    fn qa_list(&self) -> Outcome<Vec<QaCloneInfo>> {
+        Ok(qa::list(&self.stack).map_err(docker_failure)?.into_iter().map(clone_info).collect())
+    }
+
+    fn qa_drop(&self, name: &str) -> Outcome<bool> {
+        self.qa_clients.lock().unwrap_or_else(std::sync::PoisonError::into_inner).retain(|(clone, _), _| clone != name);
+        qa::drop_clone(&self.stack, name).map_err(docker_failure)
+    }
+
+    fn qa_query(&self, name: &str, db: &str, sql: &str, params: &[SqlValue], max_rows: usize) -> Outcome<Vec<Row>> {
+        self.with_clone(name, db, |client| {
+            let mut tx = client.build_transaction().read_only(true).start().map_err(sql_failure)?;
+            let rows = query_rows(&mut tx, sql, params, max_rows)?;
+            tx.commit().map_err(sql_failure)?;
+            Ok(rows)
+        })
+    }
+
+    fn qa_execute(&self, name: &str, db: &str, sql: &str, params: &[SqlValue]) -> Outcome<u64> {
+        self.with_clone(name, db, |client| {
+            let bound = bind(params);
+            client.execute_typed(sql, &refs(&bound)).map_err(sql_failure)
+        })
+    }
+}
+
+fn set_info(set: physical::BackupSet) -> BackupSetInfo {
+    BackupSetInfo {
+        label: set.label,
+        kind: set.kind,
+        started: set.started,
+        stopped: set.stopped,
+        database_bytes: set.database_bytes,
+        repo_delta_bytes: set.repo_delta_bytes,
+        lsn_stop: set.lsn_stop,
+    }
+}
+
+fn clone_info(clone: qa::Clone) -> QaCloneInfo {
+    QaCloneInfo {
+        name: clone.name,
+        container: clone.container,
+        database: clone.database,
+        port: clone.port,
+        state: clone.state,
+        expires: clone.expires,
+    }
+}
+
+fn backup_failure(err: anyhow::Error) -> Failure {
+    Failure::new("backup", format!("{err:#}"))
 }
 
 /// Reads at most `max_rows` rows; one more is a `limit` failure rather than a

@@ -76,3 +76,8 @@ fn dry_run_prints_instead_of_writing() {
 fn print_and_log_carry_the_line() {
     check("output");
 }
+
+#[test]
+fn backup_and_qa_primitives() {
+    check("backup_qa");
+}

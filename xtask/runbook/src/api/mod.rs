@@ -1,14 +1,16 @@
 //! The functions scripts can call, as namespaced static modules: `pg::`,
-//! `docker::`, `fs::`, `time::`, `log::`, and `print`. Conventions: misuse by
+//! `docker::`, `backup::`, `qa::`, `fs::`, `time::`, `log::`, and `print`. Conventions: misuse by
 //! the script throws a string `"pg::query: <what went wrong>"`; a failure of
 //! the world (SQL error, missing container, I/O) throws a map
 //! `#{kind, message}` a script may catch and branch on. Write primitives are
 //! registered only when granted (`WRITE_PRIMITIVES`).
 
+pub(crate) mod backup;
 pub(crate) mod docker;
 pub mod fs;
 pub(crate) mod log;
 pub(crate) mod pg;
+pub mod qa;
 pub mod time;
 
 use std::sync::Arc;
@@ -24,6 +26,11 @@ pub const WRITE_PRIMITIVES: &[&str] = &[
     "pg::execute",
     "pg::transaction",
     "docker::exec",
+    "backup::run",
+    "qa::provision",
+    "qa::execute",
+    "qa::mask",
+    "qa::drop",
     "fs::write_text",
     "fs::write_json",
     "fs::write_csv",
@@ -155,8 +162,15 @@ pub(crate) fn register(engine: &mut Engine, env: Arc<Env>) {
     register_print::<Map>(engine, &env, "value: Map");
     register_print::<Dynamic>(engine, &env, "value: ?");
     // No `on_print`: with one set, Rhai would expect our `print` to return the text and print it again.
-    let modules: [(&str, fn(&mut Module, &Arc<Env>)); 5] =
-        [("pg", pg::register), ("docker", docker::register), ("fs", fs::register), ("time", time::register), ("log", log::register)];
+    let modules: [(&str, fn(&mut Module, &Arc<Env>)); 7] = [
+        ("pg", pg::register),
+        ("docker", docker::register),
+        ("backup", backup::register),
+        ("qa", qa::register),
+        ("fs", fs::register),
+        ("time", time::register),
+        ("log", log::register),
+    ];
     for (name, register) in modules {
         let mut module = Module::new();
         register(&mut module, &env);

@@ -104,7 +104,7 @@ fn split_statement(function: &str, index: usize, statement: &Dynamic) -> Res<(St
 }
 
 /// Checks the database name and SQL text, and turns script values into bound parameters.
-fn check_statement(function: &str, db: &str, sql: &str, params: &Array) -> Res<Vec<SqlValue>> {
+pub(crate) fn check_statement(function: &str, db: &str, sql: &str, params: &Array) -> Res<Vec<SqlValue>> {
     if db.is_empty() {
         return Err(misuse(function, "the database name is empty; pass e.g. \"postgres\""));
     }
