@@ -438,7 +438,10 @@ pub fn restore_dump(
         _ => 1,
     };
     let outcome = restore_into(stack, file, in_container.as_deref(), format, &temp, jobs_used, progress)
-        .with_context(|| format!("restoring `{file}` failed; `{database}` was not touched"))
+        .with_context(|| {
+            let target = if exists { format!("`{database}` was not touched") } else { format!("`{database}` was not created") };
+            format!("restoring `{file}` failed; {target} (a damaged or incomplete file? take a new one with `cargo xtask dump`)")
+        })
         .and_then(|()| swap(stack, &temp, database, exists, progress));
     if let Err(err) = outcome {
         if let Ok(mut client) = stack.connect("postgres") {
