@@ -306,6 +306,12 @@ wait_for_server
 while [ "$stopping" != 1 ]; do
   run_once || log "error: the run stopped unexpectedly (exit $?)"
   [ "$stopping" = 1 ] && break
-  run_bg sleep "$interval" || true
+  # After a failure (a restart of the server, say) retry sooner than a whole interval.
+  if [ "${st[last_result]:-}" = failed ] && (( interval > 300 )); then
+    log "retrying in 300s after the failed run"
+    run_bg sleep 300 || true
+  else
+    run_bg sleep "$interval" || true
+  fi
 done
 log "stopped"

@@ -56,6 +56,14 @@ pub(crate) enum Command {
     /// Configuration commands.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Dump one database (custom format, compressed) into `backups/`, or every database plus globals with `--all`.
+    Dump(crate::cmd::logical::Dump),
+    /// Dump one database as plain SQL into `backups/`.
+    DumpSql(crate::cmd::logical::DumpSql),
+    /// Restore a dump into a new database, or over an existing one with `--yes` (via a temporary database, swapped only on success).
+    RestoreDump(crate::cmd::logical::RestoreDump),
+    /// Show the `logical_backup` sidecar's last runs, sizes and errors; exits 1 when it is unhealthy.
+    DumpStatus(crate::cmd::logical::DumpStatus),
     /// Physical backups with pgBackRest: take one (`--type`), verify one (`--verify`), or `info`/`check`/`expire`.
     Backup(Backup),
     /// Replace the live cluster with a backup (whole, one set, or to a point in time). Needs `--yes`.

@@ -114,10 +114,12 @@ impl Stack {
 
         let before = self.container_state()?;
         progress.status("Starting", &format!("stack `{}`", self.config.project()));
-        self.compose().stream(&["up", "--detach", "--remove-orphans"], |line| progress.detail(line))?;
+        // postgres first, waited for with our own diagnostics; then the services that depend on it.
+        self.compose().stream(&["up", "--detach", "--remove-orphans", "postgres"], |line| progress.detail(line))?;
         let after = self.container_state()?;
         let container_changed = before != after || !before.as_ref().is_some_and(|(_, running)| *running);
         self.wait_healthy(Duration::from_secs(600), progress)?;
+        self.compose().stream(&["up", "--detach", "--remove-orphans"], |line| progress.detail(line))?;
 
         let applied = if container_changed {
             Applied::Started

@@ -9,6 +9,7 @@ mod doctor;
 mod image;
 mod init;
 mod lifecycle;
+pub(crate) mod logical;
 mod psql;
 pub(crate) mod runbook;
 mod service_urls;
@@ -52,6 +53,10 @@ pub(crate) fn run(flags: Xtask) -> anyhow::Result<ExitCode> {
         Command::DropDb(args) => db::drop(&ctx, &args),
         Command::Config(ConfigCommand::Apply) => config::apply(&ctx),
         Command::Config(ConfigCommand::Show) => config::show(&ctx),
+        Command::Dump(args) => logical::dump(&ctx, &args),
+        Command::DumpSql(args) => logical::dump_sql(&ctx, &args),
+        Command::RestoreDump(args) => logical::restore_dump(&ctx, &args),
+        Command::DumpStatus(args) => logical::sidecar_status(&ctx, &args),
         Command::Backup(args) => backup::backup(&ctx, &args),
         Command::Restore(args) => backup::restore(&ctx, &args),
         Command::ProvisionQa(args) => backup::provision_qa(&ctx, &args),

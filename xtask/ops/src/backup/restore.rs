@@ -94,8 +94,9 @@ pub fn restore(stack: &Stack, options: &Options, progress: &dyn Progress) -> any
     }
     progress.status("Stopping", &format!("`{}`", stack.container()));
     // Creates the volumes and container when the stack was down or its volumes were removed.
-    stack.compose().run(&["up", "--no-start", "postgres"])?;
-    stack.compose().run(&["stop", "postgres"])?;
+    stack.compose().run(&["up", "--no-start"])?;
+    // The sidecar goes down too: its dumps would fail (and mark it unhealthy) while postgres is away.
+    stack.compose().run(&["stop", "logical_backup", "postgres"])?;
 
     let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
     let mut old_data = Vec::new();
@@ -134,6 +135,7 @@ pub fn restore(stack: &Stack, options: &Options, progress: &dyn Progress) -> any
     stack.compose().run(&["up", "--detach", "postgres"])?;
     stack.wait_healthy(Duration::from_secs(1800), progress)?;
     wait_promoted(stack)?;
+    stack.compose().run(&["up", "--detach"])?;
     if options.discard_old && !old_data.is_empty() {
         let mut rm_args = vec!["-rf"];
         rm_args.extend(old_data.iter().map(String::as_str));
