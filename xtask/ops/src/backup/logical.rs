@@ -466,10 +466,7 @@ fn validate_archive(stack: &Stack, file: &Utf8Path, in_container: Option<&str>) 
             let out = stack.docker.exec(&stack.container(), &["pg_restore", "--list", path], None)?;
             (out.exit_code == 0, out.stderr)
         }
-        None => {
-            let out = exec_with_stdin(stack, &["pg_restore", "--list"], file)?;
-            (out.0, out.1)
-        }
+        None => exec_with_stdin(stack, &["pg_restore", "--list"], file)?,
     };
     if !output.0 {
         bail!(
@@ -497,11 +494,26 @@ fn restore_into(
             let mut argv = vec!["pg_restore", "--host=/tmp", &superuser, &dbname, "--exit-on-error", "--no-password"];
             match in_container {
                 Some(path) => {
-                    argv.push(&jobs_flag);
-                    argv.push(path);
+                    // In sections: schema first; then the data with triggers disabled,
+                    // because extension catalog tables with foreign keys between them
+                    // (Apache AGE's ag_label -> ag_graph) may otherwise load in the
+                    // wrong order in parallel; then indexes and constraints in parallel.
                     progress.status("Restoring", &format!("`{file}` with {jobs} parallel job(s)"));
-                    let out = stack.docker.exec(&stack.container(), &argv, None)?;
-                    (out.exit_code == 0, out.stderr)
+                    let mut result = (true, String::new());
+                    for section in [&["--section=pre-data"][..], &["--data-only", "--disable-triggers"], &["--section=post-data"]] {
+                        let mut step = argv.clone();
+                        step.extend_from_slice(section);
+                        if section[0] != "--section=pre-data" {
+                            step.push(&jobs_flag);
+                        }
+                        step.push(path);
+                        let out = stack.docker.exec(&stack.container(), &step, None)?;
+                        if out.exit_code != 0 {
+                            result = (false, out.stderr);
+                            break;
+                        }
+                    }
+                    result
                 }
                 None => {
                     progress.status("Restoring", &format!("`{file}` streamed through stdin (one job)"));
