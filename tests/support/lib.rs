@@ -9,10 +9,10 @@ use std::sync::{Mutex, OnceLock};
 use camino::{Utf8Path, Utf8PathBuf};
 use core_data_ops::config::{sizing::Resources, Config};
 use core_data_ops::docker::Docker;
+use core_data_ops::image;
 use core_data_ops::paths::Paths;
 use core_data_ops::progress::Quiet;
 use core_data_ops::scratch::Scratch;
-use core_data_ops::image;
 
 /// True when the Docker engine answers. Without it: in CI (`CI` set) or with
 /// `CORE_DATA_REQUIRE_DOCKER=1` the test fails; elsewhere it says loudly that
@@ -21,7 +21,9 @@ pub fn docker_available(test: &str) -> bool {
     match Docker::connect().and_then(|docker| docker.server_version()) {
         Ok(_) => true,
         Err(err) => {
-            if std::env::var_os("CI").is_some() || std::env::var_os("CORE_DATA_REQUIRE_DOCKER").is_some() {
+            if std::env::var_os("CI").is_some()
+                || std::env::var_os("CORE_DATA_REQUIRE_DOCKER").is_some()
+            {
                 panic!("{test}: Docker is required here but not available: {err:#}");
             }
             eprintln!("\n!!!!! SKIPPING {test}: Docker is not available ({err:#}).\n!!!!! Set CORE_DATA_REQUIRE_DOCKER=1 to make this a failure.\n");
@@ -34,13 +36,21 @@ pub fn docker_available(test: &str) -> bool {
 pub fn ensure_image() {
     static BUILT: OnceLock<()> = OnceLock::new();
     static LOCK: Mutex<()> = Mutex::new(());
-    let _guard = LOCK.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _guard = LOCK
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     BUILT.get_or_init(|| {
         let state = tempfile::tempdir().expect("tempdir");
         let paths = Paths::from_repo(Some(utf8(state.path())));
         let config = test_config("image", 1, 5432);
-        image::build::ensure(&Docker::connect().expect("docker"), &paths, &config, false, &Quiet)
-            .unwrap_or_else(|err| panic!("building the image failed: {err:#}"));
+        image::build::ensure(
+            &Docker::connect().expect("docker"),
+            &paths,
+            &config,
+            false,
+            &Quiet,
+        )
+        .unwrap_or_else(|err| panic!("building the image failed: {err:#}"));
     });
 }
 
@@ -55,12 +65,18 @@ pub fn free_port() -> u16 {
 
 /// Test stacks are small and carry two application databases.
 pub const TEST_OVERRIDES: &[(&str, &str)] = &[("APP_DATABASES", "app:app,shop:shop_owner")];
-pub const TEST_RESOURCES: Resources = Resources { memory_mb: 1024, cpus: 2 };
+pub const TEST_RESOURCES: Resources = Resources {
+    memory_mb: 1024,
+    cpus: 2,
+};
 
 /// A configuration like a test stack's, for tests that run the image without compose.
 pub fn test_config(name: &str, subnet: u8, port: u16) -> Config {
     let project = format!("cdt_{name}_{}", std::process::id());
-    let mut overrides: BTreeMap<String, String> = TEST_OVERRIDES.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+    let mut overrides: BTreeMap<String, String> = TEST_OVERRIDES
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
     overrides.insert("COMPOSE_PROJECT_NAME".to_owned(), project);
     overrides.insert("POSTGRES_HOST_PORT".to_owned(), port.to_string());
     overrides.insert("NETWORK_SUBNET".to_owned(), format!("172.30.{subnet}.0/24"));
@@ -106,22 +122,41 @@ impl TestStack {
         let env = self.paths().env_file();
         let text = std::fs::read_to_string(&env).expect("read .env");
         let prefix = format!("{key}=");
-        assert!(text.lines().any(|line| line.starts_with(&prefix)), "`{key}` is not in .env");
+        assert!(
+            text.lines().any(|line| line.starts_with(&prefix)),
+            "`{key}` is not in .env"
+        );
         let text: String = text
             .lines()
-            .map(|line| if line.starts_with(&prefix) { format!("{key}={value}\n") } else { format!("{line}\n") })
+            .map(|line| {
+                if line.starts_with(&prefix) {
+                    format!("{key}={value}\n")
+                } else {
+                    format!("{line}\n")
+                }
+            })
             .collect();
         std::fs::write(&env, text).expect("write .env");
         self.scratch.reload().expect("reload config");
     }
 
     pub fn up(&self) -> core_data_ops::stack::UpReport {
-        self.scratch.stack.up(&Quiet).unwrap_or_else(|err| panic!("`up` failed: {err:#}"))
+        self.scratch
+            .stack
+            .up(&Quiet)
+            .unwrap_or_else(|err| panic!("`up` failed: {err:#}"))
     }
 
     pub fn query_one_string(&self, database: &str, sql: &str) -> String {
-        let mut client = self.scratch.stack.connect(database).unwrap_or_else(|err| panic!("connect: {err:#}"));
-        client.query_one(sql, &[]).unwrap_or_else(|err| panic!("`{sql}` failed: {err}")).get(0)
+        let mut client = self
+            .scratch
+            .stack
+            .connect(database)
+            .unwrap_or_else(|err| panic!("connect: {err:#}"));
+        client
+            .query_one(sql, &[])
+            .unwrap_or_else(|err| panic!("`{sql}` failed: {err}"))
+            .get(0)
     }
 }
 
@@ -135,7 +170,11 @@ pub struct CliOutput {
 
 impl std::fmt::Display for CliOutput {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "exit code: {:?}\n--- stdout\n{}\n--- stderr\n{}", self.code, self.stdout, self.stderr)
+        write!(
+            f,
+            "exit code: {:?}\n--- stdout\n{}\n--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
     }
 }
 
@@ -150,8 +189,10 @@ pub fn xtask(state: &Utf8Path, args: &[&str]) -> CliOutput {
             .status()
             .expect("cargo build");
         assert!(status.success(), "building the xtask binary failed");
-        let target = std::env::var("CARGO_TARGET_DIR")
-            .map_or_else(|_| core_data_ops::paths::repo_root().join("target"), Utf8PathBuf::from);
+        let target = std::env::var("CARGO_TARGET_DIR").map_or_else(
+            |_| core_data_ops::paths::repo_root().join("target"),
+            Utf8PathBuf::from,
+        );
         target.join("debug/xtask")
     });
     let output = Command::new(bin)

@@ -15,8 +15,22 @@ fn help_lists_the_commands() {
     let (_dir, state) = state_dir();
     let out = xtask(&state, &["--help"]);
     assert_eq!(out.code, Some(0), "{out}");
-    for command in ["doctor", "init", "build-image", "up", "down", "status", "psql", "service-urls", "create-db", "drop-db"] {
-        assert!(out.stdout.contains(command), "`{command}` missing from --help:\n{out}");
+    for command in [
+        "doctor",
+        "init",
+        "build-image",
+        "up",
+        "down",
+        "status",
+        "psql",
+        "service-urls",
+        "create-db",
+        "drop-db",
+    ] {
+        assert!(
+            out.stdout.contains(command),
+            "`{command}` missing from --help:\n{out}"
+        );
     }
     let out = xtask(&state, &["no-such-command"]);
     assert_eq!(out.code, Some(2), "usage errors exit 2:\n{out}");
@@ -29,53 +43,133 @@ fn a_bad_value_fails_clearly_and_starts_nothing() {
     }
     let (_dir, state) = state_dir();
     let project = format!("cdt_badvalue_{}", std::process::id());
-    let out = xtask(&state, &["init", "--non-interactive", "--set", &format!("COMPOSE_PROJECT_NAME={project}")]);
+    let out = xtask(
+        &state,
+        &[
+            "init",
+            "--non-interactive",
+            "--set",
+            &format!("COMPOSE_PROJECT_NAME={project}"),
+        ],
+    );
     assert_eq!(out.code, Some(0), "{out}");
 
     let env = state.join(".env");
     let text = std::fs::read_to_string(&env).unwrap();
-    let line = text.lines().position(|l| l.starts_with("PG_SHARED_BUFFERS=")).unwrap() + 1;
-    std::fs::write(&env, text.replace(&text.lines().nth(line - 1).unwrap().to_owned(), "PG_SHARED_BUFFERS=lots")).unwrap();
+    let line = text
+        .lines()
+        .position(|l| l.starts_with("PG_SHARED_BUFFERS="))
+        .unwrap()
+        + 1;
+    std::fs::write(
+        &env,
+        text.replace(
+            &text.lines().nth(line - 1).unwrap().to_owned(),
+            "PG_SHARED_BUFFERS=lots",
+        ),
+    )
+    .unwrap();
 
     let out = xtask(&state, &["up"]);
     assert_eq!(out.code, Some(1), "{out}");
-    let expected = format!("error: {env} line {line}: `PG_SHARED_BUFFERS=lots`: expected a size such as 512MB or 4GB");
-    assert!(out.stderr.contains(&expected), "expected `{expected}` in:\n{out}");
-    assert!(!out.stderr.contains("Building") && !out.stderr.contains("Starting"), "nothing may start:\n{out}");
+    let expected = format!(
+        "error: {env} line {line}: `PG_SHARED_BUFFERS=lots`: expected a size such as 512MB or 4GB"
+    );
+    assert!(
+        out.stderr.contains(&expected),
+        "expected `{expected}` in:\n{out}"
+    );
+    assert!(
+        !out.stderr.contains("Building") && !out.stderr.contains("Starting"),
+        "nothing may start:\n{out}"
+    );
 
-    let containers = Docker::connect().unwrap().project_containers(&project).unwrap();
-    assert!(containers.is_empty(), "a bad configuration must start nothing: {containers:?}");
-    assert!(!state.join("rendered").exists(), "nothing may be rendered from a bad configuration");
+    let containers = Docker::connect()
+        .unwrap()
+        .project_containers(&project)
+        .unwrap();
+    assert!(
+        containers.is_empty(),
+        "a bad configuration must start nothing: {containers:?}"
+    );
+    assert!(
+        !state.join("rendered").exists(),
+        "nothing may be rendered from a bad configuration"
+    );
 
-    std::fs::write(&env, format!("{}\nPG_WROK_MEM=4MB\n", std::fs::read_to_string(&env).unwrap().replace("PG_SHARED_BUFFERS=lots", "PG_SHARED_BUFFERS=128MB"))).unwrap();
+    std::fs::write(
+        &env,
+        format!(
+            "{}\nPG_WROK_MEM=4MB\n",
+            std::fs::read_to_string(&env)
+                .unwrap()
+                .replace("PG_SHARED_BUFFERS=lots", "PG_SHARED_BUFFERS=128MB")
+        ),
+    )
+    .unwrap();
     let out = xtask(&state, &["up"]);
     assert_eq!(out.code, Some(1), "{out}");
-    assert!(out.stderr.contains("unknown key `PG_WROK_MEM`; did you mean `PG_WORK_MEM`?"), "{out}");
+    assert!(
+        out.stderr
+            .contains("unknown key `PG_WROK_MEM`; did you mean `PG_WORK_MEM`?"),
+        "{out}"
+    );
 }
 
 #[test]
 fn init_never_overwrites_secrets_without_force() {
     let (_dir, state) = state_dir();
-    let out = xtask(&state, &["init", "--non-interactive", "--memory", "2GB", "--cpus", "2"]);
+    let out = xtask(
+        &state,
+        &[
+            "init",
+            "--non-interactive",
+            "--memory",
+            "2GB",
+            "--cpus",
+            "2",
+        ],
+    );
     assert_eq!(out.code, Some(0), "{out}");
     let secret = state.join("secrets/postgres_superuser_password");
     let first = std::fs::read_to_string(&secret).unwrap();
     assert_eq!(first.len(), 32);
-    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&secret).unwrap().permissions());
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&secret).unwrap().permissions());
     assert_eq!(mode & 0o777, 0o600, "secret files are 0600");
     let env = std::fs::read_to_string(state.join(".env")).unwrap();
-    assert!(env.contains("PG_SHARED_BUFFERS=512MB"), "a 2GB budget gives 512MB shared_buffers:\n{env}");
+    assert!(
+        env.contains("PG_SHARED_BUFFERS=512MB"),
+        "a 2GB budget gives 512MB shared_buffers:\n{env}"
+    );
     assert!(!env.contains(&first), "no secret may appear in .env");
 
     let out = xtask(&state, &["init", "--non-interactive"]);
     assert_eq!(out.code, Some(0), "{out}");
-    assert_eq!(std::fs::read_to_string(&secret).unwrap(), first, "secrets survive a second init");
+    assert_eq!(
+        std::fs::read_to_string(&secret).unwrap(),
+        first,
+        "secrets survive a second init"
+    );
 
     let out = xtask(&state, &["init", "--non-interactive", "--force"]);
     assert_eq!(out.code, Some(0), "{out}");
-    assert_ne!(std::fs::read_to_string(&secret).unwrap(), first, "--force regenerates");
+    assert_ne!(
+        std::fs::read_to_string(&secret).unwrap(),
+        first,
+        "--force regenerates"
+    );
 
-    let out = xtask(&state, &["init", "--non-interactive", "--force", "--set", "NETWORK_SUBNET=10.0.0.5/24"]);
+    let out = xtask(
+        &state,
+        &[
+            "init",
+            "--non-interactive",
+            "--force",
+            "--set",
+            "NETWORK_SUBNET=10.0.0.5/24",
+        ],
+    );
     assert_eq!(out.code, Some(1), "{out}");
     assert!(out.stderr.contains("did you mean `10.0.0.0/24`?"), "{out}");
 }

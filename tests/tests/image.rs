@@ -19,7 +19,9 @@ fn image_first_boot_under_testcontainers() {
     }
     ensure_image();
     let state = tempfile::tempdir().unwrap();
-    let paths = Paths::from_repo(Some(camino::Utf8PathBuf::from_path_buf(state.path().to_owned()).unwrap()));
+    let paths = Paths::from_repo(Some(
+        camino::Utf8PathBuf::from_path_buf(state.path().to_owned()).unwrap(),
+    ));
     let config = test_config("image", 202, free_port());
     secrets::ensure(&paths, &config, false).unwrap();
     render::write(&paths, &config).unwrap();
@@ -32,13 +34,21 @@ fn image_first_boot_under_testcontainers() {
     let container = GenericImage::new(name, tag)
         .with_exposed_port(5432.tcp())
         .with_wait_for(WaitFor::message_on_stderr("first boot complete"))
-        .with_wait_for(WaitFor::message_on_stderr("core_data-entrypoint: starting PostgreSQL"))
+        .with_wait_for(WaitFor::message_on_stderr(
+            "core_data-entrypoint: starting PostgreSQL",
+        ))
         .with_user(format!("{}:{}", config.uid(), config.gid()))
         .with_cap_drop("ALL")
         .with_security_opt("no-new-privileges:true")
         .with_env_var("POSTGRES_SUPERUSER", config.superuser())
-        .with_mount(read_only(&render::output_dir(&paths), "/etc/core_data/conf"))
-        .with_mount(read_only(&secrets::superuser_password_file(&paths), "/run/secrets/postgres_superuser_password"))
+        .with_mount(read_only(
+            &render::output_dir(&paths),
+            "/etc/core_data/conf",
+        ))
+        .with_mount(read_only(
+            &secrets::superuser_password_file(&paths),
+            "/run/secrets/postgres_superuser_password",
+        ))
         .with_mount(read_only(&tls_files.server_cert, "/run/secrets/server.crt"))
         .with_mount(read_only(&tls_files.server_key, "/run/secrets/server.key"))
         .with_mount(read_only(&tls_files.ca_cert, "/run/secrets/ca.crt"))
@@ -48,7 +58,13 @@ fn image_first_boot_under_testcontainers() {
 
     let port = container.get_host_port_ipv4(5432.tcp()).unwrap();
     let password = secrets::read(&secrets::superuser_password_file(&paths)).unwrap();
-    let target = pg::Target { host: "127.0.0.1", port, user: "postgres", database: "template1", ca_cert: &tls_files.ca_cert };
+    let target = pg::Target {
+        host: "127.0.0.1",
+        port,
+        user: "postgres",
+        database: "template1",
+        ca_cert: &tls_files.ca_cert,
+    };
     let started = Instant::now();
     let mut client = loop {
         match pg::connect(&target, &password) {
@@ -67,26 +83,62 @@ fn image_first_boot_under_testcontainers() {
         .map(|row| (row.get(0), row.get(1)))
         .collect();
     for ext in bootstrap::extensions_for("template1") {
-        assert!(installed.iter().any(|(name, _)| name == ext), "`{ext}` missing from template1: {installed:?}");
+        assert!(
+            installed.iter().any(|(name, _)| name == ext),
+            "`{ext}` missing from template1: {installed:?}"
+        );
     }
     let checksums: String = client.query_one("SHOW data_checksums", &[]).unwrap().get(0);
     assert_eq!(checksums, "on", "initdb must enable data checksums");
-    let waldir = exec(&container, &["readlink", "/var/lib/postgresql/data/pgdata/pg_wal"]);
-    assert_eq!(waldir.trim(), "/var/lib/postgresql/wal/pg_wal", "WAL lives in its own volume");
+    let waldir = exec(
+        &container,
+        &["readlink", "/var/lib/postgresql/data/pgdata/pg_wal"],
+    );
+    assert_eq!(
+        waldir.trim(),
+        "/var/lib/postgresql/wal/pg_wal",
+        "WAL lives in its own volume"
+    );
 
     let status = exec(&container, &["cat", "/proc/1/status"]);
-    let uid_line = status.lines().find(|line| line.starts_with("Uid:")).unwrap();
-    assert!(uid_line.split_whitespace().skip(1).all(|id| id == config.uid().to_string()), "{uid_line}");
+    let uid_line = status
+        .lines()
+        .find(|line| line.starts_with("Uid:"))
+        .unwrap();
+    assert!(
+        uid_line
+            .split_whitespace()
+            .skip(1)
+            .all(|id| id == config.uid().to_string()),
+        "{uid_line}"
+    );
 
     let manifest = exec(&container, &["cat", "/usr/share/core_data/manifest.tsv"]);
-    assert!(manifest.lines().any(|line| line.starts_with("postgresql-17\t17.")), "manifest lacks postgresql-17");
-    assert!(manifest.lines().any(|line| line.starts_with("pgbackrest\t")), "manifest lacks pgbackrest");
+    assert!(
+        manifest
+            .lines()
+            .any(|line| line.starts_with("postgresql-17\t17.")),
+        "manifest lacks postgresql-17"
+    );
+    assert!(
+        manifest
+            .lines()
+            .any(|line| line.starts_with("pgbackrest\t")),
+        "manifest lacks pgbackrest"
+    );
     for compiler in ["gcc", "cc", "clang", "make"] {
-        assert!(!manifest.lines().any(|line| line.starts_with(&format!("{compiler}\t"))), "`{compiler}` left in the image");
+        assert!(
+            !manifest
+                .lines()
+                .any(|line| line.starts_with(&format!("{compiler}\t"))),
+            "`{compiler}` left in the image"
+        );
     }
 }
 
 fn exec(container: &testcontainers::Container<GenericImage>, argv: &[&str]) -> String {
-    let mut result = container.exec(ExecCommand::new(argv.iter().copied())).expect("exec");
+    let mut result = container
+        .exec(ExecCommand::new(argv.iter().copied()))
+        .expect("exec");
     String::from_utf8(result.stdout_to_vec().expect("stdout")).expect("utf-8")
 }

@@ -54,7 +54,11 @@ fn backup_role_is_least_privileged(t: &TestStack) {
         )
         .unwrap();
     let flags: Vec<bool> = (0..7).map(|i| row.get(i)).collect();
-    assert_eq!(flags, vec![false, false, false, false, true, true, false], "super, createrole, createdb, replication, login, read_all, write_all");
+    assert_eq!(
+        flags,
+        vec![false, false, false, false, true, true, false],
+        "super, createrole, createdb, replication, login, read_all, write_all"
+    );
 }
 
 fn status(t: &TestStack) -> Option<Status> {
@@ -62,19 +66,37 @@ fn status(t: &TestStack) -> Option<Status> {
 }
 
 fn sidecar_health(t: &TestStack) -> String {
-    t.stack.docker.health(&logical::sidecar_container(&t.stack)).unwrap().unwrap_or_else(|| "missing".to_owned())
+    t.stack
+        .docker
+        .health(&logical::sidecar_container(&t.stack))
+        .unwrap()
+        .unwrap_or_else(|| "missing".to_owned())
 }
 
 /// Polls `probe` until it returns `Some`, or panics after `limit` with `what` and the last sidecar state.
-fn wait_for<T>(t: &TestStack, what: &str, limit: Duration, mut probe: impl FnMut() -> Option<T>) -> T {
+fn wait_for<T>(
+    t: &TestStack,
+    what: &str,
+    limit: Duration,
+    mut probe: impl FnMut() -> Option<T>,
+) -> T {
     let started = Instant::now();
     loop {
         if let Some(value) = probe() {
-            eprintln!("{:>12} {what} after {:.1}s", "Observed", started.elapsed().as_secs_f64());
+            eprintln!(
+                "{:>12} {what} after {:.1}s",
+                "Observed",
+                started.elapsed().as_secs_f64()
+            );
             return value;
         }
         if started.elapsed() > limit {
-            let logs = t.stack.docker.logs_tail(&logical::sidecar_container(&t.stack), 40).unwrap_or_default().join("\n");
+            let logs = t
+                .stack
+                .docker
+                .logs_tail(&logical::sidecar_container(&t.stack), 40)
+                .unwrap_or_default()
+                .join("\n");
             panic!(
                 "timed out after {limit:?} waiting for: {what}\nhealth: {}\nstatus: {}\nsidecar log:\n{logs}",
                 sidecar_health(t),
@@ -101,42 +123,85 @@ fn run_dirs(t: &TestStack) -> Vec<String> {
 }
 
 fn sidecar_dumps_prunes_and_reports(t: &TestStack, up_done: i64) {
-    let first = wait_for(t, "a successful sidecar run after `up`", Duration::from_secs(180), || {
-        status(t).filter(|s| s.last_run.as_ref().is_some_and(|run| run.ok && run.started_epoch >= up_done))
-    });
+    let first = wait_for(
+        t,
+        "a successful sidecar run after `up`",
+        Duration::from_secs(180),
+        || {
+            status(t).filter(|s| {
+                s.last_run
+                    .as_ref()
+                    .is_some_and(|run| run.ok && run.started_epoch >= up_done)
+            })
+        },
+    );
     let run = first.last_run.clone().unwrap();
     assert_eq!(first.interval_seconds, 5);
     assert_eq!(first.retention_seconds, 20);
     let names: Vec<&str> = run.databases.iter().map(|d| d.name.as_str()).collect();
     for database in ["app", "postgres", "shop"] {
-        assert!(names.contains(&database), "`{database}` missing from the run: {names:?}");
+        assert!(
+            names.contains(&database),
+            "`{database}` missing from the run: {names:?}"
+        );
     }
-    assert!(run.databases.iter().all(|d| d.ok && d.bytes > 0 && d.error.is_none()), "{:?}", run.databases);
+    assert!(
+        run.databases
+            .iter()
+            .all(|d| d.ok && d.bytes > 0 && d.error.is_none()),
+        "{:?}",
+        run.databases
+    );
     let globals = run.globals.clone().expect("globals are dumped");
     assert!(globals.ok && globals.bytes > 0);
     let dir = logical::sidecar_dir(&t.stack).join(&run.directory);
-    assert_eq!(first.last_success_directory.as_deref(), Some(run.directory.as_str()));
+    assert_eq!(
+        first.last_success_directory.as_deref(),
+        Some(run.directory.as_str())
+    );
     let app_dump = dir.join("app.dump");
     let header = std::fs::read(&app_dump).unwrap_or_else(|err| panic!("`{app_dump}`: {err}"));
-    assert!(header.starts_with(b"PGDMP"), "the sidecar writes custom-format dumps");
+    assert!(
+        header.starts_with(b"PGDMP"),
+        "the sidecar writes custom-format dumps"
+    );
     let globals_sql = std::fs::read_to_string(dir.join("globals.sql")).unwrap();
     assert!(globals_sql.contains("CREATE ROLE app;"), "{globals_sql}");
-    assert!(!globals_sql.contains("SCRAM-SHA-256$"), "the globals must not carry password verifiers");
+    assert!(
+        !globals_sql.contains("SCRAM-SHA-256$"),
+        "the globals must not carry password verifiers"
+    );
 
     // The next run comes within the interval.
     let next = wait_for(t, "the next run", Duration::from_secs(60), || {
-        status(t).and_then(|s| s.last_run).filter(|r| r.ok && r.started_epoch > run.started_epoch)
+        status(t)
+            .and_then(|s| s.last_run)
+            .filter(|r| r.ok && r.started_epoch > run.started_epoch)
     });
     let gap = next.started_epoch - run.finished_epoch;
-    assert!((4..=8).contains(&gap), "the next run must start one interval (5s) after the last finished, not {gap}s");
+    assert!(
+        (4..=8).contains(&gap),
+        "the next run must start one interval (5s) after the last finished, not {gap}s"
+    );
 
     // Runs older than the retention are pruned.
     let first_dir = run.directory.clone();
-    wait_for(t, "the first run pruned", Duration::from_secs(90), || (!run_dirs(t).contains(&first_dir)).then_some(()));
+    wait_for(t, "the first run pruned", Duration::from_secs(90), || {
+        (!run_dirs(t).contains(&first_dir)).then_some(())
+    });
     let dirs = run_dirs(t);
-    assert!(!dirs.is_empty() && dirs.len() <= 6, "retention 20s at one run per ~5s keeps a handful: {dirs:?}");
-    assert!(dirs.iter().all(|d| !d.ends_with(".partial") || d == dirs.last().unwrap()), "{dirs:?}");
-    wait_for(t, "the sidecar healthy", Duration::from_secs(60), || (sidecar_health(t) == "healthy").then_some(()));
+    assert!(
+        !dirs.is_empty() && dirs.len() <= 6,
+        "retention 20s at one run per ~5s keeps a handful: {dirs:?}"
+    );
+    assert!(
+        dirs.iter()
+            .all(|d| !d.ends_with(".partial") || d == dirs.last().unwrap()),
+        "{dirs:?}"
+    );
+    wait_for(t, "the sidecar healthy", Duration::from_secs(60), || {
+        (sidecar_health(t) == "healthy").then_some(())
+    });
 }
 
 fn sidecar_health_follows_a_forced_failure(t: &TestStack) {
@@ -150,45 +215,122 @@ fn sidecar_health_follows_a_forced_failure(t: &TestStack) {
         ))
         .unwrap();
     let failed = wait_for(t, "a failed run recorded", Duration::from_secs(60), || {
-        status(t).filter(|s| s.last_run.as_ref().is_some_and(|r| !r.ok && r.started_epoch >= revoked_at))
+        status(t).filter(|s| {
+            s.last_run
+                .as_ref()
+                .is_some_and(|r| !r.ok && r.started_epoch >= revoked_at)
+        })
     });
     let run = failed.last_run.clone().unwrap();
     let error = run.error.clone().unwrap_or_default();
-    assert!(error.contains("`app`") && error.contains("permission denied"), "the error must name the database and the cause: {error}");
+    assert!(
+        error.contains("`app`") && error.contains("permission denied"),
+        "the error must name the database and the cause: {error}"
+    );
     assert_eq!(failed.last_failure_error.as_deref(), Some(error.as_str()));
     assert!(failed.last_failure_epoch.is_some_and(|at| at >= revoked_at));
-    assert!(failed.last_success.is_some(), "the last success stays recorded");
-    let app_entry = run.databases.iter().find(|d| d.name == "app").expect("app is listed");
-    assert!(!app_entry.ok && app_entry.error.as_deref().is_some_and(|e| e.contains("permission denied")), "{app_entry:?}");
-    assert!(run.databases.iter().filter(|d| d.name != "app").all(|d| d.ok), "the other databases are still dumped");
+    assert!(
+        failed.last_success.is_some(),
+        "the last success stays recorded"
+    );
+    let app_entry = run
+        .databases
+        .iter()
+        .find(|d| d.name == "app")
+        .expect("app is listed");
+    assert!(
+        !app_entry.ok
+            && app_entry
+                .error
+                .as_deref()
+                .is_some_and(|e| e.contains("permission denied")),
+        "{app_entry:?}"
+    );
+    assert!(
+        run.databases
+            .iter()
+            .filter(|d| d.name != "app")
+            .all(|d| d.ok),
+        "the other databases are still dumped"
+    );
     assert!(run.directory.ends_with(".failed"), "{}", run.directory);
-    assert!(failed.problem(epoch_now()).is_some_and(|p| p.contains("permission denied")));
-    wait_for(t, "the sidecar unhealthy", Duration::from_secs(60), || (sidecar_health(t) == "unhealthy").then_some(()));
-    let checks = t.stack.docker.health_log(&logical::sidecar_container(&t.stack)).unwrap().join("\n");
+    assert!(failed
+        .problem(epoch_now())
+        .is_some_and(|p| p.contains("permission denied")));
+    wait_for(t, "the sidecar unhealthy", Duration::from_secs(60), || {
+        (sidecar_health(t) == "unhealthy").then_some(())
+    });
+    let checks = t
+        .stack
+        .docker
+        .health_log(&logical::sidecar_container(&t.stack))
+        .unwrap()
+        .join("\n");
     assert!(checks.contains("last run failed"), "{checks}");
-    eprintln!("{:>12} failure to unhealthy in {:.1}s", "Measured", before.elapsed().as_secs_f64());
+    eprintln!(
+        "{:>12} failure to unhealthy in {:.1}s",
+        "Measured",
+        before.elapsed().as_secs_f64()
+    );
 
     let fixed_at = epoch_now();
-    admin.batch_execute("GRANT CONNECT ON DATABASE app TO PUBLIC").unwrap();
-    let recovered = wait_for(t, "a successful run after the fix", Duration::from_secs(60), || {
-        status(t).filter(|s| s.last_run.as_ref().is_some_and(|r| r.ok && r.started_epoch >= fixed_at))
-    });
-    assert!(recovered.last_failure.is_some(), "the failure stays in the history");
-    wait_for(t, "the sidecar healthy again", Duration::from_secs(60), || (sidecar_health(t) == "healthy").then_some(()));
+    admin
+        .batch_execute("GRANT CONNECT ON DATABASE app TO PUBLIC")
+        .unwrap();
+    let recovered = wait_for(
+        t,
+        "a successful run after the fix",
+        Duration::from_secs(60),
+        || {
+            status(t).filter(|s| {
+                s.last_run
+                    .as_ref()
+                    .is_some_and(|r| r.ok && r.started_epoch >= fixed_at)
+            })
+        },
+    );
+    assert!(
+        recovered.last_failure.is_some(),
+        "the failure stays in the history"
+    );
+    wait_for(
+        t,
+        "the sidecar healthy again",
+        Duration::from_secs(60),
+        || (sidecar_health(t) == "healthy").then_some(()),
+    );
 }
 
 fn sidecar_stops_promptly(t: &TestStack) {
     let started = Instant::now();
-    t.stack.compose().run(&["stop", logical::SIDECAR_SERVICE]).unwrap();
+    t.stack
+        .compose()
+        .run(&["stop", logical::SIDECAR_SERVICE])
+        .unwrap();
     let took = started.elapsed();
-    assert!(took < Duration::from_secs(10), "SIGTERM must end the sidecar promptly (grace period 30s), took {took:?}");
+    assert!(
+        took < Duration::from_secs(10),
+        "SIGTERM must end the sidecar promptly (grace period 30s), took {took:?}"
+    );
     assert_eq!(sidecar_health(t), "stopped");
-    let partial: Vec<String> = run_dirs(t).into_iter().filter(|d| d.ends_with(".partial")).collect();
-    assert!(partial.is_empty(), "a stopped run leaves no partial directory: {partial:?}");
+    let partial: Vec<String> = run_dirs(t)
+        .into_iter()
+        .filter(|d| d.ends_with(".partial"))
+        .collect();
+    assert!(
+        partial.is_empty(),
+        "a stopped run leaves no partial directory: {partial:?}"
+    );
 }
 
 fn epoch_now() -> i64 {
-    i64::try_from(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()).unwrap()
+    i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs(),
+    )
+    .unwrap()
 }
 
 // ---------------------------------------------------------------- dump and restore
@@ -225,8 +367,13 @@ fn write_known_data(t: &TestStack, database: &str) {
 /// vectors, a sequence, and the AGE graph's vertices and edges (through agtype's
 /// output function: AGE has no cast from a vertex to text).
 fn content_hash(t: &TestStack, database: &str) -> String {
-    let mut client = t.stack.connect(database).unwrap_or_else(|err| panic!("connect to `{database}`: {err:#}"));
-    client.batch_execute("LOAD 'age'; SET search_path = ag_catalog, \"$user\", public").unwrap();
+    let mut client = t
+        .stack
+        .connect(database)
+        .unwrap_or_else(|err| panic!("connect to `{database}`: {err:#}"));
+    client
+        .batch_execute("LOAD 'age'; SET search_path = ag_catalog, \"$user\", public")
+        .unwrap();
     let parts = [
         "SELECT count(*)::text || ':' || md5(string_agg(format('%s|%s|%s|%s', id, name, amount, created), E'\\n' ORDER BY id)) FROM public.items",
         "SELECT count(*)::text || ':' || md5(string_agg(id || '|' || encode(ST_AsEWKB(geom), 'hex'), E'\\n' ORDER BY id)) FROM public.places",
@@ -237,20 +384,34 @@ fn content_hash(t: &TestStack, database: &str) -> String {
     ];
     let hash: Vec<String> = parts
         .iter()
-        .map(|sql| client.query_one(*sql, &[]).unwrap_or_else(|err| panic!("`{sql}` in `{database}`: {err:?}")).get(0))
+        .map(|sql| {
+            client
+                .query_one(*sql, &[])
+                .unwrap_or_else(|err| panic!("`{sql}` in `{database}`: {err:?}"))
+                .get(0)
+        })
         .collect();
     hash.join(" ")
 }
 
 fn database_oid(t: &TestStack, database: &str) -> Option<u32> {
     let mut client = t.stack.connect("postgres").unwrap();
-    client.query_opt("SELECT oid FROM pg_database WHERE datname = $1", &[&database]).unwrap().map(|row| row.get(0))
+    client
+        .query_opt(
+            "SELECT oid FROM pg_database WHERE datname = $1",
+            &[&database],
+        )
+        .unwrap()
+        .map(|row| row.get(0))
 }
 
 fn temporary_databases(t: &TestStack) -> Vec<String> {
     let mut client = t.stack.connect("postgres").unwrap();
     client
-        .query("SELECT datname::text FROM pg_database WHERE starts_with(datname, $1)", &[&TEMP_PREFIX])
+        .query(
+            "SELECT datname::text FROM pg_database WHERE starts_with(datname, $1)",
+            &[&TEMP_PREFIX],
+        )
         .unwrap()
         .iter()
         .map(|row| row.get(0))
@@ -258,51 +419,115 @@ fn temporary_databases(t: &TestStack) -> Vec<String> {
 }
 
 fn dump_restores_into_a_new_name(t: &TestStack, original: &str) -> Utf8PathBuf {
-    let dumped = logical::dump(&t.stack, "app", None, &Quiet).unwrap_or_else(|err| panic!("dump: {err:#}"));
-    assert!(dumped.path.starts_with(t.paths().backups_dir()), "{}", dumped.path);
-    assert!(dumped.path.as_str().ends_with(".dump") && dumped.path.file_name().unwrap().starts_with("app-"));
+    let dumped =
+        logical::dump(&t.stack, "app", None, &Quiet).unwrap_or_else(|err| panic!("dump: {err:#}"));
+    assert!(
+        dumped.path.starts_with(t.paths().backups_dir()),
+        "{}",
+        dumped.path
+    );
+    assert!(
+        dumped.path.as_str().ends_with(".dump")
+            && dumped.path.file_name().unwrap().starts_with("app-")
+    );
     assert_eq!(std::fs::metadata(&dumped.path).unwrap().len(), dumped.bytes);
     assert!(!Utf8PathBuf::from(format!("{}.partial", dumped.path)).exists());
     let err = logical::dump(&t.stack, "app", Some(dumped.path.as_path()), &Quiet).unwrap_err();
     assert!(format!("{err:#}").contains("already exists"), "{err:#}");
     let err = logical::dump(&t.stack, "no_such_db", None, &Quiet).unwrap_err();
-    assert!(format!("{err:#}").contains("database `no_such_db` does not exist"), "{err:#}");
+    assert!(
+        format!("{err:#}").contains("database `no_such_db` does not exist"),
+        "{err:#}"
+    );
 
-    let restored = logical::restore_dump(&t.stack, &dumped.path, "app_copy", false, Some(2), &Quiet)
-        .unwrap_or_else(|err| panic!("restore-dump into a new name: {err:#}"));
+    let restored =
+        logical::restore_dump(&t.stack, &dumped.path, "app_copy", false, Some(2), &Quiet)
+            .unwrap_or_else(|err| panic!("restore-dump into a new name: {err:#}"));
     assert!(!restored.replaced);
-    assert_eq!(restored.jobs, 2, "a custom-format file under backups/ restores in parallel");
-    assert_eq!(content_hash(t, "app_copy"), original, "the restored copy must hash like the original");
-    let owner = t.query_one_string("postgres", "SELECT pg_get_userbyid(datdba)::text FROM pg_database WHERE datname = 'app_copy'");
-    assert_eq!(owner, "postgres", "a name outside APP_DATABASES is owned by the superuser");
-    assert!(temporary_databases(t).is_empty(), "{:?}", temporary_databases(t));
+    assert_eq!(
+        restored.jobs, 2,
+        "a custom-format file under backups/ restores in parallel"
+    );
+    assert_eq!(
+        content_hash(t, "app_copy"),
+        original,
+        "the restored copy must hash like the original"
+    );
+    let owner = t.query_one_string(
+        "postgres",
+        "SELECT pg_get_userbyid(datdba)::text FROM pg_database WHERE datname = 'app_copy'",
+    );
+    assert_eq!(
+        owner, "postgres",
+        "a name outside APP_DATABASES is owned by the superuser"
+    );
+    assert!(
+        temporary_databases(t).is_empty(),
+        "{:?}",
+        temporary_databases(t)
+    );
 
-    let err = logical::restore_dump(&t.stack, &dumped.path, "app_copy", false, None, &Quiet).unwrap_err();
-    assert!(format!("{err:#}").contains("already exists; add `--yes`"), "{err:#}");
+    let err =
+        logical::restore_dump(&t.stack, &dumped.path, "app_copy", false, None, &Quiet).unwrap_err();
+    assert!(
+        format!("{err:#}").contains("already exists; add `--yes`"),
+        "{err:#}"
+    );
     dumped.path
 }
 
-fn assert_failed_cleanly(t: &TestStack, file: &Utf8Path, expect: &str, original: &str, oid: Option<u32>) {
+fn assert_failed_cleanly(
+    t: &TestStack,
+    file: &Utf8Path,
+    expect: &str,
+    original: &str,
+    oid: Option<u32>,
+) {
     let err = logical::restore_dump(&t.stack, file, "app", true, None, &Quiet)
         .err()
         .unwrap_or_else(|| panic!("restoring `{file}` must fail"));
     let message = format!("{err:#}");
     eprintln!("{:>12} {message}", "Refused");
-    assert!(message.contains(expect), "expected `{expect}` in: {message}");
-    assert_eq!(database_oid(t, "app"), oid, "`app` must be the very same database");
-    assert_eq!(content_hash(t, "app"), original, "`app` must be unchanged after a failed restore of `{file}`");
-    assert!(temporary_databases(t).is_empty(), "temporary databases left behind: {:?}", temporary_databases(t));
+    assert!(
+        message.contains(expect),
+        "expected `{expect}` in: {message}"
+    );
+    assert_eq!(
+        database_oid(t, "app"),
+        oid,
+        "`app` must be the very same database"
+    );
+    assert_eq!(
+        content_hash(t, "app"),
+        original,
+        "`app` must be unchanged after a failed restore of `{file}`"
+    );
+    assert!(
+        temporary_databases(t).is_empty(),
+        "temporary databases left behind: {:?}",
+        temporary_databases(t)
+    );
 }
 
 fn bad_files_fail_and_leave_the_target_alone(t: &TestStack, dump: &Utf8Path, original: &str) {
     let oid = database_oid(t, "app");
     let backups = t.paths().backups_dir();
     let garbage = backups.join("garbage.dump");
-    std::fs::write(&garbage, (0..4096u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect::<Vec<u8>>()).unwrap();
+    std::fs::write(
+        &garbage,
+        (0..4096u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect::<Vec<u8>>(),
+    )
+    .unwrap();
     assert_failed_cleanly(t, &garbage, "is not a pg_dump file", original, oid);
 
     let fake = backups.join("fake-header.dump");
-    std::fs::write(&fake, b"PGDMP this is not really an archive, just text after a magic number").unwrap();
+    std::fs::write(
+        &fake,
+        b"PGDMP this is not really an archive, just text after a magic number",
+    )
+    .unwrap();
     assert_failed_cleanly(t, &fake, "is not a readable pg_dump archive", original, oid);
 
     let bytes = std::fs::read(dump).unwrap();
@@ -315,7 +540,13 @@ fn bad_files_fail_and_leave_the_target_alone(t: &TestStack, dump: &Utf8Path, ori
     std::fs::write(&outside, &bytes[..bytes.len() / 2]).unwrap();
     assert_failed_cleanly(t, &outside, "`app` was not touched", original, oid);
 
-    assert_failed_cleanly(t, &backups.join("missing.dump"), "cannot open dump file", original, oid);
+    assert_failed_cleanly(
+        t,
+        &backups.join("missing.dump"),
+        "cannot open dump file",
+        original,
+        oid,
+    );
 }
 
 fn restore_over_the_original_with_yes(t: &TestStack, dump: &Utf8Path, original: &str) {
@@ -324,35 +555,69 @@ fn restore_over_the_original_with_yes(t: &TestStack, dump: &Utf8Path, original: 
     let outside = t.paths().state().join("app-copy.dump");
     std::fs::copy(dump, &outside).unwrap();
     let mut session = t.stack.connect("app").unwrap();
-    session.batch_execute("INSERT INTO items (name) VALUES ('written after the dump')").unwrap();
+    session
+        .batch_execute("INSERT INTO items (name) VALUES ('written after the dump')")
+        .unwrap();
     assert_ne!(content_hash(t, "app"), original);
 
     let restored = logical::restore_dump(&t.stack, &outside, "app", true, None, &Quiet)
         .unwrap_or_else(|err| panic!("restore-dump over `app`: {err:#}"));
     assert!(restored.replaced);
-    assert_eq!(restored.jobs, 1, "a file outside backups/ is streamed with one job");
-    assert_ne!(database_oid(t, "app"), oid, "`app` is the restored database now");
-    assert_eq!(content_hash(t, "app"), original, "restoring over the original brings back the dumped state");
-    let owner = t.query_one_string("postgres", "SELECT pg_get_userbyid(datdba)::text FROM pg_database WHERE datname = 'app'");
+    assert_eq!(
+        restored.jobs, 1,
+        "a file outside backups/ is streamed with one job"
+    );
+    assert_ne!(
+        database_oid(t, "app"),
+        oid,
+        "`app` is the restored database now"
+    );
+    assert_eq!(
+        content_hash(t, "app"),
+        original,
+        "restoring over the original brings back the dumped state"
+    );
+    let owner = t.query_one_string(
+        "postgres",
+        "SELECT pg_get_userbyid(datdba)::text FROM pg_database WHERE datname = 'app'",
+    );
     assert_eq!(owner, "app", "the replaced database keeps its owner");
-    assert!(session.simple_query("SELECT 1").is_err(), "sessions on the replaced database are terminated");
-    assert!(temporary_databases(t).is_empty(), "{:?}", temporary_databases(t));
+    assert!(
+        session.simple_query("SELECT 1").is_err(),
+        "sessions on the replaced database are terminated"
+    );
+    assert!(
+        temporary_databases(t).is_empty(),
+        "{:?}",
+        temporary_databases(t)
+    );
 }
 
 fn plain_sql_and_dump_all(t: &TestStack, original: &str) {
-    let sql = logical::dump_sql(&t.stack, "app", None, &Quiet).unwrap_or_else(|err| panic!("dump-sql: {err:#}"));
+    let sql = logical::dump_sql(&t.stack, "app", None, &Quiet)
+        .unwrap_or_else(|err| panic!("dump-sql: {err:#}"));
     assert!(sql.path.as_str().ends_with(".sql"));
     logical::restore_dump(&t.stack, &sql.path, "app_from_sql", false, None, &Quiet)
         .unwrap_or_else(|err| panic!("restore-dump of plain SQL: {err:#}"));
     assert_eq!(content_hash(t, "app_from_sql"), original);
 
-    let all = logical::dump_all(&t.stack, &Quiet).unwrap_or_else(|err| panic!("dump --all: {err:#}"));
+    let all =
+        logical::dump_all(&t.stack, &Quiet).unwrap_or_else(|err| panic!("dump --all: {err:#}"));
     let names: Vec<&str> = all.databases.iter().map(|d| d.database.as_str()).collect();
     for database in ["app", "app_copy", "app_from_sql", "postgres", "shop"] {
-        assert!(names.contains(&database), "`{database}` missing from dump --all: {names:?}");
+        assert!(
+            names.contains(&database),
+            "`{database}` missing from dump --all: {names:?}"
+        );
     }
-    assert!(all.databases.iter().all(|d| d.path.starts_with(&all.dir) && d.path.exists() && d.bytes > 0));
+    assert!(all
+        .databases
+        .iter()
+        .all(|d| d.path.starts_with(&all.dir) && d.path.exists() && d.bytes > 0));
     let globals = std::fs::read_to_string(&all.globals.path).unwrap();
     assert!(globals.contains("CREATE ROLE shop_owner;"), "{globals}");
-    assert!(!all.dir.as_str().ends_with(".partial") && !Utf8PathBuf::from(format!("{}.partial", all.dir)).exists());
+    assert!(
+        !all.dir.as_str().ends_with(".partial")
+            && !Utf8PathBuf::from(format!("{}.partial", all.dir)).exists()
+    );
 }

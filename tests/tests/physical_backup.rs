@@ -63,8 +63,15 @@ fn content_hash(t: &TestStack) -> String {
     ] {
         rows.extend(client.query(sql, &[]).unwrap().iter().map(|row| row.get::<_, String>(0)));
     }
-    assert!(rows.len() > 4000, "the test data is missing: {} rows", rows.len());
-    client.query_one("SELECT md5($1)", &[&rows.join("\n")]).unwrap().get(0)
+    assert!(
+        rows.len() > 4000,
+        "the test data is missing: {} rows",
+        rows.len()
+    );
+    client
+        .query_one("SELECT md5($1)", &[&rows.join("\n")])
+        .unwrap()
+        .get(0)
 }
 
 #[test]
@@ -80,20 +87,48 @@ fn physical_backup_restore_verify_and_qa() {
     write_more(&t, 10_000);
     let incr = physical::backup(&t.stack, Some(Kind::Incr), &Quiet).unwrap();
     assert_eq!(incr.kind, "incr");
-    assert!(incr.repo_delta_bytes < full.repo_delta_bytes, "an incremental stores less than the full");
+    assert!(
+        incr.repo_delta_bytes < full.repo_delta_bytes,
+        "an incremental stores less than the full"
+    );
     let at_last_backup = content_hash(&t);
 
     // Lose the data and WAL volumes; the repository survives.
     t.stack.down(false, &Quiet).unwrap();
     for volume in ["pgdata", "pgwal"] {
-        process::run("docker", &["volume", "rm", &oneshot::volume_name(&t.stack, volume)]).unwrap();
+        process::run(
+            "docker",
+            &["volume", "rm", &oneshot::volume_name(&t.stack, volume)],
+        )
+        .unwrap();
     }
-    let options = restore::Options { set: Some(incr.label.clone()), target_time: None, discard_old: true };
-    let report = restore::restore(&t.stack, &options, &Quiet).unwrap_or_else(|err| panic!("restore failed: {err:#}"));
+    let options = restore::Options {
+        set: Some(incr.label.clone()),
+        target_time: None,
+        discard_old: true,
+    };
+    let report = restore::restore(&t.stack, &options, &Quiet)
+        .unwrap_or_else(|err| panic!("restore failed: {err:#}"));
     assert!(report.old_data.is_empty());
-    assert_eq!(content_hash(&t), at_last_backup, "the restored data must equal the state at the last backup");
-    let wal = t.stack.docker.exec(&t.stack.container(), &["readlink", "/var/lib/postgresql/data/pgdata/pg_wal"], None).unwrap();
-    assert_eq!(wal.stdout.trim(), "/var/lib/postgresql/wal/pg_wal", "after a restore, WAL stays in its own volume");
+    assert_eq!(
+        content_hash(&t),
+        at_last_backup,
+        "the restored data must equal the state at the last backup"
+    );
+    let wal = t
+        .stack
+        .docker
+        .exec(
+            &t.stack.container(),
+            &["readlink", "/var/lib/postgresql/data/pgdata/pg_wal"],
+            None,
+        )
+        .unwrap();
+    assert_eq!(
+        wal.stdout.trim(),
+        "/var/lib/postgresql/wal/pg_wal",
+        "after a restore, WAL stays in its own volume"
+    );
 
     point_in_time(&t);
     verify_good_and_corrupted(&t);
@@ -103,27 +138,66 @@ fn physical_backup_restore_verify_and_qa() {
 fn point_in_time(t: &TestStack) {
     physical::backup(&t.stack, None, &Quiet).unwrap();
     let mut client = t.stack.connect("app").unwrap();
-    client.batch_execute("CREATE TABLE pitr (label text); INSERT INTO pitr VALUES ('A')").unwrap();
-    let target: String = client.query_one("SELECT clock_timestamp()::text", &[]).unwrap().get(0);
+    client
+        .batch_execute("CREATE TABLE pitr (label text); INSERT INTO pitr VALUES ('A')")
+        .unwrap();
+    let target: String = client
+        .query_one("SELECT clock_timestamp()::text", &[])
+        .unwrap()
+        .get(0);
     std::thread::sleep(Duration::from_millis(1500));
-    client.batch_execute("INSERT INTO pitr VALUES ('B')").unwrap();
+    client
+        .batch_execute("INSERT INTO pitr VALUES ('B')")
+        .unwrap();
     drop(client);
 
-    let options = restore::Options { set: None, target_time: Some(target.clone()), discard_old: false };
-    let report = restore::restore(&t.stack, &options, &Quiet).unwrap_or_else(|err| panic!("PITR restore failed: {err:#}"));
-    assert_eq!(report.old_data.len(), 2, "the previous data and WAL are set aside: {:?}", report.old_data);
+    let options = restore::Options {
+        set: None,
+        target_time: Some(target.clone()),
+        discard_old: false,
+    };
+    let report = restore::restore(&t.stack, &options, &Quiet)
+        .unwrap_or_else(|err| panic!("PITR restore failed: {err:#}"));
+    assert_eq!(
+        report.old_data.len(),
+        2,
+        "the previous data and WAL are set aside: {:?}",
+        report.old_data
+    );
     let mut client = t.stack.connect("app").unwrap();
-    let labels: Vec<String> = client.query("SELECT label FROM pitr ORDER BY 1", &[]).unwrap().iter().map(|r| r.get(0)).collect();
-    assert_eq!(labels, vec!["A".to_owned()], "restoring to {target} keeps A and not B");
+    let labels: Vec<String> = client
+        .query("SELECT label FROM pitr ORDER BY 1", &[])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(
+        labels,
+        vec!["A".to_owned()],
+        "restoring to {target} keeps A and not B"
+    );
 }
 
 fn verify_good_and_corrupted(t: &TestStack) {
     let set = physical::backup(&t.stack, Some(Kind::Full), &Quiet).unwrap();
     let good = verify::verify(&t.stack, Some(&set.label), None, &Quiet).unwrap();
-    assert!(good.passed(), "verify must pass on a good backup: {good:#?}");
-    let counts = good.counts.as_ref().expect("row counts were recorded at backup time");
-    assert!(counts.tables >= 3 && counts.mismatches.is_empty(), "{counts:?}");
-    assert!(good.checksums.contains("Bad checksums:  0"), "{}", good.checksums);
+    assert!(
+        good.passed(),
+        "verify must pass on a good backup: {good:#?}"
+    );
+    let counts = good
+        .counts
+        .as_ref()
+        .expect("row counts were recorded at backup time");
+    assert!(
+        counts.tables >= 3 && counts.mismatches.is_empty(),
+        "{counts:?}"
+    );
+    assert!(
+        good.checksums.contains("Bad checksums:  0"),
+        "{}",
+        good.checksums
+    );
 
     // A copy of the repository with bytes flipped in one file of the set.
     let repo = oneshot::volume_name(&t.stack, "pgbackrest");
@@ -140,37 +214,105 @@ fn verify_good_and_corrupted(t: &TestStack) {
     let _ = process::capture("docker", &["volume", "rm", "--force", &corrupt]);
     process::run("docker", &["volume", "create", &corrupt]).unwrap();
     let image = t.stack.config.image().to_owned();
-    process::run("docker", &["run", "--rm", "--user=0", "--network=none", "--mount", &format!("type=volume,src={corrupt},dst=/dst"), "--entrypoint", "chown", &image, &user, "/dst"]).unwrap();
+    process::run(
+        "docker",
+        &[
+            "run",
+            "--rm",
+            "--user=0",
+            "--network=none",
+            "--mount",
+            &format!("type=volume,src={corrupt},dst=/dst"),
+            "--entrypoint",
+            "chown",
+            &image,
+            &user,
+            "/dst",
+        ],
+    )
+    .unwrap();
     run(&["--entrypoint", "cp", &image, "-a", "/src/.", "/dst/"]);
     let backup_dir = format!("/dst/backup/main/{}/pg_data/base", set.label);
-    let files = run(&["--entrypoint", "find", &image, &backup_dir, "-type", "f", "-size", "+20k"]);
-    let victim = files.lines().next().expect("a data file in the backup set").to_owned();
-    run(&["--entrypoint", "dd", &image, "if=/dev/urandom", &format!("of={victim}"), "bs=1", "count=64", "seek=200", "conv=notrunc"]);
+    let files = run(&[
+        "--entrypoint",
+        "find",
+        &image,
+        &backup_dir,
+        "-type",
+        "f",
+        "-size",
+        "+20k",
+    ]);
+    let victim = files
+        .lines()
+        .next()
+        .expect("a data file in the backup set")
+        .to_owned();
+    run(&[
+        "--entrypoint",
+        "dd",
+        &image,
+        "if=/dev/urandom",
+        &format!("of={victim}"),
+        "bs=1",
+        "count=64",
+        "seek=200",
+        "conv=notrunc",
+    ]);
 
     let bad = verify::verify(&t.stack, Some(&set.label), Some(&corrupt), &Quiet).unwrap();
     let _ = process::capture("docker", &["volume", "rm", "--force", &corrupt]);
-    assert!(!bad.passed(), "verify must fail on a corrupted repository (flipped bytes in {victim})");
-    eprintln!("verify on the corrupted copy failed as it should: {:?}", bad.failures);
+    assert!(
+        !bad.passed(),
+        "verify must fail on a corrupted repository (flipped bytes in {victim})"
+    );
+    eprintln!(
+        "verify on the corrupted copy failed as it should: {:?}",
+        bad.failures
+    );
 }
 
 fn qa_clone(t: &TestStack) {
-    let clone = qa::provision(&t.stack, "app", "qa_app", &Quiet).unwrap_or_else(|err| panic!("provision-qa failed: {err:#}"));
+    let clone = qa::provision(&t.stack, "app", "qa_app", &Quiet)
+        .unwrap_or_else(|err| panic!("provision-qa failed: {err:#}"));
     assert_ne!(clone.port, t.stack.config.host_port());
     let mut qa_client = qa::connect(&t.stack, &clone, "app").unwrap();
     let live_hash = content_hash(t);
-    let qa_places: i64 = qa_client.query_one("SELECT count(*) FROM places", &[]).unwrap().get(0);
-    let live_places: i64 = t.stack.connect("app").unwrap().query_one("SELECT count(*) FROM places", &[]).unwrap().get(0);
+    let qa_places: i64 = qa_client
+        .query_one("SELECT count(*) FROM places", &[])
+        .unwrap()
+        .get(0);
+    let live_places: i64 = t
+        .stack
+        .connect("app")
+        .unwrap()
+        .query_one("SELECT count(*) FROM places", &[])
+        .unwrap()
+        .get(0);
     assert_eq!(qa_places, live_places);
-    qa_client.batch_execute("INSERT INTO places VALUES (-1, 'only in qa', NULL)").unwrap();
-    assert_eq!(content_hash(t), live_hash, "writes to the clone must not reach the live cluster");
+    qa_client
+        .batch_execute("INSERT INTO places VALUES (-1, 'only in qa', NULL)")
+        .unwrap();
+    assert_eq!(
+        content_hash(t),
+        live_hash,
+        "writes to the clone must not reach the live cluster"
+    );
     let databases: Vec<String> = qa::connect(&t.stack, &clone, "postgres")
         .unwrap()
-        .query("SELECT datname::text FROM pg_database WHERE NOT datistemplate ORDER BY 1", &[])
+        .query(
+            "SELECT datname::text FROM pg_database WHERE NOT datistemplate ORDER BY 1",
+            &[],
+        )
         .unwrap()
         .iter()
         .map(|row| row.get(0))
         .collect();
-    assert_eq!(databases, vec!["app".to_owned(), "postgres".to_owned()], "the clone holds only the cloned database");
+    assert_eq!(
+        databases,
+        vec!["app".to_owned(), "postgres".to_owned()],
+        "the clone holds only the cloned database"
+    );
     assert_eq!(qa::list(&t.stack).unwrap().len(), 1);
     assert!(qa::drop_clone(&t.stack, "qa_app").unwrap());
     assert!(qa::list(&t.stack).unwrap().is_empty());

@@ -19,28 +19,51 @@ struct Ran {
 
 impl std::fmt::Display for Ran {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "result: {:?}\n--- stdout\n{}--- stderr\n{}", self.result, self.stdout, self.stderr)
+        write!(
+            f,
+            "result: {:?}\n--- stdout\n{}--- stderr\n{}",
+            self.result, self.stdout, self.stderr
+        )
     }
 }
 
 fn run(t: &TestStack, catalog: &Catalog, name: &str, args: &[(&str, &str)], grants: Grants) -> Ran {
     let output = Arc::new(Captured::default());
-    let args: BTreeMap<String, String> = args.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
-    let result =
-        core_data_runbook::run_on_stack(&t.stack, catalog, name, &args, grants, &Limits::default(), output.clone())
-            .unwrap_or_else(|err| panic!("running `{name}` failed to start: {err:#}"));
+    let args: BTreeMap<String, String> = args
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    let result = core_data_runbook::run_on_stack(
+        &t.stack,
+        catalog,
+        name,
+        &args,
+        grants,
+        &Limits::default(),
+        output.clone(),
+    )
+    .unwrap_or_else(|err| panic!("running `{name}` failed to start: {err:#}"));
     let stdout = output.stdout.lock().unwrap().clone();
     let stderr = output.stderr.lock().unwrap().clone();
-    Ran { result, stdout, stderr }
+    Ran {
+        result,
+        stdout,
+        stderr,
+    }
 }
 
 fn shipped() -> Catalog {
     let repo = core_data_ops::paths::repo_root();
-    catalog::load(&repo, &[], &Limits::default()).unwrap().unwrap_or_else(|rendered| panic!("{rendered}"))
+    catalog::load(&repo, &[], &Limits::default())
+        .unwrap()
+        .unwrap_or_else(|rendered| panic!("{rendered}"))
 }
 
 fn script(name: &str, text: &str) -> Catalog {
-    let file = SourceFile { name: name.to_owned(), text: text.to_owned() };
+    let file = SourceFile {
+        name: name.to_owned(),
+        text: text.to_owned(),
+    };
     Catalog::compile(vec![file], &Limits::default()).unwrap_or_else(|diag| panic!("{diag}"))
 }
 
@@ -60,23 +83,38 @@ fn runbooks_on_a_real_stack() {
 
     let figures = core_data_runbook::bench::bench_primitive_overhead(&t.stack, 200).expect("bench");
     eprintln!("{figures}");
-    assert!(figures.ratio() > 0.5 && figures.ratio() < 20.0, "implausible ratio: {figures}");
+    assert!(
+        figures.ratio() > 0.5 && figures.ratio() < 20.0,
+        "implausible ratio: {figures}"
+    );
 }
 
 /// `up` waits for postgres only; sidecars may still be in their health check's start period.
 fn wait_until_no_container_is_starting(t: &TestStack) {
     let started = std::time::Instant::now();
     loop {
-        let containers = t.stack.docker.project_containers(t.stack.config.project()).unwrap();
+        let containers = t
+            .stack
+            .docker
+            .project_containers(t.stack.config.project())
+            .unwrap();
         let starting: Vec<String> = containers
             .iter()
-            .filter_map(|c| c.names.as_ref()?.first().map(|n| n.trim_start_matches('/').to_owned()))
+            .filter_map(|c| {
+                c.names
+                    .as_ref()?
+                    .first()
+                    .map(|n| n.trim_start_matches('/').to_owned())
+            })
             .filter(|name| t.stack.docker.health(name).unwrap().as_deref() == Some("starting"))
             .collect();
         if starting.is_empty() {
             return;
         }
-        assert!(started.elapsed().as_secs() < 180, "still starting after 180s: {starting:?}");
+        assert!(
+            started.elapsed().as_secs() < 180,
+            "still starting after 180s: {starting:?}"
+        );
         std::thread::sleep(std::time::Duration::from_millis(500));
     }
 }
@@ -84,9 +122,22 @@ fn wait_until_no_container_is_starting(t: &TestStack) {
 fn nightly_checks_pass_then_trip_on_a_long_transaction(t: &TestStack) {
     let catalog = shipped();
     let ran = run(t, &catalog, "nightly_checks", &[], Grants::default());
-    assert_eq!(ran.result, Ok(0), "nightly_checks must pass on a fresh stack:\n{ran}");
-    for check in ["containers", "disk /var/lib/postgresql/data", "replication lag", "long transactions", "connections"] {
-        assert!(ran.stdout.contains(&format!("ok    {check}")), "missing `{check}`:\n{ran}");
+    assert_eq!(
+        ran.result,
+        Ok(0),
+        "nightly_checks must pass on a fresh stack:\n{ran}"
+    );
+    for check in [
+        "containers",
+        "disk /var/lib/postgresql/data",
+        "replication lag",
+        "long transactions",
+        "connections",
+    ] {
+        assert!(
+            ran.stdout.contains(&format!("ok    {check}")),
+            "missing `{check}`:\n{ran}"
+        );
     }
 
     // Hold a transaction open from a second connection.
@@ -94,27 +145,61 @@ fn nightly_checks_pass_then_trip_on_a_long_transaction(t: &TestStack) {
     let mut tx = holder.transaction().unwrap();
     tx.query("SELECT txid_current()", &[]).unwrap();
     std::thread::sleep(std::time::Duration::from_millis(1200));
-    let ran = run(t, &catalog, "nightly_checks", &[("max_transaction_seconds", "0")], Grants::default());
-    assert_eq!(ran.result, Ok(1), "a transaction open past the threshold must fail the checks:\n{ran}");
-    assert!(ran.stdout.contains("FAIL  long transactions: 1 open longer than 0s"), "{ran}");
-    assert!(ran.stderr.contains("1 check(s) crossed a threshold"), "{ran}");
+    let ran = run(
+        t,
+        &catalog,
+        "nightly_checks",
+        &[("max_transaction_seconds", "0")],
+        Grants::default(),
+    );
+    assert_eq!(
+        ran.result,
+        Ok(1),
+        "a transaction open past the threshold must fail the checks:\n{ran}"
+    );
+    assert!(
+        ran.stdout
+            .contains("FAIL  long transactions: 1 open longer than 0s"),
+        "{ran}"
+    );
+    assert!(
+        ran.stderr.contains("1 check(s) crossed a threshold"),
+        "{ran}"
+    );
     tx.rollback().unwrap();
 
     // A report needs the write grant, and lands under backups/reports/.
-    let ran = run(t, &catalog, "nightly_checks", &[("report", "true")], Grants::default());
+    let ran = run(
+        t,
+        &catalog,
+        "nightly_checks",
+        &[("report", "true")],
+        Grants::default(),
+    );
     let err = ran.result.clone().unwrap_err();
-    assert!(err.contains("Function not found: fs::write_json") && err.contains("--allow-writes"), "{ran}");
-    let writes = Grants { allow_writes: true, dry_run: false };
+    assert!(
+        err.contains("Function not found: fs::write_json") && err.contains("--allow-writes"),
+        "{ran}"
+    );
+    let writes = Grants {
+        allow_writes: true,
+        dry_run: false,
+    };
     let ran = run(t, &catalog, "nightly_checks", &[("report", "true")], writes);
     assert_eq!(ran.result, Ok(0), "{ran}");
-    let reports: Vec<_> = std::fs::read_dir(t.paths().backups_dir().join("reports")).unwrap().flatten().collect();
+    let reports: Vec<_> = std::fs::read_dir(t.paths().backups_dir().join("reports"))
+        .unwrap()
+        .flatten()
+        .collect();
     assert_eq!(reports.len(), 1, "one report expected");
-    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(reports[0].path()).unwrap()).unwrap();
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(reports[0].path()).unwrap()).unwrap();
     assert_eq!(report["failed"], 0, "{report}");
 }
 
 fn sql_errors_point_at_the_script_line(t: &TestStack) {
-    let text = "/// Fails in SQL on line 4.\nfn broken() {\n    log::info(\"about to fail\");\n    \
+    let text =
+        "/// Fails in SQL on line 4.\nfn broken() {\n    log::info(\"about to fail\");\n    \
                 let rows = pg::query(\"postgres\", \"SELEC 1\", []);\n    rows.len()\n}\n";
     let catalog = script("broken.rhai", text);
     let ran = run(t, &catalog, "broken", &[], Grants::default());
@@ -127,7 +212,9 @@ fn sql_errors_point_at_the_script_line(t: &TestStack) {
 
 fn sql_injection_through_a_parameter_is_a_value(t: &TestStack) {
     let mut admin = t.stack.connect("app").unwrap();
-    admin.batch_execute("CREATE TABLE victims (id int); INSERT INTO victims VALUES (1), (2)").unwrap();
+    admin
+        .batch_execute("CREATE TABLE victims (id int); INSERT INTO victims VALUES (1), (2)")
+        .unwrap();
     let text = r#"
 /// Looks a name up with a hostile value.
 fn lookup() {
@@ -142,10 +229,20 @@ fn lookup() {
     let catalog = script("inject.rhai", text);
     let ran = run(t, &catalog, "lookup", &[], Grants::default());
     assert_eq!(ran.result, Ok(0), "{ran}");
-    assert!(ran.stdout.contains("inject.rhai:6: x'; DROP TABLE victims; --\n"), "{ran}");
+    assert!(
+        ran.stdout
+            .contains("inject.rhai:6: x'; DROP TABLE victims; --\n"),
+        "{ran}"
+    );
     assert!(ran.stdout.contains("inject.rhai:7: 2\n"), "{ran}");
-    assert!(ran.stdout.contains("inject.rhai:9: 0\n"), "a quote in a parameter must not widen the match:\n{ran}");
-    let count: i64 = admin.query_one("SELECT count(*) FROM victims", &[]).unwrap().get(0);
+    assert!(
+        ran.stdout.contains("inject.rhai:9: 0\n"),
+        "a quote in a parameter must not widen the match:\n{ran}"
+    );
+    let count: i64 = admin
+        .query_one("SELECT count(*) FROM victims", &[])
+        .unwrap()
+        .get(0);
     assert_eq!(count, 2, "the table and its rows must be intact");
 }
 
@@ -169,20 +266,53 @@ fn honest() {
     let catalog = script("writes.rhai", text);
     let ran = run(t, &catalog, "sneaky", &[], Grants::default());
     let rendered = ran.result.unwrap_err();
-    assert!(rendered.contains("cannot execute DROP TABLE in a read-only transaction"), "{rendered}");
+    assert!(
+        rendered.contains("cannot execute DROP TABLE in a read-only transaction"),
+        "{rendered}"
+    );
     assert!(rendered.contains("sqlstate: 25006"), "{rendered}");
 
     let ran = run(t, &catalog, "honest", &[], Grants::default());
-    assert!(ran.result.unwrap_err().contains("Function not found: pg::execute"));
-    let ran = run(t, &catalog, "honest", &[], Grants { allow_writes: false, dry_run: true });
+    assert!(ran
+        .result
+        .unwrap_err()
+        .contains("Function not found: pg::execute"));
+    let ran = run(
+        t,
+        &catalog,
+        "honest",
+        &[],
+        Grants {
+            allow_writes: false,
+            dry_run: true,
+        },
+    );
     assert_eq!(ran.result, Ok(0), "{ran}");
-    assert!(ran.stderr.contains("dry-run: pg::execute(\"app\", \"INSERT INTO victims VALUES ($1)\", [3])"), "{ran}");
+    assert!(
+        ran.stderr
+            .contains("dry-run: pg::execute(\"app\", \"INSERT INTO victims VALUES ($1)\", [3])"),
+        "{ran}"
+    );
     let mut admin = t.stack.connect("app").unwrap();
     let ids = |admin: &mut postgres::Client| -> Vec<i32> {
-        admin.query("SELECT id FROM victims ORDER BY id", &[]).unwrap().iter().map(|r| r.get(0)).collect()
+        admin
+            .query("SELECT id FROM victims ORDER BY id", &[])
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect()
     };
     assert_eq!(ids(&mut admin), vec![1, 2], "a dry run changes nothing");
-    let ran = run(t, &catalog, "honest", &[], Grants { allow_writes: true, dry_run: false });
+    let ran = run(
+        t,
+        &catalog,
+        "honest",
+        &[],
+        Grants {
+            allow_writes: true,
+            dry_run: false,
+        },
+    );
     assert_eq!(ran.result, Ok(0), "{ran}");
     assert!(ran.stdout.contains("1 [1, 1]"), "{ran}");
     assert_eq!(ids(&mut admin), vec![2, 3, 4]);

@@ -16,7 +16,10 @@ use core_data_runbook::catalog::{self, Catalog, SourceFile};
 use core_data_runbook::engine::{Captured, Grants, Limits};
 use core_data_tests::{docker_available, xtask, TestStack};
 
-const WRITES: Grants = Grants { allow_writes: true, dry_run: false };
+const WRITES: Grants = Grants {
+    allow_writes: true,
+    dry_run: false,
+};
 const CUSTOMERS: i64 = 500;
 
 struct Ran {
@@ -27,18 +30,37 @@ struct Ran {
 
 impl std::fmt::Display for Ran {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "result: {:?}\n--- stdout\n{}--- stderr\n{}", self.result, self.stdout, self.stderr)
+        write!(
+            f,
+            "result: {:?}\n--- stdout\n{}--- stderr\n{}",
+            self.result, self.stdout, self.stderr
+        )
     }
 }
 
 fn run(t: &TestStack, catalog: &Catalog, name: &str, args: &[(&str, &str)]) -> Ran {
     let output = Arc::new(Captured::default());
-    let args: BTreeMap<String, String> = args.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
-    let result = core_data_runbook::run_on_stack(&t.stack, catalog, name, &args, WRITES, &Limits::default(), output.clone())
-        .unwrap_or_else(|err| panic!("running `{name}` failed to start: {err:#}"));
+    let args: BTreeMap<String, String> = args
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    let result = core_data_runbook::run_on_stack(
+        &t.stack,
+        catalog,
+        name,
+        &args,
+        WRITES,
+        &Limits::default(),
+        output.clone(),
+    )
+    .unwrap_or_else(|err| panic!("running `{name}` failed to start: {err:#}"));
     let stdout = output.stdout.lock().unwrap().clone();
     let stderr = output.stderr.lock().unwrap().clone();
-    Ran { result, stdout, stderr }
+    Ran {
+        result,
+        stdout,
+        stderr,
+    }
 }
 
 /// Removes a QA clone or a volume even when an assertion fails first.
@@ -76,8 +98,11 @@ fn seed(t: &TestStack) {
 
 fn drill_records(t: &TestStack) -> Vec<serde_json::Value> {
     let dir = t.paths().backups_dir().join("drills");
-    let mut names: Vec<String> =
-        std::fs::read_dir(&dir).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
     names.sort();
     names
         .iter()
@@ -108,10 +133,20 @@ fn drill_passes_through_the_cli(t: &TestStack) -> String {
     // Without the grant nothing happens: the first write (the record) does not exist.
     let out = xtask(&state, &["run", "restore_drill", "take=full"]);
     assert_eq!(out.code, Some(1), "{out}");
-    assert!(out.stderr.contains("Function not found: fs::write_json"), "{out}");
+    assert!(
+        out.stderr.contains("Function not found: fs::write_json"),
+        "{out}"
+    );
 
-    let out = xtask(&state, &["run", "restore_drill", "take=full", "--allow-writes"]);
-    assert_eq!(out.code, Some(0), "the drill must pass on a good backup:\n{out}");
+    let out = xtask(
+        &state,
+        &["run", "restore_drill", "take=full", "--allow-writes"],
+    );
+    assert_eq!(
+        out.code,
+        Some(0),
+        "the drill must pass on a good backup:\n{out}"
+    );
     assert!(out.stdout.contains("= RTO "), "{out}");
     let records = drill_records(t);
     assert_eq!(records.len(), 1, "{records:#?}");
@@ -127,15 +162,32 @@ fn drill_passes_through_the_cli(t: &TestStack) -> String {
     // The set was taken seconds ago and WAL is archived continuously.
     assert!((0.0..600.0).contains(&rpo), "RPO {rpo}");
     assert!(
-        (r["restore_seconds"].as_f64().unwrap() + r["recovery_seconds"].as_f64().unwrap() - rto).abs() < 0.2,
+        (r["restore_seconds"].as_f64().unwrap() + r["recovery_seconds"].as_f64().unwrap() - rto)
+            .abs()
+            < 0.2,
         "{r:#}"
     );
     // Evidence that the restored copy answered queries: every table counted, in every database.
-    assert!(r["databases_checked"].as_i64().unwrap() >= 3, "postgres, app and shop: {r:#}");
-    assert!(r["tables_compared"].as_i64().unwrap() >= 3, "customers, orders, products: {r:#}");
+    assert!(
+        r["databases_checked"].as_i64().unwrap() >= 3,
+        "postgres, app and shop: {r:#}"
+    );
+    assert!(
+        r["tables_compared"].as_i64().unwrap() >= 3,
+        "customers, orders, products: {r:#}"
+    );
     assert_eq!(r["count_mismatches"], 0);
-    assert!(r["amcheck"].as_str().unwrap().contains("no corruption"), "{r:#}");
-    assert!(r["checksums"].as_str().unwrap().contains("Bad checksums:  0"), "{r:#}");
+    assert!(
+        r["amcheck"].as_str().unwrap().contains("no corruption"),
+        "{r:#}"
+    );
+    assert!(
+        r["checksums"]
+            .as_str()
+            .unwrap()
+            .contains("Bad checksums:  0"),
+        "{r:#}"
+    );
     let csv = std::fs::read_to_string(t.paths().backups_dir().join("drills/drills.csv")).unwrap();
     assert_eq!(csv.lines().count(), 2, "{csv}");
     assert!(csv.lines().nth(1).unwrap().contains(",full,true,"), "{csv}");
@@ -151,71 +203,197 @@ fn corrupt_copy(t: &TestStack, label: &str) -> String {
     let run = |args: &[&str]| {
         let src = format!("type=volume,src={repo},dst=/src,readonly");
         let dst = format!("type=volume,src={corrupt},dst=/dst");
-        let mut argv = vec!["run", "--rm", "--user", &user, "--network=none", "--mount", &src, "--mount", &dst];
+        let mut argv = vec![
+            "run",
+            "--rm",
+            "--user",
+            &user,
+            "--network=none",
+            "--mount",
+            &src,
+            "--mount",
+            &dst,
+        ];
         argv.extend_from_slice(args);
         process::run("docker", &argv).unwrap()
     };
     let _ = process::capture("docker", &["volume", "rm", "--force", &corrupt]);
     process::run("docker", &["volume", "create", &corrupt]).unwrap();
     let dst = format!("type=volume,src={corrupt},dst=/dst");
-    process::run("docker", &["run", "--rm", "--user=0", "--network=none", "--mount", &dst, "--entrypoint", "chown", &image, &user, "/dst"])
-        .unwrap();
+    process::run(
+        "docker",
+        &[
+            "run",
+            "--rm",
+            "--user=0",
+            "--network=none",
+            "--mount",
+            &dst,
+            "--entrypoint",
+            "chown",
+            &image,
+            &user,
+            "/dst",
+        ],
+    )
+    .unwrap();
     run(&["--entrypoint", "cp", &image, "-a", "/src/.", "/dst/"]);
     let backup_dir = format!("/dst/backup/main/{label}/pg_data/base");
-    let files = run(&["--entrypoint", "find", &image, &backup_dir, "-type", "f", "-size", "+20k"]);
-    let victim = files.lines().next().expect("a data file in the backup set").to_owned();
+    let files = run(&[
+        "--entrypoint",
+        "find",
+        &image,
+        &backup_dir,
+        "-type",
+        "f",
+        "-size",
+        "+20k",
+    ]);
+    let victim = files
+        .lines()
+        .next()
+        .expect("a data file in the backup set")
+        .to_owned();
     let of = format!("of={victim}");
-    run(&["--entrypoint", "dd", &image, "if=/dev/urandom", &of, "bs=1", "count=64", "seek=200", "conv=notrunc"]);
+    run(&[
+        "--entrypoint",
+        "dd",
+        &image,
+        "if=/dev/urandom",
+        &of,
+        "bs=1",
+        "count=64",
+        "seek=200",
+        "conv=notrunc",
+    ]);
     corrupt
 }
 
 fn drill_fails_on_a_corrupted_repository(t: &TestStack, catalog: &Catalog, label: &str) {
     let volume = corrupt_copy(t, label);
-    let _cleanup = Cleanup { stack: &t.stack, clone: None, volume: Some(volume) };
-    let ran = run(t, catalog, "restore_drill", &[("set", label), ("repo_copy", "corrupt")]);
-    assert_eq!(ran.result, Ok(1), "a drill of a corrupted repository must exit 1:\n{ran}");
+    let _cleanup = Cleanup {
+        stack: &t.stack,
+        clone: None,
+        volume: Some(volume),
+    };
+    let ran = run(
+        t,
+        catalog,
+        "restore_drill",
+        &[("set", label), ("repo_copy", "corrupt")],
+    );
+    assert_eq!(
+        ran.result,
+        Ok(1),
+        "a drill of a corrupted repository must exit 1:\n{ran}"
+    );
     assert!(ran.stdout.contains("FAIL  "), "{ran}");
     let records = drill_records(t);
     assert_eq!(records.len(), 2, "{records:#?}");
-    let failed = records.iter().find(|r| r["repo_copy"] == "corrupt").expect("the failed drill's record");
+    let failed = records
+        .iter()
+        .find(|r| r["repo_copy"] == "corrupt")
+        .expect("the failed drill's record");
     assert_eq!(failed["passed"], false, "{failed:#}");
     assert_eq!(failed["status"], "failed");
-    assert!(!failed["failures"].as_array().unwrap().is_empty(), "{failed:#}");
-    eprintln!("drill of the corrupted copy failed as it should: {}", failed["failures"]);
+    assert!(
+        !failed["failures"].as_array().unwrap().is_empty(),
+        "{failed:#}"
+    );
+    eprintln!(
+        "drill of the corrupted copy failed as it should: {}",
+        failed["failures"]
+    );
 
     // A copy that does not exist is refused, not created.
     let ran = run(t, catalog, "restore_drill", &[("repo_copy", "nothere")]);
     let err = ran.result.unwrap_err();
-    assert!(err.contains("there is no repository copy") && err.contains("kind: not_found"), "{err}");
-    let exists = process::capture("docker", &["volume", "inspect", &format!("{}_nothere", oneshot::volume_name(&t.stack, "pgbackrest"))]).unwrap();
-    assert!(!exists.success, "the missing copy must not be created by the check");
+    assert!(
+        err.contains("there is no repository copy") && err.contains("kind: not_found"),
+        "{err}"
+    );
+    let exists = process::capture(
+        "docker",
+        &[
+            "volume",
+            "inspect",
+            &format!("{}_nothere", oneshot::volume_name(&t.stack, "pgbackrest")),
+        ],
+    )
+    .unwrap();
+    assert!(
+        !exists.success,
+        "the missing copy must not be created by the check"
+    );
 }
 
 fn strings(client: &mut postgres::Client, sql: &str) -> Vec<String> {
-    client.query(sql, &[]).unwrap().iter().map(|row| row.get(0)).collect()
+    client
+        .query(sql, &[])
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect()
 }
 
 fn masked_qa_clone(t: &TestStack, catalog: &Catalog) {
-    let _cleanup = Cleanup { stack: &t.stack, clone: Some("qa_masked"), volume: None };
-    let args = [("db", "app"), ("columns", "customers.email,customers.full_name"), ("name", "qa_masked")];
+    let _cleanup = Cleanup {
+        stack: &t.stack,
+        clone: Some("qa_masked"),
+        volume: None,
+    };
+    let args = [
+        ("db", "app"),
+        ("columns", "customers.email,customers.full_name"),
+        ("name", "qa_masked"),
+    ];
     let ran = run(t, catalog, "provision_qa_masked", &args);
     assert_eq!(ran.result, Ok(0), "{ran}");
-    assert!(ran.stdout.contains(&format!("masked {CUSTOMERS} value(s) of customers.email (email)")), "{ran}");
-    assert!(ran.stdout.contains(&format!("masked {CUSTOMERS} value(s) of customers.full_name (name)")), "{ran}");
+    assert!(
+        ran.stdout.contains(&format!(
+            "masked {CUSTOMERS} value(s) of customers.email (email)"
+        )),
+        "{ran}"
+    );
+    assert!(
+        ran.stdout.contains(&format!(
+            "masked {CUSTOMERS} value(s) of customers.full_name (name)"
+        )),
+        "{ran}"
+    );
 
     let clones = qa::list(&t.stack).unwrap();
     assert_eq!(clones.len(), 1, "{clones:?}");
     let clone = &clones[0];
     assert_eq!(clone.database, "app");
-    assert!(clone.expires.ends_with('Z') && clone.expires.len() == 20, "expiry label: {:?}", clone.expires);
-    assert!(ran.stdout.contains(&format!("is up on 127.0.0.1:{}", clone.port)), "{ran}");
+    assert!(
+        clone.expires.ends_with('Z') && clone.expires.len() == 20,
+        "expiry label: {:?}",
+        clone.expires
+    );
+    assert!(
+        ran.stdout
+            .contains(&format!("is up on 127.0.0.1:{}", clone.port)),
+        "{ran}"
+    );
 
     let mut live = t.stack.connect("app").unwrap();
     let mut copy = qa::connect(&t.stack, clone, "app").unwrap();
-    let live_emails: BTreeSet<String> = strings(&mut live, "SELECT email FROM customers").into_iter().collect();
-    let copy_emails: BTreeSet<String> = strings(&mut copy, "SELECT email FROM customers").into_iter().collect();
-    assert_eq!(copy_emails.len(), usize::try_from(CUSTOMERS).unwrap(), "masks stay distinct (the column is UNIQUE)");
-    assert!(live_emails.is_disjoint(&copy_emails), "no original email may survive in the clone");
+    let live_emails: BTreeSet<String> = strings(&mut live, "SELECT email FROM customers")
+        .into_iter()
+        .collect();
+    let copy_emails: BTreeSet<String> = strings(&mut copy, "SELECT email FROM customers")
+        .into_iter()
+        .collect();
+    assert_eq!(
+        copy_emails.len(),
+        usize::try_from(CUSTOMERS).unwrap(),
+        "masks stay distinct (the column is UNIQUE)"
+    );
+    assert!(
+        live_emails.is_disjoint(&copy_emails),
+        "no original email may survive in the clone"
+    );
     let bad: i64 = copy
         .query_one(
             "SELECT count(*) FROM customers WHERE email !~ '^u[0-9a-f]{12}@example\\.invalid$' \
@@ -235,7 +413,10 @@ fn masked_qa_clone(t: &TestStack, catalog: &Catalog) {
         .query_one("SELECT count(*) FROM customers WHERE email = 'person' || id || '@corp.example' AND full_name = 'Person ' || id", &[])
         .unwrap()
         .get(0);
-    assert_eq!(originals, CUSTOMERS, "the live database keeps its original values");
+    assert_eq!(
+        originals, CUSTOMERS,
+        "the live database keeps its original values"
+    );
     drop(copy);
 
     // Query and drop the clone through the primitives.
@@ -253,12 +434,22 @@ fn check_and_drop(args) {
     print(qa::list().len());
 }
 "#;
-    let file = SourceFile { name: "qa.rhai".to_owned(), text: text.to_owned() };
-    let drop_catalog = Catalog::compile(vec![file], &Limits::default()).unwrap_or_else(|diag| panic!("{diag}"));
+    let file = SourceFile {
+        name: "qa.rhai".to_owned(),
+        text: text.to_owned(),
+    };
+    let drop_catalog =
+        Catalog::compile(vec![file], &Limits::default()).unwrap_or_else(|diag| panic!("{diag}"));
     let ran = run(t, &drop_catalog, "check_and_drop", &[("name", "qa_masked")]);
     assert_eq!(ran.result, Ok(0), "{ran}");
-    assert!(ran.stdout.contains(&format!("qa.rhai:5: {CUSTOMERS} u")), "{ran}");
+    assert!(
+        ran.stdout.contains(&format!("qa.rhai:5: {CUSTOMERS} u")),
+        "{ran}"
+    );
     assert!(ran.stdout.contains("qa.rhai:9: read-only: 25006"), "{ran}");
-    assert!(ran.stdout.contains("qa.rhai:11: true\nqa.rhai:12: 0\n"), "{ran}");
+    assert!(
+        ran.stdout.contains("qa.rhai:11: true\nqa.rhai:12: 0\n"),
+        "{ran}"
+    );
     assert!(qa::list(&t.stack).unwrap().is_empty());
 }

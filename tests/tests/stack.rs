@@ -16,9 +16,18 @@ fn stack_full_workflow() {
     }
     let mut t = TestStack::new("stack", 201);
     let report = t.up();
-    assert!(report.container_changed, "first `up` must start the container");
-    assert_eq!(report.bootstrap.databases, vec!["app".to_owned(), "shop".to_owned()]);
-    assert_eq!(report.bootstrap.roles, vec!["app".to_owned(), "shop_owner".to_owned()]);
+    assert!(
+        report.container_changed,
+        "first `up` must start the container"
+    );
+    assert_eq!(
+        report.bootstrap.databases,
+        vec!["app".to_owned(), "shop".to_owned()]
+    );
+    assert_eq!(
+        report.bootstrap.roles,
+        vec!["app".to_owned(), "shop_owner".to_owned()]
+    );
 
     extension_bundle_everywhere(&t);
     tls_is_enforced(&t);
@@ -28,14 +37,20 @@ fn stack_full_workflow() {
     settings_changes_are_applied(&mut t);
 
     let again = t.up();
-    assert!(again.nothing_changed(), "a second `up` must change nothing: {again:?}");
+    assert!(
+        again.nothing_changed(),
+        "a second `up` must change nothing: {again:?}"
+    );
 }
 
 /// (database, extension) → version for every bundle name, or a failure naming what is missing.
 fn installed(t: &TestStack, database: &str) -> Vec<(String, String)> {
     let mut client = t.stack.connect(database).unwrap();
     client
-        .query("SELECT extname::text, extversion FROM pg_extension ORDER BY 1", &[])
+        .query(
+            "SELECT extname::text, extversion FROM pg_extension ORDER BY 1",
+            &[],
+        )
         .unwrap()
         .iter()
         .map(|row| (row.get(0), row.get(1)))
@@ -45,12 +60,26 @@ fn installed(t: &TestStack, database: &str) -> Vec<(String, String)> {
 fn assert_bundle(t: &TestStack, database: &str) {
     let have = installed(t, database);
     for ext in bootstrap::extensions_for(database) {
-        let version = have.iter().find(|(name, _)| name == ext).map(|(_, v)| v.as_str());
-        assert!(version.is_some_and(|v| !v.is_empty()), "extension `{ext}` is missing in `{database}`; installed: {have:?}");
+        let version = have
+            .iter()
+            .find(|(name, _)| name == ext)
+            .map(|(_, v)| v.as_str());
+        assert!(
+            version.is_some_and(|v| !v.is_empty()),
+            "extension `{ext}` is missing in `{database}`; installed: {have:?}"
+        );
     }
     let has_cron = have.iter().any(|(name, _)| name == "pg_cron");
-    assert_eq!(has_cron, database == "postgres", "pg_cron must be installed only in `postgres` (checked `{database}`)");
-    eprintln!("{database}: {} extensions, e.g. {:?}", have.len(), have.iter().find(|(n, _)| n == "postgis"));
+    assert_eq!(
+        has_cron,
+        database == "postgres",
+        "pg_cron must be installed only in `postgres` (checked `{database}`)"
+    );
+    eprintln!(
+        "{database}: {} extensions, e.g. {:?}",
+        have.len(),
+        have.iter().find(|(n, _)| n == "postgis")
+    );
 }
 
 fn extension_bundle_everywhere(t: &TestStack) {
@@ -65,11 +94,22 @@ fn extension_bundle_everywhere(t: &TestStack) {
     assert_eq!(partman_schema, "partman");
 
     let mut admin_client = t.stack.connect("postgres").unwrap();
-    admin::create_user(&mut admin_client, "reporting", &secrets::generate_password()).unwrap();
-    let (created, _) = admin::create_db(&mut admin_client, "reports", "reporting", &|db| t.stack.connect(db)).unwrap();
+    admin::create_user(
+        &mut admin_client,
+        "reporting",
+        &secrets::generate_password(),
+    )
+    .unwrap();
+    let (created, _) = admin::create_db(&mut admin_client, "reports", "reporting", &|db| {
+        t.stack.connect(db)
+    })
+    .unwrap();
     assert!(created);
     assert_bundle(t, "reports");
-    let owner = t.query_one_string("postgres", "SELECT pg_get_userbyid(datdba)::text FROM pg_database WHERE datname = 'reports'");
+    let owner = t.query_one_string(
+        "postgres",
+        "SELECT pg_get_userbyid(datdba)::text FROM pg_database WHERE datname = 'reports'",
+    );
     assert_eq!(owner, "reporting");
 }
 
@@ -78,56 +118,135 @@ fn tls_is_enforced(t: &TestStack) {
     let password = secrets::read(&secrets::superuser_password_file(t.paths())).unwrap();
 
     let plain = format!("host=127.0.0.1 port={port} user=postgres dbname=postgres sslmode=disable password={password}");
-    let Err(err) = postgres::Client::connect(&plain, postgres::NoTls) else { panic!("a non-TLS connection must be refused") };
+    let Err(err) = postgres::Client::connect(&plain, postgres::NoTls) else {
+        panic!("a non-TLS connection must be refused")
+    };
     let message = format!("{err:?}");
-    assert!(message.contains("no encryption") || message.contains("pg_hba.conf"), "unexpected refusal: {message}");
+    assert!(
+        message.contains("no encryption") || message.contains("pg_hba.conf"),
+        "unexpected refusal: {message}"
+    );
 
-    let mut client = t.stack.connect("postgres").expect("TLS with the generated credentials");
-    let ssl: bool = client.query_one("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()", &[]).unwrap().get(0);
+    let mut client = t
+        .stack
+        .connect("postgres")
+        .expect("TLS with the generated credentials");
+    let ssl: bool = client
+        .query_one(
+            "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+            &[],
+        )
+        .unwrap()
+        .get(0);
     assert!(ssl, "the connection must be encrypted");
 
-    let Err(err) = t.stack.connect_as("postgres", "wrong-password", "postgres") else { panic!("a wrong password must fail") };
-    assert!(format!("{err:#}").contains("password authentication failed"), "{err:#}");
+    let Err(err) = t.stack.connect_as("postgres", "wrong-password", "postgres") else {
+        panic!("a wrong password must fail")
+    };
+    assert!(
+        format!("{err:#}").contains("password authentication failed"),
+        "{err:#}"
+    );
 
     let app_password = secrets::read(&secrets::role_password_file(t.paths(), "app")).unwrap();
-    let mut app = t.stack.connect_as("app", &app_password, "app").expect("the app role logs in with its secret");
-    let user: String = app.query_one("SELECT current_user::text", &[]).unwrap().get(0);
+    let mut app = t
+        .stack
+        .connect_as("app", &app_password, "app")
+        .expect("the app role logs in with its secret");
+    let user: String = app
+        .query_one("SELECT current_user::text", &[])
+        .unwrap()
+        .get(0);
     assert_eq!(user, "app");
     assert!(tls::files(t.paths()).ca_cert.exists());
 }
 
 fn runtime_security(t: &TestStack) {
-    let inspect = t.stack.docker.inspect_container(&t.stack.container()).unwrap().expect("container exists");
+    let inspect = t
+        .stack
+        .docker
+        .inspect_container(&t.stack.container())
+        .unwrap()
+        .expect("container exists");
     let host = inspect.host_config.expect("host config");
     let cap_drop = host.cap_drop.unwrap_or_default();
-    assert_eq!(cap_drop, vec!["ALL".to_owned()], "CapDrop must be exactly ALL");
-    assert!(host.cap_add.unwrap_or_default().is_empty(), "no capability may be added back");
+    assert_eq!(
+        cap_drop,
+        vec!["ALL".to_owned()],
+        "CapDrop must be exactly ALL"
+    );
+    assert!(
+        host.cap_add.unwrap_or_default().is_empty(),
+        "no capability may be added back"
+    );
     assert_ne!(host.privileged, Some(true));
-    assert_eq!(host.readonly_rootfs, Some(true), "the root filesystem must be read-only");
+    assert_eq!(
+        host.readonly_rootfs,
+        Some(true),
+        "the root filesystem must be read-only"
+    );
     let security_opt = host.security_opt.unwrap_or_default();
-    assert!(security_opt.iter().any(|opt| opt == "no-new-privileges:true" || opt == "no-new-privileges"), "{security_opt:?}");
+    assert!(
+        security_opt
+            .iter()
+            .any(|opt| opt == "no-new-privileges:true" || opt == "no-new-privileges"),
+        "{security_opt:?}"
+    );
     let seccomp = security_opt
         .iter()
         .find_map(|opt| opt.strip_prefix("seccomp="))
         .unwrap_or_else(|| panic!("no seccomp profile in {security_opt:?}"));
-    let applied: serde_json::Value = serde_json::from_str(seccomp).expect("seccomp option holds the profile JSON");
-    let shipped: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(t.paths().seccomp_dir().join("postgres.json")).unwrap()).unwrap();
-    assert_eq!(applied, shipped, "the container must run under seccomp/postgres.json");
+    let applied: serde_json::Value =
+        serde_json::from_str(seccomp).expect("seccomp option holds the profile JSON");
+    let shipped: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(t.paths().seccomp_dir().join("postgres.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        applied, shipped,
+        "the container must run under seccomp/postgres.json"
+    );
     assert_eq!(applied["defaultAction"], "SCMP_ACT_ERRNO");
 
     let uid = t.stack.config.uid().to_string();
-    let status = t.stack.docker.exec(&t.stack.container(), &["cat", "/proc/1/status"], None).unwrap();
-    let uid_line = status.stdout.lines().find(|line| line.starts_with("Uid:")).expect("Uid line").to_owned();
-    assert!(uid_line.split_whitespace().skip(1).all(|id| id == uid), "server must run as {uid}: {uid_line}");
+    let status = t
+        .stack
+        .docker
+        .exec(&t.stack.container(), &["cat", "/proc/1/status"], None)
+        .unwrap();
+    let uid_line = status
+        .stdout
+        .lines()
+        .find(|line| line.starts_with("Uid:"))
+        .expect("Uid line")
+        .to_owned();
+    assert!(
+        uid_line.split_whitespace().skip(1).all(|id| id == uid),
+        "server must run as {uid}: {uid_line}"
+    );
     assert_ne!(uid, "0");
-    let cmdline = t.stack.docker.exec(&t.stack.container(), &["cat", "/proc/1/cmdline"], None).unwrap();
-    assert!(cmdline.stdout.starts_with("postgres"), "PID 1 must be the server: {:?}", cmdline.stdout);
+    let cmdline = t
+        .stack
+        .docker
+        .exec(&t.stack.container(), &["cat", "/proc/1/cmdline"], None)
+        .unwrap();
+    assert!(
+        cmdline.stdout.starts_with("postgres"),
+        "PID 1 must be the server: {:?}",
+        cmdline.stdout
+    );
     let port = t.stack.config.host_port().to_string();
     let bindings = host.port_bindings.unwrap_or_default();
-    let published = bindings.get("5432/tcp").cloned().flatten().unwrap_or_default();
+    let published = bindings
+        .get("5432/tcp")
+        .cloned()
+        .flatten()
+        .unwrap_or_default();
     assert!(
-        published.iter().all(|b| b.host_ip.as_deref() == Some("127.0.0.1") && b.host_port.as_deref() == Some(port.as_str())),
+        published
+            .iter()
+            .all(|b| b.host_ip.as_deref() == Some("127.0.0.1")
+                && b.host_port.as_deref() == Some(port.as_str())),
         "the port must be published on 127.0.0.1 only: {published:?}"
     );
 }
@@ -135,9 +254,13 @@ fn runtime_security(t: &TestStack) {
 fn hostile_database_name_round_trips(t: &TestStack) {
     let hostile = "x\"; DROP DATABASE postgres; --";
     let mut client = t.stack.connect("postgres").unwrap();
-    let (created, installed) = admin::create_db(&mut client, hostile, "app", &|db| t.stack.connect(db)).unwrap();
+    let (created, installed) =
+        admin::create_db(&mut client, hostile, "app", &|db| t.stack.connect(db)).unwrap();
     assert!(created);
-    assert!(installed.is_empty(), "the template already carries the bundle: {installed:?}");
+    assert!(
+        installed.is_empty(),
+        "the template already carries the bundle: {installed:?}"
+    );
     let names: Vec<String> = client
         .query("SELECT datname::text FROM pg_database ORDER BY 1", &[])
         .unwrap()
@@ -145,33 +268,66 @@ fn hostile_database_name_round_trips(t: &TestStack) {
         .map(|row| row.get(0))
         .collect();
     assert!(names.contains(&hostile.to_owned()), "{names:?}");
-    assert!(names.contains(&"postgres".to_owned()), "`postgres` must survive: {names:?}");
+    assert!(
+        names.contains(&"postgres".to_owned()),
+        "`postgres` must survive: {names:?}"
+    );
     assert_bundle(t, hostile);
     assert!(admin::drop_db(&mut client, hostile).unwrap());
-    assert!(!admin::drop_db(&mut client, hostile).unwrap(), "dropping twice is a no-op");
-    let count: i64 = client.query_one("SELECT count(*) FROM pg_database WHERE datname = $1", &[&hostile]).unwrap().get(0);
+    assert!(
+        !admin::drop_db(&mut client, hostile).unwrap(),
+        "dropping twice is a no-op"
+    );
+    let count: i64 = client
+        .query_one(
+            "SELECT count(*) FROM pg_database WHERE datname = $1",
+            &[&hostile],
+        )
+        .unwrap()
+        .get(0);
     assert_eq!(count, 0);
-    assert!(admin::drop_db(&mut client, "postgres").is_err(), "`postgres` is protected");
+    assert!(
+        admin::drop_db(&mut client, "postgres").is_err(),
+        "`postgres` is protected"
+    );
 }
 
 fn data_survives_down_and_up(t: &TestStack) {
     let mut client = t.stack.connect("app").unwrap();
     client.batch_execute("CREATE TABLE survivors (id int PRIMARY KEY, note text); INSERT INTO survivors VALUES (1, 'kept')").unwrap();
     drop(client);
-    t.stack.down(false, &core_data_ops::progress::Quiet).unwrap();
-    assert_eq!(t.stack.docker.health(&t.stack.container()).unwrap(), None, "down removes the container");
+    t.stack
+        .down(false, &core_data_ops::progress::Quiet)
+        .unwrap();
+    assert_eq!(
+        t.stack.docker.health(&t.stack.container()).unwrap(),
+        None,
+        "down removes the container"
+    );
     let report = t.up();
     assert!(report.container_changed);
-    assert!(report.bootstrap.is_empty(), "bootstrap after restart must find everything in place: {:?}", report.bootstrap);
-    assert_eq!(t.query_one_string("app", "SELECT note FROM survivors WHERE id = 1"), "kept");
+    assert!(
+        report.bootstrap.is_empty(),
+        "bootstrap after restart must find everything in place: {:?}",
+        report.bootstrap
+    );
+    assert_eq!(
+        t.query_one_string("app", "SELECT note FROM survivors WHERE id = 1"),
+        "kept"
+    );
 }
 
 fn settings_changes_are_applied(t: &mut TestStack) {
     t.set("PG_WORK_MEM", "24MB");
     let report = t.up();
-    assert!(!report.container_changed, "a reloadable change must not recreate the container");
+    assert!(
+        !report.container_changed,
+        "a reloadable change must not recreate the container"
+    );
     match &report.applied {
-        Applied::Reloaded(changed) => assert!(changed.iter().any(|c| c.name == "work_mem"), "{changed:?}"),
+        Applied::Reloaded(changed) => {
+            assert!(changed.iter().any(|c| c.name == "work_mem"), "{changed:?}")
+        }
         other => panic!("work_mem must be applied by reload, got {other:?}"),
     }
     assert_eq!(t.query_one_string("postgres", "SHOW work_mem"), "24MB");
@@ -179,8 +335,14 @@ fn settings_changes_are_applied(t: &mut TestStack) {
     t.set("PG_SHARED_BUFFERS", "160MB");
     let report = t.up();
     match &report.applied {
-        Applied::Restarted(settings) => assert!(settings.contains(&"shared_buffers".to_owned()), "{settings:?}"),
+        Applied::Restarted(settings) => assert!(
+            settings.contains(&"shared_buffers".to_owned()),
+            "{settings:?}"
+        ),
         other => panic!("shared_buffers must be applied by a restart, got {other:?}"),
     }
-    assert_eq!(t.query_one_string("postgres", "SHOW shared_buffers"), "160MB");
+    assert_eq!(
+        t.query_one_string("postgres", "SHOW shared_buffers"),
+        "160MB"
+    );
 }

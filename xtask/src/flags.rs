@@ -202,7 +202,6 @@ pub(crate) enum ConfigCommand {
     Show,
 }
 
-
 #[derive(Debug, Subcommand)]
 pub(crate) enum BenchCommand {
     /// Time from `up` (image present, fresh volumes) to healthy-and-bootstrapped, next to a bare

@@ -13,7 +13,11 @@ pub(crate) fn ask(question: &str, default: &str) -> anyhow::Result<String> {
     let mut answer = String::new();
     std::io::stdin().lock().read_line(&mut answer)?;
     let answer = answer.trim();
-    Ok(if answer.is_empty() { default.to_owned() } else { answer.to_owned() })
+    Ok(if answer.is_empty() {
+        default.to_owned()
+    } else {
+        answer.to_owned()
+    })
 }
 
 /// A yes/no question that defaults to no.

@@ -9,7 +9,11 @@ fn rust_files() -> Vec<Utf8PathBuf> {
     for dir in ["xtask", "tests"] {
         collect(&repo_root().join(dir), &mut files);
     }
-    assert!(files.len() > 20, "found only {} Rust files; is the walk broken?", files.len());
+    assert!(
+        files.len() > 20,
+        "found only {} Rust files; is the walk broken?",
+        files.len()
+    );
     files
 }
 
@@ -32,7 +36,10 @@ fn every_rust_file_starts_with_a_module_doc() {
         .into_iter()
         .filter(|path| !std::fs::read_to_string(path).unwrap().starts_with("//!"))
         .collect();
-    assert!(missing.is_empty(), "add a `//!` line saying what each file owns: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "add a `//!` line saying what each file owns: {missing:?}"
+    );
 }
 
 #[test]
@@ -57,7 +64,11 @@ fn no_forbidden_constructs() {
             }
         }
     }
-    assert!(hits.is_empty(), "forbidden constructs (no shells from strings, no unsandboxed Rhai engines):\n{}", hits.join("\n"));
+    assert!(
+        hits.is_empty(),
+        "forbidden constructs (no shells from strings, no unsandboxed Rhai engines):\n{}",
+        hits.join("\n")
+    );
 }
 
 #[test]
@@ -65,9 +76,16 @@ fn exactly_one_rhai_engine_constructor() {
     let constructor = ["Engine", "::new_raw("].concat();
     let sites: Vec<_> = rust_files()
         .into_iter()
-        .filter(|path| std::fs::read_to_string(path).unwrap().contains(&constructor))
+        .filter(|path| {
+            std::fs::read_to_string(path)
+                .unwrap()
+                .contains(&constructor)
+        })
         .collect();
-    assert!(sites.len() <= 1, "the Rhai engine must be built in one place only: {sites:?}");
+    assert!(
+        sites.len() <= 1,
+        "the Rhai engine must be built in one place only: {sites:?}"
+    );
 }
 
 /// The service blocks of compose.yaml: (name, lines).
@@ -101,22 +119,51 @@ fn compose_services() -> Vec<(String, Vec<String>)> {
 fn every_compose_service_is_confined() {
     for (service, lines) in compose_services() {
         let has = |needle: &str| lines.iter().any(|line| line.contains(needle));
-        assert!(has("cap_drop: [ALL]"), "service `{service}` must drop all capabilities");
-        assert!(has("no-new-privileges:true"), "service `{service}` must set no-new-privileges");
-        assert!(has("read_only: true"), "service `{service}` must have a read-only root filesystem");
-        assert!(has("pids_limit:"), "service `{service}` must have a pids limit");
+        assert!(
+            has("cap_drop: [ALL]"),
+            "service `{service}` must drop all capabilities"
+        );
+        assert!(
+            has("no-new-privileges:true"),
+            "service `{service}` must set no-new-privileges"
+        );
+        assert!(
+            has("read_only: true"),
+            "service `{service}` must have a read-only root filesystem"
+        );
+        assert!(
+            has("pids_limit:"),
+            "service `{service}` must have a pids limit"
+        );
         let seccomp = lines
             .iter()
-            .find_map(|line| line.split("/seccomp/").nth(1).map(|rest| rest.trim_end_matches('}').to_owned()))
+            .find_map(|line| {
+                line.split("/seccomp/")
+                    .nth(1)
+                    .map(|rest| rest.trim_end_matches('}').to_owned())
+            })
             .unwrap_or_else(|| panic!("service `{service}` names no seccomp/ profile"));
         let profile = repo_root().join("seccomp").join(&seccomp);
         let json: serde_json::Value = serde_json::from_str(
-            &std::fs::read_to_string(&profile).unwrap_or_else(|_| panic!("`{profile}` (service `{service}`) is missing")),
+            &std::fs::read_to_string(&profile)
+                .unwrap_or_else(|_| panic!("`{profile}` (service `{service}`) is missing")),
         )
         .unwrap_or_else(|err| panic!("`{profile}` is not JSON: {err}"));
-        assert_eq!(json["defaultAction"], "SCMP_ACT_ERRNO", "`{profile}` must deny by default");
-        assert!(!lines.iter().any(|line| line.starts_with("privileged")), "service `{service}` must not be privileged");
-        let published_everywhere = lines.iter().any(|line| line.starts_with("- \"0.0.0.0:") || line.starts_with("- \"${") && !line.contains("BIND_ADDRESS"));
-        assert!(!published_everywhere, "service `{service}` must publish ports on the configured bind address only");
+        assert_eq!(
+            json["defaultAction"], "SCMP_ACT_ERRNO",
+            "`{profile}` must deny by default"
+        );
+        assert!(
+            !lines.iter().any(|line| line.starts_with("privileged")),
+            "service `{service}` must not be privileged"
+        );
+        let published_everywhere = lines.iter().any(|line| {
+            line.starts_with("- \"0.0.0.0:")
+                || line.starts_with("- \"${") && !line.contains("BIND_ADDRESS")
+        });
+        assert!(
+            !published_everywhere,
+            "service `{service}` must publish ports on the configured bind address only"
+        );
     }
 }

@@ -49,16 +49,30 @@ pub struct UpFigures {
 /// Makes sure the image exists before anything is timed.
 fn prepare_image(progress: &dyn Progress) -> anyhow::Result<Scratch> {
     let scratch = Scratch::create("bench", 250, &[], Resources::from_host())?;
-    image::build::ensure(&scratch.stack.docker, &scratch.stack.paths, &scratch.stack.config, false, progress)?;
+    image::build::ensure(
+        &scratch.stack.docker,
+        &scratch.stack.paths,
+        &scratch.stack.config,
+        false,
+        progress,
+    )?;
     Ok(scratch)
 }
 
 pub fn up(runs: u32, progress: &dyn Progress) -> anyhow::Result<UpFigures> {
     let reference = prepare_image(progress)?;
     let image = reference.stack.config.image().to_owned();
-    let user = format!("{}:{}", reference.stack.config.uid(), reference.stack.config.gid());
+    let user = format!(
+        "{}:{}",
+        reference.stack.config.uid(),
+        reference.stack.config.gid()
+    );
     drop(reference);
-    let mut figures = UpFigures { cold_up: Samples::default(), noop_up: Samples::default(), floor: Samples::default() };
+    let mut figures = UpFigures {
+        cold_up: Samples::default(),
+        noop_up: Samples::default(),
+        floor: Samples::default(),
+    };
     for run in 1..=runs {
         let scratch = Scratch::create("bench_up", 250, &[], Resources::from_host())?;
         let started = Instant::now();
@@ -74,8 +88,12 @@ pub fn up(runs: u32, progress: &dyn Progress) -> anyhow::Result<UpFigures> {
         figures.floor.0.push(bare_run_to_ready(&image, &user)?);
         progress.status(
             "Measured",
-            &format!("run {run}/{runs}: up {:.1}s, no-op up {:.1}s, floor {:.1}s",
-                figures.cold_up.0.last().unwrap(), figures.noop_up.0.last().unwrap(), figures.floor.0.last().unwrap()),
+            &format!(
+                "run {run}/{runs}: up {:.1}s, no-op up {:.1}s, floor {:.1}s",
+                figures.cold_up.0.last().unwrap(),
+                figures.noop_up.0.last().unwrap(),
+                figures.floor.0.last().unwrap()
+            ),
         );
     }
     Ok(figures)
@@ -94,16 +112,48 @@ fn bare_run_to_ready(image: &str, user: &str) -> anyhow::Result<f64> {
     let mount = format!("type=volume,src={volume},dst=/var/lib/postgresql/data");
     let started = Instant::now();
     let result = (|| {
-        process::run("docker", &[
-            "run", "--rm", "--user", user, "--mount", &mount, "--entrypoint", "initdb", image,
-            "--pgdata=/var/lib/postgresql/data", "--username=postgres", "--auth=trust",
-        ])?;
-        process::run("docker", &[
-            "run", "--detach", "--name", &name, "--user", user, "--mount", &mount, "--entrypoint", "postgres", image,
-            "-D", "/var/lib/postgresql/data", "--listen_addresses=", "--unix_socket_directories=/tmp",
-        ])?;
+        process::run(
+            "docker",
+            &[
+                "run",
+                "--rm",
+                "--user",
+                user,
+                "--mount",
+                &mount,
+                "--entrypoint",
+                "initdb",
+                image,
+                "--pgdata=/var/lib/postgresql/data",
+                "--username=postgres",
+                "--auth=trust",
+            ],
+        )?;
+        process::run(
+            "docker",
+            &[
+                "run",
+                "--detach",
+                "--name",
+                &name,
+                "--user",
+                user,
+                "--mount",
+                &mount,
+                "--entrypoint",
+                "postgres",
+                image,
+                "-D",
+                "/var/lib/postgresql/data",
+                "--listen_addresses=",
+                "--unix_socket_directories=/tmp",
+            ],
+        )?;
         loop {
-            let ready = process::capture("docker", &["exec", &name, "pg_isready", "--quiet", "--host=/tmp"])?;
+            let ready = process::capture(
+                "docker",
+                &["exec", &name, "pg_isready", "--quiet", "--host=/tmp"],
+            )?;
             if ready.success {
                 return Ok(started.elapsed().as_secs_f64());
             }
@@ -125,30 +175,69 @@ pub struct TuningFigures {
 
 /// pgbench (TPC-B-like) against stock settings and ours, inside containers with
 /// the same CPU, memory and shm limits, over the Unix socket.
-pub fn tuning(scale: u32, seconds: u32, clients: u32, runs: u32, progress: &dyn Progress) -> anyhow::Result<TuningFigures> {
+pub fn tuning(
+    scale: u32,
+    seconds: u32,
+    clients: u32,
+    runs: u32,
+    progress: &dyn Progress,
+) -> anyhow::Result<TuningFigures> {
     let ours = prepare_image(progress)?;
     progress.status("Starting", "our configuration (a scratch stack)");
     ours.stack.up(&Quiet)?;
     let config = &ours.stack.config;
     let limits = format!(
         "cpus {}, memory {}, shm {}",
-        config.get("POSTGRES_CPU_LIMIT"), config.get("POSTGRES_MEMORY_LIMIT"), config.get("POSTGRES_SHM_SIZE")
+        config.get("POSTGRES_CPU_LIMIT"),
+        config.get("POSTGRES_MEMORY_LIMIT"),
+        config.get("POSTGRES_SHM_SIZE")
     );
     let stock = StockContainer::start(config)?;
     let docker = &ours.stack.docker;
-    let mut figures = TuningFigures { stock_tps: Samples::default(), ours_tps: Samples::default(), limits };
-    for (label, container, user) in [("stock", stock.name.as_str(), "postgres"), ("ours", &ours.stack.container(), config.superuser())] {
+    let mut figures = TuningFigures {
+        stock_tps: Samples::default(),
+        ours_tps: Samples::default(),
+        limits,
+    };
+    for (label, container, user) in [
+        ("stock", stock.name.as_str(), "postgres"),
+        ("ours", &ours.stack.container(), config.superuser()),
+    ] {
         progress.status("Loading", &format!("{label}: pgbench scale {scale}"));
-        pgbench(docker, container, user, &["--initialize", "--quiet", &format!("--scale={scale}")])?;
+        pgbench(
+            docker,
+            container,
+            user,
+            &["--initialize", "--quiet", &format!("--scale={scale}")],
+        )?;
     }
     for run in 1..=runs {
-        for (label, container, user) in [("stock", stock.name.as_str(), "postgres"), ("ours", &ours.stack.container(), config.superuser())] {
-            let output = pgbench(docker, container, user, &[
-                &format!("--client={clients}"), "--jobs=2", &format!("--time={seconds}"), "--no-vacuum",
-            ])?;
-            let tps = parse_tps(&output).with_context(|| format!("no tps line in pgbench output:\n{output}"))?;
-            progress.status("Measured", &format!("run {run}/{runs} {label}: {tps:.0} tps"));
-            if label == "stock" { figures.stock_tps.0.push(tps) } else { figures.ours_tps.0.push(tps) }
+        for (label, container, user) in [
+            ("stock", stock.name.as_str(), "postgres"),
+            ("ours", &ours.stack.container(), config.superuser()),
+        ] {
+            let output = pgbench(
+                docker,
+                container,
+                user,
+                &[
+                    &format!("--client={clients}"),
+                    "--jobs=2",
+                    &format!("--time={seconds}"),
+                    "--no-vacuum",
+                ],
+            )?;
+            let tps = parse_tps(&output)
+                .with_context(|| format!("no tps line in pgbench output:\n{output}"))?;
+            progress.status(
+                "Measured",
+                &format!("run {run}/{runs} {label}: {tps:.0} tps"),
+            );
+            if label == "stock" {
+                figures.stock_tps.0.push(tps)
+            } else {
+                figures.ours_tps.0.push(tps)
+            }
         }
     }
     Ok(figures)
@@ -160,7 +249,11 @@ fn pgbench(docker: &Docker, container: &str, user: &str, args: &[&str]) -> anyho
     argv.push("postgres");
     let output = docker.exec(container, &argv, None)?;
     if output.exit_code != 0 {
-        bail!("`{}` failed in `{container}`:\n{}", argv.join(" "), output.stderr.trim_end());
+        bail!(
+            "`{}` failed in `{container}`:\n{}",
+            argv.join(" "),
+            output.stderr.trim_end()
+        );
     }
     Ok(format!("{}{}", output.stdout, output.stderr))
 }
@@ -192,17 +285,44 @@ impl StockContainer {
             format!("--memory={}", config.get("POSTGRES_MEMORY_LIMIT")),
             format!("--shm-size={}", config.get("POSTGRES_SHM_SIZE")),
         ];
-        process::run("docker", &[
-            "run", "--rm", "--user", &user, "--mount", &mount, "--entrypoint", "initdb", config.image(),
-            "--pgdata=/var/lib/postgresql/data", "--username=postgres", "--auth=trust",
-        ])?;
-        let mut args: Vec<&str> = vec!["run", "--detach", "--name", &name, "--user", &user, "--mount", &mount];
+        process::run(
+            "docker",
+            &[
+                "run",
+                "--rm",
+                "--user",
+                &user,
+                "--mount",
+                &mount,
+                "--entrypoint",
+                "initdb",
+                config.image(),
+                "--pgdata=/var/lib/postgresql/data",
+                "--username=postgres",
+                "--auth=trust",
+            ],
+        )?;
+        let mut args: Vec<&str> = vec![
+            "run", "--detach", "--name", &name, "--user", &user, "--mount", &mount,
+        ];
         args.extend(limits.iter().map(String::as_str));
-        args.extend(["--entrypoint", "postgres", config.image(), "-D", "/var/lib/postgresql/data",
-            "--listen_addresses=", "--unix_socket_directories=/tmp"]);
+        args.extend([
+            "--entrypoint",
+            "postgres",
+            config.image(),
+            "-D",
+            "/var/lib/postgresql/data",
+            "--listen_addresses=",
+            "--unix_socket_directories=/tmp",
+        ]);
         process::run("docker", &args)?;
         let started = Instant::now();
-        while !process::capture("docker", &["exec", &name, "pg_isready", "--quiet", "--host=/tmp"])?.success {
+        while !process::capture(
+            "docker",
+            &["exec", &name, "pg_isready", "--quiet", "--host=/tmp"],
+        )?
+        .success
+        {
             if started.elapsed() > Duration::from_secs(120) {
                 bail!("the stock container never became ready");
             }
@@ -215,7 +335,10 @@ impl StockContainer {
 impl Drop for StockContainer {
     fn drop(&mut self) {
         let _ = process::capture("docker", &["rm", "--force", "--volumes", &self.name]);
-        let _ = process::capture("docker", &["volume", "rm", "--force", &format!("{}-data", self.name)]);
+        let _ = process::capture(
+            "docker",
+            &["volume", "rm", "--force", &format!("{}-data", self.name)],
+        );
     }
 }
 
@@ -253,21 +376,46 @@ pub fn backup(size_mb: u32, progress: &dyn Progress) -> anyhow::Result<BackupFig
     let stack = &scratch.stack;
     // pgbench's scale 1 is about 15 MB on disk.
     let scale = (size_mb / 15).max(1);
-    progress.status("Generating", &format!("about {size_mb} MB (pgbench scale {scale})"));
-    pgbench(&stack.docker, &stack.container(), stack.config.superuser(), &["--initialize", "--quiet", &format!("--scale={scale}")])?;
+    progress.status(
+        "Generating",
+        &format!("about {size_mb} MB (pgbench scale {scale})"),
+    );
+    pgbench(
+        &stack.docker,
+        &stack.container(),
+        stack.config.superuser(),
+        &["--initialize", "--quiet", &format!("--scale={scale}")],
+    )?;
     let mut client = stack.connect("postgres")?;
     client.batch_execute("CHECKPOINT")?;
-    let bytes: i64 = client.query_one("SELECT sum(pg_database_size(datname))::bigint FROM pg_database", &[])?.get(0);
+    let bytes: i64 = client
+        .query_one(
+            "SELECT sum(pg_database_size(datname))::bigint FROM pg_database",
+            &[],
+        )?
+        .get(0);
     let database_mb = bytes as f64 / 1e6;
 
     progress.status("Measuring", "floor: tar of the data directory");
     let started = Instant::now();
     // GNU tar skips reading file contents when the archive is /dev/null; /dev/zero discards as well but is read honestly.
-    let output = stack.docker.exec(&stack.container(), &[
-        "tar", "--create", "--file=/dev/zero", "--warning=no-file-changed", "--directory=/var/lib/postgresql/data/pgdata", ".",
-    ], None)?;
+    let output = stack.docker.exec(
+        &stack.container(),
+        &[
+            "tar",
+            "--create",
+            "--file=/dev/zero",
+            "--warning=no-file-changed",
+            "--directory=/var/lib/postgresql/data/pgdata",
+            ".",
+        ],
+        None,
+    )?;
     if output.exit_code > 1 {
-        bail!("tar of the data directory failed: {}", output.stderr.trim_end());
+        bail!(
+            "tar of the data directory failed: {}",
+            output.stderr.trim_end()
+        );
     }
     let floor_seconds = started.elapsed().as_secs_f64();
 
@@ -282,5 +430,12 @@ pub fn backup(size_mb: u32, progress: &dyn Progress) -> anyhow::Result<BackupFig
         stack.config.get("PGBACKREST_COMPRESS_TYPE"),
         stack.config.get("PGBACKREST_PROCESS_MAX")
     );
-    Ok(BackupFigures { settings, database_mb, backup_seconds, floor_seconds, verify, verify_seconds })
+    Ok(BackupFigures {
+        settings,
+        database_mb,
+        backup_seconds,
+        floor_seconds,
+        verify,
+        verify_seconds,
+    })
 }

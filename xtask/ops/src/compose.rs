@@ -13,7 +13,10 @@ pub struct Compose {
 
 impl Compose {
     pub fn new(paths: &Paths, config: &Config) -> Compose {
-        Compose { paths: paths.clone(), project: config.project().to_owned() }
+        Compose {
+            paths: paths.clone(),
+            project: config.project().to_owned(),
+        }
     }
 
     /// The full argument list, for display and for running.
@@ -41,7 +44,11 @@ impl Compose {
     pub fn run(&self, args: &[&str]) -> anyhow::Result<String> {
         let output = process::capture_expr(self.expression(args))?;
         if !output.success {
-            anyhow::bail!("`docker {}` failed:\n{}", self.args(args).join(" "), output.stderr.trim_end());
+            anyhow::bail!(
+                "`docker {}` failed:\n{}",
+                self.args(args).join(" "),
+                output.stderr.trim_end()
+            );
         }
         Ok(output.stdout)
     }

@@ -26,7 +26,9 @@ impl Docker {
     /// Connects to the local engine and agrees on an API version it speaks
     /// (Docker 20.10 stops at 1.41).
     pub fn connect() -> anyhow::Result<Docker> {
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
         let client = runtime
             .block_on(async { bollard::Docker::connect_with_local_defaults()?.negotiate_version().await })
             .context("cannot reach the Docker engine; is it running, and may this user use /var/run/docker.sock?")?;
@@ -36,35 +38,58 @@ impl Docker {
     /// The engine's version string and API version.
     pub fn server_version(&self) -> anyhow::Result<(String, String)> {
         let version = self.runtime.block_on(self.client.version())?;
-        Ok((version.version.unwrap_or_default(), version.api_version.unwrap_or_default()))
+        Ok((
+            version.version.unwrap_or_default(),
+            version.api_version.unwrap_or_default(),
+        ))
     }
 
     /// The labels of a local image, or `None` when there is no such image.
     pub fn image_labels(&self, image: &str) -> anyhow::Result<Option<HashMap<String, String>>> {
         match self.runtime.block_on(self.client.inspect_image(image)) {
-            Ok(inspect) => Ok(Some(inspect.config.and_then(|config| config.labels).unwrap_or_default())),
-            Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => Ok(None),
+            Ok(inspect) => Ok(Some(
+                inspect
+                    .config
+                    .and_then(|config| config.labels)
+                    .unwrap_or_default(),
+            )),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(None),
             Err(err) => Err(err).with_context(|| format!("failed to inspect image `{image}`")),
         }
     }
 
     /// Full inspection of a container, or `None` when it does not exist.
-    pub fn inspect_container(&self, name: &str) -> anyhow::Result<Option<ContainerInspectResponse>> {
-        match self.runtime.block_on(self.client.inspect_container(name, None)) {
+    pub fn inspect_container(
+        &self,
+        name: &str,
+    ) -> anyhow::Result<Option<ContainerInspectResponse>> {
+        match self
+            .runtime
+            .block_on(self.client.inspect_container(name, None))
+        {
             Ok(inspect) => Ok(Some(inspect)),
-            Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => Ok(None),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(None),
             Err(err) => Err(err).with_context(|| format!("failed to inspect container `{name}`")),
         }
     }
 
     /// `healthy`, `unhealthy`, `starting`, `none`, or `None` when the container does not exist.
     pub fn health(&self, name: &str) -> anyhow::Result<Option<String>> {
-        let Some(inspect) = self.inspect_container(name)? else { return Ok(None) };
+        let Some(inspect) = self.inspect_container(name)? else {
+            return Ok(None);
+        };
         let state = inspect.state.unwrap_or_default();
         if !state.running.unwrap_or(false) {
             return Ok(Some("stopped".to_owned()));
         }
-        let status = state.health.and_then(|health| health.status).map_or_else(|| "none".to_owned(), |s| s.to_string());
+        let status = state
+            .health
+            .and_then(|health| health.status)
+            .map_or_else(|| "none".to_owned(), |s| s.to_string());
         Ok(Some(status))
     }
 
@@ -83,15 +108,26 @@ impl Docker {
 
     /// Every container (running or not) of a compose project.
     pub fn project_containers(&self, project: &str) -> anyhow::Result<Vec<ContainerSummary>> {
-        let filters = HashMap::from([("label", vec![format!("com.docker.compose.project={project}")])]);
-        let options = ListContainersOptionsBuilder::default().all(true).filters(&filters).build();
+        let filters = HashMap::from([(
+            "label",
+            vec![format!("com.docker.compose.project={project}")],
+        )]);
+        let options = ListContainersOptionsBuilder::default()
+            .all(true)
+            .filters(&filters)
+            .build();
         self.runtime
             .block_on(self.client.list_containers(Some(options)))
             .with_context(|| format!("failed to list the containers of project `{project}`"))
     }
 
     /// Runs `argv` inside a running container (no shell) and collects its output.
-    pub fn exec(&self, container: &str, argv: &[&str], user: Option<&str>) -> anyhow::Result<ExecOutput> {
+    pub fn exec(
+        &self,
+        container: &str,
+        argv: &[&str],
+        user: Option<&str>,
+    ) -> anyhow::Result<ExecOutput> {
         let config = ExecConfig {
             attach_stdout: Some(true),
             attach_stderr: Some(true),
@@ -99,13 +135,25 @@ impl Docker {
             user: user.map(str::to_owned),
             ..Default::default()
         };
-        let what = || format!("failed to run `{}` in container `{container}`", argv.join(" "));
+        let what = || {
+            format!(
+                "failed to run `{}` in container `{container}`",
+                argv.join(" ")
+            )
+        };
         self.runtime.block_on(async {
-            let exec = self.client.create_exec(container, config).await.with_context(what)?;
+            let exec = self
+                .client
+                .create_exec(container, config)
+                .await
+                .with_context(what)?;
             let mut stdout = String::new();
             let mut stderr = String::new();
-            if let bollard::exec::StartExecResults::Attached { mut output, .. } =
-                self.client.start_exec(&exec.id, None).await.with_context(what)?
+            if let bollard::exec::StartExecResults::Attached { mut output, .. } = self
+                .client
+                .start_exec(&exec.id, None)
+                .await
+                .with_context(what)?
             {
                 while let Some(chunk) = output.next().await {
                     match chunk.with_context(what)? {
@@ -116,8 +164,16 @@ impl Docker {
                     }
                 }
             }
-            let inspect = self.client.inspect_exec(&exec.id).await.with_context(what)?;
-            Ok(ExecOutput { exit_code: inspect.exit_code.unwrap_or(-1), stdout, stderr })
+            let inspect = self
+                .client
+                .inspect_exec(&exec.id)
+                .await
+                .with_context(what)?;
+            Ok(ExecOutput {
+                exit_code: inspect.exit_code.unwrap_or(-1),
+                stdout,
+                stderr,
+            })
         })
     }
 
@@ -134,7 +190,9 @@ impl Docker {
             let mut text = String::new();
             let mut stream = self.client.logs(container, Some(options));
             while let Some(chunk) = stream.next().await {
-                text.push_str(&String::from_utf8_lossy(&chunk.with_context(what)?.into_bytes()));
+                text.push_str(&String::from_utf8_lossy(
+                    &chunk.with_context(what)?.into_bytes(),
+                ));
             }
             Ok(text.lines().map(str::to_owned).collect())
         })
@@ -142,9 +200,18 @@ impl Docker {
 
     /// Removes a container, running or not; a missing one is not an error.
     pub fn remove_container(&self, name: &str) -> anyhow::Result<()> {
-        let options = RemoveContainerOptionsBuilder::default().force(true).v(true).build();
-        match self.runtime.block_on(self.client.remove_container(name, Some(options))) {
-            Ok(()) | Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => Ok(()),
+        let options = RemoveContainerOptionsBuilder::default()
+            .force(true)
+            .v(true)
+            .build();
+        match self
+            .runtime
+            .block_on(self.client.remove_container(name, Some(options)))
+        {
+            Ok(())
+            | Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(()),
             Err(err) => Err(err).with_context(|| format!("failed to remove container `{name}`")),
         }
     }

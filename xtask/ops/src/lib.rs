@@ -2,9 +2,10 @@
 //! tests and (later) the Rhai runbook engine all call these; only this crate
 //! talks to Docker, compose or PostgreSQL.
 
-pub mod compose;
 pub mod backup;
 pub mod bench;
+pub mod clock;
+pub mod compose;
 pub mod config;
 pub mod docker;
 pub mod fsutil;
@@ -13,8 +14,8 @@ pub mod paths;
 pub mod pg;
 pub mod process;
 pub mod progress;
-pub mod scratch;
 pub mod render;
+pub mod scratch;
 pub mod secrets;
 pub mod setup;
 pub mod sql;

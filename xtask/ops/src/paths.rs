@@ -14,7 +14,10 @@ pub struct Paths {
 
 impl Paths {
     pub fn new(repo: impl Into<Utf8PathBuf>, state: impl Into<Utf8PathBuf>) -> Paths {
-        Paths { repo: repo.into(), state: state.into() }
+        Paths {
+            repo: repo.into(),
+            state: state.into(),
+        }
     }
 
     /// The repository this library was built from, with `state` (default: the repository).
@@ -64,5 +67,9 @@ impl Paths {
 /// The repository root: two levels above this crate (`xtask/ops`).
 pub fn repo_root() -> Utf8PathBuf {
     let manifest = Utf8Path::new(env!("CARGO_MANIFEST_DIR"));
-    manifest.parent().and_then(Utf8Path::parent).expect("xtask/ops sits two levels below the root").to_owned()
+    manifest
+        .parent()
+        .and_then(Utf8Path::parent)
+        .expect("xtask/ops sits two levels below the root")
+        .to_owned()
 }

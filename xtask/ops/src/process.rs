@@ -35,14 +35,22 @@ pub fn capture_expr(expr: duct::Expression) -> anyhow::Result<Output> {
 pub fn run(program: &str, args: &[&str]) -> anyhow::Result<String> {
     let output = capture(program, args)?;
     if !output.success {
-        bail!("`{program} {}` failed:\n{}", args.join(" "), output.stderr.trim_end());
+        bail!(
+            "`{program} {}` failed:\n{}",
+            args.join(" "),
+            output.stderr.trim_end()
+        );
     }
     Ok(output.stdout)
 }
 
 /// Runs `expr` with stdout and stderr merged, calling `on_line` for each line.
 /// On failure the error carries the last 60 lines, so the failing step shows.
-pub fn stream(expr: duct::Expression, display: &str, mut on_line: impl FnMut(&str)) -> anyhow::Result<()> {
+pub fn stream(
+    expr: duct::Expression,
+    display: &str,
+    mut on_line: impl FnMut(&str),
+) -> anyhow::Result<()> {
     let reader = expr
         .stderr_to_stdout()
         .unchecked()
@@ -67,12 +75,19 @@ pub fn stream(expr: duct::Expression, display: &str, mut on_line: impl FnMut(&st
     let status = reader.try_wait()?.map(|output| output.status);
     match status {
         Some(status) if status.success() => Ok(()),
-        _ => bail!("`{display}` failed; its last output:\n{}", Vec::from(tail).join("\n")),
+        _ => bail!(
+            "`{display}` failed; its last output:\n{}",
+            Vec::from(tail).join("\n")
+        ),
     }
 }
 
 /// Runs `program args…` and gives up after `limit`, killing it. `Ok(None)` means it timed out.
-pub fn capture_with_deadline(program: &str, args: &[&str], limit: Duration) -> anyhow::Result<Option<Output>> {
+pub fn capture_with_deadline(
+    program: &str,
+    args: &[&str],
+    limit: Duration,
+) -> anyhow::Result<Option<Output>> {
     let handle = duct::cmd(program, args)
         .stdout_capture()
         .stderr_capture()
@@ -98,5 +113,6 @@ pub fn capture_with_deadline(program: &str, args: &[&str], limit: Duration) -> a
 
 /// Whether `program` is on PATH.
 pub fn on_path(program: &str) -> bool {
-    std::env::var_os("PATH").is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
 }

@@ -11,12 +11,23 @@ use crate::config::Config;
 use crate::paths::Paths;
 
 /// The templates, by output file name.
-pub const TEMPLATES: &[&str] = &["postgresql.conf", "pg_hba.conf", "pg_ident.conf", "pgbackrest.conf"];
+pub const TEMPLATES: &[&str] = &[
+    "postgresql.conf",
+    "pg_hba.conf",
+    "pg_ident.conf",
+    "pgbackrest.conf",
+];
 
 /// Libraries loaded at server start. `age` is not preloaded: it is loaded per
 /// session by `LOAD 'age'`, and preloading it breaks DDL in fresh databases.
-pub const PRELOAD_LIBRARIES: &[&str] =
-    &["pg_stat_statements", "pgaudit", "pg_cron", "pg_squeeze", "auto_explain", "pg_partman_bgw"];
+pub const PRELOAD_LIBRARIES: &[&str] = &[
+    "pg_stat_statements",
+    "pgaudit",
+    "pg_cron",
+    "pg_squeeze",
+    "auto_explain",
+    "pg_partman_bgw",
+];
 
 /// One rendered file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,7 +52,10 @@ pub struct RenderOutcome {
 }
 
 fn hba_name(name: String) -> String {
-    if name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
+    if name
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+    {
         name
     } else {
         format!("\"{}\"", name.replace('"', "\"\""))
@@ -85,13 +99,18 @@ fn context(config: &Config) -> serde_json::Value {
 pub fn render(paths: &Paths, config: &Config) -> anyhow::Result<Vec<Rendered>> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
-    env.set_syntax(minijinja::syntax::SyntaxConfig::builder().keep_trailing_newline(true).build()?);
+    env.set_syntax(
+        minijinja::syntax::SyntaxConfig::builder()
+            .keep_trailing_newline(true)
+            .build()?,
+    );
     env.add_filter("hba_name", hba_name);
     let ctx = context(config);
     let mut out = Vec::new();
     for name in TEMPLATES {
         let path = paths.postgres_dir().join("conf").join(format!("{name}.j2"));
-        let source = std::fs::read_to_string(&path).with_context(|| format!("failed to read template `{path}`"))?;
+        let source = std::fs::read_to_string(&path)
+            .with_context(|| format!("failed to read template `{path}`"))?;
         env.add_template_owned(name.to_string(), source)?;
         let text = env
             .get_template(name)?
@@ -133,7 +152,12 @@ pub fn settings(text: &str) -> Vec<(String, String)> {
         .map(str::trim)
         .filter(|line| !line.is_empty() && !line.starts_with('#'))
         .filter_map(|line| line.split_once('='))
-        .map(|(name, value)| (name.trim().to_owned(), value.trim().trim_matches('\'').to_owned()))
+        .map(|(name, value)| {
+            (
+                name.trim().to_owned(),
+                value.trim().trim_matches('\'').to_owned(),
+            )
+        })
         .collect()
 }
 
@@ -144,12 +168,20 @@ fn diff_settings(old: &str, new: &str) -> Vec<ChangedSetting> {
     for (name, value) in &new {
         let before = old.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
         if before.as_ref() != Some(value) {
-            changed.push(ChangedSetting { name: name.clone(), old: before, new: Some(value.clone()) });
+            changed.push(ChangedSetting {
+                name: name.clone(),
+                old: before,
+                new: Some(value.clone()),
+            });
         }
     }
     for (name, value) in &old {
         if !new.iter().any(|(n, _)| n == name) {
-            changed.push(ChangedSetting { name: name.clone(), old: Some(value.clone()), new: None });
+            changed.push(ChangedSetting {
+                name: name.clone(),
+                old: Some(value.clone()),
+                new: None,
+            });
         }
     }
     changed
@@ -164,12 +196,23 @@ mod tests {
 
     /// A fixed configuration, so the golden files do not depend on the host.
     fn golden_config() -> Config {
-        let overrides: BTreeMap<String, String> =
-            [("POSTGRES_UID", "999"), ("POSTGRES_GID", "999"), ("PG_WORK_MEM", "16MB"), ("POSTGRES_SUPERUSER", "postgres")]
-                .into_iter()
-                .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                .collect();
-        Config::from_overrides(&overrides, Resources { memory_mb: 4096, cpus: 2 }).unwrap()
+        let overrides: BTreeMap<String, String> = [
+            ("POSTGRES_UID", "999"),
+            ("POSTGRES_GID", "999"),
+            ("PG_WORK_MEM", "16MB"),
+            ("POSTGRES_SUPERUSER", "postgres"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        Config::from_overrides(
+            &overrides,
+            Resources {
+                memory_mb: 4096,
+                cpus: 2,
+            },
+        )
+        .unwrap()
     }
 
     /// Compares each rendered file with `xtask/ops/tests/golden/<name>`;
@@ -185,9 +228,14 @@ mod tests {
                 std::fs::write(&golden, &rendered.text).unwrap();
                 continue;
             }
-            let expected = std::fs::read_to_string(&golden)
-                .unwrap_or_else(|_| panic!("missing `{golden}`; run with UPDATE_GOLDEN=1 to create it"));
-            pretty_assertions::assert_eq!(expected, rendered.text, "`{golden}` is stale; UPDATE_GOLDEN=1 rewrites it");
+            let expected = std::fs::read_to_string(&golden).unwrap_or_else(|_| {
+                panic!("missing `{golden}`; run with UPDATE_GOLDEN=1 to create it")
+            });
+            pretty_assertions::assert_eq!(
+                expected,
+                rendered.text,
+                "`{golden}` is stale; UPDATE_GOLDEN=1 rewrites it"
+            );
         }
     }
 
@@ -199,8 +247,16 @@ mod tests {
         assert_eq!(
             changed,
             vec![
-                ChangedSetting { name: "work_mem".into(), old: Some("4MB".into()), new: Some("8MB".into()) },
-                ChangedSetting { name: "gone".into(), old: Some("1".into()), new: None },
+                ChangedSetting {
+                    name: "work_mem".into(),
+                    old: Some("4MB".into()),
+                    new: Some("8MB".into())
+                },
+                ChangedSetting {
+                    name: "gone".into(),
+                    old: Some("1".into()),
+                    new: None
+                },
             ]
         );
     }

@@ -21,17 +21,30 @@ pub struct Scratch {
 
 /// A free TCP port on 127.0.0.1 (bound, then released).
 pub fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
 impl Scratch {
     /// Writes a configuration (`overrides` on top of a unique project, a free
     /// port and `172.30.<subnet>.0/24`) and its secrets. Nothing is started.
-    pub fn create(name: &str, subnet: u8, overrides: &[(&str, &str)], resources: Resources) -> anyhow::Result<Scratch> {
+    pub fn create(
+        name: &str,
+        subnet: u8,
+        overrides: &[(&str, &str)],
+        resources: Resources,
+    ) -> anyhow::Result<Scratch> {
         static COUNTER: AtomicU32 = AtomicU32::new(0);
-        let id = format!("{name}_{}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed));
-        let dir = Utf8PathBuf::from_path_buf(std::env::temp_dir().join(format!("core_data-scratch-{id}")))
-            .map_err(|_| anyhow::anyhow!("the temp dir is not UTF-8"))?;
+        let id = format!(
+            "{name}_{}_{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
+        let dir = Utf8PathBuf::from_path_buf(
+            std::env::temp_dir().join(format!("core_data-scratch-{id}")),
+        )
+        .map_err(|_| anyhow::anyhow!("the temp dir is not UTF-8"))?;
         crate::fsutil::ensure_dir(&dir, 0o755)?;
         let mut values: BTreeMap<String, String> = BTreeMap::from([
             ("COMPOSE_PROJECT_NAME".to_owned(), format!("cds_{id}")),
@@ -45,7 +58,10 @@ impl Scratch {
         let paths = Paths::from_repo(Some(dir.clone()));
         config.write(&paths.env_file())?;
         secrets::ensure(&paths, &config, false).context("failed to write scratch secrets")?;
-        Ok(Scratch { stack: Stack::new(paths, config)?, dir })
+        Ok(Scratch {
+            stack: Stack::new(paths, config)?,
+            dir,
+        })
     }
 
     /// Re-reads `.env` after a test edited it.
@@ -58,11 +74,18 @@ impl Scratch {
 impl Drop for Scratch {
     fn drop(&mut self) {
         if std::env::var_os("CORE_DATA_KEEP_SCRATCH").is_some() {
-            eprintln!("keeping scratch stack `{}` in {}", self.stack.config.project(), self.dir);
+            eprintln!(
+                "keeping scratch stack `{}` in {}",
+                self.stack.config.project(),
+                self.dir
+            );
             return;
         }
         if let Err(err) = self.stack.down(true, &Quiet) {
-            eprintln!("warning: could not remove scratch stack `{}`: {err:#}", self.stack.config.project());
+            eprintln!(
+                "warning: could not remove scratch stack `{}`: {err:#}",
+                self.stack.config.project()
+            );
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }

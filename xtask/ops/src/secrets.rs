@@ -33,7 +33,10 @@ pub fn role_password_file(paths: &Paths, role: &str) -> Utf8PathBuf {
             name.push_str(&format!("%{byte:02X}"));
         }
     }
-    paths.secrets_dir().join("roles").join(format!("{name}.password"))
+    paths
+        .secrets_dir()
+        .join("roles")
+        .join(format!("{name}.password"))
 }
 
 pub fn superuser_password_file(paths: &Paths) -> Utf8PathBuf {
@@ -46,13 +49,19 @@ pub fn backup_password_file(paths: &Paths) -> Utf8PathBuf {
 
 /// Reads a secret file, trimming one trailing newline; a missing file says how to make it.
 pub fn read(path: &Utf8Path) -> anyhow::Result<String> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("failed to read secret `{path}`; run `cargo xtask init` to generate it"))?;
+    let text = std::fs::read_to_string(path).with_context(|| {
+        format!("failed to read secret `{path}`; run `cargo xtask init` to generate it")
+    })?;
     Ok(text.strip_suffix('\n').unwrap_or(&text).to_owned())
 }
 
 /// Writes a secret with mode 0600 unless it exists (or `force`). Returns whether it wrote.
-pub fn write_new(path: &Utf8Path, value: &str, force: bool, config: &Config) -> anyhow::Result<bool> {
+pub fn write_new(
+    path: &Utf8Path,
+    value: &str,
+    force: bool,
+    config: &Config,
+) -> anyhow::Result<bool> {
     if path.exists() && !force {
         return Ok(false);
     }

@@ -28,7 +28,8 @@ fn require_root(what: &str) -> anyhow::Result<()> {
 pub fn install_compose_v2(mirror: &str) -> anyhow::Result<()> {
     require_root("compose v2")?;
     let work = std::env::temp_dir().join(format!("core_data-compose-{}", std::process::id()));
-    let work = camino::Utf8PathBuf::from_path_buf(work).map_err(|_| anyhow::anyhow!("temp dir is not UTF-8"))?;
+    let work = camino::Utf8PathBuf::from_path_buf(work)
+        .map_err(|_| anyhow::anyhow!("temp dir is not UTF-8"))?;
     let result = (|| {
         for dir in ["lists/partial", "cache/archives/partial", "extract"] {
             std::fs::create_dir_all(work.join(dir))?;
@@ -52,7 +53,10 @@ pub fn install_compose_v2(mirror: &str) -> anyhow::Result<()> {
         download.extend(["download", "docker-compose"]);
         let downloaded = process::capture_expr(duct::cmd("apt-get", &download).dir(&work))?;
         if !downloaded.success {
-            bail!("apt-get download docker-compose failed:\n{}", downloaded.stderr.trim_end());
+            bail!(
+                "apt-get download docker-compose failed:\n{}",
+                downloaded.stderr.trim_end()
+            );
         }
         let deb = work
             .read_dir_utf8()?
@@ -60,11 +64,17 @@ pub fn install_compose_v2(mirror: &str) -> anyhow::Result<()> {
             .map(|entry| entry.path().to_owned())
             .find(|path| path.extension() == Some("deb"))
             .context("apt-get download left no .deb")?;
-        process::run("dpkg-deb", &["-x", deb.as_str(), work.join("extract").as_str()])?;
+        process::run(
+            "dpkg-deb",
+            &["-x", deb.as_str(), work.join("extract").as_str()],
+        )?;
         std::fs::create_dir_all(PLUGIN_DIR)?;
         let target = format!("{PLUGIN_DIR}/docker-compose");
-        std::fs::copy(work.join("extract/usr/libexec/docker/cli-plugins/docker-compose"), &target)
-            .context("the package did not contain the compose plugin")?;
+        std::fs::copy(
+            work.join("extract/usr/libexec/docker/cli-plugins/docker-compose"),
+            &target,
+        )
+        .context("the package did not contain the compose plugin")?;
         std::fs::set_permissions(&target, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
         Ok(())
     })();
@@ -77,11 +87,23 @@ pub fn install_mmdebstrap() -> anyhow::Result<()> {
     require_root("mmdebstrap")?;
     process::run("apt-get", &["update", "-qq"])?;
     let output = process::capture_expr(
-        duct::cmd("apt-get", ["install", "-y", "-qq", "--no-install-recommends", "mmdebstrap"])
-            .env("DEBIAN_FRONTEND", "noninteractive"),
+        duct::cmd(
+            "apt-get",
+            [
+                "install",
+                "-y",
+                "-qq",
+                "--no-install-recommends",
+                "mmdebstrap",
+            ],
+        )
+        .env("DEBIAN_FRONTEND", "noninteractive"),
     )?;
     if !output.success {
-        bail!("apt-get install mmdebstrap failed:\n{}", output.stderr.trim_end());
+        bail!(
+            "apt-get install mmdebstrap failed:\n{}",
+            output.stderr.trim_end()
+        );
     }
     Ok(())
 }

@@ -21,7 +21,10 @@ pub fn check_name(kind: &str, name: &str) -> anyhow::Result<()> {
         anyhow::bail!("the {kind} name is empty");
     }
     if name.len() > 63 {
-        anyhow::bail!("the {kind} name `{name}` is {} bytes; PostgreSQL allows at most 63", name.len());
+        anyhow::bail!(
+            "the {kind} name `{name}` is {} bytes; PostgreSQL allows at most 63",
+            name.len()
+        );
     }
     if name.contains('\0') {
         anyhow::bail!("the {kind} name contains a NUL byte");
@@ -37,7 +40,10 @@ mod tests {
     fn identifiers_are_quoted_and_inner_quotes_doubled() {
         assert_eq!(quote_ident("app"), "\"app\"");
         assert_eq!(quote_ident("Mixed Case"), "\"Mixed Case\"");
-        assert_eq!(quote_ident("x\"; DROP DATABASE postgres; --"), "\"x\"\"; DROP DATABASE postgres; --\"");
+        assert_eq!(
+            quote_ident("x\"; DROP DATABASE postgres; --"),
+            "\"x\"\"; DROP DATABASE postgres; --\""
+        );
         assert_eq!(quote_ident(""), "\"\"");
     }
 

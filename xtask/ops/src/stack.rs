@@ -59,7 +59,11 @@ pub struct Stack {
 
 impl Stack {
     pub fn new(paths: Paths, config: Config) -> anyhow::Result<Stack> {
-        Ok(Stack { paths, config, docker: Docker::connect()? })
+        Ok(Stack {
+            paths,
+            config,
+            docker: Docker::connect()?,
+        })
     }
 
     /// Loads `.env` from the state directory and connects to Docker.
@@ -92,9 +96,20 @@ impl Stack {
     }
 
     /// A connection as any role over verified TLS.
-    pub fn connect_as(&self, user: &str, password: &str, database: &str) -> anyhow::Result<postgres::Client> {
+    pub fn connect_as(
+        &self,
+        user: &str,
+        password: &str,
+        database: &str,
+    ) -> anyhow::Result<postgres::Client> {
         let ca = tls::files(&self.paths).ca_cert;
-        let target = pg::Target { host: self.host(), port: self.config.host_port(), user, database, ca_cert: &ca };
+        let target = pg::Target {
+            host: self.host(),
+            port: self.config.host_port(),
+            user,
+            database,
+            ca_cert: &ca,
+        };
         pg::connect(&target, password)
     }
 
@@ -105,21 +120,35 @@ impl Stack {
             progress.status("Generated", file.as_str());
         }
         crate::fsutil::ensure_dir(&self.paths.backups_dir(), 0o750)?;
-        crate::fsutil::hand_over(&self.paths.backups_dir(), self.config.uid(), self.config.gid())?;
+        crate::fsutil::hand_over(
+            &self.paths.backups_dir(),
+            self.config.uid(),
+            self.config.gid(),
+        )?;
         let rendered = render::write(&self.paths, &self.config)?;
         for name in &rendered.changed_files {
-            progress.status("Rendered", &format!("{}", render::output_dir(&self.paths).join(name)));
+            progress.status(
+                "Rendered",
+                &format!("{}", render::output_dir(&self.paths).join(name)),
+            );
         }
         let image = image::build::ensure(&self.docker, &self.paths, &self.config, false, progress)?;
 
         let before = self.container_state()?;
         progress.status("Starting", &format!("stack `{}`", self.config.project()));
         // postgres first, waited for with our own diagnostics; then the services that depend on it.
-        self.compose().stream(&["up", "--detach", "--remove-orphans", "postgres"], |line| progress.detail(line))?;
+        self.compose().stream(
+            &["up", "--detach", "--remove-orphans", "postgres"],
+            |line| progress.detail(line),
+        )?;
         let after = self.container_state()?;
-        let container_changed = before != after || !before.as_ref().is_some_and(|(_, running)| *running);
+        let container_changed =
+            before != after || !before.as_ref().is_some_and(|(_, running)| *running);
         self.wait_healthy(Duration::from_secs(600), progress)?;
-        self.compose().stream(&["up", "--detach", "--remove-orphans"], |line| progress.detail(line))?;
+        self.compose()
+            .stream(&["up", "--detach", "--remove-orphans"], |line| {
+                progress.detail(line)
+            })?;
 
         let applied = if container_changed {
             Applied::Started
@@ -138,9 +167,18 @@ impl Stack {
             progress.status("Created", &format!("database `{db}`"));
         }
         if !bootstrap.extensions.is_empty() {
-            progress.status("Installed", &format!("{} extension(s)", bootstrap.extensions.len()));
+            progress.status(
+                "Installed",
+                &format!("{} extension(s)", bootstrap.extensions.len()),
+            );
         }
-        Ok(UpReport { secrets_written: written.len(), image, container_changed, applied, bootstrap })
+        Ok(UpReport {
+            secrets_written: written.len(),
+            image,
+            container_changed,
+            applied,
+            bootstrap,
+        })
     }
 
     /// Re-renders and applies to the running server (`config apply`).
@@ -155,9 +193,15 @@ impl Stack {
         self.apply_to_running(rendered.changed_settings, progress)
     }
 
-    fn apply_to_running(&self, changed: Vec<ChangedSetting>, progress: &dyn Progress) -> anyhow::Result<Applied> {
+    fn apply_to_running(
+        &self,
+        changed: Vec<ChangedSetting>,
+        progress: &dyn Progress,
+    ) -> anyhow::Result<Applied> {
         let mut client = self.connect("postgres")?;
-        client.batch_execute("SELECT pg_reload_conf()").context("failed to reload the configuration")?;
+        client
+            .batch_execute("SELECT pg_reload_conf()")
+            .context("failed to reload the configuration")?;
         // The reload is asynchronous: the postmaster re-reads the files when it handles SIGHUP.
         std::thread::sleep(Duration::from_millis(500));
         let mut client = self.connect("postgres")?;
@@ -170,13 +214,25 @@ impl Stack {
                 &[],
             )?
             .iter()
-            .map(|row| format!("{}: {}", row.get::<_, Option<String>>(0).unwrap_or_default(), row.get::<_, String>(1)))
+            .map(|row| {
+                format!(
+                    "{}: {}",
+                    row.get::<_, Option<String>>(0).unwrap_or_default(),
+                    row.get::<_, String>(1)
+                )
+            })
             .collect();
         if !errors.is_empty() {
-            bail!("the server rejected the new configuration: {}", errors.join("; "));
+            bail!(
+                "the server rejected the new configuration: {}",
+                errors.join("; ")
+            );
         }
         let pending: Vec<String> = client
-            .query("SELECT name FROM pg_settings WHERE pending_restart ORDER BY name", &[])?
+            .query(
+                "SELECT name FROM pg_settings WHERE pending_restart ORDER BY name",
+                &[],
+            )?
             .iter()
             .map(|row| row.get(0))
             .collect();
@@ -184,7 +240,10 @@ impl Stack {
             progress.status("Reloaded", &describe(&changed));
             return Ok(Applied::Reloaded(changed));
         }
-        progress.status("Restarting", &format!("postgres: {} need(s) a restart", pending.join(", ")));
+        progress.status(
+            "Restarting",
+            &format!("postgres: {} need(s) a restart", pending.join(", ")),
+        );
         self.compose().run(&["restart", "postgres"])?;
         self.wait_healthy(Duration::from_secs(300), progress)?;
         Ok(Applied::Restarted(pending))
@@ -192,9 +251,18 @@ impl Stack {
 
     /// The container's ID and whether it runs, or `None` when it does not exist.
     fn container_state(&self) -> anyhow::Result<Option<(String, bool)>> {
-        Ok(self.docker.inspect_container(&self.container())?.map(|inspect| {
-            (inspect.id.unwrap_or_default(), inspect.state.and_then(|state| state.running).unwrap_or(false))
-        }))
+        Ok(self
+            .docker
+            .inspect_container(&self.container())?
+            .map(|inspect| {
+                (
+                    inspect.id.unwrap_or_default(),
+                    inspect
+                        .state
+                        .and_then(|state| state.running)
+                        .unwrap_or(false),
+                )
+            }))
     }
 
     /// Polls the container's health until healthy; on failure shows the health
@@ -204,7 +272,10 @@ impl Stack {
         let started = Instant::now();
         let mut last = String::new();
         loop {
-            let health = self.docker.health(&container)?.unwrap_or_else(|| "missing".to_owned());
+            let health = self
+                .docker
+                .health(&container)?
+                .unwrap_or_else(|| "missing".to_owned());
             if health != last {
                 progress.status("Health", &format!("{container}: {health}"));
                 last.clone_from(&health);
@@ -216,8 +287,15 @@ impl Stack {
                 _ => std::thread::sleep(Duration::from_millis(500)),
             }
         }
-        let checks = self.docker.health_log(&container).unwrap_or_default().join("\n");
-        let logs = self.compose().run(&["logs", "--no-color", "--tail", "40", "postgres"]).unwrap_or_default();
+        let checks = self
+            .docker
+            .health_log(&container)
+            .unwrap_or_default()
+            .join("\n");
+        let logs = self
+            .compose()
+            .run(&["logs", "--no-color", "--tail", "40", "postgres"])
+            .unwrap_or_default();
         bail!(
             "`{container}` did not become healthy (last state: {last}) after {:.0}s\nhealth checks:\n{}\nlast log lines:\n{}\n\
              see `cargo xtask logs` and `cargo xtask status`",

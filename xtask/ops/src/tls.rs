@@ -6,8 +6,8 @@
 use anyhow::Context;
 use camino::Utf8PathBuf;
 use rcgen::{
-    date_time_ymd, BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose,
+    date_time_ymd, BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose,
 };
 
 use crate::config::Config;
@@ -25,7 +25,11 @@ pub struct TlsFiles {
 
 pub fn files(paths: &Paths) -> TlsFiles {
     let dir = paths.secrets_dir().join("tls");
-    TlsFiles { ca_cert: dir.join("ca.crt"), server_cert: dir.join("server.crt"), server_key: dir.join("server.key") }
+    TlsFiles {
+        ca_cert: dir.join("ca.crt"),
+        server_cert: dir.join("server.crt"),
+        server_key: dir.join("server.key"),
+    }
 }
 
 /// Generates the CA and server certificate unless all three files exist (or `force`).
@@ -45,8 +49,7 @@ pub fn ensure(paths: &Paths, config: &Config, force: bool) -> anyhow::Result<Vec
 
 /// Valid from January of last year to January ten years on.
 fn validity_years() -> (i32, i32) {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let year = 1970 + (now / 31_556_952) as i32;
+    let year = i32::try_from(crate::clock::current_year()).unwrap_or(2026);
     (year - 1, year + 10)
 }
 
@@ -55,7 +58,9 @@ fn generate() -> Result<(String, String, String), rcgen::Error> {
     let (first_year, last_year) = validity_years();
     let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-    ca_params.distinguished_name.push(DnType::CommonName, "core_data local CA");
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "core_data local CA");
     ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
     ca_params.not_before = date_time_ymd(first_year, 1, 1);
     ca_params.not_after = date_time_ymd(last_year, 1, 1);
@@ -65,8 +70,13 @@ fn generate() -> Result<(String, String, String), rcgen::Error> {
 
     let names: Vec<String> = SERVER_NAMES.iter().map(|name| (*name).to_owned()).collect();
     let mut params = CertificateParams::new(names)?;
-    params.distinguished_name.push(DnType::CommonName, "core_data postgres");
-    params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "core_data postgres");
+    params.key_usages = vec![
+        KeyUsagePurpose::DigitalSignature,
+        KeyUsagePurpose::KeyEncipherment,
+    ];
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     params.use_authority_key_identifier_extension = true;
     params.not_before = date_time_ymd(first_year, 1, 1);

@@ -45,7 +45,11 @@ pub struct Failure {
 
 impl Failure {
     pub fn new(kind: &'static str, message: impl Into<String>) -> Failure {
-        Failure { kind, message: message.into(), sqlstate: None }
+        Failure {
+            kind,
+            message: message.into(),
+            sqlstate: None,
+        }
     }
 }
 
@@ -126,7 +130,8 @@ pub struct QaCloneInfo {
 pub trait Backend: Send + Sync {
     /// Runs a read-only query (inside a `READ ONLY` transaction) with bound parameters.
     /// Stops with a `limit` failure past `max_rows` rows.
-    fn query(&self, db: &str, sql: &str, params: &[SqlValue], max_rows: usize) -> Outcome<Vec<Row>>;
+    fn query(&self, db: &str, sql: &str, params: &[SqlValue], max_rows: usize)
+        -> Outcome<Vec<Row>>;
     /// Runs one writing statement; returns the rows affected.
     fn execute(&self, db: &str, sql: &str, params: &[SqlValue]) -> Outcome<u64>;
     /// Runs statements in one transaction, all or nothing; returns the rows affected by each.
@@ -153,7 +158,14 @@ pub trait Backend: Send + Sync {
     /// Removes a clone and its volumes; false when there was none.
     fn qa_drop(&self, name: &str) -> Outcome<bool>;
     /// A read-only query on a clone (never on the live cluster).
-    fn qa_query(&self, name: &str, db: &str, sql: &str, params: &[SqlValue], max_rows: usize) -> Outcome<Vec<Row>>;
+    fn qa_query(
+        &self,
+        name: &str,
+        db: &str,
+        sql: &str,
+        params: &[SqlValue],
+        max_rows: usize,
+    ) -> Outcome<Vec<Row>>;
     /// One writing statement on a clone (never on the live cluster); returns the rows affected.
     fn qa_execute(&self, name: &str, db: &str, sql: &str, params: &[SqlValue]) -> Outcome<u64>;
 }
@@ -166,7 +178,10 @@ pub struct Offline {
 
 impl Offline {
     fn fail<T>(&self) -> Outcome<T> {
-        Err(Failure::new("connect", "this run has no stack; start it with `cargo xtask up`"))
+        Err(Failure::new(
+            "connect",
+            "this run has no stack; start it with `cargo xtask up`",
+        ))
     }
 }
 

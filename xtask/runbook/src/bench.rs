@@ -32,13 +32,27 @@ impl BenchFigures {
 
 impl std::fmt::Display for BenchFigures {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let row = |f: &mut std::fmt::Formatter<'_>, what: &str, (median, p95): (Duration, Duration)| {
-            writeln!(f, "{what:<48} median {:>9.1} µs   p95 {:>9.1} µs", micros(median), micros(p95))
-        };
-        writeln!(f, "pg::query(\"postgres\", \"SELECT 1\", []), {} calls each:", self.calls)?;
+        let row =
+            |f: &mut std::fmt::Formatter<'_>, what: &str, (median, p95): (Duration, Duration)| {
+                writeln!(
+                    f,
+                    "{what:<48} median {:>9.1} µs   p95 {:>9.1} µs",
+                    micros(median),
+                    micros(p95)
+                )
+            };
+        writeln!(
+            f,
+            "pg::query(\"postgres\", \"SELECT 1\", []), {} calls each:",
+            self.calls
+        )?;
         row(f, "  from Rhai (pg::query)", self.rhai)?;
         row(f, "  from Rust, same backend path", self.rust)?;
-        row(f, "  from Rust, bare query_typed (no READ ONLY tx)", self.bare)?;
+        row(
+            f,
+            "  from Rust, bare query_typed (no READ ONLY tx)",
+            self.bare,
+        )?;
         writeln!(
             f,
             "  Rhai / Rust: {:.3}x (+{:.1} µs per call)",
@@ -61,10 +75,20 @@ fn percentiles(mut samples: Vec<Duration>) -> (Duration, Duration) {
 /// Runs each variant `calls` times (after a warm-up) and returns the figures.
 pub fn bench_primitive_overhead(stack: &Stack, calls: usize) -> anyhow::Result<BenchFigures> {
     anyhow::ensure!(calls > 0, "`calls` must be at least 1");
-    let limits = Limits { timeout: Duration::from_secs(3600), ..Limits::default() };
+    let limits = Limits {
+        timeout: Duration::from_secs(3600),
+        ..Limits::default()
+    };
     let live = Arc::new(Live::new(stack, limits.timeout)?);
-    let sb = sandbox(&limits, Grants::default(), live.clone(), Arc::new(Captured::default()));
-    let ast = sb.engine.compile("fn once() { pg::query(\"postgres\", \"SELECT 1\", []) }")?;
+    let sb = sandbox(
+        &limits,
+        Grants::default(),
+        live.clone(),
+        Arc::new(Captured::default()),
+    );
+    let ast = sb
+        .engine
+        .compile("fn once() { pg::query(\"postgres\", \"SELECT 1\", []) }")?;
     sb.clock.start(limits.timeout);
     let mut scope = Scope::new();
     let rhai_call = |scope: &mut Scope<'_>| {
@@ -78,7 +102,8 @@ pub fn bench_primitive_overhead(stack: &Stack, calls: usize) -> anyhow::Result<B
     // Warm up: connections, statement paths, caches.
     for _ in 0..calls.min(50) {
         rhai_call(&mut scope)?;
-        live.query("postgres", "SELECT 1", &[], 10).map_err(|f| anyhow::anyhow!("{}", f.message))?;
+        live.query("postgres", "SELECT 1", &[], 10)
+            .map_err(|f| anyhow::anyhow!("{}", f.message))?;
         bare.query_typed("SELECT 1", &[])?;
     }
     let mut rhai = Vec::with_capacity(calls);
@@ -91,12 +116,19 @@ pub fn bench_primitive_overhead(stack: &Stack, calls: usize) -> anyhow::Result<B
         rhai.push(started.elapsed());
 
         let started = Instant::now();
-        live.query("postgres", "SELECT 1", &[], 10).map_err(|f| anyhow::anyhow!("{}", f.message))?;
+        live.query("postgres", "SELECT 1", &[], 10)
+            .map_err(|f| anyhow::anyhow!("{}", f.message))?;
         rust.push(started.elapsed());
 
         let started = Instant::now();
-        bare.query_typed("SELECT 1", &[]).context("bare query failed")?;
+        bare.query_typed("SELECT 1", &[])
+            .context("bare query failed")?;
         raw.push(started.elapsed());
     }
-    Ok(BenchFigures { calls, rhai: percentiles(rhai), rust: percentiles(rust), bare: percentiles(raw) })
+    Ok(BenchFigures {
+        calls,
+        rhai: percentiles(rhai),
+        rust: percentiles(rust),
+        bare: percentiles(raw),
+    })
 }

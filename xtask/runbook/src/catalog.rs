@@ -25,9 +25,12 @@ pub struct SourceFile {
 impl SourceFile {
     /// Reads `path`, naming it relative to `base` when it lies below it.
     pub fn read(path: &Utf8Path, base: &Utf8Path) -> anyhow::Result<SourceFile> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|err| anyhow::anyhow!("failed to read runbook file `{path}`: {err}; check the `--file` path"))?;
-        let name = path.strip_prefix(base).map_or_else(|_| path.to_string(), |p| p.to_string());
+        let text = std::fs::read_to_string(path).map_err(|err| {
+            anyhow::anyhow!("failed to read runbook file `{path}`: {err}; check the `--file` path")
+        })?;
+        let name = path
+            .strip_prefix(base)
+            .map_or_else(|_| path.to_string(), |p| p.to_string());
         Ok(SourceFile { name, text })
     }
 }
@@ -45,7 +48,10 @@ pub struct Runbook {
 impl Runbook {
     /// The first line of the help text.
     pub fn summary(&self) -> &str {
-        self.doc.lines().next().unwrap_or("(no description: add a `///` comment above the function)")
+        self.doc
+            .lines()
+            .next()
+            .unwrap_or("(no description: add a `///` comment above the function)")
     }
 }
 
@@ -68,14 +74,21 @@ pub fn shipped(repo: &Utf8Path) -> Utf8PathBuf {
 impl Catalog {
     /// Compiles every file (with the sandbox's limits and disabled symbols) and lists its runbooks.
     pub fn compile(files: Vec<SourceFile>, limits: &Limits) -> Result<Catalog, Diagnostic> {
-        let offline = Arc::new(Offline { backups_dir: Utf8PathBuf::from("backups") });
-        let grants = Grants { allow_writes: true, dry_run: false };
+        let offline = Arc::new(Offline {
+            backups_dir: Utf8PathBuf::from("backups"),
+        });
+        let grants = Grants {
+            allow_writes: true,
+            dry_run: false,
+        };
         let compiler = sandbox(limits, grants, offline, Arc::new(Terminal));
         let mut compiled = Vec::new();
         let mut runbooks: Vec<Runbook> = Vec::new();
         for file in files {
-            let mut ast =
-                compiler.engine.compile(&file.text).map_err(|err| Diagnostic::from_parse(&err, &file.name))?;
+            let mut ast = compiler
+                .engine
+                .compile(&file.text)
+                .map_err(|err| Diagnostic::from_parse(&err, &file.name))?;
             ast.set_source(file.name.as_str());
             for f in ast.iter_functions() {
                 // Closures compile to anonymous functions: not runbooks either.
@@ -101,8 +114,17 @@ impl Catalog {
                     .comments
                     .iter()
                     .flat_map(|c| c.lines())
-                    .map(|line| line.trim_start().trim_start_matches("///").trim_start_matches("/**"))
-                    .map(|line| line.strip_prefix(' ').unwrap_or(line).trim_end_matches("*/").trim_end())
+                    .map(|line| {
+                        line.trim_start()
+                            .trim_start_matches("///")
+                            .trim_start_matches("/**")
+                    })
+                    .map(|line| {
+                        line.strip_prefix(' ')
+                            .unwrap_or(line)
+                            .trim_end_matches("*/")
+                            .trim_end()
+                    })
                     .collect::<Vec<_>>()
                     .join("\n");
                 runbooks.push(Runbook {
@@ -114,7 +136,10 @@ impl Catalog {
             }
             compiled.push(Compiled { file, ast });
         }
-        Ok(Catalog { files: compiled, runbooks })
+        Ok(Catalog {
+            files: compiled,
+            runbooks,
+        })
     }
 
     pub fn runbooks(&self) -> &[Runbook] {
@@ -127,7 +152,10 @@ impl Catalog {
 
     /// The text of a file by its source name (for rendering diagnostics).
     pub fn text_of(&self, source: &str) -> Option<String> {
-        self.files.iter().find(|c| c.file.name == source).map(|c| c.file.text.clone())
+        self.files
+            .iter()
+            .find(|c| c.file.name == source)
+            .map(|c| c.file.text.clone())
     }
 
     /// Renders a diagnostic against these files.
@@ -136,25 +164,55 @@ impl Catalog {
     }
 
     /// Runs one runbook in `sandbox` (whose clock starts now) with `args`.
-    pub fn run(&self, sandbox: &Sandbox, name: &str, args: &BTreeMap<String, String>) -> Result<Dynamic, Diagnostic> {
+    pub fn run(
+        &self,
+        sandbox: &Sandbox,
+        name: &str,
+        args: &BTreeMap<String, String>,
+    ) -> Result<Dynamic, Diagnostic> {
         let Some(runbook) = self.get(name) else {
             let known: Vec<&str> = self.runbooks.iter().map(|r| r.name.as_str()).collect();
-            return Err(Diagnostic::plain(format!("there is no runbook `{name}`"))
-                .with_note(format!("runbooks: {}; `cargo xtask runbooks` lists them", known.join(", "))));
+            return Err(
+                Diagnostic::plain(format!("there is no runbook `{name}`")).with_note(format!(
+                    "runbooks: {}; `cargo xtask runbooks` lists them",
+                    known.join(", ")
+                )),
+            );
         };
         if !runbook.takes_args && !args.is_empty() {
-            return Err(Diagnostic::plain(format!("runbook `{name}` takes no arguments; drop the `key=value` ones")));
+            return Err(Diagnostic::plain(format!(
+                "runbook `{name}` takes no arguments; drop the `key=value` ones"
+            )));
         }
-        let compiled = self.files.iter().find(|c| c.file.name == runbook.source).expect("runbook from a compiled file");
-        let map: Map = args.iter().map(|(k, v)| (k.as_str().into(), Dynamic::from(v.clone()))).collect();
+        let compiled = self
+            .files
+            .iter()
+            .find(|c| c.file.name == runbook.source)
+            .expect("runbook from a compiled file");
+        let map: Map = args
+            .iter()
+            .map(|(k, v)| (k.as_str().into(), Dynamic::from(v.clone())))
+            .collect();
         let mut scope = Scope::new();
         // Top-level statements of a runbook file are not run: a file is a set of functions.
         let options = CallFnOptions::new().eval_ast(false).rewind_scope(true);
         sandbox.clock.start(sandbox.limits.timeout);
         let result = if runbook.takes_args {
-            sandbox.engine.call_fn_with_options::<Dynamic>(options, &mut scope, &compiled.ast, name, (map,))
+            sandbox.engine.call_fn_with_options::<Dynamic>(
+                options,
+                &mut scope,
+                &compiled.ast,
+                name,
+                (map,),
+            )
         } else {
-            sandbox.engine.call_fn_with_options::<Dynamic>(options, &mut scope, &compiled.ast, name, ())
+            sandbox.engine.call_fn_with_options::<Dynamic>(
+                options,
+                &mut scope,
+                &compiled.ast,
+                name,
+                (),
+            )
         };
         result.map_err(|err| {
             let diag = Diagnostic::from_eval(err, &compiled.file.name);
@@ -162,7 +220,10 @@ impl Catalog {
                 return diag;
             }
             // Rhai moves a limit error to the outermost call site, and a runbook has none.
-            diag.with_note(format!("while running runbook `{name}` from `{}`", compiled.file.name))
+            diag.with_note(format!(
+                "while running runbook `{name}` from `{}`",
+                compiled.file.name
+            ))
         })
     }
 }
@@ -175,7 +236,9 @@ pub fn parse_args(pairs: &[String]) -> Result<BTreeMap<String, String>, String> 
             return Err(format!("argument `{pair}` is not `key=value`"));
         };
         if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            return Err(format!("argument name `{key}` must be letters, digits and `_`"));
+            return Err(format!(
+                "argument name `{key}` must be letters, digits and `_`"
+            ));
         }
         if args.insert(key.to_owned(), value.to_owned()).is_some() {
             return Err(format!("argument `{key}` is given twice"));
@@ -194,7 +257,8 @@ pub fn exit_code(value: &Dynamic) -> Result<u8, String> {
         return Ok(u8::from(!ok));
     }
     if let Ok(code) = value.as_int() {
-        return u8::try_from(code).map_err(|_| format!("the runbook returned {code}; an exit code is 0 to 255"));
+        return u8::try_from(code)
+            .map_err(|_| format!("the runbook returned {code}; an exit code is 0 to 255"));
     }
     Err(format!(
         "the runbook returned a `{}`; return nothing, a bool or an INT exit code \
@@ -205,13 +269,25 @@ pub fn exit_code(value: &Dynamic) -> Result<u8, String> {
 
 /// Reads `scripts.rhai` from `repo` and every `extra` file, and compiles them
 /// all. On a compile error, returns the rendered diagnostic.
-pub fn load(repo: &Utf8Path, extra: &[Utf8PathBuf], limits: &Limits) -> anyhow::Result<Result<Catalog, String>> {
+pub fn load(
+    repo: &Utf8Path,
+    extra: &[Utf8PathBuf],
+    limits: &Limits,
+) -> anyhow::Result<Result<Catalog, String>> {
     let mut files = vec![SourceFile::read(&shipped(repo), repo)?];
     for path in extra {
         files.push(SourceFile::read(path, repo)?);
     }
-    let texts: Vec<(String, String)> = files.iter().map(|f| (f.name.clone(), f.text.clone())).collect();
+    let texts: Vec<(String, String)> = files
+        .iter()
+        .map(|f| (f.name.clone(), f.text.clone()))
+        .collect();
     Ok(Catalog::compile(files, limits).map_err(|diag| {
-        diag.render(&|source| texts.iter().find(|(name, _)| name == source).map(|(_, text)| text.clone()))
+        diag.render(&|source| {
+            texts
+                .iter()
+                .find(|(name, _)| name == source)
+                .map(|(_, text)| text.clone())
+        })
     }))
 }

@@ -54,13 +54,22 @@ impl std::fmt::Display for Diagnostic {
 impl std::error::Error for Diagnostic {}
 
 fn loc(source: &str, pos: Position) -> Option<Loc> {
-    Some(Loc { source: source.to_owned(), line: pos.line()?, column: pos.position().unwrap_or(1) })
+    Some(Loc {
+        source: source.to_owned(),
+        line: pos.line()?,
+        column: pos.position().unwrap_or(1),
+    })
 }
 
 impl Diagnostic {
     /// A diagnostic with no position (a runbook that does not exist, bad arguments).
     pub fn plain(message: impl Into<String>) -> Diagnostic {
-        Diagnostic { message: message.into(), at: None, notes: Vec::new(), chain: Vec::new() }
+        Diagnostic {
+            message: message.into(),
+            at: None,
+            notes: Vec::new(),
+            chain: Vec::new(),
+        }
     }
 
     pub fn with_note(mut self, note: impl Into<String>) -> Diagnostic {
@@ -71,15 +80,27 @@ impl Diagnostic {
     /// A syntax error in `source`.
     pub fn from_parse(err: &ParseError, source: &str) -> Diagnostic {
         let message = err.err_type().to_string();
-        let mut diag = Diagnostic { message, at: loc(source, err.position()), notes: Vec::new(), chain: Vec::new() };
+        let mut diag = Diagnostic {
+            message,
+            at: loc(source, err.position()),
+            notes: Vec::new(),
+            chain: Vec::new(),
+        };
         if diag.message.contains("'eval' is disabled") {
-            diag.notes.push("`eval` is disabled in runbooks: call functions directly".to_owned());
+            diag.notes
+                .push("`eval` is disabled in runbooks: call functions directly".to_owned());
         }
         if diag.message.contains("'import'") {
-            diag.notes.push("runbooks cannot import files: keep helpers as `private fn` in the same file".to_owned());
+            diag.notes.push(
+                "runbooks cannot import files: keep helpers as `private fn` in the same file"
+                    .to_owned(),
+            );
         }
         if diag.message.contains("Undefined variable") {
-            diag.notes.push("variables must be defined with `let` or `const` before use (strict mode)".to_owned());
+            diag.notes.push(
+                "variables must be defined with `let` or `const` before use (strict mode)"
+                    .to_owned(),
+            );
         }
         diag
     }
@@ -117,18 +138,30 @@ impl Diagnostic {
                      (or `--dry-run`, to print what it would do)"
                 ));
             } else if name.contains("::") {
-                notes.push("see `docs/rhai-api.txt` for every function and its parameters".to_owned());
+                notes.push(
+                    "see `docs/rhai-api.txt` for every function and its parameters".to_owned(),
+                );
             }
         }
         match &current {
-            EvalAltResult::ErrorTooManyOperations(_) => notes.push("the runbook hit its operation limit".to_owned()),
-            EvalAltResult::ErrorStackOverflow(_) => {
-                notes.push("the runbook hit its call-depth limit (unbounded recursion?)".to_owned());
+            EvalAltResult::ErrorTooManyOperations(_) => {
+                notes.push("the runbook hit its operation limit".to_owned())
             }
-            EvalAltResult::ErrorDataTooLarge(..) => notes.push("the runbook hit a size limit".to_owned()),
+            EvalAltResult::ErrorStackOverflow(_) => {
+                notes
+                    .push("the runbook hit its call-depth limit (unbounded recursion?)".to_owned());
+            }
+            EvalAltResult::ErrorDataTooLarge(..) => {
+                notes.push("the runbook hit a size limit".to_owned())
+            }
             _ => {}
         }
-        Diagnostic { message, at: loc(source, position), notes, chain }
+        Diagnostic {
+            message,
+            at: loc(source, position),
+            notes,
+            chain,
+        }
     }
 
     /// Renders with the source line and caret. `text_of` returns a file's text by source name.
@@ -137,11 +170,19 @@ impl Diagnostic {
         if let Some(at) = &self.at {
             let number = at.line.to_string();
             let pad = " ".repeat(number.len());
-            out.push_str(&format!("{pad}--> {}:{}:{}\n", at.source, at.line, at.column));
-            if let Some(line) = text_of(&at.source).and_then(|text| text.lines().nth(at.line - 1).map(str::to_owned)) {
+            out.push_str(&format!(
+                "{pad}--> {}:{}:{}\n",
+                at.source, at.line, at.column
+            ));
+            if let Some(line) = text_of(&at.source)
+                .and_then(|text| text.lines().nth(at.line - 1).map(str::to_owned))
+            {
                 // Keep tabs in the caret's indent so it lines up under the column.
-                let indent: String =
-                    line.chars().take(at.column.saturating_sub(1)).map(|c| if c == '\t' { '\t' } else { ' ' }).collect();
+                let indent: String = line
+                    .chars()
+                    .take(at.column.saturating_sub(1))
+                    .map(|c| if c == '\t' { '\t' } else { ' ' })
+                    .collect();
                 out.push_str(&format!("{pad} |\n{number} | {line}\n{pad} | {indent}^\n"));
             }
             for note in &self.notes {
@@ -154,15 +195,22 @@ impl Diagnostic {
         }
         for frame in &self.chain {
             let at = &frame.at;
-            out.push_str(&format!("called from: {}:{}:{} (call to `{}`)\n", at.source, at.line, at.column, frame.function));
+            out.push_str(&format!(
+                "called from: {}:{}:{} (call to `{}`)\n",
+                at.source, at.line, at.column, frame.function
+            ));
         }
         out
     }
 }
 
 fn runtime_message(value: &Dynamic, notes: &mut Vec<String>) -> String {
-    let Some(map) = value.read_lock::<Map>() else { return value.to_string() };
-    let Some(message) = map.get("message") else { return value.to_string() };
+    let Some(map) = value.read_lock::<Map>() else {
+        return value.to_string();
+    };
+    let Some(message) = map.get("message") else {
+        return value.to_string();
+    };
     let mut facts = Vec::new();
     if let Some(kind) = map.get("kind") {
         facts.push(format!("kind: {kind}"));

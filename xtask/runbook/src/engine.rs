@@ -114,7 +114,9 @@ impl Output for Captured {
             Stream::Stdout => &self.stdout,
             Stream::Stderr => &self.stderr,
         };
-        let mut buffer = buffer.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut buffer = buffer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         buffer.push_str(text);
         buffer.push('\n');
     }
@@ -128,11 +130,17 @@ pub struct Clock {
 
 impl Clock {
     pub fn start(&self, budget: Duration) {
-        *self.deadline.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Instant::now() + budget);
+        *self
+            .deadline
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Instant::now() + budget);
     }
 
     pub fn expired(&self) -> bool {
-        self.deadline.lock().unwrap_or_else(std::sync::PoisonError::into_inner).is_some_and(|d| Instant::now() > d)
+        self.deadline
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .is_some_and(|d| Instant::now() > d)
     }
 }
 
@@ -144,7 +152,12 @@ pub struct Sandbox {
 }
 
 /// Builds the sandbox. This is the only function in the workspace that creates an `Engine`.
-pub fn sandbox(limits: &Limits, grants: Grants, backend: Arc<dyn Backend>, output: Arc<dyn Output>) -> Sandbox {
+pub fn sandbox(
+    limits: &Limits,
+    grants: Grants,
+    backend: Arc<dyn Backend>,
+    output: Arc<dyn Output>,
+) -> Sandbox {
     // new_raw: no file module resolver, no stdout printing, no packages.
     let mut engine = Engine::new_raw();
     engine.register_global_module(StandardPackage::new().as_shared_module());
@@ -168,7 +181,9 @@ pub fn sandbox(limits: &Limits, grants: Grants, backend: Arc<dyn Backend>, outpu
     let timeout = limits.timeout;
     let progress_clock = clock.clone();
     engine.on_progress(move |_operations| {
-        progress_clock.expired().then(|| format!("the runbook exceeded its time budget of {timeout:?}").into())
+        progress_clock
+            .expired()
+            .then(|| format!("the runbook exceeded its time budget of {timeout:?}").into())
     });
     // `print` is replaced by a native function (it needs the call site); `debug` has it already.
     let debug_out = output.clone();
@@ -177,7 +192,17 @@ pub fn sandbox(limits: &Limits, grants: Grants, backend: Arc<dyn Backend>, outpu
         debug_out.line(Stream::Stderr, &format!("{at}: debug: {text}"));
     });
 
-    let env = api::Env { backend, output, grants, limits: limits.clone(), clock: clock.clone() };
+    let env = api::Env {
+        backend,
+        output,
+        grants,
+        limits: limits.clone(),
+        clock: clock.clone(),
+    };
     api::register(&mut engine, Arc::new(env));
-    Sandbox { engine, clock, limits: limits.clone() }
+    Sandbox {
+        engine,
+        clock,
+        limits: limits.clone(),
+    }
 }

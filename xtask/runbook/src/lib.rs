@@ -31,7 +31,9 @@ pub fn run_on_stack(
 ) -> anyhow::Result<Result<u8, String>> {
     if catalog.get(name).is_none() {
         // Before connecting to anything.
-        let diag = catalog.run(&offline_sandbox(limits, grants), name, args).err();
+        let diag = catalog
+            .run(&offline_sandbox(limits, grants), name, args)
+            .err();
         return Ok(Err(diag.map(|d| catalog.render(&d)).unwrap_or_default()));
     }
     let backend = Arc::new(live::Live::new(stack, limits.timeout)?);
@@ -43,6 +45,13 @@ pub fn run_on_stack(
 }
 
 fn offline_sandbox(limits: &engine::Limits, grants: engine::Grants) -> engine::Sandbox {
-    let backend = Arc::new(backend::Offline { backups_dir: "backups".into() });
-    engine::sandbox(limits, grants, backend, Arc::new(engine::Captured::default()))
+    let backend = Arc::new(backend::Offline {
+        backups_dir: "backups".into(),
+    });
+    engine::sandbox(
+        limits,
+        grants,
+        backend,
+        Arc::new(engine::Captured::default()),
+    )
 }

@@ -17,8 +17,8 @@ use core_data_ops::stack::Stack;
 use postgres::types::{FromSql, ToSql, Type};
 
 use crate::backend::{
-    Backend, BackupSetInfo, Cell, ContainerInfo, ExecResult, Failure, Outcome, QaCloneInfo, Row, SqlValue,
-    VerifyOutcome,
+    Backend, BackupSetInfo, Cell, ContainerInfo, ExecResult, Failure, Outcome, QaCloneInfo, Row,
+    SqlValue, VerifyOutcome,
 };
 
 /// A backend over one stack. Connections are opened on first use, one per
@@ -36,19 +36,36 @@ impl Live {
     /// outlive the run's wall-clock budget (which Rhai checks only between operations).
     pub fn new(stack: &Stack, statement_timeout: Duration) -> anyhow::Result<Live> {
         let stack = Stack::new(stack.paths.clone(), stack.config.clone())?;
-        Ok(Live { stack, statement_timeout, clients: Mutex::new(HashMap::new()), qa_clients: Mutex::new(HashMap::new()) })
+        Ok(Live {
+            stack,
+            statement_timeout,
+            clients: Mutex::new(HashMap::new()),
+            qa_clients: Mutex::new(HashMap::new()),
+        })
     }
 
     fn set_timeout(&self, client: &mut postgres::Client) -> Outcome<()> {
         // An integer we computed, not script input.
         let ms = self.statement_timeout.as_millis().max(1);
-        client.batch_execute(&format!("SET statement_timeout = {ms}")).map_err(sql_failure)
+        client
+            .batch_execute(&format!("SET statement_timeout = {ms}"))
+            .map_err(sql_failure)
     }
 
-    fn with_client<T>(&self, db: &str, f: impl FnOnce(&mut postgres::Client) -> Outcome<T>) -> Outcome<T> {
-        let mut clients = self.clients.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    fn with_client<T>(
+        &self,
+        db: &str,
+        f: impl FnOnce(&mut postgres::Client) -> Outcome<T>,
+    ) -> Outcome<T> {
+        let mut clients = self
+            .clients
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if !clients.contains_key(db) {
-            let mut client = self.stack.connect(db).map_err(|err| Failure::new("connect", format!("{err:#}")))?;
+            let mut client = self
+                .stack
+                .connect(db)
+                .map_err(|err| Failure::new("connect", format!("{err:#}")))?;
             self.set_timeout(&mut client)?;
             clients.insert(db.to_owned(), client);
         }
@@ -61,21 +78,38 @@ impl Live {
     }
 
     /// A connection to database `db` of running QA clone `name` of this stack.
-    fn with_clone<T>(&self, name: &str, db: &str, f: impl FnOnce(&mut postgres::Client) -> Outcome<T>) -> Outcome<T> {
+    fn with_clone<T>(
+        &self,
+        name: &str,
+        db: &str,
+        f: impl FnOnce(&mut postgres::Client) -> Outcome<T>,
+    ) -> Outcome<T> {
         let key = (name.to_owned(), db.to_owned());
-        let mut clients = self.qa_clients.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut clients = self
+            .qa_clients
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if !clients.contains_key(&key) {
             let clones = qa::list(&self.stack).map_err(docker_failure)?;
             let clone = clones.into_iter().find(|c| c.name == name).ok_or_else(|| {
-                Failure::new("not_found", format!("there is no QA clone `{name}`; create it with `qa::provision`"))
+                Failure::new(
+                    "not_found",
+                    format!("there is no QA clone `{name}`; create it with `qa::provision`"),
+                )
             })?;
             // The clone's own port, and never the live cluster's.
-            if clone.state != "running" || clone.port == 0 || clone.port == self.stack.config.host_port() {
-                let message = format!("QA clone `{name}` is {} (port {}); drop and provision it again", clone.state, clone.port);
+            if clone.state != "running"
+                || clone.port == 0
+                || clone.port == self.stack.config.host_port()
+            {
+                let message = format!(
+                    "QA clone `{name}` is {} (port {}); drop and provision it again",
+                    clone.state, clone.port
+                );
                 return Err(Failure::new("not_found", message));
             }
-            let mut client =
-                qa::connect(&self.stack, &clone, db).map_err(|err| Failure::new("connect", format!("{err:#}")))?;
+            let mut client = qa::connect(&self.stack, &clone, db)
+                .map_err(|err| Failure::new("connect", format!("{err:#}")))?;
             self.set_timeout(&mut client)?;
             clients.insert(key.clone(), client);
         }
@@ -97,16 +131,29 @@ impl Live {
                 let names: Vec<&str> = containers.iter().map(|c| c.name.as_str()).collect();
                 Failure::new(
                     "not_found",
-                    format!("`{name}` is not a container of this stack (its containers: {})", names.join(", ")),
+                    format!(
+                        "`{name}` is not a container of this stack (its containers: {})",
+                        names.join(", ")
+                    ),
                 )
             })
     }
 }
 
 impl Backend for Live {
-    fn query(&self, db: &str, sql: &str, params: &[SqlValue], max_rows: usize) -> Outcome<Vec<Row>> {
+    fn query(
+        &self,
+        db: &str,
+        sql: &str,
+        params: &[SqlValue],
+        max_rows: usize,
+    ) -> Outcome<Vec<Row>> {
         self.with_client(db, |client| {
-            let mut tx = client.build_transaction().read_only(true).start().map_err(sql_failure)?;
+            let mut tx = client
+                .build_transaction()
+                .read_only(true)
+                .start()
+                .map_err(sql_failure)?;
             let rows = query_rows(&mut tx, sql, params, max_rows)?;
             tx.commit().map_err(sql_failure)?;
             Ok(rows)
@@ -116,7 +163,9 @@ impl Backend for Live {
     fn execute(&self, db: &str, sql: &str, params: &[SqlValue]) -> Outcome<u64> {
         self.with_client(db, |client| {
             let bound = bind(params);
-            client.execute_typed(sql, &refs(&bound)).map_err(sql_failure)
+            client
+                .execute_typed(sql, &refs(&bound))
+                .map_err(sql_failure)
         })
     }
 
@@ -136,23 +185,47 @@ impl Backend for Live {
 
     fn containers(&self) -> Outcome<Vec<ContainerInfo>> {
         let project = self.stack.config.project();
-        let summaries = self.stack.docker.project_containers(project).map_err(docker_failure)?;
+        let summaries = self
+            .stack
+            .docker
+            .project_containers(project)
+            .map_err(docker_failure)?;
         let mut out = Vec::new();
         for summary in summaries {
-            let name = summary.names.as_ref().and_then(|n| n.first()).map_or("", |n| n.trim_start_matches('/'));
-            let inspect = self.stack.docker.inspect_container(name).map_err(docker_failure)?;
-            let state = inspect.as_ref().and_then(|i| i.state.clone()).unwrap_or_default();
+            let name = summary
+                .names
+                .as_ref()
+                .and_then(|n| n.first())
+                .map_or("", |n| n.trim_start_matches('/'));
+            let inspect = self
+                .stack
+                .docker
+                .inspect_container(name)
+                .map_err(docker_failure)?;
+            let state = inspect
+                .as_ref()
+                .and_then(|i| i.state.clone())
+                .unwrap_or_default();
             let health = match (&state.running, &state.health) {
                 (Some(false) | None, _) => "stopped".to_owned(),
-                (Some(true), Some(health)) => health.status.map_or_else(|| "none".to_owned(), |s| s.to_string()),
+                (Some(true), Some(health)) => health
+                    .status
+                    .map_or_else(|| "none".to_owned(), |s| s.to_string()),
                 (Some(true), None) => "none".to_owned(),
             };
             let labels = summary.labels.clone().unwrap_or_default();
             out.push(ContainerInfo {
                 name: name.to_owned(),
-                service: labels.get("com.docker.compose.service").cloned().unwrap_or_default(),
+                service: labels
+                    .get("com.docker.compose.service")
+                    .cloned()
+                    .unwrap_or_default(),
                 image: summary.image.clone().unwrap_or_default(),
-                state: summary.state.as_ref().map(ToString::to_string).unwrap_or_default(),
+                state: summary
+                    .state
+                    .as_ref()
+                    .map(ToString::to_string)
+                    .unwrap_or_default(),
                 health,
                 started_at: state.started_at.unwrap_or_default(),
                 restart_count: inspect.and_then(|i| i.restart_count).unwrap_or(0),
@@ -165,13 +238,24 @@ impl Backend for Live {
     fn exec(&self, container: &str, argv: &[String]) -> Outcome<ExecResult> {
         let name = self.container_of_stack(container)?;
         let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
-        let out = self.stack.docker.exec(&name, &argv, None).map_err(docker_failure)?;
-        Ok(ExecResult { exit_code: out.exit_code, stdout: out.stdout, stderr: out.stderr })
+        let out = self
+            .stack
+            .docker
+            .exec(&name, &argv, None)
+            .map_err(docker_failure)?;
+        Ok(ExecResult {
+            exit_code: out.exit_code,
+            stdout: out.stdout,
+            stderr: out.stderr,
+        })
     }
 
     fn logs(&self, container: &str, lines: usize) -> Outcome<Vec<String>> {
         let name = self.container_of_stack(container)?;
-        self.stack.docker.logs_tail(&name, lines).map_err(docker_failure)
+        self.stack
+            .docker
+            .logs_tail(&name, lines)
+            .map_err(docker_failure)
     }
 
     fn backups_dir(&self) -> Utf8PathBuf {
@@ -184,26 +268,46 @@ impl Backend for Live {
             "diff" => physical::Kind::Diff,
             _ => physical::Kind::Incr,
         };
-        physical::backup(&self.stack, Some(kind), &Quiet).map(set_info).map_err(backup_failure)
+        physical::backup(&self.stack, Some(kind), &Quiet)
+            .map(set_info)
+            .map_err(backup_failure)
     }
 
     fn backup_info(&self) -> Outcome<Vec<BackupSetInfo>> {
-        Ok(physical::info(&self.stack).map_err(backup_failure)?.into_iter().map(set_info).collect())
+        Ok(physical::info(&self.stack)
+            .map_err(backup_failure)?
+            .into_iter()
+            .map(set_info)
+            .collect())
     }
 
     fn backup_verify(&self, set: Option<&str>, repo_copy: Option<&str>) -> Outcome<VerifyOutcome> {
-        let chosen = physical::choose_set(&self.stack, set).map_err(|err| Failure::new("not_found", format!("{err:#}")))?;
-        let volume = repo_copy.map(|copy| format!("{}_{copy}", core_data_ops::backup::oneshot::volume_name(&self.stack, "pgbackrest")));
+        let chosen = physical::choose_set(&self.stack, set)
+            .map_err(|err| Failure::new("not_found", format!("{err:#}")))?;
+        let volume = repo_copy.map(|copy| {
+            format!(
+                "{}_{copy}",
+                core_data_ops::backup::oneshot::volume_name(&self.stack, "pgbackrest")
+            )
+        });
         if let Some(volume) = &volume {
             // Docker would create a missing volume on mount: refuse instead.
-            let found = core_data_ops::process::capture("docker", &["volume", "inspect", "--format", "{{.Name}}", volume])
-                .map_err(docker_failure)?;
+            let found = core_data_ops::process::capture(
+                "docker",
+                &["volume", "inspect", "--format", "{{.Name}}", volume],
+            )
+            .map_err(docker_failure)?;
             if !found.success {
-                return Err(Failure::new("not_found", format!("there is no repository copy `{volume}`")));
+                return Err(Failure::new(
+                    "not_found",
+                    format!("there is no repository copy `{volume}`"),
+                ));
             }
         }
-        let report = verify::verify(&self.stack, Some(&chosen.label), volume.as_deref(), &Quiet).map_err(backup_failure)?;
-        let recorded = physical::recorded_counts(&self.stack, &report.label).map_err(backup_failure)?;
+        let report = verify::verify(&self.stack, Some(&chosen.label), volume.as_deref(), &Quiet)
+            .map_err(backup_failure)?;
+        let recorded =
+            physical::recorded_counts(&self.stack, &report.label).map_err(backup_failure)?;
         let as_u64 = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
         Ok(VerifyOutcome {
             restore_seconds: report.restore_seconds,
@@ -212,30 +316,56 @@ impl Backend for Live {
             amcheck: report.amcheck.clone(),
             checksums: report.checksums.clone(),
             tables_compared: report.counts.as_ref().map_or(0, |c| as_u64(c.tables)),
-            count_mismatches: report.counts.as_ref().map_or(0, |c| as_u64(c.mismatches.len())),
-            databases_checked: if report.counts.is_some() { recorded.map_or(0, |r| as_u64(r.len())) } else { 0 },
+            count_mismatches: report
+                .counts
+                .as_ref()
+                .map_or(0, |c| as_u64(c.mismatches.len())),
+            databases_checked: if report.counts.is_some() {
+                recorded.map_or(0, |r| as_u64(r.len()))
+            } else {
+                0
+            },
             failures: report.failures,
             label: report.label,
         })
     }
 
     fn qa_provision(&self, db: &str, name: &str, expires: Option<&str>) -> Outcome<QaCloneInfo> {
-        let clone = qa::provision_expiring(&self.stack, db, name, expires, &Quiet).map_err(backup_failure)?;
+        let clone = qa::provision_expiring(&self.stack, db, name, expires, &Quiet)
+            .map_err(backup_failure)?;
         Ok(clone_info(clone))
     }
 
     fn qa_list(&self) -> Outcome<Vec<QaCloneInfo>> {
-        Ok(qa::list(&self.stack).map_err(docker_failure)?.into_iter().map(clone_info).collect())
+        Ok(qa::list(&self.stack)
+            .map_err(docker_failure)?
+            .into_iter()
+            .map(clone_info)
+            .collect())
     }
 
     fn qa_drop(&self, name: &str) -> Outcome<bool> {
-        self.qa_clients.lock().unwrap_or_else(std::sync::PoisonError::into_inner).retain(|(clone, _), _| clone != name);
+        self.qa_clients
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .retain(|(clone, _), _| clone != name);
         qa::drop_clone(&self.stack, name).map_err(docker_failure)
     }
 
-    fn qa_query(&self, name: &str, db: &str, sql: &str, params: &[SqlValue], max_rows: usize) -> Outcome<Vec<Row>> {
+    fn qa_query(
+        &self,
+        name: &str,
+        db: &str,
+        sql: &str,
+        params: &[SqlValue],
+        max_rows: usize,
+    ) -> Outcome<Vec<Row>> {
         self.with_clone(name, db, |client| {
-            let mut tx = client.build_transaction().read_only(true).start().map_err(sql_failure)?;
+            let mut tx = client
+                .build_transaction()
+                .read_only(true)
+                .start()
+                .map_err(sql_failure)?;
             let rows = query_rows(&mut tx, sql, params, max_rows)?;
             tx.commit().map_err(sql_failure)?;
             Ok(rows)
@@ -245,7 +375,9 @@ impl Backend for Live {
     fn qa_execute(&self, name: &str, db: &str, sql: &str, params: &[SqlValue]) -> Outcome<u64> {
         self.with_clone(name, db, |client| {
             let bound = bind(params);
-            client.execute_typed(sql, &refs(&bound)).map_err(sql_failure)
+            client
+                .execute_typed(sql, &refs(&bound))
+                .map_err(sql_failure)
         })
     }
 }
@@ -287,11 +419,16 @@ pub(crate) fn query_rows<C: postgres::GenericClient>(
 ) -> Outcome<Vec<Row>> {
     use postgres::fallible_iterator::FallibleIterator;
     let bound = bind(params);
-    let mut iter = client.query_typed_raw(sql, refs(&bound)).map_err(sql_failure)?;
+    let mut iter = client
+        .query_typed_raw(sql, refs(&bound))
+        .map_err(sql_failure)?;
     let mut rows = Vec::new();
     while let Some(row) = iter.next().map_err(sql_failure)? {
         if rows.len() == max_rows {
-            return Err(Failure::new("limit", format!("the query returned more than {max_rows} rows; add a LIMIT")));
+            return Err(Failure::new(
+                "limit",
+                format!("the query returned more than {max_rows} rows; add a LIMIT"),
+            ));
         }
         let mut cells = Vec::with_capacity(row.len());
         for (i, column) in row.columns().iter().enumerate() {
@@ -336,7 +473,10 @@ fn bind(params: &[SqlValue]) -> Bound {
 }
 
 fn refs(bound: &Bound) -> Vec<(&(dyn ToSql + Sync), Type)> {
-    bound.iter().map(|(value, ty)| (value.as_ref(), ty.clone())).collect()
+    bound
+        .iter()
+        .map(|(value, ty)| (value.as_ref(), ty.clone()))
+        .collect()
 }
 
 fn sql_failure(err: postgres::Error) -> Failure {
@@ -346,7 +486,11 @@ fn sql_failure(err: postgres::Error) -> Failure {
             if let Some(hint) = db.hint() {
                 message.push_str(&format!(" (hint: {hint})"));
             }
-            Failure { kind: "sql", message, sqlstate: Some(db.code().code().to_owned()) }
+            Failure {
+                kind: "sql",
+                message,
+                sqlstate: Some(db.code().code().to_owned()),
+            }
         }
         None if err.is_closed() => Failure::new("connect", format!("the connection closed: {err}")),
         None => Failure::new("sql", err.to_string()),
@@ -379,7 +523,11 @@ impl<'a> FromSql<'a> for Cell {
                     _ => {
                         let millis = PG_EPOCH_UNIX_SECS * 1000 + micros.div_euclid(1000);
                         let iso = crate::api::time::iso_millis(millis);
-                        if *ty == Type::TIMESTAMP { iso.trim_end_matches('Z').to_owned() } else { iso }
+                        if *ty == Type::TIMESTAMP {
+                            iso.trim_end_matches('Z').to_owned()
+                        } else {
+                            iso
+                        }
                     }
                 };
                 Cell::Text(text)
@@ -405,14 +553,18 @@ impl<'a> FromSql<'a> for Cell {
 }
 
 fn is_textual(ty: &Type) -> bool {
-    matches!(*ty, Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME | Type::UNKNOWN | Type::XML)
-        || ty.name() == "citext"
+    matches!(
+        *ty,
+        Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME | Type::UNKNOWN | Type::XML
+    ) || ty.name() == "citext"
 }
 
 /// PostgreSQL's binary NUMERIC: ndigits, weight, sign, dscale, then base-10000 digits.
 fn numeric_to_f64(raw: &[u8]) -> Result<f64, Box<dyn StdError + Sync + Send>> {
     let word = |i: usize| -> Result<u16, Box<dyn StdError + Sync + Send>> {
-        raw.get(i * 2..i * 2 + 2).map(|b| u16::from_be_bytes([b[0], b[1]])).ok_or_else(|| "short numeric".into())
+        raw.get(i * 2..i * 2 + 2)
+            .map(|b| u16::from_be_bytes([b[0], b[1]]))
+            .ok_or_else(|| "short numeric".into())
     };
     let ndigits = usize::from(word(0)?);
     let weight = i32::from(word(1)? as i16);

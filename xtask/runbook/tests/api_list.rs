@@ -25,12 +25,24 @@ fn api_list_is_current() {
 #[test]
 fn write_primitives_exist_only_with_a_grant() {
     let read_only = function_names(Grants::default());
-    let granted = function_names(Grants { allow_writes: true, dry_run: false });
-    let dry = function_names(Grants { allow_writes: false, dry_run: true });
-    let only_granted: Vec<&str> =
-        granted.iter().filter(|name| !read_only.contains(name)).map(String::as_str).collect();
+    let granted = function_names(Grants {
+        allow_writes: true,
+        dry_run: false,
+    });
+    let dry = function_names(Grants {
+        allow_writes: false,
+        dry_run: true,
+    });
+    let only_granted: Vec<&str> = granted
+        .iter()
+        .filter(|name| !read_only.contains(name))
+        .map(String::as_str)
+        .collect();
     let mut expected = WRITE_PRIMITIVES.to_vec();
     expected.sort_unstable();
     assert_eq!(only_granted, expected);
-    assert_eq!(dry, granted, "a dry run registers the write primitives (they print instead of acting)");
+    assert_eq!(
+        dry, granted,
+        "a dry run registers the write primitives (they print instead of acting)"
+    );
 }

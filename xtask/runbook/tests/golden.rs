@@ -11,11 +11,22 @@ use core_data_runbook::engine::{Grants, Limits};
 fn check(case: &str) {
     let dir = camino::Utf8Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
     let script = dir.join(format!("{case}.rhai"));
-    let text = std::fs::read_to_string(&script).unwrap_or_else(|err| panic!("read `{script}`: {err}"));
+    let text =
+        std::fs::read_to_string(&script).unwrap_or_else(|err| panic!("read `{script}`: {err}"));
     let first = text.lines().next().unwrap_or_default();
-    let grants = Grants { allow_writes: first.contains("allow_writes"), dry_run: first.contains("dry_run") };
+    let grants = Grants {
+        allow_writes: first.contains("allow_writes"),
+        dry_run: first.contains("dry_run"),
+    };
     let fake = support::Fake::new();
-    let ran = support::run(&format!("{case}.rhai"), &text, grants, &Limits::default(), &fake, &[]);
+    let ran = support::run(
+        &format!("{case}.rhai"),
+        &text,
+        grants,
+        &Limits::default(),
+        &fake,
+        &[],
+    );
     let stdout = ran.stdout;
     let stderr = match ran.result {
         Ok(code) => format!("{}exit: {code}\n", ran.stderr),

@@ -21,31 +21,58 @@ fn tight() -> Limits {
     }
 }
 
-const WRITES: Grants = Grants { allow_writes: true, dry_run: false };
+const WRITES: Grants = Grants {
+    allow_writes: true,
+    dry_run: false,
+};
 
 /// Runs `body` as the body of runbook `main` and returns the rendered error.
 fn fails(body: &str, grants: Grants, limits: &Limits) -> (String, std::sync::Arc<support::Fake>) {
     let fake = support::Fake::new();
     let text = format!("fn main() {{\n{body}\n}}\n");
     let ran = support::run("hostile.rhai", &text, grants, limits, &fake, &[]);
-    let Err(rendered) = ran.result else { panic!("`{body}` must fail; it exited {:?}", ran.result) };
-    assert!(ran.elapsed < Duration::from_secs(10), "`{body}` took {:?}", ran.elapsed);
+    let Err(rendered) = ran.result else {
+        panic!("`{body}` must fail; it exited {:?}", ran.result)
+    };
+    assert!(
+        ran.elapsed < Duration::from_secs(10),
+        "`{body}` took {:?}",
+        ran.elapsed
+    );
     assert!(rendered.starts_with("error: "), "{rendered}");
-    assert!(rendered.contains("hostile.rhai"), "the error must name the script:\n{rendered}");
+    assert!(
+        rendered.contains("hostile.rhai"),
+        "the error must name the script:\n{rendered}"
+    );
     (rendered, fake)
 }
 
 fn assert_contains(rendered: &str, needle: &str) {
-    assert!(rendered.contains(needle), "expected `{needle}` in:\n{rendered}");
+    assert!(
+        rendered.contains(needle),
+        "expected `{needle}` in:\n{rendered}"
+    );
 }
 
 #[test]
 fn import_by_absolute_and_relative_path_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let module = dir.path().join("evil.rhai");
-    std::fs::write(&module, "fn go() { pg::execute(\"postgres\", \"DROP DATABASE app\", []) }").unwrap();
-    for path in [module.display().to_string(), "../../tmp/evil".to_owned(), "evil".to_owned()] {
-        let (rendered, fake) = fails(&format!("import \"{path}\" as m;\nm::go();"), WRITES, &tight());
+    std::fs::write(
+        &module,
+        "fn go() { pg::execute(\"postgres\", \"DROP DATABASE app\", []) }",
+    )
+    .unwrap();
+    for path in [
+        module.display().to_string(),
+        "../../tmp/evil".to_owned(),
+        "evil".to_owned(),
+    ] {
+        let (rendered, fake) = fails(
+            &format!("import \"{path}\" as m;\nm::go();"),
+            WRITES,
+            &tight(),
+        );
         assert_contains(&rendered, "'import' is a reserved keyword");
         assert_contains(&rendered, "hostile.rhai:2:1");
         assert_contains(&rendered, "runbooks cannot import files");
@@ -55,7 +82,11 @@ fn import_by_absolute_and_relative_path_is_refused() {
 
 #[test]
 fn eval_is_refused() {
-    let (rendered, fake) = fails(r#"eval("pg::execute(\"postgres\", \"DROP DATABASE app\", [])");"#, WRITES, &tight());
+    let (rendered, fake) = fails(
+        r#"eval("pg::execute(\"postgres\", \"DROP DATABASE app\", [])");"#,
+        WRITES,
+        &tight(),
+    );
     assert_contains(&rendered, "'eval' is disabled");
     assert!(fake.changes().is_empty());
 }
@@ -68,16 +99,28 @@ fn an_infinite_loop_hits_the_operation_limit() {
 
 #[test]
 fn an_infinite_loop_hits_the_wall_clock() {
-    let limits = Limits { max_operations: u64::MAX, timeout: Duration::from_millis(300), ..tight() };
+    let limits = Limits {
+        max_operations: u64::MAX,
+        timeout: Duration::from_millis(300),
+        ..tight()
+    };
     let started = std::time::Instant::now();
     let (rendered, _) = fails("loop { }", Grants::default(), &limits);
     assert_contains(&rendered, "exceeded its time budget of 300ms");
-    assert!(started.elapsed() < Duration::from_secs(3), "stopped after {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "stopped after {:?}",
+        started.elapsed()
+    );
 }
 
 #[test]
 fn doubling_a_string_hits_the_string_limit() {
-    let (rendered, _) = fails("let s = \"x\";\nloop { s += s; }", Grants::default(), &tight());
+    let (rendered, _) = fails(
+        "let s = \"x\";\nloop { s += s; }",
+        Grants::default(),
+        &tight(),
+    );
     assert_contains(&rendered, "Length of string too large");
 }
 
@@ -85,7 +128,14 @@ fn doubling_a_string_hits_the_string_limit() {
 fn unbounded_recursion_hits_the_call_depth() {
     let fake = support::Fake::new();
     let text = "fn main() { down(0) }\nprivate fn down(n) { down(n + 1) }\n";
-    let ran = support::run("hostile.rhai", text, Grants::default(), &tight(), &fake, &[]);
+    let ran = support::run(
+        "hostile.rhai",
+        text,
+        Grants::default(),
+        &tight(),
+        &fake,
+        &[],
+    );
     let rendered = ran.result.unwrap_err();
     assert_contains(&rendered, "Stack overflow");
     assert_contains(&rendered, "call-depth limit");
@@ -93,20 +143,35 @@ fn unbounded_recursion_hits_the_call_depth() {
 
 #[test]
 fn a_huge_array_hits_the_array_limit() {
-    let (rendered, _) = fails("let a = [];\na.pad(50000000, 0);", Grants::default(), &tight());
+    let (rendered, _) = fails(
+        "let a = [];\na.pad(50000000, 0);",
+        Grants::default(),
+        &tight(),
+    );
     assert_contains(&rendered, "Size of array/BLOB too large");
-    let (rendered, _) = fails("let a = [];\nloop { a.push(a.len()); }", Grants::default(), &tight());
+    let (rendered, _) = fails(
+        "let a = [];\nloop { a.push(a.len()); }",
+        Grants::default(),
+        &tight(),
+    );
     assert_contains(&rendered, "Size of array/BLOB too large");
 }
 
 #[test]
 fn a_huge_map_hits_the_map_limit() {
-    let (rendered, _) =
-        fails("let m = #{};\nlet i = 0;\nloop { m[`k${i}`] = i; i += 1; m.len(); }", Grants::default(), &tight());
+    let (rendered, _) = fails(
+        "let m = #{};\nlet i = 0;\nloop { m[`k${i}`] = i; i += 1; m.len(); }",
+        Grants::default(),
+        &tight(),
+    );
     assert_contains(&rendered, "Size of object map too large");
     // Rhai checks sizes when a value passes through a function call, not on an indexer
     // assignment, so a map filled only by `m[k] = v` is stopped by the operation limit instead.
-    let (rendered, _) = fails("let m = #{};\nlet i = 0;\nloop { m[`k${i}`] = i; i += 1; }", Grants::default(), &tight());
+    let (rendered, _) = fails(
+        "let m = #{};\nlet i = 0;\nloop { m[`k${i}`] = i; i += 1; }",
+        Grants::default(),
+        &tight(),
+    );
     assert_contains(&rendered, "Too many operations");
 }
 
@@ -127,7 +192,13 @@ fn write_primitives_do_not_exist_without_the_grant() {
         assert_contains(&rendered, "Function not found");
         assert_contains(&rendered, "`--allow-writes`");
         assert!(fake.changes().is_empty(), "{call} changed something");
-        assert!(std::fs::read_dir(fake.backups.path()).unwrap().next().is_none(), "{call} wrote a file");
+        assert!(
+            std::fs::read_dir(fake.backups.path())
+                .unwrap()
+                .next()
+                .is_none(),
+            "{call} wrote a file"
+        );
     }
 }
 
@@ -137,13 +208,37 @@ fn fs_paths_outside_the_backups_locations_are_refused() {
     let target = outside.path().join("target.txt");
     std::fs::write(&target, "original").unwrap();
     let attempts = [
-        (r#"fs::write_text("../..", "x.txt", "pwned")"#.to_owned(), "is not a location under ./backups"),
-        (r#"fs::write_text("/tmp", "x.txt", "pwned")"#.to_owned(), "is not a location under ./backups"),
-        (r#"fs::write_text("reports", "../../x.txt", "pwned")"#.to_owned(), "is not a plain file name"),
-        (format!(r#"fs::write_text("reports", "{}", "pwned")"#, target.display()), "is not a plain file name"),
-        (r#"fs::write_text("reports", ".hidden", "pwned")"#.to_owned(), "is not a plain file name"),
-        (r#"fs::list("..")"#.to_owned(), "is not a location under ./backups"),
-        (r#"fs::prune("../reports", 1)"#.to_owned(), "is not a location under ./backups"),
+        (
+            r#"fs::write_text("../..", "x.txt", "pwned")"#.to_owned(),
+            "is not a location under ./backups",
+        ),
+        (
+            r#"fs::write_text("/tmp", "x.txt", "pwned")"#.to_owned(),
+            "is not a location under ./backups",
+        ),
+        (
+            r#"fs::write_text("reports", "../../x.txt", "pwned")"#.to_owned(),
+            "is not a plain file name",
+        ),
+        (
+            format!(
+                r#"fs::write_text("reports", "{}", "pwned")"#,
+                target.display()
+            ),
+            "is not a plain file name",
+        ),
+        (
+            r#"fs::write_text("reports", ".hidden", "pwned")"#.to_owned(),
+            "is not a plain file name",
+        ),
+        (
+            r#"fs::list("..")"#.to_owned(),
+            "is not a location under ./backups",
+        ),
+        (
+            r#"fs::prune("../reports", 1)"#.to_owned(),
+            "is not a location under ./backups",
+        ),
     ];
     for (call, message) in attempts {
         let (rendered, _) = fails(&format!("{call};"), WRITES, &tight());
@@ -192,11 +287,19 @@ fn fs_writes_land_under_backups_and_prune_only_old_files() {
     let ran = support::run("ok.rhai", text, WRITES, &tight(), &fake, &[]);
     assert_eq!(ran.result, Ok(0), "{}", ran.stderr);
     let root = fake.backups.path();
-    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(root.join("reports/r.json")).unwrap()).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(root.join("reports/r.json")).unwrap())
+            .unwrap();
     assert_eq!(json, serde_json::json!({ "ok": true, "n": [1, 2] }));
-    assert_eq!(std::fs::read_to_string(root.join("drills/d.csv")).unwrap(), "a,b\n1,\"x,y\"\n2,\n");
+    assert_eq!(
+        std::fs::read_to_string(root.join("drills/d.csv")).unwrap(),
+        "a,b\n1,\"x,y\"\n2,\n"
+    );
     assert!(ran.stdout.contains("[\"d.csv\"]"), "{}", ran.stdout);
-    assert!(root.join("reports/r.json").exists(), "a fresh file is not pruned");
+    assert!(
+        root.join("reports/r.json").exists(),
+        "a fresh file is not pruned"
+    );
 }
 
 #[test]
@@ -208,7 +311,11 @@ fn sql_values_are_parameters_not_text() {
     }"#;
     let ran = support::run("ok.rhai", text, Grants::default(), &tight(), &fake, &[]);
     assert_eq!(ran.result, Ok(0));
-    assert!(ran.stdout.contains("SELECT $1::text AS v"), "the SQL text must reach the backend unchanged: {}", ran.stdout);
+    assert!(
+        ran.stdout.contains("SELECT $1::text AS v"),
+        "the SQL text must reach the backend unchanged: {}",
+        ran.stdout
+    );
 }
 
 #[test]

@@ -19,7 +19,10 @@ pub(crate) fn backup(ctx: &Ctx, args: &Backup) -> anyhow::Result<ExitCode> {
         }
         Some(BackupAction::Check) => {
             physical::check(&stack)?;
-            println!("WAL archiving works: a segment was switched and archived to stanza `{}`", physical::STANZA);
+            println!(
+                "WAL archiving works: a segment was switched and archived to stanza `{}`",
+                physical::STANZA
+            );
             return Ok(ExitCode::SUCCESS);
         }
         Some(BackupAction::Expire) => {
@@ -46,12 +49,19 @@ pub(crate) fn backup(ctx: &Ctx, args: &Backup) -> anyhow::Result<ExitCode> {
     }
     let label = args.set.clone().or(taken);
     let report = verify::verify(&stack, label.as_deref(), None, &progress)?;
-    println!("verify `{}`: restore {:.1}s, recovery {:.1}s, checks {:.1}s", report.label, report.restore_seconds, report.recovery_seconds, report.check_seconds);
+    println!(
+        "verify `{}`: restore {:.1}s, recovery {:.1}s, checks {:.1}s",
+        report.label, report.restore_seconds, report.recovery_seconds, report.check_seconds
+    );
     if !report.amcheck.is_empty() {
         println!("  {}", report.amcheck);
     }
     if let Some(counts) = &report.counts {
-        println!("  row counts: {} table(s) compared, {} mismatch(es)", counts.tables, counts.mismatches.len());
+        println!(
+            "  row counts: {} table(s) compared, {} mismatch(es)",
+            counts.tables,
+            counts.mismatches.len()
+        );
     }
     if !report.checksums.is_empty() {
         println!("  pg_checksums: {}", report.checksums);
@@ -63,7 +73,10 @@ pub(crate) fn backup(ctx: &Ctx, args: &Backup) -> anyhow::Result<ExitCode> {
         for failure in &report.failures {
             println!("  FAILED: {failure}");
         }
-        println!("verify FAILED: backup `{}` is not restorable as it stands", report.label);
+        println!(
+            "verify FAILED: backup `{}` is not restorable as it stands",
+            report.label
+        );
         Ok(ExitCode::FAILURE)
     }
 }
@@ -81,7 +94,10 @@ pub(crate) fn restore(ctx: &Ctx, args: &Restore) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::FAILURE);
     }
     let report = restore_ops::restore(&stack, &options, &ctx.progress())?;
-    println!("restored `{}` in {:.1}s; the server is healthy", report.set.label, report.seconds);
+    println!(
+        "restored `{}` in {:.1}s; the server is healthy",
+        report.set.label, report.seconds
+    );
     for old in &report.old_data {
         println!("  previous data kept at {old} (inside the stack's volume); delete it with `--discard-old` next time");
     }
@@ -96,7 +112,10 @@ pub(crate) fn provision_qa(ctx: &Ctx, args: &ProvisionQa) -> anyhow::Result<Exit
             println!("no QA clones of `{}`", stack.config.project());
         }
         for clone in clones {
-            println!("{:<24} {:<10} 127.0.0.1:{}  ({})", clone.name, clone.state, clone.port, clone.container);
+            println!(
+                "{:<24} {:<10} 127.0.0.1:{}  ({})",
+                clone.name, clone.state, clone.port, clone.container
+            );
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -109,12 +128,18 @@ pub(crate) fn provision_qa(ctx: &Ctx, args: &ProvisionQa) -> anyhow::Result<Exit
         return Ok(ExitCode::SUCCESS);
     }
     let database = args.database.as_deref().expect("clap requires a database");
-    let name = args.name.clone().unwrap_or_else(|| qa::default_name(database));
+    let name = args
+        .name
+        .clone()
+        .unwrap_or_else(|| qa::default_name(database));
     let clone = qa::provision(&stack, database, &name, &ctx.progress())?;
     println!(
         "QA clone `{}` of `{database}` is up on 127.0.0.1:{} (TLS, same CA and superuser as the live stack)",
         clone.name, clone.port
     );
-    println!("  drop it with `cargo xtask provision-qa --drop {}`", clone.name);
+    println!(
+        "  drop it with `cargo xtask provision-qa --drop {}`",
+        clone.name
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -14,13 +14,28 @@ pub(crate) fn up(ctx: &Ctx, args: &BenchUp) -> anyhow::Result<ExitCode> {
     }
     let figures = bench::up(args.runs, &ctx.progress())?;
     let row = |name: &str, samples: &bench::Samples| {
-        println!("{name:<44} {:>7.2} s  (min {:.2}, max {:.2}, n={})", samples.median(), samples.min(), samples.max(), samples.0.len());
+        println!(
+            "{name:<44} {:>7.2} s  (min {:.2}, max {:.2}, n={})",
+            samples.median(),
+            samples.min(),
+            samples.max(),
+            samples.0.len()
+        );
     };
     println!("bench up: median over {} run(s)", args.runs);
-    row("up, fresh volumes, to healthy + bootstrapped", &figures.cold_up);
+    row(
+        "up, fresh volumes, to healthy + bootstrapped",
+        &figures.cold_up,
+    );
     row("up again on the running stack (no-op)", &figures.noop_up);
-    row("floor: bare docker run, initdb + pg_isready", &figures.floor);
-    println!("ratio up / floor: {:.2}x", figures.cold_up.median() / figures.floor.median());
+    row(
+        "floor: bare docker run, initdb + pg_isready",
+        &figures.floor,
+    );
+    println!(
+        "ratio up / floor: {:.2}x",
+        figures.cold_up.median() / figures.floor.median()
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -28,14 +43,33 @@ pub(crate) fn tuning(ctx: &Ctx, args: &BenchTuning) -> anyhow::Result<ExitCode> 
     if args.runs == 0 || args.seconds == 0 || args.clients == 0 || args.scale == 0 {
         bail!("--runs, --seconds, --clients and --scale must be at least 1");
     }
-    let figures = bench::tuning(args.scale, args.seconds, args.clients, args.runs, &ctx.progress())?;
+    let figures = bench::tuning(
+        args.scale,
+        args.seconds,
+        args.clients,
+        args.runs,
+        &ctx.progress(),
+    )?;
     println!(
         "bench tuning: pgbench scale {}, {} client(s), {} s x {} run(s); both containers limited to {}",
         args.scale, args.clients, args.seconds, args.runs, figures.limits
     );
-    println!("stock settings  {:>9.0} tps (median; min {:.0}, max {:.0})", figures.stock_tps.median(), figures.stock_tps.min(), figures.stock_tps.max());
-    println!("core_data       {:>9.0} tps (median; min {:.0}, max {:.0})", figures.ours_tps.median(), figures.ours_tps.min(), figures.ours_tps.max());
-    println!("ratio core_data / stock: {:.2}x", figures.ours_tps.median() / figures.stock_tps.median());
+    println!(
+        "stock settings  {:>9.0} tps (median; min {:.0}, max {:.0})",
+        figures.stock_tps.median(),
+        figures.stock_tps.min(),
+        figures.stock_tps.max()
+    );
+    println!(
+        "core_data       {:>9.0} tps (median; min {:.0}, max {:.0})",
+        figures.ours_tps.median(),
+        figures.ours_tps.min(),
+        figures.ours_tps.max()
+    );
+    println!(
+        "ratio core_data / stock: {:.2}x",
+        figures.ours_tps.median() / figures.stock_tps.median()
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -45,10 +79,24 @@ pub(crate) fn backup(ctx: &Ctx, args: &BenchBackup) -> anyhow::Result<ExitCode> 
     }
     let figures = bench::backup(args.size_mb, &ctx.progress())?;
     let rate = |seconds: f64| figures.database_mb / seconds;
-    println!("bench backup: database {:.0} MB (all databases); pgBackRest {}", figures.database_mb, figures.settings);
-    println!("full backup (pgBackRest)          {:>7.1} s  {:>7.1} MB/s", figures.backup_seconds, rate(figures.backup_seconds));
-    println!("floor: tar of the data directory  {:>7.1} s  {:>7.1} MB/s", figures.floor_seconds, rate(figures.floor_seconds));
-    println!("ratio backup / floor throughput: {:.2}x", figures.floor_seconds / figures.backup_seconds);
+    println!(
+        "bench backup: database {:.0} MB (all databases); pgBackRest {}",
+        figures.database_mb, figures.settings
+    );
+    println!(
+        "full backup (pgBackRest)          {:>7.1} s  {:>7.1} MB/s",
+        figures.backup_seconds,
+        rate(figures.backup_seconds)
+    );
+    println!(
+        "floor: tar of the data directory  {:>7.1} s  {:>7.1} MB/s",
+        figures.floor_seconds,
+        rate(figures.floor_seconds)
+    );
+    println!(
+        "ratio backup / floor throughput: {:.2}x",
+        figures.floor_seconds / figures.backup_seconds
+    );
     println!(
         "backup --verify                   {:>7.1} s  (restore {:.1} s, recovery {:.1} s, checks {:.1} s; {})",
         figures.verify_seconds,
@@ -57,5 +105,9 @@ pub(crate) fn backup(ctx: &Ctx, args: &BenchBackup) -> anyhow::Result<ExitCode> 
         figures.verify.check_seconds,
         if figures.verify.passed() { "passed" } else { "FAILED" }
     );
-    Ok(if figures.verify.passed() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if figures.verify.passed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

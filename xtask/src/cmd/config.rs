@@ -15,7 +15,11 @@ pub(crate) fn apply(ctx: &Ctx) -> anyhow::Result<ExitCode> {
         Applied::Reloaded(changed) => {
             println!("reloaded; no restart needed");
             for setting in changed {
-                println!("  {} = {}", setting.name, setting.new.as_deref().unwrap_or("(default)"));
+                println!(
+                    "  {} = {}",
+                    setting.name,
+                    setting.new.as_deref().unwrap_or("(default)")
+                );
             }
         }
         Applied::Restarted(settings) => println!("restarted to apply {}", settings.join(", ")),

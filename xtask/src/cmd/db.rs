@@ -13,15 +13,29 @@ use crate::prompt;
 pub(crate) fn create(ctx: &Ctx, args: &CreateDb) -> anyhow::Result<ExitCode> {
     let stack = Stack::load(ctx.paths.clone())?;
     let mut client = stack.connect("postgres")?;
-    let (created, installed) = admin::create_db(&mut client, &args.name, &args.owner, &|db| stack.connect(db))?;
-    let verb = if created { "created" } else { "database already existed:" };
-    println!("{verb} `{}` owned by `{}`; {} extension(s) installed", args.name, args.owner, installed.len());
+    let (created, installed) = admin::create_db(&mut client, &args.name, &args.owner, &|db| {
+        stack.connect(db)
+    })?;
+    let verb = if created {
+        "created"
+    } else {
+        "database already existed:"
+    };
+    println!(
+        "{verb} `{}` owned by `{}`; {} extension(s) installed",
+        args.name,
+        args.owner,
+        installed.len()
+    );
     Ok(ExitCode::SUCCESS)
 }
 
 pub(crate) fn drop(ctx: &Ctx, args: &DropDb) -> anyhow::Result<ExitCode> {
     if !args.yes && !prompt::confirm(&format!("drop database `{}` and all its data?", args.name))? {
-        bail!("dropping `{}` deletes its data; add `--yes` to confirm", args.name);
+        bail!(
+            "dropping `{}` deletes its data; add `--yes` to confirm",
+            args.name
+        );
     }
     let stack = Stack::load(ctx.paths.clone())?;
     let mut client = stack.connect("postgres")?;

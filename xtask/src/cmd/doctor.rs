@@ -32,7 +32,11 @@ pub(crate) fn run(ctx: &Ctx, args: &Doctor) -> anyhow::Result<ExitCode> {
             Some(docker)
         }
         Err(err) => {
-            report(false, "docker engine", &format!("{err:#}; start Docker and make sure this user may use it"));
+            report(
+                false,
+                "docker engine",
+                &format!("{err:#}; start Docker and make sure this user may use it"),
+            );
             None
         }
     };
@@ -43,23 +47,48 @@ pub(crate) fn run(ctx: &Ctx, args: &Doctor) -> anyhow::Result<ExitCode> {
     }
     match setup::compose_version() {
         Some(version) => report(true, "compose v2", &version),
-        None => report(false, "compose v2", "`docker compose` is missing; run `cargo xtask doctor --fix` (as root)"),
+        None => report(
+            false,
+            "compose v2",
+            "`docker compose` is missing; run `cargo xtask doctor --fix` (as root)",
+        ),
     }
 
     let free = setup::free_space_mb(ctx.paths.state().as_str())?;
-    report(free >= MIN_FREE_MB, "disk space", &format!("{free} MB free at {} (want {MIN_FREE_MB} MB)", ctx.paths.state()));
+    report(
+        free >= MIN_FREE_MB,
+        "disk space",
+        &format!(
+            "{free} MB free at {} (want {MIN_FREE_MB} MB)",
+            ctx.paths.state()
+        ),
+    );
 
-    let present = |image: &str| docker.as_ref().is_some_and(|d| d.image_labels(image).ok().flatten().is_some());
-    if !present(base::DEBIAN_IMAGE) && !present(base::BOOTSTRAP_IMAGE) && !process::on_path("mmdebstrap") && args.fix {
+    let present = |image: &str| {
+        docker
+            .as_ref()
+            .is_some_and(|d| d.image_labels(image).ok().flatten().is_some())
+    };
+    if !present(base::DEBIAN_IMAGE)
+        && !present(base::BOOTSTRAP_IMAGE)
+        && !process::on_path("mmdebstrap")
+        && args.fix
+    {
         println!("fix  installing mmdebstrap");
         setup::install_mmdebstrap()?;
     }
     let strategy = if present(base::DEBIAN_IMAGE) {
         Some(format!("{} is present", base::DEBIAN_IMAGE))
     } else if present(base::BOOTSTRAP_IMAGE) {
-        Some(format!("{} (bootstrapped earlier) is present", base::BOOTSTRAP_IMAGE))
+        Some(format!(
+            "{} (bootstrapped earlier) is present",
+            base::BOOTSTRAP_IMAGE
+        ))
     } else if process::on_path("mmdebstrap") {
-        Some(format!("will pull {} or bootstrap it with mmdebstrap from {mirror}", base::DEBIAN_IMAGE))
+        Some(format!(
+            "will pull {} or bootstrap it with mmdebstrap from {mirror}",
+            base::DEBIAN_IMAGE
+        ))
     } else {
         None
     };
@@ -68,7 +97,11 @@ pub(crate) fn run(ctx: &Ctx, args: &Doctor) -> anyhow::Result<ExitCode> {
         None => report(false, "base image", "no base image and no mmdebstrap to bootstrap one without a registry; run `cargo xtask doctor --fix` (as root) or `apt-get install mmdebstrap`"),
     }
 
-    Ok(if failures == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if failures == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 fn default_of(key: &str) -> String {

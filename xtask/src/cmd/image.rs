@@ -25,7 +25,11 @@ pub(crate) fn info(ctx: &Ctx, args: &ImageInfo) -> anyhow::Result<ExitCode> {
     println!("inputs: {}", info.inputs);
     println!("packages ({}):", info.packages.len());
     for (name, version) in &info.packages {
-        if args.filter.as_deref().is_none_or(|filter| name.contains(filter)) {
+        if args
+            .filter
+            .as_deref()
+            .is_none_or(|filter| name.contains(filter))
+        {
             println!("  {name:<40} {version}");
         }
     }

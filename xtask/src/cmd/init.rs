@@ -11,12 +11,20 @@ use crate::flags::Init;
 use crate::prompt;
 
 /// Keys worth asking about; everything else keeps its default and is editable in `.env`.
-const ASKED: &[&str] = &["POSTGRES_SUPERUSER", "APP_DATABASES", "POSTGRES_HOST_PORT", "POSTGRES_BIND_ADDRESS"];
+const ASKED: &[&str] = &[
+    "POSTGRES_SUPERUSER",
+    "APP_DATABASES",
+    "POSTGRES_HOST_PORT",
+    "POSTGRES_BIND_ADDRESS",
+];
 
 pub(crate) fn run(ctx: &Ctx, args: &Init) -> anyhow::Result<()> {
     let env_file = ctx.paths.env_file();
     let config = if env_file.exists() && !args.force {
-        eprintln!("{:>12} {env_file} exists; keeping it (use --force to rewrite)", "Keeping");
+        eprintln!(
+            "{:>12} {env_file} exists; keeping it (use --force to rewrite)",
+            "Keeping"
+        );
         Config::load(&ctx.paths)?
     } else {
         let config = build(args)?;
@@ -44,7 +52,9 @@ fn build(args: &Init) -> anyhow::Result<Config> {
     }
     let mut overrides = BTreeMap::new();
     for pair in &args.set {
-        let (key, value) = pair.split_once('=').with_context(|| format!("--set `{pair}`: expected KEY=VALUE"))?;
+        let (key, value) = pair
+            .split_once('=')
+            .with_context(|| format!("--set `{pair}`: expected KEY=VALUE"))?;
         overrides.insert(key.trim().to_owned(), value.trim().to_owned());
     }
     if !args.non_interactive && prompt::is_interactive() {
@@ -53,7 +63,9 @@ fn build(args: &Init) -> anyhow::Result<Config> {
                 continue;
             }
             let spec = config::keys::find(key).expect("asked keys are in the table");
-            let default = Config::from_overrides(&overrides, resources)?.get(key).to_owned();
+            let default = Config::from_overrides(&overrides, resources)?
+                .get(key)
+                .to_owned();
             loop {
                 let answer = prompt::ask(&format!("{key}: {}", spec.doc), &default)?;
                 match config::value::check(spec.kind, &answer) {

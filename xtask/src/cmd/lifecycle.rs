@@ -12,8 +12,17 @@ use crate::prompt;
 
 pub(crate) fn up(ctx: &Ctx) -> anyhow::Result<ExitCode> {
     if !ctx.paths.env_file().exists() {
-        eprintln!("{:>12} no configuration yet; writing defaults with fresh secrets", "Init");
-        let defaults = Init { non_interactive: true, force: false, memory: None, cpus: None, set: Vec::new() };
+        eprintln!(
+            "{:>12} no configuration yet; writing defaults with fresh secrets",
+            "Init"
+        );
+        let defaults = Init {
+            non_interactive: true,
+            force: false,
+            memory: None,
+            cpus: None,
+            set: Vec::new(),
+        };
         super::init::run(ctx, &defaults)?;
     }
     // Checked before anything touches Docker: a bad value starts nothing.
@@ -21,12 +30,20 @@ pub(crate) fn up(ctx: &Ctx) -> anyhow::Result<ExitCode> {
     let stack = Stack::new(ctx.paths.clone(), config)?;
     let report = stack.up(&ctx.progress())?;
     if report.nothing_changed() {
-        println!("stack `{}` is already up and healthy; nothing changed", stack.config.project());
+        println!(
+            "stack `{}` is already up and healthy; nothing changed",
+            stack.config.project()
+        );
         return Ok(ExitCode::SUCCESS);
     }
     match &report.applied {
-        Applied::Reloaded(changed) => println!("configuration reloaded ({} setting(s) changed)", changed.len()),
-        Applied::Restarted(settings) => println!("server restarted to apply {}", settings.join(", ")),
+        Applied::Reloaded(changed) => println!(
+            "configuration reloaded ({} setting(s) changed)",
+            changed.len()
+        ),
+        Applied::Restarted(settings) => {
+            println!("server restarted to apply {}", settings.join(", "))
+        }
         Applied::Started | Applied::Nothing => {}
     }
     println!(
@@ -43,13 +60,24 @@ pub(crate) fn up(ctx: &Ctx) -> anyhow::Result<ExitCode> {
 pub(crate) fn down(ctx: &Ctx, args: &Down) -> anyhow::Result<ExitCode> {
     let stack = Stack::load(ctx.paths.clone())?;
     if args.volumes && !args.yes {
-        let question = format!("delete every volume of `{}` (all data, WAL and backups)?", stack.config.project());
+        let question = format!(
+            "delete every volume of `{}` (all data, WAL and backups)?",
+            stack.config.project()
+        );
         if !prompt::confirm(&question)? {
             bail!("`down --volumes` deletes all data; add `--yes` to confirm");
         }
     }
     stack.down(args.volumes, &ctx.progress())?;
-    println!("stack `{}` is down{}", stack.config.project(), if args.volumes { " and its volumes deleted" } else { "; data volumes kept" });
+    println!(
+        "stack `{}` is down{}",
+        stack.config.project(),
+        if args.volumes {
+            " and its volumes deleted"
+        } else {
+            "; data volumes kept"
+        }
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -57,15 +85,29 @@ pub(crate) fn status(ctx: &Ctx) -> anyhow::Result<ExitCode> {
     let stack = Stack::load(ctx.paths.clone())?;
     let containers = stack.docker.project_containers(stack.config.project())?;
     if containers.is_empty() {
-        println!("stack `{}` has no containers; start it with `cargo xtask up`", stack.config.project());
+        println!(
+            "stack `{}` has no containers; start it with `cargo xtask up`",
+            stack.config.project()
+        );
         return Ok(ExitCode::FAILURE);
     }
     println!("{:<32} {:<10} {:<10} IMAGE", "CONTAINER", "STATE", "HEALTH");
     for container in &containers {
-        let name = container.names.as_ref().and_then(|n| n.first()).map_or("", |n| n.trim_start_matches('/'));
+        let name = container
+            .names
+            .as_ref()
+            .and_then(|n| n.first())
+            .map_or("", |n| n.trim_start_matches('/'));
         let health = stack.docker.health(name)?.unwrap_or_default();
-        let state = container.state.as_ref().map(ToString::to_string).unwrap_or_default();
-        println!("{name:<32} {state:<10} {health:<10} {}", container.image.as_deref().unwrap_or(""));
+        let state = container
+            .state
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        println!(
+            "{name:<32} {state:<10} {health:<10} {}",
+            container.image.as_deref().unwrap_or("")
+        );
     }
     match stack.connect("postgres") {
         Ok(mut client) => {
@@ -88,6 +130,15 @@ pub(crate) fn logs(ctx: &Ctx, args: &Logs) -> anyhow::Result<ExitCode> {
         cmd_args.push("--follow");
     }
     cmd_args.push("postgres");
-    let status = stack.compose().expression(&cmd_args).unchecked().run()?.status;
-    Ok(if status.success() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    let status = stack
+        .compose()
+        .expression(&cmd_args)
+        .unchecked()
+        .run()?
+        .status;
+    Ok(if status.success() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

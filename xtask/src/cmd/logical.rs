@@ -63,7 +63,9 @@ pub(crate) fn dump(ctx: &Ctx, args: &Dump) -> anyhow::Result<ExitCode> {
         println!("{}", all.dir);
         return Ok(ExitCode::SUCCESS);
     }
-    let Some(database) = args.database.as_deref() else { bail!("name a database, or use `--all`") };
+    let Some(database) = args.database.as_deref() else {
+        bail!("name a database, or use `--all`")
+    };
     let dumped = logical::dump(&stack, database, args.output.as_deref(), &ctx.progress())?;
     println!("{}", dumped.path);
     Ok(ExitCode::SUCCESS)
@@ -71,7 +73,12 @@ pub(crate) fn dump(ctx: &Ctx, args: &Dump) -> anyhow::Result<ExitCode> {
 
 pub(crate) fn dump_sql(ctx: &Ctx, args: &DumpSql) -> anyhow::Result<ExitCode> {
     let stack = Stack::load(ctx.paths.clone())?;
-    let dumped = logical::dump_sql(&stack, &args.database, args.output.as_deref(), &ctx.progress())?;
+    let dumped = logical::dump_sql(
+        &stack,
+        &args.database,
+        args.output.as_deref(),
+        &ctx.progress(),
+    )?;
     println!("{}", dumped.path);
     Ok(ExitCode::SUCCESS)
 }
@@ -82,12 +89,31 @@ pub(crate) fn restore_dump(ctx: &Ctx, args: &RestoreDump) -> anyhow::Result<Exit
     if !yes && prompt::is_interactive() {
         let mut client = stack.connect("postgres")?;
         if bootstrap::database_exists(&mut client, &args.database)? {
-            yes = prompt::confirm(&format!("replace database `{}` with the contents of `{}`?", args.database, args.file))?;
+            yes = prompt::confirm(&format!(
+                "replace database `{}` with the contents of `{}`?",
+                args.database, args.file
+            ))?;
         }
     }
-    let restored = logical::restore_dump(&stack, &args.file, &args.database, yes, args.jobs, &ctx.progress())?;
-    let verb = if restored.replaced { "replaced" } else { "created" };
-    println!("{verb} `{}` from `{}` in {:.1}s", restored.database, args.file, restored.duration.as_secs_f64());
+    let restored = logical::restore_dump(
+        &stack,
+        &args.file,
+        &args.database,
+        yes,
+        args.jobs,
+        &ctx.progress(),
+    )?;
+    let verb = if restored.replaced {
+        "replaced"
+    } else {
+        "created"
+    };
+    println!(
+        "{verb} `{}` from `{}` in {:.1}s",
+        restored.database,
+        args.file,
+        restored.duration.as_secs_f64()
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -95,32 +121,61 @@ pub(crate) fn restore_dump(ctx: &Ctx, args: &RestoreDump) -> anyhow::Result<Exit
 pub(crate) fn sidecar_status(ctx: &Ctx, args: &DumpStatus) -> anyhow::Result<ExitCode> {
     let stack = Stack::load(ctx.paths.clone())?;
     let status = logical::sidecar_status(&stack)?;
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
     let problem = status.problem(i64::try_from(now).unwrap_or(i64::MAX));
     if args.json {
         println!("{}", status.to_json());
     } else {
         print_status(&stack, &status, problem.as_deref());
     }
-    Ok(if problem.is_some() { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    Ok(if problem.is_some() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn print_status(stack: &Stack, status: &logical::Status, problem: Option<&str>) {
     let dir = logical::sidecar_dir(stack);
-    println!("sidecar:       `{}` every {}s into `{dir}`, kept {}s", logical::sidecar_container(stack), status.interval_seconds, status.retention_seconds);
+    println!(
+        "sidecar:       `{}` every {}s into `{dir}`, kept {}s",
+        logical::sidecar_container(stack),
+        status.interval_seconds,
+        status.retention_seconds
+    );
     if !status.excluded.is_empty() {
         println!("excluded:      {}", status.excluded.join(", "));
     }
-    println!("last success:  {} ({})", status.last_success.as_deref().unwrap_or("never"), status.last_success_directory.as_deref().unwrap_or("-"));
+    println!(
+        "last success:  {} ({})",
+        status.last_success.as_deref().unwrap_or("never"),
+        status.last_success_directory.as_deref().unwrap_or("-")
+    );
     if let Some(failure) = &status.last_failure {
-        println!("last failure:  {failure}: {}", status.last_failure_error.as_deref().unwrap_or("no error text recorded"));
+        println!(
+            "last failure:  {failure}: {}",
+            status
+                .last_failure_error
+                .as_deref()
+                .unwrap_or("no error text recorded")
+        );
     }
     if let Some(run) = &status.last_run {
         let verdict = if run.ok { "ok" } else { "FAILED" };
-        println!("last run:      {verdict}, {} to {} ({:.1}s), `{}`", run.started, run.finished, run.seconds, run.directory);
+        println!(
+            "last run:      {verdict}, {} to {} ({:.1}s), `{}`",
+            run.started, run.finished, run.seconds, run.directory
+        );
         for entry in run.databases.iter().chain(run.globals.iter()) {
             match &entry.error {
-                None => println!("  {:<24} {:>10}  {:>6.1}s", entry.name, logical::human_bytes(entry.bytes), entry.seconds),
+                None => println!(
+                    "  {:<24} {:>10}  {:>6.1}s",
+                    entry.name,
+                    logical::human_bytes(entry.bytes),
+                    entry.seconds
+                ),
                 Some(error) => println!("  {:<24} FAILED: {}", entry.name, error.trim()),
             }
         }

@@ -30,12 +30,17 @@ pub(crate) struct Ctx {
 
 impl Ctx {
     pub(crate) fn progress(&self) -> progress::Stderr {
-        progress::Stderr { verbose: self.verbose }
+        progress::Stderr {
+            verbose: self.verbose,
+        }
     }
 }
 
 pub(crate) fn run(flags: Xtask) -> anyhow::Result<ExitCode> {
-    let ctx = Ctx { paths: Paths::from_repo(flags.state), verbose: flags.verbose };
+    let ctx = Ctx {
+        paths: Paths::from_repo(flags.state),
+        verbose: flags.verbose,
+    };
     match flags.command {
         Command::Doctor(args) => doctor::run(&ctx, &args),
         Command::Init(args) => init::run(&ctx, &args).map(|()| ExitCode::SUCCESS),

@@ -50,9 +50,19 @@ pub(crate) struct BenchRunbookArgs {
 
 /// `--file` paths as given, resolved against the current directory.
 fn files(paths: &[Utf8PathBuf]) -> anyhow::Result<Vec<Utf8PathBuf>> {
-    let cwd = Utf8PathBuf::from_path_buf(std::env::current_dir()?)
-        .map_err(|path| anyhow::anyhow!("the current directory `{}` is not UTF-8", path.display()))?;
-    Ok(paths.iter().map(|p| if p.is_absolute() { p.clone() } else { cwd.join(p) }).collect())
+    let cwd = Utf8PathBuf::from_path_buf(std::env::current_dir()?).map_err(|path| {
+        anyhow::anyhow!("the current directory `{}` is not UTF-8", path.display())
+    })?;
+    Ok(paths
+        .iter()
+        .map(|p| {
+            if p.is_absolute() {
+                p.clone()
+            } else {
+                cwd.join(p)
+            }
+        })
+        .collect())
 }
 
 pub(crate) fn list(ctx: &Ctx, args: &RunbooksArgs) -> anyhow::Result<ExitCode> {
@@ -63,9 +73,19 @@ pub(crate) fn list(ctx: &Ctx, args: &RunbooksArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::FAILURE);
         }
     };
-    let width = catalog.runbooks().iter().map(|r| r.name.len()).max().unwrap_or(0);
+    let width = catalog
+        .runbooks()
+        .iter()
+        .map(|r| r.name.len())
+        .max()
+        .unwrap_or(0);
     for runbook in catalog.runbooks() {
-        println!("{:<width$}  {}  ({})", runbook.name, runbook.summary(), runbook.source);
+        println!(
+            "{:<width$}  {}  ({})",
+            runbook.name,
+            runbook.summary(),
+            runbook.source
+        );
         if ctx.verbose {
             for line in runbook.doc.lines().skip(1) {
                 println!("{:<width$}  {line}", "");
@@ -73,7 +93,9 @@ pub(crate) fn list(ctx: &Ctx, args: &RunbooksArgs) -> anyhow::Result<ExitCode> {
         }
     }
     if !ctx.verbose {
-        println!("\n`cargo xtask runbooks --verbose` shows each runbook's full help and arguments.");
+        println!(
+            "\n`cargo xtask runbooks --verbose` shows each runbook's full help and arguments."
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -86,7 +108,10 @@ pub(crate) fn run(ctx: &Ctx, args: &RunArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(2));
         }
     };
-    let limits = Limits { timeout: Duration::from_secs(args.timeout.max(1)), ..Limits::default() };
+    let limits = Limits {
+        timeout: Duration::from_secs(args.timeout.max(1)),
+        ..Limits::default()
+    };
     // Compile every file first: a typo fails here, before Docker or Postgres is touched.
     let catalog = match catalog::load(ctx.paths.repo(), &files(&args.files)?, &limits)? {
         Ok(catalog) => catalog,
@@ -95,9 +120,20 @@ pub(crate) fn run(ctx: &Ctx, args: &RunArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::FAILURE);
         }
     };
-    let grants = Grants { allow_writes: args.allow_writes, dry_run: args.dry_run };
+    let grants = Grants {
+        allow_writes: args.allow_writes,
+        dry_run: args.dry_run,
+    };
     let stack = Stack::load(ctx.paths.clone())?;
-    match core_data_runbook::run_on_stack(&stack, &catalog, &args.name, &runbook_args, grants, &limits, Arc::new(Terminal))? {
+    match core_data_runbook::run_on_stack(
+        &stack,
+        &catalog,
+        &args.name,
+        &runbook_args,
+        grants,
+        &limits,
+        Arc::new(Terminal),
+    )? {
         Ok(code) => Ok(ExitCode::from(code)),
         Err(rendered) => {
             eprint!("{rendered}");

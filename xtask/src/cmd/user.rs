@@ -24,7 +24,10 @@ pub(crate) fn create(ctx: &Ctx, args: &CreateUser) -> anyhow::Result<ExitCode> {
         }
     };
     if !admin::create_user(&mut client, &args.name, &password)? {
-        println!("role `{}` already exists; its password was not changed", args.name);
+        println!(
+            "role `{}` already exists; its password was not changed",
+            args.name
+        );
         return Ok(ExitCode::SUCCESS);
     }
     if let Some(file) = stored {

@@ -12,7 +12,7 @@
 use std::fs::File;
 use std::io::Read;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{bail, Context};
 use camino::{Utf8Path, Utf8PathBuf};
@@ -169,12 +169,22 @@ pub fn sidecar_status(stack: &Stack) -> anyhow::Result<Status> {
 
 /// `pg_dump --format=custom` (zstd-compressed) of `database` to `output`
 /// (default `backups/<db>-<UTC timestamp>.dump`).
-pub fn dump(stack: &Stack, database: &str, output: Option<&Utf8Path>, progress: &dyn Progress) -> anyhow::Result<Dumped> {
+pub fn dump(
+    stack: &Stack,
+    database: &str,
+    output: Option<&Utf8Path>,
+    progress: &dyn Progress,
+) -> anyhow::Result<Dumped> {
     dump_format(stack, database, output, DumpFormat::Custom, progress)
 }
 
 /// `pg_dump --format=plain` of `database` to `output` (default `backups/<db>-<UTC timestamp>.sql`).
-pub fn dump_sql(stack: &Stack, database: &str, output: Option<&Utf8Path>, progress: &dyn Progress) -> anyhow::Result<Dumped> {
+pub fn dump_sql(
+    stack: &Stack,
+    database: &str,
+    output: Option<&Utf8Path>,
+    progress: &dyn Progress,
+) -> anyhow::Result<Dumped> {
     dump_format(stack, database, output, DumpFormat::Plain, progress)
 }
 
@@ -190,13 +200,21 @@ fn dump_format(
     if !bootstrap::database_exists(&mut admin, database)? {
         bail!("database `{database}` does not exist; `cargo xtask status` and `psql -l` show what there is");
     }
-    let extension = if format == DumpFormat::Custom { "dump" } else { "sql" };
+    let extension = if format == DumpFormat::Custom {
+        "dump"
+    } else {
+        "sql"
+    };
     let path = match output {
         Some(path) => path.to_owned(),
         None => {
             let dir = stack.paths.backups_dir();
             crate::fsutil::ensure_dir(&dir, 0o750)?;
-            dir.join(format!("{}-{}.{extension}", file_stem(database), utc_stamp(SystemTime::now())))
+            dir.join(format!(
+                "{}-{}.{extension}",
+                file_stem(database),
+                utc_stamp(SystemTime::now())
+            ))
         }
     };
     if path.exists() {
@@ -221,7 +239,10 @@ pub fn dump_all(stack: &Stack, progress: &dyn Progress) -> anyhow::Result<Dumped
         .collect();
     let stamp = utc_stamp(SystemTime::now());
     let dir = stack.paths.backups_dir().join(format!("all-{stamp}"));
-    let partial = stack.paths.backups_dir().join(format!("all-{stamp}.partial"));
+    let partial = stack
+        .paths
+        .backups_dir()
+        .join(format!("all-{stamp}.partial"));
     if dir.exists() || partial.exists() {
         bail!("`{dir}` already exists; wait a second and run `cargo xtask dump --all` again");
     }
@@ -235,7 +256,13 @@ pub fn dump_all(stack: &Stack, progress: &dyn Progress) -> anyhow::Result<Dumped
                 name = format!("{name}-{}", used.len());
                 used.insert(name.clone());
             }
-            dumped.push(dump_database(stack, database, &partial.join(format!("{name}.dump")), DumpFormat::Custom, progress)?);
+            dumped.push(dump_database(
+                stack,
+                database,
+                &partial.join(format!("{name}.dump")),
+                DumpFormat::Custom,
+                progress,
+            )?);
         }
         let globals_path = partial.join("globals.sql");
         let superuser = stack.config.superuser().to_owned();
@@ -249,18 +276,38 @@ pub fn dump_all(stack: &Stack, progress: &dyn Progress) -> anyhow::Result<Dumped
         progress.status("Dumping", "globals (roles, tablespaces)");
         let (bytes, duration) = exec_to_file(stack, &argv, &globals_path, progress)
             .context("failed to dump the globals (`pg_dumpall --globals-only`)")?;
-        let globals = Dumped { database: "globals".to_owned(), path: globals_path, bytes, duration };
+        let globals = Dumped {
+            database: "globals".to_owned(),
+            path: globals_path,
+            bytes,
+            duration,
+        };
         Ok::<_, anyhow::Error>((dumped, globals))
     })();
     match result {
         Ok((dumped, globals)) => {
-            std::fs::rename(&partial, &dir).with_context(|| format!("failed to move `{partial}` to `{dir}`"))?;
-            let relocate = |d: Dumped| Dumped { path: dir.join(d.path.file_name().unwrap_or_default()), ..d };
+            std::fs::rename(&partial, &dir)
+                .with_context(|| format!("failed to move `{partial}` to `{dir}`"))?;
+            let relocate = |d: Dumped| Dumped {
+                path: dir.join(d.path.file_name().unwrap_or_default()),
+                ..d
+            };
             let databases: Vec<Dumped> = dumped.into_iter().map(relocate).collect();
             let globals = relocate(globals);
             let total: u64 = databases.iter().map(|d| d.bytes).sum::<u64>() + globals.bytes;
-            progress.status("Finished", &format!("{} database(s) and globals, {} in `{dir}`", databases.len(), human_bytes(total)));
-            Ok(DumpedAll { dir, databases, globals })
+            progress.status(
+                "Finished",
+                &format!(
+                    "{} database(s) and globals, {} in `{dir}`",
+                    databases.len(),
+                    human_bytes(total)
+                ),
+            );
+            Ok(DumpedAll {
+                dir,
+                databases,
+                globals,
+            })
         }
         Err(err) => {
             let _ = std::fs::remove_dir_all(&partial);
@@ -277,7 +324,11 @@ fn dump_database(
     progress: &dyn Progress,
 ) -> anyhow::Result<Dumped> {
     let superuser = stack.config.superuser().to_owned();
-    let format_flag = if format == DumpFormat::Custom { "--format=custom" } else { "--format=plain" };
+    let format_flag = if format == DumpFormat::Custom {
+        "--format=custom"
+    } else {
+        "--format=plain"
+    };
     let mut argv = vec![
         "pg_dump".to_owned(),
         "--host=/tmp".to_owned(),
@@ -290,18 +341,33 @@ fn dump_database(
     argv.push(format!("--dbname={}", conninfo_dbname(database)));
     let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
     progress.status("Dumping", &format!("`{database}` to `{path}`"));
-    let (bytes, duration) =
-        exec_to_file(stack, &argv, path, progress).with_context(|| format!("failed to dump database `{database}`"))?;
+    let (bytes, duration) = exec_to_file(stack, &argv, path, progress)
+        .with_context(|| format!("failed to dump database `{database}`"))?;
     progress.status(
         "Dumped",
-        &format!("`{database}`: {} in {:.1}s ({}/s)", human_bytes(bytes), duration.as_secs_f64(), human_rate(bytes, duration)),
+        &format!(
+            "`{database}`: {} in {:.1}s ({}/s)",
+            human_bytes(bytes),
+            duration.as_secs_f64(),
+            human_rate(bytes, duration)
+        ),
     );
-    Ok(Dumped { database: database.to_owned(), path: path.to_owned(), bytes, duration })
+    Ok(Dumped {
+        database: database.to_owned(),
+        path: path.to_owned(),
+        bytes,
+        duration,
+    })
 }
 
 /// Runs `argv` in the postgres container with stdout streamed into
 /// `<path>.partial`, renamed to `path` on success. Reports the size now and then.
-fn exec_to_file(stack: &Stack, argv: &[&str], path: &Utf8Path, progress: &dyn Progress) -> anyhow::Result<(u64, Duration)> {
+fn exec_to_file(
+    stack: &Stack,
+    argv: &[&str],
+    path: &Utf8Path,
+    progress: &dyn Progress,
+) -> anyhow::Result<(u64, Duration)> {
     let partial = Utf8PathBuf::from(format!("{path}.partial"));
     if let Some(dir) = path.parent().filter(|dir| !dir.as_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("failed to create `{dir}`"))?;
@@ -313,14 +379,19 @@ fn exec_to_file(stack: &Stack, argv: &[&str], path: &Utf8Path, progress: &dyn Pr
             .create_new(true)
             .mode(0o640)
             .open(&partial)
-            .with_context(|| format!("failed to create `{partial}` (a previous dump may have left it; remove it)"))?
+            .with_context(|| {
+                format!(
+                    "failed to create `{partial}` (a previous dump may have left it; remove it)"
+                )
+            })?
     };
     let result = run_to_file(stack, argv, file, &partial, progress);
     match result {
         Ok(duration) => {
             let bytes = std::fs::metadata(&partial)?.len();
             crate::fsutil::hand_over(&partial, stack.config.uid(), stack.config.gid())?;
-            std::fs::rename(&partial, path).with_context(|| format!("failed to move `{partial}` to `{path}`"))?;
+            std::fs::rename(&partial, path)
+                .with_context(|| format!("failed to move `{partial}` to `{path}`"))?;
             Ok((bytes, duration))
         }
         Err(err) => {
@@ -330,7 +401,13 @@ fn exec_to_file(stack: &Stack, argv: &[&str], path: &Utf8Path, progress: &dyn Pr
     }
 }
 
-fn run_to_file(stack: &Stack, argv: &[&str], file: File, partial: &Utf8Path, progress: &dyn Progress) -> anyhow::Result<Duration> {
+fn run_to_file(
+    stack: &Stack,
+    argv: &[&str],
+    file: File,
+    partial: &Utf8Path,
+    progress: &dyn Progress,
+) -> anyhow::Result<Duration> {
     let container = stack.container();
     let started = Instant::now();
     let mut child = Command::new("docker")
@@ -341,7 +418,12 @@ fn run_to_file(stack: &Stack, argv: &[&str], file: File, partial: &Utf8Path, pro
         .stdout(Stdio::from(file))
         .stderr(Stdio::piped())
         .spawn()
-        .with_context(|| format!("failed to run `docker exec {container} {}`; is Docker installed?", argv[0]))?;
+        .with_context(|| {
+            format!(
+                "failed to run `docker exec {container} {}`; is Docker installed?",
+                argv[0]
+            )
+        })?;
     let mut stderr_pipe = child.stderr.take().expect("stderr is piped");
     let reader = std::thread::spawn(move || {
         let mut text = String::new();
@@ -355,7 +437,14 @@ fn run_to_file(stack: &Stack, argv: &[&str], file: File, partial: &Utf8Path, pro
         }
         if last_report.elapsed() >= Duration::from_secs(10) {
             let size = std::fs::metadata(partial).map(|m| m.len()).unwrap_or(0);
-            progress.status("", &format!("… {} after {:.0}s", human_bytes(size), started.elapsed().as_secs_f64()));
+            progress.status(
+                "",
+                &format!(
+                    "… {} after {:.0}s",
+                    human_bytes(size),
+                    started.elapsed().as_secs_f64()
+                ),
+            );
             last_report = Instant::now();
         }
         std::thread::sleep(Duration::from_millis(200));
@@ -428,9 +517,16 @@ pub fn restore_dump(
     }
     let owner = database_owner(stack, &mut admin, database, exists)?;
     let temp = format!("{TEMP_PREFIX}{:08x}", rand::random::<u32>());
-    progress.status("Creating", &format!("temporary database `{temp}` owned by `{owner}`"));
+    progress.status(
+        "Creating",
+        &format!("temporary database `{temp}` owned by `{owner}`"),
+    );
     admin
-        .batch_execute(&format!("CREATE DATABASE {} TEMPLATE template0 OWNER {}", quote_ident(&temp), quote_ident(&owner)))
+        .batch_execute(&format!(
+            "CREATE DATABASE {} TEMPLATE template0 OWNER {}",
+            quote_ident(&temp),
+            quote_ident(&owner)
+        ))
         .with_context(|| format!("failed to create the temporary database `{temp}`"))?;
 
     let jobs_used = match (format, &in_container) {
@@ -445,7 +541,10 @@ pub fn restore_dump(
         .and_then(|()| swap(stack, &temp, database, exists, progress));
     if let Err(err) = outcome {
         if let Ok(mut client) = stack.connect("postgres") {
-            if let Err(drop_err) = client.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote_ident(&temp))) {
+            if let Err(drop_err) = client.batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                quote_ident(&temp)
+            )) {
                 progress.status("Warning", &format!("could not drop the temporary database `{temp}`: {drop_err}; drop it with `cargo xtask drop-db`"));
             }
         }
@@ -454,16 +553,33 @@ pub fn restore_dump(
     let duration = started.elapsed();
     progress.status(
         "Restored",
-        &format!("`{file}` into `{database}` in {:.1}s ({} job(s){})", duration.as_secs_f64(), jobs_used, if exists { ", replaced the old one" } else { "" }),
+        &format!(
+            "`{file}` into `{database}` in {:.1}s ({} job(s){})",
+            duration.as_secs_f64(),
+            jobs_used,
+            if exists { ", replaced the old one" } else { "" }
+        ),
     );
-    Ok(Restored { database: database.to_owned(), replaced: exists, jobs: jobs_used, duration })
+    Ok(Restored {
+        database: database.to_owned(),
+        replaced: exists,
+        jobs: jobs_used,
+        duration,
+    })
 }
 
 /// `pg_restore --list`: a garbage or unreadable archive fails here, before anything is created.
-fn validate_archive(stack: &Stack, file: &Utf8Path, in_container: Option<&str>) -> anyhow::Result<()> {
+fn validate_archive(
+    stack: &Stack,
+    file: &Utf8Path,
+    in_container: Option<&str>,
+) -> anyhow::Result<()> {
     let output = match in_container {
         Some(path) => {
-            let out = stack.docker.exec(&stack.container(), &["pg_restore", "--list", path], None)?;
+            let out =
+                stack
+                    .docker
+                    .exec(&stack.container(), &["pg_restore", "--list", path], None)?;
             (out.exit_code == 0, out.stderr)
         }
         None => exec_with_stdin(stack, &["pg_restore", "--list"], file)?,
@@ -491,16 +607,30 @@ fn restore_into(
     let (ok, stderr) = match format {
         DumpFormat::Custom => {
             let jobs_flag = format!("--jobs={jobs}");
-            let mut argv = vec!["pg_restore", "--host=/tmp", &superuser, &dbname, "--exit-on-error", "--no-password"];
+            let argv = vec![
+                "pg_restore",
+                "--host=/tmp",
+                &superuser,
+                &dbname,
+                "--exit-on-error",
+                "--no-password",
+            ];
             match in_container {
                 Some(path) => {
                     // In sections: schema first; then the data with triggers disabled,
                     // because extension catalog tables with foreign keys between them
                     // (Apache AGE's ag_label -> ag_graph) may otherwise load in the
                     // wrong order in parallel; then indexes and constraints in parallel.
-                    progress.status("Restoring", &format!("`{file}` with {jobs} parallel job(s)"));
+                    progress.status(
+                        "Restoring",
+                        &format!("`{file}` with {jobs} parallel job(s)"),
+                    );
                     let mut result = (true, String::new());
-                    for section in [&["--section=pre-data"][..], &["--data-only", "--disable-triggers"], &["--section=post-data"]] {
+                    for section in [
+                        &["--section=pre-data"][..],
+                        &["--data-only", "--disable-triggers"],
+                        &["--section=post-data"],
+                    ] {
                         let mut step = argv.clone();
                         step.extend_from_slice(section);
                         if section[0] != "--section=pre-data" {
@@ -516,13 +646,19 @@ fn restore_into(
                     result
                 }
                 None => {
-                    progress.status("Restoring", &format!("`{file}` streamed through stdin (one job)"));
+                    progress.status(
+                        "Restoring",
+                        &format!("`{file}` streamed through stdin (one job)"),
+                    );
                     exec_with_stdin(stack, &argv, file)?
                 }
             }
         }
         DumpFormat::Plain => {
-            progress.status("Restoring", &format!("`{file}` (plain SQL, one transaction)"));
+            progress.status(
+                "Restoring",
+                &format!("`{file}` (plain SQL, one transaction)"),
+            );
             let argv = [
                 "psql",
                 "--host=/tmp",
@@ -546,7 +682,13 @@ fn restore_into(
 
 /// Replaces (or creates) `database` with `temp` by renaming; the old database is
 /// renamed aside first and dropped only after the new one carries the name.
-fn swap(stack: &Stack, temp: &str, database: &str, exists: bool, progress: &dyn Progress) -> anyhow::Result<()> {
+fn swap(
+    stack: &Stack,
+    temp: &str,
+    database: &str,
+    exists: bool,
+    progress: &dyn Progress,
+) -> anyhow::Result<()> {
     let mut admin = stack.connect("postgres")?;
     let rename = |client: &mut postgres::Client, from: &str, to: &str| -> anyhow::Result<()> {
         let mut attempt = 0;
@@ -555,14 +697,24 @@ fn swap(stack: &Stack, temp: &str, database: &str, exists: bool, progress: &dyn 
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
                 &[&from],
             )?;
-            match client.batch_execute(&format!("ALTER DATABASE {} RENAME TO {}", quote_ident(from), quote_ident(to))) {
+            match client.batch_execute(&format!(
+                "ALTER DATABASE {} RENAME TO {}",
+                quote_ident(from),
+                quote_ident(to)
+            )) {
                 Ok(()) => return Ok(()),
                 // A client may reconnect between the termination and the rename.
-                Err(err) if attempt < 20 && err.code() == Some(&postgres::error::SqlState::OBJECT_IN_USE) => {
+                Err(err)
+                    if attempt < 20
+                        && err.code() == Some(&postgres::error::SqlState::OBJECT_IN_USE) =>
+                {
                     attempt += 1;
                     std::thread::sleep(Duration::from_millis(250));
                 }
-                Err(err) => return Err(err).with_context(|| format!("failed to rename database `{from}` to `{to}`")),
+                Err(err) => {
+                    return Err(err)
+                        .with_context(|| format!("failed to rename database `{from}` to `{to}`"))
+                }
             }
         }
     };
@@ -570,7 +722,10 @@ fn swap(stack: &Stack, temp: &str, database: &str, exists: bool, progress: &dyn 
         return rename(&mut admin, temp, database);
     }
     let old = format!("{TEMP_PREFIX}old_{:08x}", rand::random::<u32>());
-    progress.status("Swapping", &format!("`{database}` for the restored copy (sessions on `{database}` are terminated)"));
+    progress.status(
+        "Swapping",
+        &format!("`{database}` for the restored copy (sessions on `{database}` are terminated)"),
+    );
     rename(&mut admin, database, &old)?;
     if let Err(err) = rename(&mut admin, temp, database) {
         return match rename(&mut admin, &old, database) {
@@ -584,7 +739,9 @@ fn swap(stack: &Stack, temp: &str, database: &str, exists: bool, progress: &dyn 
         };
     }
     progress.status("Dropping", &format!("the previous `{database}`"));
-    if let Err(err) = admin.batch_execute(&format!("DROP DATABASE {} WITH (FORCE)", quote_ident(&old))) {
+    if let Err(err) =
+        admin.batch_execute(&format!("DROP DATABASE {} WITH (FORCE)", quote_ident(&old)))
+    {
         progress.status("Warning", &format!("the previous `{database}` is still there as `{old}`: {err}; drop it with `cargo xtask drop-db`"));
     }
     Ok(())
@@ -592,7 +749,12 @@ fn swap(stack: &Stack, temp: &str, database: &str, exists: bool, progress: &dyn 
 
 /// The owner of the restored database: the existing one's, the configured owner
 /// of an application database, or the superuser.
-fn database_owner(stack: &Stack, admin: &mut postgres::Client, database: &str, exists: bool) -> anyhow::Result<String> {
+fn database_owner(
+    stack: &Stack,
+    admin: &mut postgres::Client,
+    database: &str,
+    exists: bool,
+) -> anyhow::Result<String> {
     if exists {
         let row = admin.query_one(
             "SELECT pg_get_userbyid(datdba)::text FROM pg_database WHERE datname = $1",
@@ -600,7 +762,12 @@ fn database_owner(stack: &Stack, admin: &mut postgres::Client, database: &str, e
         )?;
         return Ok(row.get(0));
     }
-    if let Some(db) = stack.config.databases().into_iter().find(|db| db.name == database) {
+    if let Some(db) = stack
+        .config
+        .databases()
+        .into_iter()
+        .find(|db| db.name == database)
+    {
         if bootstrap::role_exists(admin, &db.owner)? {
             return Ok(db.owner);
         }
@@ -610,7 +777,11 @@ fn database_owner(stack: &Stack, admin: &mut postgres::Client, database: &str, e
 
 /// Runs `argv` in the postgres container with `file` as its stdin (`docker exec -i`).
 /// Returns success and stderr; stdout is discarded.
-fn exec_with_stdin(stack: &Stack, argv: &[&str], file: &Utf8Path) -> anyhow::Result<(bool, String)> {
+fn exec_with_stdin(
+    stack: &Stack,
+    argv: &[&str],
+    file: &Utf8Path,
+) -> anyhow::Result<(bool, String)> {
     let container = stack.container();
     let input = File::open(file).with_context(|| format!("cannot open dump file `{file}`"))?;
     let output = Command::new("docker")
@@ -622,8 +793,16 @@ fn exec_with_stdin(stack: &Stack, argv: &[&str], file: &Utf8Path) -> anyhow::Res
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .output()
-        .with_context(|| format!("failed to run `docker exec {container} {}`; is Docker installed?", argv[0]))?;
-    Ok((output.status.success(), String::from_utf8_lossy(&output.stderr).into_owned()))
+        .with_context(|| {
+            format!(
+                "failed to run `docker exec {container} {}`; is Docker installed?",
+                argv[0]
+            )
+        })?;
+    Ok((
+        output.status.success(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    ))
 }
 
 /// The path of `file` inside the postgres container when it lies under the
@@ -637,45 +816,43 @@ fn container_path(stack: &Stack, file: &Utf8Path) -> Option<String> {
 }
 
 fn default_jobs(stack: &Stack) -> u32 {
-    let cpus: f64 = stack.config.get("POSTGRES_CPU_LIMIT").parse().unwrap_or(1.0);
+    let cpus: f64 = stack
+        .config
+        .get("POSTGRES_CPU_LIMIT")
+        .parse()
+        .unwrap_or(1.0);
     // Rounded up and kept small: each job is a backend competing with the live workload.
     (cpus.ceil() as u32).clamp(1, 8)
 }
 
 /// A libpq conninfo `dbname='…'` so any database name (even one with `=`) is a name.
 pub fn conninfo_dbname(database: &str) -> String {
-    format!("dbname='{}'", database.replace('\\', "\\\\").replace('\'', "\\'"))
+    format!(
+        "dbname='{}'",
+        database.replace('\\', "\\\\").replace('\'', "\\'")
+    )
 }
 
 /// A file-name-safe form of a database name.
 pub fn file_stem(database: &str) -> String {
-    let stem: String =
-        database.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '_' }).collect();
-    if stem.is_empty() { "_".to_owned() } else { stem }
+    let stem: String = database
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if stem.is_empty() {
+        "_".to_owned()
+    } else {
+        stem
+    }
 }
 
-/// `YYYYMMDDTHHMMSSZ` in UTC.
-pub fn utc_stamp(time: SystemTime) -> String {
-    let secs = time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let days = i64::try_from(secs / 86_400).unwrap_or(0);
-    let rest = secs % 86_400;
-    let (year, month, day) = civil_from_days(days);
-    format!("{year:04}{month:02}{day:02}T{:02}{:02}{:02}Z", rest / 3600, rest % 3600 / 60, rest % 60)
-}
-
-/// Howard Hinnant's days-since-1970 to (year, month, day) in the proleptic Gregorian calendar.
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
-}
+pub use crate::clock::utc_stamp;
 
 /// `1.5 MB`, `320 kB`, `12 B`.
 pub fn human_bytes(bytes: u64) -> String {
@@ -686,7 +863,11 @@ pub fn human_bytes(bytes: u64) -> String {
         value /= 1024.0;
         unit += 1;
     }
-    if unit == 0 { format!("{bytes} B") } else { format!("{value:.1} {}", UNITS[unit]) }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
 }
 
 fn human_rate(bytes: u64, duration: Duration) -> String {
@@ -699,17 +880,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn stamps_are_utc_and_sortable() {
-        assert_eq!(utc_stamp(UNIX_EPOCH), "19700101T000000Z");
-        assert_eq!(utc_stamp(UNIX_EPOCH + Duration::from_secs(951_782_400 + 3661)), "20000229T010101Z");
-        assert_eq!(utc_stamp(UNIX_EPOCH + Duration::from_secs(1_767_225_599)), "20251231T235959Z");
-    }
-
-    #[test]
     fn hostile_names_stay_names() {
         assert_eq!(conninfo_dbname("app"), "dbname='app'");
         assert_eq!(conninfo_dbname("a'b\\c=d"), "dbname='a\\'b\\\\c=d'");
-        assert_eq!(file_stem("x\"; DROP DATABASE postgres; --"), "x___DROP_DATABASE_postgres__--");
+        assert_eq!(
+            file_stem("x\"; DROP DATABASE postgres; --"),
+            "x___DROP_DATABASE_postgres__--"
+        );
         assert_eq!(file_stem("../etc"), "___etc");
     }
 
@@ -744,7 +921,10 @@ mod tests {
             "globals":{"name":"globals","file":"globals.sql","ok":true,"bytes":3,"seconds":0.1,"error":null}}}"#;
         let mut status: Status = serde_json::from_str(text).unwrap();
         assert_eq!(status.problem(1010), None);
-        assert!(status.problem(1100).unwrap().contains("older than two intervals"));
+        assert!(status
+            .problem(1100)
+            .unwrap()
+            .contains("older than two intervals"));
         let run = status.last_run.as_mut().unwrap();
         run.ok = false;
         run.error = Some("pg_dump of `app` failed: permission denied".to_owned());

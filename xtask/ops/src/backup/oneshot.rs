@@ -19,17 +19,32 @@ pub struct Mount {
 impl Mount {
     /// A named volume (created by Docker if missing).
     pub fn volume(name: impl Into<String>, target: &'static str, read_only: bool) -> Mount {
-        Mount { source: Some(name.into()), target, read_only, bind: false }
+        Mount {
+            source: Some(name.into()),
+            target,
+            read_only,
+            bind: false,
+        }
     }
 
     /// A fresh anonymous volume, removed with the container (`docker rm --volumes`).
     pub fn anonymous(target: &'static str) -> Mount {
-        Mount { source: None, target, read_only: false, bind: false }
+        Mount {
+            source: None,
+            target,
+            read_only: false,
+            bind: false,
+        }
     }
 
     /// A read-only bind mount of a host path.
     pub fn bind(path: impl Into<String>, target: &'static str) -> Mount {
-        Mount { source: Some(path.into()), target, read_only: true, bind: true }
+        Mount {
+            source: Some(path.into()),
+            target,
+            read_only: true,
+            bind: true,
+        }
     }
 
     fn arg(&self) -> String {
@@ -52,7 +67,10 @@ pub fn volume_name(stack: &Stack, name: &str) -> String {
 
 /// Mounts every one-shot needs: the rendered configuration (for pgbackrest.conf and pg_hba.conf).
 pub fn conf_mount(stack: &Stack) -> Mount {
-    Mount::bind(crate::render::output_dir(&stack.paths).into_string(), "/etc/core_data/conf")
+    Mount::bind(
+        crate::render::output_dir(&stack.paths).into_string(),
+        "/etc/core_data/conf",
+    )
 }
 
 /// The confinement flags shared by every container we start outside compose.
@@ -62,7 +80,10 @@ pub fn confinement(stack: &Stack) -> Vec<String> {
         format!("{}:{}", stack.config.uid(), stack.config.gid()),
         "--cap-drop=ALL".into(),
         "--security-opt=no-new-privileges:true".into(),
-        format!("--security-opt=seccomp={}", stack.paths.seccomp_dir().join("postgres.json")),
+        format!(
+            "--security-opt=seccomp={}",
+            stack.paths.seccomp_dir().join("postgres.json")
+        ),
         "--read-only".into(),
         "--tmpfs=/tmp:mode=1777,size=256m".into(),
         "--label".into(),
@@ -71,7 +92,12 @@ pub fn confinement(stack: &Stack) -> Vec<String> {
 }
 
 /// Runs `entrypoint args…` in a container that is removed afterwards; returns stdout.
-pub fn run(stack: &Stack, mounts: &[Mount], entrypoint: &str, args: &[&str]) -> anyhow::Result<String> {
+pub fn run(
+    stack: &Stack,
+    mounts: &[Mount],
+    entrypoint: &str,
+    args: &[&str],
+) -> anyhow::Result<String> {
     let mut argv: Vec<String> = vec!["run".into(), "--rm".into(), "--network=none".into()];
     argv.extend(confinement(stack));
     for mount in mounts {
@@ -83,7 +109,11 @@ pub fn run(stack: &Stack, mounts: &[Mount], entrypoint: &str, args: &[&str]) -> 
     let refs: Vec<&str> = argv.iter().map(String::as_str).collect();
     let output = process::capture("docker", &refs)?;
     if !output.success {
-        bail!("`{entrypoint} {}` failed in a one-shot container:\n{}", args.join(" "), output.stderr.trim_end());
+        bail!(
+            "`{entrypoint} {}` failed in a one-shot container:\n{}",
+            args.join(" "),
+            output.stderr.trim_end()
+        );
     }
     Ok(output.stdout)
 }
@@ -95,7 +125,12 @@ pub struct Throwaway {
 }
 
 impl Throwaway {
-    pub fn start(stack: &Stack, name: &str, mounts: &[Mount], extra: &[String]) -> anyhow::Result<Throwaway> {
+    pub fn start(
+        stack: &Stack,
+        name: &str,
+        mounts: &[Mount],
+        extra: &[String],
+    ) -> anyhow::Result<Throwaway> {
         let _ = process::capture("docker", &["rm", "--force", "--volumes", name]);
         let mut argv: Vec<String> = vec!["run".into(), "--detach".into(), format!("--name={name}")];
         argv.extend(confinement(stack));
@@ -103,17 +138,29 @@ impl Throwaway {
         for mount in mounts {
             argv.push(format!("--mount={}", mount.arg()));
         }
-        argv.extend(["--entrypoint=sleep".into(), stack.config.image().to_owned(), "infinity".into()]);
+        argv.extend([
+            "--entrypoint=sleep".into(),
+            stack.config.image().to_owned(),
+            "infinity".into(),
+        ]);
         let refs: Vec<&str> = argv.iter().map(String::as_str).collect();
         process::run("docker", &refs)?;
-        Ok(Throwaway { name: name.to_owned() })
+        Ok(Throwaway {
+            name: name.to_owned(),
+        })
     }
 
     /// Runs `argv` in the container; a failure carries its output.
     pub fn exec(&self, stack: &Stack, argv: &[&str]) -> anyhow::Result<String> {
         let output = stack.docker.exec(&self.name, argv, None)?;
         if output.exit_code != 0 {
-            bail!("`{}` failed (exit {}):\n{}{}", argv.join(" "), output.exit_code, output.stdout, output.stderr.trim_end());
+            bail!(
+                "`{}` failed (exit {}):\n{}{}",
+                argv.join(" "),
+                output.exit_code,
+                output.stdout,
+                output.stderr.trim_end()
+            );
         }
         Ok(output.stdout)
     }

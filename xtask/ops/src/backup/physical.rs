@@ -64,15 +64,30 @@ pub const DATABASES_SQL: &str =
     "SELECT datname::text FROM pg_database WHERE datallowconn AND NOT datistemplate ORDER BY 1";
 
 /// `pgbackrest <args>` in the running postgres container, output streamed as progress.
-fn pgbackrest_streamed(stack: &Stack, args: &[&str], progress: &dyn Progress) -> anyhow::Result<()> {
+fn pgbackrest_streamed(
+    stack: &Stack,
+    args: &[&str],
+    progress: &dyn Progress,
+) -> anyhow::Result<()> {
     let container = stack.container();
-    let mut argv = vec!["exec", container.as_str(), "pgbackrest", "--stanza", STANZA, "--log-level-console=info"];
+    let mut argv = vec![
+        "exec",
+        container.as_str(),
+        "pgbackrest",
+        "--stanza",
+        STANZA,
+        "--log-level-console=info",
+    ];
     argv.extend_from_slice(args);
-    process::stream(duct::cmd("docker", &argv), &format!("pgbackrest {}", args.join(" ")), |line| {
-        // pgBackRest's info lines: "… P00   INFO: backup file …"; keep the message.
-        let message = line.split_once("INFO: ").map_or(line, |(_, rest)| rest);
-        progress.detail(message);
-    })
+    process::stream(
+        duct::cmd("docker", &argv),
+        &format!("pgbackrest {}", args.join(" ")),
+        |line| {
+            // pgBackRest's info lines: "… P00   INFO: backup file …"; keep the message.
+            let message = line.split_once("INFO: ").map_or(line, |(_, rest)| rest);
+            progress.detail(message);
+        },
+    )
 }
 
 /// `pgbackrest <args>` in the running postgres container; returns stdout.
@@ -81,24 +96,47 @@ fn pgbackrest(stack: &Stack, args: &[&str]) -> anyhow::Result<String> {
     argv.extend_from_slice(args);
     let output = stack.docker.exec(&stack.container(), &argv, None)?;
     if output.exit_code != 0 {
-        bail!("`{}` failed:\n{}{}", argv.join(" "), output.stdout, output.stderr.trim_end());
+        bail!(
+            "`{}` failed:\n{}{}",
+            argv.join(" "),
+            output.stdout,
+            output.stderr.trim_end()
+        );
     }
     Ok(output.stdout)
 }
 
 /// Takes a backup (pgBackRest's default when `kind` is `None`: incremental, or
 /// full when none exists) and records row counts beside it.
-pub fn backup(stack: &Stack, kind: Option<Kind>, progress: &dyn Progress) -> anyhow::Result<BackupSet> {
+pub fn backup(
+    stack: &Stack,
+    kind: Option<Kind>,
+    progress: &dyn Progress,
+) -> anyhow::Result<BackupSet> {
     let type_arg = kind.map(|kind| format!("--type={}", kind.as_str()));
     let mut args: Vec<&str> = type_arg.iter().map(String::as_str).collect();
     args.push("backup");
-    progress.status("Backing up", &format!("stack `{}` ({})", stack.config.project(), kind.map_or("auto", Kind::as_str)));
+    progress.status(
+        "Backing up",
+        &format!(
+            "stack `{}` ({})",
+            stack.config.project(),
+            kind.map_or("auto", Kind::as_str)
+        ),
+    );
     let started = std::time::Instant::now();
-    pgbackrest_streamed(stack, &args, progress).context("the backup failed; the previous backups are untouched")?;
-    let set = info(stack)?.pop().context("pgBackRest reports no backup after a successful backup")?;
+    pgbackrest_streamed(stack, &args, progress)
+        .context("the backup failed; the previous backups are untouched")?;
+    let set = info(stack)?
+        .pop()
+        .context("pgBackRest reports no backup after a successful backup")?;
     let counts = row_counts(stack)?;
     let file = counts_file(stack, &set.label);
-    crate::fsutil::write_atomic(&file, serde_json::to_string_pretty(&counts)?.as_bytes(), 0o640)?;
+    crate::fsutil::write_atomic(
+        &file,
+        serde_json::to_string_pretty(&counts)?.as_bytes(),
+        0o640,
+    )?;
     progress.status(
         "Backed up",
         &format!(
@@ -114,7 +152,11 @@ pub fn backup(stack: &Stack, kind: Option<Kind>, progress: &dyn Progress) -> any
 
 /// Where the row counts of a backup set are kept (host side, under backups/).
 pub fn counts_file(stack: &Stack, label: &str) -> Utf8PathBuf {
-    stack.paths.backups_dir().join("pgbackrest").join(format!("{label}.rowcounts.json"))
+    stack
+        .paths
+        .backups_dir()
+        .join("pgbackrest")
+        .join(format!("{label}.rowcounts.json"))
 }
 
 /// The recorded row counts of a set, if any.
@@ -123,14 +165,21 @@ pub fn recorded_counts(stack: &Stack, label: &str) -> anyhow::Result<Option<RowC
     if !file.exists() {
         return Ok(None);
     }
-    let text = std::fs::read_to_string(&file).with_context(|| format!("failed to read `{file}`"))?;
-    Ok(Some(serde_json::from_str(&text).with_context(|| format!("`{file}` is not valid JSON"))?))
+    let text =
+        std::fs::read_to_string(&file).with_context(|| format!("failed to read `{file}`"))?;
+    Ok(Some(
+        serde_json::from_str(&text).with_context(|| format!("`{file}` is not valid JSON"))?,
+    ))
 }
 
 /// Exact row counts of every table in every database of the live cluster.
 pub fn row_counts(stack: &Stack) -> anyhow::Result<RowCounts> {
     let mut admin = stack.connect("postgres")?;
-    let databases: Vec<String> = admin.query(DATABASES_SQL, &[])?.iter().map(|row| row.get(0)).collect();
+    let databases: Vec<String> = admin
+        .query(DATABASES_SQL, &[])?
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
     let mut counts = RowCounts::new();
     for database in databases {
         let mut client = stack.connect(&database)?;
@@ -185,7 +234,8 @@ struct InfoLsn {
 
 /// Parses `pgbackrest info --output=json`, oldest set first.
 pub fn parse_info(json: &str) -> anyhow::Result<Vec<BackupSet>> {
-    let stanzas: Vec<InfoStanza> = serde_json::from_str(json).context("unexpected `pgbackrest info` output")?;
+    let stanzas: Vec<InfoStanza> =
+        serde_json::from_str(json).context("unexpected `pgbackrest info` output")?;
     Ok(stanzas
         .into_iter()
         .flat_map(|stanza| stanza.backup)
@@ -285,12 +335,18 @@ mod tests {
         assert_eq!(sets[1].kind, "incr");
         assert_eq!(sets[1].repo_delta_bytes, 20);
         assert_eq!(sets[0].lsn_stop, "0/2000100");
-        assert!(parse_info(r#"[{"name":"main","status":{"code":1}}]"#).unwrap().is_empty());
+        assert!(parse_info(r#"[{"name":"main","status":{"code":1}}]"#)
+            .unwrap()
+            .is_empty());
     }
 
     #[test]
     fn count_mismatches_are_named() {
-        let recorded: RowCounts = [("app".to_owned(), [("public.t".to_owned(), 3), ("public.u".to_owned(), 1)].into())].into();
+        let recorded: RowCounts = [(
+            "app".to_owned(),
+            [("public.t".to_owned(), 3), ("public.u".to_owned(), 1)].into(),
+        )]
+        .into();
         let restored: RowCounts = [("app".to_owned(), [("public.t".to_owned(), 2)].into())].into();
         let result = compare_counts(&recorded, &restored);
         assert_eq!(result.tables, 2);
@@ -298,7 +354,8 @@ mod tests {
             result.mismatches,
             vec![
                 "`app`.`public.t`: 3 row(s) at backup time, 2 in the restored copy".to_owned(),
-                "`app`.`public.u`: 1 row(s) at backup time, missing in the restored copy".to_owned(),
+                "`app`.`public.u`: 1 row(s) at backup time, missing in the restored copy"
+                    .to_owned(),
             ]
         );
     }

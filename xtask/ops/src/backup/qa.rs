@@ -43,7 +43,9 @@ fn volumes(stack: &Stack, name: &str) -> (String, String) {
 fn check_clone_name(name: &str) -> anyhow::Result<()> {
     let ok = !name.is_empty()
         && name.len() <= 40
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
     if !ok {
         bail!("clone name `{name}`: use at most 40 characters from a-z, 0-9, `_` and `-` (it names a container)");
     }
@@ -54,14 +56,25 @@ fn check_clone_name(name: &str) -> anyhow::Result<()> {
 pub fn default_name(database: &str) -> String {
     let safe: String = database
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
         .take(36)
         .collect();
     format!("qa_{safe}")
 }
 
 /// Takes a differential backup and brings up a clone holding only `database`.
-pub fn provision(stack: &Stack, database: &str, name: &str, progress: &dyn Progress) -> anyhow::Result<Clone> {
+pub fn provision(
+    stack: &Stack,
+    database: &str,
+    name: &str,
+    progress: &dyn Progress,
+) -> anyhow::Result<Clone> {
     provision_expiring(stack, database, name, None, progress)
 }
 
@@ -75,13 +88,19 @@ pub fn provision_expiring(
 ) -> anyhow::Result<Clone> {
     check_clone_name(name)?;
     let expires = expires.unwrap_or_default();
-    if expires.len() > 40 || !expires.chars().all(|c| c.is_ascii_digit() || matches!(c, 'T' | 'Z' | ':' | '.' | '-')) {
+    if expires.len() > 40
+        || !expires
+            .chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, 'T' | 'Z' | ':' | '.' | '-'))
+    {
         bail!("expiry `{expires}` of QA clone `{name}`: use an ISO 8601 UTC time like `2026-12-01T00:00:00Z`");
     }
     crate::sql::check_name("database", database)?;
     let container = container_name(stack, name);
     if stack.docker.inspect_container(&container)?.is_some() {
-        bail!("QA clone `{name}` exists; drop it first with `cargo xtask provision-qa --drop {name}`");
+        bail!(
+            "QA clone `{name}` exists; drop it first with `cargo xtask provision-qa --drop {name}`"
+        );
     }
     {
         let mut client = stack.connect("postgres")?;
@@ -98,17 +117,40 @@ pub fn provision_expiring(
         Mount::volume(repo.clone(), "/var/lib/pgbackrest", true),
         oneshot::conf_mount(stack),
     ];
-    progress.status("Restoring", &format!("`{database}` from {} into clone `{name}`", set.label));
+    progress.status(
+        "Restoring",
+        &format!("`{database}` from {} into clone `{name}`", set.label),
+    );
     let result = (|| -> anyhow::Result<Clone> {
-        oneshot::run(stack, &restore_mounts, "install", &["-d", "-m", "0700", "/var/lib/postgresql/data/pgdata"])?;
+        oneshot::run(
+            stack,
+            &restore_mounts,
+            "install",
+            &["-d", "-m", "0700", "/var/lib/postgresql/data/pgdata"],
+        )?;
         let set_arg = format!("--set={}", set.label);
         let include = format!("--db-include={database}");
-        oneshot::run(stack, &restore_mounts, "pgbackrest", &[
-            "--stanza", STANZA, "--log-level-console=warn", "--link-all", &set_arg, &include,
-            "--type=immediate", "--target-action=promote", "restore",
-        ])?;
+        oneshot::run(
+            stack,
+            &restore_mounts,
+            "pgbackrest",
+            &[
+                "--stanza",
+                STANZA,
+                "--log-level-console=warn",
+                "--link-all",
+                &set_arg,
+                &include,
+                "--type=immediate",
+                "--target-action=promote",
+                "restore",
+            ],
+        )?;
         let port = crate::scratch::free_port()?;
-        let labels = [format!("{DATABASE_LABEL}={database}"), format!("{EXPIRES_LABEL}={expires}")];
+        let labels = [
+            format!("{DATABASE_LABEL}={database}"),
+            format!("{EXPIRES_LABEL}={expires}"),
+        ];
         start_container(stack, name, &container, &restore_mounts[..3], port, &labels)?;
         let clone = Clone {
             name: name.to_owned(),
@@ -126,7 +168,10 @@ pub fn provision_expiring(
             .map(|row| row.get(0))
             .collect();
         for other in others {
-            client.batch_execute(&format!("DROP DATABASE {} WITH (FORCE)", crate::sql::quote_ident(&other)))?;
+            client.batch_execute(&format!(
+                "DROP DATABASE {} WITH (FORCE)",
+                crate::sql::quote_ident(&other)
+            ))?;
         }
         Ok(clone)
     })();
@@ -145,7 +190,9 @@ fn start_container(
     labels: &[String],
 ) -> anyhow::Result<()> {
     let tls_files = tls::files(&stack.paths);
-    let secret = |path: &camino::Utf8Path, target: &str| format!("--mount=type=bind,src={path},dst={target},readonly");
+    let secret = |path: &camino::Utf8Path, target: &str| {
+        format!("--mount=type=bind,src={path},dst={target},readonly")
+    };
     let mut argv: Vec<String> = vec![
         "run".into(),
         "--detach".into(),
@@ -166,10 +213,20 @@ fn start_container(
     for mount in mounts {
         let kind = if mount.bind { "bind" } else { "volume" };
         let ro = if mount.read_only { ",readonly" } else { "" };
-        argv.push(format!("--mount=type={kind},src={},dst={}{ro}", mount.source.as_deref().unwrap_or_default(), mount.target));
+        argv.push(format!(
+            "--mount=type={kind},src={},dst={}{ro}",
+            mount.source.as_deref().unwrap_or_default(),
+            mount.target
+        ));
     }
-    argv.push(format!("--mount=type=bind,src={},dst=/etc/core_data/conf,readonly", crate::render::output_dir(&stack.paths)));
-    argv.push(secret(&secrets::superuser_password_file(&stack.paths), "/run/secrets/postgres_superuser_password"));
+    argv.push(format!(
+        "--mount=type=bind,src={},dst=/etc/core_data/conf,readonly",
+        crate::render::output_dir(&stack.paths)
+    ));
+    argv.push(secret(
+        &secrets::superuser_password_file(&stack.paths),
+        "/run/secrets/postgres_superuser_password",
+    ));
     argv.push(secret(&tls_files.server_cert, "/run/secrets/server.crt"));
     argv.push(secret(&tls_files.server_key, "/run/secrets/server.key"));
     argv.push(secret(&tls_files.ca_cert, "/run/secrets/ca.crt"));
@@ -188,7 +245,13 @@ fn start_container(
 pub fn connect(stack: &Stack, clone: &Clone, database: &str) -> anyhow::Result<postgres::Client> {
     let password = secrets::read(&secrets::superuser_password_file(&stack.paths))?;
     let ca = tls::files(&stack.paths).ca_cert;
-    let target = crate::pg::Target { host: "127.0.0.1", port: clone.port, user: stack.config.superuser(), database, ca_cert: &ca };
+    let target = crate::pg::Target {
+        host: "127.0.0.1",
+        port: clone.port,
+        user: stack.config.superuser(),
+        database,
+        ca_cert: &ca,
+    };
     crate::pg::connect(&target, &password)
 }
 
@@ -197,13 +260,22 @@ fn wait_ready(stack: &Stack, clone: &Clone) -> anyhow::Result<postgres::Client> 
     loop {
         let attempt = connect(stack, clone, "postgres").and_then(|mut client| {
             let in_recovery: bool = client.query_one("SELECT pg_is_in_recovery()", &[])?.get(0);
-            if in_recovery { bail!("still in recovery") } else { Ok(client) }
+            if in_recovery {
+                bail!("still in recovery")
+            } else {
+                Ok(client)
+            }
         });
         match attempt {
             Ok(client) => return Ok(client),
             Err(err) if started.elapsed() > Duration::from_secs(600) => {
-                let logs = process::capture("docker", &["logs", "--tail", "30", &clone.container]).map(|o| o.stderr).unwrap_or_default();
-                bail!("QA clone `{}` did not become ready: {err:#}\nlast log lines:\n{logs}", clone.name);
+                let logs = process::capture("docker", &["logs", "--tail", "30", &clone.container])
+                    .map(|o| o.stderr)
+                    .unwrap_or_default();
+                bail!(
+                    "QA clone `{}` did not become ready: {err:#}\nlast log lines:\n{logs}",
+                    clone.name
+                );
             }
             Err(_) => std::thread::sleep(Duration::from_millis(500)),
         }
@@ -213,11 +285,18 @@ fn wait_ready(stack: &Stack, clone: &Clone) -> anyhow::Result<postgres::Client> 
 /// The clones of this stack.
 pub fn list(stack: &Stack) -> anyhow::Result<Vec<Clone>> {
     let filter = format!("label={LABEL}={}", stack.config.project());
-    let out = process::run("docker", &[
-        "ps", "--all", "--filter", &filter, "--format",
-        "{{.Names}}\t{{.Label \"org.core-data.qa-name\"}}\t{{.State}}\t{{.Ports}}\t\
+    let out = process::run(
+        "docker",
+        &[
+            "ps",
+            "--all",
+            "--filter",
+            &filter,
+            "--format",
+            "{{.Names}}\t{{.Label \"org.core-data.qa-name\"}}\t{{.State}}\t{{.Ports}}\t\
          {{.Label \"org.core-data.qa-database\"}}\t{{.Label \"org.core-data.qa-expires\"}}",
-    ])?;
+        ],
+    )?;
     Ok(out
         .lines()
         .filter_map(|line| {
@@ -234,7 +313,14 @@ pub fn list(stack: &Stack) -> anyhow::Result<Vec<Clone>> {
             // Clones made before these labels existed report them empty.
             let database = fields.next().unwrap_or_default().to_owned();
             let expires = fields.next().unwrap_or_default().to_owned();
-            Some(Clone { name, container, database, port, state, expires })
+            Some(Clone {
+                name,
+                container,
+                database,
+                port,
+                state,
+                expires,
+            })
         })
         .collect())
 }

@@ -39,14 +39,23 @@ fn mounts(stack: &Stack) -> Vec<Mount> {
     vec![
         Mount::volume(oneshot::volume_name(stack, "pgdata"), DATA_ROOT, false),
         Mount::volume(oneshot::volume_name(stack, "pgwal"), WAL_ROOT, false),
-        Mount::volume(oneshot::volume_name(stack, "pgbackrest"), "/var/lib/pgbackrest", false),
+        Mount::volume(
+            oneshot::volume_name(stack, "pgbackrest"),
+            "/var/lib/pgbackrest",
+            false,
+        ),
         oneshot::conf_mount(stack),
     ]
 }
 
 /// The repository's sets, read without needing the server to run.
 pub fn sets_offline(stack: &Stack) -> anyhow::Result<Vec<BackupSet>> {
-    let json = oneshot::run(stack, &mounts(stack), "pgbackrest", &["--stanza", STANZA, "info", "--output=json"])?;
+    let json = oneshot::run(
+        stack,
+        &mounts(stack),
+        "pgbackrest",
+        &["--stanza", STANZA, "info", "--output=json"],
+    )?;
     physical::parse_info(&json)
 }
 
@@ -85,20 +94,32 @@ fn exists(stack: &Stack, path: &str) -> anyhow::Result<bool> {
     Ok(oneshot::run(stack, &mounts(stack), "test", &["-e", path]).is_ok())
 }
 
-pub fn restore(stack: &Stack, options: &Options, progress: &dyn Progress) -> anyhow::Result<Report> {
+pub fn restore(
+    stack: &Stack,
+    options: &Options,
+    progress: &dyn Progress,
+) -> anyhow::Result<Report> {
     let set = resolve(stack, options)?;
     let started = Instant::now();
     if stack.docker.health(&stack.container())?.as_deref() == Some("healthy") {
-        progress.status("Archiving", "the current WAL so nothing written before the restore is lost");
-        physical::check(stack).context("could not archive the current WAL; refusing to restore and lose it")?;
+        progress.status(
+            "Archiving",
+            "the current WAL so nothing written before the restore is lost",
+        );
+        physical::check(stack)
+            .context("could not archive the current WAL; refusing to restore and lose it")?;
     }
     progress.status("Stopping", &format!("`{}`", stack.container()));
     // Creates the volumes and container when the stack was down or its volumes were removed.
     stack.compose().run(&["up", "--no-start"])?;
     // The sidecar goes down too: its dumps would fail (and mark it unhealthy) while postgres is away.
-    stack.compose().run(&["stop", "logical_backup", "postgres"])?;
+    stack
+        .compose()
+        .run(&["stop", "logical_backup", "postgres"])?;
 
-    let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs();
     let mut old_data = Vec::new();
     for (dir, name) in [(DATA_ROOT, "pgdata"), (WAL_ROOT, "pg_wal")] {
         let current = format!("{dir}/{name}");
@@ -108,17 +129,36 @@ pub fn restore(stack: &Stack, options: &Options, progress: &dyn Progress) -> any
             old_data.push(aside);
         }
     }
-    oneshot::run(stack, &mounts(stack), "install", &["-d", "-m", "0700", &format!("{DATA_ROOT}/pgdata")])?;
+    oneshot::run(
+        stack,
+        &mounts(stack),
+        "install",
+        &["-d", "-m", "0700", &format!("{DATA_ROOT}/pgdata")],
+    )?;
 
-    progress.status("Restoring", &format!("backup set {} ({})", set.label, set.kind));
+    progress.status(
+        "Restoring",
+        &format!("backup set {} ({})", set.label, set.kind),
+    );
     // `--link-all` keeps pg_wal a link into the WAL volume (by default it would become a directory).
-    let mut args: Vec<String> = vec!["--stanza".into(), STANZA.into(), "--log-level-console=warn".into(), "--link-all".into()];
+    let mut args: Vec<String> = vec![
+        "--stanza".into(),
+        STANZA.into(),
+        "--log-level-console=warn".into(),
+        "--link-all".into(),
+    ];
     args.push(format!("--set={}", set.label));
     match (&options.target_time, &options.set) {
         (Some(time), _) => {
-            args.extend(["--type=time".into(), format!("--target={time}"), "--target-action=promote".into()]);
+            args.extend([
+                "--type=time".into(),
+                format!("--target={time}"),
+                "--target-action=promote".into(),
+            ]);
         }
-        (None, Some(_)) => args.extend(["--type=immediate".into(), "--target-action=promote".into()]),
+        (None, Some(_)) => {
+            args.extend(["--type=immediate".into(), "--target-action=promote".into()])
+        }
         (None, None) => {}
     }
     args.push("restore".into());
@@ -142,7 +182,11 @@ pub fn restore(stack: &Stack, options: &Options, progress: &dyn Progress) -> any
         oneshot::run(stack, &mounts(stack), "rm", &rm_args)?;
         old_data.clear();
     }
-    Ok(Report { set, seconds: started.elapsed().as_secs_f64(), old_data })
+    Ok(Report {
+        set,
+        seconds: started.elapsed().as_secs_f64(),
+        old_data,
+    })
 }
 
 fn wait_promoted(stack: &Stack) -> anyhow::Result<()> {
@@ -154,7 +198,9 @@ fn wait_promoted(stack: &Stack) -> anyhow::Result<()> {
             return Ok(());
         }
         if started.elapsed() > Duration::from_secs(1800) {
-            bail!("the restored server is still in recovery after 30 minutes; see `cargo xtask logs`");
+            bail!(
+                "the restored server is still in recovery after 30 minutes; see `cargo xtask logs`"
+            );
         }
         std::thread::sleep(Duration::from_millis(500));
     }

@@ -65,14 +65,26 @@ pub fn verify(
         failures: Vec::new(),
     };
 
-    progress.status("Restoring", &format!("{} into throw-away container `{name}`", chosen.label));
+    progress.status(
+        "Restoring",
+        &format!("{} into throw-away container `{name}`", chosen.label),
+    );
     let started = Instant::now();
     container.exec(stack, &["install", "-d", "-m", "0700", PGDATA])?;
     let set_arg = format!("--set={}", chosen.label);
-    let restored = container.exec(stack, &[
-        "pgbackrest", "--stanza", STANZA, "--log-level-console=warn", &set_arg,
-        "--type=immediate", "--target-action=promote", "restore",
-    ]);
+    let restored = container.exec(
+        stack,
+        &[
+            "pgbackrest",
+            "--stanza",
+            STANZA,
+            "--log-level-console=warn",
+            &set_arg,
+            "--type=immediate",
+            "--target-action=promote",
+            "restore",
+        ],
+    );
     report.restore_seconds = started.elapsed().as_secs_f64();
     if let Err(err) = restored {
         report.failures.push(format!("restore failed: {err:#}"));
@@ -89,13 +101,27 @@ pub fn verify(
         stack.config.get("PG_MAX_CONNECTIONS"),
         stack.config.get("PG_MAX_WORKER_PROCESSES")
     );
-    let started_server = container.exec(stack, &[
-        "pg_ctl", "--pgdata", PGDATA, "--wait", "--timeout=900", "--log=/tmp/verify-server.log",
-        "--options", &server_options, "start",
-    ]);
+    let started_server = container.exec(
+        stack,
+        &[
+            "pg_ctl",
+            "--pgdata",
+            PGDATA,
+            "--wait",
+            "--timeout=900",
+            "--log=/tmp/verify-server.log",
+            "--options",
+            &server_options,
+            "start",
+        ],
+    );
     if let Err(err) = started_server.and_then(|_| wait_promoted(stack, &container)) {
-        let log = container.exec(stack, &["tail", "-n", "30", "/tmp/verify-server.log"]).unwrap_or_default();
-        report.failures.push(format!("the restored copy did not reach consistency: {err:#}\nserver log:\n{log}"));
+        let log = container
+            .exec(stack, &["tail", "-n", "30", "/tmp/verify-server.log"])
+            .unwrap_or_default();
+        report.failures.push(format!(
+            "the restored copy did not reach consistency: {err:#}\nserver log:\n{log}"
+        ));
         return Ok(report);
     }
     report.recovery_seconds = started.elapsed().as_secs_f64();
@@ -103,34 +129,77 @@ pub fn verify(
     let started = Instant::now();
     progress.status("Checking", "heap and B-tree indexes with pg_amcheck");
     let superuser = stack.config.superuser();
-    match container.exec(stack, &[
-        "pg_amcheck", "--host=/tmp", "--username", superuser, "--all", "--install-missing", "--heapallindexed",
-    ]) {
+    match container.exec(
+        stack,
+        &[
+            "pg_amcheck",
+            "--host=/tmp",
+            "--username",
+            superuser,
+            "--all",
+            "--install-missing",
+            "--heapallindexed",
+        ],
+    ) {
         Ok(_) => report.amcheck = "pg_amcheck: no corruption found in any database".to_owned(),
-        Err(err) => report.failures.push(format!("pg_amcheck found problems: {err:#}")),
+        Err(err) => report
+            .failures
+            .push(format!("pg_amcheck found problems: {err:#}")),
     }
 
-    progress.status("Checking", "row counts against those recorded at backup time");
-    match (physical::recorded_counts(stack, &chosen.label)?, restored_counts(stack, &container)) {
+    progress.status(
+        "Checking",
+        "row counts against those recorded at backup time",
+    );
+    match (
+        physical::recorded_counts(stack, &chosen.label)?,
+        restored_counts(stack, &container),
+    ) {
         (Some(recorded), Ok(restored)) => {
             let comparison = physical::compare_counts(&recorded, &restored);
-            report.failures.extend(comparison.mismatches.iter().cloned());
+            report
+                .failures
+                .extend(comparison.mismatches.iter().cloned());
             report.counts = Some(comparison);
         }
         (None, Ok(_)) => progress.status(
             "Skipped",
-            &format!("row counts: none were recorded for `{}` (taken outside `cargo xtask backup`)", chosen.label),
+            &format!(
+                "row counts: none were recorded for `{}` (taken outside `cargo xtask backup`)",
+                chosen.label
+            ),
         ),
-        (_, Err(err)) => report.failures.push(format!("could not count rows in the restored copy: {err:#}")),
+        (_, Err(err)) => report.failures.push(format!(
+            "could not count rows in the restored copy: {err:#}"
+        )),
     }
 
-    progress.status("Checking", "page checksums with pg_checksums on the stopped copy");
-    container.exec(stack, &["pg_ctl", "--pgdata", PGDATA, "--mode=fast", "--wait", "stop"])?;
+    progress.status(
+        "Checking",
+        "page checksums with pg_checksums on the stopped copy",
+    );
+    container.exec(
+        stack,
+        &[
+            "pg_ctl",
+            "--pgdata",
+            PGDATA,
+            "--mode=fast",
+            "--wait",
+            "stop",
+        ],
+    )?;
     match container.exec(stack, &["pg_checksums", "--check", "--pgdata", PGDATA]) {
         Ok(output) => {
-            report.checksums = output.lines().filter(|line| line.contains("Bad checksums") || line.contains("Blocks scanned")).collect::<Vec<_>>().join("; ");
+            report.checksums = output
+                .lines()
+                .filter(|line| line.contains("Bad checksums") || line.contains("Blocks scanned"))
+                .collect::<Vec<_>>()
+                .join("; ");
         }
-        Err(err) => report.failures.push(format!("pg_checksums failed: {err:#}")),
+        Err(err) => report
+            .failures
+            .push(format!("pg_checksums failed: {err:#}")),
     }
     report.check_seconds = started.elapsed().as_secs_f64();
     Ok(report)
@@ -141,10 +210,19 @@ fn wait_promoted(stack: &Stack, container: &Throwaway) -> anyhow::Result<()> {
     let started = Instant::now();
     let superuser = stack.config.superuser();
     loop {
-        let state = container.exec(stack, &[
-            "psql", "--no-psqlrc", "-XAtq", "--host=/tmp", "--username", superuser, "--dbname=postgres",
-            "--command=SELECT pg_is_in_recovery()",
-        ]);
+        let state = container.exec(
+            stack,
+            &[
+                "psql",
+                "--no-psqlrc",
+                "-XAtq",
+                "--host=/tmp",
+                "--username",
+                superuser,
+                "--dbname=postgres",
+                "--command=SELECT pg_is_in_recovery()",
+            ],
+        );
         if state.as_ref().is_ok_and(|out| out.trim() == "f") {
             return Ok(());
         }
@@ -160,13 +238,26 @@ fn restored_counts(stack: &Stack, container: &Throwaway) -> anyhow::Result<RowCo
     let psql = |database: &str, sql: &str| -> anyhow::Result<String> {
         let command = format!("--command={sql}");
         let dbname = format!("--dbname={database}");
-        container.exec(stack, &[
-            "psql", "--no-psqlrc", "-XAtq", "--field-separator=\t", "--host=/tmp", "--username", superuser,
-            &dbname, &command,
-        ])
+        container.exec(
+            stack,
+            &[
+                "psql",
+                "--no-psqlrc",
+                "-XAtq",
+                "--field-separator=\t",
+                "--host=/tmp",
+                "--username",
+                superuser,
+                &dbname,
+                &command,
+            ],
+        )
     };
     let mut counts = RowCounts::new();
-    for database in psql("postgres", physical::DATABASES_SQL)?.lines().filter(|l| !l.is_empty()) {
+    for database in psql("postgres", physical::DATABASES_SQL)?
+        .lines()
+        .filter(|l| !l.is_empty())
+    {
         let mut tables = BTreeMap::new();
         for line in psql(database, physical::ROW_COUNT_SQL)?.lines() {
             if let Some((table, count)) = line.split_once('\t') {

@@ -28,7 +28,11 @@ pub fn parse(file: &str, text: &str) -> Result<Vec<Entry>, EnvError> {
     let mut entries: Vec<Entry> = Vec::new();
     for (idx, raw_line) in text.lines().enumerate() {
         let line = idx + 1;
-        let err = |message: String| EnvError { file: file.to_owned(), line, message };
+        let err = |message: String| EnvError {
+            file: file.to_owned(),
+            line,
+            message,
+        };
         let trimmed = raw_line.trim();
         if trimmed.is_empty() || trimmed.starts_with('#') {
             continue;
@@ -39,13 +43,22 @@ pub fn parse(file: &str, text: &str) -> Result<Vec<Entry>, EnvError> {
         let key = key.trim();
         let value = unquote(value.trim());
         if keys::find(key).is_none() {
-            let hint = suggest(key).map(|s| format!("; did you mean `{s}`?")).unwrap_or_default();
+            let hint = suggest(key)
+                .map(|s| format!("; did you mean `{s}`?"))
+                .unwrap_or_default();
             return Err(err(format!("unknown key `{key}`{hint}")));
         }
         if let Some(first) = entries.iter().find(|entry| entry.key == key) {
-            return Err(err(format!("`{key}` is already set on line {}", first.line)));
+            return Err(err(format!(
+                "`{key}` is already set on line {}",
+                first.line
+            )));
         }
-        entries.push(Entry { line, key: key.to_owned(), value: value.to_owned() });
+        entries.push(Entry {
+            line,
+            key: key.to_owned(),
+            value: value.to_owned(),
+        });
     }
     Ok(entries)
 }
@@ -95,7 +108,10 @@ pub fn render(values: &BTreeMap<&'static str, String>) -> String {
             section = key.section;
             out.push_str(&format!("\n# --- {section} ---\n"));
         }
-        out.push_str(&format!("# {}\n{}={}\n", key.doc, key.name, values[key.name]));
+        out.push_str(&format!(
+            "# {}\n{}={}\n",
+            key.doc, key.name, values[key.name]
+        ));
     }
     out
 }
@@ -108,8 +124,14 @@ mod tests {
     fn unknown_keys_name_the_line_and_suggest() {
         let err = parse(".env", "# c\nPG_WORK_MEM=4MB\nPG_WROK_MEM=8MB\n").unwrap_err();
         assert_eq!(err.line, 3);
-        assert_eq!(err.message, "unknown key `PG_WROK_MEM`; did you mean `PG_WORK_MEM`?");
-        assert_eq!(err.to_string(), ".env line 3: unknown key `PG_WROK_MEM`; did you mean `PG_WORK_MEM`?");
+        assert_eq!(
+            err.message,
+            "unknown key `PG_WROK_MEM`; did you mean `PG_WORK_MEM`?"
+        );
+        assert_eq!(
+            err.to_string(),
+            ".env line 3: unknown key `PG_WROK_MEM`; did you mean `PG_WORK_MEM`?"
+        );
     }
 
     #[test]
@@ -117,7 +139,10 @@ mod tests {
         let err = parse(".env", "TZ=UTC\nTZ=CET\n").unwrap_err();
         assert_eq!(err.message, "`TZ` is already set on line 1");
         let err = parse(".env", "\n\njust words\n").unwrap_err();
-        assert_eq!((err.line, err.message.as_str()), (3, "`just words` is not KEY=VALUE"));
+        assert_eq!(
+            (err.line, err.message.as_str()),
+            (3, "`just words` is not KEY=VALUE")
+        );
     }
 
     #[test]

@@ -61,7 +61,13 @@ const fn key(
     default: DefaultValue,
     doc: &'static str,
 ) -> Key {
-    Key { name, kind, default, doc, section }
+    Key {
+        name,
+        kind,
+        default,
+        doc,
+        section,
+    }
 }
 
 use DefaultValue::{Sized, Static};

@@ -23,7 +23,13 @@ pub enum ConfigError {
     #[error(transparent)]
     Syntax(#[from] envfile::EnvError),
     #[error("{file} line {line}: `{key}={value}`: {message}")]
-    Value { file: String, line: usize, key: String, value: String, message: String },
+    Value {
+        file: String,
+        line: usize,
+        key: String,
+        value: String,
+        message: String,
+    },
     #[error("{0}")]
     Inconsistent(String),
 }
@@ -38,15 +44,18 @@ impl Config {
     /// Reads and checks `.env` under the state directory.
     pub fn load(paths: &Paths) -> Result<Config, ConfigError> {
         let file = paths.env_file();
-        let text = std::fs::read_to_string(&file).map_err(|_| ConfigError::Missing(file.to_string()))?;
+        let text =
+            std::fs::read_to_string(&file).map_err(|_| ConfigError::Missing(file.to_string()))?;
         Config::parse(file.as_str(), &text)
     }
 
     /// Checks `.env` text; `file` names it in errors.
     pub fn parse(file: &str, text: &str) -> Result<Config, ConfigError> {
         let entries = envfile::parse(file, text)?;
-        let given: BTreeMap<&str, (usize, String)> =
-            entries.iter().map(|entry| (entry.key.as_str(), (entry.line, entry.value.clone()))).collect();
+        let given: BTreeMap<&str, (usize, String)> = entries
+            .iter()
+            .map(|entry| (entry.key.as_str(), (entry.line, entry.value.clone())))
+            .collect();
         Config::from_given(file, &given, sizing::Resources::from_host())
     }
 
@@ -59,7 +68,9 @@ impl Config {
         let mut given: BTreeMap<&str, (usize, String)> = BTreeMap::new();
         for (key, value) in overrides {
             let Some(known) = keys::find(key) else {
-                return Err(ConfigError::Inconsistent(format!("unknown key `{key}` in --set")));
+                return Err(ConfigError::Inconsistent(format!(
+                    "unknown key `{key}` in --set"
+                )));
             };
             given.insert(known.name, (0, value.clone()));
         }
@@ -75,7 +86,9 @@ impl Config {
             .get("PG_MAX_CONNECTIONS")
             .and_then(|(_, v)| v.parse().ok())
             .unwrap_or(100);
-        let sized: BTreeMap<&str, String> = sizing::sized_values(resources, max_connections).into_iter().collect();
+        let sized: BTreeMap<&str, String> = sizing::sized_values(resources, max_connections)
+            .into_iter()
+            .collect();
         let (uid, gid) = sizing::default_ids();
         let mut values = BTreeMap::new();
         for key in keys::KEYS {
@@ -110,9 +123,14 @@ impl Config {
                 "PG_SHARED_BUFFERS ({shared}MB) must be smaller than POSTGRES_MEMORY_LIMIT ({limit}MB)"
             )));
         }
-        if self.databases().iter().any(|db| db.owner == self.superuser()) {
+        if self
+            .databases()
+            .iter()
+            .any(|db| db.owner == self.superuser())
+        {
             return Err(ConfigError::Inconsistent(
-                "APP_DATABASES: an application database must not be owned by POSTGRES_SUPERUSER".to_owned(),
+                "APP_DATABASES: an application database must not be owned by POSTGRES_SUPERUSER"
+                    .to_owned(),
             ));
         }
         Ok(())
@@ -120,7 +138,10 @@ impl Config {
 
     /// The canonical value of a key of the table.
     pub fn get(&self, key: &str) -> &str {
-        self.values.get(key).map_or_else(|| panic!("`{key}` is not a configuration key"), String::as_str)
+        self.values.get(key).map_or_else(
+            || panic!("`{key}` is not a configuration key"),
+            String::as_str,
+        )
     }
 
     /// All values, by key.
@@ -145,7 +166,9 @@ impl Config {
     }
 
     pub fn host_port(&self) -> u16 {
-        self.get("POSTGRES_HOST_PORT").parse().expect("ports are checked on load")
+        self.get("POSTGRES_HOST_PORT")
+            .parse()
+            .expect("ports are checked on load")
     }
 
     pub fn bind_address(&self) -> &str {
@@ -153,11 +176,15 @@ impl Config {
     }
 
     pub fn uid(&self) -> u32 {
-        self.get("POSTGRES_UID").parse().expect("ids are checked on load")
+        self.get("POSTGRES_UID")
+            .parse()
+            .expect("ids are checked on load")
     }
 
     pub fn gid(&self) -> u32 {
-        self.get("POSTGRES_GID").parse().expect("ids are checked on load")
+        self.get("POSTGRES_GID")
+            .parse()
+            .expect("ids are checked on load")
     }
 
     pub fn databases(&self) -> Vec<AppDatabase> {
@@ -166,7 +193,9 @@ impl Config {
 
     /// The first application database: where `psql` lands by default.
     pub fn primary_database(&self) -> String {
-        self.databases().first().map_or_else(|| "postgres".to_owned(), |db| db.name.clone())
+        self.databases()
+            .first()
+            .map_or_else(|| "postgres".to_owned(), |db| db.name.clone())
     }
 
     /// The `.env` text for this configuration.
@@ -192,7 +221,10 @@ mod tests {
     #[test]
     fn defaults_fill_every_key() {
         let config = parse("").unwrap();
-        for key in keys::KEYS.iter().filter(|key| key.kind != keys::Kind::Names) {
+        for key in keys::KEYS
+            .iter()
+            .filter(|key| key.kind != keys::Kind::Names)
+        {
             assert!(!config.get(key.name).is_empty(), "{} is empty", key.name);
         }
         assert_eq!(config.project(), "core_data");
@@ -208,7 +240,10 @@ mod tests {
             ".env line 3: `PG_SHARED_BUFFERS=lots`: expected a size such as 512MB or 4GB (units kB, MB, GB, TB)"
         );
         let err = parse("NETWORK_SUBNET=10.0.0.0/33\n").unwrap_err();
-        assert_eq!(err.to_string(), ".env line 1: `NETWORK_SUBNET=10.0.0.0/33`: expected a prefix length from /8 to /29");
+        assert_eq!(
+            err.to_string(),
+            ".env line 1: `NETWORK_SUBNET=10.0.0.0/33`: expected a prefix length from /8 to /29"
+        );
     }
 
     #[test]
@@ -222,6 +257,10 @@ mod tests {
     #[test]
     fn inconsistent_memory_is_rejected() {
         let err = parse("POSTGRES_MEMORY_LIMIT=1GB\nPG_SHARED_BUFFERS=2GB\n").unwrap_err();
-        assert!(err.to_string().contains("must be smaller than POSTGRES_MEMORY_LIMIT"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("must be smaller than POSTGRES_MEMORY_LIMIT"),
+            "{err}"
+        );
     }
 }

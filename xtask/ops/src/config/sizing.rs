@@ -34,7 +34,10 @@ impl Resources {
             })
             .map_or(4096, |kb| kb / 1024);
         let cpus = std::thread::available_parallelism().map_or(2, |n| n.get() as u32);
-        Resources { memory_mb: (total_mb / 4).max(1024), cpus }
+        Resources {
+            memory_mb: (total_mb / 4).max(1024),
+            cpus,
+        }
     }
 }
 
@@ -54,11 +57,17 @@ pub fn sized_values(resources: Resources, max_connections: u64) -> Vec<(&'static
         ("PG_EFFECTIVE_CACHE_SIZE", mb(limit * 3 / 4)),
         ("PG_WORK_MEM", mb(work_mem)),
         ("PG_MAINTENANCE_WORK_MEM", mb((limit / 16).clamp(64, 2048))),
-        ("PG_WAL_BUFFERS", mb((shared_buffers * 3 / 100).clamp(1, 16))),
+        (
+            "PG_WAL_BUFFERS",
+            mb((shared_buffers * 3 / 100).clamp(1, 16)),
+        ),
         ("PG_MAX_WORKER_PROCESSES", (cpus + 4).max(8).to_string()),
         ("PG_MAX_PARALLEL_WORKERS", cpus.to_string()),
         ("PG_MAX_PARALLEL_WORKERS_PER_GATHER", per_gather.to_string()),
-        ("PG_MAX_PARALLEL_MAINTENANCE_WORKERS", per_gather.to_string()),
+        (
+            "PG_MAX_PARALLEL_MAINTENANCE_WORKERS",
+            per_gather.to_string(),
+        ),
     ]
 }
 
@@ -67,7 +76,11 @@ pub fn sized_values(resources: Resources, max_connections: u64) -> Vec<(&'static
 /// `init` hands the secret files to 999.
 pub fn default_ids() -> (u32, u32) {
     let (uid, gid) = current_ids();
-    if uid == 0 { (999, 999) } else { (uid, gid) }
+    if uid == 0 {
+        (999, 999)
+    } else {
+        (uid, gid)
+    }
 }
 
 /// The effective UID and GID of this process, read from `/proc/self/status`.
@@ -94,7 +107,13 @@ mod tests {
 
     #[test]
     fn eight_gigabytes_four_cores() {
-        let values = sized_values(Resources { memory_mb: 8192, cpus: 4 }, 100);
+        let values = sized_values(
+            Resources {
+                memory_mb: 8192,
+                cpus: 4,
+            },
+            100,
+        );
         assert_eq!(value(&values, "PG_SHARED_BUFFERS"), "2048MB");
         assert_eq!(value(&values, "PG_EFFECTIVE_CACHE_SIZE"), "6144MB");
         assert_eq!(value(&values, "PG_MAINTENANCE_WORK_MEM"), "512MB");
@@ -108,7 +127,13 @@ mod tests {
 
     #[test]
     fn small_hosts_get_floors() {
-        let values = sized_values(Resources { memory_mb: 512, cpus: 1 }, 100);
+        let values = sized_values(
+            Resources {
+                memory_mb: 512,
+                cpus: 1,
+            },
+            100,
+        );
         assert_eq!(value(&values, "PG_WORK_MEM"), "4MB");
         assert_eq!(value(&values, "POSTGRES_SHM_SIZE"), "128MB");
         assert_eq!(value(&values, "PG_MAINTENANCE_WORK_MEM"), "64MB");

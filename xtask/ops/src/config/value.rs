@@ -40,7 +40,9 @@ pub fn check(kind: Kind, raw: &str) -> Result<String, String> {
         },
         Kind::Size => parse_size_mb(raw)
             .map(|mb| format!("{mb}MB"))
-            .ok_or_else(|| "expected a size such as 512MB or 4GB (units kB, MB, GB, TB)".to_owned()),
+            .ok_or_else(|| {
+                "expected a size such as 512MB or 4GB (units kB, MB, GB, TB)".to_owned()
+            }),
         Kind::Duration => check_duration(raw).map(str::to_owned),
         Kind::Ipv4 => raw
             .parse::<std::net::Ipv4Addr>()
@@ -52,7 +54,10 @@ pub fn check(kind: Kind, raw: &str) -> Result<String, String> {
             _ => Err("expected a TCP port from 1 to 65535".to_owned()),
         },
         Kind::Databases => parse_databases(raw).map(|dbs| {
-            dbs.iter().map(|db| format!("{}:{}", db.name, db.owner)).collect::<Vec<_>>().join(",")
+            dbs.iter()
+                .map(|db| format!("{}:{}", db.name, db.owner))
+                .collect::<Vec<_>>()
+                .join(",")
         }),
         Kind::Choice(options) => {
             if options.contains(&raw) {
@@ -62,7 +67,11 @@ pub fn check(kind: Kind, raw: &str) -> Result<String, String> {
             }
         }
         Kind::Names => {
-            let names: Vec<&str> = raw.split(',').map(str::trim).filter(|name| !name.is_empty()).collect();
+            let names: Vec<&str> = raw
+                .split(',')
+                .map(str::trim)
+                .filter(|name| !name.is_empty())
+                .collect();
             for name in &names {
                 check_name(name)?;
             }
@@ -70,7 +79,9 @@ pub fn check(kind: Kind, raw: &str) -> Result<String, String> {
         }
         Kind::Word => {
             if !raw.is_empty()
-                && raw.chars().all(|c| c.is_ascii_graphic() && !matches!(c, '\'' | '"' | '\\' | '$' | '`'))
+                && raw
+                    .chars()
+                    .all(|c| c.is_ascii_graphic() && !matches!(c, '\'' | '"' | '\\' | '$' | '`'))
             {
                 Ok(raw.to_owned())
             } else {
@@ -82,8 +93,13 @@ pub fn check(kind: Kind, raw: &str) -> Result<String, String> {
 
 fn check_name(raw: &str) -> Result<&str, String> {
     let mut chars = raw.chars();
-    let first_ok = chars.next().is_some_and(|c| c.is_ascii_lowercase() || c == '_');
-    if first_ok && raw.len() <= 63 && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
+    let first_ok = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c == '_');
+    if first_ok
+        && raw.len() <= 63
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+    {
         Ok(raw)
     } else {
         Err("expected a lowercase name: a-z, 0-9 and _, starting with a letter or _, at most 63 characters".to_owned())
@@ -93,7 +109,9 @@ fn check_name(raw: &str) -> Result<&str, String> {
 fn check_image(raw: &str) -> Result<&str, String> {
     let ok = !raw.is_empty()
         && raw.len() <= 255
-        && raw.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-/:@".contains(c))
+        && raw
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-/:@".contains(c))
         && !raw.starts_with(['-', '.', '/', ':']);
     if ok {
         Ok(raw)
@@ -123,7 +141,10 @@ fn check_duration(raw: &str) -> Result<&str, String> {
     }
     let digits_end = raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len());
     let (number, unit) = raw.split_at(digits_end);
-    if !number.is_empty() && number.parse::<u64>().is_ok() && matches!(unit, "ms" | "s" | "min" | "h" | "d") {
+    if !number.is_empty()
+        && number.parse::<u64>().is_ok()
+        && matches!(unit, "ms" | "s" | "min" | "h" | "d")
+    {
         Ok(raw)
     } else {
         Err("expected 0 or a duration such as 500ms, 30s, 10min, 1h".to_owned())
@@ -140,7 +161,10 @@ fn check_cidr(raw: &str) -> Result<String, String> {
     }
     let mask = u32::MAX << (32 - prefix);
     if u32::from(addr) & !mask != 0 {
-        return Err(format!("host bits are set; did you mean `{}/{prefix}`?", std::net::Ipv4Addr::from(u32::from(addr) & mask)));
+        return Err(format!(
+            "host bits are set; did you mean `{}/{prefix}`?",
+            std::net::Ipv4Addr::from(u32::from(addr) & mask)
+        ));
     }
     Ok(raw.to_owned())
 }
@@ -148,7 +172,11 @@ fn check_cidr(raw: &str) -> Result<String, String> {
 /// Parses `APP_DATABASES`: `db:owner` pairs, comma-separated, names as for `Kind::Name`.
 pub fn parse_databases(raw: &str) -> Result<Vec<AppDatabase>, String> {
     let mut out: Vec<AppDatabase> = Vec::new();
-    for entry in raw.split(',').map(str::trim).filter(|entry| !entry.is_empty()) {
+    for entry in raw
+        .split(',')
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty())
+    {
         let (name, owner) = entry
             .split_once(':')
             .ok_or_else(|| format!("entry `{entry}` is not `database:owner`"))?;
@@ -160,7 +188,10 @@ pub fn parse_databases(raw: &str) -> Result<Vec<AppDatabase>, String> {
         if out.iter().any(|db| db.name == name) {
             return Err(format!("database `{name}` is listed twice"));
         }
-        out.push(AppDatabase { name: name.to_owned(), owner: owner.to_owned() });
+        out.push(AppDatabase {
+            name: name.to_owned(),
+            owner: owner.to_owned(),
+        });
     }
     Ok(out)
 }
@@ -193,8 +224,14 @@ mod tests {
         assert_eq!(
             parse_databases("app:app, shop:shop_owner").unwrap(),
             vec![
-                AppDatabase { name: "app".into(), owner: "app".into() },
-                AppDatabase { name: "shop".into(), owner: "shop_owner".into() },
+                AppDatabase {
+                    name: "app".into(),
+                    owner: "app".into()
+                },
+                AppDatabase {
+                    name: "shop".into(),
+                    owner: "shop_owner".into()
+                },
             ]
         );
         assert!(parse_databases("template1:x").is_err());
@@ -212,8 +249,14 @@ mod tests {
         assert!(check(Kind::Word, "ddl,role").is_ok());
         assert!(check(Kind::Word, "a'b").is_err());
         assert!(check(Kind::Word, "$(x)").is_err());
-        assert_eq!(check(Kind::Choice(&["zst", "lz4"]), "lz4"), Ok("lz4".to_owned()));
-        assert_eq!(check(Kind::Choice(&["zst", "lz4"]), "xz"), Err("expected one of zst, lz4".to_owned()));
+        assert_eq!(
+            check(Kind::Choice(&["zst", "lz4"]), "lz4"),
+            Ok("lz4".to_owned())
+        );
+        assert_eq!(
+            check(Kind::Choice(&["zst", "lz4"]), "xz"),
+            Err("expected one of zst, lz4".to_owned())
+        );
         assert_eq!(check(Kind::Names, ""), Ok(String::new()));
         assert_eq!(check(Kind::Names, "a, b"), Ok("a,b".to_owned()));
         assert!(check(Kind::Names, "a,B").is_err());

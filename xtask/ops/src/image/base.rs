@@ -38,8 +38,15 @@ pub fn ensure(docker: &Docker, config: &Config, progress: &dyn Progress) -> anyh
 
 /// Pulls with a deadline; a registry that does not answer is not an error here.
 fn try_pull(image: &str, progress: &dyn Progress) -> anyhow::Result<bool> {
-    progress.status("Pulling", &format!("{image} (falls back to a Debian bootstrap if no registry answers)"));
-    match process::capture_with_deadline("docker", &["pull", "--quiet", image], Duration::from_secs(120))? {
+    progress.status(
+        "Pulling",
+        &format!("{image} (falls back to a Debian bootstrap if no registry answers)"),
+    );
+    match process::capture_with_deadline(
+        "docker",
+        &["pull", "--quiet", image],
+        Duration::from_secs(120),
+    )? {
         Some(output) if output.success => Ok(true),
         Some(output) => {
             progress.detail(output.stderr.trim_end());
@@ -58,18 +65,41 @@ pub fn bootstrap(config: &Config, progress: &dyn Progress) -> anyhow::Result<()>
         );
     }
     let mirror = config.get("DEBIAN_MIRROR");
-    progress.status("Bootstrapping", &format!("{BOOTSTRAP_IMAGE} from {mirror} with mmdebstrap"));
+    progress.status(
+        "Bootstrapping",
+        &format!("{BOOTSTRAP_IMAGE} from {mirror} with mmdebstrap"),
+    );
     let dir = tempdir()?;
     let tarball = format!("{dir}/rootfs.tar");
     let result = (|| {
         process::stream(
-            duct::cmd("mmdebstrap", ["--variant=minbase", "--include=ca-certificates", "trixie", &tarball, mirror]),
+            duct::cmd(
+                "mmdebstrap",
+                [
+                    "--variant=minbase",
+                    "--include=ca-certificates",
+                    "trixie",
+                    &tarball,
+                    mirror,
+                ],
+            ),
             "mmdebstrap",
             |line| progress.detail(line),
         )?;
         let label = format!("LABEL org.core-data.bootstrap-mirror={mirror}");
-        process::run("docker", &["import", "--change", "CMD [\"bash\"]", "--change", &label, &tarball, BOOTSTRAP_IMAGE])
-            .context("failed to import the bootstrapped root filesystem")
+        process::run(
+            "docker",
+            &[
+                "import",
+                "--change",
+                "CMD [\"bash\"]",
+                "--change",
+                &label,
+                &tarball,
+                BOOTSTRAP_IMAGE,
+            ],
+        )
+        .context("failed to import the bootstrapped root filesystem")
     })();
     let _ = std::fs::remove_dir_all(&dir);
     result.map(|_| ())

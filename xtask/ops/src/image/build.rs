@@ -27,13 +27,20 @@ pub fn build_args(config: &Config, base_image: &str) -> Vec<(&'static str, Strin
         ("POSTGRES_UID", config.uid().to_string()),
         ("POSTGRES_GID", config.gid().to_string()),
         ("DEBIAN_MIRROR", config.get("DEBIAN_MIRROR").to_owned()),
-        ("DEBIAN_SECURITY_MIRROR", config.get("DEBIAN_SECURITY_MIRROR").to_owned()),
+        (
+            "DEBIAN_SECURITY_MIRROR",
+            config.get("DEBIAN_SECURITY_MIRROR").to_owned(),
+        ),
     ]
 }
 
 /// Hashes every file under `postgres/` except the config templates (they are
 /// rendered on the host, not baked in), plus the build arguments and base ID.
-pub fn inputs_hash(postgres_dir: &Utf8Path, args: &[(&str, String)], base_id: &str) -> anyhow::Result<String> {
+pub fn inputs_hash(
+    postgres_dir: &Utf8Path,
+    args: &[(&str, String)],
+    base_id: &str,
+) -> anyhow::Result<String> {
     let mut files = Vec::new();
     collect_files(postgres_dir, postgres_dir, &mut files)?;
     files.sort();
@@ -49,14 +56,25 @@ pub fn inputs_hash(postgres_dir: &Utf8Path, args: &[(&str, String)], base_id: &s
         hasher.update(format!("{name}={value}\0").as_bytes());
     }
     hasher.update(base_id.as_bytes());
-    Ok(hasher.finalize().iter().map(|b| format!("{b:02x}")).collect())
+    Ok(hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
 }
 
 fn collect_files(root: &Utf8Path, dir: &Utf8Path, out: &mut Vec<String>) -> anyhow::Result<()> {
-    for entry in dir.read_dir_utf8().with_context(|| format!("failed to read `{dir}`"))? {
+    for entry in dir
+        .read_dir_utf8()
+        .with_context(|| format!("failed to read `{dir}`"))?
+    {
         let entry = entry?;
         let path = entry.path();
-        let relative = path.strip_prefix(root).expect("below root").as_str().to_owned();
+        let relative = path
+            .strip_prefix(root)
+            .expect("below root")
+            .as_str()
+            .to_owned();
         if relative == "conf" {
             continue;
         }
@@ -82,7 +100,9 @@ pub fn ensure(
     let args = build_args(config, &base_image);
     let hash = inputs_hash(&paths.postgres_dir(), &args, &base_id)?;
     let image = config.image();
-    let current = docker.image_labels(image)?.and_then(|labels| labels.get(INPUTS_LABEL).cloned());
+    let current = docker
+        .image_labels(image)?
+        .and_then(|labels| labels.get(INPUTS_LABEL).cloned());
     if !force && current.as_deref() == Some(hash.as_str()) {
         progress.status("Fresh", &format!("image {image} (inputs unchanged)"));
         return Ok(Outcome::UpToDate);
@@ -96,14 +116,26 @@ pub fn ensure(
         cmd.extend(["--build-arg".into(), format!("{name}={value}")]);
     }
     cmd.push(paths.postgres_dir().into_string());
-    process::stream(duct::cmd("docker", &cmd), &format!("docker build {image}"), |line| progress.detail(line))
-        .with_context(|| format!("failed to build image `{image}`"))?;
-    progress.status("Built", &format!("image {image} in {:.0}s", started.elapsed().as_secs_f64()));
+    process::stream(
+        duct::cmd("docker", &cmd),
+        &format!("docker build {image}"),
+        |line| progress.detail(line),
+    )
+    .with_context(|| format!("failed to build image `{image}`"))?;
+    progress.status(
+        "Built",
+        &format!("image {image} in {:.0}s", started.elapsed().as_secs_f64()),
+    );
     Ok(Outcome::Built)
 }
 
 fn image_id(image: &str) -> anyhow::Result<String> {
-    Ok(process::run("docker", &["image", "inspect", "--format", "{{.Id}}", image])?.trim().to_owned())
+    Ok(process::run(
+        "docker",
+        &["image", "inspect", "--format", "{{.Id}}", image],
+    )?
+    .trim()
+    .to_owned())
 }
 
 #[cfg(test)]
@@ -122,9 +154,17 @@ mod tests {
         assert_eq!(first, inputs_hash(root, &args, "sha256:1").unwrap());
 
         std::fs::write(root.join("conf/postgresql.conf.j2"), "b\n").unwrap();
-        assert_eq!(first, inputs_hash(root, &args, "sha256:1").unwrap(), "templates must not trigger a rebuild");
+        assert_eq!(
+            first,
+            inputs_hash(root, &args, "sha256:1").unwrap(),
+            "templates must not trigger a rebuild"
+        );
 
-        assert_ne!(first, inputs_hash(root, &args, "sha256:2").unwrap(), "a new base must rebuild");
+        assert_ne!(
+            first,
+            inputs_hash(root, &args, "sha256:2").unwrap(),
+            "a new base must rebuild"
+        );
         let other_uid = vec![("POSTGRES_UID", "1000".to_owned())];
         assert_ne!(first, inputs_hash(root, &other_uid, "sha256:1").unwrap());
         std::fs::write(root.join("Dockerfile"), "FROM y\n").unwrap();

@@ -20,7 +20,16 @@ pub fn read(docker: &Docker, image: &str) -> anyhow::Result<ImageInfo> {
     };
     let manifest = process::run(
         "docker",
-        &["run", "--rm", "--network", "none", "--entrypoint", "cat", image, "/usr/share/core_data/manifest.tsv"],
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--entrypoint",
+            "cat",
+            image,
+            "/usr/share/core_data/manifest.tsv",
+        ],
     )?;
     let packages = manifest
         .lines()

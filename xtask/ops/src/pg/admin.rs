@@ -10,7 +10,11 @@ use crate::sql::{check_name, quote_ident};
 const PROTECTED_DATABASES: &[&str] = &["postgres", "template0", "template1"];
 
 /// Creates a login role. Returns false when it already existed (its password is left alone).
-pub fn create_user(client: &mut postgres::Client, role: &str, password: &str) -> anyhow::Result<bool> {
+pub fn create_user(
+    client: &mut postgres::Client,
+    role: &str,
+    password: &str,
+) -> anyhow::Result<bool> {
     check_name("role", role)?;
     if bootstrap::role_exists(client, role)? {
         return Ok(false);
@@ -32,7 +36,10 @@ pub fn drop_user(client: &mut postgres::Client, role: &str) -> anyhow::Result<bo
         .map(|row| row.get(0))
         .collect();
     if !owned.is_empty() {
-        bail!("role `{role}` owns database(s) {}; drop them first with `cargo xtask drop-db`", owned.join(", "));
+        bail!(
+            "role `{role}` owns database(s) {}; drop them first with `cargo xtask drop-db`",
+            owned.join(", ")
+        );
     }
     client
         .batch_execute(&format!("DROP ROLE {}", quote_ident(role)))
@@ -52,12 +59,18 @@ pub fn create_db(
     check_name("database", database)?;
     check_name("role", owner)?;
     if !bootstrap::role_exists(client, owner)? {
-        bail!("role `{owner}` does not exist; create it first with `cargo xtask create-user {owner}`");
+        bail!(
+            "role `{owner}` does not exist; create it first with `cargo xtask create-user {owner}`"
+        );
     }
     let created = !bootstrap::database_exists(client, database)?;
     if created {
         client
-            .batch_execute(&format!("CREATE DATABASE {} OWNER {}", quote_ident(database), quote_ident(owner)))
+            .batch_execute(&format!(
+                "CREATE DATABASE {} OWNER {}",
+                quote_ident(database),
+                quote_ident(owner)
+            ))
             .with_context(|| format!("failed to create database `{database}`"))?;
     }
     let mut db_client = connect(database)?;
@@ -78,7 +91,10 @@ pub fn drop_db(client: &mut postgres::Client, database: &str) -> anyhow::Result<
         return Ok(false);
     }
     client
-        .batch_execute(&format!("DROP DATABASE {} WITH (FORCE)", quote_ident(database)))
+        .batch_execute(&format!(
+            "DROP DATABASE {} WITH (FORCE)",
+            quote_ident(database)
+        ))
         .with_context(|| format!("failed to drop database `{database}`"))?;
     Ok(true)
 }

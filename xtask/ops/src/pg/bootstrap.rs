@@ -14,12 +14,19 @@ pub const EXTENSIONS_FILE: &str = include_str!("../../../../postgres/extensions.
 
 /// The bundle's `CREATE EXTENSION` names, in install order.
 pub fn extensions() -> Vec<&'static str> {
-    EXTENSIONS_FILE.lines().map(str::trim).filter(|line| !line.is_empty() && !line.starts_with('#')).collect()
+    EXTENSIONS_FILE
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .collect()
 }
 
 /// The bundle names that belong in `database` (pg_cron lives only in `postgres`).
 pub fn extensions_for(database: &str) -> Vec<&'static str> {
-    extensions().into_iter().filter(|ext| *ext != "pg_cron" || database == "postgres").collect()
+    extensions()
+        .into_iter()
+        .filter(|ext| *ext != "pg_cron" || database == "postgres")
+        .collect()
 }
 
 /// What a bootstrap run created.
@@ -34,16 +41,27 @@ pub struct Report {
 
 impl Report {
     pub fn is_empty(&self) -> bool {
-        self.roles.is_empty() && self.service_roles.is_empty() && self.databases.is_empty() && self.extensions.is_empty()
+        self.roles.is_empty()
+            && self.service_roles.is_empty()
+            && self.databases.is_empty()
+            && self.extensions.is_empty()
     }
 }
 
 /// Creates a login role with a SCRAM verifier computed here, so the clear
 /// password never reaches the server or its (pgaudit) logs.
-pub fn create_role(client: &mut postgres::Client, role: &str, password: &str) -> anyhow::Result<()> {
+pub fn create_role(
+    client: &mut postgres::Client,
+    role: &str,
+    password: &str,
+) -> anyhow::Result<()> {
     let verifier = postgres_protocol::password::scram_sha_256(password.as_bytes());
     client
-        .batch_execute(&format!("CREATE ROLE {} LOGIN PASSWORD {}", quote_ident(role), quote_literal(&verifier)))
+        .batch_execute(&format!(
+            "CREATE ROLE {} LOGIN PASSWORD {}",
+            quote_ident(role),
+            quote_literal(&verifier)
+        ))
         .with_context(|| format!("failed to create role `{role}`"))
 }
 
@@ -53,23 +71,36 @@ pub fn create_backup_role(client: &mut postgres::Client, password: &str) -> anyh
     let role = secrets::BACKUP_ROLE;
     create_role(client, role, password)?;
     client
-        .batch_execute(&format!("ALTER ROLE {role} BYPASSRLS; GRANT pg_read_all_data TO {role}", role = quote_ident(role)))
+        .batch_execute(&format!(
+            "ALTER ROLE {role} BYPASSRLS; GRANT pg_read_all_data TO {role}",
+            role = quote_ident(role)
+        ))
         .with_context(|| format!("failed to grant `{role}` the right to read all data"))
 }
 
 pub fn role_exists(client: &mut postgres::Client, role: &str) -> anyhow::Result<bool> {
-    Ok(client.query_opt("SELECT 1 FROM pg_roles WHERE rolname = $1", &[&role])?.is_some())
+    Ok(client
+        .query_opt("SELECT 1 FROM pg_roles WHERE rolname = $1", &[&role])?
+        .is_some())
 }
 
 pub fn database_exists(client: &mut postgres::Client, database: &str) -> anyhow::Result<bool> {
-    Ok(client.query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&database])?.is_some())
+    Ok(client
+        .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&database])?
+        .is_some())
 }
 
 /// Installs the missing bundle extensions into the database `client` is connected to.
 /// Returns the names it installed.
-pub fn ensure_extensions(client: &mut postgres::Client, database: &str) -> anyhow::Result<Vec<String>> {
-    let installed: Vec<String> =
-        client.query("SELECT extname FROM pg_extension", &[])?.iter().map(|row| row.get(0)).collect();
+pub fn ensure_extensions(
+    client: &mut postgres::Client,
+    database: &str,
+) -> anyhow::Result<Vec<String>> {
+    let installed: Vec<String> = client
+        .query("SELECT extname FROM pg_extension", &[])?
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
     let mut created = Vec::new();
     for ext in extensions_for(database) {
         if installed.iter().any(|name| name == ext) {
@@ -78,18 +109,25 @@ pub fn ensure_extensions(client: &mut postgres::Client, database: &str) -> anyho
         let statement = if ext == "pg_partman" {
             "CREATE SCHEMA IF NOT EXISTS partman; CREATE EXTENSION IF NOT EXISTS pg_partman SCHEMA partman".to_owned()
         } else {
-            format!("CREATE EXTENSION IF NOT EXISTS {} CASCADE", quote_ident(ext))
+            format!(
+                "CREATE EXTENSION IF NOT EXISTS {} CASCADE",
+                quote_ident(ext)
+            )
         };
-        client
-            .batch_execute(&statement)
-            .with_context(|| format!("failed to install extension `{ext}` in database `{database}`"))?;
+        client.batch_execute(&statement).with_context(|| {
+            format!("failed to install extension `{ext}` in database `{database}`")
+        })?;
         created.push(ext.to_owned());
     }
     Ok(created)
 }
 
 /// Gives `owner` the rights an application owner expects on its database.
-pub fn grant_owner(client: &mut postgres::Client, database: &str, owner: &str) -> anyhow::Result<()> {
+pub fn grant_owner(
+    client: &mut postgres::Client,
+    database: &str,
+    owner: &str,
+) -> anyhow::Result<()> {
     client
         .batch_execute(&format!(
             "GRANT ALL PRIVILEGES ON DATABASE {db} TO {owner}; ALTER SCHEMA public OWNER TO {owner}",
@@ -118,7 +156,11 @@ pub fn run(
         }
         if !database_exists(&mut admin, &db.name)? {
             admin
-                .batch_execute(&format!("CREATE DATABASE {} OWNER {}", quote_ident(&db.name), quote_ident(&db.owner)))
+                .batch_execute(&format!(
+                    "CREATE DATABASE {} OWNER {}",
+                    quote_ident(&db.name),
+                    quote_ident(&db.owner)
+                ))
                 .with_context(|| format!("failed to create database `{}`", db.name))?;
             report.databases.push(db.name.clone());
             let mut client = connect(&db.name)?;
@@ -132,7 +174,10 @@ pub fn run(
     // Last: the sidecar starts dumping as soon as its role can log in, and its
     // first run should find the application databases complete.
     if !role_exists(&mut admin, secrets::BACKUP_ROLE)? {
-        create_backup_role(&mut admin, &secrets::read(&secrets::backup_password_file(paths))?)?;
+        create_backup_role(
+            &mut admin,
+            &secrets::read(&secrets::backup_password_file(paths))?,
+        )?;
         report.service_roles.push(secrets::BACKUP_ROLE.to_owned());
     }
     Ok(report)

@@ -17,8 +17,14 @@ fn int(n: u64) -> Dynamic {
 /// A backup set as scripts see it.
 pub(crate) fn set_map(set: BackupSetInfo) -> Map {
     let mut map = Map::new();
-    map.insert("started_at".into(), super::time::iso_millis(set.started.saturating_mul(1000)).into());
-    map.insert("stopped_at".into(), super::time::iso_millis(set.stopped.saturating_mul(1000)).into());
+    map.insert(
+        "started_at".into(),
+        super::time::iso_millis(set.started.saturating_mul(1000)).into(),
+    );
+    map.insert(
+        "stopped_at".into(),
+        super::time::iso_millis(set.stopped.saturating_mul(1000)).into(),
+    );
     map.insert("seconds".into(), (set.stopped - set.started).into());
     map.insert("label".into(), set.label.into());
     map.insert("type".into(), set.kind.into());
@@ -34,10 +40,27 @@ fn verify_map(report: VerifyOutcome) -> Map {
     let mut map = Map::new();
     map.insert("passed".into(), report.failures.is_empty().into());
     map.insert("label".into(), report.label.into());
-    map.insert("restore_seconds".into(), (report.restore_seconds as FLOAT).into());
-    map.insert("recovery_seconds".into(), (report.recovery_seconds as FLOAT).into());
-    map.insert("check_seconds".into(), (report.check_seconds as FLOAT).into());
-    map.insert("failures".into(), report.failures.into_iter().map(Dynamic::from).collect::<Array>().into());
+    map.insert(
+        "restore_seconds".into(),
+        (report.restore_seconds as FLOAT).into(),
+    );
+    map.insert(
+        "recovery_seconds".into(),
+        (report.recovery_seconds as FLOAT).into(),
+    );
+    map.insert(
+        "check_seconds".into(),
+        (report.check_seconds as FLOAT).into(),
+    );
+    map.insert(
+        "failures".into(),
+        report
+            .failures
+            .into_iter()
+            .map(Dynamic::from)
+            .collect::<Array>()
+            .into(),
+    );
     map.insert("amcheck".into(), report.amcheck.into());
     map.insert("checksums".into(), report.checksums.into());
     map.insert("tables_compared".into(), int(report.tables_compared));
@@ -50,8 +73,15 @@ fn verify_map(report: VerifyOutcome) -> Map {
 pub(crate) fn check_keys(function: &str, options: &Map, known: &[&str]) -> Res<()> {
     for key in options.keys() {
         if !known.contains(&key.as_str()) {
-            let known = known.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ");
-            return Err(misuse(function, format!("unknown option `{key}`; known: {known}")));
+            let known = known
+                .iter()
+                .map(|k| format!("`{k}`"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            return Err(misuse(
+                function,
+                format!("unknown option `{key}`; known: {known}"),
+            ));
         }
     }
     Ok(())
@@ -62,11 +92,12 @@ pub(crate) fn string_option(function: &str, options: &Map, key: &str) -> Res<Opt
     match options.get(key) {
         None => Ok(None),
         Some(value) if value.is_unit() => Ok(None),
-        Some(value) => value
-            .clone()
-            .into_string()
-            .map(Some)
-            .map_err(|t| misuse(function, format!("option `{key}` must be a string, not a `{t}`"))),
+        Some(value) => value.clone().into_string().map(Some).map_err(|t| {
+            misuse(
+                function,
+                format!("option `{key}` must be a string, not a `{t}`"),
+            )
+        }),
     }
 }
 
@@ -74,7 +105,9 @@ pub(crate) fn string_option(function: &str, options: &Map, key: &str) -> Res<Opt
 pub(crate) fn plain(value: &str, max: usize, dot: bool) -> bool {
     !value.is_empty()
         && value.len() <= max
-        && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || (dot && c == '.'))
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || (dot && c == '.'))
 }
 
 pub(crate) fn register(module: &mut Module, env: &Arc<Env>) {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use rhai::{Array, Dynamic, Map, Module, NativeCallContext, INT};
 
-use super::{located, failure, function, misuse, Env, Res};
+use super::{failure, function, located, misuse, Env, Res};
 use crate::backend::{ContainerInfo, Failure};
 
 fn container_map(c: ContainerInfo) -> Map {
@@ -24,10 +24,16 @@ fn container_map(c: ContainerInfo) -> Map {
 fn find(env: &Env, function: &str, name: &str) -> Res<ContainerInfo> {
     let containers = env.backend.containers().map_err(|f| failure(function, f))?;
     let names: Vec<String> = containers.iter().map(|c| c.name.clone()).collect();
-    containers.into_iter().find(|c| c.name == name || c.service == name).ok_or_else(|| {
-        let message = format!("`{name}` is not a container of this stack (its containers: {})", names.join(", "));
-        failure(function, Failure::new("not_found", message))
-    })
+    containers
+        .into_iter()
+        .find(|c| c.name == name || c.service == name)
+        .ok_or_else(|| {
+            let message = format!(
+                "`{name}` is not a container of this stack (its containers: {})",
+                names.join(", ")
+            );
+            failure(function, Failure::new("not_found", message))
+        })
 }
 
 pub(crate) fn register(module: &mut Module, env: &Arc<Env>) {
@@ -39,12 +45,15 @@ pub(crate) fn register(module: &mut Module, env: &Arc<Env>) {
          `#{name, service, image, state, health, started_at, restart_count}`.",
     )
     .set_into_module(module, move |ctx: NativeCallContext<'_>| -> Res<Array> {
-        located(&ctx, (|| -> Res<Array> {
-        const F: &str = "docker::containers";
-        e.check_clock(F)?;
-        let list = e.backend.containers().map_err(|f| failure(F, f))?;
-        Ok(list.into_iter().map(|c| container_map(c).into()).collect())
-    })())
+        located(
+            &ctx,
+            (|| -> Res<Array> {
+                const F: &str = "docker::containers";
+                e.check_clock(F)?;
+                let list = e.backend.containers().map_err(|f| failure(F, f))?;
+                Ok(list.into_iter().map(|c| container_map(c).into()).collect())
+            })(),
+        )
     });
 
     let e = env.clone();
@@ -54,13 +63,19 @@ pub(crate) fn register(module: &mut Module, env: &Arc<Env>) {
         "One container of the stack, by container or service name (e.g. \"postgres\"), as for\n\
          `docker::containers`. Throws `#{kind: \"not_found\"}` when it is not part of the stack.",
     )
-    .set_into_module(module, move |ctx: NativeCallContext<'_>, name: &str| -> Res<Map> {
-        located(&ctx, (|| -> Res<Map> {
-        const F: &str = "docker::inspect";
-        e.check_clock(F)?;
-        Ok(container_map(find(&e, F, name)?))
-    })())
-    });
+    .set_into_module(
+        module,
+        move |ctx: NativeCallContext<'_>, name: &str| -> Res<Map> {
+            located(
+                &ctx,
+                (|| -> Res<Map> {
+                    const F: &str = "docker::inspect";
+                    e.check_clock(F)?;
+                    Ok(container_map(find(&e, F, name)?))
+                })(),
+            )
+        },
+    );
 
     let e = env.clone();
     function(
@@ -68,13 +83,19 @@ pub(crate) fn register(module: &mut Module, env: &Arc<Env>) {
         &["container: String", "String"],
         "`healthy`, `unhealthy`, `starting`, `none` (no health check) or `stopped`.",
     )
-    .set_into_module(module, move |ctx: NativeCallContext<'_>, name: &str| -> Res<String> {
-        located(&ctx, (|| -> Res<String> {
-        const F: &str = "docker::health";
-        e.check_clock(F)?;
-        Ok(find(&e, F, name)?.health)
-    })())
-    });
+    .set_into_module(
+        module,
+        move |ctx: NativeCallContext<'_>, name: &str| -> Res<String> {
+            located(
+                &ctx,
+                (|| -> Res<String> {
+                    const F: &str = "docker::health";
+                    e.check_clock(F)?;
+                    Ok(find(&e, F, name)?.health)
+                })(),
+            )
+        },
+    );
 
     let e = env.clone();
     function(
@@ -83,25 +104,44 @@ pub(crate) fn register(module: &mut Module, env: &Arc<Env>) {
         "Disk use of the filesystem holding `path` inside a container (runs `df -P -k -- PATH`):\n\
          `#{filesystem, size_kb, used_kb, available_kb, used_percent, mounted_on}`.",
     )
-    .set_into_module(module, move |ctx: NativeCallContext<'_>, name: &str, path: &str| -> Res<Map> {
-        located(&ctx, (|| -> Res<Map> {
-        const F: &str = "docker::disk_usage";
-        e.check_clock(F)?;
-        if !path.starts_with('/') {
-            return Err(misuse(F, format!("`{path}` is not an absolute path inside the container")));
-        }
-        let container = find(&e, F, name)?.name;
-        let argv = ["df", "-P", "-k", "--", path].map(str::to_owned);
-        let out = e.backend.exec(&container, &argv).map_err(|f| failure(F, f))?;
-        if out.exit_code != 0 {
-            let message = format!("`df` exited with {}: {}", out.exit_code, out.stderr.trim());
-            return Err(failure(F, Failure::new("docker", message)));
-        }
-        parse_df(&out.stdout).ok_or_else(|| {
-            failure(F, Failure::new("docker", format!("unexpected `df` output: {:?}", out.stdout)))
-        })
-    })())
-    });
+    .set_into_module(
+        module,
+        move |ctx: NativeCallContext<'_>, name: &str, path: &str| -> Res<Map> {
+            located(
+                &ctx,
+                (|| -> Res<Map> {
+                    const F: &str = "docker::disk_usage";
+                    e.check_clock(F)?;
+                    if !path.starts_with('/') {
+                        return Err(misuse(
+                            F,
+                            format!("`{path}` is not an absolute path inside the container"),
+                        ));
+                    }
+                    let container = find(&e, F, name)?.name;
+                    let argv = ["df", "-P", "-k", "--", path].map(str::to_owned);
+                    let out = e
+                        .backend
+                        .exec(&container, &argv)
+                        .map_err(|f| failure(F, f))?;
+                    if out.exit_code != 0 {
+                        let message =
+                            format!("`df` exited with {}: {}", out.exit_code, out.stderr.trim());
+                        return Err(failure(F, Failure::new("docker", message)));
+                    }
+                    parse_df(&out.stdout).ok_or_else(|| {
+                        failure(
+                            F,
+                            Failure::new(
+                                "docker",
+                                format!("unexpected `df` output: {:?}", out.stdout),
+                            ),
+                        )
+                    })
+                })(),
+            )
+        },
+    );
 
     let e = env.clone();
     function(
@@ -109,19 +149,33 @@ pub(crate) fn register(module: &mut Module, env: &Arc<Env>) {
         &["container: String", "lines: INT", "Array"],
         "The last `lines` lines (at most 10000) of a container's log, oldest first.",
     )
-    .set_into_module(module, move |ctx: NativeCallContext<'_>, name: &str, lines: INT| -> Res<Array> {
-        located(&ctx, (|| -> Res<Array> {
-        const F: &str = "docker::logs";
-        e.check_clock(F)?;
-        let lines = usize::try_from(lines)
-            .ok()
-            .filter(|n| (1..=10_000).contains(n))
-            .ok_or_else(|| misuse(F, format!("`lines` must be between 1 and 10000, not {lines}")))?;
-        let container = find(&e, F, name)?.name;
-        let log = e.backend.logs(&container, lines).map_err(|f| failure(F, f))?;
-        Ok(log.into_iter().map(Dynamic::from).collect())
-    })())
-    });
+    .set_into_module(
+        module,
+        move |ctx: NativeCallContext<'_>, name: &str, lines: INT| -> Res<Array> {
+            located(
+                &ctx,
+                (|| -> Res<Array> {
+                    const F: &str = "docker::logs";
+                    e.check_clock(F)?;
+                    let lines = usize::try_from(lines)
+                        .ok()
+                        .filter(|n| (1..=10_000).contains(n))
+                        .ok_or_else(|| {
+                            misuse(
+                                F,
+                                format!("`lines` must be between 1 and 10000, not {lines}"),
+                            )
+                        })?;
+                    let container = find(&e, F, name)?.name;
+                    let log = e
+                        .backend
+                        .logs(&container, lines)
+                        .map_err(|f| failure(F, f))?;
+                    Ok(log.into_iter().map(Dynamic::from).collect())
+                })(),
+            )
+        },
+    );
 
     if !env.grants.writes_registered() {
         return;
@@ -175,7 +229,10 @@ pub(crate) fn parse_df(stdout: &str) -> Option<Map> {
     map.insert("size_kb".into(), int(fields[1])?.into());
     map.insert("used_kb".into(), int(fields[2])?.into());
     map.insert("available_kb".into(), int(fields[3])?.into());
-    map.insert("used_percent".into(), int(fields[4].trim_end_matches('%'))?.into());
+    map.insert(
+        "used_percent".into(),
+        int(fields[4].trim_end_matches('%'))?.into(),
+    );
     map.insert("mounted_on".into(), fields[5..].join(" ").into());
     Some(map)
 }

@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime};
 use camino::{Utf8Path, Utf8PathBuf};
 use rhai::{Array, Dynamic, Map, Module, NativeCallContext, INT};
 
-use super::{located, dynamic_to_json, failure, function, misuse, Env, Res};
+use super::{dynamic_to_json, failure, function, located, misuse, Env, Res};
 use crate::backend::Failure;
 
 /// The named locations under `backups/` that runbooks may use.
@@ -20,15 +20,26 @@ pub const LOCATIONS: &[&str] = &["reports", "drills"];
 /// The directory of a location, created on first use; refuses symlinks.
 fn location_dir(env: &Env, function: &str, location: &str, create: bool) -> Res<Utf8PathBuf> {
     if !LOCATIONS.contains(&location) {
-        let known = LOCATIONS.iter().map(|l| format!("`{l}`")).collect::<Vec<_>>().join(", ");
-        return Err(misuse(function, format!("`{location}` is not a location under ./backups; use one of {known}")));
+        let known = LOCATIONS
+            .iter()
+            .map(|l| format!("`{l}`"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        return Err(misuse(
+            function,
+            format!("`{location}` is not a location under ./backups; use one of {known}"),
+        ));
     }
     let dir = env.backend.backups_dir().join(location);
     match std::fs::symlink_metadata(&dir) {
-        Ok(meta) if meta.file_type().is_symlink() => {
-            Err(misuse(function, format!("`backups/{location}` is a symlink; runbooks only write to real directories")))
-        }
-        Ok(meta) if !meta.is_dir() => Err(misuse(function, format!("`backups/{location}` is not a directory"))),
+        Ok(meta) if meta.file_type().is_symlink() => Err(misuse(
+            function,
+            format!("`backups/{location}` is a symlink; runbooks only write to real directories"),
+        )),
+        Ok(meta) if !meta.is_dir() => Err(misuse(
+            function,
+            format!("`backups/{location}` is not a directory"),
+        )),
         Ok(_) => Ok(dir),
         Err(err) if err.kind() == std::io::ErrorKind::NotFound && create => {
             std::fs::create_dir_all(&dir).map_err(|err| io(function, &dir, &err))?;
@@ -44,7 +55,9 @@ fn file_path(function: &str, dir: &Utf8Path, name: &str) -> Res<Utf8PathBuf> {
     let plain = !name.is_empty()
         && name.len() <= 128
         && !name.starts_with('.')
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
     if !plain {
         return Err(misuse(
             function,
@@ -53,7 +66,10 @@ fn file_path(function: &str, dir: &Utf8Path, name: &str) -> Res<Utf8PathBuf> {
     }
     let path = dir.join(name);
     if std::fs::symlink_metadata(&path).is_ok_and(|meta| meta.file_type().is_symlink()) {
-        return Err(misuse(function, format!("`{name}` is a symlink; runbooks do not follow symlinks")));
+        return Err(misuse(
+            function,
+            format!("`{name}` is a symlink; runbooks do not follow symlinks"),
+        ));
     }
     Ok(path)
 }
@@ -69,7 +85,11 @@ fn write_atomic(function: &str, path: &Utf8Path, text: &str) -> Res<()> {
 }
 
 fn csv_field(value: &Dynamic) -> String {
-    let text = if value.is_unit() { String::new() } else { value.to_string() };
+    let text = if value.is_unit() {
+        String::new()
+    } else {
+        value.to_string()
+    };
     if text.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", text.replace('"', "\"\""))
     } else {
@@ -80,14 +100,25 @@ fn csv_field(value: &Dynamic) -> String {
 fn csv_lines(function: &str, columns: &Array, rows: &Array) -> Res<(String, String)> {
     let names: Vec<String> = columns.iter().map(ToString::to_string).collect();
     if names.is_empty() {
-        return Err(misuse(function, "`columns` is empty; pass the column names in order"));
+        return Err(misuse(
+            function,
+            "`columns` is empty; pass the column names in order",
+        ));
     }
-    let header = names.iter().map(|n| csv_field(&n.clone().into())).collect::<Vec<_>>().join(",");
+    let header = names
+        .iter()
+        .map(|n| csv_field(&n.clone().into()))
+        .collect::<Vec<_>>()
+        .join(",");
     let mut body = String::new();
     for (i, row) in rows.iter().enumerate() {
-        let map = row.read_lock::<Map>().ok_or_else(|| misuse(function, format!("row {i} is not a map")))?;
-        let fields: Vec<String> =
-            names.iter().map(|n| map.get(n.as_str()).map_or_else(String::new, csv_field)).collect();
+        let map = row
+            .read_lock::<Map>()
+            .ok_or_else(|| misuse(function, format!("row {i} is not a map")))?;
+        let fields: Vec<String> = names
+            .iter()
+            .map(|n| map.get(n.as_str()).map_or_else(String::new, csv_field))
+            .collect();
         body.push_str(&fields.join(","));
         body.push('\n');
     }
@@ -95,7 +126,10 @@ fn csv_lines(function: &str, columns: &Array, rows: &Array) -> Res<(String, Stri
 }
 
 fn age_of(meta: &std::fs::Metadata) -> Duration {
-    meta.modified().ok().and_then(|m| SystemTime::now().duration_since(m).ok()).unwrap_or_default()
+    meta.modified()
+        .ok()
+        .and_then(|m| SystemTime::now().duration_since(m).ok())
+        .unwrap_or_default()
 }
 
 pub(crate) fn register(module: &mut Module, env: &Arc<Env>) {
@@ -106,31 +140,53 @@ pub(crate) fn register(module: &mut Module, env: &Arc<Env>) {
         "The files of a location (`reports` or `drills`), sorted by name, as maps\n\
          `#{name, size, modified, age_seconds}` (`modified` in ISO 8601 UTC).",
     )
-    .set_into_module(module, move |ctx: NativeCallContext<'_>, location: &str| -> Res<Array> {
-        located(&ctx, (|| -> Res<Array> {
-        const F: &str = "fs::list";
-        let dir = location_dir(&e, F, location, false)?;
-        let Ok(entries) = std::fs::read_dir(&dir) else { return Ok(Array::new()) };
-        let mut files = Vec::new();
-        for entry in entries.flatten() {
-            let Ok(meta) = entry.path().symlink_metadata() else { continue };
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if !meta.is_file() || name.starts_with('.') {
-                continue;
-            }
-            let modified = meta.modified().ok().and_then(|m| m.duration_since(SystemTime::UNIX_EPOCH).ok());
-            let mut map = Map::new();
-            map.insert("name".into(), name.clone().into());
-            map.insert("size".into(), INT::try_from(meta.len()).unwrap_or(INT::MAX).into());
-            let millis = modified.map_or(0, |d| INT::try_from(d.as_millis()).unwrap_or(INT::MAX));
-            map.insert("modified".into(), super::time::iso_millis(millis).into());
-            map.insert("age_seconds".into(), INT::try_from(age_of(&meta).as_secs()).unwrap_or(INT::MAX).into());
-            files.push((name, map));
-        }
-        files.sort_by(|a, b| a.0.cmp(&b.0));
-        Ok(files.into_iter().map(|(_, m)| m.into()).collect())
-    })())
-    });
+    .set_into_module(
+        module,
+        move |ctx: NativeCallContext<'_>, location: &str| -> Res<Array> {
+            located(
+                &ctx,
+                (|| -> Res<Array> {
+                    const F: &str = "fs::list";
+                    let dir = location_dir(&e, F, location, false)?;
+                    let Ok(entries) = std::fs::read_dir(&dir) else {
+                        return Ok(Array::new());
+                    };
+                    let mut files = Vec::new();
+                    for entry in entries.flatten() {
+                        let Ok(meta) = entry.path().symlink_metadata() else {
+                            continue;
+                        };
+                        let name = entry.file_name().to_string_lossy().into_owned();
+                        if !meta.is_file() || name.starts_with('.') {
+                            continue;
+                        }
+                        let modified = meta
+                            .modified()
+                            .ok()
+                            .and_then(|m| m.duration_since(SystemTime::UNIX_EPOCH).ok());
+                        let mut map = Map::new();
+                        map.insert("name".into(), name.clone().into());
+                        map.insert(
+                            "size".into(),
+                            INT::try_from(meta.len()).unwrap_or(INT::MAX).into(),
+                        );
+                        let millis = modified
+                            .map_or(0, |d| INT::try_from(d.as_millis()).unwrap_or(INT::MAX));
+                        map.insert("modified".into(), super::time::iso_millis(millis).into());
+                        map.insert(
+                            "age_seconds".into(),
+                            INT::try_from(age_of(&meta).as_secs())
+                                .unwrap_or(INT::MAX)
+                                .into(),
+                        );
+                        files.push((name, map));
+                    }
+                    files.sort_by(|a, b| a.0.cmp(&b.0));
+                    Ok(files.into_iter().map(|(_, m)| m.into()).collect())
+                })(),
+            )
+        },
+    );
 
     if !env.grants.writes_registered() {
         return;

@@ -10,16 +10,26 @@ use crate::engine::Stream;
 
 pub(crate) fn register(module: &mut Module, env: &Arc<Env>) {
     for (name, doc) in [
-        ("info", "Logs a message to stderr: `scripts.rhai:12: info: <message>`."),
-        ("warn", "Logs a warning to stderr: `scripts.rhai:12: warn: <message>`."),
-        ("error", "Logs an error to stderr (it does not stop the runbook; `throw` does)."),
+        (
+            "info",
+            "Logs a message to stderr: `scripts.rhai:12: info: <message>`.",
+        ),
+        (
+            "warn",
+            "Logs a warning to stderr: `scripts.rhai:12: warn: <message>`.",
+        ),
+        (
+            "error",
+            "Logs an error to stderr (it does not stop the runbook; `throw` does).",
+        ),
     ] {
         let e = env.clone();
         function(name, &["message: ?", "()"], doc).set_into_module(
             module,
             move |ctx: NativeCallContext<'_>, message: Dynamic| {
                 let at = location(ctx.call_source(), ctx.call_position());
-                e.output.line(Stream::Stderr, &format!("{at}: {name}: {message}"));
+                e.output
+                    .line(Stream::Stderr, &format!("{at}: {name}: {message}"));
             },
         );
     }
@@ -30,6 +40,7 @@ pub(crate) fn register(module: &mut Module, env: &Arc<Env>) {
         "A progress line like cargo's: the step right-aligned in 12 columns, then the message.",
     )
     .set_into_module(module, move |step: &str, message: Dynamic| {
-        e.output.line(Stream::Stderr, &format!("{step:>12} {message}"));
+        e.output
+            .line(Stream::Stderr, &format!("{step:>12} {message}"));
     });
 }

@@ -15,7 +15,9 @@ pub mod time;
 
 use std::sync::Arc;
 
-use rhai::{Dynamic, Engine, EvalAltResult, FuncRegistration, Map, Module, NativeCallContext, Position};
+use rhai::{
+    Dynamic, Engine, EvalAltResult, FuncRegistration, Map, Module, NativeCallContext, Position,
+};
 
 use crate::backend::{Backend, Cell, Failure};
 use crate::engine::{Clock, Grants, Limits, Output, Stream};
@@ -54,19 +56,33 @@ impl Env {
     /// checks the clock only between operations).
     pub(crate) fn check_clock(&self, function: &str) -> Res<()> {
         if self.clock.expired() {
-            return Err(misuse(function, format!("the runbook exceeded its time budget of {:?}", self.limits.timeout)));
+            return Err(misuse(
+                function,
+                format!(
+                    "the runbook exceeded its time budget of {:?}",
+                    self.limits.timeout
+                ),
+            ));
         }
         Ok(())
     }
 
     /// In a dry run, prints the call instead of making it and returns true.
-    pub(crate) fn dry_run(&self, ctx: &NativeCallContext<'_>, function: &str, args: &[&Dynamic]) -> bool {
+    pub(crate) fn dry_run(
+        &self,
+        ctx: &NativeCallContext<'_>,
+        function: &str,
+        args: &[&Dynamic],
+    ) -> bool {
         if !self.grants.dry_run {
             return false;
         }
         let args: Vec<String> = args.iter().map(|arg| format!("{arg:?}")).collect();
         let at = location(ctx.call_source(), ctx.call_position());
-        self.output.line(Stream::Stderr, &format!("{at}: dry-run: {function}({})", args.join(", ")));
+        self.output.line(
+            Stream::Stderr,
+            &format!("{at}: dry-run: {function}({})", args.join(", ")),
+        );
         true
     }
 }
@@ -89,7 +105,10 @@ pub(crate) fn misuse(function: &str, message: impl std::fmt::Display) -> Box<Eva
 pub(crate) fn failure(function: &str, failure: Failure) -> Box<EvalAltResult> {
     let mut map = Map::new();
     map.insert("kind".into(), failure.kind.into());
-    map.insert("message".into(), format!("{function}: {}", failure.message).into());
+    map.insert(
+        "message".into(),
+        format!("{function}: {}", failure.message).into(),
+    );
     if let Some(state) = failure.sqlstate {
         map.insert("sqlstate".into(), state.into());
     }
@@ -99,8 +118,13 @@ pub(crate) fn failure(function: &str, failure: Failure) -> Box<EvalAltResult> {
 /// A registration with the parameter names and doc comment scripts and
 /// `docs/rhai-api.txt` see. `params` ends with the return type.
 pub(crate) fn function(name: &str, params: &[&str], doc: &str) -> FuncRegistration {
-    let comments: Vec<String> = doc.lines().map(|line| format!("/// {line}").trim_end().to_owned()).collect();
-    FuncRegistration::new(name).with_params_info(params).with_comments([comments.join("\n")])
+    let comments: Vec<String> = doc
+        .lines()
+        .map(|line| format!("/// {line}").trim_end().to_owned())
+        .collect();
+    FuncRegistration::new(name)
+        .with_params_info(params)
+        .with_comments([comments.join("\n")])
 }
 
 pub(crate) fn cell_to_dynamic(cell: Cell) -> Dynamic {
@@ -119,12 +143,20 @@ pub(crate) fn json_to_dynamic(value: serde_json::Value) -> Dynamic {
     match value {
         Value::Null => Dynamic::UNIT,
         Value::Bool(b) => b.into(),
-        Value::Number(n) => n.as_i64().map_or_else(|| n.as_f64().unwrap_or(f64::NAN).into(), Dynamic::from),
+        Value::Number(n) => n
+            .as_i64()
+            .map_or_else(|| n.as_f64().unwrap_or(f64::NAN).into(), Dynamic::from),
         Value::String(s) => s.into(),
-        Value::Array(items) => items.into_iter().map(json_to_dynamic).collect::<rhai::Array>().into(),
-        Value::Object(entries) => {
-            entries.into_iter().map(|(k, v)| (k.into(), json_to_dynamic(v))).collect::<Map>().into()
-        }
+        Value::Array(items) => items
+            .into_iter()
+            .map(json_to_dynamic)
+            .collect::<rhai::Array>()
+            .into(),
+        Value::Object(entries) => entries
+            .into_iter()
+            .map(|(k, v)| (k.into(), json_to_dynamic(v)))
+            .collect::<Map>()
+            .into(),
     }
 }
 
@@ -142,7 +174,11 @@ pub(crate) fn dynamic_to_json(value: &Dynamic) -> serde_json::Value {
     } else if let Some(array) = value.read_lock::<rhai::Array>() {
         Value::Array(array.iter().map(dynamic_to_json).collect())
     } else if let Some(map) = value.read_lock::<Map>() {
-        Value::Object(map.iter().map(|(k, v)| (k.to_string(), dynamic_to_json(v))).collect())
+        Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.to_string(), dynamic_to_json(v)))
+                .collect(),
+        )
     } else {
         Value::String(value.to_string())
     }
@@ -179,27 +215,49 @@ pub(crate) fn register(engine: &mut Engine, env: Arc<Env>) {
     }
 }
 
-fn register_print<T: Clone + Send + Sync + 'static>(engine: &mut Engine, env: &Arc<Env>, param: &str) {
+fn register_print<T: Clone + Send + Sync + 'static>(
+    engine: &mut Engine,
+    env: &Arc<Env>,
+    param: &str,
+) {
     let env = env.clone();
-    function("print", &[param, "()"], "Prints a line to stdout, tagged with the script's file and line.")
-        .register_into_engine(engine, move |ctx: NativeCallContext<'_>, value: T| {
-            let at = location(ctx.call_source(), ctx.call_position());
-            env.output.line(Stream::Stdout, &format!("{at}: {}", Dynamic::from(value)));
-        });
+    function(
+        "print",
+        &[param, "()"],
+        "Prints a line to stdout, tagged with the script's file and line.",
+    )
+    .register_into_engine(engine, move |ctx: NativeCallContext<'_>, value: T| {
+        let at = location(ctx.call_source(), ctx.call_position());
+        env.output
+            .line(Stream::Stdout, &format!("{at}: {}", Dynamic::from(value)));
+    });
 }
 
 /// The qualified names of every script-visible function under `grants`, sorted.
 pub fn function_names(grants: Grants) -> Vec<String> {
-    let mut names: Vec<String> = metadata(grants).into_iter().map(|(name, _, _)| name).collect();
+    let mut names: Vec<String> = metadata(grants)
+        .into_iter()
+        .map(|(name, _, _)| name)
+        .collect();
     names.dedup();
     names
 }
 
 /// (qualified name, signature, doc) of every script-visible function, sorted.
 fn metadata(grants: Grants) -> Vec<(String, String, String)> {
-    let backend = Arc::new(crate::backend::Offline { backups_dir: "backups".into() });
-    let sandbox = crate::engine::sandbox(&Limits::default(), grants, backend, Arc::new(crate::engine::Terminal));
-    let json = sandbox.engine.gen_fn_metadata_to_json(false).expect("rhai metadata serializes");
+    let backend = Arc::new(crate::backend::Offline {
+        backups_dir: "backups".into(),
+    });
+    let sandbox = crate::engine::sandbox(
+        &Limits::default(),
+        grants,
+        backend,
+        Arc::new(crate::engine::Terminal),
+    );
+    let json = sandbox
+        .engine
+        .gen_fn_metadata_to_json(false)
+        .expect("rhai metadata serializes");
     let value: serde_json::Value = serde_json::from_str(&json).expect("rhai metadata is JSON");
     let mut out = Vec::new();
     let mut collect = |prefix: &str, functions: &serde_json::Value| {
@@ -214,7 +272,11 @@ fn metadata(grants: Grants) -> Vec<(String, String, String)> {
                 .flat_map(str::lines)
                 .map(|line| line.trim_start_matches("///").trim())
                 .collect();
-            out.push((format!("{prefix}{name}"), format!("{prefix}{signature}"), doc.join("\n")));
+            out.push((
+                format!("{prefix}{name}"),
+                format!("{prefix}{signature}"),
+                doc.join("\n"),
+            ));
         }
     };
     collect("", &value["functions"]);
@@ -235,8 +297,15 @@ pub fn api_listing() -> String {
          # [write] = registered only with `--allow-writes` (or `--dry-run`, where it prints instead).\n\
          # Plus Rhai's standard package (strings, arrays, maps, math): https://rhai.rs/book/\n",
     );
-    for (name, signature, doc) in metadata(Grants { allow_writes: true, dry_run: false }) {
-        let mark = if WRITE_PRIMITIVES.contains(&name.as_str()) { "  [write]" } else { "" };
+    for (name, signature, doc) in metadata(Grants {
+        allow_writes: true,
+        dry_run: false,
+    }) {
+        let mark = if WRITE_PRIMITIVES.contains(&name.as_str()) {
+            "  [write]"
+        } else {
+            ""
+        };
         text.push_str(&format!("\n{signature}{mark}\n"));
         for line in doc.lines() {
             text.push_str(&format!("    {line}\n").trim_end().to_owned());

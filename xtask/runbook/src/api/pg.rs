@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use rhai::{Array, Dynamic, Map, Module, NativeCallContext, INT};
 
-use super::{located, cell_to_dynamic, dynamic_to_json, failure, function, misuse, Env, Res};
+use super::{cell_to_dynamic, dynamic_to_json, failure, function, located, misuse, Env, Res};
 use crate::backend::SqlValue;
 
 pub(crate) fn register(module: &mut Module, env: &Arc<Env>) {
@@ -83,9 +83,17 @@ pub(crate) fn register(module: &mut Module, env: &Arc<Env>) {
 }
 
 fn split_statement(function: &str, index: usize, statement: &Dynamic) -> Res<(String, Array)> {
-    let bad = || misuse(function, format!("statement {index} must be `[sql, params]` or `#{{sql, params}}`"));
+    let bad = || {
+        misuse(
+            function,
+            format!("statement {index} must be `[sql, params]` or `#{{sql, params}}`"),
+        )
+    };
     if let Some(pair) = statement.read_lock::<Array>() {
-        let sql = pair.first().and_then(|s| s.clone().into_string().ok()).ok_or_else(bad)?;
+        let sql = pair
+            .first()
+            .and_then(|s| s.clone().into_string().ok())
+            .ok_or_else(bad)?;
         let params = match pair.get(1) {
             None => Array::new(),
             Some(p) => p.clone().try_cast::<Array>().ok_or_else(bad)?,
@@ -93,7 +101,10 @@ fn split_statement(function: &str, index: usize, statement: &Dynamic) -> Res<(St
         return Ok((sql, params));
     }
     if let Some(map) = statement.read_lock::<Map>() {
-        let sql = map.get("sql").and_then(|s| s.clone().into_string().ok()).ok_or_else(bad)?;
+        let sql = map
+            .get("sql")
+            .and_then(|s| s.clone().into_string().ok())
+            .ok_or_else(bad)?;
         let params = match map.get("params") {
             None => Array::new(),
             Some(p) => p.clone().try_cast::<Array>().ok_or_else(bad)?,
@@ -104,14 +115,26 @@ fn split_statement(function: &str, index: usize, statement: &Dynamic) -> Res<(St
 }
 
 /// Checks the database name and SQL text, and turns script values into bound parameters.
-pub(crate) fn check_statement(function: &str, db: &str, sql: &str, params: &Array) -> Res<Vec<SqlValue>> {
+pub(crate) fn check_statement(
+    function: &str,
+    db: &str,
+    sql: &str,
+    params: &Array,
+) -> Res<Vec<SqlValue>> {
     if db.is_empty() {
-        return Err(misuse(function, "the database name is empty; pass e.g. \"postgres\""));
+        return Err(misuse(
+            function,
+            "the database name is empty; pass e.g. \"postgres\"",
+        ));
     }
     if sql.trim().is_empty() {
         return Err(misuse(function, "SQL must not be empty"));
     }
-    params.iter().enumerate().map(|(i, value)| to_sql_value(function, i + 1, value)).collect()
+    params
+        .iter()
+        .enumerate()
+        .map(|(i, value)| to_sql_value(function, i + 1, value))
+        .collect()
 }
 
 fn to_sql_value(function: &str, n: usize, value: &Dynamic) -> Res<SqlValue> {
@@ -132,15 +155,30 @@ fn to_sql_value(function: &str, n: usize, value: &Dynamic) -> Res<SqlValue> {
     }
     if let Some(array) = value.read_lock::<Array>() {
         if array.iter().all(Dynamic::is_string) {
-            return Ok(SqlValue::TextArray(array.iter().map(ToString::to_string).collect()));
+            return Ok(SqlValue::TextArray(
+                array.iter().map(ToString::to_string).collect(),
+            ));
         }
-        if let Some(ints) = array.iter().map(|v| v.as_int().ok()).collect::<Option<Vec<_>>>() {
+        if let Some(ints) = array
+            .iter()
+            .map(|v| v.as_int().ok())
+            .collect::<Option<Vec<_>>>()
+        {
             return Ok(SqlValue::IntArray(ints));
         }
-        return Err(misuse(function, format!("parameter ${n}: an array must hold only strings or only INTs")));
+        return Err(misuse(
+            function,
+            format!("parameter ${n}: an array must hold only strings or only INTs"),
+        ));
     }
     if value.is_map() {
         return Ok(SqlValue::Json(dynamic_to_json(value)));
     }
-    Err(misuse(function, format!("parameter ${n} has type `{}`, which cannot be bound", value.type_name())))
+    Err(misuse(
+        function,
+        format!(
+            "parameter ${n} has type `{}`, which cannot be bound",
+            value.type_name()
+        ),
+    ))
 }

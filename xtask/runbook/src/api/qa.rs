@@ -17,7 +17,10 @@ use crate::backend::{QaCloneInfo, SqlValue};
 
 /// The masking methods of `qa::mask`: (name, SQL expression over `{col}` and the salt `$1`).
 pub const MASK_METHODS: &[(&str, &str)] = &[
-    ("email", "'u' || left(md5($1 || {col}::text), 12) || '@example.invalid'"),
+    (
+        "email",
+        "'u' || left(md5($1 || {col}::text), 12) || '@example.invalid'",
+    ),
     ("name", "'Name ' || upper(left(md5($1 || {col}::text), 8))"),
     ("hash", "md5($1 || {col}::text)"),
     ("null", "NULL"),
@@ -53,14 +56,20 @@ fn clone_map(clone: QaCloneInfo) -> Map {
 
 fn check_clone_name(function: &str, name: &str) -> Res<()> {
     if !plain(name, 40, false) || name.chars().any(|c| c.is_ascii_uppercase()) {
-        return Err(misuse(function, format!("clone name `{name}`: use at most 40 characters from a-z, 0-9, `_`, `-`")));
+        return Err(misuse(
+            function,
+            format!("clone name `{name}`: use at most 40 characters from a-z, 0-9, `_`, `-`"),
+        ));
     }
     Ok(())
 }
 
 fn check_identifier(function: &str, what: &str, name: &str) -> Res<()> {
     if name.is_empty() || name.len() > 63 || name.contains('\0') {
-        return Err(misuse(function, format!("{what} name `{name}` must be 1 to 63 bytes without NUL")));
+        return Err(misuse(
+            function,
+            format!("{what} name `{name}` must be 1 to 63 bytes without NUL"),
+        ));
     }
     Ok(())
 }
@@ -68,8 +77,14 @@ fn check_identifier(function: &str, what: &str, name: &str) -> Res<()> {
 /// `UPDATE "schema"."table" SET "col" = <mask> WHERE "col" IS NOT NULL`, and whether it binds the salt.
 pub fn mask_sql(table: &str, column: &str, method: &str) -> Result<(String, bool), String> {
     let Some((_, expr)) = MASK_METHODS.iter().find(|(name, _)| *name == method) else {
-        let known = MASK_METHODS.iter().map(|(n, _)| format!("`{n}`")).collect::<Vec<_>>().join(", ");
-        return Err(format!("unknown mask method `{method}`; use one of {known}"));
+        let known = MASK_METHODS
+            .iter()
+            .map(|(n, _)| format!("`{n}`"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        return Err(format!(
+            "unknown mask method `{method}`; use one of {known}"
+        ));
     };
     let target = match table.split_once('.') {
         Some((schema, table)) => format!("{}.{}", quote_ident(schema), quote_ident(table)),
@@ -77,7 +92,10 @@ pub fn mask_sql(table: &str, column: &str, method: &str) -> Result<(String, bool
     };
     let col = quote_ident(column);
     let expr = expr.replace("{col}", &col);
-    Ok((format!("UPDATE {target} SET {col} = {expr} WHERE {col} IS NOT NULL"), expr.contains("$1")))
+    Ok((
+        format!("UPDATE {target} SET {col} = {expr} WHERE {col} IS NOT NULL"),
+        expr.contains("$1"),
+    ))
 }
 
 pub(crate) fn register(module: &mut Module, env: &Arc<Env>) {
@@ -100,26 +118,47 @@ pub(crate) fn register(module: &mut Module, env: &Arc<Env>) {
     let e = env.clone();
     function(
         "query",
-        &["name: String", "db: String", "sql: String", "params: Array", "Array"],
+        &[
+            "name: String",
+            "db: String",
+            "sql: String",
+            "params: Array",
+            "Array",
+        ],
         "Runs a read-only query on database `db` of QA clone `name` (never the live cluster) and\n\
          returns its rows as for `pg::query`. Parameters bind as for `pg::query`.\n\
          Throws `#{kind: \"not_found\"}` when the clone does not exist or is not running.",
     )
     .set_into_module(
         module,
-        move |ctx: NativeCallContext<'_>, name: &str, db: &str, sql: &str, params: Array| -> Res<Array> {
-            located(&ctx, (|| -> Res<Array> {
-                const F: &str = "qa::query";
-                e.check_clock(F)?;
-                check_clone_name(F, name)?;
-                let params = check_statement(F, db, sql, &params)?;
-                let rows =
-                    e.backend.qa_query(name, db, sql, &params, e.limits.max_array_size).map_err(|f| failure(F, f))?;
-                Ok(rows
-                    .into_iter()
-                    .map(|row| row.into_iter().map(|(k, v)| (k.into(), cell_to_dynamic(v))).collect::<Map>().into())
-                    .collect())
-            })())
+        move |ctx: NativeCallContext<'_>,
+              name: &str,
+              db: &str,
+              sql: &str,
+              params: Array|
+              -> Res<Array> {
+            located(
+                &ctx,
+                (|| -> Res<Array> {
+                    const F: &str = "qa::query";
+                    e.check_clock(F)?;
+                    check_clone_name(F, name)?;
+                    let params = check_statement(F, db, sql, &params)?;
+                    let rows = e
+                        .backend
+                        .qa_query(name, db, sql, &params, e.limits.max_array_size)
+                        .map_err(|f| failure(F, f))?;
+                    Ok(rows
+                        .into_iter()
+                        .map(|row| {
+                            row.into_iter()
+                                .map(|(k, v)| (k.into(), cell_to_dynamic(v)))
+                                .collect::<Map>()
+                                .into()
+                        })
+                        .collect())
+                })(),
+            )
         },
     );
 
@@ -127,7 +166,11 @@ pub(crate) fn register(module: &mut Module, env: &Arc<Env>) {
         return;
     }
     let e = env.clone();
-    let provision = move |ctx: &NativeCallContext<'_>, db: &str, name: &str, options: &Map| -> Res<Map> {
+    let provision = move |ctx: &NativeCallContext<'_>,
+                          db: &str,
+                          name: &str,
+                          options: &Map|
+          -> Res<Map> {
         const F: &str = "qa::provision";
         e.check_clock(F)?;
         check_clone_name(F, name)?;
@@ -141,7 +184,9 @@ pub(crate) fn register(module: &mut Module, env: &Arc<Env>) {
                     .ok()
                     .filter(|h| (1..=24 * 366).contains(h))
                     .ok_or_else(|| misuse(F, "`expires_hours` must be an INT from 1 to 8784"))?;
-                let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap_or_default();
                 let millis = INT::try_from(now.as_millis()).unwrap_or(INT::MAX) + hours * 3_600_000;
                 // Whole seconds: `2026-12-01T00:00:00Z`.
                 let iso = super::time::iso_millis(millis);
@@ -158,7 +203,10 @@ pub(crate) fn register(module: &mut Module, env: &Arc<Env>) {
             };
             return Ok(clone_map(info));
         }
-        let clone = e.backend.qa_provision(db, name, expires.as_deref()).map_err(|f| failure(F, f))?;
+        let clone = e
+            .backend
+            .qa_provision(db, name, expires.as_deref())
+            .map_err(|f| failure(F, f))?;
         Ok(clone_map(clone))
     };
     let doc = "Clones database `db` for QA as clone `name` (a-z, 0-9, `_`, `-`): takes a differential backup\n\
@@ -173,7 +221,12 @@ pub(crate) fn register(module: &mut Module, env: &Arc<Env>) {
             located(&ctx, p(&ctx, db, name, &Map::new()))
         },
     );
-    function("provision", &["db: String", "name: String", "options: Map", "Map"], doc).set_into_module(
+    function(
+        "provision",
+        &["db: String", "name: String", "options: Map", "Map"],
+        doc,
+    )
+    .set_into_module(
         module,
         move |ctx: NativeCallContext<'_>, db: &str, name: &str, options: Map| -> Res<Map> {
             located(&ctx, provision(&ctx, db, name, &options))
@@ -187,17 +240,23 @@ pub(crate) fn register(module: &mut Module, env: &Arc<Env>) {
         "Removes QA clone `name`, its container and volumes. Returns false when there was none.\n\
          Needs `--allow-writes`.",
     )
-    .set_into_module(module, move |ctx: NativeCallContext<'_>, name: &str| -> Res<bool> {
-        located(&ctx, (|| -> Res<bool> {
-            const F: &str = "qa::drop";
-            e.check_clock(F)?;
-            check_clone_name(F, name)?;
-            if e.dry_run(&ctx, F, &[&name.into()]) {
-                return Ok(false);
-            }
-            e.backend.qa_drop(name).map_err(|f| failure(F, f))
-        })())
-    });
+    .set_into_module(
+        module,
+        move |ctx: NativeCallContext<'_>, name: &str| -> Res<bool> {
+            located(
+                &ctx,
+                (|| -> Res<bool> {
+                    const F: &str = "qa::drop";
+                    e.check_clock(F)?;
+                    check_clone_name(F, name)?;
+                    if e.dry_run(&ctx, F, &[&name.into()]) {
+                        return Ok(false);
+                    }
+                    e.backend.qa_drop(name).map_err(|f| failure(F, f))
+                })(),
+            )
+        },
+    );
 
     let e = env.clone();
     function(
@@ -273,9 +332,14 @@ mod tests {
         );
         assert!(salted);
         let (sql, salted) = mask_sql("t\"; DROP TABLE x; --", "c", "null").unwrap();
-        assert_eq!(sql, "UPDATE \"t\"\"; DROP TABLE x; --\" SET \"c\" = NULL WHERE \"c\" IS NOT NULL");
+        assert_eq!(
+            sql,
+            "UPDATE \"t\"\"; DROP TABLE x; --\" SET \"c\" = NULL WHERE \"c\" IS NOT NULL"
+        );
         assert!(!salted);
-        assert!(mask_sql("t", "c", "rot13").unwrap_err().contains("unknown mask method `rot13`"));
+        assert!(mask_sql("t", "c", "rot13")
+            .unwrap_err()
+            .contains("unknown mask method `rot13`"));
     }
 
     #[test]

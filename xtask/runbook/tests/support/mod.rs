@@ -8,7 +8,8 @@ use std::sync::{Arc, Mutex};
 
 use camino::Utf8PathBuf;
 use core_data_runbook::backend::{
-    Backend, BackupSetInfo, Cell, ContainerInfo, ExecResult, Failure, Outcome, QaCloneInfo, Row, SqlValue, VerifyOutcome,
+    Backend, BackupSetInfo, Cell, ContainerInfo, ExecResult, Failure, Outcome, QaCloneInfo, Row,
+    SqlValue, VerifyOutcome,
 };
 use core_data_runbook::catalog::{Catalog, SourceFile};
 use core_data_runbook::diag::Diagnostic;
@@ -25,7 +26,10 @@ pub struct Fake {
 
 impl Fake {
     pub fn new() -> Arc<Fake> {
-        Arc::new(Fake { backups: tempfile::tempdir().unwrap(), changes: Mutex::new(Vec::new()) })
+        Arc::new(Fake {
+            backups: tempfile::tempdir().unwrap(),
+            changes: Mutex::new(Vec::new()),
+        })
     }
 
     pub fn changes(&self) -> Vec<String> {
@@ -34,7 +38,9 @@ impl Fake {
 
     fn check(sql: &str) -> Outcome<()> {
         let first = sql.split_whitespace().next().unwrap_or_default();
-        if ["SELECT", "INSERT", "UPDATE", "DELETE", "CREATE"].contains(&first.to_uppercase().as_str()) {
+        if ["SELECT", "INSERT", "UPDATE", "DELETE", "CREATE"]
+            .contains(&first.to_uppercase().as_str())
+        {
             return Ok(());
         }
         Err(Failure {
@@ -46,27 +52,45 @@ impl Fake {
 }
 
 impl Backend for Fake {
-    fn query(&self, _db: &str, sql: &str, params: &[SqlValue], _max_rows: usize) -> Outcome<Vec<Row>> {
+    fn query(
+        &self,
+        _db: &str,
+        sql: &str,
+        params: &[SqlValue],
+        _max_rows: usize,
+    ) -> Outcome<Vec<Row>> {
         Fake::check(sql)?;
         if sql.contains("pg_stat_archiver") {
             // The last WAL archived half an hour after the latest fake set.
             let row = vec![
                 ("at".to_owned(), Cell::Float(1_714_570_200.0)),
-                ("wal".to_owned(), Cell::Text("000000010000000000000003".to_owned())),
+                (
+                    "wal".to_owned(),
+                    Cell::Text("000000010000000000000003".to_owned()),
+                ),
                 ("failed".to_owned(), Cell::Int(0)),
             ];
             return Ok(vec![row]);
         }
-        let row = vec![("sql".to_owned(), Cell::Text(sql.to_owned())), ("params".to_owned(), Cell::Int(params.len() as i64))];
+        let row = vec![
+            ("sql".to_owned(), Cell::Text(sql.to_owned())),
+            ("params".to_owned(), Cell::Int(params.len() as i64)),
+        ];
         Ok(vec![row])
     }
     fn execute(&self, db: &str, sql: &str, params: &[SqlValue]) -> Outcome<u64> {
         Fake::check(sql)?;
-        self.changes.lock().unwrap().push(format!("execute {db}: {sql} {params:?}"));
+        self.changes
+            .lock()
+            .unwrap()
+            .push(format!("execute {db}: {sql} {params:?}"));
         Ok(1)
     }
     fn transaction(&self, db: &str, statements: &[(String, Vec<SqlValue>)]) -> Outcome<Vec<u64>> {
-        self.changes.lock().unwrap().push(format!("transaction {db}: {statements:?}"));
+        self.changes
+            .lock()
+            .unwrap()
+            .push(format!("transaction {db}: {statements:?}"));
         Ok(statements.iter().map(|_| 1).collect())
     }
     fn containers(&self) -> Outcome<Vec<ContainerInfo>> {
@@ -84,9 +108,16 @@ impl Backend for Fake {
         if argv.first().map(String::as_str) == Some("df") {
             let stdout = "Filesystem 1024-blocks Used Available Capacity Mounted on\n\
                           /dev/fake 1000 250 750 25% /var/lib/postgresql/data\n";
-            return Ok(ExecResult { exit_code: 0, stdout: stdout.to_owned(), stderr: String::new() });
+            return Ok(ExecResult {
+                exit_code: 0,
+                stdout: stdout.to_owned(),
+                stderr: String::new(),
+            });
         }
-        self.changes.lock().unwrap().push(format!("exec {container}: {argv:?}"));
+        self.changes
+            .lock()
+            .unwrap()
+            .push(format!("exec {container}: {argv:?}"));
         Ok(ExecResult::default())
     }
     fn logs(&self, _container: &str, lines: usize) -> Outcome<Vec<String>> {
@@ -102,16 +133,25 @@ impl Backend for Fake {
         Ok(set)
     }
     fn backup_info(&self) -> Outcome<Vec<BackupSetInfo>> {
-        Ok(vec![fake_set("20240501-120000F", "full", 1_714_564_800), fake_set("20240501-120000F_20240501-130000I", "incr", 1_714_568_400)])
+        Ok(vec![
+            fake_set("20240501-120000F", "full", 1_714_564_800),
+            fake_set("20240501-120000F_20240501-130000I", "incr", 1_714_568_400),
+        ])
     }
     fn backup_verify(&self, set: Option<&str>, repo_copy: Option<&str>) -> Outcome<VerifyOutcome> {
         let label = set.unwrap_or("20240501-120000F_20240501-130000I");
         if !label.starts_with("20240501-") {
-            return Err(Failure::new("not_found", format!("no backup set `{label}` in the repository")));
+            return Err(Failure::new(
+                "not_found",
+                format!("no backup set `{label}` in the repository"),
+            ));
         }
         let corrupt = repo_copy == Some("corrupt");
         let failures = if corrupt {
-            vec!["restore failed: `pgbackrest restore` failed (exit 82): invalid checksum".to_owned()]
+            vec![
+                "restore failed: `pgbackrest restore` failed (exit 82): invalid checksum"
+                    .to_owned(),
+            ]
         } else {
             Vec::new()
         };
@@ -121,15 +161,26 @@ impl Backend for Fake {
             recovery_seconds: if corrupt { 0.0 } else { 1.5 },
             check_seconds: if corrupt { 0.0 } else { 3.0 },
             failures,
-            amcheck: if corrupt { String::new() } else { "pg_amcheck: no corruption found in any database".to_owned() },
-            checksums: if corrupt { String::new() } else { "Blocks scanned: 100; Bad checksums:  0".to_owned() },
+            amcheck: if corrupt {
+                String::new()
+            } else {
+                "pg_amcheck: no corruption found in any database".to_owned()
+            },
+            checksums: if corrupt {
+                String::new()
+            } else {
+                "Blocks scanned: 100; Bad checksums:  0".to_owned()
+            },
             tables_compared: if corrupt { 0 } else { 4 },
             count_mismatches: 0,
             databases_checked: if corrupt { 0 } else { 3 },
         })
     }
     fn qa_provision(&self, db: &str, name: &str, expires: Option<&str>) -> Outcome<QaCloneInfo> {
-        self.changes.lock().unwrap().push(format!("qa provision {name} of {db}"));
+        self.changes
+            .lock()
+            .unwrap()
+            .push(format!("qa provision {name} of {db}"));
         Ok(QaCloneInfo {
             name: name.to_owned(),
             container: format!("fake-qa-{name}"),
@@ -146,7 +197,14 @@ impl Backend for Fake {
         self.changes.lock().unwrap().push(format!("qa drop {name}"));
         Ok(true)
     }
-    fn qa_query(&self, name: &str, db: &str, sql: &str, params: &[SqlValue], max_rows: usize) -> Outcome<Vec<Row>> {
+    fn qa_query(
+        &self,
+        name: &str,
+        db: &str,
+        sql: &str,
+        params: &[SqlValue],
+        max_rows: usize,
+    ) -> Outcome<Vec<Row>> {
         let _ = name;
         self.query(db, sql, params, max_rows)
     }
@@ -160,7 +218,10 @@ impl Backend for Fake {
             });
         }
         // The salt is random per run: record how many parameters, not their values.
-        self.changes.lock().unwrap().push(format!("qa execute {name}/{db}: {sql} ({} param(s))", params.len()));
+        self.changes.lock().unwrap().push(format!(
+            "qa execute {name}/{db}: {sql} ({} param(s))",
+            params.len()
+        ));
         Ok(2)
     }
 }
@@ -187,16 +248,30 @@ pub struct Ran {
 }
 
 /// Compiles `text` as `name` and runs runbook `main` with `args`.
-pub fn run(name: &str, text: &str, grants: Grants, limits: &Limits, fake: &Arc<Fake>, args: &[(&str, &str)]) -> Ran {
+pub fn run(
+    name: &str,
+    text: &str,
+    grants: Grants,
+    limits: &Limits,
+    fake: &Arc<Fake>,
+    args: &[(&str, &str)],
+) -> Ran {
     let started = std::time::Instant::now();
     let output = Arc::new(Captured::default());
-    let file = SourceFile { name: name.to_owned(), text: text.to_owned() };
-    let render_plain = |d: &Diagnostic| d.render(&|source| (source == name).then(|| text.to_owned()));
+    let file = SourceFile {
+        name: name.to_owned(),
+        text: text.to_owned(),
+    };
+    let render_plain =
+        |d: &Diagnostic| d.render(&|source| (source == name).then(|| text.to_owned()));
     let result = match Catalog::compile(vec![file], limits) {
         Err(diag) => Err(render_plain(&diag)),
         Ok(catalog) => {
             let sb = sandbox(limits, grants, fake.clone(), output.clone());
-            let args: BTreeMap<String, String> = args.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+            let args: BTreeMap<String, String> = args
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect();
             match catalog.run(&sb, "main", &args) {
                 Ok(value) => core_data_runbook::catalog::exit_code(&value),
                 Err(diag) => Err(catalog.render(&diag)),
@@ -205,5 +280,10 @@ pub fn run(name: &str, text: &str, grants: Grants, limits: &Limits, fake: &Arc<F
     };
     let stdout = output.stdout.lock().unwrap().clone();
     let stderr = output.stderr.lock().unwrap().clone();
-    Ran { stdout, stderr, result, elapsed: started.elapsed() }
+    Ran {
+        stdout,
+        stderr,
+        result,
+        elapsed: started.elapsed(),
+    }
 }
