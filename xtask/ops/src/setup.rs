@@ -17,7 +17,7 @@ pub fn compose_version() -> Option<String> {
 }
 
 fn require_root(what: &str) -> anyhow::Result<()> {
-    if crate::config::sizing::current_ids().0 != 0 {
+    if !is_root() {
         bail!("installing {what} needs root; run `sudo cargo xtask doctor --fix` or install it yourself");
     }
     Ok(())
@@ -106,6 +106,51 @@ pub fn install_mmdebstrap() -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+fn is_root() -> bool {
+    crate::config::sizing::current_ids().0 == 0
+}
+
+/// Makes sure `docker compose` (v2) exists: installs it when running as root
+/// (as `doctor --fix` would), otherwise says exactly how to get it.
+pub fn ensure_compose(
+    mirror: &str,
+    progress: &dyn crate::progress::Progress,
+) -> anyhow::Result<()> {
+    if compose_version().is_some() {
+        return Ok(());
+    }
+    if !is_root() {
+        bail!("`docker compose` (v2) is missing; run `sudo cargo xtask doctor --fix` or install the compose plugin");
+    }
+    progress.status(
+        "Installing",
+        "compose v2 from Debian trixie's docker-compose package",
+    );
+    install_compose_v2(mirror)?;
+    compose_version()
+        .context("compose v2 was installed but `docker compose version` still fails")?;
+    Ok(())
+}
+
+/// Makes sure mmdebstrap exists for a base-image bootstrap: installs it when
+/// running as root, otherwise says how to get it.
+pub fn ensure_mmdebstrap(progress: &dyn crate::progress::Progress) -> anyhow::Result<()> {
+    if process::on_path("mmdebstrap") {
+        return Ok(());
+    }
+    if !is_root() {
+        bail!(
+            "no registry answered and `mmdebstrap` is not installed, so the base image cannot be bootstrapped; \
+             run `sudo cargo xtask doctor --fix` or `sudo apt-get install mmdebstrap`"
+        );
+    }
+    progress.status(
+        "Installing",
+        "mmdebstrap (no registry answered; the base image is bootstrapped from Debian packages)",
+    );
+    install_mmdebstrap()
 }
 
 /// Free space in the file system holding `path`, in MB, from `df`.

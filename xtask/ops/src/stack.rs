@@ -115,6 +115,7 @@ impl Stack {
 
     /// Brings the stack to the configured state. Safe to repeat.
     pub fn up(&self, progress: &dyn Progress) -> anyhow::Result<UpReport> {
+        crate::setup::ensure_compose(self.config.get("DEBIAN_MIRROR"), progress)?;
         let written = secrets::ensure(&self.paths, &self.config, false)?;
         for file in &written {
             progress.status("Generated", file.as_str());

@@ -58,12 +58,7 @@ fn try_pull(image: &str, progress: &dyn Progress) -> anyhow::Result<bool> {
 
 /// Builds the base image from Debian packages: mmdebstrap into a tarball, then `docker import`.
 pub fn bootstrap(config: &Config, progress: &dyn Progress) -> anyhow::Result<()> {
-    if !process::on_path("mmdebstrap") {
-        bail!(
-            "no registry answered and `mmdebstrap` is not installed, so the base image cannot be bootstrapped; \
-             install it with `apt-get install mmdebstrap` or run `cargo xtask doctor --fix`"
-        );
-    }
+    crate::setup::ensure_mmdebstrap(progress)?;
     let mirror = config.get("DEBIAN_MIRROR");
     progress.status(
         "Bootstrapping",
