@@ -4,15 +4,20 @@
 
 use std::collections::BTreeMap;
 use std::process::Command;
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use camino::{Utf8Path, Utf8PathBuf};
+use core_data_ops::backup::oneshot;
 use core_data_ops::config::{sizing::Resources, Config};
 use core_data_ops::docker::Docker;
 use core_data_ops::image;
 use core_data_ops::paths::Paths;
+use core_data_ops::process;
 use core_data_ops::progress::Quiet;
 use core_data_ops::scratch::Scratch;
+use core_data_ops::stack::Stack;
+use core_data_runbook::catalog::Catalog;
+use core_data_runbook::engine::{Captured, Grants, Limits};
 
 /// True when the Docker engine answers. Without it: in CI (`CI` set) or with
 /// `CORE_DATA_REQUIRE_DOCKER=1` the test fails; elsewhere it says loudly that
@@ -206,5 +211,130 @@ pub fn xtask(state: &Utf8Path, args: &[&str]) -> CliOutput {
         code: output.status.code(),
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// A copy of the stack's pgBackRest repository (volume `<project>_pgbackrest_corrupt`)
+/// with bytes flipped in one data file of backup set `label`. Returns the volume's name.
+pub fn corrupt_repository_copy(stack: &Stack, label: &str) -> String {
+    let repo = oneshot::volume_name(stack, "pgbackrest");
+    let corrupt = format!("{repo}_corrupt");
+    let user = format!("{}:{}", stack.config.uid(), stack.config.gid());
+    let image = stack.config.image().to_owned();
+    let run = |args: &[&str]| {
+        let src = format!("type=volume,src={repo},dst=/src,readonly");
+        let dst = format!("type=volume,src={corrupt},dst=/dst");
+        let mut argv = vec![
+            "run",
+            "--rm",
+            "--user",
+            &user,
+            "--network=none",
+            "--mount",
+            &src,
+            "--mount",
+            &dst,
+        ];
+        argv.extend_from_slice(args);
+        process::run("docker", &argv).unwrap()
+    };
+    let _ = process::capture("docker", &["volume", "rm", "--force", &corrupt]);
+    process::run("docker", &["volume", "create", &corrupt]).unwrap();
+    let dst = format!("type=volume,src={corrupt},dst=/dst");
+    process::run(
+        "docker",
+        &[
+            "run",
+            "--rm",
+            "--user=0",
+            "--network=none",
+            "--mount",
+            &dst,
+            "--entrypoint",
+            "chown",
+            &image,
+            &user,
+            "/dst",
+        ],
+    )
+    .unwrap();
+    run(&["--entrypoint", "cp", &image, "-a", "/src/.", "/dst/"]);
+    let backup_dir = format!("/dst/backup/main/{label}/pg_data/base");
+    let files = run(&[
+        "--entrypoint",
+        "find",
+        &image,
+        &backup_dir,
+        "-type",
+        "f",
+        "-size",
+        "+20k",
+    ]);
+    let victim = files
+        .lines()
+        .next()
+        .expect("a data file in the backup set")
+        .to_owned();
+    let of = format!("of={victim}");
+    run(&[
+        "--entrypoint",
+        "dd",
+        &image,
+        "if=/dev/urandom",
+        &of,
+        "bs=1",
+        "count=64",
+        "seek=200",
+        "conv=notrunc",
+    ]);
+    corrupt
+}
+
+/// The result of a runbook run against a real stack.
+pub struct Ran {
+    pub result: Result<u8, String>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl std::fmt::Display for Ran {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "result: {:?}\n--- stdout\n{}--- stderr\n{}",
+            self.result, self.stdout, self.stderr
+        )
+    }
+}
+
+/// Runs runbook `name` of `catalog` on `stack` with `args`, capturing its output.
+pub fn run_runbook(
+    stack: &Stack,
+    catalog: &Catalog,
+    name: &str,
+    args: &[(&str, &str)],
+    grants: Grants,
+) -> Ran {
+    let output = Arc::new(Captured::default());
+    let args: BTreeMap<String, String> = args
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    let result = core_data_runbook::run_on_stack(
+        stack,
+        catalog,
+        name,
+        &args,
+        grants,
+        &Limits::default(),
+        output.clone(),
+    )
+    .unwrap_or_else(|err| panic!("running `{name}` failed to start: {err:#}"));
+    let stdout = output.stdout.lock().unwrap().clone();
+    let stderr = output.stderr.lock().unwrap().clone();
+    Ran {
+        result,
+        stdout,
+        stderr,
     }
 }

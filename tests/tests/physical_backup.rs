@@ -10,7 +10,7 @@ use core_data_ops::backup::physical::{self, Kind};
 use core_data_ops::backup::{oneshot, qa, restore, verify};
 use core_data_ops::process;
 use core_data_ops::progress::Quiet;
-use core_data_tests::{docker_available, TestStack};
+use core_data_tests::{corrupt_repository_copy, docker_available, TestStack};
 
 const AGE_SESSION: &str = "LOAD 'age'; SET search_path = ag_catalog, \"$user\", public";
 
@@ -200,71 +200,12 @@ fn verify_good_and_corrupted(t: &TestStack) {
     );
 
     // A copy of the repository with bytes flipped in one file of the set.
-    let repo = oneshot::volume_name(&t.stack, "pgbackrest");
-    let corrupt = format!("{repo}_corrupt");
-    let user = format!("{}:{}", t.stack.config.uid(), t.stack.config.gid());
-    let run = |args: &[&str]| {
-        let mut argv = vec!["run", "--rm", "--user", &user, "--network=none"];
-        let src = format!("type=volume,src={repo},dst=/src,readonly");
-        let dst = format!("type=volume,src={corrupt},dst=/dst");
-        argv.extend(["--mount", &src, "--mount", &dst]);
-        argv.extend_from_slice(args);
-        process::run("docker", &argv).unwrap()
-    };
-    let _ = process::capture("docker", &["volume", "rm", "--force", &corrupt]);
-    process::run("docker", &["volume", "create", &corrupt]).unwrap();
-    let image = t.stack.config.image().to_owned();
-    process::run(
-        "docker",
-        &[
-            "run",
-            "--rm",
-            "--user=0",
-            "--network=none",
-            "--mount",
-            &format!("type=volume,src={corrupt},dst=/dst"),
-            "--entrypoint",
-            "chown",
-            &image,
-            &user,
-            "/dst",
-        ],
-    )
-    .unwrap();
-    run(&["--entrypoint", "cp", &image, "-a", "/src/.", "/dst/"]);
-    let backup_dir = format!("/dst/backup/main/{}/pg_data/base", set.label);
-    let files = run(&[
-        "--entrypoint",
-        "find",
-        &image,
-        &backup_dir,
-        "-type",
-        "f",
-        "-size",
-        "+20k",
-    ]);
-    let victim = files
-        .lines()
-        .next()
-        .expect("a data file in the backup set")
-        .to_owned();
-    run(&[
-        "--entrypoint",
-        "dd",
-        &image,
-        "if=/dev/urandom",
-        &format!("of={victim}"),
-        "bs=1",
-        "count=64",
-        "seek=200",
-        "conv=notrunc",
-    ]);
-
+    let corrupt = corrupt_repository_copy(&t.stack, &set.label);
     let bad = verify::verify(&t.stack, Some(&set.label), Some(&corrupt), &Quiet).unwrap();
     let _ = process::capture("docker", &["volume", "rm", "--force", &corrupt]);
     assert!(
         !bad.passed(),
-        "verify must fail on a corrupted repository (flipped bytes in {victim})"
+        "verify must fail on a corrupted repository copy"
     );
     eprintln!(
         "verify on the corrupted copy failed as it should: {:?}",

@@ -4,52 +4,12 @@
 //! script's line; a SQL injection attempt through a parameter stays a value;
 //! `pg::query` cannot write; the primitive-overhead benchmark runs.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
-
 use core_data_runbook::catalog::{self, Catalog, SourceFile};
-use core_data_runbook::engine::{Captured, Grants, Limits};
-use core_data_tests::{docker_available, TestStack};
-
-struct Ran {
-    result: Result<u8, String>,
-    stdout: String,
-    stderr: String,
-}
-
-impl std::fmt::Display for Ran {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "result: {:?}\n--- stdout\n{}--- stderr\n{}",
-            self.result, self.stdout, self.stderr
-        )
-    }
-}
+use core_data_runbook::engine::{Grants, Limits};
+use core_data_tests::{docker_available, run_runbook, Ran, TestStack};
 
 fn run(t: &TestStack, catalog: &Catalog, name: &str, args: &[(&str, &str)], grants: Grants) -> Ran {
-    let output = Arc::new(Captured::default());
-    let args: BTreeMap<String, String> = args
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect();
-    let result = core_data_runbook::run_on_stack(
-        &t.stack,
-        catalog,
-        name,
-        &args,
-        grants,
-        &Limits::default(),
-        output.clone(),
-    )
-    .unwrap_or_else(|err| panic!("running `{name}` failed to start: {err:#}"));
-    let stdout = output.stdout.lock().unwrap().clone();
-    let stderr = output.stderr.lock().unwrap().clone();
-    Ran {
-        result,
-        stdout,
-        stderr,
-    }
+    run_runbook(&t.stack, catalog, name, args, grants)
 }
 
 fn shipped() -> Catalog {

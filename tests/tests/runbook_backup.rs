@@ -6,15 +6,16 @@
 //! emails and names are masked and the source's are not; the clone is then
 //! queried and dropped through `qa::` primitives.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
+use std::collections::BTreeSet;
 
 use core_data_ops::backup::{oneshot, qa};
 use core_data_ops::process;
 use core_data_ops::stack::Stack;
 use core_data_runbook::catalog::{self, Catalog, SourceFile};
-use core_data_runbook::engine::{Captured, Grants, Limits};
-use core_data_tests::{docker_available, xtask, TestStack};
+use core_data_runbook::engine::{Grants, Limits};
+use core_data_tests::{
+    corrupt_repository_copy, docker_available, run_runbook, xtask, Ran, TestStack,
+};
 
 const WRITES: Grants = Grants {
     allow_writes: true,
@@ -22,45 +23,8 @@ const WRITES: Grants = Grants {
 };
 const CUSTOMERS: i64 = 500;
 
-struct Ran {
-    result: Result<u8, String>,
-    stdout: String,
-    stderr: String,
-}
-
-impl std::fmt::Display for Ran {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "result: {:?}\n--- stdout\n{}--- stderr\n{}",
-            self.result, self.stdout, self.stderr
-        )
-    }
-}
-
 fn run(t: &TestStack, catalog: &Catalog, name: &str, args: &[(&str, &str)]) -> Ran {
-    let output = Arc::new(Captured::default());
-    let args: BTreeMap<String, String> = args
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect();
-    let result = core_data_runbook::run_on_stack(
-        &t.stack,
-        catalog,
-        name,
-        &args,
-        WRITES,
-        &Limits::default(),
-        output.clone(),
-    )
-    .unwrap_or_else(|err| panic!("running `{name}` failed to start: {err:#}"));
-    let stdout = output.stdout.lock().unwrap().clone();
-    let stderr = output.stderr.lock().unwrap().clone();
-    Ran {
-        result,
-        stdout,
-        stderr,
-    }
+    run_runbook(&t.stack, catalog, name, args, WRITES)
 }
 
 /// Removes a QA clone or a volume even when an assertion fails first.
@@ -194,83 +158,8 @@ fn drill_passes_through_the_cli(t: &TestStack) -> String {
     r["set"].as_str().unwrap().to_owned()
 }
 
-/// A copy of the repository (volume `<project>_pgbackrest_corrupt`) with bytes flipped in one file of `label`.
-fn corrupt_copy(t: &TestStack, label: &str) -> String {
-    let repo = oneshot::volume_name(&t.stack, "pgbackrest");
-    let corrupt = format!("{repo}_corrupt");
-    let user = format!("{}:{}", t.stack.config.uid(), t.stack.config.gid());
-    let image = t.stack.config.image().to_owned();
-    let run = |args: &[&str]| {
-        let src = format!("type=volume,src={repo},dst=/src,readonly");
-        let dst = format!("type=volume,src={corrupt},dst=/dst");
-        let mut argv = vec![
-            "run",
-            "--rm",
-            "--user",
-            &user,
-            "--network=none",
-            "--mount",
-            &src,
-            "--mount",
-            &dst,
-        ];
-        argv.extend_from_slice(args);
-        process::run("docker", &argv).unwrap()
-    };
-    let _ = process::capture("docker", &["volume", "rm", "--force", &corrupt]);
-    process::run("docker", &["volume", "create", &corrupt]).unwrap();
-    let dst = format!("type=volume,src={corrupt},dst=/dst");
-    process::run(
-        "docker",
-        &[
-            "run",
-            "--rm",
-            "--user=0",
-            "--network=none",
-            "--mount",
-            &dst,
-            "--entrypoint",
-            "chown",
-            &image,
-            &user,
-            "/dst",
-        ],
-    )
-    .unwrap();
-    run(&["--entrypoint", "cp", &image, "-a", "/src/.", "/dst/"]);
-    let backup_dir = format!("/dst/backup/main/{label}/pg_data/base");
-    let files = run(&[
-        "--entrypoint",
-        "find",
-        &image,
-        &backup_dir,
-        "-type",
-        "f",
-        "-size",
-        "+20k",
-    ]);
-    let victim = files
-        .lines()
-        .next()
-        .expect("a data file in the backup set")
-        .to_owned();
-    let of = format!("of={victim}");
-    run(&[
-        "--entrypoint",
-        "dd",
-        &image,
-        "if=/dev/urandom",
-        &of,
-        "bs=1",
-        "count=64",
-        "seek=200",
-        "conv=notrunc",
-    ]);
-    corrupt
-}
-
 fn drill_fails_on_a_corrupted_repository(t: &TestStack, catalog: &Catalog, label: &str) {
-    let volume = corrupt_copy(t, label);
+    let volume = corrupt_repository_copy(&t.stack, label);
     let _cleanup = Cleanup {
         stack: &t.stack,
         clone: None,
