@@ -77,20 +77,8 @@ pub struct ExecResult {
     pub stderr: String,
 }
 
-/// One pgBackRest backup set, as scripts see it. Times are Unix seconds.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct BackupSetInfo {
-    pub label: String,
-    /// `full`, `diff` or `incr`.
-    pub kind: String,
-    pub started: i64,
-    pub stopped: i64,
-    /// Size of the cluster when it was backed up.
-    pub database_bytes: u64,
-    /// What this set added to the repository (compressed).
-    pub repo_delta_bytes: u64,
-    pub lsn_stop: String,
-}
+/// One pgBackRest backup set, as scripts see it (the library's own type). Times are Unix seconds.
+pub use core_data_ops::backup::physical::BackupSet as BackupSetInfo;
 
 /// What restoring a set into a throw-away container and checking it found.
 #[derive(Debug, Clone, PartialEq, Default)]

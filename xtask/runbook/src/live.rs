@@ -268,17 +268,11 @@ impl Backend for Live {
             "diff" => physical::Kind::Diff,
             _ => physical::Kind::Incr,
         };
-        physical::backup(&self.stack, Some(kind), &Quiet)
-            .map(set_info)
-            .map_err(backup_failure)
+        physical::backup(&self.stack, Some(kind), &Quiet).map_err(backup_failure)
     }
 
     fn backup_info(&self) -> Outcome<Vec<BackupSetInfo>> {
-        Ok(physical::info(&self.stack)
-            .map_err(backup_failure)?
-            .into_iter()
-            .map(set_info)
-            .collect())
+        physical::info(&self.stack).map_err(backup_failure)
     }
 
     fn backup_verify(&self, set: Option<&str>, repo_copy: Option<&str>) -> Outcome<VerifyOutcome> {
@@ -379,18 +373,6 @@ impl Backend for Live {
                 .execute_typed(sql, &refs(&bound))
                 .map_err(sql_failure)
         })
-    }
-}
-
-fn set_info(set: physical::BackupSet) -> BackupSetInfo {
-    BackupSetInfo {
-        label: set.label,
-        kind: set.kind,
-        started: set.started,
-        stopped: set.stopped,
-        database_bytes: set.database_bytes,
-        repo_delta_bytes: set.repo_delta_bytes,
-        lsn_stop: set.lsn_stop,
     }
 }
 

@@ -34,7 +34,7 @@ impl Kind {
 }
 
 /// One backup set, from `pgbackrest info --output=json`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct BackupSet {
     pub label: String,
     pub kind: String,
