@@ -111,6 +111,28 @@ fn extension_bundle_everywhere(t: &TestStack) {
         "SELECT pg_get_userbyid(datdba)::text FROM pg_database WHERE datname = 'reports'",
     );
     assert_eq!(owner, "reporting");
+
+    // Partition maintenance: one pg_cron job per database, and its command works there.
+    let jobs: Vec<(String, String, String)> = admin_client
+        .query("SELECT jobname, database, command FROM cron.job WHERE jobname LIKE 'core_data_partman:%' ORDER BY 1", &[])
+        .unwrap()
+        .iter()
+        .map(|row| (row.get(0), row.get(1), row.get(2)))
+        .collect();
+    let databases: Vec<&str> = jobs.iter().map(|(_, db, _)| db.as_str()).collect();
+    assert_eq!(
+        databases,
+        vec!["app", "postgres", "reports", "shop"],
+        "{jobs:?}"
+    );
+    let command = &jobs[0].2;
+    t.stack
+        .connect("app")
+        .unwrap()
+        .batch_execute(command)
+        .unwrap_or_else(|err| panic!("`{command}` failed: {err}"));
+    let preload = t.query_one_string("postgres", "SHOW shared_preload_libraries");
+    assert!(!preload.contains("pg_partman_bgw"), "{preload}");
 }
 
 fn tls_is_enforced(t: &TestStack) {
@@ -273,7 +295,21 @@ fn hostile_database_name_round_trips(t: &TestStack) {
         "`postgres` must survive: {names:?}"
     );
     assert_bundle(t, hostile);
+    let job = core_data_ops::pg::bootstrap::partman_job_name(hostile);
+    let scheduled: i64 = client
+        .query_one("SELECT count(*) FROM cron.job WHERE jobname = $1", &[&job])
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        scheduled, 1,
+        "create-db schedules partition maintenance for the new database"
+    );
     assert!(admin::drop_db(&mut client, hostile).unwrap());
+    let scheduled: i64 = client
+        .query_one("SELECT count(*) FROM cron.job WHERE jobname = $1", &[&job])
+        .unwrap()
+        .get(0);
+    assert_eq!(scheduled, 0, "drop-db removes the database's job");
     assert!(
         !admin::drop_db(&mut client, hostile).unwrap(),
         "dropping twice is a no-op"

@@ -26,7 +26,6 @@ pub const PRELOAD_LIBRARIES: &[&str] = &[
     "pg_cron",
     "pg_squeeze",
     "auto_explain",
-    "pg_partman_bgw",
 ];
 
 /// One rendered file.

@@ -78,10 +78,12 @@ pub fn create_db(
         bootstrap::grant_owner(&mut db_client, database, owner)?;
     }
     let installed = bootstrap::ensure_extensions(&mut db_client, database)?;
+    bootstrap::ensure_partman_job(client, database)?;
     Ok((created, installed))
 }
 
-/// Drops a database, ending its sessions first. Returns false when there was none.
+/// Drops a database (and its maintenance job), ending its sessions first.
+/// Returns false when there was none. `client` is connected to `postgres`.
 pub fn drop_db(client: &mut postgres::Client, database: &str) -> anyhow::Result<bool> {
     check_name("database", database)?;
     if PROTECTED_DATABASES.contains(&database) {
@@ -90,6 +92,7 @@ pub fn drop_db(client: &mut postgres::Client, database: &str) -> anyhow::Result<
     if !bootstrap::database_exists(client, database)? {
         return Ok(false);
     }
+    bootstrap::drop_partman_job(client, database)?;
     client
         .batch_execute(&format!(
             "DROP DATABASE {} WITH (FORCE)",

@@ -37,11 +37,14 @@ pub struct Report {
     pub service_roles: Vec<String>,
     pub databases: Vec<String>,
     pub extensions: Vec<(String, String)>,
+    /// pg_cron jobs created (partition maintenance, one per database).
+    pub jobs: Vec<String>,
 }
 
 impl Report {
     pub fn is_empty(&self) -> bool {
         self.roles.is_empty()
+            && self.jobs.is_empty()
             && self.service_roles.is_empty()
             && self.databases.is_empty()
             && self.extensions.is_empty()
@@ -137,6 +140,48 @@ pub fn grant_owner(
         .with_context(|| format!("failed to grant `{owner}` its rights on `{database}`"))
 }
 
+/// What each database's maintenance job runs: a function, not the procedure
+/// `run_maintenance_proc`, whose COMMITs fail in a background worker
+/// ("cannot drop portal … while it is being set up").
+pub const PARTMAN_MAINTENANCE: &str = "SELECT partman.run_maintenance(p_analyze := false)";
+
+/// The pg_cron job that maintains `database`'s pg_partman partitions.
+pub fn partman_job_name(database: &str) -> String {
+    format!("core_data_partman:{database}")
+}
+
+/// Schedules hourly partition maintenance in `database` with pg_cron (which
+/// lives in `postgres`: `admin` must be connected there). Returns whether it
+/// created the job.
+pub fn ensure_partman_job(admin: &mut postgres::Client, database: &str) -> anyhow::Result<bool> {
+    let name = partman_job_name(database);
+    if admin
+        .query_opt("SELECT 1 FROM cron.job WHERE jobname = $1", &[&name])?
+        .is_some()
+    {
+        return Ok(false);
+    }
+    admin
+        .query_one(
+            "SELECT cron.schedule_in_database($1, '17 * * * *', $2, $3)",
+            &[&name, &PARTMAN_MAINTENANCE, &database],
+        )
+        .with_context(|| format!("failed to schedule partition maintenance for `{database}`"))?;
+    Ok(true)
+}
+
+/// Removes `database`'s maintenance job, if any (before the database is dropped).
+pub fn drop_partman_job(admin: &mut postgres::Client, database: &str) -> anyhow::Result<()> {
+    let name = partman_job_name(database);
+    if admin
+        .query_opt("SELECT 1 FROM cron.job WHERE jobname = $1", &[&name])?
+        .is_some()
+    {
+        admin.query_one("SELECT cron.unschedule($1)", &[&name])?;
+    }
+    Ok(())
+}
+
 /// Runs the bootstrap. `connect` opens a superuser connection to a database.
 pub fn run(
     paths: &Paths,
@@ -147,6 +192,9 @@ pub fn run(
     let mut admin = connect("postgres")?;
     for ext in ensure_extensions(&mut admin, "postgres")? {
         report.extensions.push(("postgres".to_owned(), ext));
+    }
+    if ensure_partman_job(&mut admin, "postgres")? {
+        report.jobs.push(partman_job_name("postgres"));
     }
     for db in config.databases() {
         if !role_exists(&mut admin, &db.owner)? {
@@ -169,6 +217,9 @@ pub fn run(
         let mut client = connect(&db.name)?;
         for ext in ensure_extensions(&mut client, &db.name)? {
             report.extensions.push((db.name.clone(), ext));
+        }
+        if ensure_partman_job(&mut admin, &db.name)? {
+            report.jobs.push(partman_job_name(&db.name));
         }
     }
     // Last: the sidecar starts dumping as soon as its role can log in, and its
