@@ -187,3 +187,54 @@ fn destructive_commands_need_yes() {
         assert!(out.stderr.contains("add `--yes` to confirm"), "{out}");
     }
 }
+
+#[test]
+fn backup_commands_explain_before_acting() {
+    if !docker_available("backup_commands_explain_before_acting") {
+        return;
+    }
+    let (_dir, state) = state_dir();
+    assert_eq!(xtask(&state, &["init", "--non-interactive"]).code, Some(0));
+
+    let missing = state.join("backups/no-such.dump");
+    let out = xtask(&state, &["restore-dump", missing.as_str(), "app"]);
+    assert_eq!(out.code, Some(1), "{out}");
+    assert!(
+        out.stderr.contains(&format!(
+            "cannot open dump file `{missing}`; check the path"
+        )),
+        "{out}"
+    );
+
+    let garbage = state.join("backups/garbage.dump");
+    std::fs::create_dir_all(garbage.parent().unwrap()).unwrap();
+    std::fs::write(&garbage, "not a dump at all").unwrap();
+    let out = xtask(&state, &["restore-dump", garbage.as_str(), "app"]);
+    assert_eq!(out.code, Some(1), "{out}");
+    assert!(
+        out.stderr.starts_with("error: "),
+        "one error line for the user:\n{out}"
+    );
+
+    for args in [
+        &["backup", "--type", "weekly"][..],
+        &["provision-qa"],
+        &["restore-dump", "only-a-file"],
+    ] {
+        let out = xtask(&state, args);
+        assert_eq!(
+            out.code,
+            Some(2),
+            "`{}` is a usage error:\n{out}",
+            args.join(" ")
+        );
+    }
+    let out = xtask(&state, &["backup", "--help"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    for word in ["--type", "--verify", "--set", "info", "check", "expire"] {
+        assert!(
+            out.stdout.contains(word),
+            "`{word}` missing from `backup --help`:\n{out}"
+        );
+    }
+}
