@@ -100,19 +100,8 @@ pub struct VerifyOutcome {
     pub databases_checked: u64,
 }
 
-/// A QA clone of one database.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct QaCloneInfo {
-    pub name: String,
-    pub container: String,
-    pub database: String,
-    /// Published on 127.0.0.1.
-    pub port: u16,
-    /// `running`, `exited`, ...
-    pub state: String,
-    /// When the clone is meant to be dropped (ISO 8601 UTC), if one was recorded. Informational.
-    pub expires: String,
-}
+/// A QA clone of one database (the library's own type; published on 127.0.0.1).
+pub use core_data_ops::backup::qa::Clone as QaCloneInfo;
 
 /// Everything the primitives need from the outside world.
 pub trait Backend: Send + Sync {

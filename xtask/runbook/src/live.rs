@@ -148,16 +148,7 @@ impl Backend for Live {
         params: &[SqlValue],
         max_rows: usize,
     ) -> Outcome<Vec<Row>> {
-        self.with_client(db, |client| {
-            let mut tx = client
-                .build_transaction()
-                .read_only(true)
-                .start()
-                .map_err(sql_failure)?;
-            let rows = query_rows(&mut tx, sql, params, max_rows)?;
-            tx.commit().map_err(sql_failure)?;
-            Ok(rows)
-        })
+        self.with_client(db, |client| read_only_rows(client, sql, params, max_rows))
     }
 
     fn execute(&self, db: &str, sql: &str, params: &[SqlValue]) -> Outcome<u64> {
@@ -325,17 +316,11 @@ impl Backend for Live {
     }
 
     fn qa_provision(&self, db: &str, name: &str, expires: Option<&str>) -> Outcome<QaCloneInfo> {
-        let clone = qa::provision_expiring(&self.stack, db, name, expires, &Quiet)
-            .map_err(backup_failure)?;
-        Ok(clone_info(clone))
+        qa::provision_expiring(&self.stack, db, name, expires, &Quiet).map_err(backup_failure)
     }
 
     fn qa_list(&self) -> Outcome<Vec<QaCloneInfo>> {
-        Ok(qa::list(&self.stack)
-            .map_err(docker_failure)?
-            .into_iter()
-            .map(clone_info)
-            .collect())
+        qa::list(&self.stack).map_err(docker_failure)
     }
 
     fn qa_drop(&self, name: &str) -> Outcome<bool> {
@@ -355,14 +340,7 @@ impl Backend for Live {
         max_rows: usize,
     ) -> Outcome<Vec<Row>> {
         self.with_clone(name, db, |client| {
-            let mut tx = client
-                .build_transaction()
-                .read_only(true)
-                .start()
-                .map_err(sql_failure)?;
-            let rows = query_rows(&mut tx, sql, params, max_rows)?;
-            tx.commit().map_err(sql_failure)?;
-            Ok(rows)
+            read_only_rows(client, sql, params, max_rows)
         })
     }
 
@@ -376,15 +354,21 @@ impl Backend for Live {
     }
 }
 
-fn clone_info(clone: qa::Clone) -> QaCloneInfo {
-    QaCloneInfo {
-        name: clone.name,
-        container: clone.container,
-        database: clone.database,
-        port: clone.port,
-        state: clone.state,
-        expires: clone.expires,
-    }
+/// Runs `sql` in a READ ONLY transaction, so a read primitive cannot write.
+fn read_only_rows(
+    client: &mut postgres::Client,
+    sql: &str,
+    params: &[SqlValue],
+    max_rows: usize,
+) -> Outcome<Vec<Row>> {
+    let mut tx = client
+        .build_transaction()
+        .read_only(true)
+        .start()
+        .map_err(sql_failure)?;
+    let rows = query_rows(&mut tx, sql, params, max_rows)?;
+    tx.commit().map_err(sql_failure)?;
+    Ok(rows)
 }
 
 fn backup_failure(err: anyhow::Error) -> Failure {

@@ -19,12 +19,14 @@ const DATABASE_LABEL: &str = "org.core-data.qa-database";
 const EXPIRES_LABEL: &str = "org.core-data.qa-expires";
 
 /// A running or stopped clone.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Clone {
     pub name: String,
     pub container: String,
     pub database: String,
+    /// Published on 127.0.0.1.
     pub port: u16,
+    /// `running`, `exited`, ...
     pub state: String,
     /// When the clone is meant to be dropped (ISO 8601 UTC), empty when none was
     /// given. Recorded as a label and reported; nothing drops clones on its own.
