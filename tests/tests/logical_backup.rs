@@ -601,6 +601,22 @@ fn plain_sql_and_dump_all(t: &TestStack, original: &str) {
         .unwrap_or_else(|err| panic!("restore-dump of plain SQL: {err:#}"));
     assert_eq!(content_hash(t, "app_from_sql"), original);
 
+    // Cut short mid-file, a plain dump would still replay and commit in psql: it must be refused.
+    let text = std::fs::read(&sql.path).unwrap();
+    let cut = t.paths().backups_dir().join("truncated.sql");
+    std::fs::write(&cut, &text[..text.len() / 2]).unwrap();
+    let err =
+        logical::restore_dump(&t.stack, &cut, "app_from_sql", true, None, &Quiet).unwrap_err();
+    assert!(
+        format!("{err:#}").contains("incomplete plain SQL dump"),
+        "{err:#}"
+    );
+    assert_eq!(
+        content_hash(t, "app_from_sql"),
+        original,
+        "the target must be untouched"
+    );
+
     let all =
         logical::dump_all(&t.stack, &Quiet).unwrap_or_else(|err| panic!("dump --all: {err:#}"));
     let names: Vec<&str> = all.databases.iter().map(|d| d.database.as_str()).collect();

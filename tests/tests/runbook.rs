@@ -40,6 +40,7 @@ fn runbooks_on_a_real_stack() {
     sql_errors_point_at_the_script_line(&t);
     sql_injection_through_a_parameter_is_a_value(&t);
     query_cannot_write_and_execute_needs_the_grant(&t);
+    query_runs_as_a_reader_not_a_superuser(&t);
 
     let figures = core_data_runbook::bench::bench_primitive_overhead(&t.stack, 200).expect("bench");
     eprintln!("{figures}");
@@ -276,4 +277,77 @@ fn honest() {
     assert_eq!(ran.result, Ok(0), "{ran}");
     assert!(ran.stdout.contains("1 [1, 1]"), "{ran}");
     assert_eq!(ids(&mut admin), vec![2, 3, 4]);
+}
+
+/// A READ ONLY transaction does not stop a superuser's `COPY … TO PROGRAM` or
+/// `dblink_exec`; `pg::query` therefore connects as `core_data_reader`.
+fn query_runs_as_a_reader_not_a_superuser(t: &TestStack) {
+    let text = r#"
+/// Runs a shell command through COPY.
+fn program() {
+    pg::query("app", "COPY (SELECT 1) TO PROGRAM 'touch /tmp/core_data_escaped'", []);
+}
+
+/// Writes through a loopback dblink.
+fn remote() {
+    pg::query("app", "SELECT dblink_exec('host=/tmp dbname=postgres', 'CREATE TABLE escaped (x int)')", []);
+}
+
+/// Who runs the queries.
+fn whoami() {
+    let rows = pg::query("app", "SELECT current_user::text AS name, rolsuper AS superuser FROM pg_roles WHERE rolname = current_user", []);
+    print(`${rows[0].name} ${rows[0].superuser}`);
+}
+
+/// A session-wide statement_timeout change must not outlive its statement.
+fn untimeout() {
+    pg::query("app", "SELECT set_config('statement_timeout', '0', false)", []);
+    let rows = pg::query("app", "SELECT current_setting('statement_timeout') AS timeout", []);
+    print(`timeout ${rows[0].timeout}`);
+}
+"#;
+    let catalog = script("escapes.rhai", text);
+    let rendered = run(t, &catalog, "program", &[], Grants::default())
+        .result
+        .unwrap_err();
+    assert!(
+        rendered.contains("sqlstate: 42501"),
+        "COPY TO PROGRAM must be refused: {rendered}"
+    );
+    let rendered = run(t, &catalog, "remote", &[], Grants::default())
+        .result
+        .unwrap_err();
+    assert!(
+        rendered.contains("dblink"),
+        "dblink_exec must be refused: {rendered}"
+    );
+    let ran = run(t, &catalog, "whoami", &[], Grants::default());
+    assert!(ran.stdout.contains("core_data_reader false"), "{ran}");
+    let ran = run(t, &catalog, "untimeout", &[], Grants::default());
+    assert!(
+        ran.result.is_ok() && !ran.stdout.contains("timeout 0"),
+        "{ran}"
+    );
+
+    let touched = t
+        .stack
+        .docker
+        .exec(
+            &t.stack.container(),
+            &["test", "-e", "/tmp/core_data_escaped"],
+            None,
+        )
+        .unwrap();
+    assert_ne!(touched.exit_code, 0, "the COPY command must not have run");
+    let escaped: i64 = t
+        .stack
+        .connect("postgres")
+        .unwrap()
+        .query_one(
+            "SELECT count(*) FROM pg_tables WHERE tablename = 'escaped'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(escaped, 0, "dblink_exec must not have created a table");
 }

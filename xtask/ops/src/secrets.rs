@@ -17,6 +17,12 @@ pub const BACKUP_PASSWORD: &str = "core_data_backup_password";
 /// The least-privileged role the `logical_backup` sidecar dumps as (member of `pg_read_all_data`).
 pub const BACKUP_ROLE: &str = "core_data_backup";
 
+/// The password of `READER_ROLE`, the login runbooks' `pg::query` uses.
+pub const READER_PASSWORD: &str = "core_data_reader_password";
+/// A role that reads everything and writes nothing (not a superuser): read-only
+/// runbooks query as it, so `COPY … TO PROGRAM` or `dblink_exec` are refused.
+pub const READER_ROLE: &str = "core_data_reader";
+
 /// 32 random alphanumeric characters (~190 bits): safe in URLs and config files.
 pub fn generate_password() -> String {
     Alphanumeric.sample_string(&mut rand::rng(), 32)
@@ -45,6 +51,10 @@ pub fn superuser_password_file(paths: &Paths) -> Utf8PathBuf {
 
 pub fn backup_password_file(paths: &Paths) -> Utf8PathBuf {
     paths.secrets_dir().join(BACKUP_PASSWORD)
+}
+
+pub fn reader_password_file(paths: &Paths) -> Utf8PathBuf {
+    paths.secrets_dir().join(READER_PASSWORD)
 }
 
 /// Reads a secret file, trimming one trailing newline; a missing file says how to make it.
@@ -79,9 +89,10 @@ pub fn ensure(paths: &Paths, config: &Config, force: bool) -> anyhow::Result<Vec
     if write_new(&superuser, &generate_password(), force, config)? {
         written.push(superuser);
     }
-    let backup = backup_password_file(paths);
-    if write_new(&backup, &generate_password(), force, config)? {
-        written.push(backup);
+    for service in [backup_password_file(paths), reader_password_file(paths)] {
+        if write_new(&service, &generate_password(), force, config)? {
+            written.push(service);
+        }
     }
     for db in config.databases() {
         let file = role_password_file(paths, &db.owner);

@@ -13,6 +13,7 @@ use std::time::Duration;
 use camino::Utf8PathBuf;
 use core_data_ops::backup::{physical, qa, verify};
 use core_data_ops::progress::Quiet;
+use core_data_ops::secrets;
 use core_data_ops::stack::Stack;
 use postgres::types::{FromSql, ToSql, Type};
 
@@ -27,6 +28,8 @@ pub struct Live {
     stack: Stack,
     statement_timeout: Duration,
     clients: Mutex<HashMap<String, postgres::Client>>,
+    /// Connections as `core_data_reader` (not a superuser), for `pg::query`, by database.
+    reader_clients: Mutex<HashMap<String, postgres::Client>>,
     /// Connections to QA clones, by (clone, database).
     qa_clients: Mutex<HashMap<(String, String), postgres::Client>>,
 }
@@ -40,6 +43,7 @@ impl Live {
             stack,
             statement_timeout,
             clients: Mutex::new(HashMap::new()),
+            reader_clients: Mutex::new(HashMap::new()),
             qa_clients: Mutex::new(HashMap::new()),
         })
     }
@@ -57,15 +61,36 @@ impl Live {
         db: &str,
         f: impl FnOnce(&mut postgres::Client) -> Outcome<T>,
     ) -> Outcome<T> {
-        let mut clients = self
-            .clients
+        self.with_pooled(&self.clients, db, || self.stack.connect(db), f)
+    }
+
+    /// A connection as the read-only `core_data_reader`: what `pg::query` uses, so
+    /// a read-only run cannot write even through server-side functions.
+    fn with_reader<T>(
+        &self,
+        db: &str,
+        f: impl FnOnce(&mut postgres::Client) -> Outcome<T>,
+    ) -> Outcome<T> {
+        let connect = || {
+            let password = secrets::read(&secrets::reader_password_file(&self.stack.paths))?;
+            self.stack.connect_as(secrets::READER_ROLE, &password, db)
+        };
+        self.with_pooled(&self.reader_clients, db, connect, f)
+    }
+
+    fn with_pooled<T>(
+        &self,
+        pool: &Mutex<HashMap<String, postgres::Client>>,
+        db: &str,
+        connect: impl FnOnce() -> anyhow::Result<postgres::Client>,
+        f: impl FnOnce(&mut postgres::Client) -> Outcome<T>,
+    ) -> Outcome<T> {
+        let mut clients = pool
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         if !clients.contains_key(db) {
-            let mut client = self
-                .stack
-                .connect(db)
-                .map_err(|err| Failure::new("connect", format!("{err:#}")))?;
+            let mut client =
+                connect().map_err(|err| Failure::new("connect", format!("{err:#}")))?;
             self.set_timeout(&mut client)?;
             clients.insert(db.to_owned(), client);
         }
@@ -148,7 +173,10 @@ impl Backend for Live {
         params: &[SqlValue],
         max_rows: usize,
     ) -> Outcome<Vec<Row>> {
-        self.with_client(db, |client| read_only_rows(client, sql, params, max_rows))
+        let timeout = self.statement_timeout;
+        self.with_reader(db, |client| {
+            read_only_rows(client, sql, params, max_rows, timeout)
+        })
     }
 
     fn execute(&self, db: &str, sql: &str, params: &[SqlValue]) -> Outcome<u64> {
@@ -340,7 +368,7 @@ impl Backend for Live {
         max_rows: usize,
     ) -> Outcome<Vec<Row>> {
         self.with_clone(name, db, |client| {
-            read_only_rows(client, sql, params, max_rows)
+            read_only_rows(client, sql, params, max_rows, self.statement_timeout)
         })
     }
 
@@ -360,12 +388,20 @@ fn read_only_rows(
     sql: &str,
     params: &[SqlValue],
     max_rows: usize,
+    timeout: Duration,
 ) -> Outcome<Vec<Row>> {
     let mut tx = client
         .build_transaction()
         .read_only(true)
         .start()
         .map_err(sql_failure)?;
+    // Again for every transaction: a script's `set_config(…, false)` must not
+    // outlive its statement on this pooled connection. An integer we computed.
+    tx.batch_execute(&format!(
+        "SET LOCAL statement_timeout = {}",
+        timeout.as_millis().max(1)
+    ))
+    .map_err(sql_failure)?;
     let rows = query_rows(&mut tx, sql, params, max_rows)?;
     tx.commit().map_err(sql_failure)?;
     Ok(rows)

@@ -461,6 +461,26 @@ fn run_to_file(
 }
 
 /// Reads the first bytes of `file` to tell a custom archive from a plain SQL dump.
+/// pg_dump ends every plain dump with `-- PostgreSQL database dump complete`;
+/// psql would happily replay a file cut short (ending a COPY early and
+/// committing), so a plain file without that line is refused.
+pub fn check_plain_complete(file: &Utf8Path) -> anyhow::Result<()> {
+    use std::io::{Seek, SeekFrom};
+    let mut handle = File::open(file)
+        .with_context(|| format!("cannot open dump file `{file}`; check the path"))?;
+    let length = handle.metadata()?.len();
+    handle.seek(SeekFrom::Start(length.saturating_sub(8192)))?;
+    let mut tail = Vec::new();
+    handle.read_to_end(&mut tail)?;
+    if !String::from_utf8_lossy(&tail).contains("-- PostgreSQL database dump complete") {
+        bail!(
+            "`{file}` is an incomplete plain SQL dump (no `-- PostgreSQL database dump complete` at its end); \
+             nothing was restored; take a new one with `cargo xtask dump-sql`"
+        );
+    }
+    Ok(())
+}
+
 pub fn detect_format(file: &Utf8Path) -> anyhow::Result<DumpFormat> {
     let mut head = Vec::with_capacity(512);
     File::open(file)
@@ -503,8 +523,9 @@ pub fn restore_dump(
     let started = Instant::now();
     let format = detect_format(file)?;
     let in_container = container_path(stack, file);
-    if format == DumpFormat::Custom {
-        validate_archive(stack, file, in_container.as_deref())?;
+    match format {
+        DumpFormat::Custom => validate_archive(stack, file, in_container.as_deref())?,
+        DumpFormat::Plain => check_plain_complete(file)?,
     }
 
     let mut admin = stack.connect("postgres")?;

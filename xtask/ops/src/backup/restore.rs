@@ -63,7 +63,8 @@ pub fn sets_offline(stack: &Stack) -> anyhow::Result<Vec<BackupSet>> {
 pub fn plan(stack: &Stack, options: &Options) -> anyhow::Result<String> {
     let set = resolve(stack, options)?;
     let target = match (&options.target_time, &options.set) {
-        (Some(time), _) => format!("replay WAL up to {time}, then promote"),
+        (Some(time), None) => format!("replay WAL up to {time}, then promote (pgBackRest picks the newest backup ending before it)"),
+        (Some(time), Some(_)) => format!("replay WAL up to {time}, then promote"),
         (None, Some(_)) => "stop at the set's consistent point, then promote".to_owned(),
         (None, None) => "replay all archived WAL, then promote".to_owned(),
     };
@@ -147,7 +148,11 @@ pub fn restore(
         "--log-level-console=warn".into(),
         "--link-all".into(),
     ];
-    args.push(format!("--set={}", set.label));
+    // Only an explicit set is pinned: for a time target pgBackRest must choose the
+    // newest backup that ends before the target, which may not be the latest.
+    if options.set.is_some() {
+        args.push(format!("--set={}", set.label));
+    }
     match (&options.target_time, &options.set) {
         (Some(time), _) => {
             args.extend([

@@ -237,7 +237,8 @@ fn restored_counts(stack: &Stack, container: &Throwaway) -> anyhow::Result<RowCo
     let superuser = stack.config.superuser();
     let psql = |database: &str, sql: &str| -> anyhow::Result<String> {
         let command = format!("--command={sql}");
-        let dbname = format!("--dbname={database}");
+        // A conninfo string: a name containing `=` would otherwise be parsed as options.
+        let dbname = format!("--dbname={}", super::logical::conninfo_dbname(database));
         container.exec(
             stack,
             &[

@@ -81,6 +81,19 @@ pub fn create_backup_role(client: &mut postgres::Client, password: &str) -> anyh
         .with_context(|| format!("failed to grant `{role}` the right to read all data"))
 }
 
+/// The runbooks' read-only login: reads all data and statistics, is not a
+/// superuser, and may not run server programs or write server files.
+pub fn create_reader_role(client: &mut postgres::Client, password: &str) -> anyhow::Result<()> {
+    let role = secrets::READER_ROLE;
+    create_role(client, role, password)?;
+    client
+        .batch_execute(&format!(
+            "GRANT pg_read_all_data, pg_read_all_stats, pg_monitor TO {role}",
+            role = quote_ident(role)
+        ))
+        .with_context(|| format!("failed to grant `{role}` its read rights"))
+}
+
 pub fn role_exists(client: &mut postgres::Client, role: &str) -> anyhow::Result<bool> {
     Ok(client
         .query_opt("SELECT 1 FROM pg_roles WHERE rolname = $1", &[&role])?
@@ -230,6 +243,13 @@ pub fn run(
             &secrets::read(&secrets::backup_password_file(paths))?,
         )?;
         report.service_roles.push(secrets::BACKUP_ROLE.to_owned());
+    }
+    if !role_exists(&mut admin, secrets::READER_ROLE)? {
+        create_reader_role(
+            &mut admin,
+            &secrets::read(&secrets::reader_password_file(paths))?,
+        )?;
+        report.service_roles.push(secrets::READER_ROLE.to_owned());
     }
     Ok(report)
 }

@@ -78,10 +78,10 @@ fn io(function: &str, path: &Utf8Path, err: &std::io::Error) -> Box<rhai::EvalAl
     failure(function, Failure::new("io", format!("`{path}`: {err}")))
 }
 
+/// Through the library's exclusive-create-then-rename, which never follows a symlink.
 fn write_atomic(function: &str, path: &Utf8Path, text: &str) -> Res<()> {
-    let tmp = path.with_file_name(format!(".{}.tmp", path.file_name().unwrap_or("report")));
-    std::fs::write(&tmp, text).map_err(|err| io(function, &tmp, &err))?;
-    std::fs::rename(&tmp, path).map_err(|err| io(function, path, &err))
+    core_data_ops::fsutil::write_atomic(path, text.as_bytes(), 0o640)
+        .map_err(|err| failure(function, Failure::new("io", format!("`{path}`: {err:#}"))))
 }
 
 fn csv_field(value: &Dynamic) -> String {
