@@ -24,7 +24,13 @@ fn logical_backup_full_workflow() {
     t.set("LOGICAL_BACKUP_RETENTION_SECONDS", "20");
     let report = t.up();
     let up_done = epoch_now();
-    assert_eq!(report.bootstrap.service_roles, vec![BACKUP_ROLE.to_owned()]);
+    assert_eq!(
+        report.bootstrap.service_roles,
+        vec![
+            BACKUP_ROLE.to_owned(),
+            core_data_ops::secrets::READER_ROLE.to_owned()
+        ]
+    );
 
     backup_role_is_least_privileged(&t);
     sidecar_dumps_prunes_and_reports(&t, up_done);
