@@ -7,8 +7,20 @@
 
 mod support;
 
+use std::sync::Arc;
+
 use core_data_runbook::catalog::{shipped, Catalog, SourceFile};
 use core_data_runbook::engine::{Grants, Limits};
+
+/// Runs the shipped file (as `scripts.rhai`) on the fake backend with default limits.
+fn run(
+    text: &str,
+    grants: Grants,
+    fake: &Arc<support::Fake>,
+    args: &[(&str, &str)],
+) -> support::Ran {
+    support::run("scripts.rhai", text, grants, &Limits::default(), fake, args)
+}
 
 #[test]
 fn shipped_runbooks_compile_and_have_help() {
@@ -37,21 +49,12 @@ fn nightly_checks_refuse_bad_arguments_before_touching_anything() {
     // Run it under the name `main` through the shared helper.
     let text = text.replace("fn nightly_checks(args)", "fn main(args)");
     let fake = support::Fake::new();
-    let ran = support::run(
-        "scripts.rhai",
-        &text,
-        Grants::default(),
-        &Limits::default(),
-        &fake,
-        &[("max_txn", "1")],
-    );
+    let ran = run(&text, Grants::default(), &fake, &[("max_txn", "1")]);
     let err = ran.result.unwrap_err();
     assert!(err.contains("unknown argument `max_txn`"), "{err}");
-    let ran = support::run(
-        "scripts.rhai",
+    let ran = run(
         &text,
         Grants::default(),
-        &Limits::default(),
         &fake,
         &[("max_disk_percent", "lots")],
     );
@@ -124,14 +127,7 @@ fn drill_records(fake: &support::Fake) -> Vec<serde_json::Value> {
 fn restore_drill_records_rto_and_rpo() {
     let text = shipped_as_main("restore_drill");
     let fake = support::Fake::new();
-    let ran = support::run(
-        "scripts.rhai",
-        &text,
-        WRITES,
-        &Limits::default(),
-        &fake,
-        &[("take", "full")],
-    );
+    let ran = run(&text, WRITES, &fake, &[("take", "full")]);
     assert_eq!(
         ran.result,
         Ok(0),
@@ -167,14 +163,7 @@ fn restore_drill_records_rto_and_rpo() {
     assert!(ran.stdout.contains("= RTO 4.0s"), "{}", ran.stdout);
 
     // Without `take`, the latest set; the archiver (13:30) is newer than its stop time (13:00).
-    let ran = support::run(
-        "scripts.rhai",
-        &text,
-        WRITES,
-        &Limits::default(),
-        &fake,
-        &[],
-    );
+    let ran = run(&text, WRITES, &fake, &[]);
     assert_eq!(ran.result, Ok(0), "{}", ran.stderr);
     let records = drill_records(&fake);
     assert_eq!(records.len(), 2, "each drill has its own record");
@@ -193,14 +182,7 @@ fn restore_drill_fails_when_verification_fails() {
     let text = shipped_as_main("restore_drill");
     let fake = support::Fake::new();
     let args = [("set", "20240501-120000F"), ("repo_copy", "corrupt")];
-    let ran = support::run(
-        "scripts.rhai",
-        &text,
-        WRITES,
-        &Limits::default(),
-        &fake,
-        &args,
-    );
+    let ran = run(&text, WRITES, &fake, &args);
     assert_eq!(
         ran.result,
         Ok(1),
@@ -234,14 +216,7 @@ fn restore_drill_refuses_before_doing_anything() {
     let text = shipped_as_main("restore_drill");
     let fake = support::Fake::new();
     // Without the grant it stops at the first write (the record), before taking a backup.
-    let ran = support::run(
-        "scripts.rhai",
-        &text,
-        Grants::default(),
-        &Limits::default(),
-        &fake,
-        &[("take", "full")],
-    );
+    let ran = run(&text, Grants::default(), &fake, &[("take", "full")]);
     let err = ran.result.unwrap_err();
     assert!(
         err.contains("Function not found: fs::write_json") && err.contains("--allow-writes"),
@@ -270,14 +245,7 @@ fn restore_drill_refuses_before_doing_anything() {
             "restore_drill: unknown argument `sett`",
         ),
     ] {
-        let ran = support::run(
-            "scripts.rhai",
-            &text,
-            WRITES,
-            &Limits::default(),
-            &fake,
-            args,
-        );
+        let ran = run(&text, WRITES, &fake, args);
         let err = ran.result.unwrap_err();
         assert!(
             err.contains(needle),
@@ -299,14 +267,7 @@ fn provision_qa_masked_masks_quoted_columns_in_the_clone_only() {
         ),
         ("name", "qa1"),
     ];
-    let ran = support::run(
-        "scripts.rhai",
-        &text,
-        WRITES,
-        &Limits::default(),
-        &fake,
-        &args,
-    );
+    let ran = run(&text, WRITES, &fake, &args);
     assert_eq!(
         ran.result,
         Ok(0),
@@ -348,14 +309,7 @@ fn provision_qa_masked_masks_quoted_columns_in_the_clone_only() {
         ("db", "app"),
         ("columns", "users.x\"; DROP TABLE users; --:hash"),
     ];
-    let ran = support::run(
-        "scripts.rhai",
-        &text,
-        WRITES,
-        &Limits::default(),
-        &fake,
-        &args,
-    );
+    let ran = run(&text, WRITES, &fake, &args);
     assert_eq!(ran.result, Ok(0), "{}", ran.stderr);
     assert!(fake.changes()[1].contains("SET \"x\"\"; DROP TABLE users; --\" = md5($1 || \"x\"\"; DROP TABLE users; --\"::text)"), "{:?}", fake.changes());
 }
@@ -365,14 +319,7 @@ fn provision_qa_masked_drops_the_clone_when_masking_fails() {
     let text = shipped_as_main("provision_qa_masked");
     let fake = support::Fake::new();
     let args = [("db", "app"), ("columns", "users.email,users.missing")];
-    let ran = support::run(
-        "scripts.rhai",
-        &text,
-        WRITES,
-        &Limits::default(),
-        &fake,
-        &args,
-    );
+    let ran = run(&text, WRITES, &fake, &args);
     let err = ran.result.unwrap_err();
     assert!(
         err.contains("column \"missing\" of relation \"users\" does not exist"),
@@ -409,14 +356,7 @@ fn provision_qa_masked_drops_the_clone_when_masking_fails() {
         ),
     ] {
         let fake = support::Fake::new();
-        let ran = support::run(
-            "scripts.rhai",
-            &text,
-            WRITES,
-            &Limits::default(),
-            &fake,
-            args,
-        );
+        let ran = run(&text, WRITES, &fake, args);
         let err = ran.result.unwrap_err();
         assert!(
             err.contains(needle),
