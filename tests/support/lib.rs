@@ -70,6 +70,17 @@ pub fn free_port() -> u16 {
 
 /// Test stacks are small and carry two application databases.
 pub const TEST_OVERRIDES: &[(&str, &str)] = &[("APP_DATABASES", "app:app,shop:shop_owner")];
+
+/// `TEST_OVERRIDES`, plus `POSTGRES_IMAGE` from `CORE_DATA_TEST_IMAGE` when set, so two
+/// checkouts testing different image inputs on one Docker engine do not rebuild each
+/// other's image under the same tag.
+pub fn test_overrides() -> Vec<(&'static str, &'static str)> {
+    let mut overrides = TEST_OVERRIDES.to_vec();
+    if let Ok(image) = std::env::var("CORE_DATA_TEST_IMAGE") {
+        overrides.push(("POSTGRES_IMAGE", Box::leak(image.into_boxed_str())));
+    }
+    overrides
+}
 pub const TEST_RESOURCES: Resources = Resources {
     memory_mb: 1024,
     cpus: 2,
@@ -78,7 +89,7 @@ pub const TEST_RESOURCES: Resources = Resources {
 /// A configuration like a test stack's, for tests that run the image without compose.
 pub fn test_config(name: &str, subnet: u8, port: u16) -> Config {
     let project = format!("cdt_{name}_{}", std::process::id());
-    let mut overrides: BTreeMap<String, String> = TEST_OVERRIDES
+    let mut overrides: BTreeMap<String, String> = test_overrides()
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
         .collect();
@@ -113,7 +124,14 @@ impl TestStack {
     /// unique among tests that run at the same time (it is the third octet).
     pub fn new(name: &str, subnet: u8) -> TestStack {
         ensure_image();
-        let scratch = Scratch::create(name, subnet, TEST_OVERRIDES, TEST_RESOURCES)
+        let mut overrides = test_overrides();
+        // `CORE_DATA_TEST_NET=31` moves this checkout's stacks to 172.31.<subnet>.0/24,
+        // so two checkouts can run the same test on one engine.
+        if let Ok(net) = std::env::var("CORE_DATA_TEST_NET") {
+            let subnet = format!("172.{net}.{subnet}.0/24");
+            overrides.push(("NETWORK_SUBNET", Box::leak(subnet.into_boxed_str())));
+        }
+        let scratch = Scratch::create(name, subnet, &overrides, TEST_RESOURCES)
             .unwrap_or_else(|err| panic!("creating test stack `{name}` failed: {err:#}"));
         TestStack { scratch }
     }
@@ -189,7 +207,7 @@ pub fn xtask(state: &Utf8Path, args: &[&str]) -> CliOutput {
     let bin = BIN.get_or_init(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
         let status = Command::new(cargo)
-            .args(["build", "--quiet", "--package", "xtask", "--bin", "xtask"])
+            .args(["build", "--quiet", "--package", "xtask", "--bin", "xtask", "--features", "fault-injection"])
             .current_dir(core_data_ops::paths::repo_root())
             .status()
             .expect("cargo build");

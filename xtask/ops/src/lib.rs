@@ -8,6 +8,7 @@ pub mod clock;
 pub mod compose;
 pub mod config;
 pub mod docker;
+pub mod fault;
 pub mod fsutil;
 pub mod image;
 pub mod paths;

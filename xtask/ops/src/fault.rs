@@ -1,0 +1,40 @@
+//! Fault injection for the fault-injection tests: named points on the data
+//! path (restore, restore-dump) where a test makes the operation fail or kills
+//! the process with SIGKILL. Compiled in only with the `fault-injection`
+//! feature (the test crate enables it); otherwise every point is a no-op.
+//!
+//! `CORE_DATA_FAULT=<point>` fails at that point with an error;
+//! `CORE_DATA_FAULT=<point>:kill` sends SIGKILL to the process there.
+
+/// Fails (or dies) here when the test asked for it.
+#[cfg(feature = "fault-injection")]
+pub fn point(name: &str) -> anyhow::Result<()> {
+    let Ok(wanted) = std::env::var("CORE_DATA_FAULT") else {
+        return Ok(());
+    };
+    for spec in wanted.split(',') {
+        let (point, action) = spec.split_once(':').unwrap_or((spec, "fail"));
+        if point != name {
+            continue;
+        }
+        if action == "kill" {
+            eprintln!("fault injection: SIGKILL at `{name}`");
+            // SAFETY: kill(2) on our own pid; nothing after it runs.
+            unsafe {
+                libc::kill(libc::getpid(), libc::SIGKILL);
+            }
+        }
+        anyhow::bail!("injected fault at `{name}`");
+    }
+    Ok(())
+}
+
+/// Fails (or dies) here when the test asked for it: a no-op in this build.
+#[cfg(not(feature = "fault-injection"))]
+#[inline]
+pub fn point(_name: &str) -> anyhow::Result<()> {
+    Ok(())
+}
+
+/// True when this build honours `CORE_DATA_FAULT`.
+pub const ENABLED: bool = cfg!(feature = "fault-injection");
