@@ -25,16 +25,60 @@ for required in "$conf_dir/postgresql.conf" "$conf_dir/pg_hba.conf" "$conf_dir/p
 done
 
 server_opts=(-c "config_file=$conf_dir/postgresql.conf")
+data_root=$(dirname "$PGDATA")
+wal_root=$(dirname "$waldir")
+repo=/var/lib/pgbackrest
+initdb_marker="$data_root/core_data.initdb-in-progress"
+new_cluster_marker="$data_root/core_data.allow-new-cluster"
+refuse() {
+  log "error: $*"
+  log "nothing was changed; the server was not started"
+  exit 78
+}
 
+# Decision table (ARCHITECTURE.md, "The entrypoint never guesses"):
+#   restore swap marker present          -> refuse (a restore is moving directories)
+#   initdb marker present                -> a half-finished initdb (ours: the marker is written just
+#                                           before initdb and removed after): remove PGDATA and the
+#                                           WAL dir only, then decide again
+#   PGDATA/PG_VERSION non-empty          -> start the existing cluster
+#   volumes hold anything else           -> refuse, listing it
+#   repository holds a stanza, no marker -> refuse (restore it, or `up --new-cluster --yes`)
+#   genuinely empty                      -> initdb
+if [ -e "$data_root/core_data.restore-swapping" ]; then
+  refuse "a restore was interrupted while it moved data directories; run \`cargo xtask up\` to finish or roll it back"
+fi
+if [ -e "$initdb_marker" ]; then
+  log "a previous initdb did not finish (its marker is present); removing its partial cluster"
+  rm -rf -- "$PGDATA" "$waldir"
+  rm -f -- "$initdb_marker"
+fi
 if [ ! -s "$PGDATA/PG_VERSION" ]; then
+  leftovers=$(find "$data_root" "$wal_root" -mindepth 1 -maxdepth 1 \
+    ! -name lost+found ! -name core_data.allow-new-cluster \
+    ! \( -path "$PGDATA" -empty \) ! \( -path "$waldir" -empty \) -printf '%p ')
+  if [ -n "$leftovers" ]; then
+    refuse "no cluster in $PGDATA (PG_VERSION is missing or empty) but the volumes are not empty: $leftovers- \
+this is not a new installation, so no new cluster is created over it. If a restore was interrupted, \
+\`cargo xtask up\` finishes it; to bring a backup back, \`cargo xtask restore --yes\`; otherwise inspect the volumes"
+  fi
+  if [ -e "$repo/archive/$stanza/archive.info" ] || [ -e "$repo/backup/$stanza/backup.info" ]; then
+    if [ ! -e "$new_cluster_marker" ]; then
+      refuse "the data volume is empty but the backup repository holds stanza \`$stanza\` of an existing cluster. \
+To bring that cluster back: \`cargo xtask restore --yes\`. To start a new, empty cluster that takes the repository over: \
+\`cargo xtask up --new-cluster --yes\`"
+    fi
+    log "starting a new cluster over the existing repository, as \`cargo xtask up --new-cluster --yes\` asked"
+  fi
   log "initialising a new cluster in $PGDATA (data checksums, WAL in $waldir)"
-  # A half-finished initdb leaves files behind that make the next one refuse.
-  rm -rf "$PGDATA" "$waldir"
+  touch "$initdb_marker"
   install -d -m 0700 "$PGDATA"
   initdb --pgdata="$PGDATA" --waldir="$waldir" --data-checksums \
     --username="$superuser" --pwfile="$secrets_dir/postgres_superuser_password" \
     --auth-local=scram-sha-256 --auth-host=scram-sha-256 \
     --encoding=UTF8 --locale=C.UTF-8 --locale-provider=builtin --builtin-locale=C.UTF-8 >&2
+  sync
+  rm -f -- "$initdb_marker"
 fi
 
 if [ ! -e "$sentinel" ]; then
@@ -67,10 +111,21 @@ if [ ! -e "$sentinel" ]; then
 fi
 
 # The pgBackRest stanza exists before archiving starts: created (or checked;
-# it is idempotent) from pg_control while the cluster is stopped.
-if ! pgbackrest --stanza="$stanza" --log-level-console=warn --no-online stanza-create >&2; then
-  log "warning: pgBackRest stanza \`$stanza\` could not be created or checked; WAL archiving will fail until \`cargo xtask backup check\` passes"
+# it is idempotent) from pg_control while the cluster is stopped. A stanza of
+# another cluster is fatal: archiving into it would fail, and backups with it.
+if ! stanza_out=$(pgbackrest --stanza="$stanza" --log-level-console=warn --no-online stanza-create 2>&1); then
+  if [ -e "$new_cluster_marker" ]; then
+    log "taking the repository's stanza \`$stanza\` over for the new cluster (stanza-upgrade)"
+    pgbackrest --stanza="$stanza" --log-level-console=warn --no-online stanza-upgrade >&2 \
+      || refuse "pgBackRest could not take stanza \`$stanza\` over for the new cluster"
+  else
+    printf '%s\n' "$stanza_out" >&2
+    refuse "the backup repository's stanza \`$stanza\` does not match this cluster, so WAL archiving and backups would fail. \
+If the data volume belongs to another installation, put the right one back; to restore this repository's cluster, \
+\`cargo xtask restore --yes\`"
+  fi
 fi
+rm -f -- "$new_cluster_marker"
 
 log "starting PostgreSQL $(postgres --version | awk '{print $3}')"
 shift || true

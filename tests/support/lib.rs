@@ -203,11 +203,25 @@ impl std::fmt::Display for CliOutput {
 
 /// Builds the `xtask` binary once, then runs it with `args` against `state`.
 pub fn xtask(state: &Utf8Path, args: &[&str]) -> CliOutput {
+    xtask_env(state, args, &[])
+}
+
+/// `xtask` with extra environment variables (e.g. `CORE_DATA_FAULT`) for this run only.
+pub fn xtask_env(state: &Utf8Path, args: &[&str], env: &[(&str, &str)]) -> CliOutput {
     static BIN: OnceLock<Utf8PathBuf> = OnceLock::new();
     let bin = BIN.get_or_init(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
         let status = Command::new(cargo)
-            .args(["build", "--quiet", "--package", "xtask", "--bin", "xtask", "--features", "fault-injection"])
+            .args([
+                "build",
+                "--quiet",
+                "--package",
+                "xtask",
+                "--bin",
+                "xtask",
+                "--features",
+                "fault-injection",
+            ])
             .current_dir(core_data_ops::paths::repo_root())
             .status()
             .expect("cargo build");
@@ -223,6 +237,8 @@ pub fn xtask(state: &Utf8Path, args: &[&str]) -> CliOutput {
         .arg(state.as_str())
         .args(args)
         .env_remove("CORE_DATA_STATE")
+        .env_remove("CORE_DATA_FAULT")
+        .envs(env.iter().copied())
         .output()
         .expect("run xtask");
     CliOutput {

@@ -106,6 +106,7 @@ fn physical_backup_restore_verify_and_qa() {
         set: Some(incr.label.clone()),
         target_time: None,
         discard_old: true,
+        ..restore::Options::default()
     };
     let report = restore::restore(&t.stack, &options, &Quiet)
         .unwrap_or_else(|err| panic!("restore failed: {err:#}"));
@@ -157,6 +158,7 @@ fn point_in_time(t: &TestStack) {
         set: None,
         target_time: Some(target.clone()),
         discard_old: false,
+        ..restore::Options::default()
     };
     let report = restore::restore(&t.stack, &options, &Quiet)
         .unwrap_or_else(|err| panic!("PITR restore failed: {err:#}"));

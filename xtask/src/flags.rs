@@ -34,7 +34,8 @@ pub(crate) enum Command {
     #[command(subcommand)]
     Image(ImageCommand),
     /// Bring the stack up: configuration, secrets, image, containers, health, bootstrap. Safe to repeat.
-    Up,
+    /// An interrupted restore is finished or rolled back first.
+    Up(Up),
     /// Stop the stack. Data volumes are kept unless `--volumes --yes`.
     Down(Down),
     /// Show the stack's containers, health and server version.
@@ -126,6 +127,19 @@ pub(crate) struct ImageInfo {
 }
 
 #[derive(Debug, Args)]
+pub(crate) struct Up {
+    /// Start a new, empty cluster although the backup repository holds another cluster's
+    /// stanza (the data volume must be empty). The repository's stanza is upgraded to the new
+    /// cluster; its old backups stay listed. Needs `--yes`. To get the old data back, use
+    /// `cargo xtask restore` instead.
+    #[arg(long)]
+    pub(crate) new_cluster: bool,
+    /// Confirm `--new-cluster`.
+    #[arg(long, requires = "new_cluster")]
+    pub(crate) yes: bool,
+}
+
+#[derive(Debug, Args)]
 pub(crate) struct Down {
     /// Also delete the data, WAL and backup-repository volumes.
     #[arg(long)]
@@ -211,6 +225,9 @@ pub(crate) enum BenchCommand {
     Tuning(BenchTuning),
     /// A full pgBackRest backup of a generated database: MB/s next to reading the data directory with tar, and the verify time.
     Backup(BenchBackup),
+    /// A whole-cluster restore of a generated database (per step) and the rollback after a
+    /// failure injected once the restored server is healthy, next to a plain restart.
+    Restore(BenchRestore),
     /// Overhead of a runbook primitive: `pg::query("SELECT 1")` from Rhai vs from Rust; median, p95, ratio.
     Runbook(crate::cmd::runbook::BenchRunbookArgs),
 }
@@ -270,12 +287,17 @@ pub(crate) struct Restore {
     /// Restore this backup set (default: the latest); alone, stops at the set's consistent point.
     #[arg(long, value_name = "LABEL")]
     pub(crate) set: Option<String>,
-    /// Recover up to this time (e.g. `2026-11-24 07:00:00+00`), then promote.
+    /// Recover up to this time, then promote. A date, a time and a zone:
+    /// `2026-11-24 07:00:00+00`, `2026-11-24T07:00:00Z`, `2026-11-24 08:00:00+01:00`.
+    /// It must fall after the end of the earliest backup and not after the newest WAL.
     #[arg(long, value_name = "TIMESTAMP")]
     pub(crate) target_time: Option<String>,
     /// Delete the set-aside old data once the restored server is healthy.
     #[arg(long)]
     pub(crate) discard_old: bool,
+    /// Restore even when the running server cannot archive its WAL (recent commits may be lost).
+    #[arg(long)]
+    pub(crate) force: bool,
     /// Do it. Without this, the command explains what it would do and exits.
     #[arg(long)]
     pub(crate) yes: bool,
@@ -295,6 +317,13 @@ pub(crate) struct ProvisionQa {
     /// Remove the named clone, its container and volumes.
     #[arg(long, value_name = "NAME", conflicts_with = "database")]
     pub(crate) drop: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct BenchRestore {
+    /// Size of the generated database in MB.
+    #[arg(long, default_value_t = 256)]
+    pub(crate) size_mb: u32,
 }
 
 #[derive(Debug, Args)]

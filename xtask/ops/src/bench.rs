@@ -47,7 +47,7 @@ pub struct UpFigures {
 }
 
 /// Makes sure the image exists before anything is timed.
-fn prepare_image(progress: &dyn Progress) -> anyhow::Result<Scratch> {
+pub(crate) fn prepare_image(progress: &dyn Progress) -> anyhow::Result<Scratch> {
     let scratch = Scratch::create("bench", 250, &[], Resources::from_host())?;
     image::build::ensure(
         &scratch.stack.docker,
@@ -243,7 +243,12 @@ pub fn tuning(
     Ok(figures)
 }
 
-fn pgbench(docker: &Docker, container: &str, user: &str, args: &[&str]) -> anyhow::Result<String> {
+pub(crate) fn pgbench(
+    docker: &Docker,
+    container: &str,
+    user: &str,
+    args: &[&str],
+) -> anyhow::Result<String> {
     let mut argv = vec!["pgbench", "--host=/tmp", "--username", user];
     argv.extend_from_slice(args);
     argv.push("postgres");

@@ -108,17 +108,83 @@ impl Docker {
 
     /// Every container (running or not) of a compose project.
     pub fn project_containers(&self, project: &str) -> anyhow::Result<Vec<ContainerSummary>> {
-        let filters = HashMap::from([(
-            "label",
-            vec![format!("com.docker.compose.project={project}")],
-        )]);
+        self.containers_labelled(&[format!("com.docker.compose.project={project}")])
+    }
+
+    /// Every container (running or not) carrying all of `labels` (`key=value` each).
+    pub fn containers_labelled(&self, labels: &[String]) -> anyhow::Result<Vec<ContainerSummary>> {
+        let filters = HashMap::from([("label", labels.to_vec())]);
         let options = ListContainersOptionsBuilder::default()
             .all(true)
             .filters(&filters)
             .build();
         self.runtime
             .block_on(self.client.list_containers(Some(options)))
-            .with_context(|| format!("failed to list the containers of project `{project}`"))
+            .with_context(|| format!("failed to list the containers labelled {labels:?}"))
+    }
+
+    /// Runs `argv` inside a running container with `input` on its stdin (no
+    /// shell); collects its output. Used to write files into volumes (`dd of=`).
+    pub fn exec_with_stdin(
+        &self,
+        container: &str,
+        argv: &[&str],
+        input: &[u8],
+    ) -> anyhow::Result<ExecOutput> {
+        use tokio::io::AsyncWriteExt;
+        let config = ExecConfig {
+            attach_stdin: Some(true),
+            attach_stdout: Some(true),
+            attach_stderr: Some(true),
+            cmd: Some(argv.iter().map(|arg| (*arg).to_owned()).collect()),
+            ..Default::default()
+        };
+        let what = || {
+            format!(
+                "failed to run `{}` in container `{container}`",
+                argv.join(" ")
+            )
+        };
+        self.runtime.block_on(async {
+            let exec = self
+                .client
+                .create_exec(container, config)
+                .await
+                .with_context(what)?;
+            let mut stdout = String::new();
+            let mut stderr = String::new();
+            if let bollard::exec::StartExecResults::Attached {
+                mut output,
+                input: mut stdin,
+            } = self
+                .client
+                .start_exec(&exec.id, None)
+                .await
+                .with_context(what)?
+            {
+                stdin.write_all(input).await.with_context(what)?;
+                stdin.shutdown().await.with_context(what)?;
+                drop(stdin);
+                while let Some(chunk) = output.next().await {
+                    match chunk.with_context(what)? {
+                        bollard::container::LogOutput::StdErr { message } => {
+                            stderr.push_str(&String::from_utf8_lossy(&message));
+                        }
+                        other => stdout.push_str(&String::from_utf8_lossy(&other.into_bytes())),
+                    }
+                }
+            }
+            let inspect = self
+                .client
+                .inspect_exec(&exec.id)
+                .await
+                .with_context(what)?;
+            Ok(ExecOutput {
+                exit_code: inspect.exit_code.unwrap_or(-1),
+                stdout,
+                stderr,
+            })
+        })
     }
 
     /// Runs `argv` inside a running container (no shell) and collects its output.
@@ -196,6 +262,17 @@ impl Docker {
             }
             Ok(text.lines().map(str::to_owned).collect())
         })
+    }
+
+    /// True when a volume of that name exists.
+    pub fn volume_exists(&self, name: &str) -> anyhow::Result<bool> {
+        match self.runtime.block_on(self.client.inspect_volume(name)) {
+            Ok(_) => Ok(true),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(false),
+            Err(err) => Err(err).with_context(|| format!("failed to inspect volume `{name}`")),
+        }
     }
 
     /// Removes a container, running or not; a missing one is not an error.

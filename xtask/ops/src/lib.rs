@@ -4,6 +4,7 @@
 
 pub mod backup;
 pub mod bench;
+pub mod bench_restore;
 pub mod clock;
 pub mod compose;
 pub mod config;

@@ -38,12 +38,15 @@ pub struct UpReport {
     pub container_changed: bool,
     pub applied: Applied,
     pub bootstrap: pg::bootstrap::Report,
+    /// An interrupted restore that `up` finished or rolled back before anything else.
+    pub recovered: Option<crate::backup::restore::Recovered>,
 }
 
 impl UpReport {
     /// True when the stack was already up as configured and nothing was touched.
     pub fn nothing_changed(&self) -> bool {
         self.secrets_written == 0
+            && self.recovered.is_none()
             && self.image == image::build::Outcome::UpToDate
             && !self.container_changed
             && self.applied == Applied::Nothing
@@ -134,6 +137,18 @@ impl Stack {
             );
         }
         let image = image::build::ensure(&self.docker, &self.paths, &self.config, false, progress)?;
+        // Before anything starts: a restore killed half-way is finished or rolled back.
+        let recovered = crate::backup::restore::recover_pending(self, progress)?;
+        let swept = crate::backup::oneshot::sweep(self, crate::backup::verify::VERIFY_ROLE)?;
+        if swept > 0 {
+            progress.status(
+                "Removed",
+                &format!("{swept} verify container(s) left by an interrupted run"),
+            );
+        }
+        if let Some(recovered) = &recovered {
+            progress.status("Recovered", &recovered.to_string());
+        }
 
         let before = self.container_state()?;
         progress.status("Starting", &format!("stack `{}`", self.config.project()));
@@ -179,6 +194,7 @@ impl Stack {
             container_changed,
             applied,
             bootstrap,
+            recovered,
         })
     }
 
@@ -272,7 +288,20 @@ impl Stack {
         let container = self.container();
         let started = Instant::now();
         let mut last = String::new();
+        let restarts = |docker: &Docker| -> anyhow::Result<i64> {
+            Ok(docker
+                .inspect_container(&container)?
+                .and_then(|inspect| inspect.restart_count)
+                .unwrap_or(0))
+        };
+        let restarts_before = restarts(&self.docker)?;
         loop {
+            // A container that exits and is restarted by its policy (the entrypoint
+            // refusing to start, a configuration the server rejects) never gets healthy.
+            if restarts(&self.docker)? > restarts_before {
+                last = "restarting after an exit".to_owned();
+                break;
+            }
             let health = self
                 .docker
                 .health(&container)?

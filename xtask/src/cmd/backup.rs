@@ -87,6 +87,8 @@ pub(crate) fn restore(ctx: &Ctx, args: &Restore) -> anyhow::Result<ExitCode> {
         set: args.set.clone(),
         target_time: args.target_time.clone(),
         discard_old: args.discard_old,
+        force: args.force,
+        rehearse_rollback: false,
     };
     if !args.yes {
         println!("{}", restore_ops::plan(&stack, &options)?);
@@ -94,6 +96,9 @@ pub(crate) fn restore(ctx: &Ctx, args: &Restore) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::FAILURE);
     }
     let report = restore_ops::restore(&stack, &options, &ctx.progress())?;
+    if let Some(recovered) = &report.recovered {
+        println!("{recovered}");
+    }
     println!(
         "restored `{}` in {:.1}s; the server is healthy",
         report.set.label, report.seconds

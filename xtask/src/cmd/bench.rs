@@ -6,7 +6,7 @@ use anyhow::bail;
 use core_data_ops::bench;
 
 use super::Ctx;
-use crate::flags::{BenchBackup, BenchTuning, BenchUp};
+use crate::flags::{BenchBackup, BenchRestore, BenchTuning, BenchUp};
 
 pub(crate) fn up(ctx: &Ctx, args: &BenchUp) -> anyhow::Result<ExitCode> {
     if args.runs == 0 {
@@ -110,4 +110,39 @@ pub(crate) fn backup(ctx: &Ctx, args: &BenchBackup) -> anyhow::Result<ExitCode> 
     } else {
         ExitCode::FAILURE
     })
+}
+
+pub(crate) fn restore(ctx: &Ctx, args: &BenchRestore) -> anyhow::Result<ExitCode> {
+    if args.size_mb == 0 {
+        bail!("--size-mb must be at least 1");
+    }
+    let figures = core_data_ops::bench_restore::restore(args.size_mb, &ctx.progress())?;
+    println!(
+        "bench restore: database {:.0} MB (all databases)",
+        figures.database_mb
+    );
+    println!(
+        "restore to the latest point        {:>7.1} s",
+        figures.restore_seconds
+    );
+    for (step, seconds) in &figures.restore_steps {
+        println!("  {seconds:>6.1} s  {step}");
+    }
+    println!(
+        "rollback after a late failure      {:>7.1} s",
+        figures.rollback_seconds
+    );
+    for (step, seconds) in &figures.rollback_steps {
+        println!("  {seconds:>6.1} s  {step}");
+    }
+    println!(
+        "floor: restart of the server       {:>7.1} s",
+        figures.restart_seconds
+    );
+    println!(
+        "ratio rollback / restart: {:.2}x; rollback / restore: {:.2}x",
+        figures.rollback_seconds / figures.restart_seconds,
+        figures.rollback_seconds / figures.restore_seconds
+    );
+    Ok(ExitCode::SUCCESS)
 }

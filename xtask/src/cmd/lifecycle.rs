@@ -3,14 +3,19 @@
 use std::process::ExitCode;
 
 use anyhow::bail;
+use core_data_ops::backup::archiver;
 use core_data_ops::config::Config;
+use core_data_ops::progress::Progress;
 use core_data_ops::stack::{Applied, Stack};
 
 use super::Ctx;
-use crate::flags::{Down, Init, Logs};
+use crate::flags::{Down, Init, Logs, Up};
 use crate::prompt;
 
-pub(crate) fn up(ctx: &Ctx) -> anyhow::Result<ExitCode> {
+pub(crate) fn up(ctx: &Ctx, args: &Up) -> anyhow::Result<ExitCode> {
+    if args.new_cluster && !args.yes {
+        bail!("`--new-cluster` starts an empty cluster that takes the backup repository over; add `--yes` to confirm");
+    }
     if !ctx.paths.env_file().exists() {
         eprintln!(
             "{:>12} no configuration yet; writing defaults with fresh secrets",
@@ -28,7 +33,17 @@ pub(crate) fn up(ctx: &Ctx) -> anyhow::Result<ExitCode> {
     // Checked before anything touches Docker: a bad value starts nothing.
     let config = Config::load(&ctx.paths)?;
     let stack = Stack::new(ctx.paths.clone(), config)?;
+    if args.new_cluster {
+        core_data_ops::backup::restore::new_cluster::allow(&stack)?;
+        ctx.progress().status(
+            "Allowed",
+            "a new, empty cluster over the existing backup repository",
+        );
+    }
     let report = stack.up(&ctx.progress())?;
+    if let Some(recovered) = &report.recovered {
+        println!("{recovered}");
+    }
     if report.nothing_changed() {
         println!(
             "stack `{}` is already up and healthy; nothing changed",
@@ -109,11 +124,28 @@ pub(crate) fn status(ctx: &Ctx) -> anyhow::Result<ExitCode> {
             container.image.as_deref().unwrap_or("")
         );
     }
+    if let Some(pending) = core_data_ops::backup::restore::pending_journal(&stack.paths)? {
+        println!(
+            "restore: `{}` was interrupted at step {:?}; `cargo xtask up` finishes or rolls it back",
+            pending.id, pending.step
+        );
+    }
     match stack.connect("postgres") {
         Ok(mut client) => {
             let version: String = client.query_one("SELECT version()", &[])?.get(0);
             println!("server: {version}");
-            Ok(ExitCode::SUCCESS)
+            let archiving = archiver::status(&mut client)?;
+            println!("WAL archiving: {}", archiving.describe());
+            let grace = stack
+                .config
+                .get("HEALTH_ARCHIVE_FAILURE_GRACE_SECONDS")
+                .parse()
+                .unwrap_or(300);
+            Ok(if archiving.unhealthy(grace) {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            })
         }
         Err(err) => {
             println!("server: not reachable ({err:#})");

@@ -46,7 +46,7 @@ pub(crate) fn run(flags: Xtask) -> anyhow::Result<ExitCode> {
         Command::Init(args) => init::run(&ctx, &args).map(|()| ExitCode::SUCCESS),
         Command::BuildImage(args) => image::build(&ctx, &args),
         Command::Image(ImageCommand::Info(args)) => image::info(&ctx, &args),
-        Command::Up => lifecycle::up(&ctx),
+        Command::Up(args) => lifecycle::up(&ctx, &args),
         Command::Down(args) => lifecycle::down(&ctx, &args),
         Command::Status => lifecycle::status(&ctx),
         Command::Logs(args) => lifecycle::logs(&ctx, &args),
@@ -70,6 +70,7 @@ pub(crate) fn run(flags: Xtask) -> anyhow::Result<ExitCode> {
         Command::Bench(BenchCommand::Runbook(args)) => runbook::bench(&ctx, &args),
         Command::Bench(BenchCommand::Up(args)) => bench::up(&ctx, &args),
         Command::Bench(BenchCommand::Backup(args)) => bench::backup(&ctx, &args),
+        Command::Bench(BenchCommand::Restore(args)) => bench::restore(&ctx, &args),
         Command::Bench(BenchCommand::Tuning(args)) => bench::tuning(&ctx, &args),
     }
 }

@@ -4,6 +4,7 @@
 //! cluster; `qa`: clones for QA). `oneshot` runs confined containers on the
 //! stack's volumes.
 
+pub mod archiver;
 pub mod logical;
 pub mod oneshot;
 pub mod physical;

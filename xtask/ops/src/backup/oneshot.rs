@@ -109,9 +109,11 @@ pub fn run(
     let refs: Vec<&str> = argv.iter().map(String::as_str).collect();
     let output = process::capture("docker", &refs)?;
     if !output.success {
+        // Both streams: pgBackRest, for one, writes its errors to stdout.
         bail!(
-            "`{entrypoint} {}` failed in a one-shot container:\n{}",
+            "`{entrypoint} {}` failed in a one-shot container:\n{}{}",
             args.join(" "),
+            output.stdout,
             output.stderr.trim_end()
         );
     }
@@ -170,4 +172,20 @@ impl Drop for Throwaway {
     fn drop(&mut self) {
         let _ = process::capture("docker", &["rm", "--force", "--volumes", &self.name]);
     }
+}
+
+/// Removes this stack's throw-away containers of `role` (label `org.core-data.role`)
+/// that a killed run left behind, with anything still running in them.
+pub fn sweep(stack: &Stack, role: &str) -> anyhow::Result<usize> {
+    let labels = [
+        format!("org.core-data.project={}", stack.config.project()),
+        format!("org.core-data.role={role}"),
+    ];
+    let leftovers = stack.docker.containers_labelled(&labels)?;
+    for container in &leftovers {
+        if let Some(id) = &container.id {
+            stack.docker.remove_container(id)?;
+        }
+    }
+    Ok(leftovers.len())
 }

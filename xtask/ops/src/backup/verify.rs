@@ -16,6 +16,8 @@ use crate::progress::Progress;
 use crate::stack::Stack;
 
 const PGDATA: &str = "/var/lib/postgresql/data/pgdata";
+/// The label role of verify's throw-away containers (swept by `up` when a run was killed).
+pub const VERIFY_ROLE: &str = "verify";
 
 /// What verification found. It passed when `failures` is empty.
 #[derive(Debug, Clone, Serialize)]
@@ -53,7 +55,12 @@ pub fn verify(
         Mount::volume(repo, "/var/lib/pgbackrest", true),
         oneshot::conf_mount(stack),
     ];
-    let container = Throwaway::start(stack, &name, &mounts, &["--network=none".to_owned()])?;
+    let extra = [
+        "--network=none".to_owned(),
+        "--label".to_owned(),
+        format!("org.core-data.role={VERIFY_ROLE}"),
+    ];
+    let container = Throwaway::start(stack, &name, &mounts, &extra)?;
     let mut report = VerifyReport {
         label: chosen.label.clone(),
         restore_seconds: 0.0,

@@ -1,0 +1,144 @@
+//! `bench restore`: a whole-cluster restore of a generated database, step by
+//! step, and the rollback after a failure injected as late as possible (the
+//! restored server healthy, not yet accepted). The floor of a rollback is a
+//! plain restart of the server to healthy: it should cost about that.
+
+use std::sync::Mutex;
+use std::time::Instant;
+
+use crate::backup::{physical, restore};
+use crate::bench::{pgbench, prepare_image};
+use crate::progress::{Progress, Quiet};
+
+/// Status lines with their time, for per-step figures.
+struct Timeline<'a> {
+    inner: &'a dyn Progress,
+    started: Instant,
+    marks: Mutex<Vec<(String, f64)>>,
+}
+
+impl Progress for Timeline<'_> {
+    fn status(&self, verb: &str, message: &str) {
+        let at = self.started.elapsed().as_secs_f64();
+        self.marks
+            .lock()
+            .expect("timeline")
+            .push((format!("{verb} {message}"), at));
+        self.inner.status(verb, message);
+    }
+    fn detail(&self, line: &str) {
+        self.inner.detail(line);
+    }
+}
+
+impl Timeline<'_> {
+    /// (step, seconds until the next step or `end`).
+    fn steps(&self, end: f64) -> Vec<(String, f64)> {
+        let marks = self.marks.lock().expect("timeline");
+        marks
+            .iter()
+            .enumerate()
+            .map(|(i, (name, at))| {
+                let next = marks.get(i + 1).map_or(end, |(_, t)| *t);
+                (name.chars().take(70).collect(), next - at)
+            })
+            .collect()
+    }
+}
+
+pub struct RestoreFigures {
+    pub database_mb: f64,
+    pub restore_seconds: f64,
+    pub restore_steps: Vec<(String, f64)>,
+    pub rollback_seconds: f64,
+    pub rollback_steps: Vec<(String, f64)>,
+    /// `compose restart postgres` to healthy.
+    pub restart_seconds: f64,
+}
+
+pub fn restore(size_mb: u32, progress: &dyn Progress) -> anyhow::Result<RestoreFigures> {
+    let scratch = prepare_image(progress)?;
+    progress.status("Starting", "a scratch stack");
+    scratch.stack.up(&Quiet)?;
+    let stack = &scratch.stack;
+    let scale = (size_mb / 15).max(1);
+    progress.status(
+        "Generating",
+        &format!("about {size_mb} MB (pgbench scale {scale})"),
+    );
+    pgbench(
+        &stack.docker,
+        &stack.container(),
+        stack.config.superuser(),
+        &["--initialize", "--quiet", &format!("--scale={scale}")],
+    )?;
+    let mut client = stack.connect("postgres")?;
+    client.batch_execute("CHECKPOINT")?;
+    let bytes: i64 = client
+        .query_one(
+            "SELECT sum(pg_database_size(datname))::bigint FROM pg_database",
+            &[],
+        )?
+        .get(0);
+    drop(client);
+    physical::backup(stack, Some(physical::Kind::Full), progress)?;
+
+    progress.status("Measuring", "floor: a restart of the server to healthy");
+    let started = Instant::now();
+    stack.compose().run(&["restart", "postgres"])?;
+    stack.wait_healthy(std::time::Duration::from_secs(600), &Quiet)?;
+    let restart_seconds = started.elapsed().as_secs_f64();
+
+    progress.status("Measuring", "a restore to the latest point");
+    let timeline = Timeline {
+        inner: progress,
+        started: Instant::now(),
+        marks: Mutex::new(Vec::new()),
+    };
+    let options = restore::Options {
+        discard_old: true,
+        ..restore::Options::default()
+    };
+    restore::restore(stack, &options, &timeline)?;
+    let restore_seconds = timeline.started.elapsed().as_secs_f64();
+    let restore_steps = timeline.steps(restore_seconds);
+
+    progress.status(
+        "Measuring",
+        "a rollback after a failure once the restored server is healthy",
+    );
+    let timeline = Timeline {
+        inner: progress,
+        started: Instant::now(),
+        marks: Mutex::new(Vec::new()),
+    };
+    let options = restore::Options {
+        discard_old: true,
+        rehearse_rollback: true,
+        ..restore::Options::default()
+    };
+    let failed = restore::restore(stack, &options, &timeline);
+    let ended = timeline.started.elapsed().as_secs_f64();
+    match failed {
+        Err(err) if format!("{err:#}").contains("rolled back: your data is as it was") => {}
+        Err(err) => return Err(err.context("the rollback rehearsal did not roll back")),
+        Ok(_) => {
+            anyhow::bail!("the rollback rehearsal completed the restore instead of rolling back")
+        }
+    }
+    let steps = timeline.steps(ended);
+    let from = steps
+        .iter()
+        .position(|(name, _)| name.starts_with("Rolling back"))
+        .unwrap_or(0);
+    let rollback_steps: Vec<(String, f64)> = steps[from..].to_vec();
+    let rollback_seconds = rollback_steps.iter().map(|(_, s)| s).sum();
+    Ok(RestoreFigures {
+        database_mb: bytes as f64 / 1e6,
+        restore_seconds,
+        restore_steps,
+        rollback_seconds,
+        rollback_steps,
+        restart_seconds,
+    })
+}
