@@ -69,7 +69,12 @@ fn prepared(name: &str, subnet: u8) -> (TestStack, String, String) {
              INSERT INTO marks (note) SELECT 'seed ' || g FROM generate_series(1, 500) g;",
         )
         .unwrap();
-    let set = physical::backup(&t.stack, Some(Kind::Full), &Quiet).unwrap();
+    let set = physical::backup(&t.stack, Some(Kind::Full), &Quiet).unwrap_or_else(|err| {
+        let logs = t.stack.docker.logs_tail(&t.stack.container(), 60).unwrap_or_default();
+        panic!("the backup failed: {err:#}
+server log:
+{}", logs.join("\n"))
+    });
     let in_backup = content(&t);
     mark(&t, "after the backup");
     (t, set.label, in_backup)

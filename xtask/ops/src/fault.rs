@@ -13,7 +13,8 @@ pub fn point(name: &str) -> anyhow::Result<()> {
         return Ok(());
     };
     for spec in wanted.split(',') {
-        let (point, action) = spec.split_once(':').unwrap_or((spec, "fail"));
+        // Point names contain `:` themselves (`restore:after-stop`); only a `:kill` suffix is an action.
+        let (point, action) = spec.strip_suffix(":kill").map_or((spec, "fail"), |point| (point, "kill"));
         if point != name {
             continue;
         }
@@ -38,3 +39,18 @@ pub fn point(_name: &str) -> anyhow::Result<()> {
 
 /// True when this build honours `CORE_DATA_FAULT`.
 pub const ENABLED: bool = cfg!(feature = "fault-injection");
+
+#[cfg(all(test, feature = "fault-injection"))]
+mod tests {
+    #[test]
+    fn a_named_point_fails_and_others_pass() {
+        // One test owns the variable in this process.
+        std::env::set_var("CORE_DATA_FAULT", "restore:after-stop,restore-dump:after-load");
+        assert!(super::point("restore:after-swap").is_ok());
+        let err = super::point("restore:after-stop").unwrap_err().to_string();
+        assert_eq!(err, "injected fault at `restore:after-stop`");
+        assert!(super::point("restore-dump:after-load").is_err());
+        std::env::remove_var("CORE_DATA_FAULT");
+        assert!(super::point("restore:after-stop").is_ok());
+    }
+}
