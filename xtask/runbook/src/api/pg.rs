@@ -1,7 +1,9 @@
-//! `pg::` — SQL against the stack's databases as the superuser, over verified
-//! TLS. Values always travel as bound parameters (`$1`, `$2`, …); `pg::query`
-//! runs inside a `READ ONLY` transaction, so a read-only runbook cannot write
-//! through it.
+//! `pg::` — SQL against the stack's databases over verified TLS, never as the
+//! superuser unless the run is granted `--sql-as-superuser`. Values always
+//! travel as bound parameters (`$1`, `$2`, …); `pg::query` runs inside a
+//! `READ ONLY` transaction as `core_data_reader`, so a read-only runbook cannot
+//! write through it; `pg::execute`/`pg::transaction` (granted
+//! `--allow-sql-writes`) run as `core_data_runbook`.
 
 use std::sync::Arc;
 
@@ -33,15 +35,17 @@ pub(crate) fn register(module: &mut Module, env: &Arc<Env>) {
     })())
     });
 
-    if !env.grants.writes_registered() {
+    if !env.grants.registers(crate::engine::Grant::SqlWrites) {
         return;
     }
     let e = env.clone();
     function(
         "execute",
         &["db: String", "sql: String", "params: Array", "INT"],
-        "Runs one writing statement and returns the number of rows it affected. Needs `--allow-writes`.\n\
-         Parameters bind as for `pg::query`.",
+        "Runs one writing statement and returns the number of rows it affected. Parameters bind as\n\
+         for `pg::query`. Runs as `core_data_runbook` (reads and writes every table's rows, VACUUM,\n\
+         ANALYZE; no DDL, roles or server files), or as the superuser with `--sql-as-superuser`.\n\
+         Needs `--allow-sql-writes`.",
     )
     .set_into_module(module, move |ctx: NativeCallContext<'_>, db: &str, sql: &str, params: Array| -> Res<INT> {
         located(&ctx, (|| -> Res<INT> {
@@ -61,7 +65,8 @@ pub(crate) fn register(module: &mut Module, env: &Arc<Env>) {
         "transaction",
         &["db: String", "statements: Array", "Array"],
         "Runs statements in one transaction, all or nothing. Each statement is `[sql, params]` or\n\
-         `#{sql, params}`. Returns the rows affected by each. Needs `--allow-writes`.",
+         `#{sql, params}`. Returns the rows affected by each. Runs as for `pg::execute`.\n\
+         Needs `--allow-sql-writes`.",
     )
     .set_into_module(module, move |ctx: NativeCallContext<'_>, db: &str, statements: Array| -> Res<Array> {
         located(&ctx, (|| -> Res<Array> {
