@@ -13,6 +13,7 @@ use std::error::Error as StdError;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use anyhow::Context;
 use camino::Utf8PathBuf;
 use core_data_ops::backup::{physical, qa, verify};
 use core_data_ops::progress::Quiet;
@@ -79,8 +80,15 @@ impl Live {
             if self.sql_as_superuser {
                 return self.stack.connect(db);
             }
-            let password = secrets::read(&secrets::runbook_password_file(&self.stack.paths))?;
-            self.stack.connect_as(secrets::RUNBOOK_ROLE, &password, db)
+            let role = secrets::RUNBOOK_ROLE;
+            secrets::read(&secrets::runbook_password_file(&self.stack.paths))
+                .and_then(|password| self.stack.connect_as(role, &password, db))
+                .with_context(|| {
+                    format!(
+                        "SQL writes connect as `{role}`, which `cargo xtask up` creates; run it \
+                         once if this stack predates that role"
+                    )
+                })
         };
         self.with_pooled(&self.clients, db, connect, f)
     }

@@ -81,6 +81,27 @@ fn sql_writes_need_their_own_grant() {
 }
 
 #[test]
+fn a_write_refused_for_privilege_names_the_superuser_grant() {
+    let body = r#"pg::execute("app", "ALTER SYSTEM SET work_mem = '1MB'", []);"#;
+    let (ran, _) = run(body, Grants::only(Grant::SqlWrites), &Limits::default());
+    let rendered = ran.result.unwrap_err();
+    assert!(
+        rendered.contains("permission denied to set parameter")
+            && rendered.contains("SQL writes run as `core_data_runbook`")
+            && rendered.contains("`--sql-as-superuser`")
+            && rendered.contains("sqlstate: 42501"),
+        "{rendered}"
+    );
+    let superuser = Grants {
+        sql_as_superuser: true,
+        ..Grants::only(Grant::SqlWrites)
+    };
+    let (ran, _) = run(body, superuser, &Limits::default());
+    let rendered = ran.result.unwrap_err();
+    assert!(!rendered.contains("core_data_runbook"), "{rendered}");
+}
+
+#[test]
 fn exec_needs_its_own_grant() {
     refused(
         r#"docker::exec("postgres", ["pg_isready", "-q"])"#,

@@ -72,18 +72,10 @@ pub const ALLOWED: &[Program] = &[
         service: "postgres",
         program: "pg_isready",
         flags: &["-q", "--quiet"],
-        valued: &[
-            "-t",
-            "--timeout",
-            "-h",
-            "--host",
-            "-p",
-            "--port",
-            "-U",
-            "--username",
-        ],
+        // No `-h`/`-p`: the local server only, not a probe of other hosts.
+        valued: &["-t", "--timeout"],
         operands: Operands::None,
-        doc: "is the server accepting connections",
+        doc: "is the local server accepting connections",
     },
     Program {
         service: "postgres",
@@ -439,6 +431,7 @@ mod tests {
         refused("postgres", &["du", "relative/path"], "absolute path");
         refused("postgres", &["pg_isready", "extra"], "takes no operand");
         refused("postgres", &["pg_isready", "-t"], "needs a value");
+        refused("postgres", &["pg_isready", "-h", "10.0.0.1"], "`-h`");
         refused(
             "logical_backup",
             &["core-data-logical-backup", "run"],

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use rhai::{Array, Dynamic, Map, Module, NativeCallContext, INT};
 
 use super::{cell_to_dynamic, dynamic_to_json, failure, function, located, misuse, Env, Res};
-use crate::backend::SqlValue;
+use crate::backend::{Failure, SqlValue};
 
 pub(crate) fn register(module: &mut Module, env: &Arc<Env>) {
     let e = env.clone();
@@ -55,7 +55,7 @@ pub(crate) fn register(module: &mut Module, env: &Arc<Env>) {
         if e.dry_run(&ctx, F, &[&db.into(), &sql.into(), &params.into()]) {
             return Ok(0);
         }
-        let n = e.backend.execute(db, sql, &bound).map_err(|f| failure(F, f))?;
+        let n = e.backend.execute(db, sql, &bound).map_err(|f| failure(F, privilege_hint(&e, f)))?;
         Ok(INT::try_from(n).unwrap_or(INT::MAX))
     })())
     });
@@ -81,10 +81,22 @@ pub(crate) fn register(module: &mut Module, env: &Arc<Env>) {
         if e.dry_run(&ctx, F, &[&db.into(), &statements.clone().into()]) {
             return Ok(parsed.iter().map(|_| Dynamic::from(0 as INT)).collect());
         }
-        let counts = e.backend.transaction(db, &parsed).map_err(|f| failure(F, f))?;
+        let counts = e.backend.transaction(db, &parsed).map_err(|f| failure(F, privilege_hint(&e, f)))?;
         Ok(counts.into_iter().map(|n| Dynamic::from(INT::try_from(n).unwrap_or(INT::MAX))).collect())
     })())
     });
+}
+
+/// A write refused for lack of privilege says who ran it and how to get more.
+fn privilege_hint(env: &Env, mut failure: Failure) -> Failure {
+    if failure.sqlstate.as_deref() == Some("42501") && !env.grants.sql_as_superuser {
+        failure.message.push_str(&format!(
+            " (SQL writes run as `{}`, which may change rows but not schema, roles or \
+             settings; grant `--sql-as-superuser` if this runbook needs that)",
+            core_data_ops::secrets::RUNBOOK_ROLE
+        ));
+    }
+    failure
 }
 
 fn split_statement(function: &str, index: usize, statement: &Dynamic) -> Res<(String, Array)> {

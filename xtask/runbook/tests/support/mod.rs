@@ -78,7 +78,15 @@ impl Backend for Fake {
         ];
         Ok(vec![row])
     }
+    /// `ALTER SYSTEM` is refused as PostgreSQL refuses it to a non-superuser.
     fn execute(&self, db: &str, sql: &str, params: &[SqlValue]) -> Outcome<u64> {
+        if sql.starts_with("ALTER SYSTEM") {
+            return Err(Failure {
+                kind: "sql",
+                message: "permission denied to set parameter \"work_mem\"".to_owned(),
+                sqlstate: Some("42501".to_owned()),
+            });
+        }
         Fake::check(sql)?;
         self.changes
             .lock()
