@@ -136,7 +136,7 @@ fn probe() {
     print(`pg_isready ${r.exit_code}`);
     let df = docker::exec("logical_backup", ["df", "-P", "/backups/logical"]);
     print(`df ${df.exit_code}`);
-    for argv in [["bash", "-c", "touch /tmp/core_data_exec_escaped"],
+    for argv in [["bash", `-c`, "touch /tmp/core_data_exec_escaped"],
                  ["touch", "/tmp/core_data_exec_escaped"],
                  ["du", "-a", "/run/secrets"]] {
         try {

@@ -133,12 +133,12 @@ fn backups_and_files_need_their_own_grants() {
 fn exec_refuses_shells_and_command_strings() {
     let exec = Grants::only(Grant::Exec);
     refused(
-        r#"docker::exec("postgres", ["bash", "-c", "cat /run/secrets/postgres_superuser_password"])"#,
+        r#"docker::exec("postgres", ["bash", `-c`, "cat /run/secrets/postgres_superuser_password"])"#,
         exec,
         &["docker::exec: argument", "secrets directory"],
     );
     refused(
-        r#"docker::exec("postgres", ["bash", "-c", "id"])"#,
+        r#"docker::exec("postgres", ["bash", `-c`, "id"])"#,
         exec,
         &["docker::exec: `-c` passes a command string"],
     );
@@ -208,7 +208,7 @@ fn a_dry_run_still_refuses_what_the_allowlist_refuses() {
         ..Grants::default()
     };
     refused(
-        r#"docker::exec("postgres", ["bash", "-c", "id"])"#,
+        r#"docker::exec("postgres", ["bash", `-c`, "id"])"#,
         dry,
         &["command string"],
     );
