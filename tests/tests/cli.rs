@@ -238,3 +238,34 @@ fn backup_commands_explain_before_acting() {
         );
     }
 }
+
+#[test]
+fn runbook_grants_are_named_one_by_one() {
+    let (_dir, state) = state_dir();
+    let out = xtask(&state, &["run", "--help"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    for flag in [
+        "--allow-sql-writes",
+        "--sql-as-superuser",
+        "--allow-exec",
+        "--allow-backups",
+        "--allow-files",
+        "--max-output-bytes",
+    ] {
+        assert!(out.stdout.contains(flag), "`{flag}` missing:\n{out}");
+    }
+    assert!(!out.stdout.contains("--allow-writes"), "{out}");
+    // The removed catch-all is a usage error naming its replacements, before anything is read.
+    let out = xtask(&state, &["run", "nightly_checks", "--allow-writes"]);
+    assert_eq!(out.code, Some(2), "{out}");
+    for needle in [
+        "`--allow-writes` was removed",
+        "--allow-sql-writes",
+        "--allow-exec",
+    ] {
+        assert!(out.stderr.contains(needle), "`{needle}` missing:\n{out}");
+    }
+    let out = xtask(&state, &["run", "nightly_checks", "--sql-as-superuser"]);
+    assert_eq!(out.code, Some(2), "{out}");
+    assert!(out.stderr.contains("--allow-sql-writes"), "{out}");
+}

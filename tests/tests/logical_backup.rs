@@ -28,7 +28,8 @@ fn logical_backup_full_workflow() {
         report.bootstrap.service_roles,
         vec![
             BACKUP_ROLE.to_owned(),
-            core_data_ops::secrets::READER_ROLE.to_owned()
+            core_data_ops::secrets::READER_ROLE.to_owned(),
+            core_data_ops::secrets::RUNBOOK_ROLE.to_owned()
         ]
     );
 

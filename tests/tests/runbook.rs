@@ -2,10 +2,11 @@
 //! and fails (exit 1) when a transaction held open from another connection
 //! crosses `max_transaction_seconds=0`; a SQL error is reported at the
 //! script's line; a SQL injection attempt through a parameter stays a value;
-//! `pg::query` cannot write; the primitive-overhead benchmark runs.
+//! `pg::query` cannot write; the primitive-overhead benchmark runs. The split
+//! write grants on a real stack are in `runbook_grants.rs`.
 
 use core_data_runbook::catalog::{self, Catalog, SourceFile};
-use core_data_runbook::engine::{Grants, Limits};
+use core_data_runbook::engine::{Grant, Grants, Limits};
 use core_data_tests::{docker_available, run_runbook, Ran, TestStack};
 
 fn run(t: &TestStack, catalog: &Catalog, name: &str, args: &[(&str, &str)], grants: Grants) -> Ran {
@@ -118,9 +119,9 @@ fn nightly_checks_pass_then_trip_on_a_long_transaction(t: &TestStack) {
         Ok(1),
         "a transaction open past the threshold must fail the checks:\n{ran}"
     );
+    // The sidecar's pg_dump may be open too on a slow host: look for ours by its user.
     assert!(
-        ran.stdout
-            .contains("FAIL  long transactions: 1 open longer than 0s"),
+        ran.stdout.contains("FAIL  long transactions: ") && ran.stdout.contains("(postgres@app, "),
         "{ran}"
     );
     assert!(
@@ -139,14 +140,11 @@ fn nightly_checks_pass_then_trip_on_a_long_transaction(t: &TestStack) {
     );
     let err = ran.result.clone().unwrap_err();
     assert!(
-        err.contains("Function not found: fs::write_json") && err.contains("--allow-writes"),
+        err.contains("Function not found: fs::write_json") && err.contains("`--allow-files`"),
         "{ran}"
     );
-    let writes = Grants {
-        allow_writes: true,
-        dry_run: false,
-    };
-    let ran = run(t, &catalog, "nightly_checks", &[("report", "true")], writes);
+    let files = Grants::only(Grant::Files);
+    let ran = run(t, &catalog, "nightly_checks", &[("report", "true")], files);
     assert_eq!(ran.result, Ok(0), "{ran}");
     let reports: Vec<_> = std::fs::read_dir(t.paths().backups_dir().join("reports"))
         .unwrap()
@@ -244,8 +242,8 @@ fn honest() {
         "honest",
         &[],
         Grants {
-            allow_writes: false,
             dry_run: true,
+            ..Grants::default()
         },
     );
     assert_eq!(ran.result, Ok(0), "{ran}");
@@ -264,16 +262,7 @@ fn honest() {
             .collect()
     };
     assert_eq!(ids(&mut admin), vec![1, 2], "a dry run changes nothing");
-    let ran = run(
-        t,
-        &catalog,
-        "honest",
-        &[],
-        Grants {
-            allow_writes: true,
-            dry_run: false,
-        },
-    );
+    let ran = run(t, &catalog, "honest", &[], Grants::only(Grant::SqlWrites));
     assert_eq!(ran.result, Ok(0), "{ran}");
     assert!(ran.stdout.contains("1 [1, 1]"), "{ran}");
     assert_eq!(ids(&mut admin), vec![2, 3, 4]);

@@ -17,8 +17,13 @@ use core_data_tests::{
     corrupt_repository_copy, docker_available, run_runbook, xtask, Ran, TestStack,
 };
 
+/// What the backup runbooks need: backups and QA clones, and their records.
 const WRITES: Grants = Grants {
-    allow_writes: true,
+    sql_writes: false,
+    sql_as_superuser: false,
+    exec: false,
+    backups: true,
+    files: true,
     dry_run: false,
 };
 const CUSTOMERS: i64 = 500;
@@ -98,13 +103,36 @@ fn drill_passes_through_the_cli(t: &TestStack) -> String {
     let out = xtask(&state, &["run", "restore_drill", "take=full"]);
     assert_eq!(out.code, Some(1), "{out}");
     assert!(
-        out.stderr.contains("Function not found: fs::write_json"),
+        out.stderr.contains("Function not found: fs::write_json")
+            && out.stderr.contains("`--allow-files`"),
         "{out}"
+    );
+    // The removed catch-all grant is a usage error naming the split grants.
+    let out = xtask(
+        &state,
+        &["run", "restore_drill", "take=full", "--allow-writes"],
+    );
+    assert_eq!(out.code, Some(2), "{out}");
+    assert!(
+        out.stderr.contains("`--allow-writes` was removed")
+            && out.stderr.contains("--allow-backups")
+            && out.stderr.contains("--allow-files"),
+        "{out}"
+    );
+    assert!(
+        !t.paths().backups_dir().join("drills").exists(),
+        "nothing may be written"
     );
 
     let out = xtask(
         &state,
-        &["run", "restore_drill", "take=full", "--allow-writes"],
+        &[
+            "run",
+            "restore_drill",
+            "take=full",
+            "--allow-files",
+            "--allow-backups",
+        ],
     );
     assert_eq!(
         out.code,

@@ -23,6 +23,12 @@ pub const READER_PASSWORD: &str = "core_data_reader_password";
 /// runbooks query as it, so `COPY … TO PROGRAM` or `dblink_exec` are refused.
 pub const READER_ROLE: &str = "core_data_reader";
 
+/// The password of `RUNBOOK_ROLE`, the login of runbooks' SQL writes.
+pub const RUNBOOK_PASSWORD: &str = "core_data_runbook_password";
+/// Runbooks' writing login (`pg::execute`, `pg::transaction`): reads and writes
+/// table data and maintains tables, but is not a superuser and owns nothing.
+pub const RUNBOOK_ROLE: &str = "core_data_runbook";
+
 /// 32 random alphanumeric characters (~190 bits): safe in URLs and config files.
 pub fn generate_password() -> String {
     Alphanumeric.sample_string(&mut rand::rng(), 32)
@@ -57,6 +63,10 @@ pub fn reader_password_file(paths: &Paths) -> Utf8PathBuf {
     paths.secrets_dir().join(READER_PASSWORD)
 }
 
+pub fn runbook_password_file(paths: &Paths) -> Utf8PathBuf {
+    paths.secrets_dir().join(RUNBOOK_PASSWORD)
+}
+
 /// Reads a secret file, trimming one trailing newline; a missing file says how to make it.
 pub fn read(path: &Utf8Path) -> anyhow::Result<String> {
     let text = std::fs::read_to_string(path).with_context(|| {
@@ -89,7 +99,11 @@ pub fn ensure(paths: &Paths, config: &Config, force: bool) -> anyhow::Result<Vec
     if write_new(&superuser, &generate_password(), force, config)? {
         written.push(superuser);
     }
-    for service in [backup_password_file(paths), reader_password_file(paths)] {
+    for service in [
+        backup_password_file(paths),
+        reader_password_file(paths),
+        runbook_password_file(paths),
+    ] {
         if write_new(&service, &generate_password(), force, config)? {
             written.push(service);
         }

@@ -75,6 +75,17 @@ pub struct ExecResult {
     pub exit_code: i64,
     pub stdout: String,
     pub stderr: String,
+    /// Bytes of stdout and of stderr past the output cap, read but not kept.
+    pub stdout_dropped: u64,
+    pub stderr_dropped: u64,
+}
+
+/// The tail of a container's log, capped.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct LogTail {
+    pub lines: Vec<String>,
+    /// Bytes of older lines past the output cap, read but not kept.
+    pub dropped: u64,
 }
 
 /// One pgBackRest backup set, as scripts see it (the library's own type). Times are Unix seconds.
@@ -115,10 +126,13 @@ pub trait Backend: Send + Sync {
     fn transaction(&self, db: &str, statements: &[(String, Vec<SqlValue>)]) -> Outcome<Vec<u64>>;
     /// The stack's containers (running or not).
     fn containers(&self) -> Outcome<Vec<ContainerInfo>>;
-    /// Runs `argv` (no shell) in a container of the stack, as its default user.
-    fn exec(&self, container: &str, argv: &[String]) -> Outcome<ExecResult>;
-    /// The last `lines` lines of a container's log (stdout and stderr interleaved).
-    fn logs(&self, container: &str, lines: usize) -> Outcome<Vec<String>>;
+    /// Runs `argv` (no shell) in a container of the stack, as its default user,
+    /// keeping at most `max_bytes` of each output stream. The caller has checked
+    /// `argv` against the exec allowlist.
+    fn exec(&self, container: &str, argv: &[String], max_bytes: usize) -> Outcome<ExecResult>;
+    /// The last `lines` lines of a container's log (stdout and stderr
+    /// interleaved), at most `max_bytes` of them (the newest).
+    fn logs(&self, container: &str, lines: usize, max_bytes: usize) -> Outcome<LogTail>;
     /// The root of the locations `fs::` may touch (the state directory's `backups/`).
     fn backups_dir(&self) -> Utf8PathBuf;
     /// Takes a pgBackRest backup (`full`, `diff` or `incr`) and records row counts beside it.
@@ -175,10 +189,10 @@ impl Backend for Offline {
     fn containers(&self) -> Outcome<Vec<ContainerInfo>> {
         self.fail()
     }
-    fn exec(&self, _: &str, _: &[String]) -> Outcome<ExecResult> {
+    fn exec(&self, _: &str, _: &[String], _: usize) -> Outcome<ExecResult> {
         self.fail()
     }
-    fn logs(&self, _: &str, _: usize) -> Outcome<Vec<String>> {
+    fn logs(&self, _: &str, _: usize, _: usize) -> Outcome<LogTail> {
         self.fail()
     }
     fn backups_dir(&self) -> Utf8PathBuf {

@@ -79,7 +79,7 @@ pub fn bench_primitive_overhead(stack: &Stack, calls: usize) -> anyhow::Result<B
         timeout: Duration::from_secs(3600),
         ..Limits::default()
     };
-    let live = Arc::new(Live::new(stack, limits.timeout)?);
+    let live = Arc::new(Live::new(stack, limits.timeout, false)?);
     let sb = sandbox(
         &limits,
         Grants::default(),

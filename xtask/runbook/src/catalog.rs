@@ -77,11 +77,7 @@ impl Catalog {
         let offline = Arc::new(Offline {
             backups_dir: Utf8PathBuf::from("backups"),
         });
-        let grants = Grants {
-            allow_writes: true,
-            dry_run: false,
-        };
-        let compiler = sandbox(limits, grants, offline, Arc::new(Terminal));
+        let compiler = sandbox(limits, Grants::ALL_WRITES, offline, Arc::new(Terminal));
         let mut compiled = Vec::new();
         let mut runbooks: Vec<Runbook> = Vec::new();
         for file in files {

@@ -15,7 +15,7 @@
 
 use rhai::{Dynamic, EvalAltResult, Map, ParseError, Position};
 
-use crate::api::WRITE_PRIMITIVES;
+use crate::api::grant_of;
 
 /// A place in a script.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,10 +132,11 @@ impl Diagnostic {
         };
         if let EvalAltResult::ErrorFunctionNotFound(signature, _) = &current {
             let name = signature.split([' ', '(']).next().unwrap_or_default();
-            if WRITE_PRIMITIVES.contains(&name) {
+            if let Some(grant) = grant_of(name) {
                 notes.push(format!(
-                    "`{name}` changes things, so it exists only when the run is granted `--allow-writes` \
-                     (or `--dry-run`, to print what it would do)"
+                    "`{name}` changes things, so it exists only when the run is granted `{}` \
+                     (or `--dry-run`, to print what it would do)",
+                    grant.flag()
                 ));
             } else if name.contains("::") {
                 notes.push(

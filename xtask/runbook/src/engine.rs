@@ -40,6 +40,9 @@ pub struct Limits {
     /// Wall-clock budget of a run, checked between operations and applied as
     /// `statement_timeout` to every SQL statement.
     pub timeout: Duration,
+    /// Bytes kept of each output stream of `docker::exec` (and of `docker::logs`);
+    /// the rest is dropped and the truncation marked.
+    pub max_output_bytes: usize,
 }
 
 impl Default for Limits {
@@ -56,22 +59,84 @@ impl Default for Limits {
             max_functions: 256,
             max_modules: 0,
             timeout: Duration::from_secs(600),
+            max_output_bytes: 1 << 20,
         }
     }
 }
 
-/// What a run may change.
+/// What a run may change, one grant per kind of change. Each registers its
+/// write primitives (`api::WRITE_PRIMITIVES` says which); without it they do not exist.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Grants {
-    /// Register the write primitives (`--allow-writes`).
-    pub allow_writes: bool,
-    /// Register the write primitives, but have them print what they would do (`--dry-run`).
+    /// `pg::execute`, `pg::transaction` (`--allow-sql-writes`), as `core_data_runbook`.
+    pub sql_writes: bool,
+    /// Run SQL writes as the superuser instead (`--sql-as-superuser`; implies `sql_writes`).
+    pub sql_as_superuser: bool,
+    /// `docker::exec` of allowlisted programs (`--allow-exec`).
+    pub exec: bool,
+    /// `backup::run` and the QA clone writes (`--allow-backups`).
+    pub backups: bool,
+    /// `fs::write_*`, `fs::append_csv`, `fs::prune` under `backups/` (`--allow-files`).
+    pub files: bool,
+    /// Register every write primitive, but have them print what they would do (`--dry-run`).
     pub dry_run: bool,
 }
 
+/// One kind of change a run may be granted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Grant {
+    SqlWrites,
+    Exec,
+    Backups,
+    Files,
+}
+
+impl Grant {
+    pub const ALL: [Grant; 4] = [Grant::SqlWrites, Grant::Exec, Grant::Backups, Grant::Files];
+
+    /// The command-line flag that grants it.
+    pub fn flag(self) -> &'static str {
+        match self {
+            Grant::SqlWrites => "--allow-sql-writes",
+            Grant::Exec => "--allow-exec",
+            Grant::Backups => "--allow-backups",
+            Grant::Files => "--allow-files",
+        }
+    }
+}
+
 impl Grants {
-    pub fn writes_registered(self) -> bool {
-        self.allow_writes || self.dry_run
+    /// Every write grant (not `sql_as_superuser`, not a dry run).
+    pub const ALL_WRITES: Grants = Grants {
+        sql_writes: true,
+        sql_as_superuser: false,
+        exec: true,
+        backups: true,
+        files: true,
+        dry_run: false,
+    };
+
+    /// Only `grant`.
+    pub fn only(grant: Grant) -> Grants {
+        let mut grants = Grants::default();
+        match grant {
+            Grant::SqlWrites => grants.sql_writes = true,
+            Grant::Exec => grants.exec = true,
+            Grant::Backups => grants.backups = true,
+            Grant::Files => grants.files = true,
+        }
+        grants
+    }
+
+    /// Whether the primitives of `grant` are registered (granted, or a dry run).
+    pub fn registers(self, grant: Grant) -> bool {
+        self.dry_run
+            || match grant {
+                Grant::SqlWrites => self.sql_writes || self.sql_as_superuser,
+                Grant::Exec => self.exec,
+                Grant::Backups => self.backups,
+                Grant::Files => self.files,
+            }
     }
 }
 

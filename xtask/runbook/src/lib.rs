@@ -36,7 +36,11 @@ pub fn run_on_stack(
             .err();
         return Ok(Err(diag.map(|d| catalog.render(&d)).unwrap_or_default()));
     }
-    let backend = Arc::new(live::Live::new(stack, limits.timeout)?);
+    let backend = Arc::new(live::Live::new(
+        stack,
+        limits.timeout,
+        grants.sql_as_superuser,
+    )?);
     let sandbox = engine::sandbox(limits, grants, backend, output);
     Ok(match catalog.run(&sandbox, name, args) {
         Ok(value) => catalog::exit_code(&value),

@@ -1,5 +1,8 @@
 //! The live backend: the primitives acting on a real stack through
-//! `core_data_ops` (verified-TLS superuser connections, the bollard facade).
+//! `core_data_ops` (verified-TLS connections, the bollard facade). Reads run as
+//! `core_data_reader`, writes as `core_data_runbook`, and as the superuser only
+//! when the run was granted `--sql-as-superuser`; exec and log output is capped
+//! while it is read.
 //! Parameters are bound with declared types (`query_typed`), never spliced
 //! into SQL; result columns are decoded by `Cell`'s `FromSql`. Backups and QA
 //! clones go through `core_data_ops::backup`; SQL for a clone connects to the
@@ -10,6 +13,7 @@ use std::error::Error as StdError;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use anyhow::Context;
 use camino::Utf8PathBuf;
 use core_data_ops::backup::{physical, qa, verify};
 use core_data_ops::progress::Quiet;
@@ -18,8 +22,8 @@ use core_data_ops::stack::Stack;
 use postgres::types::{FromSql, ToSql, Type};
 
 use crate::backend::{
-    Backend, BackupSetInfo, Cell, ContainerInfo, ExecResult, Failure, Outcome, QaCloneInfo, Row,
-    SqlValue, VerifyOutcome,
+    Backend, BackupSetInfo, Cell, ContainerInfo, ExecResult, Failure, LogTail, Outcome,
+    QaCloneInfo, Row, SqlValue, VerifyOutcome,
 };
 
 /// A backend over one stack. Connections are opened on first use, one per
@@ -27,6 +31,9 @@ use crate::backend::{
 pub struct Live {
     stack: Stack,
     statement_timeout: Duration,
+    /// Whether SQL writes connect as the superuser rather than `core_data_runbook`.
+    sql_as_superuser: bool,
+    /// Connections for SQL writes, by database.
     clients: Mutex<HashMap<String, postgres::Client>>,
     /// Connections as `core_data_reader` (not a superuser), for `pg::query`, by database.
     reader_clients: Mutex<HashMap<String, postgres::Client>>,
@@ -37,11 +44,17 @@ pub struct Live {
 impl Live {
     /// `statement_timeout` bounds every statement, so one slow query cannot
     /// outlive the run's wall-clock budget (which Rhai checks only between operations).
-    pub fn new(stack: &Stack, statement_timeout: Duration) -> anyhow::Result<Live> {
+    /// SQL writes run as `core_data_runbook` unless `sql_as_superuser`.
+    pub fn new(
+        stack: &Stack,
+        statement_timeout: Duration,
+        sql_as_superuser: bool,
+    ) -> anyhow::Result<Live> {
         let stack = Stack::new(stack.paths.clone(), stack.config.clone())?;
         Ok(Live {
             stack,
             statement_timeout,
+            sql_as_superuser,
             clients: Mutex::new(HashMap::new()),
             reader_clients: Mutex::new(HashMap::new()),
             qa_clients: Mutex::new(HashMap::new()),
@@ -56,12 +69,28 @@ impl Live {
             .map_err(sql_failure)
     }
 
-    fn with_client<T>(
+    /// A connection for SQL writes: as `core_data_runbook` (not a superuser), or
+    /// as the superuser when the run was granted `--sql-as-superuser`.
+    fn with_writer<T>(
         &self,
         db: &str,
         f: impl FnOnce(&mut postgres::Client) -> Outcome<T>,
     ) -> Outcome<T> {
-        self.with_pooled(&self.clients, db, || self.stack.connect(db), f)
+        let connect = || {
+            if self.sql_as_superuser {
+                return self.stack.connect(db);
+            }
+            let role = secrets::RUNBOOK_ROLE;
+            secrets::read(&secrets::runbook_password_file(&self.stack.paths))
+                .and_then(|password| self.stack.connect_as(role, &password, db))
+                .with_context(|| {
+                    format!(
+                        "SQL writes connect as `{role}`, which `cargo xtask up` creates; run it \
+                         once if this stack predates that role"
+                    )
+                })
+        };
+        self.with_pooled(&self.clients, db, connect, f)
     }
 
     /// A connection as the read-only `core_data_reader`: what `pg::query` uses, so
@@ -180,7 +209,7 @@ impl Backend for Live {
     }
 
     fn execute(&self, db: &str, sql: &str, params: &[SqlValue]) -> Outcome<u64> {
-        self.with_client(db, |client| {
+        self.with_writer(db, |client| {
             let bound = bind(params);
             client
                 .execute_typed(sql, &refs(&bound))
@@ -189,7 +218,7 @@ impl Backend for Live {
     }
 
     fn transaction(&self, db: &str, statements: &[(String, Vec<SqlValue>)]) -> Outcome<Vec<u64>> {
-        self.with_client(db, |client| {
+        self.with_writer(db, |client| {
             let mut tx = client.transaction().map_err(sql_failure)?;
             let mut counts = Vec::with_capacity(statements.len());
             for (sql, params) in statements {
@@ -254,27 +283,31 @@ impl Backend for Live {
         Ok(out)
     }
 
-    fn exec(&self, container: &str, argv: &[String]) -> Outcome<ExecResult> {
+    fn exec(&self, container: &str, argv: &[String], max_bytes: usize) -> Outcome<ExecResult> {
         let name = self.container_of_stack(container)?;
         let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
         let out = self
             .stack
             .docker
-            .exec(&name, &argv, None)
+            .exec_capped(&name, &argv, None, max_bytes)
             .map_err(docker_failure)?;
         Ok(ExecResult {
-            exit_code: out.exit_code,
-            stdout: out.stdout,
-            stderr: out.stderr,
+            exit_code: out.output.exit_code,
+            stdout: out.output.stdout,
+            stderr: out.output.stderr,
+            stdout_dropped: out.stdout_dropped,
+            stderr_dropped: out.stderr_dropped,
         })
     }
 
-    fn logs(&self, container: &str, lines: usize) -> Outcome<Vec<String>> {
+    fn logs(&self, container: &str, lines: usize, max_bytes: usize) -> Outcome<LogTail> {
         let name = self.container_of_stack(container)?;
-        self.stack
+        let (lines, dropped) = self
+            .stack
             .docker
-            .logs_tail(&name, lines)
-            .map_err(docker_failure)
+            .logs_tail_capped(&name, lines, max_bytes)
+            .map_err(docker_failure)?;
+        Ok(LogTail { lines, dropped })
     }
 
     fn backups_dir(&self) -> Utf8PathBuf {

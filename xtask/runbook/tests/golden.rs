@@ -1,8 +1,9 @@
 //! Golden tests of runbook output and diagnostics: `tests/data/<case>.rhai`
 //! runs as runbook `main` against the fake backend; its stdout and stderr
 //! (with the rendered error or the exit code) must equal `<case>.stdout` and
-//! `<case>.stderr`. `UPDATE_GOLDEN=1` rewrites them. A first line
-//! `// grants: allow_writes` or `// grants: dry_run` grants writes.
+//! `<case>.stderr`. `UPDATE_GOLDEN=1` rewrites them. A first line `// grants: …`
+//! lists the run's grants: `sql_writes`, `sql_as_superuser`, `exec`, `backups`,
+//! `files`, `dry_run`.
 
 mod support;
 
@@ -14,9 +15,18 @@ fn check(case: &str) {
     let text =
         std::fs::read_to_string(&script).unwrap_or_else(|err| panic!("read `{script}`: {err}"));
     let first = text.lines().next().unwrap_or_default();
+    let granted: Vec<&str> = first
+        .strip_prefix("// grants:")
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
     let grants = Grants {
-        allow_writes: first.contains("allow_writes"),
-        dry_run: first.contains("dry_run"),
+        sql_writes: granted.contains(&"sql_writes"),
+        sql_as_superuser: granted.contains(&"sql_as_superuser"),
+        exec: granted.contains(&"exec"),
+        backups: granted.contains(&"backups"),
+        files: granted.contains(&"files"),
+        dry_run: granted.contains(&"dry_run"),
     };
     let fake = support::Fake::new();
     let ran = support::run(
@@ -76,6 +86,16 @@ fn caught_failure_map() {
 #[test]
 fn write_without_grant() {
     check("write_without_grant");
+}
+
+#[test]
+fn exec_without_its_grant() {
+    check("exec_without_grant");
+}
+
+#[test]
+fn exec_refuses_what_is_not_on_the_allowlist() {
+    check("exec_refused");
 }
 
 #[test]

@@ -21,10 +21,7 @@ fn tight() -> Limits {
     }
 }
 
-const WRITES: Grants = Grants {
-    allow_writes: true,
-    dry_run: false,
-};
+const WRITES: Grants = Grants::ALL_WRITES;
 
 /// Runs `body` as the body of runbook `main` and returns the rendered error.
 fn fails(body: &str, grants: Grants, limits: &Limits) -> (String, std::sync::Arc<support::Fake>) {
@@ -178,19 +175,39 @@ fn a_huge_map_hits_the_map_limit() {
 #[test]
 fn write_primitives_do_not_exist_without_the_grant() {
     let calls = [
-        r#"pg::execute("postgres", "DROP DATABASE app", [])"#,
-        r#"pg::transaction("postgres", [["DROP DATABASE app", []]])"#,
-        r#"docker::exec("postgres", ["rm", "-rf", "/var/lib/postgresql/data"])"#,
-        r#"fs::write_text("reports", "x.txt", "x")"#,
-        r#"fs::write_json("reports", "x.json", 1)"#,
-        r#"fs::write_csv("reports", "x.csv", ["a"], [])"#,
-        r#"fs::append_csv("reports", "x.csv", ["a"], [])"#,
-        r#"fs::prune("reports", 1)"#,
+        (
+            r#"pg::execute("postgres", "DROP DATABASE app", [])"#,
+            "--allow-sql-writes",
+        ),
+        (
+            r#"pg::transaction("postgres", [["DROP DATABASE app", []]])"#,
+            "--allow-sql-writes",
+        ),
+        (
+            r#"docker::exec("postgres", ["pg_isready"])"#,
+            "--allow-exec",
+        ),
+        (r#"backup::run(#{ type: "full" })"#, "--allow-backups"),
+        (r#"qa::drop("qa_x")"#, "--allow-backups"),
+        (
+            r#"fs::write_text("reports", "x.txt", "x")"#,
+            "--allow-files",
+        ),
+        (r#"fs::write_json("reports", "x.json", 1)"#, "--allow-files"),
+        (
+            r#"fs::write_csv("reports", "x.csv", ["a"], [])"#,
+            "--allow-files",
+        ),
+        (
+            r#"fs::append_csv("reports", "x.csv", ["a"], [])"#,
+            "--allow-files",
+        ),
+        (r#"fs::prune("reports", 1)"#, "--allow-files"),
     ];
-    for call in calls {
+    for (call, flag) in calls {
         let (rendered, fake) = fails(&format!("{call};"), Grants::default(), &tight());
         assert_contains(&rendered, "Function not found");
-        assert_contains(&rendered, "`--allow-writes`");
+        assert_contains(&rendered, &format!("`{flag}`"));
         assert!(fake.changes().is_empty(), "{call} changed something");
         assert!(
             std::fs::read_dir(fake.backups.path())

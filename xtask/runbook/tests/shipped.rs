@@ -91,10 +91,7 @@ fn only_the_sandbox_constructor_builds_an_engine() {
     );
 }
 
-const WRITES: Grants = Grants {
-    allow_writes: true,
-    dry_run: false,
-};
+const WRITES: Grants = Grants::ALL_WRITES;
 
 /// `scripts.rhai` with runbook `name` renamed `main`, for the shared helper.
 fn shipped_as_main(name: &str) -> String {
@@ -219,7 +216,7 @@ fn restore_drill_refuses_before_doing_anything() {
     let ran = run(&text, Grants::default(), &fake, &[("take", "full")]);
     let err = ran.result.unwrap_err();
     assert!(
-        err.contains("Function not found: fs::write_json") && err.contains("--allow-writes"),
+        err.contains("Function not found: fs::write_json") && err.contains("`--allow-files`"),
         "{err}"
     );
     assert!(fake.changes().is_empty());

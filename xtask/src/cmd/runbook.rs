@@ -30,12 +30,37 @@ pub(crate) struct RunArgs {
     /// Also load runbooks from this Rhai file (repeatable); `scripts.rhai` is always loaded.
     #[arg(long = "file", value_name = "PATH")]
     pub(crate) files: Vec<Utf8PathBuf>,
-    /// Grant the write primitives (`pg::execute`, `docker::exec`, `fs::write_*`, ...); without it they do not exist.
+    /// Grant SQL writes: `pg::execute`, `pg::transaction`, run as `core_data_runbook` (reads and
+    /// writes every table's rows, VACUUM/ANALYZE; not a superuser, no DDL or roles).
     #[arg(long)]
+    pub(crate) allow_sql_writes: bool,
+    /// Run the granted SQL writes as the superuser instead of `core_data_runbook` (DDL, roles,
+    /// anything); needs `--allow-sql-writes`.
+    #[arg(long, requires = "allow_sql_writes")]
+    pub(crate) sql_as_superuser: bool,
+    /// Grant `docker::exec` of the programs on the exec allowlist (docs/runbooks.md); never a
+    /// shell, a `-c` command string or `/run/secrets`.
+    #[arg(long)]
+    pub(crate) allow_exec: bool,
+    /// Grant backups and QA clones: `backup::run`, `qa::provision`, `qa::execute`, `qa::mask`,
+    /// `qa::drop`.
+    #[arg(long)]
+    pub(crate) allow_backups: bool,
+    /// Grant files under `backups/reports` and `backups/drills`: `fs::write_*`, `fs::append_csv`,
+    /// `fs::prune`.
+    #[arg(long)]
+    pub(crate) allow_files: bool,
+    /// Removed: it granted everything at once. Refused with the flags that replace it.
+    #[arg(long, hide = true)]
     pub(crate) allow_writes: bool,
-    /// Register the write primitives, but print each call instead of making it.
-    #[arg(long, conflicts_with = "allow_writes")]
+    /// Register every write primitive, but print each call instead of making it (exec and SQL
+    /// arguments are still checked).
+    #[arg(long, conflicts_with_all = ["allow_sql_writes", "allow_exec", "allow_backups", "allow_files"])]
     pub(crate) dry_run: bool,
+    /// Bytes kept of each output stream of `docker::exec` and of `docker::logs`; the rest is
+    /// dropped and the cut marked.
+    #[arg(long, value_name = "BYTES", default_value_t = 1 << 20)]
+    pub(crate) max_output_bytes: usize,
     /// Wall-clock budget of the run in seconds; also every SQL statement's `statement_timeout`.
     #[arg(long, value_name = "SECONDS", default_value_t = 600)]
     pub(crate) timeout: u64,
@@ -100,7 +125,25 @@ pub(crate) fn list(ctx: &Ctx, args: &RunbooksArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Why `--allow-writes` is gone, and what to pass instead.
+const ALLOW_WRITES_REMOVED: &str = "error: `--allow-writes` was removed: it granted every kind \
+of change at once; grant only what this runbook needs:\n  \
+--allow-sql-writes   pg::execute, pg::transaction (as `core_data_runbook`; add `--sql-as-superuser` for DDL)\n  \
+--allow-files        fs::write_*, fs::append_csv, fs::prune under backups/\n  \
+--allow-backups      backup::run, qa::provision/execute/mask/drop\n  \
+--allow-exec         docker::exec of allowlisted programs\n\
+(`cargo xtask runbooks --verbose` says which grants each shipped runbook needs; `--dry-run` \
+prints what a runbook would do)";
+
 pub(crate) fn run(ctx: &Ctx, args: &RunArgs) -> anyhow::Result<ExitCode> {
+    if args.allow_writes {
+        eprintln!("{ALLOW_WRITES_REMOVED}");
+        return Ok(ExitCode::from(2));
+    }
+    if args.max_output_bytes == 0 {
+        eprintln!("error: `--max-output-bytes` must be at least 1");
+        return Ok(ExitCode::from(2));
+    }
     let runbook_args = match catalog::parse_args(&args.args) {
         Ok(parsed) => parsed,
         Err(message) => {
@@ -110,6 +153,7 @@ pub(crate) fn run(ctx: &Ctx, args: &RunArgs) -> anyhow::Result<ExitCode> {
     };
     let limits = Limits {
         timeout: Duration::from_secs(args.timeout.max(1)),
+        max_output_bytes: args.max_output_bytes,
         ..Limits::default()
     };
     // Compile every file first: a typo fails here, before Docker or Postgres is touched.
@@ -121,7 +165,11 @@ pub(crate) fn run(ctx: &Ctx, args: &RunArgs) -> anyhow::Result<ExitCode> {
         }
     };
     let grants = Grants {
-        allow_writes: args.allow_writes,
+        sql_writes: args.allow_sql_writes,
+        sql_as_superuser: args.sql_as_superuser,
+        exec: args.allow_exec,
+        backups: args.allow_backups,
+        files: args.allow_files,
         dry_run: args.dry_run,
     };
     let stack = Stack::load(ctx.paths.clone())?;

@@ -94,6 +94,22 @@ pub fn create_reader_role(client: &mut postgres::Client, password: &str) -> anyh
         .with_context(|| format!("failed to grant `{role}` its read rights"))
 }
 
+/// The runbooks' writing login (granted `--allow-sql-writes`): DML on every table
+/// (`pg_read_all_data`, `pg_write_all_data`), VACUUM/ANALYZE/REINDEX
+/// (`pg_maintain`) and the statistics views (`pg_monitor`). Not a superuser, owns
+/// nothing, cannot create roles, databases or schema objects, run server
+/// programs or write server files; row-level security still applies.
+pub fn create_runbook_role(client: &mut postgres::Client, password: &str) -> anyhow::Result<()> {
+    let role = secrets::RUNBOOK_ROLE;
+    create_role(client, role, password)?;
+    client
+        .batch_execute(&format!(
+            "GRANT pg_read_all_data, pg_write_all_data, pg_maintain, pg_monitor TO {role}",
+            role = quote_ident(role)
+        ))
+        .with_context(|| format!("failed to grant `{role}` its data rights"))
+}
+
 pub fn role_exists(client: &mut postgres::Client, role: &str) -> anyhow::Result<bool> {
     Ok(client
         .query_opt("SELECT 1 FROM pg_roles WHERE rolname = $1", &[&role])?
@@ -250,6 +266,13 @@ pub fn run(
             &secrets::read(&secrets::reader_password_file(paths))?,
         )?;
         report.service_roles.push(secrets::READER_ROLE.to_owned());
+    }
+    if !role_exists(&mut admin, secrets::RUNBOOK_ROLE)? {
+        create_runbook_role(
+            &mut admin,
+            &secrets::read(&secrets::runbook_password_file(paths))?,
+        )?;
+        report.service_roles.push(secrets::RUNBOOK_ROLE.to_owned());
     }
     Ok(report)
 }

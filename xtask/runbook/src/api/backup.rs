@@ -164,7 +164,7 @@ pub(crate) fn register(module: &mut Module, env: &Arc<Env>) {
         })())
     });
 
-    if !env.grants.writes_registered() {
+    if !env.grants.registers(crate::engine::Grant::Backups) {
         return;
     }
     let e = env.clone();
@@ -173,7 +173,7 @@ pub(crate) fn register(module: &mut Module, env: &Arc<Env>) {
         &["options: Map", "Map"],
         "Takes a pgBackRest backup, `#{type: \"full\"}`, `\"diff\"` or `\"incr\"`, and records every\n\
          table's row count beside it (for `backup::verify`). Returns the new set as for `backup::info`.\n\
-         Throws `#{kind: \"backup\"}` when pgBackRest fails. Needs `--allow-writes`; a dry run\n\
+         Throws `#{kind: \"backup\"}` when pgBackRest fails. Needs `--allow-backups`; a dry run\n\
          returns a set labelled `dry-run`.",
     )
     .set_into_module(module, move |ctx: NativeCallContext<'_>, options: Map| -> Res<Map> {

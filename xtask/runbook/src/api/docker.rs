@@ -1,13 +1,60 @@
 //! `docker::` — the stack's containers: list, inspect, health, disk usage,
-//! log tail, and (granted) exec. Commands are argument arrays run without a
-//! shell; names outside the stack's compose project are refused.
+//! log tail, and (granted `--allow-exec`) exec. Commands are argument arrays
+//! run without a shell and checked against `allowlist` first; names outside the
+//! stack's compose project are refused; captured output is capped at
+//! `Limits::max_output_bytes` with the truncation marked.
 
 use std::sync::Arc;
 
 use rhai::{Array, Dynamic, Map, Module, NativeCallContext, INT};
 
-use super::{failure, function, located, misuse, Env, Res};
-use crate::backend::{ContainerInfo, Failure};
+use super::{allowlist, failure, function, located, misuse, Env, Res};
+use crate::backend::{ContainerInfo, ExecResult, Failure};
+use crate::engine::Grant;
+
+/// Keeps at most `max` bytes of `text` (on a character boundary); returns the
+/// text and the bytes dropped in all (`dropped` were dropped before it got here).
+pub(crate) fn cap(mut text: String, dropped: u64, max: usize) -> (String, u64) {
+    if text.len() <= max {
+        return (text, dropped);
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let cut = (text.len() - end) as u64;
+    text.truncate(end);
+    (text, dropped + cut)
+}
+
+/// The line that marks a cut: scripts (and people) see that output is missing.
+pub(crate) fn truncation_mark(dropped: u64, max: usize) -> String {
+    format!("[core_data: output truncated: {dropped} more byte(s) dropped; the cap is {max} bytes]")
+}
+
+/// `stdout` and `stderr` capped and marked, as the map scripts get.
+fn exec_map(out: ExecResult, max: usize) -> Map {
+    let mut map = Map::new();
+    let mut truncated = false;
+    for (key, text, dropped) in [
+        ("stdout", out.stdout, out.stdout_dropped),
+        ("stderr", out.stderr, out.stderr_dropped),
+    ] {
+        let (mut text, dropped) = cap(text, dropped, max);
+        if dropped > 0 {
+            truncated = true;
+            if !text.is_empty() && !text.ends_with('\n') {
+                text.push('\n');
+            }
+            text.push_str(&truncation_mark(dropped, max));
+            text.push('\n');
+        }
+        map.insert(key.into(), text.into());
+    }
+    map.insert("exit_code".into(), out.exit_code.into());
+    map.insert("truncated".into(), truncated.into());
+    map
+}
 
 fn container_map(c: ContainerInfo) -> Map {
     let mut map = Map::new();
@@ -118,11 +165,12 @@ pub(crate) fn register(module: &mut Module, env: &Arc<Env>) {
                             format!("`{path}` is not an absolute path inside the container"),
                         ));
                     }
-                    let container = find(&e, F, name)?.name;
+                    let container = find(&e, F, name)?;
                     let argv = ["df", "-P", "-k", "--", path].map(str::to_owned);
+                    allowlist::check(&container.service, &argv).map_err(|m| misuse(F, m))?;
                     let out = e
                         .backend
-                        .exec(&container, &argv)
+                        .exec(&container.name, &argv, e.limits.max_output_bytes)
                         .map_err(|f| failure(F, f))?;
                     if out.exit_code != 0 {
                         let message =
@@ -147,7 +195,9 @@ pub(crate) fn register(module: &mut Module, env: &Arc<Env>) {
     function(
         "logs",
         &["container: String", "lines: INT", "Array"],
-        "The last `lines` lines (at most 10000) of a container's log, oldest first.",
+        "The last `lines` lines (at most 10000) of a container's log, oldest first. At most the\n\
+         output cap (1 MiB) of the newest lines is kept; a cut starts the array with a\n\
+         `[core_data: output truncated: …]` line.",
     )
     .set_into_module(
         module,
@@ -167,26 +217,47 @@ pub(crate) fn register(module: &mut Module, env: &Arc<Env>) {
                             )
                         })?;
                     let container = find(&e, F, name)?.name;
+                    let max = e.limits.max_output_bytes;
                     let log = e
                         .backend
-                        .logs(&container, lines)
+                        .logs(&container, lines, max)
                         .map_err(|f| failure(F, f))?;
-                    Ok(log.into_iter().map(Dynamic::from).collect())
+                    // Keep the newest lines within the cap, whatever the backend returned.
+                    let mut kept = Vec::new();
+                    let mut bytes = 0usize;
+                    let mut dropped = log.dropped;
+                    for line in log.lines.into_iter().rev() {
+                        if dropped > 0 || bytes + line.len() + 1 > max {
+                            dropped += line.len() as u64 + 1;
+                            continue;
+                        }
+                        bytes += line.len() + 1;
+                        kept.push(Dynamic::from(line));
+                    }
+                    if dropped > 0 {
+                        kept.push(truncation_mark(dropped, max).into());
+                    }
+                    kept.reverse();
+                    Ok(kept)
                 })(),
             )
         },
     );
 
-    if !env.grants.writes_registered() {
+    if !env.grants.registers(Grant::Exec) {
         return;
     }
     let e = env.clone();
     function(
         "exec",
         &["container: String", "argv: Array", "Map"],
-        "Runs a command in a container of the stack, as its default user, without a shell:\n\
-         `docker::exec(\"postgres\", [\"pg_isready\", \"-q\"])`. Returns `#{exit_code, stdout, stderr}`\n\
-         (a non-zero exit is a result, not an error). Needs `--allow-writes`.",
+        "Runs a program on the exec allowlist (docs/runbooks.md) in a container of the stack, as its\n\
+         default user, without a shell: `docker::exec(\"postgres\", [\"pg_isready\", \"-q\"])`.\n\
+         Shells, `-c` command strings, unlisted programs or options and any argument naming\n\
+         `/run/secrets` are refused before anything runs. Returns `#{exit_code, stdout, stderr,\n\
+         truncated}` (a non-zero exit is a result, not an error); each stream keeps at most the\n\
+         output cap (1 MiB), and a cut ends with a `[core_data: output truncated: …]` line.\n\
+         Needs `--allow-exec`.",
     )
     .set_into_module(module, move |ctx: NativeCallContext<'_>, name: &str, argv: Array| -> Res<Map> {
         located(&ctx, (|| -> Res<Map> {
@@ -196,22 +267,14 @@ pub(crate) fn register(module: &mut Module, env: &Arc<Env>) {
             .iter()
             .map(|a| a.clone().into_string().map_err(|t| misuse(F, format!("argv holds a `{t}`; pass only strings"))))
             .collect::<Res<_>>()?;
-        if args.is_empty() {
-            return Err(misuse(F, "argv is empty; pass the program and its arguments, e.g. [\"pg_isready\"]"));
+        let container = find(&e, F, name)?;
+        allowlist::check(&container.service, &args).map_err(|m| misuse(F, m))?;
+        if e.dry_run(&ctx, F, &[&Dynamic::from(container.name.clone()), &Dynamic::from(argv.clone())]) {
+            return Ok(exec_map(ExecResult::default(), e.limits.max_output_bytes));
         }
-        let container = find(&e, F, name)?.name;
-        let mut result = Map::new();
-        if e.dry_run(&ctx, F, &[&Dynamic::from(container.clone()), &Dynamic::from(argv.clone())]) {
-            result.insert("exit_code".into(), Dynamic::from(0 as INT));
-            result.insert("stdout".into(), "".into());
-            result.insert("stderr".into(), "".into());
-            return Ok(result);
-        }
-        let out = e.backend.exec(&container, &args).map_err(|f| failure(F, f))?;
-        result.insert("exit_code".into(), out.exit_code.into());
-        result.insert("stdout".into(), out.stdout.into());
-        result.insert("stderr".into(), out.stderr.into());
-        Ok(result)
+        let max = e.limits.max_output_bytes;
+        let out = e.backend.exec(&container.name, &args, max).map_err(|f| failure(F, f))?;
+        Ok(exec_map(out, max))
     })())
     });
 }
@@ -250,5 +313,16 @@ mod tests {
         assert_eq!(map["size_kb"].as_int().unwrap(), 10_000_000);
         assert_eq!(map["mounted_on"].to_string(), "/var/lib/postgresql/data");
         assert!(parse_df("garbage").is_none());
+    }
+
+    #[test]
+    fn cap_cuts_on_a_character_boundary_and_counts() {
+        assert_eq!(cap("short".into(), 0, 10), ("short".to_owned(), 0));
+        assert_eq!(
+            cap("0123456789ab".into(), 5, 10),
+            ("0123456789".to_owned(), 7)
+        );
+        // `é` is two bytes: a cut inside it drops it whole.
+        assert_eq!(cap("abcé".into(), 0, 4), ("abc".to_owned(), 2));
     }
 }

@@ -188,7 +188,7 @@ pub(crate) fn register(module: &mut Module, env: &Arc<Env>) {
         },
     );
 
-    if !env.grants.writes_registered() {
+    if !env.grants.registers(crate::engine::Grant::Files) {
         return;
     }
     let e = env.clone();
@@ -196,7 +196,7 @@ pub(crate) fn register(module: &mut Module, env: &Arc<Env>) {
         "write_text",
         &["location: String", "name: String", "text: String", "String"],
         "Writes (replaces) a text file in a location; returns its path relative to the state directory.\n\
-         Needs `--allow-writes`.",
+         Needs `--allow-files`.",
     )
     .set_into_module(module, move |ctx: NativeCallContext<'_>, location: &str, name: &str, text: &str| -> Res<String> {
         located(&ctx, (|| -> Res<String> {
@@ -210,7 +210,7 @@ pub(crate) fn register(module: &mut Module, env: &Arc<Env>) {
     function(
         "write_json",
         &["location: String", "name: String", "value: ?", "String"],
-        "Writes (replaces) any value as pretty JSON in a location; returns the path. Needs `--allow-writes`.",
+        "Writes (replaces) any value as pretty JSON in a location; returns the path. Needs `--allow-files`.",
     )
     .set_into_module(module, move |ctx: NativeCallContext<'_>, location: &str, name: &str, value: Dynamic| -> Res<String> {
         located(&ctx, (|| -> Res<String> {
@@ -229,7 +229,7 @@ pub(crate) fn register(module: &mut Module, env: &Arc<Env>) {
         "write_csv",
         &["location: String", "name: String", "columns: Array", "rows: Array", "String"],
         "Writes (replaces) a CSV file: a header of `columns`, then one line per row map (missing keys are\n\
-         empty). Returns the path. Needs `--allow-writes`.",
+         empty). Returns the path. Needs `--allow-files`.",
     )
     .set_into_module(
         module,
@@ -250,7 +250,7 @@ pub(crate) fn register(module: &mut Module, env: &Arc<Env>) {
         "append_csv",
         &["location: String", "name: String", "columns: Array", "rows: Array", "String"],
         "Appends rows to a CSV file, writing the header first when the file is new; an existing file must\n\
-         have the same header. Returns the path. Needs `--allow-writes`.",
+         have the same header. Returns the path. Needs `--allow-files`.",
     )
     .set_into_module(
         module,
@@ -284,7 +284,7 @@ pub(crate) fn register(module: &mut Module, env: &Arc<Env>) {
         "prune",
         &["location: String", "older_than_days: INT", "Array"],
         "Deletes the files of a location last modified more than `older_than_days` days ago (at least 1);\n\
-         returns their names. Needs `--allow-writes`.",
+         returns their names. Needs `--allow-files`.",
     )
     .set_into_module(module, move |ctx: NativeCallContext<'_>, location: &str, days: INT| -> Res<Array> {
         located(&ctx, (|| -> Res<Array> {

@@ -3,8 +3,10 @@
 //! the script throws a string `"pg::query: <what went wrong>"`; a failure of
 //! the world (SQL error, missing container, I/O) throws a map
 //! `#{kind, message}` a script may catch and branch on. Write primitives are
-//! registered only when granted (`WRITE_PRIMITIVES`).
+//! registered only when their grant is given (`WRITE_PRIMITIVES`); `docker::exec`
+//! runs only what `allowlist` lists.
 
+pub mod allowlist;
 pub(crate) mod backup;
 pub(crate) mod docker;
 pub mod fs;
@@ -20,25 +22,33 @@ use rhai::{
 };
 
 use crate::backend::{Backend, Cell, Failure};
-use crate::engine::{Clock, Grants, Limits, Output, Stream};
+use crate::engine::{Clock, Grant, Grants, Limits, Output, Stream};
 
-/// Every primitive that changes something. Registered only with `--allow-writes`
+/// Every primitive that changes something, with the grant that registers it
 /// (or `--dry-run`, where they print instead of acting).
-pub const WRITE_PRIMITIVES: &[&str] = &[
-    "pg::execute",
-    "pg::transaction",
-    "docker::exec",
-    "backup::run",
-    "qa::provision",
-    "qa::execute",
-    "qa::mask",
-    "qa::drop",
-    "fs::write_text",
-    "fs::write_json",
-    "fs::write_csv",
-    "fs::append_csv",
-    "fs::prune",
+pub const WRITE_PRIMITIVES: &[(&str, Grant)] = &[
+    ("pg::execute", Grant::SqlWrites),
+    ("pg::transaction", Grant::SqlWrites),
+    ("docker::exec", Grant::Exec),
+    ("backup::run", Grant::Backups),
+    ("qa::provision", Grant::Backups),
+    ("qa::execute", Grant::Backups),
+    ("qa::mask", Grant::Backups),
+    ("qa::drop", Grant::Backups),
+    ("fs::write_text", Grant::Files),
+    ("fs::write_json", Grant::Files),
+    ("fs::write_csv", Grant::Files),
+    ("fs::append_csv", Grant::Files),
+    ("fs::prune", Grant::Files),
 ];
+
+/// The grant a write primitive needs, or `None` for a read primitive.
+pub fn grant_of(name: &str) -> Option<Grant> {
+    WRITE_PRIMITIVES
+        .iter()
+        .find(|(primitive, _)| *primitive == name)
+        .map(|(_, grant)| *grant)
+}
 
 /// What every primitive shares.
 pub(crate) struct Env {
@@ -294,18 +304,12 @@ pub fn api_listing() -> String {
     let mut text = String::from(
         "# Every function a runbook can call: signature, then help. Generated from the code by\n\
          # `UPDATE_GOLDEN=1 cargo test -p core_data_runbook --test api_list`; do not edit by hand.\n\
-         # [write] = registered only with `--allow-writes` (or `--dry-run`, where it prints instead).\n\
+         # [--allow-…] = a write primitive, registered only with that grant (or `--dry-run`, where it\n\
+         # prints instead).\n\
          # Plus Rhai's standard package (strings, arrays, maps, math): https://rhai.rs/book/\n",
     );
-    for (name, signature, doc) in metadata(Grants {
-        allow_writes: true,
-        dry_run: false,
-    }) {
-        let mark = if WRITE_PRIMITIVES.contains(&name.as_str()) {
-            "  [write]"
-        } else {
-            ""
-        };
+    for (name, signature, doc) in metadata(Grants::ALL_WRITES) {
+        let mark = grant_of(&name).map_or_else(String::new, |g| format!("  [{}]", g.flag()));
         text.push_str(&format!("\n{signature}{mark}\n"));
         for line in doc.lines() {
             text.push_str(&format!("    {line}\n").trim_end().to_owned());

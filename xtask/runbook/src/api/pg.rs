@@ -1,14 +1,16 @@
-//! `pg::` — SQL against the stack's databases as the superuser, over verified
-//! TLS. Values always travel as bound parameters (`$1`, `$2`, …); `pg::query`
-//! runs inside a `READ ONLY` transaction, so a read-only runbook cannot write
-//! through it.
+//! `pg::` — SQL against the stack's databases over verified TLS, never as the
+//! superuser unless the run is granted `--sql-as-superuser`. Values always
+//! travel as bound parameters (`$1`, `$2`, …); `pg::query` runs inside a
+//! `READ ONLY` transaction as `core_data_reader`, so a read-only runbook cannot
+//! write through it; `pg::execute`/`pg::transaction` (granted
+//! `--allow-sql-writes`) run as `core_data_runbook`.
 
 use std::sync::Arc;
 
 use rhai::{Array, Dynamic, Map, Module, NativeCallContext, INT};
 
 use super::{cell_to_dynamic, dynamic_to_json, failure, function, located, misuse, Env, Res};
-use crate::backend::SqlValue;
+use crate::backend::{Failure, SqlValue};
 
 pub(crate) fn register(module: &mut Module, env: &Arc<Env>) {
     let e = env.clone();
@@ -33,15 +35,17 @@ pub(crate) fn register(module: &mut Module, env: &Arc<Env>) {
     })())
     });
 
-    if !env.grants.writes_registered() {
+    if !env.grants.registers(crate::engine::Grant::SqlWrites) {
         return;
     }
     let e = env.clone();
     function(
         "execute",
         &["db: String", "sql: String", "params: Array", "INT"],
-        "Runs one writing statement and returns the number of rows it affected. Needs `--allow-writes`.\n\
-         Parameters bind as for `pg::query`.",
+        "Runs one writing statement and returns the number of rows it affected. Parameters bind as\n\
+         for `pg::query`. Runs as `core_data_runbook` (reads and writes every table's rows, VACUUM,\n\
+         ANALYZE; no DDL, roles or server files), or as the superuser with `--sql-as-superuser`.\n\
+         Needs `--allow-sql-writes`.",
     )
     .set_into_module(module, move |ctx: NativeCallContext<'_>, db: &str, sql: &str, params: Array| -> Res<INT> {
         located(&ctx, (|| -> Res<INT> {
@@ -51,7 +55,7 @@ pub(crate) fn register(module: &mut Module, env: &Arc<Env>) {
         if e.dry_run(&ctx, F, &[&db.into(), &sql.into(), &params.into()]) {
             return Ok(0);
         }
-        let n = e.backend.execute(db, sql, &bound).map_err(|f| failure(F, f))?;
+        let n = e.backend.execute(db, sql, &bound).map_err(|f| failure(F, privilege_hint(&e, f)))?;
         Ok(INT::try_from(n).unwrap_or(INT::MAX))
     })())
     });
@@ -61,7 +65,8 @@ pub(crate) fn register(module: &mut Module, env: &Arc<Env>) {
         "transaction",
         &["db: String", "statements: Array", "Array"],
         "Runs statements in one transaction, all or nothing. Each statement is `[sql, params]` or\n\
-         `#{sql, params}`. Returns the rows affected by each. Needs `--allow-writes`.",
+         `#{sql, params}`. Returns the rows affected by each. Runs as for `pg::execute`.\n\
+         Needs `--allow-sql-writes`.",
     )
     .set_into_module(module, move |ctx: NativeCallContext<'_>, db: &str, statements: Array| -> Res<Array> {
         located(&ctx, (|| -> Res<Array> {
@@ -76,10 +81,22 @@ pub(crate) fn register(module: &mut Module, env: &Arc<Env>) {
         if e.dry_run(&ctx, F, &[&db.into(), &statements.clone().into()]) {
             return Ok(parsed.iter().map(|_| Dynamic::from(0 as INT)).collect());
         }
-        let counts = e.backend.transaction(db, &parsed).map_err(|f| failure(F, f))?;
+        let counts = e.backend.transaction(db, &parsed).map_err(|f| failure(F, privilege_hint(&e, f)))?;
         Ok(counts.into_iter().map(|n| Dynamic::from(INT::try_from(n).unwrap_or(INT::MAX))).collect())
     })())
     });
+}
+
+/// A write refused for lack of privilege says who ran it and how to get more.
+fn privilege_hint(env: &Env, mut failure: Failure) -> Failure {
+    if failure.sqlstate.as_deref() == Some("42501") && !env.grants.sql_as_superuser {
+        failure.message.push_str(&format!(
+            " (SQL writes run as `{}`, which may change rows but not schema, roles or \
+             settings; grant `--sql-as-superuser` if this runbook needs that)",
+            core_data_ops::secrets::RUNBOOK_ROLE
+        ));
+    }
+    failure
 }
 
 fn split_statement(function: &str, index: usize, statement: &Dynamic) -> Res<(String, Array)> {

@@ -162,7 +162,7 @@ pub(crate) fn register(module: &mut Module, env: &Arc<Env>) {
         },
     );
 
-    if !env.grants.writes_registered() {
+    if !env.grants.registers(crate::engine::Grant::Backups) {
         return;
     }
     let e = env.clone();
@@ -213,7 +213,7 @@ pub(crate) fn register(module: &mut Module, env: &Arc<Env>) {
                and restores only that database into its own container, volumes and port, archiving off.\n\
                Returns `#{name, container, database, port, state, expires}`. Options: `expires_hours` (INT)\n\
                records an expiry that `qa::list` reports (nothing drops the clone by itself). Throws\n\
-               `#{kind: \"backup\"}` when the backup or restore fails. Needs `--allow-writes`.";
+               `#{kind: \"backup\"}` when the backup or restore fails. Needs `--allow-backups`.";
     let p = provision.clone();
     function("provision", &["db: String", "name: String", "Map"], doc).set_into_module(
         module,
@@ -238,7 +238,7 @@ pub(crate) fn register(module: &mut Module, env: &Arc<Env>) {
         "drop",
         &["name: String", "bool"],
         "Removes QA clone `name`, its container and volumes. Returns false when there was none.\n\
-         Needs `--allow-writes`.",
+         Needs `--allow-backups`.",
     )
     .set_into_module(
         module,
@@ -263,7 +263,7 @@ pub(crate) fn register(module: &mut Module, env: &Arc<Env>) {
         "execute",
         &["name: String", "db: String", "sql: String", "params: Array", "INT"],
         "Runs one writing statement on database `db` of QA clone `name` (never the live cluster) and\n\
-         returns the rows it affected. Parameters bind as for `pg::query`. Needs `--allow-writes`.",
+         returns the rows it affected. Parameters bind as for `pg::query`. Needs `--allow-backups`.",
     )
     .set_into_module(
         module,
@@ -291,7 +291,7 @@ pub(crate) fn register(module: &mut Module, env: &Arc<Env>) {
          (`Name <8 HEX>`), `hash` (32 hex), `null`. Hashes are salted with a secret of this run, so\n\
          equal values get equal masks (joins still match) and cannot be reversed by guessing.\n\
          Identifiers are quoted in Rust, never spliced by the script. Returns the rows masked.\n\
-         Needs `--allow-writes`.",
+         Needs `--allow-backups`.",
     )
     .set_into_module(
         module,

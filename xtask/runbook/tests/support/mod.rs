@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex};
 
 use camino::Utf8PathBuf;
 use core_data_runbook::backend::{
-    Backend, BackupSetInfo, Cell, ContainerInfo, ExecResult, Failure, Outcome, QaCloneInfo, Row,
-    SqlValue, VerifyOutcome,
+    Backend, BackupSetInfo, Cell, ContainerInfo, ExecResult, Failure, LogTail, Outcome,
+    QaCloneInfo, Row, SqlValue, VerifyOutcome,
 };
 use core_data_runbook::catalog::{Catalog, SourceFile};
 use core_data_runbook::diag::Diagnostic;
@@ -78,7 +78,15 @@ impl Backend for Fake {
         ];
         Ok(vec![row])
     }
+    /// `ALTER SYSTEM` is refused as PostgreSQL refuses it to a non-superuser.
     fn execute(&self, db: &str, sql: &str, params: &[SqlValue]) -> Outcome<u64> {
+        if sql.starts_with("ALTER SYSTEM") {
+            return Err(Failure {
+                kind: "sql",
+                message: "permission denied to set parameter \"work_mem\"".to_owned(),
+                sqlstate: Some("42501".to_owned()),
+            });
+        }
         Fake::check(sql)?;
         self.changes
             .lock()
@@ -104,14 +112,27 @@ impl Backend for Fake {
             restart_count: 0,
         }])
     }
-    fn exec(&self, container: &str, argv: &[String]) -> Outcome<ExecResult> {
+    /// `du` prints 3 MiB (ignoring `max_bytes`, so the sandbox's own cap is what is tested).
+    fn exec(&self, container: &str, argv: &[String], _max_bytes: usize) -> Outcome<ExecResult> {
+        if argv.first().map(String::as_str) == Some("du") {
+            self.changes
+                .lock()
+                .unwrap()
+                .push(format!("exec {container}: {argv:?}"));
+            return Ok(ExecResult {
+                exit_code: 0,
+                stdout: "4\t/var/lib/postgresql/data/base/1\n".repeat(3 << 20 >> 5),
+                stderr: "du: cannot read directory\n".to_owned(),
+                ..ExecResult::default()
+            });
+        }
         if argv.first().map(String::as_str) == Some("df") {
             let stdout = "Filesystem 1024-blocks Used Available Capacity Mounted on\n\
                           /dev/fake 1000 250 750 25% /var/lib/postgresql/data\n";
             return Ok(ExecResult {
                 exit_code: 0,
                 stdout: stdout.to_owned(),
-                stderr: String::new(),
+                ..ExecResult::default()
             });
         }
         self.changes
@@ -120,8 +141,14 @@ impl Backend for Fake {
             .push(format!("exec {container}: {argv:?}"));
         Ok(ExecResult::default())
     }
-    fn logs(&self, _container: &str, lines: usize) -> Outcome<Vec<String>> {
-        Ok((0..lines.min(3)).map(|i| format!("log line {i}")).collect())
+    /// Up to `lines` lines of 1 KiB each, ignoring `max_bytes` (the sandbox caps them).
+    fn logs(&self, _container: &str, lines: usize, _max_bytes: usize) -> Outcome<LogTail> {
+        Ok(LogTail {
+            lines: (0..lines)
+                .map(|i| format!("log line {i:04} {}", "x".repeat(1010)))
+                .collect(),
+            dropped: 0,
+        })
     }
     fn backups_dir(&self) -> Utf8PathBuf {
         Utf8PathBuf::from_path_buf(self.backups.path().to_owned()).unwrap()
