@@ -162,6 +162,17 @@ impl Stack {
             .stream(&["up", "--detach", "--remove-orphans"], |line| {
                 progress.detail(line)
             })?;
+        if passwords_synced
+            .iter()
+            .any(|role| role == secrets::BACKUP_ROLE)
+        {
+            // A rewritten secret file is a new inode; the running sidecar still
+            // sees the old one until it is recreated.
+            self.compose().stream(
+                &["up", "--detach", "--force-recreate", "logical_backup"],
+                |line| progress.detail(line),
+            )?;
+        }
 
         let applied = if container_changed {
             Applied::Started
