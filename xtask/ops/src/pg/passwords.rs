@@ -67,20 +67,7 @@ pub fn existing_data_volume(config: &crate::config::Config) -> Option<String> {
 /// True when `verifier` (a `pg_authid.rolpassword` value) accepts `password`.
 /// Anything that is not a well-formed SCRAM-SHA-256 verifier does not match.
 pub fn verifier_matches(verifier: &str, password: &str) -> bool {
-    let parse = || -> Option<(u32, Vec<u8>, Vec<u8>, Vec<u8>)> {
-        let rest = verifier.strip_prefix("SCRAM-SHA-256$")?;
-        let (params, keys) = rest.split_once('$')?;
-        let (iterations, salt) = params.split_once(':')?;
-        let (stored, server) = keys.split_once(':')?;
-        let b64 = base64::engine::general_purpose::STANDARD;
-        Some((
-            iterations.parse().ok().filter(|i| *i > 0)?,
-            b64.decode(salt).ok()?,
-            b64.decode(stored).ok()?,
-            b64.decode(server).ok()?,
-        ))
-    };
-    let Some((iterations, salt, stored_key, server_key)) = parse() else {
+    let Some(scram) = Scram::parse(verifier) else {
         return false;
     };
     // As the server and libpq do: SASLprep when it applies, the raw bytes otherwise.
@@ -88,11 +75,36 @@ pub fn verifier_matches(verifier: &str, password: &str) -> bool {
         |_| password.as_bytes().to_vec(),
         |p| p.into_owned().into_bytes(),
     );
-    let salted = hi(&prepared, &salt, iterations);
+    let salted = hi(&prepared, &scram.salt, scram.iterations);
     let client_key = hmac_sha256(&salted, b"Client Key");
     let ours_stored = Sha256::digest(client_key);
     let ours_server = hmac_sha256(&salted, b"Server Key");
-    ours_stored.as_slice() == stored_key.as_slice() && ours_server.as_slice() == server_key
+    ours_stored.as_slice() == scram.stored_key.as_slice()
+        && ours_server.as_slice() == scram.server_key
+}
+
+/// The parts of `SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>`.
+struct Scram {
+    iterations: u32,
+    salt: Vec<u8>,
+    stored_key: Vec<u8>,
+    server_key: Vec<u8>,
+}
+
+impl Scram {
+    fn parse(verifier: &str) -> Option<Scram> {
+        let rest = verifier.strip_prefix("SCRAM-SHA-256$")?;
+        let (params, keys) = rest.split_once('$')?;
+        let (iterations, salt) = params.split_once(':')?;
+        let (stored, server) = keys.split_once(':')?;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        Some(Scram {
+            iterations: iterations.parse().ok().filter(|i| *i > 0)?,
+            salt: b64.decode(salt).ok()?,
+            stored_key: b64.decode(stored).ok()?,
+            server_key: b64.decode(server).ok()?,
+        })
+    }
 }
 
 fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
