@@ -208,6 +208,20 @@ pub fn xtask(state: &Utf8Path, args: &[&str]) -> CliOutput {
 
 /// `xtask` with extra environment variables (e.g. `CORE_DATA_FAULT`) for this run only.
 pub fn xtask_env(state: &Utf8Path, args: &[&str], env: &[(&str, &str)]) -> CliOutput {
+    let output = xtask_command(state, args)
+        .envs(env.iter().copied())
+        .output()
+        .expect("run xtask");
+    CliOutput {
+        code: output.status.code(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// The `xtask` binary (built once) with `args` against `state`, not yet started:
+/// for tests that run two commands at the same time.
+pub fn xtask_command(state: &Utf8Path, args: &[&str]) -> Command {
     static BIN: OnceLock<Utf8PathBuf> = OnceLock::new();
     let bin = BIN.get_or_init(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
@@ -232,15 +246,19 @@ pub fn xtask_env(state: &Utf8Path, args: &[&str], env: &[(&str, &str)]) -> CliOu
         );
         target.join("debug/xtask")
     });
-    let output = Command::new(bin)
+    let mut command = Command::new(bin);
+    command
         .arg("--state")
         .arg(state.as_str())
         .args(args)
         .env_remove("CORE_DATA_STATE")
-        .env_remove("CORE_DATA_FAULT")
-        .envs(env.iter().copied())
-        .output()
-        .expect("run xtask");
+        .env_remove("CORE_DATA_FAULT");
+    command
+}
+
+/// Collects a started `xtask_command`'s output.
+pub fn finish(child: std::process::Child) -> CliOutput {
+    let output = child.wait_with_output().expect("wait for xtask");
     CliOutput {
         code: output.status.code(),
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),

@@ -18,6 +18,10 @@ pub(crate) struct Xtask {
     #[arg(long, short, global = true)]
     pub(crate) verbose: bool,
 
+    /// When another command is changing the stack, fail at once (exit 1, naming it) instead of waiting.
+    #[arg(long, global = true)]
+    pub(crate) no_wait: bool,
+
     #[command(subcommand)]
     pub(crate) command: Command,
 }
@@ -48,8 +52,8 @@ pub(crate) enum Command {
     ServiceUrls(ServiceUrls),
     /// Create a login role; its password is generated into `secrets/roles/` unless `--password-file` is given.
     CreateUser(CreateUser),
-    /// Drop a role (it must not own databases).
-    DropUser(NameArg),
+    /// Drop a role (it must not own databases). Needs `--yes`; the platform's own roles are refused.
+    DropUser(DropUser),
     /// Create a database owned by an existing role, with the extension bundle installed.
     CreateDb(CreateDb),
     /// Drop a database, ending its sessions first.
@@ -178,7 +182,7 @@ pub(crate) struct ServiceUrls {
 
 #[derive(Debug, Args)]
 pub(crate) struct CreateUser {
-    /// Role name (any text; it is quoted).
+    /// Role name (any text; it is quoted); `core_data_` and `pg_` prefixes are reserved.
     pub(crate) name: String,
     /// Read the password from this file instead of generating one.
     #[arg(long, value_name = "FILE")]
@@ -186,14 +190,21 @@ pub(crate) struct CreateUser {
 }
 
 #[derive(Debug, Args)]
-pub(crate) struct NameArg {
-    /// Role name.
+pub(crate) struct DropUser {
+    /// Role name. The superuser, `core_data_backup`, `core_data_reader` and the owners
+    /// of `APP_DATABASES` are never dropped.
     pub(crate) name: String,
+    /// Confirm dropping it.
+    #[arg(long)]
+    pub(crate) yes: bool,
+    /// Also drop a role with SUPERUSER or a `pg_` name (refused otherwise).
+    #[arg(long)]
+    pub(crate) force: bool,
 }
 
 #[derive(Debug, Args)]
 pub(crate) struct CreateDb {
-    /// Database name (any text; it is quoted).
+    /// Database name (any text; it is quoted); `core_data_` and `pg_` prefixes are reserved.
     pub(crate) name: String,
     /// Owning role; it must exist.
     pub(crate) owner: String,

@@ -12,6 +12,7 @@ pub mod docker;
 pub mod fault;
 pub mod fsutil;
 pub mod image;
+pub mod lock;
 pub mod paths;
 pub mod pg;
 pub mod process;

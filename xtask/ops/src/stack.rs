@@ -37,6 +37,9 @@ pub struct UpReport {
     pub image: image::build::Outcome,
     pub container_changed: bool,
     pub applied: Applied,
+    /// Service logins whose password was set again from `secrets/` (after a
+    /// restore of an older backup or `init --force`).
+    pub passwords_synced: Vec<String>,
     pub bootstrap: pg::bootstrap::Report,
     /// An interrupted restore that `up` finished or rolled back before anything else.
     pub recovered: Option<crate::backup::restore::Recovered>,
@@ -50,6 +53,7 @@ impl UpReport {
             && self.image == image::build::Outcome::UpToDate
             && !self.container_changed
             && self.applied == Applied::Nothing
+            && self.passwords_synced.is_empty()
             && self.bootstrap.is_empty()
     }
 }
@@ -161,10 +165,29 @@ impl Stack {
         let container_changed =
             before != after || !before.as_ref().is_some_and(|(_, running)| *running);
         self.wait_healthy(Duration::from_secs(600), progress)?;
+        // Before anything logs in with a password (the superuser's included).
+        let passwords_synced = pg::passwords::sync(self)?;
+        for role in &passwords_synced {
+            progress.status(
+                "Synced",
+                &format!("the password of role `{role}` from `secrets/`"),
+            );
+        }
         self.compose()
             .stream(&["up", "--detach", "--remove-orphans"], |line| {
                 progress.detail(line)
             })?;
+        if passwords_synced
+            .iter()
+            .any(|role| role == secrets::BACKUP_ROLE)
+        {
+            // A rewritten secret file is a new inode; the running sidecar still
+            // sees the old one until it is recreated.
+            self.compose().stream(
+                &["up", "--detach", "--force-recreate", "logical_backup"],
+                |line| progress.detail(line),
+            )?;
+        }
 
         let applied = if container_changed {
             Applied::Started
@@ -193,6 +216,7 @@ impl Stack {
             image,
             container_changed,
             applied,
+            passwords_synced,
             bootstrap,
             recovered,
         })

@@ -11,6 +11,7 @@ use crate::flags::{CreateDb, DropDb};
 use crate::prompt;
 
 pub(crate) fn create(ctx: &Ctx, args: &CreateDb) -> anyhow::Result<ExitCode> {
+    admin::check_new_name("database", &args.name)?;
     let stack = Stack::load(ctx.paths.clone())?;
     let mut client = stack.connect("postgres")?;
     let (created, installed) = admin::create_db(&mut client, &args.name, &args.owner, &|db| {

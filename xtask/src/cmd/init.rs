@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use anyhow::{bail, Context};
 use core_data_ops::config::{self, sizing::Resources, Config};
+use core_data_ops::pg::passwords;
 use core_data_ops::secrets;
 
 use super::Ctx;
@@ -32,6 +33,21 @@ pub(crate) fn run(ctx: &Ctx, args: &Init) -> anyhow::Result<()> {
         eprintln!("{:>12} {env_file}", "Wrote");
         config
     };
+    if args.force {
+        if let Some(volume) = passwords::existing_data_volume(&config) {
+            let roles: Vec<String> = passwords::service_logins(&ctx.paths, &config)
+                .into_iter()
+                .map(|login| login.role)
+                .collect();
+            eprintln!(
+                "{:>12} the passwords of `{}`: the stack's data (volume `{volume}`) still has \
+                 the old ones until `cargo xtask up` sets them; give applications the new \
+                 passwords of their owners (`cargo xtask service-urls`)",
+                "Rotating",
+                roles.join("`, `")
+            );
+        }
+    }
     for file in secrets::ensure(&ctx.paths, &config, args.force)? {
         eprintln!("{:>12} {file}", "Generated");
     }

@@ -17,10 +17,11 @@ mod user;
 
 use std::process::ExitCode;
 
+use core_data_ops::lock::StateLock;
 use core_data_ops::paths::Paths;
 use core_data_ops::progress;
 
-use crate::flags::{BenchCommand, Command, ConfigCommand, ImageCommand, Xtask};
+use crate::flags::{BackupAction, BenchCommand, Command, ConfigCommand, ImageCommand, Xtask};
 
 /// What every command gets: where things are and how loud to be.
 pub(crate) struct Ctx {
@@ -40,6 +41,16 @@ pub(crate) fn run(flags: Xtask) -> anyhow::Result<ExitCode> {
     let ctx = Ctx {
         paths: Paths::from_repo(flags.state),
         verbose: flags.verbose,
+    };
+    // Held until the command returns; released (and its record cleared) on drop.
+    let _lock = match locking_name(&flags.command) {
+        Some(name) => Some(StateLock::acquire(
+            &ctx.paths,
+            name,
+            !flags.no_wait,
+            &ctx.progress(),
+        )?),
+        None => None,
     };
     match flags.command {
         Command::Doctor(args) => doctor::run(&ctx, &args),
@@ -72,5 +83,54 @@ pub(crate) fn run(flags: Xtask) -> anyhow::Result<ExitCode> {
         Command::Bench(BenchCommand::Backup(args)) => bench::backup(&ctx, &args),
         Command::Bench(BenchCommand::Restore(args)) => bench::restore(&ctx, &args),
         Command::Bench(BenchCommand::Tuning(args)) => bench::tuning(&ctx, &args),
+    }
+}
+
+/// The one place that decides which commands change the stack and so take the
+/// state directory's lock (one at a time; the others wait or, with `--no-wait`,
+/// refuse). Returns the name recorded for the holder; `None` never waits.
+fn locking_name(command: &Command) -> Option<&'static str> {
+    match command {
+        Command::Init(_) => Some("init"),
+        Command::Up(_) => Some("up"),
+        Command::Down(_) => Some("down"),
+        Command::CreateUser(_) => Some("create-user"),
+        Command::DropUser(_) => Some("drop-user"),
+        Command::CreateDb(_) => Some("create-db"),
+        Command::DropDb(_) => Some("drop-db"),
+        Command::Config(ConfigCommand::Apply) => Some("config apply"),
+        Command::Dump(_) => Some("dump"),
+        Command::DumpSql(_) => Some("dump-sql"),
+        Command::RestoreDump(_) => Some("restore-dump"),
+        Command::Backup(args) => match args.action {
+            None => Some("backup"),
+            Some(BackupAction::Check) => Some("backup check"),
+            Some(BackupAction::Expire) => Some("backup expire"),
+            Some(BackupAction::Info) => None,
+        },
+        Command::Restore(_) => Some("restore"),
+        Command::ProvisionQa(args) if !args.list => Some("provision-qa"),
+        Command::Run(args)
+            if args.allow_sql_writes
+                || args.allow_exec
+                || args.allow_backups
+                || args.allow_files =>
+        {
+            Some("run")
+        }
+        // Read-only, interactive (`psql`), or on throw-away stacks of their own (`bench`).
+        Command::Doctor(_)
+        | Command::BuildImage(_)
+        | Command::Image(_)
+        | Command::Status
+        | Command::Logs(_)
+        | Command::Psql(_)
+        | Command::ServiceUrls(_)
+        | Command::Config(ConfigCommand::Show)
+        | Command::DumpStatus(_)
+        | Command::ProvisionQa(_)
+        | Command::Runbooks(_)
+        | Command::Run(_)
+        | Command::Bench(_) => None,
     }
 }

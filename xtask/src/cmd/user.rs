@@ -2,14 +2,17 @@
 
 use std::process::ExitCode;
 
+use anyhow::bail;
 use core_data_ops::pg::admin;
 use core_data_ops::secrets;
 use core_data_ops::stack::Stack;
 
 use super::Ctx;
-use crate::flags::{CreateUser, NameArg};
+use crate::flags::{CreateUser, DropUser};
+use crate::prompt;
 
 pub(crate) fn create(ctx: &Ctx, args: &CreateUser) -> anyhow::Result<ExitCode> {
+    admin::check_new_name("role", &args.name)?;
     let stack = Stack::load(ctx.paths.clone())?;
     let mut client = stack.connect("postgres")?;
     let (password, stored) = match &args.password_file {
@@ -39,10 +42,18 @@ pub(crate) fn create(ctx: &Ctx, args: &CreateUser) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub(crate) fn drop(ctx: &Ctx, args: &NameArg) -> anyhow::Result<ExitCode> {
+pub(crate) fn drop(ctx: &Ctx, args: &DropUser) -> anyhow::Result<ExitCode> {
     let stack = Stack::load(ctx.paths.clone())?;
+    let services = admin::ServiceRoles::from_config(&stack.config);
+    admin::check_drop_user(&services, &args.name, args.force)?;
+    if !args.yes && !prompt::confirm(&format!("drop role `{}`?", args.name))? {
+        bail!(
+            "dropping role `{}` cannot be undone; add `--yes` to confirm",
+            args.name
+        );
+    }
     let mut client = stack.connect("postgres")?;
-    if admin::drop_user(&mut client, &args.name)? {
+    if admin::drop_user(&mut client, &services, &args.name, args.force)? {
         println!("dropped role `{}`", args.name);
     } else {
         println!("role `{}` does not exist; nothing to do", args.name);
