@@ -207,7 +207,16 @@ pub fn xtask(state: &Utf8Path, args: &[&str]) -> CliOutput {
     let bin = BIN.get_or_init(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
         let status = Command::new(cargo)
-            .args(["build", "--quiet", "--package", "xtask", "--bin", "xtask", "--features", "fault-injection"])
+            .args([
+                "build",
+                "--quiet",
+                "--package",
+                "xtask",
+                "--bin",
+                "xtask",
+                "--features",
+                "fault-injection",
+            ])
             .current_dir(core_data_ops::paths::repo_root())
             .status()
             .expect("cargo build");
