@@ -23,6 +23,9 @@ use crate::stack::Stack;
 /// so `hba_file` and `ident_file` in the staged postgresql.conf point into it.
 const CONF_DIR: &str = "/etc/core_data/conf";
 
+/// The image's `PGDATA`.
+const PGDATA: &str = "/var/lib/postgresql/data/pgdata";
+
 /// Checks `plan`'s files with the image's server binary; changes nothing.
 pub fn check(stack: &Stack, plan: &Plan, progress: &dyn Progress) -> anyhow::Result<()> {
     let started = Instant::now();
@@ -44,7 +47,13 @@ pub fn check(stack: &Stack, plan: &Plan, progress: &dyn Progress) -> anyhow::Res
     let config_file = format!("config_file={CONF_DIR}/postgresql.conf");
     let mut argv: Vec<String> = vec!["run".into(), "--rm".into(), "--network=none".into()];
     argv.extend(oneshot::confinement(stack));
-    argv.extend(["--env".into(), tz, mount]);
+    // The server wants an existing data directory it owns, even for `-C`: an empty tmpfs.
+    let pgdata = format!(
+        "--tmpfs={PGDATA}:uid={},gid={},mode=0700,size=1m",
+        stack.config.uid(),
+        stack.config.gid()
+    );
+    argv.extend(["--env".into(), tz, mount, pgdata]);
     argv.extend([
         "--entrypoint=postgres".into(),
         stack.config.image().to_owned(),
@@ -72,7 +81,8 @@ fn refusal(paths: &Paths, server_output: &str) -> anyhow::Result<String> {
     let lines: Vec<&str> = server_output
         .lines()
         .map(str::trim)
-        .filter(|line| !line.is_empty())
+        // The empty data directory has no postgresql.auto.conf: not news.
+        .filter(|line| !line.is_empty() && !line.contains("skipping missing configuration file"))
         .collect();
     let setting_keys = render::setting_keys(paths)?;
     let env_text = std::fs::read_to_string(paths.env_file()).unwrap_or_default();
