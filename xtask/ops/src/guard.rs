@@ -1,6 +1,6 @@
 //! Configuration changes that never take a healthy server down. A rendered set
 //! is staged in a private directory and parsed by the image's own `postgres`
-//! (`-C` with the staged `config_file`, in a confined one-shot container with
+//! (`-C` with the staged `--config_file`, in a confined one-shot container with
 //! the new `TZ`, so time zones are checked against the image's zoneinfo) before
 //! anything is put in place; a value the server refuses is an error naming the
 //! `.env` key and line. `Stack::up` and `Stack::apply` use it, and put the
@@ -44,7 +44,7 @@ pub fn check(stack: &Stack, plan: &Plan, progress: &dyn Progress) -> anyhow::Res
 
     let tz = format!("TZ={}", stack.config.get("TZ"));
     let mount = format!("--mount=type=bind,src={dir},dst={CONF_DIR},readonly");
-    let config_file = format!("config_file={CONF_DIR}/postgresql.conf");
+    let config_file = format!("--config_file={CONF_DIR}/postgresql.conf");
     let mut argv: Vec<String> = vec!["run".into(), "--rm".into(), "--network=none".into()];
     argv.extend(oneshot::confinement(stack));
     // The server wants an existing data directory it owns, even for `-C`: an empty tmpfs.
@@ -59,7 +59,6 @@ pub fn check(stack: &Stack, plan: &Plan, progress: &dyn Progress) -> anyhow::Res
         stack.config.image().to_owned(),
         "-C".into(),
         "timezone".into(),
-        "-c".into(),
         config_file,
     ]);
     let refs: Vec<&str> = argv.iter().map(String::as_str).collect();
