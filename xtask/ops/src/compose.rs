@@ -9,6 +9,7 @@ use crate::process;
 pub struct Compose {
     paths: Paths,
     project: String,
+    env_file: camino::Utf8PathBuf,
 }
 
 impl Compose {
@@ -16,7 +17,15 @@ impl Compose {
         Compose {
             paths: paths.clone(),
             project: config.project().to_owned(),
+            env_file: paths.env_file(),
         }
+    }
+
+    /// The same stack read through another env file (a recorded `.env`, to
+    /// re-create a container as it was).
+    pub fn with_env_file(mut self, env_file: camino::Utf8PathBuf) -> Compose {
+        self.env_file = env_file;
+        self
     }
 
     /// The full argument list, for display and for running.
@@ -26,7 +35,7 @@ impl Compose {
             "--project-name".into(),
             self.project.clone(),
             "--env-file".into(),
-            self.paths.env_file().into_string(),
+            self.env_file.clone().into_string(),
             "--file".into(),
             self.paths.compose_file().into_string(),
         ];

@@ -165,12 +165,17 @@ impl Docker {
         }
     }
 
-    /// `healthy`, `unhealthy`, `starting`, `none`, or `None` when the container does not exist.
+    /// `healthy`, `unhealthy`, `starting`, `none`, `stopped`, `restarting` (its
+    /// process exited and Docker is about to start it again), or `None` when
+    /// the container does not exist.
     pub fn health(&self, name: &str) -> anyhow::Result<Option<String>> {
         let Some(inspect) = self.inspect_container(name)? else {
             return Ok(None);
         };
         let state = inspect.state.unwrap_or_default();
+        if state.restarting.unwrap_or(false) {
+            return Ok(Some("restarting".to_owned()));
+        }
         if !state.running.unwrap_or(false) {
             return Ok(Some("stopped".to_owned()));
         }

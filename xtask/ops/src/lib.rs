@@ -11,6 +11,7 @@ pub mod config;
 pub mod docker;
 pub mod fault;
 pub mod fsutil;
+pub mod guard;
 pub mod image;
 pub mod lock;
 pub mod paths;

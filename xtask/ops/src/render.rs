@@ -61,37 +61,95 @@ fn hba_name(name: String) -> String {
     }
 }
 
+/// Template variables taken straight from a `.env` key.
+const VARIABLES: &[(&str, &str)] = &[
+    ("superuser", "POSTGRES_SUPERUSER"),
+    ("timezone", "TZ"),
+    ("max_connections", "PG_MAX_CONNECTIONS"),
+    ("shared_buffers", "PG_SHARED_BUFFERS"),
+    ("effective_cache_size", "PG_EFFECTIVE_CACHE_SIZE"),
+    ("work_mem", "PG_WORK_MEM"),
+    ("maintenance_work_mem", "PG_MAINTENANCE_WORK_MEM"),
+    ("wal_buffers", "PG_WAL_BUFFERS"),
+    ("max_wal_size", "PG_MAX_WAL_SIZE"),
+    ("min_wal_size", "PG_MIN_WAL_SIZE"),
+    ("max_worker_processes", "PG_MAX_WORKER_PROCESSES"),
+    ("max_parallel_workers", "PG_MAX_PARALLEL_WORKERS"),
+    (
+        "max_parallel_workers_per_gather",
+        "PG_MAX_PARALLEL_WORKERS_PER_GATHER",
+    ),
+    (
+        "max_parallel_maintenance_workers",
+        "PG_MAX_PARALLEL_MAINTENANCE_WORKERS",
+    ),
+    ("random_page_cost", "PG_RANDOM_PAGE_COST"),
+    ("effective_io_concurrency", "PG_EFFECTIVE_IO_CONCURRENCY"),
+    ("statement_timeout", "PG_STATEMENT_TIMEOUT"),
+    ("lock_timeout", "PG_LOCK_TIMEOUT"),
+    (
+        "idle_in_transaction_session_timeout",
+        "PG_IDLE_IN_TRANSACTION_SESSION_TIMEOUT",
+    ),
+    (
+        "log_min_duration_statement",
+        "PG_LOG_MIN_DURATION_STATEMENT",
+    ),
+    ("auto_explain_min_duration", "PG_AUTO_EXPLAIN_MIN_DURATION"),
+    ("pgaudit_log", "PG_PGAUDIT_LOG"),
+    ("pgbackrest_retention_full", "PGBACKREST_RETENTION_FULL"),
+    ("pgbackrest_retention_diff", "PGBACKREST_RETENTION_DIFF"),
+    ("pgbackrest_compress_type", "PGBACKREST_COMPRESS_TYPE"),
+    ("pgbackrest_process_max", "PGBACKREST_PROCESS_MAX"),
+];
+
 fn context(config: &Config) -> serde_json::Value {
-    let get = |key: &str| config.get(key).to_owned();
-    json!({
-        "superuser": get("POSTGRES_SUPERUSER"),
-        "timezone": get("TZ"),
-        "max_connections": get("PG_MAX_CONNECTIONS"),
-        "shared_buffers": get("PG_SHARED_BUFFERS"),
-        "effective_cache_size": get("PG_EFFECTIVE_CACHE_SIZE"),
-        "work_mem": get("PG_WORK_MEM"),
-        "maintenance_work_mem": get("PG_MAINTENANCE_WORK_MEM"),
-        "wal_buffers": get("PG_WAL_BUFFERS"),
-        "max_wal_size": get("PG_MAX_WAL_SIZE"),
-        "min_wal_size": get("PG_MIN_WAL_SIZE"),
-        "max_worker_processes": get("PG_MAX_WORKER_PROCESSES"),
-        "max_parallel_workers": get("PG_MAX_PARALLEL_WORKERS"),
-        "max_parallel_workers_per_gather": get("PG_MAX_PARALLEL_WORKERS_PER_GATHER"),
-        "max_parallel_maintenance_workers": get("PG_MAX_PARALLEL_MAINTENANCE_WORKERS"),
-        "random_page_cost": get("PG_RANDOM_PAGE_COST"),
-        "effective_io_concurrency": get("PG_EFFECTIVE_IO_CONCURRENCY"),
-        "statement_timeout": get("PG_STATEMENT_TIMEOUT"),
-        "lock_timeout": get("PG_LOCK_TIMEOUT"),
-        "idle_in_transaction_session_timeout": get("PG_IDLE_IN_TRANSACTION_SESSION_TIMEOUT"),
-        "log_min_duration_statement": get("PG_LOG_MIN_DURATION_STATEMENT"),
-        "auto_explain_min_duration": get("PG_AUTO_EXPLAIN_MIN_DURATION"),
-        "pgaudit_log": get("PG_PGAUDIT_LOG"),
-        "shared_preload_libraries": PRELOAD_LIBRARIES,
-        "pgbackrest_retention_full": get("PGBACKREST_RETENTION_FULL"),
-        "pgbackrest_retention_diff": get("PGBACKREST_RETENTION_DIFF"),
-        "pgbackrest_compress_type": get("PGBACKREST_COMPRESS_TYPE"),
-        "pgbackrest_process_max": get("PGBACKREST_PROCESS_MAX"),
-    })
+    let mut ctx = serde_json::Map::new();
+    for (variable, key) in VARIABLES {
+        ctx.insert((*variable).to_owned(), json!(config.get(key)));
+    }
+    ctx.insert(
+        "network_subnet".to_owned(),
+        json!(config.get("NETWORK_SUBNET")),
+    );
+    ctx.insert("service_roles".to_owned(), json!(SERVICE_ROLES));
+    ctx.insert(
+        "shared_preload_libraries".to_owned(),
+        json!(PRELOAD_LIBRARIES),
+    );
+    serde_json::Value::Object(ctx)
+}
+
+/// Roles that log in only from the compose network or loopback (besides the superuser).
+pub const SERVICE_ROLES: &[&str] = &[crate::secrets::BACKUP_ROLE, crate::secrets::READER_ROLE];
+
+/// The `.env` key behind each setting of postgresql.conf, read from the
+/// template (`name = '{{ variable }}'`), so an error about a setting can name
+/// the line of `.env` to change.
+pub fn setting_keys(paths: &Paths) -> anyhow::Result<Vec<(String, &'static str)>> {
+    let path = paths.postgres_dir().join("conf/postgresql.conf.j2");
+    let source = std::fs::read_to_string(&path)
+        .with_context(|| format!("failed to read template `{path}`"))?;
+    let mut out = Vec::new();
+    for line in source.lines().map(str::trim) {
+        let Some((name, value)) = line.split_once('=') else {
+            continue;
+        };
+        if line.starts_with('#') {
+            continue;
+        }
+        let Some(variable) = value
+            .split_once("{{")
+            .and_then(|(_, rest)| rest.split_once("}}"))
+            .map(|(inner, _)| inner.split('|').next().unwrap_or("").trim())
+        else {
+            continue;
+        };
+        if let Some((_, key)) = VARIABLES.iter().find(|(v, _)| *v == variable) {
+            out.push((name.trim().to_owned(), *key));
+        }
+    }
+    Ok(out)
 }
 
 /// Renders every template in memory.
@@ -125,24 +183,135 @@ pub fn output_dir(paths: &Paths) -> Utf8PathBuf {
     paths.rendered_dir().join("postgres")
 }
 
-/// Renders and writes the files that changed; reports what changed.
+/// Renders and writes the files that changed; reports what changed. Nothing
+/// is checked: `up` and `config apply` go through [`plan`], a check of the
+/// staged files (`crate::guard`) and [`Plan::install`] instead.
 pub fn write(paths: &Paths, config: &Config) -> anyhow::Result<RenderOutcome> {
+    let plan = plan(paths, config)?;
+    plan.install(paths)?;
+    Ok(plan.outcome)
+}
+
+/// The rendered files next to what is in place now, before anything is written.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// Every rendered file.
+    pub files: Vec<Rendered>,
+    /// The text in place now, by file (`None`: no such file yet).
+    pub previous: Vec<Option<String>>,
+    pub outcome: RenderOutcome,
+}
+
+/// Renders every template and compares it with the files in place; writes nothing.
+pub fn plan(paths: &Paths, config: &Config) -> anyhow::Result<Plan> {
     let dir = output_dir(paths);
-    crate::fsutil::ensure_dir(&dir, 0o755)?;
+    let files = render(paths, config)?;
+    let mut previous = Vec::new();
     let mut outcome = RenderOutcome::default();
-    for rendered in render(paths, config)? {
-        let path = dir.join(rendered.name);
-        let old = std::fs::read_to_string(&path).ok();
-        if old.as_deref() == Some(rendered.text.as_str()) {
-            continue;
+    for rendered in &files {
+        let old = std::fs::read_to_string(dir.join(rendered.name)).ok();
+        if old.as_deref() != Some(rendered.text.as_str()) {
+            if rendered.name == "postgresql.conf" {
+                outcome.changed_settings =
+                    diff_settings(old.as_deref().unwrap_or(""), &rendered.text);
+            }
+            outcome.changed_files.push(rendered.name);
         }
-        if rendered.name == "postgresql.conf" {
-            outcome.changed_settings = diff_settings(old.as_deref().unwrap_or(""), &rendered.text);
-        }
-        crate::fsutil::write_atomic(&path, rendered.text.as_bytes(), 0o644)?;
-        outcome.changed_files.push(rendered.name);
+        previous.push(old);
     }
-    Ok(outcome)
+    Ok(Plan {
+        files,
+        previous,
+        outcome,
+    })
+}
+
+/// Where the set replaced by the last install is kept (beside `output_dir`).
+pub fn previous_dir(paths: &Paths) -> Utf8PathBuf {
+    paths.rendered_dir().join("postgres.previous")
+}
+
+impl Plan {
+    /// Writes every rendered file into `dir` (a staging directory to be checked).
+    pub fn stage(&self, dir: &camino::Utf8Path) -> anyhow::Result<()> {
+        for rendered in &self.files {
+            crate::fsutil::write_atomic(&dir.join(rendered.name), rendered.text.as_bytes(), 0o644)?;
+        }
+        Ok(())
+    }
+
+    /// Puts the changed files in place, each by an atomic rename inside the
+    /// bound directory (renaming the directory itself would leave the
+    /// container's bind mount on the old one). The set in place before is
+    /// copied to [`previous_dir`] first.
+    pub fn install(&self, paths: &Paths) -> anyhow::Result<()> {
+        if self.outcome.changed_files.is_empty() {
+            return Ok(());
+        }
+        let dir = output_dir(paths);
+        crate::fsutil::ensure_dir(&dir, 0o755)?;
+        if self.previous.iter().any(Option::is_some) {
+            let keep = previous_dir(paths);
+            crate::fsutil::ensure_dir(&keep, 0o755)?;
+            for (rendered, old) in self.files.iter().zip(&self.previous) {
+                if let Some(old) = old {
+                    crate::fsutil::write_atomic(&keep.join(rendered.name), old.as_bytes(), 0o644)?;
+                }
+            }
+        }
+        let mut written = Vec::new();
+        for rendered in self.changed() {
+            let result = crate::fsutil::write_atomic(
+                &dir.join(rendered.name),
+                rendered.text.as_bytes(),
+                0o644,
+            );
+            if let Err(err) = result {
+                // Fail back: what was written so far goes back to what it was.
+                let _ = self.restore_files(paths, &written);
+                return Err(err);
+            }
+            written.push(rendered.name);
+        }
+        Ok(())
+    }
+
+    /// Puts the files in place before [`Plan::install`] back.
+    pub fn restore(&self, paths: &Paths) -> anyhow::Result<()> {
+        self.restore_files(paths, &self.outcome.changed_files)
+            .context("failed to put the previous rendered configuration back")
+    }
+
+    fn restore_files(&self, paths: &Paths, names: &[&'static str]) -> anyhow::Result<()> {
+        let dir = output_dir(paths);
+        for (rendered, old) in self.files.iter().zip(&self.previous) {
+            if !names.contains(&rendered.name) {
+                continue;
+            }
+            let path = dir.join(rendered.name);
+            match old {
+                Some(old) => crate::fsutil::write_atomic(&path, old.as_bytes(), 0o644)?,
+                None => match std::fs::remove_file(&path) {
+                    Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
+                        return Err(err).with_context(|| format!("failed to remove `{path}`"))
+                    }
+                    _ => {}
+                },
+            }
+        }
+        Ok(())
+    }
+
+    fn changed(&self) -> impl Iterator<Item = &Rendered> {
+        self.files
+            .iter()
+            .filter(|rendered| self.outcome.changed_files.contains(&rendered.name))
+    }
+
+    /// True when there was a rendered set before (not a first start).
+    pub fn had_previous(&self) -> bool {
+        self.previous.iter().all(Option::is_some)
+    }
 }
 
 /// The `name = value` settings of a postgresql.conf text.

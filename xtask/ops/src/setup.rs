@@ -27,10 +27,15 @@ fn require_root(what: &str) -> anyhow::Result<()> {
 /// host's sources stay untouched), unpacks it and installs the plugin binary.
 pub fn install_compose_v2(mirror: &str) -> anyhow::Result<()> {
     require_root("compose v2")?;
-    let work = std::env::temp_dir().join(format!("core_data-compose-{}", std::process::id()));
-    let work = camino::Utf8PathBuf::from_path_buf(work)
+    // A private (0700, unpredictable) directory: the binary installed as root
+    // must not pass through a path another user could create or swap first.
+    let temp = tempfile::Builder::new()
+        .prefix("core_data-compose-")
+        .tempdir()
+        .context("failed to create a private temporary directory")?;
+    let work = camino::Utf8PathBuf::from_path_buf(temp.path().to_owned())
         .map_err(|_| anyhow::anyhow!("temp dir is not UTF-8"))?;
-    let result = (|| {
+    (|| {
         for dir in ["lists/partial", "cache/archives/partial", "extract"] {
             std::fs::create_dir_all(work.join(dir))?;
         }
@@ -77,9 +82,7 @@ pub fn install_compose_v2(mirror: &str) -> anyhow::Result<()> {
         .context("the package did not contain the compose plugin")?;
         std::fs::set_permissions(&target, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
         Ok(())
-    })();
-    let _ = std::fs::remove_dir_all(&work);
-    result
+    })()
 }
 
 /// Installs mmdebstrap from the host's own package sources.

@@ -9,11 +9,12 @@ use anyhow::{bail, Context};
 use crate::compose::Compose;
 use crate::config::Config;
 use crate::docker::Docker;
+use crate::guard;
 use crate::image;
 use crate::paths::Paths;
 use crate::pg;
 use crate::progress::Progress;
-use crate::render::{self, ChangedSetting};
+use crate::render::{self, ChangedSetting, Plan};
 use crate::secrets;
 use crate::tls;
 
@@ -133,13 +134,6 @@ impl Stack {
             self.config.uid(),
             self.config.gid(),
         )?;
-        let rendered = render::write(&self.paths, &self.config)?;
-        for name in &rendered.changed_files {
-            progress.status(
-                "Rendered",
-                &format!("{}", render::output_dir(&self.paths).join(name)),
-            );
-        }
         let image = image::build::ensure(&self.docker, &self.paths, &self.config, false, progress)?;
         // Before anything starts: a restore killed half-way is finished or rolled back.
         let recovered = crate::backup::restore::recover_pending(self, progress)?;
@@ -153,18 +147,59 @@ impl Stack {
         if let Some(recovered) = &recovered {
             progress.status("Recovered", &recovered.to_string());
         }
+        // Check, then change: the new set is parsed by the image's server before
+        // anything is put in place.
+        let plan = render::plan(&self.paths, &self.config)?;
+        if !plan.outcome.changed_files.is_empty() {
+            guard::check(self, &plan, progress)?;
+        }
+        let renewed = tls::ensure_names(&self.paths, &self.config)?;
+        if renewed {
+            progress.status(
+                "Renewed",
+                "the server certificate (its names no longer matched the configuration)",
+            );
+        }
+        plan.install(&self.paths)?;
+        for name in &plan.outcome.changed_files {
+            progress.status(
+                "Rendered",
+                &format!("{}", render::output_dir(&self.paths).join(name)),
+            );
+        }
+        // A failed start rolls back only to a set that ran before.
+        let can_roll_back = plan.had_previous()
+            && (!plan.outcome.changed_files.is_empty() || self.env_differs_from_applied());
 
         let before = self.container_state()?;
         progress.status("Starting", &format!("stack `{}`", self.config.project()));
         // postgres first, waited for with our own diagnostics; then the services that depend on it.
-        self.compose().stream(
-            &["up", "--detach", "--remove-orphans", "postgres"],
-            |line| progress.detail(line),
-        )?;
-        let after = self.container_state()?;
+        // New TLS files reach a container only when it is created.
+        let mut args = vec!["up", "--detach", "--remove-orphans"];
+        if renewed {
+            args.push("--force-recreate");
+        }
+        let started = self
+            .compose()
+            .stream(&[args.as_slice(), &["postgres"]].concat(), |line| {
+                progress.detail(line)
+            })
+            .and_then(|()| self.container_state());
+        let after = match started {
+            Ok(after) => after,
+            Err(err) if can_roll_back => {
+                return Err(guard::roll_back(self, &plan, true, err, progress))
+            }
+            Err(err) => return Err(err),
+        };
         let container_changed =
             before != after || !before.as_ref().is_some_and(|(_, running)| *running);
-        self.wait_healthy(Duration::from_secs(600), progress)?;
+        if let Err(err) = self.wait_healthy(Duration::from_secs(600), progress) {
+            if can_roll_back && container_changed {
+                return Err(guard::roll_back(self, &plan, true, err, progress));
+            }
+            return Err(err);
+        }
         // Before anything logs in with a password (the superuser's included).
         let passwords_synced = pg::passwords::sync(self)?;
         for role in &passwords_synced {
@@ -173,10 +208,7 @@ impl Stack {
                 &format!("the password of role `{role}` from `secrets/`"),
             );
         }
-        self.compose()
-            .stream(&["up", "--detach", "--remove-orphans"], |line| {
-                progress.detail(line)
-            })?;
+        self.compose().stream(&args, |line| progress.detail(line))?;
         if passwords_synced
             .iter()
             .any(|role| role == secrets::BACKUP_ROLE)
@@ -191,11 +223,12 @@ impl Stack {
 
         let applied = if container_changed {
             Applied::Started
-        } else if rendered.changed_files.is_empty() {
+        } else if plan.outcome.changed_files.is_empty() {
             Applied::Nothing
         } else {
-            self.apply_to_running(rendered.changed_settings, progress)?
+            self.apply_to_running(&plan, progress)?
         };
+        guard::record_applied(&self.paths)?;
 
         progress.status("Bootstrap", "roles, databases and extensions");
         let bootstrap = pg::bootstrap::run(&self.paths, &self.config, &|db| self.connect(db))?;
@@ -222,23 +255,25 @@ impl Stack {
         })
     }
 
-    /// Re-renders and applies to the running server (`config apply`).
+    /// Re-renders, checks and applies to the running server (`config apply`).
     pub fn apply(&self, progress: &dyn Progress) -> anyhow::Result<Applied> {
-        let rendered = render::write(&self.paths, &self.config)?;
-        if rendered.changed_files.is_empty() {
+        let plan = render::plan(&self.paths, &self.config)?;
+        if plan.outcome.changed_files.is_empty() {
             return Ok(Applied::Nothing);
         }
         if self.docker.health(&self.container())?.as_deref() != Some("healthy") {
-            bail!("the stack is not running; the new configuration is rendered and `cargo xtask up` will start on it");
+            bail!("the stack is not running, so nothing was changed; `cargo xtask up` checks the new configuration and starts on it");
         }
-        self.apply_to_running(rendered.changed_settings, progress)
+        guard::check(self, &plan, progress)?;
+        plan.install(&self.paths)?;
+        self.apply_to_running(&plan, progress)
     }
 
-    fn apply_to_running(
-        &self,
-        changed: Vec<ChangedSetting>,
-        progress: &dyn Progress,
-    ) -> anyhow::Result<Applied> {
+    /// Reloads, or restarts when a changed setting needs it. A set the server
+    /// refuses on reload, or a restart that does not become healthy, puts the
+    /// previous files back (and the server on them).
+    fn apply_to_running(&self, plan: &Plan, progress: &dyn Progress) -> anyhow::Result<Applied> {
+        let changed = plan.outcome.changed_settings.clone();
         let mut client = self.connect("postgres")?;
         client
             .batch_execute("SELECT pg_reload_conf()")
@@ -264,8 +299,12 @@ impl Stack {
             })
             .collect();
         if !errors.is_empty() {
+            plan.restore(&self.paths)?;
+            client
+                .batch_execute("SELECT pg_reload_conf()")
+                .context("failed to reload the previous configuration")?;
             bail!(
-                "the server rejected the new configuration: {}",
+                "the server rejected the new configuration on reload, so the previous files were put back and reloaded: {}",
                 errors.join("; ")
             );
         }
@@ -281,13 +320,25 @@ impl Stack {
             progress.status("Reloaded", &describe(&changed));
             return Ok(Applied::Reloaded(changed));
         }
+        drop(client);
         progress.status(
             "Restarting",
             &format!("postgres: {} need(s) a restart", pending.join(", ")),
         );
-        self.compose().run(&["restart", "postgres"])?;
-        self.wait_healthy(Duration::from_secs(300), progress)?;
+        let restarted = self
+            .compose()
+            .run(&["restart", "postgres"])
+            .and_then(|_| self.wait_healthy(Duration::from_secs(300), progress));
+        if let Err(err) = restarted {
+            return Err(guard::roll_back(self, plan, false, err, progress));
+        }
         Ok(Applied::Restarted(pending))
+    }
+
+    /// True when `.env` differs from the one the server was last brought up with.
+    fn env_differs_from_applied(&self) -> bool {
+        let applied = std::fs::read(guard::applied_env(&self.paths)).ok();
+        applied.is_some() && applied != std::fs::read(self.paths.env_file()).ok()
     }
 
     /// The container's ID and whether it runs, or `None` when it does not exist.
@@ -306,26 +357,24 @@ impl Stack {
             }))
     }
 
+    fn restart_count(&self) -> anyhow::Result<i64> {
+        Ok(self
+            .docker
+            .inspect_container(&self.container())?
+            .and_then(|inspect| inspect.restart_count)
+            .unwrap_or(0))
+    }
+
     /// Polls the container's health until healthy; on failure shows the health
     /// checks' output and the server's last log lines.
     pub fn wait_healthy(&self, limit: Duration, progress: &dyn Progress) -> anyhow::Result<()> {
         let container = self.container();
         let started = Instant::now();
         let mut last = String::new();
-        let restarts = |docker: &Docker| -> anyhow::Result<i64> {
-            Ok(docker
-                .inspect_container(&container)?
-                .and_then(|inspect| inspect.restart_count)
-                .unwrap_or(0))
-        };
-        let restarts_before = restarts(&self.docker)?;
+        // A server that exits is started again by the restart policy; a growing
+        // count means a crash loop, which health alone shows only as `starting`.
+        let restarts = self.restart_count()?;
         loop {
-            // A container that exits and is restarted by its policy (the entrypoint
-            // refusing to start, a configuration the server rejects) never gets healthy.
-            if restarts(&self.docker)? > restarts_before {
-                last = "restarting after an exit".to_owned();
-                break;
-            }
             let health = self
                 .docker
                 .health(&container)?
@@ -334,9 +383,13 @@ impl Stack {
                 progress.status("Health", &format!("{container}: {health}"));
                 last.clone_from(&health);
             }
+            if health != "healthy" && self.restart_count()? > restarts {
+                last = format!("{health}, restarted by Docker after its server exited");
+                break;
+            }
             match health.as_str() {
                 "healthy" => return Ok(()),
-                "unhealthy" | "stopped" | "missing" => break,
+                "unhealthy" | "stopped" | "missing" | "restarting" => break,
                 _ if started.elapsed() > limit => break,
                 _ => std::thread::sleep(Duration::from_millis(500)),
             }

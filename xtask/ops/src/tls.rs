@@ -14,8 +14,24 @@ use crate::config::Config;
 use crate::paths::Paths;
 use crate::secrets;
 
-/// Host names the server certificate is valid for: the host side and the compose network.
+/// Host names every server certificate is valid for: the host side and the compose network.
 pub const SERVER_NAMES: &[&str] = &["localhost", "127.0.0.1", "::1", "postgres"];
+
+/// The common name of the server certificates this module makes; a certificate
+/// without it was put there by the operator and is never replaced.
+const SERVER_CN: &str = "core_data postgres";
+
+/// The names the server certificate must carry for `config`: [`SERVER_NAMES`],
+/// the container name, and `POSTGRES_BIND_ADDRESS` unless it is a wildcard or loopback.
+pub fn server_names(config: &Config) -> Vec<String> {
+    let mut names: Vec<String> = SERVER_NAMES.iter().map(|name| (*name).to_owned()).collect();
+    names.push(format!("{}-postgres", config.project()));
+    let bind = config.bind_address();
+    if !matches!(bind, "0.0.0.0" | "127.0.0.1") {
+        names.push(bind.to_owned());
+    }
+    names
+}
 
 pub struct TlsFiles {
     pub ca_cert: Utf8PathBuf,
@@ -39,7 +55,37 @@ pub fn ensure(paths: &Paths, config: &Config, force: bool) -> anyhow::Result<Vec
     if !force && files.ca_cert.exists() && files.server_cert.exists() && files.server_key.exists() {
         return Ok(Vec::new());
     }
-    let (ca_pem, cert_pem, key_pem) = generate().context("failed to generate TLS material")?;
+    write_generated(paths, config)
+}
+
+/// Regenerates the CA and server certificate when the certificate in place was
+/// made here and lacks a name [`server_names`] requires (a new
+/// `POSTGRES_BIND_ADDRESS`, a new project). Returns whether it did.
+pub fn ensure_names(paths: &Paths, config: &Config) -> anyhow::Result<bool> {
+    let files = files(paths);
+    let Ok(pem) = std::fs::read(&files.server_cert) else {
+        return Ok(false);
+    };
+    let Some(Ok(der)) = rustls_pemfile::certs(&mut pem.as_slice()).next() else {
+        return Ok(false);
+    };
+    if !contains(&der, SERVER_CN.as_bytes()) {
+        return Ok(false);
+    }
+    if server_names(config)
+        .iter()
+        .all(|name| contains(&der, &san_entry(name)))
+    {
+        return Ok(false);
+    }
+    write_generated(paths, config)?;
+    Ok(true)
+}
+
+fn write_generated(paths: &Paths, config: &Config) -> anyhow::Result<Vec<Utf8PathBuf>> {
+    let files = files(paths);
+    let (ca_pem, cert_pem, key_pem) =
+        generate(&server_names(config)).context("failed to generate TLS material")?;
     // The CA key is not kept: nothing else is ever signed with it.
     secrets::write_new(&files.ca_cert, &ca_pem, true, config)?;
     secrets::write_new(&files.server_cert, &cert_pem, true, config)?;
@@ -53,8 +99,26 @@ fn validity_years() -> (i32, i32) {
     (year - 1, year + 10)
 }
 
+/// A subjectAltName entry as DER: an IP address (`[7]` and its octets) or a DNS name (`[2]`).
+fn san_entry(name: &str) -> Vec<u8> {
+    let (tag, body) = match name.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(ip)) => (0x87, ip.octets().to_vec()),
+        Ok(std::net::IpAddr::V6(ip)) => (0x87, ip.octets().to_vec()),
+        Err(_) => (0x82, name.as_bytes().to_vec()),
+    };
+    let mut entry = vec![tag, u8::try_from(body.len()).unwrap_or(u8::MAX)];
+    entry.extend(body);
+    entry
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|window| window == needle)
+}
+
 /// Returns (CA certificate, server certificate, server key) as PEM.
-fn generate() -> Result<(String, String, String), rcgen::Error> {
+fn generate(names: &[String]) -> Result<(String, String, String), rcgen::Error> {
     let (first_year, last_year) = validity_years();
     let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
@@ -68,11 +132,10 @@ fn generate() -> Result<(String, String, String), rcgen::Error> {
     let ca_cert = ca_params.self_signed(&ca_key)?;
     let issuer = Issuer::new(ca_params, ca_key);
 
-    let names: Vec<String> = SERVER_NAMES.iter().map(|name| (*name).to_owned()).collect();
-    let mut params = CertificateParams::new(names)?;
+    let mut params = CertificateParams::new(names.to_vec())?;
     params
         .distinguished_name
-        .push(DnType::CommonName, "core_data postgres");
+        .push(DnType::CommonName, SERVER_CN);
     params.key_usages = vec![
         KeyUsagePurpose::DigitalSignature,
         KeyUsagePurpose::KeyEncipherment,
@@ -84,4 +147,77 @@ fn generate() -> Result<(String, String, String), rcgen::Error> {
     let server_key = KeyPair::generate()?;
     let server_cert = params.signed_by(&server_key, &issuer)?;
     Ok((ca_cert.pem(), server_cert.pem(), server_key.serialize_pem()))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::config::sizing::Resources;
+
+    fn config(bind: &str) -> Config {
+        let overrides: BTreeMap<String, String> = [
+            ("POSTGRES_BIND_ADDRESS", bind),
+            ("COMPOSE_PROJECT_NAME", "tlstest"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        let resources = Resources {
+            memory_mb: 2048,
+            cpus: 2,
+        };
+        Config::from_overrides(&overrides, resources).unwrap()
+    }
+
+    #[test]
+    fn the_certificate_follows_the_bind_address() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = camino::Utf8Path::from_path(dir.path()).unwrap().to_owned();
+        let paths = Paths::from_repo(Some(state));
+        let loopback = config("127.0.0.1");
+        ensure(&paths, &loopback, false).unwrap();
+        let first = std::fs::read(files(&paths).server_cert).unwrap();
+        assert!(
+            !ensure_names(&paths, &loopback).unwrap(),
+            "names match: kept"
+        );
+        assert_eq!(std::fs::read(files(&paths).server_cert).unwrap(), first);
+
+        let public = config("10.1.2.3");
+        assert!(
+            ensure_names(&paths, &public).unwrap(),
+            "a new bind address renews"
+        );
+        let renewed = std::fs::read(files(&paths).server_cert).unwrap();
+        let der = rustls_pemfile::certs(&mut renewed.as_slice())
+            .next()
+            .unwrap()
+            .unwrap();
+        assert!(contains(&der, &[0x87, 4, 10, 1, 2, 3]));
+        assert!(contains(&der, &san_entry("tlstest-postgres")));
+        assert!(!ensure_names(&paths, &public).unwrap(), "renewed once only");
+    }
+
+    #[test]
+    fn a_certificate_put_there_by_the_operator_is_never_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = camino::Utf8Path::from_path(dir.path()).unwrap().to_owned();
+        let paths = Paths::from_repo(Some(state));
+        ensure(&paths, &config("127.0.0.1"), false).unwrap();
+        // An operator's certificate: another common name, no matching names.
+        let mut params = CertificateParams::new(vec!["db.example.com".to_owned()]).unwrap();
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "db.example.com");
+        let key = KeyPair::generate().unwrap();
+        let theirs = params.self_signed(&key).unwrap().pem();
+        std::fs::write(files(&paths).server_cert, &theirs).unwrap();
+        assert!(!ensure_names(&paths, &config("10.1.2.3")).unwrap());
+        assert_eq!(
+            std::fs::read_to_string(files(&paths).server_cert).unwrap(),
+            theirs
+        );
+    }
 }

@@ -64,8 +64,16 @@ pub fn bootstrap(config: &Config, progress: &dyn Progress) -> anyhow::Result<()>
         "Bootstrapping",
         &format!("{BOOTSTRAP_IMAGE} from {mirror} with mmdebstrap"),
     );
-    let dir = tempdir()?;
-    let tarball = format!("{dir}/rootfs.tar");
+    // Private and unpredictable (0700): the root filesystem is imported from here as root.
+    let dir = tempfile::Builder::new()
+        .prefix("core_data-bootstrap-")
+        .tempdir()
+        .context("failed to create a private temporary directory")?;
+    let tarball = dir.path().join("rootfs.tar");
+    let tarball = tarball
+        .to_str()
+        .context("the temporary directory is not UTF-8")?
+        .to_owned();
     let result = (|| {
         process::stream(
             duct::cmd(
@@ -96,12 +104,5 @@ pub fn bootstrap(config: &Config, progress: &dyn Progress) -> anyhow::Result<()>
         )
         .context("failed to import the bootstrapped root filesystem")
     })();
-    let _ = std::fs::remove_dir_all(&dir);
     result.map(|_| ())
-}
-
-fn tempdir() -> anyhow::Result<String> {
-    let dir = std::env::temp_dir().join(format!("core_data-bootstrap-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    Ok(dir.to_string_lossy().into_owned())
 }
