@@ -120,12 +120,15 @@ impl Stack {
         for file in &written {
             progress.status("Generated", file.as_str());
         }
-        crate::fsutil::ensure_dir(&self.paths.backups_dir(), 0o750)?;
-        crate::fsutil::hand_over(
-            &self.paths.backups_dir(),
-            self.config.uid(),
-            self.config.gid(),
-        )?;
+        // Real directories (never symlinks), made before compose would create them as root:
+        // `backups/` for postgres (read-only) and `backups/logical` for the sidecar.
+        for dir in [
+            self.paths.backups_dir(),
+            crate::backup::logical::sidecar_dir(self),
+        ] {
+            crate::fsutil::ensure_real_dir(&dir, 0o750)?;
+            crate::fsutil::hand_over(&dir, self.config.uid(), self.config.gid())?;
+        }
         let rendered = render::write(&self.paths, &self.config)?;
         for name in &rendered.changed_files {
             progress.status(
@@ -171,6 +174,15 @@ impl Stack {
             progress.status(
                 "Installed",
                 &format!("{} extension(s)", bootstrap.extensions.len()),
+            );
+        }
+        // Databases an interrupted `restore-dump` left: cleaned when safe, else reported.
+        if let Err(err) = crate::backup::leftovers::sweep(self, progress) {
+            progress.status(
+                "Warning",
+                &format!(
+                    "could not check for databases left by an interrupted restore-dump: {err:#}"
+                ),
             );
         }
         Ok(UpReport {

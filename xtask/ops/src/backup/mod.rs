@@ -4,9 +4,13 @@
 //! cluster; `qa`: clones for QA). `oneshot` runs confined containers on the
 //! stack's volumes.
 
+pub mod db_props;
+pub mod dump_file;
+pub mod leftovers;
 pub mod logical;
 pub mod oneshot;
 pub mod physical;
 pub mod qa;
 pub mod restore;
+pub mod restore_dump;
 pub mod verify;
