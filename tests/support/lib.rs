@@ -203,6 +203,11 @@ impl std::fmt::Display for CliOutput {
 
 /// Builds the `xtask` binary once, then runs it with `args` against `state`.
 pub fn xtask(state: &Utf8Path, args: &[&str]) -> CliOutput {
+    xtask_with_env(state, args, &[])
+}
+
+/// `xtask` with extra environment variables (e.g. `CORE_DATA_FAULT`).
+pub fn xtask_with_env(state: &Utf8Path, args: &[&str], env: &[(&str, &str)]) -> CliOutput {
     static BIN: OnceLock<Utf8PathBuf> = OnceLock::new();
     let bin = BIN.get_or_init(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
@@ -223,6 +228,7 @@ pub fn xtask(state: &Utf8Path, args: &[&str]) -> CliOutput {
         .arg(state.as_str())
         .args(args)
         .env_remove("CORE_DATA_STATE")
+        .envs(env.iter().copied())
         .output()
         .expect("run xtask");
     CliOutput {
