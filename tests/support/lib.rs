@@ -212,7 +212,16 @@ pub fn xtask_with_env(state: &Utf8Path, args: &[&str], env: &[(&str, &str)]) -> 
     let bin = BIN.get_or_init(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
         let status = Command::new(cargo)
-            .args(["build", "--quiet", "--package", "xtask", "--bin", "xtask", "--features", "fault-injection"])
+            .args([
+                "build",
+                "--quiet",
+                "--package",
+                "xtask",
+                "--bin",
+                "xtask",
+                "--features",
+                "fault-injection",
+            ])
             .current_dir(core_data_ops::paths::repo_root())
             .status()
             .expect("cargo build");

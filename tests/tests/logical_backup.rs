@@ -836,6 +836,14 @@ fn colliding_names_get_their_own_files(t: &TestStack) {
         },
     );
     let dir = logical::sidecar_dir(&t.stack).join(&run.directory);
+    // Copied out at once: the 20s retention prunes the run while we restore from it.
+    let kept = t.paths().backups_dir().join("sidecar-copy");
+    std::fs::create_dir(&kept).unwrap();
+    for entry in dir.read_dir_utf8().unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), kept.join(entry.file_name())).unwrap();
+    }
+    let dir = kept;
     let mut files = Vec::new();
     for name in names {
         let entry = run

@@ -199,6 +199,23 @@ impl DbProps {
             }
             carried.push(format!("{} privilege grant(s)", items.len()));
         }
+        // Exactly the replaced database's settings, whatever the restored file brought.
+        tx.batch_execute(&format!("ALTER DATABASE {db} RESET ALL"))?;
+        let roles: Vec<String> = tx
+            .query(
+                "SELECT pg_get_userbyid(s.setrole)::text FROM pg_db_role_setting s \
+                 JOIN pg_database d ON d.oid = s.setdatabase WHERE d.datname = $1 AND s.setrole <> 0",
+                &[&database],
+            )?
+            .iter()
+            .map(|row| row.get(0))
+            .collect();
+        for role in roles {
+            tx.batch_execute(&format!(
+                "ALTER ROLE {} IN DATABASE {db} RESET ALL",
+                quote_ident(&role)
+            ))?;
+        }
         for setting in &self.settings {
             let target = match &setting.role {
                 None => format!("DATABASE {db}"),
@@ -225,30 +242,47 @@ impl DbProps {
     /// What differs between `self` (wanted) and `got`, as sentences.
     pub fn differences(&self, got: &DbProps) -> Vec<String> {
         let mut found = Vec::new();
-        let mut check = |what: &str, same: bool| {
-            if !same {
-                found.push(format!("{what} was not carried over"));
+        let mut check = |what: &str, wanted: String, got: String| {
+            if wanted != got {
+                found.push(format!(
+                    "{what} differs from the replaced database's: {got} instead of {wanted}"
+                ));
             }
         };
-        check("the owner", self.owner == got.owner);
-        check("the encoding", self.encoding == got.encoding);
+        let locale = |p: &DbProps| {
+            format!(
+                "{:?}",
+                (&p.locale_provider, &p.collate, &p.ctype, &p.locale)
+            )
+        };
+        check("the owner", self.owner.clone(), got.owner.clone());
+        check("the encoding", self.encoding.clone(), got.encoding.clone());
+        check("the locale", locale(self), locale(got));
         check(
-            "the locale",
-            (
-                &self.locale_provider,
-                &self.collate,
-                &self.ctype,
-                &self.locale,
-            ) == (&got.locale_provider, &got.collate, &got.ctype, &got.locale),
+            "the tablespace",
+            self.tablespace.clone(),
+            got.tablespace.clone(),
         );
-        check("the tablespace", self.tablespace == got.tablespace);
         check(
             "the connection limit",
-            self.connection_limit == got.connection_limit,
+            self.connection_limit.to_string(),
+            got.connection_limit.to_string(),
         );
-        check("the comment", self.comment == got.comment);
-        check("the privileges", self.acl == got.acl);
-        check("the settings", self.settings == got.settings);
+        check(
+            "the comment",
+            format!("{:?}", self.comment),
+            format!("{:?}", got.comment),
+        );
+        check(
+            "the privileges",
+            format!("{:?}", self.acl),
+            format!("{:?}", got.acl),
+        );
+        check(
+            "the settings",
+            format!("{:?}", self.settings),
+            format!("{:?}", got.settings),
+        );
         found
     }
 }
