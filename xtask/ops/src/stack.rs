@@ -162,6 +162,17 @@ impl Stack {
             self.apply_to_running(rendered.changed_settings, progress)?
         };
 
+        // Databases an interrupted `restore-dump` left: cleaned when safe, else reported.
+        // Before the bootstrap, which would create an empty database under a name whose
+        // only copy is still aside.
+        if let Err(err) = crate::backup::leftovers::sweep(self, progress) {
+            progress.status(
+                "Warning",
+                &format!(
+                    "could not check for databases left by an interrupted restore-dump: {err:#}"
+                ),
+            );
+        }
         progress.status("Bootstrap", "roles, databases and extensions");
         let bootstrap = pg::bootstrap::run(&self.paths, &self.config, &|db| self.connect(db))?;
         for role in &bootstrap.roles {
@@ -174,15 +185,6 @@ impl Stack {
             progress.status(
                 "Installed",
                 &format!("{} extension(s)", bootstrap.extensions.len()),
-            );
-        }
-        // Databases an interrupted `restore-dump` left: cleaned when safe, else reported.
-        if let Err(err) = crate::backup::leftovers::sweep(self, progress) {
-            progress.status(
-                "Warning",
-                &format!(
-                    "could not check for databases left by an interrupted restore-dump: {err:#}"
-                ),
             );
         }
         Ok(UpReport {
