@@ -841,8 +841,12 @@ fn colliding_names_get_their_own_files(t: &TestStack) {
     std::fs::create_dir(&kept).unwrap();
     for entry in dir.read_dir_utf8().unwrap() {
         let entry = entry.unwrap();
-        std::fs::copy(entry.path(), kept.join(entry.file_name())).unwrap();
+        let copy = kept.join(entry.file_name());
+        std::fs::copy(entry.path(), &copy).unwrap();
+        core_data_ops::fsutil::hand_over(&copy, t.stack.config.uid(), t.stack.config.gid())
+            .unwrap();
     }
+    core_data_ops::fsutil::hand_over(&kept, t.stack.config.uid(), t.stack.config.gid()).unwrap();
     let dir = kept;
     let mut files = Vec::new();
     for name in names {
