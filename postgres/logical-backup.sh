@@ -5,7 +5,10 @@
 # LOGICAL_BACKUP_EXCLUDE and in-flight restores (`core_data_restore_*`), plus the
 # globals (`pg_dumpall --globals-only --no-role-passwords`), into
 # /backups/logical/<UTC timestamp>/ (written as `.partial`, renamed when complete,
-# `.failed` when any dump failed), prunes runs older than
+# `.failed` when any dump failed), one `<name>.dump` per database (a name with
+# characters other than `A-Za-z0-9_-` gets them replaced and `.` plus 16 hex
+# digits of its SHA-256 appended, so two databases never share a file) with a
+# `<name>.dump.sha256` manifest beside it; prunes runs older than
 # LOGICAL_BACKUP_RETENTION_SECONDS (never the newest successful one), and writes
 # /backups/logical/status.json (last success, last failure and its error, sizes
 # and durations of the last run).
@@ -14,9 +17,13 @@
 # as the least-privileged role `core_data_backup` (member of pg_read_all_data);
 # its password reaches libpq through a passfile in the tmpfs, never env or argv.
 #
+# Every file is created exclusively (`set -o noclobber`): nothing is ever
+# truncated or written through a planted link; replaced files are renamed over.
+#
 # `core-data-logical-backup health` is the container's health check: unhealthy
 # when the last run failed or the last success is older than two intervals.
 set -Eeuo pipefail
+set -o noclobber
 
 interval=${LOGICAL_BACKUP_INTERVAL_SECONDS:-86400}
 retention=${LOGICAL_BACKUP_RETENTION_SECONDS:-604800}
@@ -51,6 +58,7 @@ read_state() {
 }
 write_state() {
   local key
+  rm -f -- "$state.tmp"
   for key in "${!st[@]}"; do printf '%s=%s\n' "$key" "${st[$key]}"; done > "$state.tmp"
   mv -f "$state.tmp" "$state"
 }
@@ -117,6 +125,17 @@ seconds_since() {
 # A libpq conninfo value: quoted, with backslashes and quotes escaped.
 conninfo_db() { local s=${1//\\/\\\\}; s=${s//\'/\\\'}; printf "dbname='%s'" "$s"; }
 passfile_field() { local s=${1//\\/\\\\}; s=${s//:/\\:}; printf '%s' "$s"; }
+# The file name of a database: as is when it is only `A-Za-z0-9_-`, else cleaned
+# byte by byte plus `.` and 16 hex digits of its SHA-256 (as `file_stem` in Rust).
+file_stem() {
+  local db=$1 clean
+  clean=$(printf '%s' "$db" | LC_ALL=C tr -c 'A-Za-z0-9_-' '_'; printf x)
+  clean=${clean%x}
+  if [ "$clean" != "$db" ]; then
+    clean+=".$(printf '%s' "$db" | sha256sum | cut -c1-16)"
+  fi
+  printf '%s' "$clean"
+}
 is_excluded() {
   local db=$1 name
   [[ $db == "$temp_prefix"* ]] && return 0
@@ -130,6 +149,7 @@ IFS=, read -r -a excluded <<< "$exclude"
 password_file="$secrets_dir/core_data_backup_password"
 [ -r "$password_file" ] || die "\`$password_file\` is missing or unreadable; run \`cargo xtask up\` to generate it"
 [ -r "$secrets_dir/ca.crt" ] || die "\`$secrets_dir/ca.crt\` is missing; run \`cargo xtask up\`"
+rm -f -- "$passfile"
 (
   umask 077
   password=$(< "$password_file")
@@ -142,6 +162,7 @@ unset PGPASSWORD PGSERVICE
 
 umask 027
 mkdir -p "$root"
+rm -f -- "$started_file"
 date +%s > "$started_file"
 
 # --- one run ----------------------------------------------------------------
@@ -152,7 +173,7 @@ run_once() {
   started_epoch=$(date +%s)
   t0=$(now_us)
   dir="$root/$ts.partial"
-  mkdir -p "$dir"
+  mkdir -- "$dir" || { log "error: cannot create \`$dir\` (it must not exist yet)"; return 1; }
   list_err="$dir/.list.err"
 
   if run_bg psql --no-psqlrc -XAtq --record-separator-zero --dbname="dbname=postgres" \
@@ -165,34 +186,34 @@ run_once() {
   fi
   rm -f "$dir/.databases" "$list_err"
 
-  local index=0
   for db in "${dbs[@]}"; do
     if is_excluded "$db"; then continue; fi
     [ "$stopping" = 1 ] && break
-    index=$(( index + 1 ))
-    file=$(printf '%s' "$db" | tr -c 'A-Za-z0-9_-' '_')
-    [ -e "$dir/$file.dump" ] && file="$file-$index"
-    file="$file.dump"
+    file="$(file_stem "$db").dump"
     t=$(now_us)
-    if run_bg pg_dump --format=custom --compress=zstd:3 --dbname="$(conninfo_db "$db")" --file="$dir/$file" 2> "$dir/.err"; then
+    rm -f -- "$dir/.err"
+    # noclobber: a taken name (never expected: names are unique) fails instead of overwriting.
+    if run_bg pg_dump --format=custom --compress=zstd:3 --dbname="$(conninfo_db "$db")" 2> "$dir/.err" > "$dir/$file" \
+        && (cd "$dir" && sha256sum -- "$file") > "$dir/$file.sha256"; then
       bytes=$(stat -c %s "$dir/$file")
       entries+=("{\"name\": $(json_str "$db"), \"file\": $(json_str "$file"), \"ok\": true, \"bytes\": $bytes, \"seconds\": $(seconds_since "$t"), \"error\": null}")
       log "dumped \`$db\` ($bytes bytes)"
     else
       local message
       message=$(tail -c 2000 "$dir/.err")
-      [ -n "$message" ] || message="pg_dump exited with an error and printed nothing"
+      [ -n "$message" ] || message="pg_dump exited with an error and printed nothing (or \`$file\` exists already and was not overwritten)"
       ok=0
       error+="${error:+; }pg_dump of \`$db\` failed: $message"
       entries+=("{\"name\": $(json_str "$db"), \"file\": null, \"ok\": false, \"bytes\": 0, \"seconds\": $(seconds_since "$t"), \"error\": $(json_str "$message")}")
-      rm -f "$dir/$file"
       log "error: pg_dump of \`$db\` failed: $message"
     fi
   done
 
   if [ "$stopping" != 1 ]; then
     t=$(now_us)
-    if run_bg pg_dumpall --globals-only --no-role-passwords --dbname="dbname=postgres" --file="$dir/globals.sql" 2> "$dir/.err"; then
+    rm -f -- "$dir/.err"
+    if run_bg pg_dumpall --globals-only --no-role-passwords --dbname="dbname=postgres" > "$dir/globals.sql" 2> "$dir/.err" \
+        && (cd "$dir" && sha256sum -- globals.sql) > "$dir/globals.sql.sha256"; then
       bytes=$(stat -c %s "$dir/globals.sql")
       globals="{\"name\": \"globals\", \"file\": \"globals.sql\", \"ok\": true, \"bytes\": $bytes, \"seconds\": $(seconds_since "$t"), \"error\": null}"
     else
@@ -226,10 +247,12 @@ run_once() {
     st[last_result]=failed
     st[last_failure]=$finished_iso
     st[last_failure_epoch]=$finished_epoch
+    rm -f -- "$last_error.tmp"
     printf '%s' "$error" > "$last_error.tmp"
     mv -f "$last_error.tmp" "$last_error"
   fi
-  mv -- "$dir" "$root/$final_name"
+  # -T: never into an existing directory of that name.
+  mv -T -- "$dir" "$root/$final_name"
   write_state
 
   local joined="" entry failure_error=""
@@ -237,6 +260,7 @@ run_once() {
   [ -r "$last_error" ] && failure_error=$(< "$last_error")
   local excluded_json="" name
   for name in "${excluded[@]}"; do [ -n "$name" ] && excluded_json+="${excluded_json:+, }$(json_str "$name")"; done
+  rm -f -- "$status.tmp"
   {
     printf '{\n'
     printf '  "version": 1,\n'
@@ -293,7 +317,7 @@ prune() {
 # The role is created by `cargo xtask up` after the server is healthy: wait for it.
 wait_for_server() {
   local deadline=$(( $(date +%s) + 600 )) said=0
-  until psql --no-psqlrc -XAtq --dbname="dbname=postgres" --command='SELECT 1' > /dev/null 2> /tmp/core_data-logical-backup.wait; do
+  until rm -f /tmp/core_data-logical-backup.wait && psql --no-psqlrc -XAtq --dbname="dbname=postgres" --command='SELECT 1' > /dev/null 2> /tmp/core_data-logical-backup.wait; do
     [ "$stopping" = 1 ] && exit 0
     if [ "$said" = 0 ]; then log "waiting for \`$server\` to accept \`$role\`: $(head -c 300 /tmp/core_data-logical-backup.wait)"; said=1; fi
     if (( $(date +%s) > deadline )); then log "still not reachable after 600s; trying the run anyway"; return 0; fi

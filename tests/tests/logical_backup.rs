@@ -4,12 +4,20 @@
 //! preserving a content hash over plain rows, PostGIS geometries, pgvector
 //! vectors and an AGE graph (into a new name, and over the original), and
 //! garbage, truncated and missing files that fail clearly while the target
-//! database stays exactly as it was and no temporary database is left behind.
+//! database stays exactly as it was and no temporary database is left behind;
+//! files without a matching `.sha256` manifest need `--trust`; database-level
+//! grants, settings, comment and connection limit survive a replacement; psql
+//! meta-commands in a plain file never run; databases whose names clean to the
+//! same file name get separate files from `dump`, `dump --all` and the sidecar;
+//! no write follows a symlink; postgres sees `backups/` read-only and the
+//! sidecar only `backups/logical`.
 
 use std::time::{Duration, Instant};
 
 use camino::{Utf8Path, Utf8PathBuf};
-use core_data_ops::backup::logical::{self, Status, TEMP_PREFIX};
+use core_data_ops::backup::db_props;
+use core_data_ops::backup::dump_file;
+use core_data_ops::backup::logical::{self, RestoreOptions, Status, TEMP_PREFIX};
 use core_data_ops::progress::Quiet;
 use core_data_ops::secrets::BACKUP_ROLE;
 use core_data_tests::{docker_available, TestStack};
@@ -36,6 +44,8 @@ fn logical_backup_full_workflow() {
     backup_role_is_least_privileged(&t);
     sidecar_dumps_prunes_and_reports(&t, up_done);
     sidecar_health_follows_a_forced_failure(&t);
+    mounts_are_confined(&t);
+    colliding_names_get_their_own_files(&t);
     sidecar_stops_promptly(&t);
 
     write_known_data(&t, "app");
@@ -44,6 +54,12 @@ fn logical_backup_full_workflow() {
     bad_files_fail_and_leave_the_target_alone(&t, &dump, &original);
     restore_over_the_original_with_yes(&t, &dump, &original);
     plain_sql_and_dump_all(&t, &original);
+    meta_commands_never_run(&t, &original);
+    writes_never_follow_symlinks(&t);
+}
+
+fn opts(yes: bool, jobs: Option<u32>, trust: bool) -> RestoreOptions {
+    RestoreOptions { yes, jobs, trust }
 }
 
 // ---------------------------------------------------------------- sidecar
@@ -447,9 +463,14 @@ fn dump_restores_into_a_new_name(t: &TestStack, original: &str) -> Utf8PathBuf {
         "{err:#}"
     );
 
-    let restored =
-        logical::restore_dump(&t.stack, &dumped.path, "app_copy", false, Some(2), &Quiet)
-            .unwrap_or_else(|err| panic!("restore-dump into a new name: {err:#}"));
+    let restored = logical::restore_dump(
+        &t.stack,
+        &dumped.path,
+        "app_copy",
+        &opts(false, Some(2), false),
+        &Quiet,
+    )
+    .unwrap_or_else(|err| panic!("restore-dump into a new name: {err:#}"));
     assert!(!restored.replaced);
     assert_eq!(
         restored.jobs, 2,
@@ -474,8 +495,14 @@ fn dump_restores_into_a_new_name(t: &TestStack, original: &str) -> Utf8PathBuf {
         temporary_databases(t)
     );
 
-    let err =
-        logical::restore_dump(&t.stack, &dumped.path, "app_copy", false, None, &Quiet).unwrap_err();
+    let err = logical::restore_dump(
+        &t.stack,
+        &dumped.path,
+        "app_copy",
+        &opts(false, None, false),
+        &Quiet,
+    )
+    .unwrap_err();
     assert!(
         format!("{err:#}").contains("already exists; add `--yes`"),
         "{err:#}"
@@ -490,7 +517,18 @@ fn assert_failed_cleanly(
     original: &str,
     oid: Option<u32>,
 ) {
-    let err = logical::restore_dump(&t.stack, file, "app", true, None, &Quiet)
+    assert_refused(t, file, &opts(true, None, true), expect, original, oid);
+}
+
+fn assert_refused(
+    t: &TestStack,
+    file: &Utf8Path,
+    options: &RestoreOptions,
+    expect: &str,
+    original: &str,
+    oid: Option<u32>,
+) {
+    let err = logical::restore_dump(&t.stack, file, "app", options, &Quiet)
         .err()
         .unwrap_or_else(|| panic!("restoring `{file}` must fail"));
     let message = format!("{err:#}");
@@ -554,22 +592,86 @@ fn bad_files_fail_and_leave_the_target_alone(t: &TestStack, dump: &Utf8Path, ori
         original,
         oid,
     );
+
+    // Without `--trust`: a file with no manifest, and one that no longer matches its manifest.
+    let strict = opts(true, None, false);
+    assert_refused(
+        t,
+        &truncated,
+        &strict,
+        "was not written by core_data",
+        original,
+        oid,
+    );
+    std::fs::copy(
+        dump_file::manifest_path(dump),
+        dump_file::manifest_path(&truncated),
+    )
+    .unwrap();
+    assert_refused(t, &truncated, &strict, "does not match", original, oid);
 }
 
 fn restore_over_the_original_with_yes(t: &TestStack, dump: &Utf8Path, original: &str) {
     let oid = database_oid(t, "app");
-    // Outside backups/, so this one is streamed through stdin with one job.
+    // Outside backups/, so this one is streamed through stdin with one job; its
+    // manifest goes with it, so it is recognised without `--trust`.
     let outside = t.paths().state().join("app-copy.dump");
     std::fs::copy(dump, &outside).unwrap();
+    std::fs::copy(
+        dump_file::manifest_path(dump),
+        dump_file::manifest_path(&outside),
+    )
+    .unwrap();
+    // Database-level properties no dump carries: they must survive the replacement.
+    t.stack
+        .connect("postgres")
+        .unwrap()
+        .batch_execute(&format!(
+            "REVOKE ALL ON DATABASE app FROM PUBLIC;
+             GRANT CONNECT ON DATABASE app TO {backup};
+             GRANT CONNECT, TEMPORARY ON DATABASE app TO shop_owner WITH GRANT OPTION;
+             SET ROLE shop_owner; GRANT CONNECT ON DATABASE app TO core_data_reader; RESET ROLE;
+             ALTER DATABASE app SET work_mem = '7MB';
+             ALTER DATABASE app SET search_path = \"$user\", public, \"My Schema\";
+             ALTER ROLE app IN DATABASE app SET statement_timeout = '42s';
+             COMMENT ON DATABASE app IS 'the app''s data';
+             ALTER DATABASE app CONNECTION LIMIT 50;",
+            backup = core_data_ops::sql::quote_ident(BACKUP_ROLE)
+        ))
+        .unwrap();
+    let props_before = db_props::read(&mut t.stack.connect("postgres").unwrap(), "app").unwrap();
+    assert!(
+        props_before.acl.as_ref().is_some_and(|acl| acl.len() >= 5),
+        "{props_before:?}"
+    );
     let mut session = t.stack.connect("app").unwrap();
     session
         .batch_execute("INSERT INTO items (name) VALUES ('written after the dump')")
         .unwrap();
     assert_ne!(content_hash(t, "app"), original);
 
-    let restored = logical::restore_dump(&t.stack, &outside, "app", true, None, &Quiet)
-        .unwrap_or_else(|err| panic!("restore-dump over `app`: {err:#}"));
+    let restored =
+        logical::restore_dump(&t.stack, &outside, "app", &opts(true, None, false), &Quiet)
+            .unwrap_or_else(|err| panic!("restore-dump over `app`: {err:#}"));
     assert!(restored.replaced);
+    let props_after = db_props::read(&mut t.stack.connect("postgres").unwrap(), "app").unwrap();
+    assert_eq!(
+        props_after, props_before,
+        "grants, settings, comment and limits carried over"
+    );
+    assert!(restored.warnings.is_empty(), "{:?}", restored.warnings);
+    assert!(
+        restored
+            .carried
+            .iter()
+            .any(|c| c.contains("setting(s) of role `app`")),
+        "{:?}",
+        restored.carried
+    );
+    assert_eq!(
+        t.query_one_string("app", "SELECT current_setting('search_path')"),
+        "\"$user\", public, \"My Schema\""
+    );
     assert_eq!(
         restored.jobs, 1,
         "a file outside backups/ is streamed with one job"
@@ -604,16 +706,28 @@ fn plain_sql_and_dump_all(t: &TestStack, original: &str) {
     let sql = logical::dump_sql(&t.stack, "app", None, &Quiet)
         .unwrap_or_else(|err| panic!("dump-sql: {err:#}"));
     assert!(sql.path.as_str().ends_with(".sql"));
-    logical::restore_dump(&t.stack, &sql.path, "app_from_sql", false, None, &Quiet)
-        .unwrap_or_else(|err| panic!("restore-dump of plain SQL: {err:#}"));
+    logical::restore_dump(
+        &t.stack,
+        &sql.path,
+        "app_from_sql",
+        &opts(false, None, false),
+        &Quiet,
+    )
+    .unwrap_or_else(|err| panic!("restore-dump of plain SQL: {err:#}"));
     assert_eq!(content_hash(t, "app_from_sql"), original);
 
     // Cut short mid-file, a plain dump would still replay and commit in psql: it must be refused.
     let text = std::fs::read(&sql.path).unwrap();
     let cut = t.paths().backups_dir().join("truncated.sql");
     std::fs::write(&cut, &text[..text.len() / 2]).unwrap();
-    let err =
-        logical::restore_dump(&t.stack, &cut, "app_from_sql", true, None, &Quiet).unwrap_err();
+    let err = logical::restore_dump(
+        &t.stack,
+        &cut,
+        "app_from_sql",
+        &opts(true, None, true),
+        &Quiet,
+    )
+    .unwrap_err();
     assert!(
         format!("{err:#}").contains("incomplete plain SQL dump"),
         "{err:#}"
@@ -643,4 +757,216 @@ fn plain_sql_and_dump_all(t: &TestStack, original: &str) {
         !all.dir.as_str().ends_with(".partial")
             && !Utf8PathBuf::from(format!("{}.partial", all.dir)).exists()
     );
+}
+
+// ---------------------------------------------------------------- confinement and names
+
+fn mounts_are_confined(t: &TestStack) {
+    let postgres = t
+        .stack
+        .docker
+        .exec(
+            &t.stack.container(),
+            &["touch", "/backups/written-by-postgres"],
+            None,
+        )
+        .unwrap();
+    assert_ne!(postgres.exit_code, 0, "postgres must not write to /backups");
+    assert!(
+        postgres.stderr.contains("Read-only file system"),
+        "{postgres:?}"
+    );
+    let sidecar = t
+        .stack
+        .docker
+        .exec(
+            &logical::sidecar_container(&t.stack),
+            &["ls", "-A", "/backups"],
+            None,
+        )
+        .unwrap();
+    assert_eq!(
+        sidecar.stdout.trim(),
+        "logical",
+        "the sidecar sees only its directory"
+    );
+}
+
+fn colliding_names_get_their_own_files(t: &TestStack) {
+    let names = ["a b", "a_b", "a.b"];
+    let mut admin = t.stack.connect("postgres").unwrap();
+    for name in names {
+        admin
+            .batch_execute(&format!(
+                "CREATE DATABASE {}",
+                core_data_ops::sql::quote_ident(name)
+            ))
+            .unwrap();
+        t.stack
+            .connect(name)
+            .unwrap()
+            .execute("CREATE TABLE who AS SELECT $1::text AS name", &[&name])
+            .unwrap();
+    }
+    let created = epoch_now();
+    // `dump` in the same second: three files, none overwritten.
+    let paths: Vec<Utf8PathBuf> = names
+        .iter()
+        .map(|name| logical::dump(&t.stack, name, None, &Quiet).unwrap().path)
+        .collect();
+    let mut unique = paths.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), 3, "{paths:?}");
+    for path in &paths {
+        assert!(
+            path.exists() && dump_file::manifest_path(path).exists(),
+            "{path}"
+        );
+    }
+
+    // The sidecar: one file per database, each with its manifest, each restoring its own database.
+    let run = wait_for(
+        t,
+        "a sidecar run with the new databases",
+        Duration::from_secs(90),
+        || {
+            status(t)
+                .and_then(|s| s.last_run)
+                .filter(|r| r.ok && r.started_epoch > created)
+        },
+    );
+    let dir = logical::sidecar_dir(&t.stack).join(&run.directory);
+    // Copied out at once: the 20s retention prunes the run while we restore from it.
+    let kept = t.paths().backups_dir().join("sidecar-copy");
+    std::fs::create_dir(&kept).unwrap();
+    for entry in dir.read_dir_utf8().unwrap() {
+        let entry = entry.unwrap();
+        let copy = kept.join(entry.file_name());
+        std::fs::copy(entry.path(), &copy).unwrap();
+        core_data_ops::fsutil::hand_over(&copy, t.stack.config.uid(), t.stack.config.gid())
+            .unwrap();
+    }
+    core_data_ops::fsutil::hand_over(&kept, t.stack.config.uid(), t.stack.config.gid()).unwrap();
+    let dir = kept;
+    let mut files = Vec::new();
+    for name in names {
+        let entry = run
+            .databases
+            .iter()
+            .find(|d| d.name == name)
+            .unwrap_or_else(|| panic!("`{name}` missing from {:?}", run.databases));
+        let file = entry.file.clone().expect("dumped");
+        assert_eq!(
+            file,
+            format!("{}.dump", logical::file_stem(name)),
+            "same names as the CLI"
+        );
+        files.push(file.clone());
+        let path = dir.join(&file);
+        assert!(dump_file::manifest_path(&path).exists(), "{path}");
+        let target = format!("check_{}", files.len());
+        logical::restore_dump(&t.stack, &path, &target, &opts(false, None, false), &Quiet)
+            .unwrap_or_else(|err| panic!("restoring the sidecar's `{path}`: {err:#}"));
+        assert_eq!(t.query_one_string(&target, "SELECT name FROM who"), name);
+    }
+    files.sort();
+    files.dedup();
+    assert_eq!(files.len(), 3, "{files:?}");
+}
+
+fn meta_commands_never_run(t: &TestStack, original: &str) {
+    let oid = database_oid(t, "app");
+    let sql = logical::dump_sql(&t.stack, "app", None, &Quiet).unwrap();
+    let text = std::fs::read_to_string(&sql.path).unwrap();
+    let own_key = text
+        .lines()
+        .find_map(|line| line.strip_prefix("\\restrict "))
+        .expect("pg_dump 17.6+ brackets plain dumps with \\restrict")
+        .to_owned();
+    let first_set = text.find("\nSET ").expect("a SET statement") + 1;
+    let pwned = "/tmp/core_data_pwned";
+    let evil = |payload: &str| {
+        let mut evil = text.clone();
+        evil.insert_str(first_set, payload);
+        evil
+    };
+    let shell = format!("\\! touch {pwned}\n");
+    let backups = t.paths().backups_dir();
+
+    let plain = backups.join("evil.sql");
+    std::fs::write(&plain, evil(&shell)).unwrap();
+    assert_refused(
+        t,
+        &plain,
+        &opts(true, None, false),
+        "was not written by core_data",
+        original,
+        oid,
+    );
+    dump_file::write_manifest(&plain, &dump_file::manifest_path(&plain), "evil.sql").unwrap();
+    assert_refused(
+        t,
+        &plain,
+        &opts(true, None, false),
+        "a psql meta-command",
+        original,
+        oid,
+    );
+    // `--trust` skips the early check; psql still refuses, restricted by a key the file cannot know.
+    assert_refused(
+        t,
+        &plain,
+        &opts(true, None, true),
+        "restricted",
+        original,
+        oid,
+    );
+    let sneaky = backups.join("evil-unrestrict.sql");
+    std::fs::write(&sneaky, evil(&format!("\\unrestrict {own_key}\n{shell}"))).unwrap();
+    assert_refused(
+        t,
+        &sneaky,
+        &opts(true, None, true),
+        "unrestrict",
+        original,
+        oid,
+    );
+
+    let ran = t
+        .stack
+        .docker
+        .exec(&t.stack.container(), &["test", "-e", pwned], None)
+        .unwrap();
+    assert_ne!(
+        ran.exit_code, 0,
+        "`\\!` ran a shell command in the postgres container"
+    );
+}
+
+fn writes_never_follow_symlinks(t: &TestStack) {
+    let state = t.paths().state();
+    let victim = state.join("victim.txt");
+    std::fs::write(&victim, "precious").unwrap();
+    let link = state.join("out.dump");
+    std::os::unix::fs::symlink(&victim, &link).unwrap();
+    let err = logical::dump(&t.stack, "app", Some(&link), &Quiet).unwrap_err();
+    assert!(format!("{err:#}").contains("already exists"), "{err:#}");
+    let output = state.join("planted.dump");
+    std::os::unix::fs::symlink(&victim, state.join("planted.dump.partial")).unwrap();
+    let err = logical::dump(&t.stack, "app", Some(&output), &Quiet).unwrap_err();
+    assert!(format!("{err:#}").contains("must not exist yet"), "{err:#}");
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+    assert!(!output.exists());
+
+    // A symlinked backups/ is refused, not written through.
+    let backups = t.paths().backups_dir();
+    let real = state.join("backups-real");
+    std::fs::rename(&backups, &real).unwrap();
+    std::os::unix::fs::symlink(&real, &backups).unwrap();
+    let result = logical::dump(&t.stack, "app", None, &Quiet);
+    std::fs::remove_file(&backups).unwrap();
+    std::fs::rename(&real, &backups).unwrap();
+    let err = result.unwrap_err();
+    assert!(format!("{err:#}").contains("is a symbolic link"), "{err:#}");
 }

@@ -67,7 +67,8 @@ pub(crate) enum Command {
     DumpSql(crate::cmd::logical::DumpSql),
     /// Restore a dump into a new database, or over an existing one with `--yes` (via a temporary database, swapped only on success).
     RestoreDump(crate::cmd::logical::RestoreDump),
-    /// Show the `logical_backup` sidecar's last runs, sizes and errors; exits 1 when it is unhealthy.
+    /// Show the `logical_backup` sidecar's last runs, sizes and errors, and databases an interrupted
+    /// `restore-dump` left; exits 1 when it is unhealthy or something was left.
     DumpStatus(crate::cmd::logical::DumpStatus),
     /// Physical backups with pgBackRest: take one (`--type`), verify one (`--verify`), or `info`/`check`/`expire`.
     Backup(Backup),

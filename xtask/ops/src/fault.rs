@@ -13,12 +13,15 @@ pub fn point(name: &str) -> anyhow::Result<()> {
         return Ok(());
     };
     for spec in wanted.split(',') {
-        // Point names contain `:` themselves (`restore:after-stop`); only a `:kill` suffix is an action.
-        let (point, action) = spec.strip_suffix(":kill").map_or((spec, "fail"), |point| (point, "kill"));
+        // Point names contain `:` themselves (`restore-dump:loaded`): only a final `:kill` is the action.
+        let (point, kill) = match spec.strip_suffix(":kill") {
+            Some(point) => (point, true),
+            None => (spec, false),
+        };
         if point != name {
             continue;
         }
-        if action == "kill" {
+        if kill {
             eprintln!("fault injection: SIGKILL at `{name}`");
             // SAFETY: kill(2) on our own pid; nothing after it runs.
             unsafe {

@@ -128,12 +128,15 @@ impl Stack {
         for file in &written {
             progress.status("Generated", file.as_str());
         }
-        crate::fsutil::ensure_dir(&self.paths.backups_dir(), 0o750)?;
-        crate::fsutil::hand_over(
-            &self.paths.backups_dir(),
-            self.config.uid(),
-            self.config.gid(),
-        )?;
+        // Real directories (never symlinks), made before compose would create them as root:
+        // `backups/` for postgres (read-only) and `backups/logical` for the sidecar.
+        for dir in [
+            self.paths.backups_dir(),
+            crate::backup::logical::sidecar_dir(self),
+        ] {
+            crate::fsutil::ensure_real_dir(&dir, 0o750)?;
+            crate::fsutil::hand_over(&dir, self.config.uid(), self.config.gid())?;
+        }
         let image = image::build::ensure(&self.docker, &self.paths, &self.config, false, progress)?;
         // Before anything starts: a restore killed half-way is finished or rolled back.
         let recovered = crate::backup::restore::recover_pending(self, progress)?;
@@ -230,6 +233,17 @@ impl Stack {
         };
         guard::record_applied(&self.paths)?;
 
+        // Databases an interrupted `restore-dump` left: cleaned when safe, else reported.
+        // Before the bootstrap, which would create an empty database under a name whose
+        // only copy is still aside.
+        if let Err(err) = crate::backup::leftovers::sweep(self, progress) {
+            progress.status(
+                "Warning",
+                &format!(
+                    "could not check for databases left by an interrupted restore-dump: {err:#}"
+                ),
+            );
+        }
         progress.status("Bootstrap", "roles, databases and extensions");
         let bootstrap = pg::bootstrap::run(&self.paths, &self.config, &|db| self.connect(db))?;
         for role in &bootstrap.roles {

@@ -58,10 +58,14 @@ pub(crate) fn backup(ctx: &Ctx, args: &Backup) -> anyhow::Result<ExitCode> {
     }
     if let Some(counts) = &report.counts {
         println!(
-            "  row counts: {} table(s) compared, {} mismatch(es)",
+            "  row counts: {} table(s) compared, {} mismatch(es), {} explained by writes during the backup",
             counts.tables,
-            counts.mismatches.len()
+            counts.mismatches.len(),
+            counts.warnings.len()
         );
+    }
+    for warning in &report.warnings {
+        println!("  warning: {warning}");
     }
     if !report.checksums.is_empty() {
         println!("  pg_checksums: {}", report.checksums);

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::bail;
 use camino::Utf8PathBuf;
-use core_data_ops::backup::logical;
+use core_data_ops::backup::{leftovers, logical};
 use core_data_ops::pg::bootstrap;
 use core_data_ops::stack::Stack;
 
@@ -47,6 +47,10 @@ pub(crate) struct RestoreDump {
     /// Parallel restore jobs for custom-format files under `backups/` (default: the container's CPUs, at most 8).
     #[arg(long, short, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64))]
     pub(crate) jobs: Option<u32>,
+    /// Restore a file core_data did not write (no matching `<file>.sha256` beside it). Its SQL runs as the
+    /// superuser: only for files you trust. psql meta-commands stay refused either way.
+    #[arg(long)]
+    pub(crate) trust: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -95,12 +99,16 @@ pub(crate) fn restore_dump(ctx: &Ctx, args: &RestoreDump) -> anyhow::Result<Exit
             ))?;
         }
     }
+    let options = logical::RestoreOptions {
+        yes,
+        jobs: args.jobs,
+        trust: args.trust,
+    };
     let restored = logical::restore_dump(
         &stack,
         &args.file,
         &args.database,
-        yes,
-        args.jobs,
+        &options,
         &ctx.progress(),
     )?;
     let verb = if restored.replaced {
@@ -114,13 +122,45 @@ pub(crate) fn restore_dump(ctx: &Ctx, args: &RestoreDump) -> anyhow::Result<Exit
         args.file,
         restored.duration.as_secs_f64()
     );
+    if !restored.carried.is_empty() {
+        println!("carried over: {}", restored.carried.join(", "));
+    }
+    for warning in &restored.warnings {
+        println!("warning: {warning}");
+    }
     Ok(ExitCode::SUCCESS)
 }
 
-/// Exits 1 when the sidecar is unhealthy (last run failed, or overdue), so scripts can alert on it.
+/// Exits 1 when the sidecar is unhealthy (last run failed, or overdue) or an interrupted
+/// `restore-dump` left databases behind, so scripts can alert on it.
 pub(crate) fn sidecar_status(ctx: &Ctx, args: &DumpStatus) -> anyhow::Result<ExitCode> {
     let stack = Stack::load(ctx.paths.clone())?;
-    let status = logical::sidecar_status(&stack)?;
+    let leftovers = match stack.connect("postgres") {
+        Ok(mut admin) => leftovers::find(&mut admin)?,
+        Err(err) => {
+            eprintln!("warning: could not check for databases left by an interrupted restore-dump: {err:#}");
+            Vec::new()
+        }
+    };
+    for leftover in &leftovers {
+        // On stderr with `--json`, so stdout stays one JSON document.
+        if args.json {
+            eprintln!("leftover: {}", leftover.describe());
+        } else {
+            println!("leftover:      {}", leftover.describe());
+        }
+    }
+    if !leftovers.is_empty() && !args.json {
+        println!();
+    }
+    let status = match logical::sidecar_status(&stack) {
+        Ok(status) => status,
+        Err(err) if !leftovers.is_empty() => {
+            eprintln!("error: {err:#}");
+            return Ok(ExitCode::FAILURE);
+        }
+        Err(err) => return Err(err),
+    };
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
@@ -130,7 +170,7 @@ pub(crate) fn sidecar_status(ctx: &Ctx, args: &DumpStatus) -> anyhow::Result<Exi
     } else {
         print_status(&stack, &status, problem.as_deref());
     }
-    Ok(if problem.is_some() {
+    Ok(if problem.is_some() || !leftovers.is_empty() {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS

@@ -5,9 +5,13 @@
 //! stack's volumes.
 
 pub mod archiver;
+pub mod db_props;
+pub mod dump_file;
+pub mod leftovers;
 pub mod logical;
 pub mod oneshot;
 pub mod physical;
 pub mod qa;
 pub mod restore;
+pub mod restore_dump;
 pub mod verify;

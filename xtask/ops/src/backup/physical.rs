@@ -2,6 +2,16 @@
 //! `pgbackrest` volume): taking them with streamed progress, `info`, `check`,
 //! `expire`, and the per-table row counts recorded beside each backup for
 //! `verify` to compare against.
+//!
+//! The counts are taken after the backup ends, so writes between the backup's
+//! end and the count make them differ from the restored copy. To tell that
+//! drift from a real loss, each permanent table's write fingerprint
+//! (`n_tup_ins + n_tup_del` from `pg_stat_all_tables`, and its relfilenode,
+//! which TRUNCATE changes) is read before the backup starts and again after the
+//! counts: a table whose fingerprint did not move had no insert, delete or
+//! truncate in that whole window, so its restored count must equal its
+//! recorded one exactly (a mismatch fails verify); a table that moved may
+//! differ, and a difference is a warning naming the activity.
 
 use std::collections::BTreeMap;
 
@@ -51,13 +61,46 @@ pub struct BackupSet {
 pub type RowCounts = BTreeMap<String, BTreeMap<String, i64>>;
 
 /// The same query counts rows on the live cluster (recording) and on a restored
-/// copy (verifying): every ordinary table outside the system schemas.
+/// copy (verifying): every permanent ordinary table outside the system schemas
+/// (unlogged tables come back empty from a backup; other sessions' temporary
+/// tables cannot even be read).
 pub const ROW_COUNT_SQL: &str = "\
 SELECT n.nspname || '.' || c.relname, \
        (xpath('/row/c/text()', query_to_xml(format('SELECT count(*) AS c FROM %I.%I', n.nspname, c.relname), false, true, '')))[1]::text::bigint \
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
-WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%' \
+WHERE c.relkind = 'r' AND c.relpersistence = 'p' \
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%' \
 ORDER BY 1";
+
+/// Each permanent table's write fingerprint: inserts + deletes so far, and its file node.
+pub const FINGERPRINT_SQL: &str = "\
+SELECT n.nspname || '.' || c.relname, \
+       format('%s/%s', coalesce(s.n_tup_ins, 0) + coalesce(s.n_tup_del, 0), pg_relation_filenode(c.oid)) \
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace LEFT JOIN pg_stat_all_tables s ON s.relid = c.oid \
+WHERE c.relkind = 'r' AND c.relpersistence = 'p' \
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%' \
+ORDER BY 1";
+
+/// Write fingerprints by database, then `schema.table`.
+pub type Fingerprints = BTreeMap<String, BTreeMap<String, String>>;
+
+/// Fingerprints read before the backup and after the counts (see the module documentation).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Activity {
+    pub before: Fingerprints,
+    pub after: Fingerprints,
+}
+
+impl Activity {
+    /// Whether `table` had inserts, deletes or a truncate in the window (or appeared in it).
+    pub fn changed(&self, database: &str, table: &str) -> bool {
+        let get = |f: &Fingerprints| f.get(database).and_then(|t| t.get(table)).cloned();
+        match (get(&self.before), get(&self.after)) {
+            (Some(before), Some(after)) => before != after,
+            _ => true,
+        }
+    }
+}
 
 /// Databases worth counting or checking: everything that accepts connections but the templates.
 pub const DATABASES_SQL: &str =
@@ -125,16 +168,31 @@ pub fn backup(
         ),
     );
     let started = std::time::Instant::now();
+    let before = fingerprints(stack)?;
     pgbackrest_streamed(stack, &args, progress)
         .context("the backup failed; the previous backups are untouched")?;
     let set = info(stack)?
         .pop()
         .context("pgBackRest reports no backup after a successful backup")?;
     let counts = row_counts(stack)?;
+    // Backends flush their table statistics about once a second: let the writes
+    // committed before the counts reach the fingerprints read next.
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let activity = Activity {
+        before,
+        after: fingerprints(stack)?,
+    };
+    crate::fsutil::ensure_real_dir(&stack.paths.backups_dir(), 0o750)?;
     let file = counts_file(stack, &set.label);
+    crate::fsutil::ensure_real_dir(file.parent().expect("under backups/"), 0o750)?;
     crate::fsutil::write_atomic(
         &file,
         serde_json::to_string_pretty(&counts)?.as_bytes(),
+        0o640,
+    )?;
+    crate::fsutil::write_atomic(
+        &activity_file(stack, &set.label),
+        serde_json::to_string_pretty(&activity)?.as_bytes(),
         0o640,
     )?;
     progress.status(
@@ -159,6 +217,28 @@ pub fn counts_file(stack: &Stack, label: &str) -> Utf8PathBuf {
         .join(format!("{label}.rowcounts.json"))
 }
 
+/// Where the write fingerprints of a backup set are kept, beside its counts.
+pub fn activity_file(stack: &Stack, label: &str) -> Utf8PathBuf {
+    stack
+        .paths
+        .backups_dir()
+        .join("pgbackrest")
+        .join(format!("{label}.activity.json"))
+}
+
+/// The recorded write fingerprints of a set, if any (sets taken before they were recorded have none).
+pub fn recorded_activity(stack: &Stack, label: &str) -> anyhow::Result<Option<Activity>> {
+    let file = activity_file(stack, label);
+    if !file.exists() {
+        return Ok(None);
+    }
+    let text =
+        std::fs::read_to_string(&file).with_context(|| format!("failed to read `{file}`"))?;
+    Ok(Some(
+        serde_json::from_str(&text).with_context(|| format!("`{file}` is not valid JSON"))?,
+    ))
+}
+
 /// The recorded row counts of a set, if any.
 pub fn recorded_counts(stack: &Stack, label: &str) -> anyhow::Result<Option<RowCounts>> {
     let file = counts_file(stack, label);
@@ -172,7 +252,29 @@ pub fn recorded_counts(stack: &Stack, label: &str) -> anyhow::Result<Option<RowC
     ))
 }
 
-/// Exact row counts of every table in every database of the live cluster.
+/// Write fingerprints of every permanent table in every database of the live cluster.
+pub fn fingerprints(stack: &Stack) -> anyhow::Result<Fingerprints> {
+    let mut admin = stack.connect("postgres")?;
+    let databases: Vec<String> = admin
+        .query(DATABASES_SQL, &[])?
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    let mut all = Fingerprints::new();
+    for database in databases {
+        let mut client = stack.connect(&database)?;
+        let tables = client
+            .query(FINGERPRINT_SQL, &[])
+            .with_context(|| format!("failed to read table statistics in `{database}`"))?
+            .iter()
+            .map(|row| (row.get::<_, String>(0), row.get::<_, String>(1)))
+            .collect();
+        all.insert(database, tables);
+    }
+    Ok(all)
+}
+
+/// Exact row counts of every permanent table in every database of the live cluster.
 pub fn row_counts(stack: &Stack) -> anyhow::Result<RowCounts> {
     let mut admin = stack.connect("postgres")?;
     let databases: Vec<String> = admin
@@ -295,21 +397,38 @@ pub fn choose_set(stack: &Stack, set: Option<&str>) -> anyhow::Result<BackupSet>
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct CountComparison {
     pub tables: usize,
+    /// Differences on tables without writes in the backup window: failures.
     pub mismatches: Vec<String>,
+    /// Differences on tables written to in the backup window: explained drift.
+    pub warnings: Vec<String>,
 }
 
-/// Compares counts recorded at backup time with counts of a restored copy.
-pub fn compare_counts(recorded: &RowCounts, restored: &RowCounts) -> CountComparison {
+/// Compares counts recorded at backup time with counts of a restored copy. With
+/// `activity`, a difference on a table written to between the backup's start
+/// and the count is a warning; without it (older sets) every difference fails.
+pub fn compare_counts(
+    recorded: &RowCounts,
+    restored: &RowCounts,
+    activity: Option<&Activity>,
+) -> CountComparison {
     let mut result = CountComparison::default();
     for (database, tables) in recorded {
         for (table, expected) in tables {
             result.tables += 1;
             let got = restored.get(database).and_then(|t| t.get(table));
-            if got != Some(expected) {
-                result.mismatches.push(format!(
-                    "`{database}`.`{table}`: {expected} row(s) at backup time, {} in the restored copy",
-                    got.map_or_else(|| "missing".to_owned(), ToString::to_string)
+            if got == Some(expected) {
+                continue;
+            }
+            let difference = format!(
+                "`{database}`.`{table}`: {expected} row(s) counted after the backup, {} in the restored copy",
+                got.map_or_else(|| "missing".to_owned(), ToString::to_string)
+            );
+            if activity.is_some_and(|a| a.changed(database, table)) {
+                result.warnings.push(format!(
+                    "{difference} (written to between the backup's start and the count: drift, not loss)"
                 ));
+            } else {
+                result.mismatches.push(difference);
             }
         }
     }
@@ -348,15 +467,55 @@ mod tests {
         )]
         .into();
         let restored: RowCounts = [("app".to_owned(), [("public.t".to_owned(), 2)].into())].into();
-        let result = compare_counts(&recorded, &restored);
+        let result = compare_counts(&recorded, &restored, None);
         assert_eq!(result.tables, 2);
         assert_eq!(
             result.mismatches,
             vec![
-                "`app`.`public.t`: 3 row(s) at backup time, 2 in the restored copy".to_owned(),
-                "`app`.`public.u`: 1 row(s) at backup time, missing in the restored copy"
+                "`app`.`public.t`: 3 row(s) counted after the backup, 2 in the restored copy"
+                    .to_owned(),
+                "`app`.`public.u`: 1 row(s) counted after the backup, missing in the restored copy"
                     .to_owned(),
             ]
         );
+        assert!(result.warnings.is_empty());
+
+        // `t` was written to in the window, `u` was not: only `t` is explained drift.
+        let quiet = |n: &str| {
+            [(
+                "app".to_owned(),
+                [
+                    ("public.t".to_owned(), n.to_owned()),
+                    ("public.u".to_owned(), "5/1".to_owned()),
+                ]
+                .into(),
+            )]
+            .into()
+        };
+        let activity = Activity {
+            before: quiet("7/1"),
+            after: quiet("9/1"),
+        };
+        let result = compare_counts(&recorded, &restored, Some(&activity));
+        assert_eq!(result.mismatches.len(), 1, "{result:?}");
+        assert!(result.mismatches[0].contains("public.u"));
+        assert_eq!(result.warnings.len(), 1);
+        assert!(result.warnings[0].contains("public.t") && result.warnings[0].contains("drift"));
+        // A truncate moves only the file node; a table created in the window has no `before`.
+        assert!(Activity {
+            before: quiet("7/1"),
+            after: quiet("7/2")
+        }
+        .changed("app", "public.t"));
+        assert!(Activity {
+            before: Fingerprints::new(),
+            after: quiet("7/1")
+        }
+        .changed("app", "public.t"));
+        assert!(!Activity {
+            before: quiet("7/1"),
+            after: quiet("7/1")
+        }
+        .changed("app", "public.t"));
     }
 }
