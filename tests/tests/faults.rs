@@ -70,10 +70,17 @@ fn prepared(name: &str, subnet: u8) -> (TestStack, String, String) {
         )
         .unwrap();
     let set = physical::backup(&t.stack, Some(Kind::Full), &Quiet).unwrap_or_else(|err| {
-        let logs = t.stack.docker.logs_tail(&t.stack.container(), 60).unwrap_or_default();
-        panic!("the backup failed: {err:#}
+        let logs = t
+            .stack
+            .docker
+            .logs_tail(&t.stack.container(), 60)
+            .unwrap_or_default();
+        panic!(
+            "the backup failed: {err:#}
 server log:
-{}", logs.join("\n"))
+{}",
+            logs.join("\n")
+        )
     });
     let in_backup = content(&t);
     mark(&t, "after the backup");

@@ -48,7 +48,10 @@ mod tests {
     #[test]
     fn a_named_point_fails_and_others_pass() {
         // One test owns the variable in this process.
-        std::env::set_var("CORE_DATA_FAULT", "restore:after-stop,restore-dump:after-load");
+        std::env::set_var(
+            "CORE_DATA_FAULT",
+            "restore:after-stop,restore-dump:after-load",
+        );
         assert!(super::point("restore:after-swap").is_ok());
         let err = super::point("restore:after-stop").unwrap_err().to_string();
         assert_eq!(err, "injected fault at `restore:after-stop`");

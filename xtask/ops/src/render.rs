@@ -121,7 +121,11 @@ fn context(config: &Config) -> serde_json::Value {
 }
 
 /// Roles that log in only from the compose network or loopback (besides the superuser).
-pub const SERVICE_ROLES: &[&str] = &[crate::secrets::BACKUP_ROLE, crate::secrets::READER_ROLE];
+pub const SERVICE_ROLES: &[&str] = &[
+    crate::secrets::BACKUP_ROLE,
+    crate::secrets::READER_ROLE,
+    crate::secrets::RUNBOOK_ROLE,
+];
 
 /// The `.env` key behind each setting of postgresql.conf, read from the
 /// template (`name = '{{ variable }}'`), so an error about a setting can name

@@ -45,6 +45,9 @@ impl ServiceRoles {
         if role == secrets::READER_ROLE {
             return Some("is the login read-only runbooks query as".to_owned());
         }
+        if role == secrets::RUNBOOK_ROLE {
+            return Some("is the login runbooks' SQL writes run as".to_owned());
+        }
         let owned: Vec<&str> = self
             .app_owners
             .iter()
@@ -225,6 +228,7 @@ mod tests {
             ("postgres", "superuser the platform connects as"),
             ("core_data_backup", "sidecar"),
             ("core_data_reader", "runbooks"),
+            ("core_data_runbook", "SQL writes"),
             ("shop_owner", "`shop`"),
         ] {
             for force in [false, true] {

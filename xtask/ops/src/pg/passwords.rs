@@ -26,7 +26,7 @@ pub struct ServiceLogin {
     pub file: Utf8PathBuf,
 }
 
-/// The superuser, the two service roles and the configured application owners.
+/// The superuser, the three service roles and the configured application owners.
 pub fn service_logins(paths: &Paths, config: &crate::config::Config) -> Vec<ServiceLogin> {
     let mut logins = vec![
         ServiceLogin {
@@ -40,6 +40,10 @@ pub fn service_logins(paths: &Paths, config: &crate::config::Config) -> Vec<Serv
         ServiceLogin {
             role: secrets::READER_ROLE.to_owned(),
             file: secrets::reader_password_file(paths),
+        },
+        ServiceLogin {
+            role: secrets::RUNBOOK_ROLE.to_owned(),
+            file: secrets::runbook_password_file(paths),
         },
     ];
     for db in config.databases() {

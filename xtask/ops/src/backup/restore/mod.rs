@@ -106,7 +106,13 @@ pub(crate) fn validate(
         .join("\n");
     let sets = physical::parse_info(&json)?;
     if sets.is_empty() {
-        bail!("the repository has no backup to restore; take one with `cargo xtask backup`");
+        match &target {
+            Some(time) => bail!(
+                "the target time {time} cannot be reached: the repository has no backup to start from; \
+                 take one with `cargo xtask backup`"
+            ),
+            None => bail!("the repository has no backup to restore; take one with `cargo xtask backup`"),
+        }
     }
     let pinned = match &options.set {
         Some(label) => Some(sets.iter().find(|s| &s.label == label).with_context(|| {
