@@ -340,10 +340,24 @@ fn sidecar_stops_promptly(t: &TestStack) {
         .into_iter()
         .filter(|d| d.ends_with(".partial"))
         .collect();
-    assert!(
-        partial.is_empty(),
-        "a stopped run leaves no partial directory: {partial:?}"
-    );
+    if !partial.is_empty() {
+        let logs = t
+            .stack
+            .docker
+            .logs_tail(&logical::sidecar_container(&t.stack), 30)
+            .unwrap_or_default()
+            .join("\n");
+        let inside: Vec<String> = logical::sidecar_dir(&t.stack)
+            .join(&partial[0])
+            .read_dir_utf8()
+            .map(|d| {
+                d.filter_map(Result::ok)
+                    .map(|e| e.file_name().to_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        panic!("a stopped run leaves no partial directory: {partial:?} holding {inside:?}\nsidecar log:\n{logs}");
+    }
 }
 
 fn epoch_now() -> i64 {
