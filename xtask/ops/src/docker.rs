@@ -224,60 +224,9 @@ impl Docker {
         argv: &[&str],
         input: &[u8],
     ) -> anyhow::Result<ExecOutput> {
-        use tokio::io::AsyncWriteExt;
-        let config = ExecConfig {
-            attach_stdin: Some(true),
-            attach_stdout: Some(true),
-            attach_stderr: Some(true),
-            cmd: Some(argv.iter().map(|arg| (*arg).to_owned()).collect()),
-            ..Default::default()
-        };
-        let what = || {
-            format!(
-                "failed to run `{}` in container `{container}`",
-                argv.join(" ")
-            )
-        };
-        self.runtime.block_on(async {
-            let exec = self
-                .client
-                .create_exec(container, config)
-                .await
-                .with_context(what)?;
-            let mut stdout = String::new();
-            let mut stderr = String::new();
-            if let bollard::exec::StartExecResults::Attached {
-                mut output,
-                input: mut stdin,
-            } = self
-                .client
-                .start_exec(&exec.id, None)
-                .await
-                .with_context(what)?
-            {
-                stdin.write_all(input).await.with_context(what)?;
-                stdin.shutdown().await.with_context(what)?;
-                drop(stdin);
-                while let Some(chunk) = output.next().await {
-                    match chunk.with_context(what)? {
-                        bollard::container::LogOutput::StdErr { message } => {
-                            stderr.push_str(&String::from_utf8_lossy(&message));
-                        }
-                        other => stdout.push_str(&String::from_utf8_lossy(&other.into_bytes())),
-                    }
-                }
-            }
-            let inspect = self
-                .client
-                .inspect_exec(&exec.id)
-                .await
-                .with_context(what)?;
-            Ok(ExecOutput {
-                exit_code: inspect.exit_code.unwrap_or(-1),
-                stdout,
-                stderr,
-            })
-        })
+        Ok(self
+            .run_exec(container, argv, None, usize::MAX, Some(input))?
+            .output)
     }
 
     /// Runs `argv` inside a running container (no shell) and collects its output.
@@ -299,7 +248,22 @@ impl Docker {
         user: Option<&str>,
         max_bytes: usize,
     ) -> anyhow::Result<CappedExec> {
+        self.run_exec(container, argv, user, max_bytes, None)
+    }
+
+    /// The one exec path: `input`, when given, is written to the command's stdin
+    /// and closed before its output is read.
+    fn run_exec(
+        &self,
+        container: &str,
+        argv: &[&str],
+        user: Option<&str>,
+        max_bytes: usize,
+        input: Option<&[u8]>,
+    ) -> anyhow::Result<CappedExec> {
+        use tokio::io::AsyncWriteExt;
         let config = ExecConfig {
+            attach_stdin: Some(input.is_some()),
             attach_stdout: Some(true),
             attach_stderr: Some(true),
             cmd: Some(argv.iter().map(|arg| (*arg).to_owned()).collect()),
@@ -320,12 +284,20 @@ impl Docker {
                 .with_context(what)?;
             let mut stdout = Capped::head(max_bytes);
             let mut stderr = Capped::head(max_bytes);
-            if let bollard::exec::StartExecResults::Attached { mut output, .. } = self
+            if let bollard::exec::StartExecResults::Attached {
+                mut output,
+                input: mut stdin,
+            } = self
                 .client
                 .start_exec(&exec.id, None)
                 .await
                 .with_context(what)?
             {
+                if let Some(input) = input {
+                    stdin.write_all(input).await.with_context(what)?;
+                    stdin.shutdown().await.with_context(what)?;
+                }
+                drop(stdin);
                 while let Some(chunk) = output.next().await {
                     match chunk.with_context(what)? {
                         bollard::container::LogOutput::StdErr { message } => stderr.push(&message),
