@@ -6,7 +6,11 @@
 
 use core_data_ops::backup::physical::{self, Kind};
 use core_data_ops::progress::Quiet;
-use core_data_tests::{docker_available, xtask, xtask_env, CliOutput, TestStack};
+use std::process::Stdio;
+
+use core_data_tests::{
+    docker_available, finish, xtask, xtask_command, xtask_env, CliOutput, TestStack,
+};
 
 /// Every fault point of `restore`, in order, and what a failure there must leave.
 const POINTS: &[(&str, Outcome)] = &[
@@ -267,6 +271,65 @@ fn a_failure_at_any_restore_step_rolls_back_or_completes() {
     let out = restore_cli(&t, &set, None);
     assert_eq!(out.code, Some(0), "{out}");
     check_outcome(&t, Outcome::Restored, "", &in_backup, "clean restore");
+
+    mutating_commands_never_interleave(&t, &set, &in_backup);
+}
+
+fn spawn(t: &TestStack, args: &[&str]) -> std::process::Child {
+    xtask_command(t.paths().state(), args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// A restore and a backup, then two restores, started together: the second of each
+/// pair waits for the first (and says for whom), and both complete as if run in turn.
+fn mutating_commands_never_interleave(t: &TestStack, set: &str, in_backup: &str) {
+    let sets_before = physical::info(&t.stack).unwrap().len();
+    mark(t, "before restore + backup");
+    let restore = spawn(t, &["restore", "--set", set, "--discard-old", "--yes"]);
+    let backup = spawn(t, &["backup", "--type", "incr"]);
+    let (restore, backup) = (finish(restore), finish(backup));
+    assert_eq!(
+        (restore.code, backup.code),
+        (Some(0), Some(0)),
+        "{restore}\n{backup}"
+    );
+    let waited = [&restore, &backup]
+        .iter()
+        .filter(|out| out.stderr.contains("Waiting for "))
+        .count();
+    assert_eq!(
+        waited, 1,
+        "exactly one waits for the other:\n{restore}\n{backup}"
+    );
+    assert_eq!(
+        physical::info(&t.stack).unwrap().len(),
+        sets_before + 1,
+        "the backup was taken"
+    );
+    // In either order the restored set is what serves: a backup changes no data.
+    check_outcome(t, Outcome::Restored, "", in_backup, "restore + backup");
+
+    mark(t, "before two restores");
+    let first = spawn(t, &["restore", "--set", set, "--discard-old", "--yes"]);
+    let second = spawn(t, &["restore", "--set", set, "--discard-old", "--yes"]);
+    let (first, second) = (finish(first), finish(second));
+    assert_eq!(
+        (first.code, second.code),
+        (Some(0), Some(0)),
+        "{first}\n{second}"
+    );
+    assert!(
+        [&first, &second]
+            .iter()
+            .filter(|out| out.stderr.contains("Waiting for "))
+            .count()
+            == 1,
+        "exactly one restore waits for the other:\n{first}\n{second}"
+    );
+    check_outcome(t, Outcome::Restored, "", in_backup, "two restores");
 }
 
 #[test]
