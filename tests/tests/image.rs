@@ -6,11 +6,34 @@ use std::time::{Duration, Instant};
 
 use core_data_ops::paths::Paths;
 use core_data_ops::pg::{self, bootstrap};
+use core_data_ops::process;
 use core_data_ops::{render, secrets, tls};
 use core_data_tests::{docker_available, ensure_image, free_port, test_config};
 use testcontainers::core::{AccessMode, ExecCommand, IntoContainerPort, Mount, WaitFor};
 use testcontainers::runners::SyncRunner;
 use testcontainers::{GenericImage, ImageExt};
+
+/// A Docker network with a given subnet, removed on drop (after the containers on it).
+struct Network {
+    name: String,
+}
+
+impl Network {
+    fn create(name: &str, subnet: &str) -> Network {
+        let _ = process::capture("docker", &["network", "rm", name]);
+        process::run("docker", &["network", "create", "--subnet", subnet, name])
+            .unwrap_or_else(|err| panic!("creating network `{name}`: {err:#}"));
+        Network {
+            name: name.to_owned(),
+        }
+    }
+}
+
+impl Drop for Network {
+    fn drop(&mut self) {
+        let _ = process::capture("docker", &["network", "rm", &self.name]);
+    }
+}
 
 #[test]
 fn image_first_boot_under_testcontainers() {
@@ -27,6 +50,12 @@ fn image_first_boot_under_testcontainers() {
     render::write(&paths, &config).unwrap();
     let tls_files = tls::files(&paths);
     let (name, tag) = config.image().split_once(':').unwrap();
+    // pg_hba admits the superuser only from the stack's subnet: the container runs on a
+    // network with that subnet, so the host's connection arrives from its gateway.
+    let network = Network::create(
+        &format!("{}_net", config.project()),
+        config.get("NETWORK_SUBNET"),
+    );
 
     let read_only = |host: &camino::Utf8Path, target: &str| {
         Mount::bind_mount(host.as_str(), target).with_access_mode(AccessMode::ReadOnly)
@@ -53,6 +82,7 @@ fn image_first_boot_under_testcontainers() {
         .with_mount(read_only(&tls_files.server_key, "/run/secrets/server.key"))
         .with_mount(read_only(&tls_files.ca_cert, "/run/secrets/ca.crt"))
         .with_startup_timeout(Duration::from_secs(300))
+        .with_network(network.name.clone())
         .start()
         .expect("the image starts under testcontainers");
 
