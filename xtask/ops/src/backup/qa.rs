@@ -204,6 +204,9 @@ fn start_container(
         "--label".into(),
         format!("org.core-data.qa-name={name}"),
         format!("--publish=127.0.0.1:{port}:5432"),
+        // The stack's network: pg_hba admits the superuser only from its subnet, and a
+        // connection through the published port arrives from the network's gateway.
+        format!("--network={}_core_data", stack.config.project()),
         format!("--env=POSTGRES_SUPERUSER={}", stack.config.superuser()),
         format!("--shm-size={}", stack.config.get("POSTGRES_SHM_SIZE")),
         "--pids-limit=512".into(),
