@@ -371,10 +371,12 @@ pub struct BackupFigures {
     pub verify_seconds: f64,
 }
 
-/// A full pgBackRest backup of a generated database of about `size_mb`, next to
-/// the floor (reading the same data directory with tar), and `backup --verify`.
-pub fn backup(size_mb: u32, progress: &dyn Progress) -> anyhow::Result<BackupFigures> {
-    use crate::backup::{physical, verify};
+/// A scratch stack, up, holding a pgbench database of about `size_mb`
+/// (checkpointed); returns it with the size of all its databases in MB.
+pub(crate) fn generated_stack(
+    size_mb: u32,
+    progress: &dyn Progress,
+) -> anyhow::Result<(Scratch, f64)> {
     let scratch = prepare_image(progress)?;
     progress.status("Starting", "a scratch stack");
     scratch.stack.up(&Quiet)?;
@@ -399,7 +401,15 @@ pub fn backup(size_mb: u32, progress: &dyn Progress) -> anyhow::Result<BackupFig
             &[],
         )?
         .get(0);
-    let database_mb = bytes as f64 / 1e6;
+    Ok((scratch, bytes as f64 / 1e6))
+}
+
+/// A full pgBackRest backup of a generated database of about `size_mb`, next to
+/// the floor (reading the same data directory with tar), and `backup --verify`.
+pub fn backup(size_mb: u32, progress: &dyn Progress) -> anyhow::Result<BackupFigures> {
+    use crate::backup::{physical, verify};
+    let (scratch, database_mb) = generated_stack(size_mb, progress)?;
+    let stack = &scratch.stack;
 
     progress.status("Measuring", "floor: tar of the data directory");
     let started = Instant::now();

@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use crate::backup::{physical, restore};
-use crate::bench::{pgbench, prepare_image};
+use crate::bench::generated_stack;
 use crate::progress::{Progress, Quiet};
 
 /// Status lines with their time, for per-step figures.
@@ -31,7 +31,15 @@ impl Progress for Timeline<'_> {
     }
 }
 
-impl Timeline<'_> {
+impl<'a> Timeline<'a> {
+    fn new(inner: &'a dyn Progress) -> Timeline<'a> {
+        Timeline {
+            inner,
+            started: Instant::now(),
+            marks: Mutex::new(Vec::new()),
+        }
+    }
+
     /// (step, seconds until the next step or `end`).
     fn steps(&self, end: f64) -> Vec<(String, f64)> {
         let marks = self.marks.lock().expect("timeline");
@@ -57,30 +65,8 @@ pub struct RestoreFigures {
 }
 
 pub fn restore(size_mb: u32, progress: &dyn Progress) -> anyhow::Result<RestoreFigures> {
-    let scratch = prepare_image(progress)?;
-    progress.status("Starting", "a scratch stack");
-    scratch.stack.up(&Quiet)?;
+    let (scratch, database_mb) = generated_stack(size_mb, progress)?;
     let stack = &scratch.stack;
-    let scale = (size_mb / 15).max(1);
-    progress.status(
-        "Generating",
-        &format!("about {size_mb} MB (pgbench scale {scale})"),
-    );
-    pgbench(
-        &stack.docker,
-        &stack.container(),
-        stack.config.superuser(),
-        &["--initialize", "--quiet", &format!("--scale={scale}")],
-    )?;
-    let mut client = stack.connect("postgres")?;
-    client.batch_execute("CHECKPOINT")?;
-    let bytes: i64 = client
-        .query_one(
-            "SELECT sum(pg_database_size(datname))::bigint FROM pg_database",
-            &[],
-        )?
-        .get(0);
-    drop(client);
     physical::backup(stack, Some(physical::Kind::Full), progress)?;
 
     progress.status("Measuring", "floor: a restart of the server to healthy");
@@ -90,11 +76,7 @@ pub fn restore(size_mb: u32, progress: &dyn Progress) -> anyhow::Result<RestoreF
     let restart_seconds = started.elapsed().as_secs_f64();
 
     progress.status("Measuring", "a restore to the latest point");
-    let timeline = Timeline {
-        inner: progress,
-        started: Instant::now(),
-        marks: Mutex::new(Vec::new()),
-    };
+    let timeline = Timeline::new(progress);
     let options = restore::Options {
         discard_old: true,
         ..restore::Options::default()
@@ -107,11 +89,7 @@ pub fn restore(size_mb: u32, progress: &dyn Progress) -> anyhow::Result<RestoreF
         "Measuring",
         "a rollback after a failure once the restored server is healthy",
     );
-    let timeline = Timeline {
-        inner: progress,
-        started: Instant::now(),
-        marks: Mutex::new(Vec::new()),
-    };
+    let timeline = Timeline::new(progress);
     let options = restore::Options {
         discard_old: true,
         rehearse_rollback: true,
@@ -134,7 +112,7 @@ pub fn restore(size_mb: u32, progress: &dyn Progress) -> anyhow::Result<RestoreF
     let rollback_steps: Vec<(String, f64)> = steps[from..].to_vec();
     let rollback_seconds = rollback_steps.iter().map(|(_, s)| s).sum();
     Ok(RestoreFigures {
-        database_mb: bytes as f64 / 1e6,
+        database_mb,
         restore_seconds,
         restore_steps,
         rollback_seconds,
