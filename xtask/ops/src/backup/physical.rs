@@ -252,48 +252,45 @@ pub fn recorded_counts(stack: &Stack, label: &str) -> anyhow::Result<Option<RowC
     ))
 }
 
-/// Write fingerprints of every permanent table in every database of the live cluster.
-pub fn fingerprints(stack: &Stack) -> anyhow::Result<Fingerprints> {
+/// Runs `sql` (rows of `schema.table` and a value) in every database of the live cluster.
+fn per_table<T>(
+    stack: &Stack,
+    sql: &str,
+    doing: &str,
+    value: impl Fn(&postgres::Row) -> T,
+) -> anyhow::Result<BTreeMap<String, BTreeMap<String, T>>> {
     let mut admin = stack.connect("postgres")?;
     let databases: Vec<String> = admin
         .query(DATABASES_SQL, &[])?
         .iter()
         .map(|row| row.get(0))
         .collect();
-    let mut all = Fingerprints::new();
+    let mut all = BTreeMap::new();
     for database in databases {
         let mut client = stack.connect(&database)?;
         let tables = client
-            .query(FINGERPRINT_SQL, &[])
-            .with_context(|| format!("failed to read table statistics in `{database}`"))?
+            .query(sql, &[])
+            .with_context(|| format!("failed to {doing} in `{database}`"))?
             .iter()
-            .map(|row| (row.get::<_, String>(0), row.get::<_, String>(1)))
+            .map(|row| (row.get::<_, String>(0), value(row)))
             .collect();
         all.insert(database, tables);
     }
     Ok(all)
 }
 
+/// Write fingerprints of every permanent table in every database of the live cluster.
+pub fn fingerprints(stack: &Stack) -> anyhow::Result<Fingerprints> {
+    per_table(stack, FINGERPRINT_SQL, "read table statistics", |row| {
+        row.get::<_, String>(1)
+    })
+}
+
 /// Exact row counts of every permanent table in every database of the live cluster.
 pub fn row_counts(stack: &Stack) -> anyhow::Result<RowCounts> {
-    let mut admin = stack.connect("postgres")?;
-    let databases: Vec<String> = admin
-        .query(DATABASES_SQL, &[])?
-        .iter()
-        .map(|row| row.get(0))
-        .collect();
-    let mut counts = RowCounts::new();
-    for database in databases {
-        let mut client = stack.connect(&database)?;
-        let tables = client
-            .query(ROW_COUNT_SQL, &[])
-            .with_context(|| format!("failed to count rows in `{database}`"))?
-            .iter()
-            .map(|row| (row.get::<_, String>(0), row.get::<_, i64>(1)))
-            .collect();
-        counts.insert(database, tables);
-    }
-    Ok(counts)
+    per_table(stack, ROW_COUNT_SQL, "count rows", |row| {
+        row.get::<_, i64>(1)
+    })
 }
 
 #[derive(Deserialize)]
