@@ -3,16 +3,16 @@
 //! the image built once per test process, and running the real CLI binary.
 
 use std::collections::BTreeMap;
-use std::process::Command;
+
 use std::sync::{Arc, Mutex, OnceLock};
 
 use camino::{Utf8Path, Utf8PathBuf};
 use core_data_ops::backup::oneshot;
 use core_data_ops::config::{sizing::Resources, Config};
-use core_data_ops::docker::Docker;
+use core_data_ops::docker::{ContainerSpec, Docker, Mount};
 use core_data_ops::image;
 use core_data_ops::paths::Paths;
-use core_data_ops::process;
+
 use core_data_ops::progress::Quiet;
 use core_data_ops::scratch::Scratch;
 use core_data_ops::stack::Stack;
@@ -208,25 +208,22 @@ pub fn xtask(state: &Utf8Path, args: &[&str]) -> CliOutput {
 
 /// `xtask` with extra environment variables (e.g. `CORE_DATA_FAULT`) for this run only.
 pub fn xtask_env(state: &Utf8Path, args: &[&str], env: &[(&str, &str)]) -> CliOutput {
-    let output = xtask_command(state, args)
-        .envs(env.iter().copied())
-        .output()
-        .expect("run xtask");
-    CliOutput {
-        code: output.status.code(),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    let mut command = xtask_command(state, args);
+    for (key, value) in env {
+        command = command.env(key, value);
     }
+    finish(command.start().expect("run xtask"))
 }
 
-/// The `xtask` binary (built once) with `args` against `state`, not yet started:
-/// for tests that run two commands at the same time.
-pub fn xtask_command(state: &Utf8Path, args: &[&str]) -> Command {
+/// The `xtask` binary (built once) with `args` against `state`, output captured,
+/// not yet started: `.start()` it for tests that run two commands at the same time.
+pub fn xtask_command(state: &Utf8Path, args: &[&str]) -> duct::Expression {
     static BIN: OnceLock<Utf8PathBuf> = OnceLock::new();
     let bin = BIN.get_or_init(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-        let status = Command::new(cargo)
-            .args([
+        duct::cmd(
+            cargo,
+            [
                 "build",
                 "--quiet",
                 "--package",
@@ -235,30 +232,30 @@ pub fn xtask_command(state: &Utf8Path, args: &[&str]) -> Command {
                 "xtask",
                 "--features",
                 "fault-injection",
-            ])
-            .current_dir(core_data_ops::paths::repo_root())
-            .status()
-            .expect("cargo build");
-        assert!(status.success(), "building the xtask binary failed");
+            ],
+        )
+        .dir(core_data_ops::paths::repo_root())
+        .run()
+        .expect("building the xtask binary failed");
         let target = std::env::var("CARGO_TARGET_DIR").map_or_else(
             |_| core_data_ops::paths::repo_root().join("target"),
             Utf8PathBuf::from,
         );
         target.join("debug/xtask")
     });
-    let mut command = Command::new(bin);
-    command
-        .arg("--state")
-        .arg(state.as_str())
-        .args(args)
+    let mut argv = vec!["--state", state.as_str()];
+    argv.extend_from_slice(args);
+    duct::cmd(bin.as_std_path(), argv)
         .env_remove("CORE_DATA_STATE")
-        .env_remove("CORE_DATA_FAULT");
-    command
+        .env_remove("CORE_DATA_FAULT")
+        .stdout_capture()
+        .stderr_capture()
+        .unchecked()
 }
 
 /// Collects a started `xtask_command`'s output.
-pub fn finish(child: std::process::Child) -> CliOutput {
-    let output = child.wait_with_output().expect("wait for xtask");
+pub fn finish(handle: duct::Handle) -> CliOutput {
+    let output = handle.into_output().expect("wait for xtask");
     CliOutput {
         code: output.status.code(),
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -272,56 +269,30 @@ pub fn corrupt_repository_copy(stack: &Stack, label: &str) -> String {
     let repo = oneshot::volume_name(stack, "pgbackrest");
     let corrupt = format!("{repo}_corrupt");
     let user = format!("{}:{}", stack.config.uid(), stack.config.gid());
-    let image = stack.config.image().to_owned();
-    let run = |args: &[&str]| {
-        let src = format!("type=volume,src={repo},dst=/src,readonly");
-        let dst = format!("type=volume,src={corrupt},dst=/dst");
-        let mut argv = vec![
-            "run",
-            "--rm",
-            "--user",
-            &user,
-            "--network=none",
-            "--mount",
-            &src,
-            "--mount",
-            &dst,
-        ];
-        argv.extend_from_slice(args);
-        process::run("docker", &argv).unwrap()
+    let image = stack.config.image();
+    let docker = &stack.docker;
+    let dst = Mount::volume(corrupt.clone(), "/dst", false);
+    let run = |argv: &[&str]| {
+        ContainerSpec::unconfined(image)
+            .user(user.as_str())
+            .mount(Mount::volume(repo.clone(), "/src", true))
+            .mount(dst.clone())
+            .entrypoint(&argv[..1])
+            .cmd(&argv[1..])
+            .run_ok(docker)
+            .unwrap()
     };
-    let _ = process::capture("docker", &["volume", "rm", "--force", &corrupt]);
-    process::run("docker", &["volume", "create", &corrupt]).unwrap();
-    let dst = format!("type=volume,src={corrupt},dst=/dst");
-    process::run(
-        "docker",
-        &[
-            "run",
-            "--rm",
-            "--user=0",
-            "--network=none",
-            "--mount",
-            &dst,
-            "--entrypoint",
-            "chown",
-            &image,
-            &user,
-            "/dst",
-        ],
-    )
-    .unwrap();
-    run(&["--entrypoint", "cp", &image, "-a", "/src/.", "/dst/"]);
+    docker.remove_volume(&corrupt).unwrap();
+    ContainerSpec::unconfined(image)
+        .user("0")
+        .mount(dst.clone())
+        .entrypoint(&["chown"])
+        .cmd(&[user.as_str(), "/dst"])
+        .run_ok(docker)
+        .unwrap();
+    run(&["cp", "-a", "/src/.", "/dst/"]);
     let backup_dir = format!("/dst/backup/main/{label}/pg_data/base");
-    let files = run(&[
-        "--entrypoint",
-        "find",
-        &image,
-        &backup_dir,
-        "-type",
-        "f",
-        "-size",
-        "+20k",
-    ]);
+    let files = run(&["find", &backup_dir, "-type", "f", "-size", "+20k"]);
     let victim = files
         .lines()
         .next()
@@ -329,9 +300,7 @@ pub fn corrupt_repository_copy(stack: &Stack, label: &str) -> String {
         .to_owned();
     let of = format!("of={victim}");
     run(&[
-        "--entrypoint",
         "dd",
-        &image,
         "if=/dev/urandom",
         &of,
         "bs=1",

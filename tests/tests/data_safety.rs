@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 use core_data_ops::backup::oneshot::{self, Mount};
 use core_data_ops::backup::physical::{self, Kind};
 use core_data_ops::backup::restore;
-use core_data_ops::process;
 use core_data_ops::progress::Quiet;
 use core_data_tests::{docker_available, xtask, TestStack};
 
@@ -88,11 +87,7 @@ fn acknowledged_commits_survive_restore_to_latest_and_kill_9() {
     let stop = Arc::new(AtomicBool::new(false));
     let handle = writer(&t, stop.clone());
     std::thread::sleep(Duration::from_secs(2));
-    process::run(
-        "docker",
-        &["kill", "--signal", "KILL", &t.stack.container()],
-    )
-    .unwrap();
+    t.stack.docker.kill(&t.stack.container(), "KILL").unwrap();
     let acknowledged_before_kill = handle.join().unwrap();
     stop.store(true, Ordering::Relaxed);
     let out = xtask(t.paths().state(), &["up"]);
@@ -284,11 +279,10 @@ fn the_entrypoint_never_guesses_and_archiving_failures_show() {
     // Empty data volumes next to the repository: refused; `--new-cluster --yes` is the explicit way.
     t.stack.down(false, &Quiet).unwrap();
     for volume in ["pgdata", "pgwal"] {
-        process::run(
-            "docker",
-            &["volume", "rm", &oneshot::volume_name(&t.stack, volume)],
-        )
-        .unwrap();
+        t.stack
+            .docker
+            .remove_volume(&oneshot::volume_name(&t.stack, volume))
+            .unwrap();
     }
     up_refuses(&t, "holds stanza `main` of an existing cluster");
     let out = xtask(t.paths().state(), &["up", "--new-cluster"]);

@@ -6,7 +6,6 @@
 
 use core_data_ops::backup::physical::{self, Kind};
 use core_data_ops::progress::Quiet;
-use std::process::Stdio;
 
 use core_data_tests::{
     docker_available, finish, xtask, xtask_command, xtask_env, CliOutput, TestStack,
@@ -275,12 +274,8 @@ fn a_failure_at_any_restore_step_rolls_back_or_completes() {
     mutating_commands_never_interleave(&t, &set, &in_backup);
 }
 
-fn spawn(t: &TestStack, args: &[&str]) -> std::process::Child {
-    xtask_command(t.paths().state(), args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
+fn spawn(t: &TestStack, args: &[&str]) -> duct::Handle {
+    xtask_command(t.paths().state(), args).start().unwrap()
 }
 
 /// A restore and a backup, then two restores, started together: the second of each

@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 
 use core_data_ops::paths::Paths;
 use core_data_ops::pg::{self, bootstrap};
-use core_data_ops::process;
+use core_data_ops::backup::oneshot;
+use core_data_ops::docker::Docker;
 use core_data_ops::{render, secrets, tls};
 use core_data_tests::{docker_available, ensure_image, free_port, test_config};
 use testcontainers::core::{AccessMode, ExecCommand, IntoContainerPort, Mount, WaitFor};
@@ -15,15 +16,19 @@ use testcontainers::{GenericImage, ImageExt};
 
 /// A Docker network with a given subnet, removed on drop (after the containers on it).
 struct Network {
+    docker: Docker,
     name: String,
 }
 
 impl Network {
     fn create(name: &str, subnet: &str) -> Network {
-        let _ = process::capture("docker", &["network", "rm", name]);
-        process::run("docker", &["network", "create", "--subnet", subnet, name])
+        let docker = Docker::connect().unwrap();
+        docker.remove_network(name).unwrap();
+        docker
+            .create_network(name, subnet)
             .unwrap_or_else(|err| panic!("creating network `{name}`: {err:#}"));
         Network {
+            docker,
             name: name.to_owned(),
         }
     }
@@ -31,7 +36,7 @@ impl Network {
 
 impl Drop for Network {
     fn drop(&mut self) {
-        let _ = process::capture("docker", &["network", "rm", &self.name]);
+        let _ = self.docker.remove_network(&self.name);
     }
 }
 
@@ -57,10 +62,7 @@ fn image_first_boot_under_testcontainers() {
         config.get("NETWORK_SUBNET"),
     );
 
-    let read_only = |host: &camino::Utf8Path, target: &str| {
-        Mount::bind_mount(host.as_str(), target).with_access_mode(AccessMode::ReadOnly)
-    };
-    let container = GenericImage::new(name, tag)
+    let mut image = GenericImage::new(name, tag)
         .with_exposed_port(5432.tcp())
         .with_wait_for(WaitFor::message_on_stderr("first boot complete"))
         .with_wait_for(WaitFor::message_on_stderr(
@@ -70,19 +72,15 @@ fn image_first_boot_under_testcontainers() {
         .with_cap_drop("ALL")
         .with_security_opt("no-new-privileges:true")
         .with_env_var("POSTGRES_SUPERUSER", config.superuser())
-        .with_mount(read_only(
-            &render::output_dir(&paths),
-            "/etc/core_data/conf",
-        ))
-        .with_mount(read_only(
-            &secrets::superuser_password_file(&paths),
-            "/run/secrets/postgres_superuser_password",
-        ))
-        .with_mount(read_only(&tls_files.server_cert, "/run/secrets/server.crt"))
-        .with_mount(read_only(&tls_files.server_key, "/run/secrets/server.key"))
-        .with_mount(read_only(&tls_files.ca_cert, "/run/secrets/ca.crt"))
         .with_startup_timeout(Duration::from_secs(300))
-        .with_network(network.name.clone())
+        .with_network(network.name.clone());
+    // The same read-only configuration, password and TLS files as the service and QA clones.
+    for mount in oneshot::server_mounts(&paths) {
+        let source = mount.source.expect("a bind mount has a source");
+        image = image
+            .with_mount(Mount::bind_mount(source, mount.target).with_access_mode(AccessMode::ReadOnly));
+    }
+    let container = image
         .start()
         .expect("the image starts under testcontainers");
 
@@ -156,13 +154,43 @@ fn image_first_boot_under_testcontainers() {
             .any(|line| line.starts_with("pgbackrest\t")),
         "manifest lacks pgbackrest"
     );
-    for compiler in ["gcc", "cc", "clang", "make"] {
-        assert!(
-            !manifest
-                .lines()
-                .any(|line| line.starts_with(&format!("{compiler}\t"))),
-            "`{compiler}` left in the image"
-        );
+    let compilers: Vec<&str> = manifest
+        .lines()
+        .filter_map(|line| line.split('\t').next())
+        .filter(|package| is_compiler_package(package))
+        .collect();
+    assert!(compilers.is_empty(), "compilers left in the image: {compilers:?}");
+    // Nor a compiler binary from anywhere else.
+    let found = exec(
+        &container,
+        &[
+            "find", "/usr/bin", "/usr/local/bin", "-name", "gcc*", "-o", "-name", "cc", "-o",
+            "-name", "clang*", "-o", "-name", "c++", "-o", "-name", "g++*", "-o", "-name", "make",
+        ],
+    );
+    assert_eq!(found.trim(), "", "compiler binaries in the image");
+}
+
+/// `gcc`, `gcc-14`, `g++-14`, `cpp-14`, `clang-19`, `make`… (versioned names included).
+fn is_compiler_package(package: &str) -> bool {
+    ["gcc", "g++", "cpp", "clang", "cc", "make"].iter().any(|compiler| {
+        package == *compiler
+            || package
+                .strip_prefix(compiler)
+                .and_then(|rest| rest.strip_prefix('-'))
+                .is_some_and(|version| {
+                    !version.is_empty() && version.chars().all(|c| c.is_ascii_digit() || c == '.')
+                })
+    })
+}
+
+#[test]
+fn versioned_compiler_packages_are_recognised() {
+    for package in ["gcc", "gcc-14", "g++-14", "cpp-14", "clang-19", "make"] {
+        assert!(is_compiler_package(package), "{package}");
+    }
+    for package in ["gcc-14-base", "libgcc-s1", "cpp-httplib", "makedev", "ccache-doc"] {
+        assert!(!is_compiler_package(package), "{package}");
     }
 }
 

@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use core_data_ops::backup::physical::{self, Kind};
 use core_data_ops::backup::{oneshot, qa, restore, verify};
-use core_data_ops::process;
 use core_data_ops::progress::Quiet;
 use core_data_tests::{corrupt_repository_copy, docker_available, TestStack};
 
@@ -96,11 +95,10 @@ fn physical_backup_restore_verify_and_qa() {
     // Lose the data and WAL volumes; the repository survives.
     t.stack.down(false, &Quiet).unwrap();
     for volume in ["pgdata", "pgwal"] {
-        process::run(
-            "docker",
-            &["volume", "rm", &oneshot::volume_name(&t.stack, volume)],
-        )
-        .unwrap();
+        t.stack
+            .docker
+            .remove_volume(&oneshot::volume_name(&t.stack, volume))
+            .unwrap();
     }
     let options = restore::Options {
         set: Some(incr.label.clone()),
@@ -206,7 +204,7 @@ fn verify_good_and_corrupted(t: &TestStack) {
     // A copy of the repository with bytes flipped in one file of the set.
     let corrupt = corrupt_repository_copy(&t.stack, &set.label);
     let bad = verify::verify(&t.stack, Some(&set.label), Some(&corrupt), &Quiet).unwrap();
-    let _ = process::capture("docker", &["volume", "rm", "--force", &corrupt]);
+    t.stack.docker.remove_volume(&corrupt).unwrap();
     assert!(
         !bad.passed(),
         "verify must fail on a corrupted repository copy"

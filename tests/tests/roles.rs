@@ -5,7 +5,6 @@
 //! made stale (the superuser's included) and a second `up` changes nothing;
 //! two mutating commands started together never interleave.
 
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use core_data_ops::lock;
@@ -205,11 +204,9 @@ fn stale_service_passwords_are_synced_by_up(t: &TestStack) {
 
 fn a_second_command_waits_or_refuses(t: &TestStack) {
     let backup = xtask_command(state(t), &["backup", "--type", "full"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
+        .start()
         .unwrap();
-    let pid = backup.id();
+    let pid = backup.pids()[0];
     let started = Instant::now();
     while lock::holder(t.paths()).is_none_or(|h| h.pid != pid) {
         assert!(
@@ -225,13 +222,11 @@ fn a_second_command_waits_or_refuses(t: &TestStack) {
     expect(&refused, 1, "--no-wait");
     assert!(!database_exists(t, "lockdb"));
 
-    let mut waiter = xtask_command(state(t), &["create-db", "lockdb", "app"]);
-    let waited = waiter.output().unwrap();
-    let waited = CliOutput {
-        code: waited.status.code(),
-        stdout: String::from_utf8_lossy(&waited.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&waited.stderr).into_owned(),
-    };
+    let waited = finish(
+        xtask_command(state(t), &["create-db", "lockdb", "app"])
+            .start()
+            .unwrap(),
+    );
     expect(&waited, 0, "created `lockdb`");
     expect(&waited, 0, &format!("Waiting for {holder}"));
     let backup = finish(backup);
@@ -248,9 +243,7 @@ fn a_second_command_waits_or_refuses(t: &TestStack) {
 fn two_create_dbs_at_once_do_not_interleave(t: &TestStack) {
     let spawn = || {
         xtask_command(state(t), &["create-db", "race", "shop_owner"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
+            .start()
             .unwrap()
     };
     let (a, b) = (spawn(), spawn());

@@ -9,7 +9,6 @@
 use std::collections::BTreeSet;
 
 use core_data_ops::backup::{oneshot, qa};
-use core_data_ops::process;
 use core_data_ops::stack::Stack;
 use core_data_runbook::catalog::{self, Catalog, SourceFile};
 use core_data_runbook::engine::{Grants, Limits};
@@ -45,7 +44,7 @@ impl Drop for Cleanup<'_> {
             let _ = qa::drop_clone(self.stack, name);
         }
         if let Some(volume) = &self.volume {
-            let _ = process::capture("docker", &["volume", "rm", "--force", volume]);
+            let _ = self.stack.docker.remove_volume(volume);
         }
     }
 }
@@ -229,17 +228,16 @@ fn drill_fails_on_a_corrupted_repository(t: &TestStack, catalog: &Catalog, label
         err.contains("there is no repository copy") && err.contains("kind: not_found"),
         "{err}"
     );
-    let exists = process::capture(
-        "docker",
-        &[
-            "volume",
-            "inspect",
-            &format!("{}_nothere", oneshot::volume_name(&t.stack, "pgbackrest")),
-        ],
-    )
-    .unwrap();
+    let exists = t
+        .stack
+        .docker
+        .volume_exists(&format!(
+            "{}_nothere",
+            oneshot::volume_name(&t.stack, "pgbackrest")
+        ))
+        .unwrap();
     assert!(
-        !exists.success,
+        !exists,
         "the missing copy must not be created by the check"
     );
 }

@@ -88,82 +88,196 @@ fn exactly_one_rhai_engine_constructor() {
     );
 }
 
-/// The service blocks of compose.yaml: (name, lines).
-fn compose_services() -> Vec<(String, Vec<String>)> {
+/// The services of compose.yaml, parsed as YAML: (name, definition).
+fn compose_services() -> Vec<(String, serde_yaml::Value)> {
     let text = std::fs::read_to_string(repo_root().join("compose/compose.yaml")).unwrap();
-    let mut services: Vec<(String, Vec<String>)> = Vec::new();
-    let mut in_services = false;
-    for line in text.lines() {
-        if !line.starts_with(' ') && !line.is_empty() && !line.starts_with('#') {
-            in_services = line == "services:";
-            continue;
-        }
-        if !in_services {
-            continue;
-        }
-        if let Some(name) = line.strip_prefix("  ").and_then(|l| l.strip_suffix(':')) {
-            if !name.starts_with(' ') {
-                services.push((name.to_owned(), Vec::new()));
-                continue;
+    let compose: serde_yaml::Value = serde_yaml::from_str(&text).expect("compose.yaml is YAML");
+    let services: Vec<(String, serde_yaml::Value)> = compose["services"]
+        .as_mapping()
+        .expect("compose.yaml has a `services` mapping")
+        .iter()
+        .map(|(name, service)| (name.as_str().unwrap().to_owned(), service.clone()))
+        .collect();
+    let names: Vec<&str> = services.iter().map(|(name, _)| name.as_str()).collect();
+    for expected in ["postgres", "logical_backup"] {
+        assert!(names.contains(&expected), "service `{expected}` not found in {names:?}");
+    }
+    services
+}
+
+/// The strings of a YAML sequence (empty when absent).
+fn strings(value: &serde_yaml::Value) -> Vec<String> {
+    value
+        .as_sequence()
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|item| item.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// What is wrong with one service's confinement (empty when nothing).
+fn confinement_faults(service: &serde_yaml::Value) -> Vec<String> {
+    let mut faults = Vec::new();
+    if !strings(&service["cap_drop"]).iter().any(|cap| cap == "ALL") {
+        faults.push("must drop all capabilities (cap_drop: [ALL])".to_owned());
+    }
+    let security = strings(&service["security_opt"]);
+    if !security.iter().any(|opt| opt == "no-new-privileges:true") {
+        faults.push("must set no-new-privileges".to_owned());
+    }
+    if service["read_only"].as_bool() != Some(true) {
+        faults.push("must have a read-only root filesystem".to_owned());
+    }
+    if service["pids_limit"].as_u64().is_none() {
+        faults.push("must have a pids limit".to_owned());
+    }
+    if service["privileged"].as_bool() == Some(true) {
+        faults.push("must not be privileged".to_owned());
+    }
+    match security
+        .iter()
+        .find_map(|opt| opt.strip_prefix("seccomp=")?.split("/seccomp/").nth(1))
+    {
+        None => faults.push("names no seccomp/ profile".to_owned()),
+        Some(file) => {
+            let profile = repo_root().join("seccomp").join(file.trim_end_matches('}'));
+            match std::fs::read_to_string(&profile)
+                .ok()
+                .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+            {
+                None => faults.push(format!("`{profile}` is missing or not JSON")),
+                Some(json) if json["defaultAction"] != "SCMP_ACT_ERRNO" => {
+                    faults.push(format!("`{profile}` must deny by default"))
+                }
+                Some(_) => {}
             }
         }
-        if let Some((_, lines)) = services.last_mut() {
-            lines.push(line.trim().to_owned());
+    }
+    for port in strings(&service["ports"]) {
+        if !port.starts_with("${") || !port.contains("BIND_ADDRESS") {
+            faults.push(format!(
+                "port `{port}` must be published on the configured bind address only"
+            ));
         }
     }
-    assert!(!services.is_empty(), "no services parsed from compose.yaml");
-    services
+    faults
 }
 
 #[test]
 fn every_compose_service_is_confined() {
-    for (service, lines) in compose_services() {
-        let has = |needle: &str| lines.iter().any(|line| line.contains(needle));
-        assert!(
-            has("cap_drop: [ALL]"),
-            "service `{service}` must drop all capabilities"
-        );
-        assert!(
-            has("no-new-privileges:true"),
-            "service `{service}` must set no-new-privileges"
-        );
-        assert!(
-            has("read_only: true"),
-            "service `{service}` must have a read-only root filesystem"
-        );
-        assert!(
-            has("pids_limit:"),
-            "service `{service}` must have a pids limit"
-        );
-        let seccomp = lines
-            .iter()
-            .find_map(|line| {
-                line.split("/seccomp/")
-                    .nth(1)
-                    .map(|rest| rest.trim_end_matches('}').to_owned())
-            })
-            .unwrap_or_else(|| panic!("service `{service}` names no seccomp/ profile"));
-        let profile = repo_root().join("seccomp").join(&seccomp);
-        let json: serde_json::Value = serde_json::from_str(
-            &std::fs::read_to_string(&profile)
-                .unwrap_or_else(|_| panic!("`{profile}` (service `{service}`) is missing")),
-        )
-        .unwrap_or_else(|err| panic!("`{profile}` is not JSON: {err}"));
-        assert_eq!(
-            json["defaultAction"], "SCMP_ACT_ERRNO",
-            "`{profile}` must deny by default"
-        );
-        assert!(
-            !lines.iter().any(|line| line.starts_with("privileged")),
-            "service `{service}` must not be privileged"
-        );
-        let published_everywhere = lines.iter().any(|line| {
-            line.starts_with("- \"0.0.0.0:")
-                || line.starts_with("- \"${") && !line.contains("BIND_ADDRESS")
-        });
-        assert!(
-            !published_everywhere,
-            "service `{service}` must publish ports on the configured bind address only"
-        );
+    let faults: Vec<String> = compose_services()
+        .iter()
+        .flat_map(|(name, service)| {
+            confinement_faults(service)
+                .into_iter()
+                .map(move |fault| format!("service `{name}` {fault}"))
+        })
+        .collect();
+    assert!(faults.is_empty(), "{}", faults.join("\n"));
+}
+
+#[test]
+fn the_confinement_check_finds_each_fault() {
+    let (_, postgres) = compose_services()
+        .into_iter()
+        .find(|(name, _)| name == "postgres")
+        .unwrap();
+    assert_eq!(confinement_faults(&postgres), Vec::<String>::new());
+    let broken = |key: &str, value: serde_yaml::Value| {
+        let mut service = postgres.clone();
+        service[key] = value;
+        confinement_faults(&service)
+    };
+    let seq = |items: &[&str]| serde_yaml::to_value(items).unwrap();
+    assert_eq!(broken("cap_drop", seq(&["NET_RAW"])).len(), 1);
+    assert_eq!(broken("read_only", false.into()).len(), 1);
+    assert_eq!(broken("pids_limit", serde_yaml::Value::Null).len(), 1);
+    assert_eq!(broken("privileged", true.into()).len(), 1);
+    assert_eq!(broken("security_opt", seq(&["seccomp=unconfined"])).len(), 2);
+    assert_eq!(broken("ports", seq(&["0.0.0.0:5432:5432"])).len(), 1);
+}
+
+/// Files allowed to run the `docker` CLI: builds, compose and the interactive psql.
+const DOCKER_CLI_FILES: &[&str] = &[
+    "xtask/ops/src/compose.rs",
+    "xtask/ops/src/image/build.rs",
+    "xtask/ops/src/psql.rs",
+];
+
+/// Calls that would spawn `docker` in `text`, as `line: call` (whitespace ignored,
+/// so a call split over lines is found too).
+fn docker_spawns(text: &str) -> Vec<String> {
+    let spawners = [
+        "capture(",
+        "capture_with_deadline(",
+        "run(",
+        "stream(",
+        "cmd(",
+        "cmd!(sh,",
+        // Spelled in pieces so this file does not match itself.
+        ["Command", "::new("].concat().leak(),
+    ];
+    let mut hits = Vec::new();
+    let mut compact = String::new();
+    let mut line_of = Vec::new();
+    for (number, line) in text.lines().enumerate() {
+        for c in line.chars().filter(|c| !c.is_whitespace()) {
+            compact.push(c);
+            line_of.push(number + 1);
+        }
     }
+    for (at, _) in compact.match_indices("\"docker") {
+        let before = &compact[..at];
+        if let Some(spawner) = spawners.iter().find(|s| before.ends_with(*s)) {
+            hits.push(format!("{}: {spawner}\"docker…", line_of[at]));
+        }
+    }
+    hits
+}
+
+#[test]
+fn only_ops_docker_reaches_docker_and_nothing_spawns_a_raw_command() {
+    let root = repo_root();
+    let raw_command = ["process::", "Command"].concat();
+    let raw_new = ["Command", "::new("].concat();
+    let mut hits = Vec::new();
+    for path in rust_files() {
+        let relative = path.strip_prefix(&root).unwrap().as_str().to_owned();
+        let text = std::fs::read_to_string(&path).unwrap();
+        if !DOCKER_CLI_FILES.contains(&relative.as_str()) {
+            hits.extend(
+                docker_spawns(&text)
+                    .into_iter()
+                    .map(|hit| format!("{relative}:{hit}")),
+            );
+        }
+        for (number, line) in text.lines().enumerate() {
+            // A bare constructor call, not testcontainers' ExecCommand.
+            let bare_new = line.match_indices(&raw_new).any(|(at, _)| {
+                !line[..at]
+                    .ends_with(|c: char| c.is_alphanumeric() || c == '_')
+            });
+            if line.contains(&raw_command) || bare_new {
+                hits.push(format!("{relative}:{}: a raw std Command", number + 1));
+            }
+        }
+    }
+    assert!(
+        hits.is_empty(),
+        "Docker is reached through `core_data_ops::docker` only (the docker CLI only in {DOCKER_CLI_FILES:?}), \
+         and commands are spawned through duct or xshell:\n{}",
+        hits.join("\n")
+    );
+}
+
+#[test]
+fn the_docker_spawn_check_finds_split_calls() {
+    let split = "let out = process::capture(\n    \"docker\",\n    &[\"ps\"],\n);";
+    assert_eq!(docker_spawns(split), vec!["2: capture(\"docker…".to_owned()]);
+    assert_eq!(docker_spawns("duct::cmd(\"docker\", &argv)").len(), 1);
+    assert_eq!(docker_spawns("cmd!(sh, \"docker ps\")").len(), 1);
+    assert!(docker_spawns("Failure::new(\"docker\", message)").is_empty());
 }

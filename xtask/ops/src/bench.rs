@@ -7,9 +7,10 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 
 use crate::config::sizing::Resources;
-use crate::docker::Docker;
+use crate::config::value::parse_size_mb;
+use crate::docker::{ContainerSpec, Docker, Mount, Running};
 use crate::image;
-use crate::process;
+use crate::wait::{poll_until, ready_if};
 use crate::progress::{Progress, Quiet};
 use crate::scratch::Scratch;
 
@@ -68,6 +69,7 @@ pub fn up(runs: u32, progress: &dyn Progress) -> anyhow::Result<UpFigures> {
         reference.stack.config.gid()
     );
     drop(reference);
+    let docker = Docker::connect()?;
     let mut figures = UpFigures {
         cold_up: Samples::default(),
         noop_up: Samples::default(),
@@ -85,7 +87,7 @@ pub fn up(runs: u32, progress: &dyn Progress) -> anyhow::Result<UpFigures> {
             bail!("the second `up` changed something: {again:?}");
         }
         drop(scratch);
-        figures.floor.0.push(bare_run_to_ready(&image, &user)?);
+        figures.floor.0.push(bare_run_to_ready(&docker, &image, &user)?);
         progress.status(
             "Measured",
             &format!(
@@ -100,71 +102,91 @@ pub fn up(runs: u32, progress: &dyn Progress) -> anyhow::Result<UpFigures> {
 }
 
 /// The floor: a fresh volume, `initdb` in one `docker run`, then the server in
-/// another, polled with `pg_isready` until it answers. No TLS, no extensions.
-fn bare_run_to_ready(image: &str, user: &str) -> anyhow::Result<f64> {
+/// another, polled with `pg_isready` until it answers. No TLS, no extensions,
+/// no confinement (a bare `docker run` is what it stands for).
+fn bare_run_to_ready(docker: &Docker, image: &str, user: &str) -> anyhow::Result<f64> {
     let name = format!("core_data-bench-floor-{}", std::process::id());
-    let volume = format!("{name}-data");
-    let cleanup = || {
-        let _ = process::capture("docker", &["rm", "--force", "--volumes", &name]);
-        let _ = process::capture("docker", &["volume", "rm", "--force", &volume]);
-    };
-    cleanup();
-    let mount = format!("type=volume,src={volume},dst=/var/lib/postgresql/data");
     let started = Instant::now();
-    let result = (|| {
-        process::run(
-            "docker",
-            &[
-                "run",
-                "--rm",
-                "--user",
-                user,
-                "--mount",
-                &mount,
-                "--entrypoint",
-                "initdb",
-                image,
+    let server = BareServer::start(docker, image, user, &name, None)?;
+    let seconds = started.elapsed().as_secs_f64();
+    drop(server);
+    Ok(seconds)
+}
+
+/// A server of the image on initdb's stock postgresql.conf, on its own volume
+/// (removed with it), listening on its Unix socket only.
+struct BareServer<'d> {
+    docker: &'d Docker,
+    container: Option<Running<'d>>,
+    volume: String,
+}
+
+impl<'d> BareServer<'d> {
+    /// `limits`: the service's shm size and memory (MB) and CPUs, for a fair comparison.
+    fn start(
+        docker: &'d Docker,
+        image: &str,
+        user: &str,
+        name: &str,
+        limits: Option<(Option<u64>, Option<u64>, Option<f64>)>,
+    ) -> anyhow::Result<BareServer<'d>> {
+        let volume = format!("{name}-data");
+        docker.remove_container(name)?;
+        docker.remove_volume(&volume)?;
+        let mut server = BareServer {
+            docker,
+            container: None,
+            volume: volume.clone(),
+        };
+        let data = Mount::volume(volume, "/var/lib/postgresql/data", false);
+        ContainerSpec::unconfined(image)
+            .user(user)
+            .mount(data.clone())
+            .entrypoint(&["initdb"])
+            .cmd(&[
                 "--pgdata=/var/lib/postgresql/data",
                 "--username=postgres",
                 "--auth=trust",
-            ],
-        )?;
-        process::run(
-            "docker",
-            &[
-                "run",
-                "--detach",
-                "--name",
-                &name,
-                "--user",
-                user,
-                "--mount",
-                &mount,
-                "--entrypoint",
-                "postgres",
-                image,
+            ])
+            .run_ok(docker)?;
+        let (shm, memory, cpus) = limits.unwrap_or_default();
+        let container = ContainerSpec::unconfined(image)
+            .name(name)
+            .user(user)
+            .mount(data)
+            .limits(shm, memory, cpus)
+            .entrypoint(&["postgres"])
+            .cmd(&[
                 "-D",
                 "/var/lib/postgresql/data",
                 "--listen_addresses=",
                 "--unix_socket_directories=/tmp",
-            ],
+            ])
+            .start(docker)?;
+        let running = container.name().to_owned();
+        server.container = Some(container);
+        poll_until(
+            "the bare server",
+            Duration::from_secs(120),
+            Duration::from_millis(50),
+            || {
+                let ready = docker.exec(&running, &["pg_isready", "--quiet", "--host=/tmp"], None)?;
+                Ok(ready_if(ready.exit_code == 0, || "pg_isready says no".to_owned()))
+            },
         )?;
-        loop {
-            let ready = process::capture(
-                "docker",
-                &["exec", &name, "pg_isready", "--quiet", "--host=/tmp"],
-            )?;
-            if ready.success {
-                return Ok(started.elapsed().as_secs_f64());
-            }
-            if started.elapsed() > Duration::from_secs(120) {
-                bail!("the bare container never became ready");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    })();
-    cleanup();
-    result
+        Ok(server)
+    }
+
+    fn name(&self) -> &str {
+        self.container.as_ref().map_or("", Running::name)
+    }
+}
+
+impl Drop for BareServer<'_> {
+    fn drop(&mut self) {
+        drop(self.container.take());
+        let _ = self.docker.remove_volume(&self.volume);
+    }
 }
 
 pub struct TuningFigures {
@@ -192,15 +214,25 @@ pub fn tuning(
         config.get("POSTGRES_MEMORY_LIMIT"),
         config.get("POSTGRES_SHM_SIZE")
     );
-    let stock = StockContainer::start(config)?;
     let docker = &ours.stack.docker;
+    let stock = BareServer::start(
+        docker,
+        config.image(),
+        &format!("{}:{}", config.uid(), config.gid()),
+        &format!("core_data-bench-stock-{}", std::process::id()),
+        Some((
+            parse_size_mb(config.get("POSTGRES_SHM_SIZE")),
+            parse_size_mb(config.get("POSTGRES_MEMORY_LIMIT")),
+            config.get("POSTGRES_CPU_LIMIT").parse().ok(),
+        )),
+    )?;
     let mut figures = TuningFigures {
         stock_tps: Samples::default(),
         ours_tps: Samples::default(),
         limits,
     };
     for (label, container, user) in [
-        ("stock", stock.name.as_str(), "postgres"),
+        ("stock", stock.name(), "postgres"),
         ("ours", &ours.stack.container(), config.superuser()),
     ] {
         progress.status("Loading", &format!("{label}: pgbench scale {scale}"));
@@ -213,7 +245,7 @@ pub fn tuning(
     }
     for run in 1..=runs {
         for (label, container, user) in [
-            ("stock", stock.name.as_str(), "postgres"),
+            ("stock", stock.name(), "postgres"),
             ("ours", &ours.stack.container(), config.superuser()),
         ] {
             let output = pgbench(
@@ -270,95 +302,6 @@ pub fn parse_tps(output: &str) -> Option<f64> {
         .find(|line| line.starts_with("tps = "))
         .and_then(|line| line.trim_start_matches("tps = ").split_whitespace().next())
         .and_then(|n| n.parse().ok())
-}
-
-/// A container of the same image on initdb's stock postgresql.conf.
-struct StockContainer {
-    name: String,
-}
-
-impl StockContainer {
-    fn start(config: &crate::config::Config) -> anyhow::Result<StockContainer> {
-        let name = format!("core_data-bench-stock-{}", std::process::id());
-        let volume = format!("{name}-data");
-        let _ = process::capture("docker", &["rm", "--force", "--volumes", &name]);
-        let _ = process::capture("docker", &["volume", "rm", "--force", &volume]);
-        let user = format!("{}:{}", config.uid(), config.gid());
-        let mount = format!("type=volume,src={volume},dst=/var/lib/postgresql/data");
-        let limits = [
-            format!("--cpus={}", config.get("POSTGRES_CPU_LIMIT")),
-            format!("--memory={}", config.get("POSTGRES_MEMORY_LIMIT")),
-            format!("--shm-size={}", config.get("POSTGRES_SHM_SIZE")),
-        ];
-        process::run(
-            "docker",
-            &[
-                "run",
-                "--rm",
-                "--user",
-                &user,
-                "--mount",
-                &mount,
-                "--entrypoint",
-                "initdb",
-                config.image(),
-                "--pgdata=/var/lib/postgresql/data",
-                "--username=postgres",
-                "--auth=trust",
-            ],
-        )?;
-        let mut args: Vec<&str> = vec![
-            "run", "--detach", "--name", &name, "--user", &user, "--mount", &mount,
-        ];
-        args.extend(limits.iter().map(String::as_str));
-        args.extend([
-            "--entrypoint",
-            "postgres",
-            config.image(),
-            "-D",
-            "/var/lib/postgresql/data",
-            "--listen_addresses=",
-            "--unix_socket_directories=/tmp",
-        ]);
-        process::run("docker", &args)?;
-        let started = Instant::now();
-        while !process::capture(
-            "docker",
-            &["exec", &name, "pg_isready", "--quiet", "--host=/tmp"],
-        )?
-        .success
-        {
-            if started.elapsed() > Duration::from_secs(120) {
-                bail!("the stock container never became ready");
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        Ok(StockContainer { name })
-    }
-}
-
-impl Drop for StockContainer {
-    fn drop(&mut self) {
-        let _ = process::capture("docker", &["rm", "--force", "--volumes", &self.name]);
-        let _ = process::capture(
-            "docker",
-            &["volume", "rm", "--force", &format!("{}-data", self.name)],
-        );
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn medians_and_tps_parsing() {
-        assert_eq!(Samples(vec![3.0, 1.0, 2.0]).median(), 2.0);
-        assert_eq!(Samples(vec![4.0, 1.0, 2.0, 3.0]).median(), 2.5);
-        let out = "latency average = 5.1 ms\ntps = 1563.219874 (without initial connection time)\n";
-        assert_eq!(parse_tps(out), Some(1563.219874));
-        assert_eq!(parse_tps("nothing"), None);
-    }
 }
 
 pub struct BackupFigures {
@@ -453,4 +396,18 @@ pub fn backup(size_mb: u32, progress: &dyn Progress) -> anyhow::Result<BackupFig
         verify,
         verify_seconds,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn medians_and_tps_parsing() {
+        assert_eq!(Samples(vec![3.0, 1.0, 2.0]).median(), 2.0);
+        assert_eq!(Samples(vec![4.0, 1.0, 2.0, 3.0]).median(), 2.5);
+        let out = "latency average = 5.1 ms\ntps = 1563.219874 (without initial connection time)\n";
+        assert_eq!(parse_tps(out), Some(1563.219874));
+        assert_eq!(parse_tps("nothing"), None);
+    }
 }

@@ -68,3 +68,9 @@ impl Compose {
         process::stream(self.expression(args), &display, on_line)
     }
 }
+
+/// The compose v2 version, or `None` when `docker compose` is not available.
+pub fn compose_version() -> Option<String> {
+    let output = process::capture("docker", &["compose", "version", "--short"]).ok()?;
+    output.success.then(|| output.stdout.trim().to_owned())
+}

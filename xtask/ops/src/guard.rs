@@ -11,10 +11,9 @@ use std::time::Instant;
 use anyhow::{bail, Context};
 use camino::{Utf8Path, Utf8PathBuf};
 
-use crate::backup::oneshot;
+use crate::backup::oneshot::{self, Mount};
 use crate::config::envfile;
 use crate::paths::Paths;
-use crate::process;
 use crate::progress::Progress;
 use crate::render::{self, Plan};
 use crate::stack::Stack;
@@ -42,32 +41,25 @@ pub fn check(stack: &Stack, plan: &Plan, progress: &dyn Progress) -> anyhow::Res
     crate::fsutil::ensure_dir(&dir, 0o755)?;
     plan.stage(&dir)?;
 
-    let tz = format!("TZ={}", stack.config.get("TZ"));
-    let mount = format!("--mount=type=bind,src={dir},dst={CONF_DIR},readonly");
     let config_file = format!("--config_file={CONF_DIR}/postgresql.conf");
-    let mut argv: Vec<String> = vec!["run".into(), "--rm".into(), "--network=none".into()];
-    argv.extend(oneshot::confinement(stack));
     // The server wants an existing data directory it owns, even for `-C`: an empty tmpfs.
     let pgdata = format!(
-        "--tmpfs={PGDATA}:uid={},gid={},mode=0700,size=1m",
+        "uid={},gid={},mode=0700,size=1m",
         stack.config.uid(),
         stack.config.gid()
     );
-    argv.extend(["--env".into(), tz, mount, pgdata]);
-    argv.extend([
-        "--entrypoint=postgres".into(),
-        stack.config.image().to_owned(),
-        "-C".into(),
-        "timezone".into(),
-        config_file,
-    ]);
-    let refs: Vec<&str> = argv.iter().map(String::as_str).collect();
-    let output = process::capture("docker", &refs)?;
+    let output = oneshot::confined(stack)?
+        .env("TZ", stack.config.get("TZ"))
+        .mount(Mount::bind(dir.as_str(), CONF_DIR))
+        .tmpfs(PGDATA, &pgdata)
+        .entrypoint(&["postgres"])
+        .cmd(&["-C", "timezone", &config_file])
+        .run(&stack.docker)?;
     progress.detail(&format!(
         "checked the rendered configuration with the image's `postgres` in {:.1}s",
         started.elapsed().as_secs_f64()
     ));
-    if output.success {
+    if output.exit_code == 0 {
         return Ok(());
     }
     let text = format!("{}\n{}", output.stdout, output.stderr);

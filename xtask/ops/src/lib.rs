@@ -25,3 +25,4 @@ pub mod setup;
 pub mod sql;
 pub mod stack;
 pub mod tls;
+pub mod wait;

@@ -1,8 +1,6 @@
 //! Tests of `lock`: the second holder is a real second process (this test
 //! binary re-run as `child_holder`), because flock is a process-level lock.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -36,8 +34,8 @@ fn state() -> (tempfile::TempDir, Paths) {
     (dir, Paths::new(crate::paths::repo_root(), state))
 }
 
-/// Not a test on its own: when re-run by `spawn_holder`, takes the lock, says
-/// `LOCKED`, and holds it until the file `release` appears in the state directory.
+/// Not a test on its own: when re-run by `spawn_holder`, takes the lock, writes
+/// the file `locked`, and holds it until the file `release` appears in the state directory.
 #[test]
 fn child_holder() {
     let Ok(state) = std::env::var(CHILD_ENV) else {
@@ -45,7 +43,7 @@ fn child_holder() {
     };
     let paths = Paths::new(crate::paths::repo_root(), Utf8PathBuf::from(state));
     let lock = StateLock::acquire(&paths, CHILD_COMMAND, false, &Recorder::default()).unwrap();
-    println!("LOCKED");
+    std::fs::write(paths.state().join("locked"), "").unwrap();
     let release = paths.state().join("release");
     for _ in 0..300 {
         if release.exists() {
@@ -58,25 +56,47 @@ fn child_holder() {
 
 /// Starts a second process holding `paths`' lock; returns once it holds it.
 fn spawn_holder(paths: &Paths) -> Child {
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "lock::tests::child_holder", "--nocapture"])
-        .env(CHILD_ENV, paths.state().as_str())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = BufReader::new(stdout).lines().map_while(Result::ok);
-    let locked = lines.any(|line| line.contains("LOCKED"));
-    assert!(locked, "the child process never took the lock");
-    // Keep draining, so the child's last lines never hit a closed pipe.
-    std::thread::spawn(move || lines.for_each(drop));
-    child
+    let handle = duct::cmd(
+        std::env::current_exe().unwrap(),
+        ["--exact", "lock::tests::child_holder"],
+    )
+    .env(CHILD_ENV, paths.state().as_str())
+    .stdout_null()
+    .stderr_null()
+    .unchecked()
+    .start()
+    .unwrap();
+    let locked = paths.state().join("locked");
+    for _ in 0..600 {
+        if locked.exists() {
+            return Child(handle);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("the child process never took the lock");
 }
 
-fn release(paths: &Paths, mut child: Child) {
+/// A child test process.
+struct Child(duct::Handle);
+
+impl Child {
+    fn id(&self) -> u32 {
+        self.0.pids()[0]
+    }
+
+    /// SIGKILL: no destructor runs.
+    fn kill(&self) {
+        self.0.kill().unwrap();
+    }
+
+    fn succeeded(&self) -> bool {
+        self.0.wait().unwrap().status.success()
+    }
+}
+
+fn release(paths: &Paths, child: Child) {
     std::fs::write(paths.state().join("release"), "").unwrap();
-    assert!(child.wait().unwrap().success());
+    assert!(child.succeeded());
 }
 
 #[test]
@@ -145,10 +165,10 @@ fn a_waiting_command_names_the_holder_then_gets_the_lock() {
 #[test]
 fn a_dead_holders_record_is_reported_and_taken_over() {
     let (_dir, paths) = state();
-    let mut child = spawn_holder(&paths);
+    let child = spawn_holder(&paths);
     let pid = child.id();
-    child.kill().unwrap(); // SIGKILL: no destructor runs, the record stays.
-    child.wait().unwrap();
+    child.kill(); // SIGKILL: no destructor runs, the record stays.
+    assert!(!child.succeeded());
     let left = holder(&paths).expect("the dead holder's record is still there");
     assert_eq!((left.command.as_str(), left.pid), (CHILD_COMMAND, pid));
     assert!(!left.is_alive());

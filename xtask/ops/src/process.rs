@@ -2,7 +2,7 @@
 //! every error, optional deadlines, and line streaming for long work.
 
 use std::collections::VecDeque;
-use std::io::{BufRead, BufReader};
+use std::io::Write;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
@@ -31,6 +31,25 @@ pub fn capture_expr(expr: duct::Expression) -> anyhow::Result<Output> {
     })
 }
 
+/// Runs an xshell command (the host commands of `doctor --fix`, whose `cmd!`
+/// quoting keeps each value one argument) and returns stdout; a failure
+/// carries the command line and its stderr.
+pub fn host(cmd: xshell::Cmd<'_>) -> anyhow::Result<String> {
+    let display = cmd.to_string();
+    let output = cmd
+        .quiet()
+        .ignore_status()
+        .output()
+        .with_context(|| format!("failed to run `{display}`; is it installed?"))?;
+    if !output.status.success() {
+        bail!(
+            "`{display}` failed:\n{}",
+            String::from_utf8_lossy(&output.stderr).trim_end()
+        );
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
 /// Runs `program args…` and returns stdout; a failure carries the command and its stderr.
 pub fn run(program: &str, args: &[&str]) -> anyhow::Result<String> {
     let output = capture(program, args)?;
@@ -44,41 +63,73 @@ pub fn run(program: &str, args: &[&str]) -> anyhow::Result<String> {
     Ok(output.stdout)
 }
 
+/// A `Write` that splits what it gets into lines, hands each to `on_line`
+/// and keeps the last 60, so a failure can show the failing step.
+pub struct Lines<F: FnMut(&str)> {
+    on_line: F,
+    partial: Vec<u8>,
+    tail: VecDeque<String>,
+}
+
+impl<F: FnMut(&str)> Lines<F> {
+    pub fn new(on_line: F) -> Lines<F> {
+        Lines {
+            on_line,
+            partial: Vec::new(),
+            tail: VecDeque::with_capacity(60),
+        }
+    }
+
+    fn line(&mut self, bytes: &[u8]) {
+        let line = String::from_utf8_lossy(bytes);
+        let line = line.trim_end();
+        (self.on_line)(line);
+        if self.tail.len() == 60 {
+            self.tail.pop_front();
+        }
+        self.tail.push_back(line.to_owned());
+    }
+
+    /// The last lines (an unterminated last line included).
+    pub fn finish(mut self) -> String {
+        if !self.partial.is_empty() {
+            let partial = std::mem::take(&mut self.partial);
+            self.line(&partial);
+        }
+        Vec::from(self.tail).join("\n")
+    }
+}
+
+impl<F: FnMut(&str)> Write for Lines<F> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.partial.extend_from_slice(buf);
+        while let Some(end) = self.partial.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = self.partial.drain(..=end).collect();
+            self.line(&line);
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Runs `expr` with stdout and stderr merged, calling `on_line` for each line.
 /// On failure the error carries the last 60 lines, so the failing step shows.
-pub fn stream(
-    expr: duct::Expression,
-    display: &str,
-    mut on_line: impl FnMut(&str),
-) -> anyhow::Result<()> {
-    let reader = expr
+pub fn stream(expr: duct::Expression, display: &str, on_line: impl FnMut(&str)) -> anyhow::Result<()> {
+    let mut reader = expr
         .stderr_to_stdout()
         .unchecked()
         .reader()
         .with_context(|| format!("failed to start `{display}`"))?;
-    let mut tail: VecDeque<String> = VecDeque::with_capacity(60);
-    let mut lines = BufReader::new(&reader);
-    let mut buf = Vec::new();
-    loop {
-        buf.clear();
-        if lines.read_until(b'\n', &mut buf)? == 0 {
-            break;
-        }
-        let line = String::from_utf8_lossy(&buf);
-        let line = line.trim_end();
-        on_line(line);
-        if tail.len() == 60 {
-            tail.pop_front();
-        }
-        tail.push_back(line.to_owned());
-    }
+    let mut lines = Lines::new(on_line);
+    std::io::copy(&mut reader, &mut lines)?;
     let status = reader.try_wait()?.map(|output| output.status);
+    let tail = lines.finish();
     match status {
         Some(status) if status.success() => Ok(()),
-        _ => bail!(
-            "`{display}` failed; its last output:\n{}",
-            Vec::from(tail).join("\n")
-        ),
+        _ => bail!("`{display}` failed; its last output:\n{tail}"),
     }
 }
 

@@ -6,15 +6,12 @@
 use anyhow::{bail, Context};
 
 use crate::process;
+use xshell::{cmd, Shell};
 
 /// Where the compose v2 plugin goes; the docker CLI searches it.
 pub const PLUGIN_DIR: &str = "/usr/local/lib/docker/cli-plugins";
 
-/// The compose v2 version, or `None` when `docker compose` is not available.
-pub fn compose_version() -> Option<String> {
-    let output = process::capture("docker", &["compose", "version", "--short"]).ok()?;
-    output.success.then(|| output.stdout.trim().to_owned())
-}
+pub use crate::compose::compose_version;
 
 fn require_root(what: &str) -> anyhow::Result<()> {
     if !is_root() {
@@ -51,28 +48,20 @@ pub fn install_compose_v2(mirror: &str) -> anyhow::Result<()> {
             format!("-oDir::Cache={work}/cache"),
             "-oAPT::Sandbox::User=root".to_owned(),
         ];
-        let mut update: Vec<&str> = apt_opts.iter().map(String::as_str).collect();
-        update.push("update");
-        process::run("apt-get", &update).context("apt-get update (trixie lists) failed")?;
-        let mut download: Vec<&str> = apt_opts.iter().map(String::as_str).collect();
-        download.extend(["download", "docker-compose"]);
-        let downloaded = process::capture_expr(duct::cmd("apt-get", &download).dir(&work))?;
-        if !downloaded.success {
-            bail!(
-                "apt-get download docker-compose failed:\n{}",
-                downloaded.stderr.trim_end()
-            );
-        }
+        let sh = Shell::new()?;
+        sh.change_dir(&work);
+        let opts = &apt_opts;
+        process::host(cmd!(sh, "apt-get {opts...} update"))
+            .context("apt-get update (trixie lists) failed")?;
+        process::host(cmd!(sh, "apt-get {opts...} download docker-compose"))?;
         let deb = work
             .read_dir_utf8()?
             .filter_map(Result::ok)
             .map(|entry| entry.path().to_owned())
             .find(|path| path.extension() == Some("deb"))
             .context("apt-get download left no .deb")?;
-        process::run(
-            "dpkg-deb",
-            &["-x", deb.as_str(), work.join("extract").as_str()],
-        )?;
+        let extract = work.join("extract");
+        process::host(cmd!(sh, "dpkg-deb -x {deb} {extract}"))?;
         std::fs::create_dir_all(PLUGIN_DIR)?;
         let target = format!("{PLUGIN_DIR}/docker-compose");
         std::fs::copy(
@@ -88,26 +77,12 @@ pub fn install_compose_v2(mirror: &str) -> anyhow::Result<()> {
 /// Installs mmdebstrap from the host's own package sources.
 pub fn install_mmdebstrap() -> anyhow::Result<()> {
     require_root("mmdebstrap")?;
-    process::run("apt-get", &["update", "-qq"])?;
-    let output = process::capture_expr(
-        duct::cmd(
-            "apt-get",
-            [
-                "install",
-                "-y",
-                "-qq",
-                "--no-install-recommends",
-                "mmdebstrap",
-            ],
-        )
-        .env("DEBIAN_FRONTEND", "noninteractive"),
+    let sh = Shell::new()?;
+    process::host(cmd!(sh, "apt-get update -qq"))?;
+    process::host(
+        cmd!(sh, "apt-get install -y -qq --no-install-recommends mmdebstrap")
+            .env("DEBIAN_FRONTEND", "noninteractive"),
     )?;
-    if !output.success {
-        bail!(
-            "apt-get install mmdebstrap failed:\n{}",
-            output.stderr.trim_end()
-        );
-    }
     Ok(())
 }
 

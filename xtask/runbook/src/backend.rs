@@ -112,7 +112,7 @@ pub struct VerifyOutcome {
 }
 
 /// A QA clone of one database (the library's own type; published on 127.0.0.1).
-pub use core_data_ops::backup::qa::Clone as QaCloneInfo;
+pub use core_data_ops::backup::qa::QaClone as QaCloneInfo;
 
 /// Everything the primitives need from the outside world.
 pub trait Backend: Send + Sync {

@@ -338,12 +338,12 @@ impl Backend for Live {
         });
         if let Some(volume) = &volume {
             // Docker would create a missing volume on mount: refuse instead.
-            let found = core_data_ops::process::capture(
-                "docker",
-                &["volume", "inspect", "--format", "{{.Name}}", volume],
-            )
-            .map_err(docker_failure)?;
-            if !found.success {
+            let found = self
+                .stack
+                .docker
+                .volume_exists(volume)
+                .map_err(docker_failure)?;
+            if !found {
                 return Err(Failure::new(
                     "not_found",
                     format!("there is no repository copy `{volume}`"),

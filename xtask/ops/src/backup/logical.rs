@@ -11,8 +11,6 @@
 //! `logical_backup` service writes.
 
 use std::fs::File;
-use std::io::Read;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{bail, Context};
@@ -22,6 +20,7 @@ use serde::{Deserialize, Serialize};
 pub use super::dump_file::{check_plain_complete, detect_format, file_stem, DumpFormat};
 pub use super::leftovers::TEMP_PREFIX;
 pub use super::restore_dump::{restore_dump, RestoreOptions, Restored};
+use crate::docker::ExecIo;
 use crate::pg::bootstrap;
 use crate::progress::Progress;
 use crate::sql::check_name;
@@ -379,57 +378,43 @@ fn exec_to_file(
 fn run_to_file(
     stack: &Stack,
     argv: &[&str],
-    file: File,
+    mut file: File,
     partial: &Utf8Path,
     progress: &dyn Progress,
 ) -> anyhow::Result<Duration> {
     let container = stack.container();
     let started = Instant::now();
-    let mut child = Command::new("docker")
-        .arg("exec")
-        .arg(&container)
-        .args(argv)
-        .stdin(Stdio::null())
-        .stdout(Stdio::from(file))
-        .stderr(Stdio::piped())
-        .spawn()
-        .with_context(|| {
-            format!(
-                "failed to run `docker exec {container} {}`; is Docker installed?",
-                argv[0]
-            )
-        })?;
-    let mut stderr_pipe = child.stderr.take().expect("stderr is piped");
-    let reader = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stderr_pipe.read_to_string(&mut text);
-        text
-    });
-    let mut last_report = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait()? {
-            break status;
-        }
-        if last_report.elapsed() >= Duration::from_secs(10) {
-            let size = std::fs::metadata(partial).map(|m| m.len()).unwrap_or(0);
-            progress.status(
-                "",
-                &format!(
-                    "… {} after {:.0}s",
-                    human_bytes(size),
-                    started.elapsed().as_secs_f64()
-                ),
-            );
-            last_report = Instant::now();
-        }
-        std::thread::sleep(Duration::from_millis(200));
+    let mut stderr = crate::docker::Capped::tail(64 * 1024);
+    let mut report = || {
+        let size = std::fs::metadata(partial).map(|m| m.len()).unwrap_or(0);
+        progress.status(
+            "",
+            &format!(
+                "… {} after {:.0}s",
+                human_bytes(size),
+                started.elapsed().as_secs_f64()
+            ),
+        );
     };
-    let stderr = reader.join().unwrap_or_default();
-    if !status.success() {
+    let status = stack.docker.exec_io(
+        &container,
+        argv,
+        ExecIo {
+            user: None,
+            stdin: None,
+            stdout: &mut file,
+            stderr: Some(&mut stderr),
+            tick: Some((Duration::from_secs(10), &mut report)),
+        },
+    )?;
+    file.sync_all()
+        .with_context(|| format!("failed to flush `{partial}`"))?;
+    if status.exit_code != 0 {
         bail!(
-            "`{}` in `{container}` failed ({status}):\n{}\nis the stack up (`cargo xtask status`)?",
+            "`{}` in `{container}` failed (exit {}):\n{}\nis the stack up (`cargo xtask status`)?",
             argv[0],
-            stderr.trim_end()
+            status.exit_code,
+            stderr.finish().0.trim_end()
         );
     }
     Ok(started.elapsed())

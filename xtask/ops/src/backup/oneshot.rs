@@ -1,94 +1,57 @@
 //! One-shot and throw-away containers from the platform image, on the stack's
-//! volumes (or fresh ones), confined like the service: the server's UID, no
-//! capabilities, no-new-privileges, the postgres seccomp profile, no network.
+//! volumes (or fresh ones), confined like the service: `confined` is the
+//! stack's `ContainerSpec` (its UID, the postgres seccomp profile, the project
+//! label, no network); everything here is a thin use of it.
 
 use anyhow::bail;
 
-use crate::process;
+pub use crate::docker::Mount;
+use crate::docker::{ContainerSpec, Running};
+use crate::paths::Paths;
 use crate::stack::Stack;
 
-/// A volume or bind mount for `docker run --mount`.
-#[derive(Debug, Clone)]
-pub struct Mount {
-    pub source: Option<String>,
-    pub target: &'static str,
-    pub read_only: bool,
-    pub bind: bool,
-}
-
-impl Mount {
-    /// A named volume (created by Docker if missing).
-    pub fn volume(name: impl Into<String>, target: &'static str, read_only: bool) -> Mount {
-        Mount {
-            source: Some(name.into()),
-            target,
-            read_only,
-            bind: false,
-        }
-    }
-
-    /// A fresh anonymous volume, removed with the container (`docker rm --volumes`).
-    pub fn anonymous(target: &'static str) -> Mount {
-        Mount {
-            source: None,
-            target,
-            read_only: false,
-            bind: false,
-        }
-    }
-
-    /// A read-only bind mount of a host path.
-    pub fn bind(path: impl Into<String>, target: &'static str) -> Mount {
-        Mount {
-            source: Some(path.into()),
-            target,
-            read_only: true,
-            bind: true,
-        }
-    }
-
-    fn arg(&self) -> String {
-        let kind = if self.bind { "bind" } else { "volume" };
-        let mut arg = format!("type={kind},dst={}", self.target);
-        if let Some(source) = &self.source {
-            arg = format!("{arg},src={source}");
-        }
-        if self.read_only {
-            arg.push_str(",readonly");
-        }
-        arg
-    }
-}
+/// The label every container we start carries, with the project as its value.
+pub const PROJECT_LABEL: &str = "org.core-data.project";
+/// The label naming what a throw-away container is for (swept by it).
+pub const ROLE_LABEL: &str = "org.core-data.role";
 
 /// The stack's named volume `name` as compose names it.
 pub fn volume_name(stack: &Stack, name: &str) -> String {
     format!("{}_{name}", stack.config.project())
 }
 
-/// Mounts every one-shot needs: the rendered configuration (for pgbackrest.conf and pg_hba.conf).
+/// The rendered configuration (for pgbackrest.conf and pg_hba.conf), read-only.
 pub fn conf_mount(stack: &Stack) -> Mount {
-    Mount::bind(
-        crate::render::output_dir(&stack.paths).into_string(),
-        "/etc/core_data/conf",
-    )
+    server_mounts(&stack.paths).swap_remove(0)
 }
 
-/// The confinement flags shared by every container we start outside compose.
-pub fn confinement(stack: &Stack) -> Vec<String> {
+/// What a server container needs beyond its volumes, all read-only: the
+/// rendered configuration, the superuser's password file and the TLS files.
+/// (compose.yaml declares the same for the service.)
+pub fn server_mounts(paths: &Paths) -> Vec<Mount> {
+    let tls_files = crate::tls::files(paths);
+    let bind = |path: &camino::Utf8Path, target: &str| Mount::bind(path.as_str(), target);
     vec![
-        "--user".into(),
-        format!("{}:{}", stack.config.uid(), stack.config.gid()),
-        "--cap-drop=ALL".into(),
-        "--security-opt=no-new-privileges:true".into(),
-        format!(
-            "--security-opt=seccomp={}",
-            stack.paths.seccomp_dir().join("postgres.json")
+        bind(&crate::render::output_dir(paths), "/etc/core_data/conf"),
+        bind(
+            &crate::secrets::superuser_password_file(paths),
+            "/run/secrets/postgres_superuser_password",
         ),
-        "--read-only".into(),
-        "--tmpfs=/tmp:mode=1777,size=256m".into(),
-        "--label".into(),
-        format!("org.core-data.project={}", stack.config.project()),
+        bind(&tls_files.server_cert, "/run/secrets/server.crt"),
+        bind(&tls_files.server_key, "/run/secrets/server.key"),
+        bind(&tls_files.ca_cert, "/run/secrets/ca.crt"),
     ]
+}
+
+/// A container of the stack's image, confined like the service and labelled with the project.
+pub fn confined(stack: &Stack) -> anyhow::Result<ContainerSpec> {
+    Ok(ContainerSpec::confined(
+        stack.config.image(),
+        stack.config.uid(),
+        stack.config.gid(),
+        &stack.paths.seccomp_dir().join("postgres.json"),
+    )?
+    .label(PROJECT_LABEL, stack.config.project()))
 }
 
 /// Runs `entrypoint args…` in a container that is removed afterwards; returns stdout.
@@ -98,63 +61,43 @@ pub fn run(
     entrypoint: &str,
     args: &[&str],
 ) -> anyhow::Result<String> {
-    let mut argv: Vec<String> = vec!["run".into(), "--rm".into(), "--network=none".into()];
-    argv.extend(confinement(stack));
-    for mount in mounts {
-        argv.push(format!("--mount={}", mount.arg()));
-    }
-    argv.push(format!("--entrypoint={entrypoint}"));
-    argv.push(stack.config.image().to_owned());
-    argv.extend(args.iter().map(|arg| (*arg).to_owned()));
-    let refs: Vec<&str> = argv.iter().map(String::as_str).collect();
-    let output = process::capture("docker", &refs)?;
-    if !output.success {
-        // Both streams: pgBackRest, for one, writes its errors to stdout.
-        bail!(
-            "`{entrypoint} {}` failed in a one-shot container:\n{}{}",
-            args.join(" "),
-            output.stdout,
-            output.stderr.trim_end()
-        );
-    }
-    Ok(output.stdout)
+    confined(stack)?
+        .mounts(mounts)
+        .entrypoint(&[entrypoint])
+        .cmd(args)
+        .run_ok(&stack.docker)
 }
 
 /// A long-lived container (`sleep infinity`) for work done in several `exec`
-/// steps; removed with its anonymous volumes when dropped.
-pub struct Throwaway {
-    pub name: String,
+/// steps, labelled with its `role`; removed with its anonymous volumes when dropped.
+pub struct Throwaway<'a> {
+    container: Running<'a>,
 }
 
-impl Throwaway {
+impl<'a> Throwaway<'a> {
     pub fn start(
-        stack: &Stack,
+        stack: &'a Stack,
         name: &str,
+        role: &str,
         mounts: &[Mount],
-        extra: &[String],
-    ) -> anyhow::Result<Throwaway> {
-        let _ = process::capture("docker", &["rm", "--force", "--volumes", name]);
-        let mut argv: Vec<String> = vec!["run".into(), "--detach".into(), format!("--name={name}")];
-        argv.extend(confinement(stack));
-        argv.extend(extra.iter().cloned());
-        for mount in mounts {
-            argv.push(format!("--mount={}", mount.arg()));
-        }
-        argv.extend([
-            "--entrypoint=sleep".into(),
-            stack.config.image().to_owned(),
-            "infinity".into(),
-        ]);
-        let refs: Vec<&str> = argv.iter().map(String::as_str).collect();
-        process::run("docker", &refs)?;
-        Ok(Throwaway {
-            name: name.to_owned(),
-        })
+    ) -> anyhow::Result<Throwaway<'a>> {
+        let container = confined(stack)?
+            .name(name)
+            .label(ROLE_LABEL, role)
+            .mounts(mounts)
+            .entrypoint(&["sleep"])
+            .cmd(&["infinity"])
+            .start(&stack.docker)?;
+        Ok(Throwaway { container })
+    }
+
+    pub fn name(&self) -> &str {
+        self.container.name()
     }
 
     /// Runs `argv` in the container; a failure carries its output.
     pub fn exec(&self, stack: &Stack, argv: &[&str]) -> anyhow::Result<String> {
-        let output = stack.docker.exec(&self.name, argv, None)?;
+        let output = stack.docker.exec(self.name(), argv, None)?;
         if output.exit_code != 0 {
             bail!(
                 "`{}` failed (exit {}):\n{}{}",
@@ -168,18 +111,12 @@ impl Throwaway {
     }
 }
 
-impl Drop for Throwaway {
-    fn drop(&mut self) {
-        let _ = process::capture("docker", &["rm", "--force", "--volumes", &self.name]);
-    }
-}
-
-/// Removes this stack's throw-away containers of `role` (label `org.core-data.role`)
-/// that a killed run left behind, with anything still running in them.
+/// Removes this stack's throw-away containers of `role` that a killed run
+/// left behind, with anything still running in them.
 pub fn sweep(stack: &Stack, role: &str) -> anyhow::Result<usize> {
     let labels = [
-        format!("org.core-data.project={}", stack.config.project()),
-        format!("org.core-data.role={role}"),
+        format!("{PROJECT_LABEL}={}", stack.config.project()),
+        format!("{ROLE_LABEL}={role}"),
     ];
     let leftovers = stack.docker.containers_labelled(&labels)?;
     for container in &leftovers {

@@ -19,6 +19,7 @@ use anyhow::{bail, Context};
 use camino::Utf8PathBuf;
 use serde::{Deserialize, Serialize};
 
+use crate::docker::ExecIo;
 use crate::process;
 use crate::progress::Progress;
 use crate::stack::Stack;
@@ -112,25 +113,37 @@ fn pgbackrest_streamed(
     args: &[&str],
     progress: &dyn Progress,
 ) -> anyhow::Result<()> {
-    let container = stack.container();
     let mut argv = vec![
-        "exec",
-        container.as_str(),
         "pgbackrest",
         "--stanza",
         STANZA,
         "--log-level-console=info",
     ];
     argv.extend_from_slice(args);
-    process::stream(
-        duct::cmd("docker", &argv),
-        &format!("pgbackrest {}", args.join(" ")),
-        |line| {
-            // pgBackRest's info lines: "… P00   INFO: backup file …"; keep the message.
-            let message = line.split_once("INFO: ").map_or(line, |(_, rest)| rest);
-            progress.detail(message);
+    let mut lines = process::Lines::new(|line: &str| {
+        // pgBackRest's info lines: "… P00   INFO: backup file …"; keep the message.
+        let message = line.split_once("INFO: ").map_or(line, |(_, rest)| rest);
+        progress.detail(message);
+    });
+    let status = stack.docker.exec_io(
+        &stack.container(),
+        &argv,
+        ExecIo {
+            user: None,
+            stdin: None,
+            stdout: &mut lines,
+            stderr: None,
+            tick: None,
         },
-    )
+    )?;
+    let tail = lines.finish();
+    if status.exit_code != 0 {
+        bail!(
+            "`pgbackrest {}` failed; its last output:\n{tail}",
+            args.join(" ")
+        );
+    }
+    Ok(())
 }
 
 /// `pgbackrest <args>` in the running postgres container; returns stdout.

@@ -9,7 +9,6 @@ use anyhow::{bail, Context};
 
 use super::oneshot::{self, Mount};
 use super::physical::{self, Kind, STANZA};
-use crate::process;
 use crate::progress::Progress;
 use crate::stack::Stack;
 use crate::{secrets, tls};
@@ -17,10 +16,11 @@ use crate::{secrets, tls};
 const LABEL: &str = "org.core-data.qa-of";
 const DATABASE_LABEL: &str = "org.core-data.qa-database";
 const EXPIRES_LABEL: &str = "org.core-data.qa-expires";
+const NAME_LABEL: &str = "org.core-data.qa-name";
 
 /// A running or stopped clone.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Clone {
+pub struct QaClone {
     pub name: String,
     pub container: String,
     pub database: String,
@@ -76,7 +76,7 @@ pub fn provision(
     database: &str,
     name: &str,
     progress: &dyn Progress,
-) -> anyhow::Result<Clone> {
+) -> anyhow::Result<QaClone> {
     provision_expiring(stack, database, name, None, progress)
 }
 
@@ -87,7 +87,7 @@ pub fn provision_expiring(
     name: &str,
     expires: Option<&str>,
     progress: &dyn Progress,
-) -> anyhow::Result<Clone> {
+) -> anyhow::Result<QaClone> {
     check_clone_name(name)?;
     let expires = expires.unwrap_or_default();
     if expires.len() > 40
@@ -123,7 +123,7 @@ pub fn provision_expiring(
         "Restoring",
         &format!("`{database}` from {} into clone `{name}`", set.label),
     );
-    let result = (|| -> anyhow::Result<Clone> {
+    let result = (|| -> anyhow::Result<QaClone> {
         oneshot::run(
             stack,
             &restore_mounts,
@@ -149,12 +149,9 @@ pub fn provision_expiring(
             ],
         )?;
         let port = crate::scratch::free_port()?;
-        let labels = [
-            format!("{DATABASE_LABEL}={database}"),
-            format!("{EXPIRES_LABEL}={expires}"),
-        ];
+        let labels = [(DATABASE_LABEL, database), (EXPIRES_LABEL, expires)];
         start_container(stack, name, &container, &restore_mounts[..3], port, &labels)?;
-        let clone = Clone {
+        let clone = QaClone {
             name: name.to_owned(),
             container: container.clone(),
             database: database.to_owned(),
@@ -189,65 +186,34 @@ fn start_container(
     container: &str,
     mounts: &[Mount],
     port: u16,
-    labels: &[String],
+    labels: &[(&str, &str)],
 ) -> anyhow::Result<()> {
-    let tls_files = tls::files(&stack.paths);
-    let secret = |path: &camino::Utf8Path, target: &str| {
-        format!("--mount=type=bind,src={path},dst={target},readonly")
-    };
-    let mut argv: Vec<String> = vec![
-        "run".into(),
-        "--detach".into(),
-        format!("--name={container}"),
-        "--label".into(),
-        format!("{LABEL}={}", stack.config.project()),
-        "--label".into(),
-        format!("org.core-data.qa-name={name}"),
-        format!("--publish=127.0.0.1:{port}:5432"),
+    let shm_mb = crate::config::value::parse_size_mb(stack.config.get("POSTGRES_SHM_SIZE"));
+    let mut spec = oneshot::confined(stack)?
+        .name(container)
+        .label(LABEL, stack.config.project())
+        .label(NAME_LABEL, name)
+        .publish("127.0.0.1", port, 5432)
         // The stack's network: pg_hba admits the superuser only from its subnet, and a
         // connection through the published port arrives from the network's gateway.
-        format!("--network={}_core_data", stack.config.project()),
-        format!("--env=POSTGRES_SUPERUSER={}", stack.config.superuser()),
-        format!("--shm-size={}", stack.config.get("POSTGRES_SHM_SIZE")),
-        "--pids-limit=512".into(),
-    ];
-    for label in labels {
-        argv.extend(["--label".to_owned(), label.clone()]);
+        .network(format!("{}_core_data", stack.config.project()))
+        .env("POSTGRES_SUPERUSER", stack.config.superuser())
+        .limits(shm_mb, None, None)
+        .mounts(mounts)
+        .mounts(&oneshot::server_mounts(&stack.paths))
+        .cmd(&["postgres", "--archive_mode=off", "--cron.launch_active_jobs=off"]);
+    for (key, value) in labels {
+        spec = spec.label(key, value);
     }
-    argv.extend(oneshot::confinement(stack));
-    for mount in mounts {
-        let kind = if mount.bind { "bind" } else { "volume" };
-        let ro = if mount.read_only { ",readonly" } else { "" };
-        argv.push(format!(
-            "--mount=type={kind},src={},dst={}{ro}",
-            mount.source.as_deref().unwrap_or_default(),
-            mount.target
-        ));
-    }
-    argv.push(format!(
-        "--mount=type=bind,src={},dst=/etc/core_data/conf,readonly",
-        crate::render::output_dir(&stack.paths)
-    ));
-    argv.push(secret(
-        &secrets::superuser_password_file(&stack.paths),
-        "/run/secrets/postgres_superuser_password",
-    ));
-    argv.push(secret(&tls_files.server_cert, "/run/secrets/server.crt"));
-    argv.push(secret(&tls_files.server_key, "/run/secrets/server.key"));
-    argv.push(secret(&tls_files.ca_cert, "/run/secrets/ca.crt"));
-    argv.extend([
-        stack.config.image().to_owned(),
-        "postgres".into(),
-        "--archive_mode=off".into(),
-        "--cron.launch_active_jobs=off".into(),
-    ]);
-    let refs: Vec<&str> = argv.iter().map(String::as_str).collect();
-    process::run("docker", &refs).with_context(|| format!("failed to start QA clone `{name}`"))?;
+    // The clone outlives this command: `qa drop` removes it.
+    spec.start(&stack.docker)
+        .with_context(|| format!("failed to start QA clone `{name}`"))?
+        .keep();
     Ok(())
 }
 
 /// Connects to a clone over verified TLS, waiting for it to finish recovery.
-pub fn connect(stack: &Stack, clone: &Clone, database: &str) -> anyhow::Result<postgres::Client> {
+pub fn connect(stack: &Stack, clone: &QaClone, database: &str) -> anyhow::Result<postgres::Client> {
     let password = secrets::read(&secrets::superuser_password_file(&stack.paths))?;
     let ca = tls::files(&stack.paths).ca_cert;
     let target = crate::pg::Target {
@@ -260,7 +226,7 @@ pub fn connect(stack: &Stack, clone: &Clone, database: &str) -> anyhow::Result<p
     crate::pg::connect(&target, &password)
 }
 
-fn wait_ready(stack: &Stack, clone: &Clone) -> anyhow::Result<postgres::Client> {
+fn wait_ready(stack: &Stack, clone: &QaClone) -> anyhow::Result<postgres::Client> {
     let started = Instant::now();
     loop {
         let attempt = connect(stack, clone, "postgres").and_then(|mut client| {
@@ -274,8 +240,10 @@ fn wait_ready(stack: &Stack, clone: &Clone) -> anyhow::Result<postgres::Client> 
         match attempt {
             Ok(client) => return Ok(client),
             Err(err) if started.elapsed() > Duration::from_secs(600) => {
-                let logs = process::capture("docker", &["logs", "--tail", "30", &clone.container])
-                    .map(|o| o.stderr)
+                let logs = stack
+                    .docker
+                    .logs_tail(&clone.container, 30)
+                    .map(|lines| lines.join("\n"))
                     .unwrap_or_default();
                 bail!(
                     "QA clone `{}` did not become ready: {err:#}\nlast log lines:\n{logs}",
@@ -288,43 +256,35 @@ fn wait_ready(stack: &Stack, clone: &Clone) -> anyhow::Result<postgres::Client> 
 }
 
 /// The clones of this stack.
-pub fn list(stack: &Stack) -> anyhow::Result<Vec<Clone>> {
-    let filter = format!("label={LABEL}={}", stack.config.project());
-    let out = process::run(
-        "docker",
-        &[
-            "ps",
-            "--all",
-            "--filter",
-            &filter,
-            "--format",
-            "{{.Names}}\t{{.Label \"org.core-data.qa-name\"}}\t{{.State}}\t{{.Ports}}\t\
-         {{.Label \"org.core-data.qa-database\"}}\t{{.Label \"org.core-data.qa-expires\"}}",
-        ],
-    )?;
-    Ok(out
-        .lines()
-        .filter_map(|line| {
-            let mut fields = line.split('\t');
-            let container = fields.next()?.to_owned();
-            let name = fields.next()?.to_owned();
-            let state = fields.next()?.to_owned();
-            let port = fields
-                .next()
-                .and_then(|ports| ports.split("127.0.0.1:").nth(1))
-                .and_then(|rest| rest.split("->").next())
-                .and_then(|p| p.parse().ok())
+pub fn list(stack: &Stack) -> anyhow::Result<Vec<QaClone>> {
+    let containers = stack
+        .docker
+        .containers_labelled(&[format!("{LABEL}={}", stack.config.project())])?;
+    Ok(containers
+        .into_iter()
+        .filter_map(|summary| {
+            let labels = summary.labels.unwrap_or_default();
+            let label = |key: &str| labels.get(key).cloned().unwrap_or_default();
+            let container = summary
+                .names?
+                .first()?
+                .trim_start_matches('/')
+                .to_owned();
+            let port = summary
+                .ports
+                .unwrap_or_default()
+                .iter()
+                .find(|port| port.ip.as_deref() == Some("127.0.0.1"))
+                .and_then(|port| port.public_port)
                 .unwrap_or(0);
-            // Clones made before these labels existed report them empty.
-            let database = fields.next().unwrap_or_default().to_owned();
-            let expires = fields.next().unwrap_or_default().to_owned();
-            Some(Clone {
-                name,
+            Some(QaClone {
+                name: label(NAME_LABEL),
                 container,
-                database,
+                // Clones made before these labels existed report them empty.
+                database: label(DATABASE_LABEL),
                 port,
-                state,
-                expires,
+                state: summary.state.map(|s| s.to_string()).unwrap_or_default(),
+                expires: label(EXPIRES_LABEL),
             })
         })
         .collect())
@@ -338,7 +298,7 @@ pub fn drop_clone(stack: &Stack, name: &str) -> anyhow::Result<bool> {
     stack.docker.remove_container(&container)?;
     let (data, wal) = volumes(stack, name);
     for volume in [data, wal] {
-        let _ = process::capture("docker", &["volume", "rm", "--force", &volume]);
+        stack.docker.remove_volume(&volume)?;
     }
     Ok(existed)
 }

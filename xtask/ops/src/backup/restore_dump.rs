@@ -13,8 +13,6 @@
 //! anything an interrupted run left is cleaned or reported by `leftovers`.
 //! Plain SQL runs in psql with every meta-command refused (`\restrict`).
 
-use std::io::Read;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
@@ -24,6 +22,7 @@ use super::db_props::{self, DbProps};
 use super::dump_file::{self, DumpFormat};
 use super::leftovers::{self, Marker, TEMP_PREFIX};
 use super::logical::conninfo_dbname;
+use crate::docker::{ExecIo, Feed};
 use crate::fault;
 use crate::pg::bootstrap;
 use crate::progress::Progress;
@@ -448,47 +447,34 @@ fn exec_with_stdin(
     restrict: Option<&str>,
 ) -> anyhow::Result<(bool, String)> {
     let container = stack.container();
-    let input =
+    let mut input =
         std::fs::File::open(file).with_context(|| format!("cannot open dump file `{file}`"))?;
-    let mut child = Command::new("docker")
-        .arg("exec")
-        .arg("--interactive")
-        .arg(&container)
-        .args(argv)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .with_context(|| {
-            format!(
-                "failed to run `docker exec {container} {}`; is Docker installed?",
-                argv[0]
-            )
-        })?;
-    let mut stdin = child.stdin.take().expect("stdin is piped");
     let owned_file = file.to_owned();
     let key = restrict.map(str::to_owned);
-    let writer = std::thread::spawn(move || -> std::io::Result<()> {
-        match key {
-            Some(key) => dump_file::restricted_stream(&owned_file, &key, &mut stdin),
-            None => std::io::copy(&mut { input }, &mut stdin).map(|_| ()),
-        }
+    let feed: Feed = Box::new(move |stdin| match key {
+        Some(key) => dump_file::restricted_stream(&owned_file, &key, stdin),
+        None => std::io::copy(&mut input, stdin).map(drop),
     });
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .expect("stderr is piped")
-        .read_to_string(&mut stderr)?;
-    let status = child.wait()?;
-    // A writer error after the reader failed is only the broken pipe of that failure.
-    let written = writer
-        .join()
-        .unwrap_or_else(|_| Err(std::io::Error::other("the writer panicked")));
-    if status.success() {
-        written.with_context(|| format!("failed to stream `{file}`"))?;
+    let mut stderr = crate::docker::Capped::tail(256 * 1024);
+    let status = stack.docker.exec_io(
+        &container,
+        argv,
+        ExecIo {
+            user: None,
+            stdin: Some(feed),
+            stdout: &mut std::io::sink(),
+            stderr: Some(&mut stderr),
+            tick: None,
+        },
+    )?;
+    let ok = status.exit_code == 0;
+    // A feed error after the reader failed is only the broken pipe of that failure.
+    if ok {
+        if let Some(err) = status.stdin_error {
+            return Err(err).with_context(|| format!("failed to stream `{file}`"));
+        }
     }
-    Ok((status.success(), stderr))
+    Ok((ok, stderr.finish().0))
 }
 
 /// The path of `file` inside the postgres container when it lies under the

@@ -58,12 +58,7 @@ pub fn verify(
         Mount::volume(repo, "/var/lib/pgbackrest", true),
         oneshot::conf_mount(stack),
     ];
-    let extra = [
-        "--network=none".to_owned(),
-        "--label".to_owned(),
-        format!("org.core-data.role={VERIFY_ROLE}"),
-    ];
-    let container = Throwaway::start(stack, &name, &mounts, &extra)?;
+    let container = Throwaway::start(stack, &name, VERIFY_ROLE, &mounts)?;
     let mut report = VerifyReport {
         label: chosen.label.clone(),
         restore_seconds: 0.0,
@@ -222,7 +217,7 @@ pub fn verify(
 }
 
 /// Waits until recovery has ended (promotion after reaching consistency).
-fn wait_promoted(stack: &Stack, container: &Throwaway) -> anyhow::Result<()> {
+fn wait_promoted(stack: &Stack, container: &Throwaway<'_>) -> anyhow::Result<()> {
     let started = Instant::now();
     let superuser = stack.config.superuser();
     loop {
@@ -249,7 +244,7 @@ fn wait_promoted(stack: &Stack, container: &Throwaway) -> anyhow::Result<()> {
     }
 }
 
-fn restored_counts(stack: &Stack, container: &Throwaway) -> anyhow::Result<RowCounts> {
+fn restored_counts(stack: &Stack, container: &Throwaway<'_>) -> anyhow::Result<RowCounts> {
     let superuser = stack.config.superuser();
     let psql = |database: &str, sql: &str| -> anyhow::Result<String> {
         let command = format!("--command={sql}");

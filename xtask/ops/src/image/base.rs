@@ -1,6 +1,6 @@
 //! The base image. `BASE_IMAGE=auto`: use `debian:trixie-slim` if it is present
 //! or can be pulled; otherwise bootstrap `core-data/base:trixie` once with
-//! `mmdebstrap` from the configured Debian mirror and `docker import` it.
+//! `mmdebstrap` from the configured Debian mirror and import it (the API's `docker import`).
 
 use std::time::Duration;
 
@@ -18,7 +18,7 @@ pub const BOOTSTRAP_IMAGE: &str = "core-data/base:trixie";
 pub fn ensure(docker: &Docker, config: &Config, progress: &dyn Progress) -> anyhow::Result<String> {
     let wanted = config.get("BASE_IMAGE");
     if wanted != "auto" {
-        if docker.image_labels(wanted)?.is_some() || try_pull(wanted, progress)? {
+        if docker.image_labels(wanted)?.is_some() || try_pull(docker, wanted, progress)? {
             return Ok(wanted.to_owned());
         }
         bail!("base image `{wanted}` is not present and cannot be pulled; set BASE_IMAGE=auto to bootstrap one from Debian packages");
@@ -29,35 +29,30 @@ pub fn ensure(docker: &Docker, config: &Config, progress: &dyn Progress) -> anyh
     if docker.image_labels(BOOTSTRAP_IMAGE)?.is_some() {
         return Ok(BOOTSTRAP_IMAGE.to_owned());
     }
-    if try_pull(DEBIAN_IMAGE, progress)? {
+    if try_pull(docker, DEBIAN_IMAGE, progress)? {
         return Ok(DEBIAN_IMAGE.to_owned());
     }
-    bootstrap(config, progress)?;
+    bootstrap(docker, config, progress)?;
     Ok(BOOTSTRAP_IMAGE.to_owned())
 }
 
 /// Pulls with a deadline; a registry that does not answer is not an error here.
-fn try_pull(image: &str, progress: &dyn Progress) -> anyhow::Result<bool> {
+fn try_pull(docker: &Docker, image: &str, progress: &dyn Progress) -> anyhow::Result<bool> {
     progress.status(
         "Pulling",
         &format!("{image} (falls back to a Debian bootstrap if no registry answers)"),
     );
-    match process::capture_with_deadline(
-        "docker",
-        &["pull", "--quiet", image],
-        Duration::from_secs(120),
-    )? {
-        Some(output) if output.success => Ok(true),
-        Some(output) => {
-            progress.detail(output.stderr.trim_end());
+    match docker.pull(image, Duration::from_secs(120))? {
+        Ok(()) => Ok(true),
+        Err(message) => {
+            progress.detail(&message);
             Ok(false)
         }
-        None => Ok(false),
     }
 }
 
 /// Builds the base image from Debian packages: mmdebstrap into a tarball, then `docker import`.
-pub fn bootstrap(config: &Config, progress: &dyn Progress) -> anyhow::Result<()> {
+pub fn bootstrap(docker: &Docker, config: &Config, progress: &dyn Progress) -> anyhow::Result<()> {
     crate::setup::ensure_mmdebstrap(progress)?;
     let mirror = config.get("DEBIAN_MIRROR");
     progress.status(
@@ -90,19 +85,13 @@ pub fn bootstrap(config: &Config, progress: &dyn Progress) -> anyhow::Result<()>
             |line| progress.detail(line),
         )?;
         let label = format!("LABEL org.core-data.bootstrap-mirror={mirror}");
-        process::run(
-            "docker",
-            &[
-                "import",
-                "--change",
-                "CMD [\"bash\"]",
-                "--change",
-                &label,
-                &tarball,
+        docker
+            .import_rootfs(
+                camino::Utf8Path::new(&tarball),
                 BOOTSTRAP_IMAGE,
-            ],
-        )
-        .context("failed to import the bootstrapped root filesystem")
+                &["CMD [\"bash\"]", &label],
+            )
+            .context("failed to import the bootstrapped root filesystem")
     })();
-    result.map(|_| ())
+    result
 }

@@ -96,7 +96,9 @@ pub fn ensure(
     progress: &dyn Progress,
 ) -> anyhow::Result<Outcome> {
     let base_image = base::ensure(docker, config, progress)?;
-    let base_id = image_id(&base_image)?;
+    let base_id = docker
+        .image_id(&base_image)?
+        .with_context(|| format!("base image `{base_image}` vanished"))?;
     let args = build_args(config, &base_image);
     let hash = inputs_hash(&paths.postgres_dir(), &args, &base_id)?;
     let image = config.image();
@@ -127,15 +129,6 @@ pub fn ensure(
         &format!("image {image} in {:.0}s", started.elapsed().as_secs_f64()),
     );
     Ok(Outcome::Built)
-}
-
-fn image_id(image: &str) -> anyhow::Result<String> {
-    Ok(process::run(
-        "docker",
-        &["image", "inspect", "--format", "{{.Id}}", image],
-    )?
-    .trim()
-    .to_owned())
 }
 
 #[cfg(test)]

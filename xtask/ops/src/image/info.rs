@@ -4,7 +4,7 @@ use anyhow::bail;
 
 use super::{BASE_LABEL, INPUTS_LABEL};
 use crate::docker::Docker;
-use crate::process;
+use crate::docker::ContainerSpec;
 
 pub struct ImageInfo {
     pub image: String,
@@ -18,19 +18,10 @@ pub fn read(docker: &Docker, image: &str) -> anyhow::Result<ImageInfo> {
     let Some(labels) = docker.image_labels(image)? else {
         bail!("image `{image}` does not exist; build it with `cargo xtask build-image`");
     };
-    let manifest = process::run(
-        "docker",
-        &[
-            "run",
-            "--rm",
-            "--network",
-            "none",
-            "--entrypoint",
-            "cat",
-            image,
-            "/usr/share/core_data/manifest.tsv",
-        ],
-    )?;
+    let manifest = ContainerSpec::unconfined(image)
+        .entrypoint(&["cat"])
+        .cmd(&["/usr/share/core_data/manifest.tsv"])
+        .run_ok(docker)?;
     let packages = manifest
         .lines()
         .filter_map(|line| line.split_once('\t'))

@@ -62,10 +62,8 @@ pub fn service_logins(paths: &Paths, config: &crate::config::Config) -> Vec<Serv
 /// Docker cannot be asked: `init` must work without it.
 pub fn existing_data_volume(config: &crate::config::Config) -> Option<String> {
     let volume = format!("{}_pgdata", config.project());
-    crate::process::capture("docker", &["volume", "inspect", &volume])
-        .ok()
-        .filter(|output| output.success)
-        .map(|_| volume)
+    let docker = crate::docker::Docker::connect().ok()?;
+    docker.volume_exists(&volume).ok()?.then_some(volume)
 }
 
 /// True when `verifier` (a `pg_authid.rolpassword` value) accepts `password`.
@@ -137,10 +135,7 @@ fn hi(password: &[u8], salt: &[u8], iterations: u32) -> [u8; 32] {
 /// password the server holds. Returns psql's unaligned, tuples-only output.
 pub fn psql_local(stack: &Stack, sql: &str) -> anyhow::Result<String> {
     let container = stack.container();
-    let args = [
-        "exec",
-        "--interactive",
-        container.as_str(),
+    let argv = [
         "psql",
         "--no-psqlrc",
         "--quiet",
@@ -153,11 +148,11 @@ pub fn psql_local(stack: &Stack, sql: &str) -> anyhow::Result<String> {
         "--dbname",
         "postgres",
     ];
-    let output = crate::process::capture_expr(
-        duct::cmd("docker", args).stdin_bytes(sql.as_bytes().to_vec()),
-    )
-    .with_context(|| format!("failed to run psql in `{container}`"))?;
-    if !output.success {
+    let output = stack
+        .docker
+        .exec_with_stdin(&container, &argv, sql.as_bytes())
+        .with_context(|| format!("failed to run psql in `{container}`"))?;
+    if output.exit_code != 0 {
         bail!(
             "psql over the local socket of `{container}` failed: {}; \
              is the stack up (`cargo xtask status`)?",

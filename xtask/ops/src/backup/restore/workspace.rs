@@ -17,7 +17,7 @@ const ROLE: &str = "restore-workspace";
 
 pub(crate) struct Workspace<'a> {
     stack: &'a Stack,
-    container: Throwaway,
+    container: Throwaway<'a>,
 }
 
 /// Output of a step: both streams, since pgBackRest writes its errors to stdout.
@@ -42,18 +42,13 @@ impl<'a> Workspace<'a> {
             oneshot::conf_mount(stack),
         ];
         let name = format!("{}-restore-workspace", stack.config.project());
-        let extra = [
-            "--network=none".to_owned(),
-            "--label".to_owned(),
-            format!("org.core-data.role={ROLE}"),
-        ];
-        let container = Throwaway::start(stack, &name, &mounts, &extra)?;
+        let container = Throwaway::start(stack, &name, ROLE, &mounts)?;
         Ok(Workspace { stack, container })
     }
 
     /// Runs `argv`; never fails on a non-zero exit (the caller decides).
     pub(crate) fn try_run(&self, argv: &[&str]) -> anyhow::Result<StepOutput> {
-        let output = self.stack.docker.exec(&self.container.name, argv, None)?;
+        let output = self.stack.docker.exec(self.container.name(), argv, None)?;
         let mut text = output.stdout;
         if !output.stderr.is_empty() {
             if !text.is_empty() && !text.ends_with('\n') {
@@ -105,7 +100,7 @@ impl<'a> Workspace<'a> {
         let temporary = format!("{path}.tmp");
         let of = format!("of={temporary}");
         let output = self.stack.docker.exec_with_stdin(
-            &self.container.name,
+            self.container.name(),
             &["dd", &of, "status=none", "conv=fsync"],
             bytes,
         )?;

@@ -1,0 +1,237 @@
+//! The only way to Docker: a blocking facade over bollard (images, containers,
+//! health, exec, logs, volumes, networks) and `ContainerSpec`, the one way to
+//! start a container outside compose. It owns a current-thread tokio runtime
+//! so the CLI and the runbook engine stay synchronous. The `docker` CLI is
+//! spawned only for `docker build` (`image/build.rs`), `docker compose`
+//! (`compose.rs`) and the interactive psql (`psql.rs`); a tidy test holds that.
+
+mod capped;
+mod cleanup;
+mod exec;
+mod image;
+mod spec;
+
+pub use capped::Capped;
+pub use exec::{CappedExec, ExecIo, ExecOutput, ExecStatus, Feed};
+pub use spec::{ContainerSpec, Mount, Running};
+
+use std::collections::HashMap;
+
+use anyhow::Context;
+use bollard::models::{ContainerInspectResponse, ContainerSummary};
+use bollard::query_parameters::{ListContainersOptionsBuilder, RemoveContainerOptionsBuilder};
+use futures_util::StreamExt;
+
+pub struct Docker {
+    runtime: tokio::runtime::Runtime,
+    client: bollard::Docker,
+}
+
+impl Docker {
+    /// Connects to the local engine and agrees on an API version it speaks
+    /// (Docker 20.10 stops at 1.41).
+    pub fn connect() -> anyhow::Result<Docker> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let client = runtime
+            .block_on(async { bollard::Docker::connect_with_local_defaults()?.negotiate_version().await })
+            .context("cannot reach the Docker engine; is it running, and may this user use /var/run/docker.sock?")?;
+        Ok(Docker { runtime, client })
+    }
+
+    /// The engine's version string and API version.
+    pub fn server_version(&self) -> anyhow::Result<(String, String)> {
+        let version = self.runtime.block_on(self.client.version())?;
+        Ok((
+            version.version.unwrap_or_default(),
+            version.api_version.unwrap_or_default(),
+        ))
+    }
+
+    /// Full inspection of a container, or `None` when it does not exist.
+    pub fn inspect_container(
+        &self,
+        name: &str,
+    ) -> anyhow::Result<Option<ContainerInspectResponse>> {
+        match self
+            .runtime
+            .block_on(self.client.inspect_container(name, None))
+        {
+            Ok(inspect) => Ok(Some(inspect)),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(None),
+            Err(err) => Err(err).with_context(|| format!("failed to inspect container `{name}`")),
+        }
+    }
+
+    /// `healthy`, `unhealthy`, `starting`, `none`, `stopped`, `restarting` (its
+    /// process exited and Docker is about to start it again), or `None` when
+    /// the container does not exist.
+    pub fn health(&self, name: &str) -> anyhow::Result<Option<String>> {
+        let Some(inspect) = self.inspect_container(name)? else {
+            return Ok(None);
+        };
+        let state = inspect.state.unwrap_or_default();
+        if state.restarting.unwrap_or(false) {
+            return Ok(Some("restarting".to_owned()));
+        }
+        if !state.running.unwrap_or(false) {
+            return Ok(Some("stopped".to_owned()));
+        }
+        let status = state
+            .health
+            .and_then(|health| health.status)
+            .map_or_else(|| "none".to_owned(), |s| s.to_string());
+        Ok(Some(status))
+    }
+
+    /// The last health check outputs of a container, newest last.
+    pub fn health_log(&self, name: &str) -> anyhow::Result<Vec<String>> {
+        let inspect = self.inspect_container(name)?;
+        Ok(inspect
+            .and_then(|inspect| inspect.state)
+            .and_then(|state| state.health)
+            .and_then(|health| health.log)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|entry| entry.output)
+            .collect())
+    }
+
+    /// Every container (running or not) of a compose project.
+    pub fn project_containers(&self, project: &str) -> anyhow::Result<Vec<ContainerSummary>> {
+        self.containers_labelled(&[format!("com.docker.compose.project={project}")])
+    }
+
+    /// Every container (running or not) carrying all of `labels` (`key=value` each).
+    pub fn containers_labelled(&self, labels: &[String]) -> anyhow::Result<Vec<ContainerSummary>> {
+        let filters = HashMap::from([("label", labels.to_vec())]);
+        let options = ListContainersOptionsBuilder::default()
+            .all(true)
+            .filters(&filters)
+            .build();
+        self.runtime
+            .block_on(self.client.list_containers(Some(options)))
+            .with_context(|| format!("failed to list the containers labelled {labels:?}"))
+    }
+
+    /// The last `lines` lines of a container's log (stdout and stderr, in order).
+    pub fn logs_tail(&self, container: &str, lines: usize) -> anyhow::Result<Vec<String>> {
+        Ok(self.logs_tail_capped(container, lines, usize::MAX)?.0)
+    }
+
+    /// Like `logs_tail`, but keeps only the newest `max_bytes` (whole lines);
+    /// also returns how many bytes of older lines were dropped.
+    pub fn logs_tail_capped(
+        &self,
+        container: &str,
+        lines: usize,
+        max_bytes: usize,
+    ) -> anyhow::Result<(Vec<String>, u64)> {
+        let options = bollard::query_parameters::LogsOptions {
+            stdout: true,
+            stderr: true,
+            tail: lines.to_string(),
+            ..Default::default()
+        };
+        let what = || format!("failed to read the log of container `{container}`");
+        self.runtime.block_on(async {
+            let mut text = Capped::tail(max_bytes);
+            let mut stream = self.client.logs(container, Some(options));
+            while let Some(chunk) = stream.next().await {
+                text.push(&chunk.with_context(what)?.into_bytes());
+            }
+            let (text, dropped) = text.finish();
+            Ok((text.lines().map(str::to_owned).collect(), dropped))
+        })
+    }
+
+    /// Sends `signal` (`KILL`, `TERM`, …) to a running container.
+    pub fn kill(&self, name: &str, signal: &str) -> anyhow::Result<()> {
+        let options = bollard::query_parameters::KillContainerOptionsBuilder::default()
+            .signal(signal)
+            .build();
+        self.runtime
+            .block_on(self.client.kill_container(name, Some(options)))
+            .with_context(|| format!("failed to send SIG{signal} to container `{name}`"))
+    }
+
+    /// Removes a volume; a missing one is not an error.
+    pub fn remove_volume(&self, name: &str) -> anyhow::Result<()> {
+        let options = bollard::query_parameters::RemoveVolumeOptionsBuilder::default()
+            .force(true)
+            .build();
+        match self
+            .runtime
+            .block_on(self.client.remove_volume(name, Some(options)))
+        {
+            Ok(())
+            | Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(()),
+            Err(err) => Err(err).with_context(|| format!("failed to remove volume `{name}`")),
+        }
+    }
+
+    /// Creates a bridge network with `subnet` (a CIDR).
+    pub fn create_network(&self, name: &str, subnet: &str) -> anyhow::Result<()> {
+        let request = bollard::models::NetworkCreateRequest {
+            name: name.to_owned(),
+            ipam: Some(bollard::models::Ipam {
+                config: Some(vec![bollard::models::IpamConfig {
+                    subnet: Some(subnet.to_owned()),
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        self.runtime
+            .block_on(self.client.create_network(request))
+            .with_context(|| format!("failed to create network `{name}` ({subnet})"))?;
+        Ok(())
+    }
+
+    /// Removes a network; a missing one is not an error.
+    pub fn remove_network(&self, name: &str) -> anyhow::Result<()> {
+        match self.runtime.block_on(self.client.remove_network(name)) {
+            Ok(())
+            | Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(()),
+            Err(err) => Err(err).with_context(|| format!("failed to remove network `{name}`")),
+        }
+    }
+
+    /// True when a volume of that name exists.
+    pub fn volume_exists(&self, name: &str) -> anyhow::Result<bool> {
+        match self.runtime.block_on(self.client.inspect_volume(name)) {
+            Ok(_) => Ok(true),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(false),
+            Err(err) => Err(err).with_context(|| format!("failed to inspect volume `{name}`")),
+        }
+    }
+
+    /// Removes a container, running or not; a missing one is not an error.
+    pub fn remove_container(&self, name: &str) -> anyhow::Result<()> {
+        let options = RemoveContainerOptionsBuilder::default()
+            .force(true)
+            .v(true)
+            .build();
+        match self
+            .runtime
+            .block_on(self.client.remove_container(name, Some(options)))
+        {
+            Ok(())
+            | Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(()),
+            Err(err) => Err(err).with_context(|| format!("failed to remove container `{name}`")),
+        }
+    }
+}
+
