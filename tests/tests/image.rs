@@ -4,10 +4,10 @@
 
 use std::time::{Duration, Instant};
 
-use core_data_ops::paths::Paths;
-use core_data_ops::pg::{self, bootstrap};
 use core_data_ops::backup::oneshot;
 use core_data_ops::docker::Docker;
+use core_data_ops::paths::Paths;
+use core_data_ops::pg::{self, bootstrap};
 use core_data_ops::{render, secrets, tls};
 use core_data_tests::{docker_available, ensure_image, free_port, test_config};
 use testcontainers::core::{AccessMode, ExecCommand, IntoContainerPort, Mount, WaitFor};
@@ -77,8 +77,9 @@ fn image_first_boot_under_testcontainers() {
     // The same read-only configuration, password and TLS files as the service and QA clones.
     for mount in oneshot::server_mounts(&paths) {
         let source = mount.source.expect("a bind mount has a source");
-        image = image
-            .with_mount(Mount::bind_mount(source, mount.target).with_access_mode(AccessMode::ReadOnly));
+        image = image.with_mount(
+            Mount::bind_mount(source, mount.target).with_access_mode(AccessMode::ReadOnly),
+        );
     }
     let container = image
         .start()
@@ -159,13 +160,34 @@ fn image_first_boot_under_testcontainers() {
         .filter_map(|line| line.split('\t').next())
         .filter(|package| is_compiler_package(package))
         .collect();
-    assert!(compilers.is_empty(), "compilers left in the image: {compilers:?}");
+    assert!(
+        compilers.is_empty(),
+        "compilers left in the image: {compilers:?}"
+    );
     // Nor a compiler binary from anywhere else.
     let found = exec(
         &container,
         &[
-            "find", "/usr/bin", "/usr/local/bin", "-name", "gcc*", "-o", "-name", "cc", "-o",
-            "-name", "clang*", "-o", "-name", "c++", "-o", "-name", "g++*", "-o", "-name", "make",
+            "find",
+            "/usr/bin",
+            "/usr/local/bin",
+            "-name",
+            "gcc*",
+            "-o",
+            "-name",
+            "cc",
+            "-o",
+            "-name",
+            "clang*",
+            "-o",
+            "-name",
+            "c++",
+            "-o",
+            "-name",
+            "g++*",
+            "-o",
+            "-name",
+            "make",
         ],
     );
     assert_eq!(found.trim(), "", "compiler binaries in the image");
@@ -173,15 +195,18 @@ fn image_first_boot_under_testcontainers() {
 
 /// `gcc`, `gcc-14`, `g++-14`, `cpp-14`, `clang-19`, `make`… (versioned names included).
 fn is_compiler_package(package: &str) -> bool {
-    ["gcc", "g++", "cpp", "clang", "cc", "make"].iter().any(|compiler| {
-        package == *compiler
-            || package
-                .strip_prefix(compiler)
-                .and_then(|rest| rest.strip_prefix('-'))
-                .is_some_and(|version| {
-                    !version.is_empty() && version.chars().all(|c| c.is_ascii_digit() || c == '.')
-                })
-    })
+    ["gcc", "g++", "cpp", "clang", "cc", "make"]
+        .iter()
+        .any(|compiler| {
+            package == *compiler
+                || package
+                    .strip_prefix(compiler)
+                    .and_then(|rest| rest.strip_prefix('-'))
+                    .is_some_and(|version| {
+                        !version.is_empty()
+                            && version.chars().all(|c| c.is_ascii_digit() || c == '.')
+                    })
+        })
 }
 
 #[test]
@@ -189,7 +214,13 @@ fn versioned_compiler_packages_are_recognised() {
     for package in ["gcc", "gcc-14", "g++-14", "cpp-14", "clang-19", "make"] {
         assert!(is_compiler_package(package), "{package}");
     }
-    for package in ["gcc-14-base", "libgcc-s1", "cpp-httplib", "makedev", "ccache-doc"] {
+    for package in [
+        "gcc-14-base",
+        "libgcc-s1",
+        "cpp-httplib",
+        "makedev",
+        "ccache-doc",
+    ] {
         assert!(!is_compiler_package(package), "{package}");
     }
 }

@@ -236,10 +236,7 @@ fn drill_fails_on_a_corrupted_repository(t: &TestStack, catalog: &Catalog, label
             oneshot::volume_name(&t.stack, "pgbackrest")
         ))
         .unwrap();
-    assert!(
-        !exists,
-        "the missing copy must not be created by the check"
-    );
+    assert!(!exists, "the missing copy must not be created by the check");
 }
 
 fn strings(client: &mut postgres::Client, sql: &str) -> Vec<String> {

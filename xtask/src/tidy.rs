@@ -100,7 +100,10 @@ fn compose_services() -> Vec<(String, serde_yaml::Value)> {
         .collect();
     let names: Vec<&str> = services.iter().map(|(name, _)| name.as_str()).collect();
     for expected in ["postgres", "logical_backup"] {
-        assert!(names.contains(&expected), "service `{expected}` not found in {names:?}");
+        assert!(
+            names.contains(&expected),
+            "service `{expected}` not found in {names:?}"
+        );
     }
     services
 }
@@ -196,7 +199,10 @@ fn the_confinement_check_finds_each_fault() {
     assert_eq!(broken("read_only", false.into()).len(), 1);
     assert_eq!(broken("pids_limit", serde_yaml::Value::Null).len(), 1);
     assert_eq!(broken("privileged", true.into()).len(), 1);
-    assert_eq!(broken("security_opt", seq(&["seccomp=unconfined"])).len(), 2);
+    assert_eq!(
+        broken("security_opt", seq(&["seccomp=unconfined"])).len(),
+        2
+    );
     assert_eq!(broken("ports", seq(&["0.0.0.0:5432:5432"])).len(), 1);
 }
 
@@ -256,10 +262,9 @@ fn only_ops_docker_reaches_docker_and_nothing_spawns_a_raw_command() {
         }
         for (number, line) in text.lines().enumerate() {
             // A bare constructor call, not testcontainers' ExecCommand.
-            let bare_new = line.match_indices(&raw_new).any(|(at, _)| {
-                !line[..at]
-                    .ends_with(|c: char| c.is_alphanumeric() || c == '_')
-            });
+            let bare_new = line
+                .match_indices(&raw_new)
+                .any(|(at, _)| !line[..at].ends_with(|c: char| c.is_alphanumeric() || c == '_'));
             if line.contains(&raw_command) || bare_new {
                 hits.push(format!("{relative}:{}: a raw std Command", number + 1));
             }
@@ -276,7 +281,10 @@ fn only_ops_docker_reaches_docker_and_nothing_spawns_a_raw_command() {
 #[test]
 fn the_docker_spawn_check_finds_split_calls() {
     let split = "let out = process::capture(\n    \"docker\",\n    &[\"ps\"],\n);";
-    assert_eq!(docker_spawns(split), vec!["2: capture(\"docker…".to_owned()]);
+    assert_eq!(
+        docker_spawns(split),
+        vec!["2: capture(\"docker…".to_owned()]
+    );
     assert_eq!(docker_spawns("duct::cmd(\"docker\", &argv)").len(), 1);
     assert_eq!(docker_spawns("cmd!(sh, \"docker ps\")").len(), 1);
     assert!(docker_spawns("Failure::new(\"docker\", message)").is_empty());

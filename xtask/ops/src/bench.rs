@@ -10,9 +10,9 @@ use crate::config::sizing::Resources;
 use crate::config::value::parse_size_mb;
 use crate::docker::{ContainerSpec, Docker, Mount, Running};
 use crate::image;
-use crate::wait::{poll_until, ready_if};
 use crate::progress::{Progress, Quiet};
 use crate::scratch::Scratch;
+use crate::wait::{poll_until, ready_if};
 
 /// Samples of one measurement, in seconds (or TPS).
 #[derive(Debug, Clone, Default)]
@@ -87,7 +87,10 @@ pub fn up(runs: u32, progress: &dyn Progress) -> anyhow::Result<UpFigures> {
             bail!("the second `up` changed something: {again:?}");
         }
         drop(scratch);
-        figures.floor.0.push(bare_run_to_ready(&docker, &image, &user)?);
+        figures
+            .floor
+            .0
+            .push(bare_run_to_ready(&docker, &image, &user)?);
         progress.status(
             "Measured",
             &format!(
@@ -170,8 +173,11 @@ impl<'d> BareServer<'d> {
             Duration::from_secs(120),
             Duration::from_millis(50),
             || {
-                let ready = docker.exec(&running, &["pg_isready", "--quiet", "--host=/tmp"], None)?;
-                Ok(ready_if(ready.exit_code == 0, || "pg_isready says no".to_owned()))
+                let ready =
+                    docker.exec(&running, &["pg_isready", "--quiet", "--host=/tmp"], None)?;
+                Ok(ready_if(ready.exit_code == 0, || {
+                    "pg_isready says no".to_owned()
+                }))
             },
         )?;
         Ok(server)

@@ -117,7 +117,11 @@ impl<F: FnMut(&str)> Write for Lines<F> {
 
 /// Runs `expr` with stdout and stderr merged, calling `on_line` for each line.
 /// On failure the error carries the last 60 lines, so the failing step shows.
-pub fn stream(expr: duct::Expression, display: &str, on_line: impl FnMut(&str)) -> anyhow::Result<()> {
+pub fn stream(
+    expr: duct::Expression,
+    display: &str,
+    on_line: impl FnMut(&str),
+) -> anyhow::Result<()> {
     let mut reader = expr
         .stderr_to_stdout()
         .unchecked()

@@ -26,13 +26,11 @@ impl Progress for Stderr {
     }
 }
 
-/// Prints statuses only; for tests and benchmarks.
+/// Prints nothing; for tests and benchmarks that report their own figures.
 pub struct Quiet;
 
 impl Progress for Quiet {
-    fn status(&self, verb: &str, message: &str) {
-        eprintln!("{verb:>12} {message}");
-    }
+    fn status(&self, _verb: &str, _message: &str) {}
 
     fn detail(&self, _line: &str) {}
 }

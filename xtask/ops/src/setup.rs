@@ -80,8 +80,11 @@ pub fn install_mmdebstrap() -> anyhow::Result<()> {
     let sh = Shell::new()?;
     process::host(cmd!(sh, "apt-get update -qq"))?;
     process::host(
-        cmd!(sh, "apt-get install -y -qq --no-install-recommends mmdebstrap")
-            .env("DEBIAN_FRONTEND", "noninteractive"),
+        cmd!(
+            sh,
+            "apt-get install -y -qq --no-install-recommends mmdebstrap"
+        )
+        .env("DEBIAN_FRONTEND", "noninteractive"),
     )?;
     Ok(())
 }

@@ -17,6 +17,7 @@ use crate::progress::Progress;
 use crate::render::{self, ChangedSetting, Plan};
 use crate::secrets;
 use crate::tls;
+use crate::wait::{poll_until, Poll};
 
 /// How a configuration change reached the server.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -388,25 +389,35 @@ impl Stack {
         // A server that exits is started again by the restart policy; a growing
         // count means a crash loop, which health alone shows only as `starting`.
         let restarts = self.restart_count()?;
-        loop {
-            let health = self
-                .docker
-                .health(&container)?
-                .unwrap_or_else(|| "missing".to_owned());
-            if health != last {
-                progress.status("Health", &format!("{container}: {health}"));
-                last.clone_from(&health);
-            }
-            if health != "healthy" && self.restart_count()? > restarts {
-                last = format!("{health}, restarted by Docker after its server exited");
-                break;
-            }
-            match health.as_str() {
-                "healthy" => return Ok(()),
-                "unhealthy" | "stopped" | "missing" | "restarting" => break,
-                _ if started.elapsed() > limit => break,
-                _ => std::thread::sleep(Duration::from_millis(500)),
-            }
+        // `Ready(Err(state))`: a state no wait can change; the diagnostics follow.
+        // The limit is checked here, so running out of time also ends with the diagnostics.
+        let outcome = poll_until(
+            &container,
+            Duration::MAX,
+            Duration::from_millis(500),
+            || {
+                let health = self
+                    .docker
+                    .health(&container)?
+                    .unwrap_or_else(|| "missing".to_owned());
+                if health != last {
+                    progress.status("Health", &format!("{container}: {health}"));
+                    last.clone_from(&health);
+                }
+                if health != "healthy" && self.restart_count()? > restarts {
+                    last = format!("{health}, restarted by Docker after its server exited");
+                    return Ok(Poll::Ready(Err(())));
+                }
+                Ok(match health.as_str() {
+                    "healthy" => Poll::Ready(Ok(())),
+                    "unhealthy" | "stopped" | "missing" | "restarting" => Poll::Ready(Err(())),
+                    _ if started.elapsed() > limit => Poll::Ready(Err(())),
+                    _ => Poll::Pending(health),
+                })
+            },
+        );
+        if outcome?.is_ok() {
+            return Ok(());
         }
         let checks = self
             .docker

@@ -53,14 +53,19 @@ mod tests {
     #[test]
     fn returns_the_first_ready_value() {
         let mut calls = 0;
-        let value = poll_until("three calls", Duration::from_secs(5), Duration::ZERO, || {
-            calls += 1;
-            Ok(if calls == 3 {
-                Poll::Ready(calls)
-            } else {
-                Poll::Pending(format!("call {calls}"))
-            })
-        })
+        let value = poll_until(
+            "three calls",
+            Duration::from_secs(5),
+            Duration::ZERO,
+            || {
+                calls += 1;
+                Ok(if calls == 3 {
+                    Poll::Ready(calls)
+                } else {
+                    Poll::Pending(format!("call {calls}"))
+                })
+            },
+        )
         .unwrap();
         assert_eq!(value, 3);
     }

@@ -315,11 +315,9 @@ impl Backend for Live {
     }
 
     fn backup_run(&self, kind: &str) -> Outcome<BackupSetInfo> {
-        let kind = match kind {
-            "full" => physical::Kind::Full,
-            "diff" => physical::Kind::Diff,
-            _ => physical::Kind::Incr,
-        };
+        let kind: physical::Kind = kind
+            .parse()
+            .map_err(|err| Failure::new("invalid_argument", format!("{err:#}")))?;
         physical::backup(&self.stack, Some(kind), &Quiet).map_err(backup_failure)
     }
 

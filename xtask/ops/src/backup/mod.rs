@@ -1,4 +1,5 @@
-//! Backups: logical dumps (`logical`, plus the sidecar's status) and physical
+//! Backups: logical dumps (`logical` re-exports `dump`, `restore_dump` and
+//! `sidecar`, the `logical_backup` service's status) and physical
 //! backups with pgBackRest (`physical`: backup, info, check, expire; `verify`:
 //! restore into a throw-away container and check; `restore`: replace the live
 //! cluster; `qa`: clones for QA). `oneshot` runs confined containers on the
@@ -6,6 +7,7 @@
 
 pub mod archiver;
 pub mod db_props;
+pub mod dump;
 pub mod dump_file;
 pub mod leftovers;
 pub mod logical;
@@ -14,4 +16,5 @@ pub mod physical;
 pub mod qa;
 pub mod restore;
 pub mod restore_dump;
+pub mod sidecar;
 pub mod verify;

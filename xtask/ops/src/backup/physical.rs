@@ -44,6 +44,18 @@ impl Kind {
     }
 }
 
+impl std::str::FromStr for Kind {
+    type Err = anyhow::Error;
+
+    /// `full`, `diff` or `incr`, as pgBackRest spells them.
+    fn from_str(kind: &str) -> anyhow::Result<Kind> {
+        [Kind::Full, Kind::Diff, Kind::Incr]
+            .into_iter()
+            .find(|k| k.as_str() == kind)
+            .with_context(|| format!("backup type `{kind}`: use `full`, `diff` or `incr`"))
+    }
+}
+
 /// One backup set, from `pgbackrest info --output=json`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct BackupSet {
@@ -103,22 +115,13 @@ impl Activity {
     }
 }
 
-/// Databases worth counting or checking: everything that accepts connections but the templates.
-pub const DATABASES_SQL: &str =
-    "SELECT datname::text FROM pg_database WHERE datallowconn AND NOT datistemplate ORDER BY 1";
-
 /// `pgbackrest <args>` in the running postgres container, output streamed as progress.
 fn pgbackrest_streamed(
     stack: &Stack,
     args: &[&str],
     progress: &dyn Progress,
 ) -> anyhow::Result<()> {
-    let mut argv = vec![
-        "pgbackrest",
-        "--stanza",
-        STANZA,
-        "--log-level-console=info",
-    ];
+    let mut argv = vec!["pgbackrest", "--stanza", STANZA, "--log-level-console=info"];
     argv.extend_from_slice(args);
     let mut lines = process::Lines::new(|line: &str| {
         // pgBackRest's info lines: "… P00   INFO: backup file …"; keep the message.
@@ -273,11 +276,7 @@ fn per_table<T>(
     value: impl Fn(&postgres::Row) -> T,
 ) -> anyhow::Result<BTreeMap<String, BTreeMap<String, T>>> {
     let mut admin = stack.connect("postgres")?;
-    let databases: Vec<String> = admin
-        .query(DATABASES_SQL, &[])?
-        .iter()
-        .map(|row| row.get(0))
-        .collect();
+    let databases = crate::pg::bootstrap::databases(&mut admin)?;
     let mut all = BTreeMap::new();
     for database in databases {
         let mut client = stack.connect(&database)?;
@@ -396,11 +395,21 @@ pub fn expire(stack: &Stack, progress: &dyn Progress) -> anyhow::Result<()> {
 pub fn choose_set(stack: &Stack, set: Option<&str>) -> anyhow::Result<BackupSet> {
     let sets = info(stack)?;
     match set {
-        Some(label) => sets.into_iter().find(|s| s.label == label).with_context(|| {
-            format!("no backup set `{label}` in the repository; list them with `cargo xtask backup info`")
-        }),
-        None => sets.into_iter().last().context("the repository has no backup yet; take one with `cargo xtask backup`"),
+        Some(label) => find_set(&sets, label).cloned(),
+        None => sets
+            .into_iter()
+            .last()
+            .context("the repository has no backup yet; take one with `cargo xtask backup`"),
     }
+}
+
+/// The set labelled `label`, or an error saying how to list them.
+pub fn find_set<'a>(sets: &'a [BackupSet], label: &str) -> anyhow::Result<&'a BackupSet> {
+    sets.iter().find(|s| s.label == label).with_context(|| {
+        format!(
+            "no backup set `{label}` in the repository; list them with `cargo xtask backup info`"
+        )
+    })
 }
 
 /// What a row-count comparison found.

@@ -3,7 +3,7 @@
 //! service, archiving off (it must never write to the live repository, which
 //! it mounts read-only for recovery). The live data directory is not touched.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{bail, Context};
 
@@ -11,6 +11,7 @@ use super::oneshot::{self, Mount};
 use super::physical::{self, Kind, STANZA};
 use crate::progress::Progress;
 use crate::stack::Stack;
+use crate::wait::{poll_until, Poll};
 use crate::{secrets, tls};
 
 const LABEL: &str = "org.core-data.qa-of";
@@ -161,10 +162,9 @@ pub fn provision_expiring(
         };
         let mut client = wait_ready(stack, &clone)?;
         // Databases outside --db-include were restored as empty files: drop them.
-        let others: Vec<String> = client
-            .query("SELECT datname::text FROM pg_database WHERE NOT datistemplate AND datname NOT IN ('postgres', $1)", &[&database])?
-            .iter()
-            .map(|row| row.get(0))
+        let others: Vec<String> = crate::pg::bootstrap::databases(&mut client)?
+            .into_iter()
+            .filter(|other| other != "postgres" && other != database)
             .collect();
         for other in others {
             client.batch_execute(&format!(
@@ -201,7 +201,11 @@ fn start_container(
         .limits(shm_mb, None, None)
         .mounts(mounts)
         .mounts(&oneshot::server_mounts(&stack.paths))
-        .cmd(&["postgres", "--archive_mode=off", "--cron.launch_active_jobs=off"]);
+        .cmd(&[
+            "postgres",
+            "--archive_mode=off",
+            "--cron.launch_active_jobs=off",
+        ]);
     for (key, value) in labels {
         spec = spec.label(key, value);
     }
@@ -227,32 +231,30 @@ pub fn connect(stack: &Stack, clone: &QaClone, database: &str) -> anyhow::Result
 }
 
 fn wait_ready(stack: &Stack, clone: &QaClone) -> anyhow::Result<postgres::Client> {
-    let started = Instant::now();
-    loop {
-        let attempt = connect(stack, clone, "postgres").and_then(|mut client| {
-            let in_recovery: bool = client.query_one("SELECT pg_is_in_recovery()", &[])?.get(0);
-            if in_recovery {
-                bail!("still in recovery")
-            } else {
-                Ok(client)
-            }
-        });
-        match attempt {
-            Ok(client) => return Ok(client),
-            Err(err) if started.elapsed() > Duration::from_secs(600) => {
-                let logs = stack
-                    .docker
-                    .logs_tail(&clone.container, 30)
-                    .map(|lines| lines.join("\n"))
-                    .unwrap_or_default();
-                bail!(
-                    "QA clone `{}` did not become ready: {err:#}\nlast log lines:\n{logs}",
-                    clone.name
-                );
-            }
-            Err(_) => std::thread::sleep(Duration::from_millis(500)),
-        }
-    }
+    let waited = poll_until(
+        &format!("QA clone `{}`", clone.name),
+        Duration::from_secs(600),
+        Duration::from_millis(500),
+        || {
+            // Refused connections are expected while it starts.
+            let mut client = match connect(stack, clone, "postgres") {
+                Ok(client) => client,
+                Err(err) => return Ok(Poll::Pending(format!("{err:#}"))),
+            };
+            Ok(match crate::pg::bootstrap::promoted(&mut client)? {
+                Poll::Ready(()) => Poll::Ready(client),
+                Poll::Pending(why) => Poll::Pending(why),
+            })
+        },
+    );
+    waited.map_err(|err| {
+        let logs = stack
+            .docker
+            .logs_tail(&clone.container, 30)
+            .map(|lines| lines.join("\n"))
+            .unwrap_or_default();
+        err.context(format!("last log lines of `{}`:\n{logs}", clone.container))
+    })
 }
 
 /// The clones of this stack.
@@ -265,11 +267,7 @@ pub fn list(stack: &Stack) -> anyhow::Result<Vec<QaClone>> {
         .filter_map(|summary| {
             let labels = summary.labels.unwrap_or_default();
             let label = |key: &str| labels.get(key).cloned().unwrap_or_default();
-            let container = summary
-                .names?
-                .first()?
-                .trim_start_matches('/')
-                .to_owned();
+            let container = summary.names?.first()?.trim_start_matches('/').to_owned();
             let port = summary
                 .ports
                 .unwrap_or_default()

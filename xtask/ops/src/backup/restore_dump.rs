@@ -29,8 +29,6 @@ use crate::progress::Progress;
 use crate::sql::{check_name, quote_ident};
 use crate::stack::Stack;
 
-const PROTECTED_DATABASES: &[&str] = &["postgres", "template0", "template1"];
-
 /// How to restore.
 #[derive(Debug, Clone, Default)]
 pub struct RestoreOptions {
@@ -68,7 +66,7 @@ pub fn restore_dump(
     progress: &dyn Progress,
 ) -> anyhow::Result<Restored> {
     check_name("database", database)?;
-    if PROTECTED_DATABASES.contains(&database) {
+    if bootstrap::PROTECTED_DATABASES.contains(&database) {
         bail!("database `{database}` belongs to PostgreSQL itself; restore into another name");
     }
     if database.starts_with(TEMP_PREFIX) {

@@ -15,6 +15,7 @@ use super::oneshot::{self, Mount, Throwaway};
 use super::physical::{self, CountComparison, RowCounts, STANZA};
 use crate::progress::Progress;
 use crate::stack::Stack;
+use crate::wait::{poll_until, ready_if};
 
 const PGDATA: &str = "/var/lib/postgresql/data/pgdata";
 /// The label role of verify's throw-away containers (swept by `up` when a run was killed).
@@ -218,30 +219,31 @@ pub fn verify(
 
 /// Waits until recovery has ended (promotion after reaching consistency).
 fn wait_promoted(stack: &Stack, container: &Throwaway<'_>) -> anyhow::Result<()> {
-    let started = Instant::now();
     let superuser = stack.config.superuser();
-    loop {
-        let state = container.exec(
-            stack,
-            &[
-                "psql",
-                "--no-psqlrc",
-                "-XAtq",
-                "--host=/tmp",
-                "--username",
-                superuser,
-                "--dbname=postgres",
-                "--command=SELECT pg_is_in_recovery()",
-            ],
-        );
-        if state.as_ref().is_ok_and(|out| out.trim() == "f") {
-            return Ok(());
-        }
-        if started.elapsed() > Duration::from_secs(900) {
-            anyhow::bail!("still in recovery after 15 minutes ({state:?})");
-        }
-        std::thread::sleep(Duration::from_millis(300));
-    }
+    poll_until(
+        "the restored copy",
+        Duration::from_secs(900),
+        Duration::from_millis(300),
+        || {
+            let state = container.exec(
+                stack,
+                &[
+                    "psql",
+                    "--no-psqlrc",
+                    "-XAtq",
+                    "--host=/tmp",
+                    "--username",
+                    superuser,
+                    "--dbname=postgres",
+                    "--command=SELECT pg_is_in_recovery()",
+                ],
+            );
+            Ok(ready_if(
+                state.as_ref().is_ok_and(|out| out.trim() == "f"),
+                || format!("{state:?}"),
+            ))
+        },
+    )
 }
 
 fn restored_counts(stack: &Stack, container: &Throwaway<'_>) -> anyhow::Result<RowCounts> {
@@ -266,7 +268,7 @@ fn restored_counts(stack: &Stack, container: &Throwaway<'_>) -> anyhow::Result<R
         )
     };
     let mut counts = RowCounts::new();
-    for database in psql("postgres", physical::DATABASES_SQL)?
+    for database in psql("postgres", crate::pg::bootstrap::DATABASES_SQL)?
         .lines()
         .filter(|l| !l.is_empty())
     {

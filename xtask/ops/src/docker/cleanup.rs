@@ -13,7 +13,9 @@ pub(super) fn register(id: &str) {
         // Another handler already installed (a host program embedding us) wins.
         let _ = ctrlc::set_handler(on_interrupt);
     });
-    LIVE.lock().unwrap_or_else(|e| e.into_inner()).insert(id.to_owned());
+    LIVE.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(id.to_owned());
 }
 
 pub(super) fn deregister(id: &str) {
@@ -25,7 +27,10 @@ fn on_interrupt() {
         .into_iter()
         .collect();
     if !live.is_empty() {
-        eprintln!("interrupted: removing {} container(s) this command started", live.len());
+        eprintln!(
+            "interrupted: removing {} container(s) this command started",
+            live.len()
+        );
         if let Ok(docker) = super::Docker::connect() {
             for id in &live {
                 let _ = docker.remove_container(id);

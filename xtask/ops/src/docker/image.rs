@@ -29,10 +29,7 @@ impl Docker {
             .map(|inspect| inspect.id.unwrap_or_default()))
     }
 
-    fn inspect_image(
-        &self,
-        image: &str,
-    ) -> anyhow::Result<Option<bollard::models::ImageInspect>> {
+    fn inspect_image(&self, image: &str) -> anyhow::Result<Option<bollard::models::ImageInspect>> {
         match self.runtime.block_on(self.client.inspect_image(image)) {
             Ok(inspect) => Ok(Some(inspect)),
             Err(bollard::errors::Error::DockerResponseServerError {

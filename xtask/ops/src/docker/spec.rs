@@ -9,9 +9,7 @@
 use std::collections::HashMap;
 
 use anyhow::{bail, Context};
-use bollard::models::{
-    ContainerCreateBody, HostConfig, Mount as ApiMount, MountType, PortBinding,
-};
+use bollard::models::{ContainerCreateBody, HostConfig, Mount as ApiMount, MountType, PortBinding};
 use bollard::query_parameters::{CreateContainerOptionsBuilder, LogsOptions};
 use camino::Utf8Path;
 use futures_util::StreamExt;
@@ -220,7 +218,12 @@ impl ContainerSpec {
     }
 
     /// Sizes in megabytes and CPUs as Docker's `--cpus`.
-    pub fn limits(mut self, shm_mb: Option<u64>, memory_mb: Option<u64>, cpus: Option<f64>) -> Self {
+    pub fn limits(
+        mut self,
+        shm_mb: Option<u64>,
+        memory_mb: Option<u64>,
+        cpus: Option<f64>,
+    ) -> Self {
         let bytes = |mb: u64| (mb * 1024 * 1024) as i64;
         self.shm_size = shm_mb.map(bytes);
         self.memory = memory_mb.map(bytes);
@@ -266,11 +269,10 @@ impl ContainerSpec {
     /// first). The guard removes it when dropped unless `keep` is called.
     pub fn start(self, docker: &Docker) -> anyhow::Result<Running<'_>> {
         let what = || format!("failed to start a container of `{}`", self.image);
-        let options = self.name.as_ref().map(|name| {
-            CreateContainerOptionsBuilder::default()
-                .name(name)
-                .build()
-        });
+        let options = self
+            .name
+            .as_ref()
+            .map(|name| CreateContainerOptionsBuilder::default().name(name).build());
         if let Some(name) = &self.name {
             docker.remove_container(name)?;
         }

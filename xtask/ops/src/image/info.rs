@@ -3,8 +3,8 @@
 use anyhow::bail;
 
 use super::{BASE_LABEL, INPUTS_LABEL};
-use crate::docker::Docker;
 use crate::docker::ContainerSpec;
+use crate::docker::Docker;
 
 pub struct ImageInfo {
     pub image: String,

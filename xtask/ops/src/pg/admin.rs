@@ -9,8 +9,6 @@ use crate::config::Config;
 use crate::secrets;
 use crate::sql::{check_name, quote_ident};
 
-const PROTECTED_DATABASES: &[&str] = &["postgres", "template0", "template1"];
-
 /// The prefix of the platform's own roles and temporary databases.
 pub const RESERVED_PREFIX: &str = "core_data_";
 
@@ -192,7 +190,7 @@ pub fn create_db(
 /// Returns false when there was none. `client` is connected to `postgres`.
 pub fn drop_db(client: &mut postgres::Client, database: &str) -> anyhow::Result<bool> {
     check_name("database", database)?;
-    if PROTECTED_DATABASES.contains(&database) {
+    if bootstrap::PROTECTED_DATABASES.contains(&database) {
         bail!("database `{database}` belongs to PostgreSQL itself and cannot be dropped");
     }
     if !bootstrap::database_exists(client, database)? {

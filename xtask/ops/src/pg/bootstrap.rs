@@ -116,6 +116,31 @@ pub fn role_exists(client: &mut postgres::Client, role: &str) -> anyhow::Result<
         .is_some())
 }
 
+/// `Ready` once the server has left recovery (promoted), for `poll_until`.
+pub fn promoted(client: &mut postgres::Client) -> anyhow::Result<crate::wait::Poll<()>> {
+    let in_recovery: bool = client.query_one("SELECT pg_is_in_recovery()", &[])?.get(0);
+    Ok(crate::wait::ready_if(!in_recovery, || {
+        "still in recovery".to_owned()
+    }))
+}
+
+/// PostgreSQL's own databases: never dropped, replaced or restored over.
+pub const PROTECTED_DATABASES: &[&str] = &["postgres", "template0", "template1"];
+
+/// Databases worth dumping, counting or checking: everything that accepts
+/// connections but the templates, by name.
+pub const DATABASES_SQL: &str =
+    "SELECT datname::text FROM pg_database WHERE datallowconn AND NOT datistemplate ORDER BY 1";
+
+/// The names `DATABASES_SQL` lists.
+pub fn databases(client: &mut postgres::Client) -> anyhow::Result<Vec<String>> {
+    Ok(client
+        .query(DATABASES_SQL, &[])?
+        .iter()
+        .map(|row| row.get(0))
+        .collect())
+}
+
 pub fn database_exists(client: &mut postgres::Client, database: &str) -> anyhow::Result<bool> {
     Ok(client
         .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&database])?

@@ -32,6 +32,7 @@ use super::physical::{self, BackupSet, STANZA};
 use crate::fault;
 use crate::progress::Progress;
 use crate::stack::Stack;
+use crate::wait::poll_until;
 pub use journal::{Journal, Step};
 pub use recover::{recover_pending, Recovered};
 use target::{TargetTime, Window};
@@ -115,9 +116,7 @@ pub(crate) fn validate(
         }
     }
     let pinned = match &options.set {
-        Some(label) => Some(sets.iter().find(|s| &s.label == label).with_context(|| {
-            format!("no backup set `{label}` in the repository; list them with `cargo xtask backup info`")
-        })?),
+        Some(label) => Some(physical::find_set(&sets, label)?),
         None => None,
     };
     let server_running = stack
@@ -488,18 +487,10 @@ fn remove_staging(ws: &Workspace<'_>, journal: &Journal) -> anyhow::Result<()> {
 }
 
 fn wait_promoted(stack: &Stack) -> anyhow::Result<()> {
-    let started = Instant::now();
-    loop {
-        let mut client = stack.connect("postgres")?;
-        let in_recovery: bool = client.query_one("SELECT pg_is_in_recovery()", &[])?.get(0);
-        if !in_recovery {
-            return Ok(());
-        }
-        if started.elapsed() > Duration::from_secs(1800) {
-            bail!(
-                "the restored server is still in recovery after 30 minutes; see `cargo xtask logs`"
-            );
-        }
-        std::thread::sleep(Duration::from_millis(300));
-    }
+    poll_until(
+        "the restored server (see `cargo xtask logs`)",
+        Duration::from_secs(1800),
+        Duration::from_millis(300),
+        || crate::pg::bootstrap::promoted(&mut stack.connect("postgres")?),
+    )
 }
