@@ -20,32 +20,7 @@ pub enum DumpFormat {
     Plain,
 }
 
-/// A file-name-safe form of a database name that no other database shares:
-/// a name made only of `A-Z a-z 0-9 _ -` is its own stem; any other name has
-/// every other byte replaced by `_` and `.` plus 16 hex digits of the SHA-256 of
-/// the name appended (`.` never survives the cleaning, so a cleaned name can
-/// never equal a name that needed no cleaning). The sidecar computes the same.
-pub fn file_stem(database: &str) -> String {
-    let clean: String = database
-        .bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b == b'_' || b == b'-' {
-                char::from(b)
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    if clean == database {
-        return clean;
-    }
-    let digest = Sha256::digest(database.as_bytes());
-    format!("{clean}.{}", &hex(&digest)[..16])
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+pub use core_data_sidecar::file_stem;
 
 /// The manifest beside `file`: `<file>.sha256`, in `sha256sum` format.
 pub fn manifest_path(file: &Utf8Path) -> Utf8PathBuf {
@@ -67,7 +42,7 @@ pub fn sha256_file(file: &Utf8Path) -> anyhow::Result<String> {
         }
         hasher.update(&buffer[..n]);
     }
-    Ok(hex(&hasher.finalize()))
+    Ok(core_data_sidecar::names::hex(&hasher.finalize()))
 }
 
 /// Writes `manifest` (created exclusively) for `data`, whose final name is `name`.

@@ -16,7 +16,7 @@ use crate::sql::{quote_ident, quote_literal};
 use crate::stack::Stack;
 
 /// Prefix of the temporary databases a restore creates (and always removes).
-pub const TEMP_PREFIX: &str = "core_data_restore_";
+pub use core_data_sidecar::TEMP_PREFIX;
 const MARKER_PREFIX: &str = "core_data restore-dump ";
 
 /// What a `core_data_restore_*` database is, from its comment.

@@ -1,12 +1,13 @@
-//! Building the platform image from `postgres/`. The build is keyed by a hash
-//! of its inputs (the files the Dockerfile copies, the build arguments and the
-//! base image's ID), stored as an image label: unchanged inputs skip the build.
+//! Building the platform image from `postgres/` plus the sidecar binary, staged
+//! together in a private build context. The build is keyed by a hash of its
+//! inputs (the staged files, the build arguments and the base image's ID),
+//! stored as an image label: unchanged inputs skip the build.
 
 use anyhow::Context;
 use camino::Utf8Path;
 use sha2::{Digest, Sha256};
 
-use super::{base, BASE_LABEL, INPUTS_LABEL};
+use super::{base, sidecar, BASE_LABEL, INPUTS_LABEL};
 use crate::config::Config;
 use crate::docker::Docker;
 use crate::paths::Paths;
@@ -87,6 +88,30 @@ fn collect_files(root: &Utf8Path, dir: &Utf8Path, out: &mut Vec<String>) -> anyh
     Ok(())
 }
 
+/// A private copy of `postgres/` (its templates left out: they are rendered on
+/// the host) with the sidecar binary beside the Dockerfile.
+fn stage_context(postgres_dir: &Utf8Path, binary: &Utf8Path) -> anyhow::Result<tempfile::TempDir> {
+    let context = tempfile::Builder::new()
+        .prefix("core_data-image-")
+        .tempdir()
+        .context("failed to create a private build context")?;
+    let root =
+        Utf8Path::from_path(context.path()).context("the temporary directory is not UTF-8")?;
+    let mut files = Vec::new();
+    collect_files(postgres_dir, postgres_dir, &mut files)?;
+    for relative in files {
+        let target = root.join(&relative);
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::copy(postgres_dir.join(&relative), &target)
+            .with_context(|| format!("failed to stage `{relative}`"))?;
+    }
+    std::fs::copy(binary, root.join(sidecar::BINARY))
+        .with_context(|| format!("failed to stage the sidecar binary `{binary}`"))?;
+    Ok(context)
+}
+
 /// Builds the image unless one with the same inputs exists. `force` always builds.
 pub fn ensure(
     docker: &Docker,
@@ -96,11 +121,15 @@ pub fn ensure(
     progress: &dyn Progress,
 ) -> anyhow::Result<Outcome> {
     let base_image = base::ensure(docker, config, progress)?;
+    let binary = sidecar::build(paths, progress)?;
+    let context = stage_context(&paths.postgres_dir(), &binary)?;
+    let context_dir =
+        Utf8Path::from_path(context.path()).context("the temporary directory is not UTF-8")?;
     let base_id = docker
         .image_id(&base_image)?
         .with_context(|| format!("base image `{base_image}` vanished"))?;
     let args = build_args(config, &base_image);
-    let hash = inputs_hash(&paths.postgres_dir(), &args, &base_id)?;
+    let hash = inputs_hash(context_dir, &args, &base_id)?;
     let image = config.image();
     let current = docker
         .image_labels(image)?
@@ -117,7 +146,7 @@ pub fn ensure(
     for (name, value) in &args {
         cmd.extend(["--build-arg".into(), format!("{name}={value}")]);
     }
-    cmd.push(paths.postgres_dir().into_string());
+    cmd.push(context_dir.as_str().to_owned());
     process::stream(
         duct::cmd("docker", &cmd),
         &format!("docker build {image}"),

@@ -127,10 +127,7 @@ pub fn promoted(client: &mut postgres::Client) -> anyhow::Result<crate::wait::Po
 /// PostgreSQL's own databases: never dropped, replaced or restored over.
 pub const PROTECTED_DATABASES: &[&str] = &["postgres", "template0", "template1"];
 
-/// Databases worth dumping, counting or checking: everything that accepts
-/// connections but the templates, by name.
-pub const DATABASES_SQL: &str =
-    "SELECT datname::text FROM pg_database WHERE datallowconn AND NOT datistemplate ORDER BY 1";
+pub use core_data_sidecar::names::DATABASES_SQL;
 
 /// The names `DATABASES_SQL` lists.
 pub fn databases(client: &mut postgres::Client) -> anyhow::Result<Vec<String>> {
