@@ -18,8 +18,8 @@ const LABEL: &str = "org.core-data.qa-of";
 const DATABASE_LABEL: &str = "org.core-data.qa-database";
 const EXPIRES_LABEL: &str = "org.core-data.qa-expires";
 
-/// A running or stopped clone.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// A running or stopped clone (serialized as runbooks' `qa::` maps).
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
 pub struct Clone {
     pub name: String,
     pub container: String,
