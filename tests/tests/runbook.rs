@@ -43,8 +43,46 @@ fn runbooks_on_a_real_stack() {
     sql_injection_through_a_parameter_is_a_value(&t);
     query_cannot_write_and_execute_needs_the_grant(&t);
     query_runs_as_a_reader_not_a_superuser(&t);
+    column_types_reach_scripts_as_text_and_floats(&t);
 
     bench_calls_reach_the_server_as_the_reader(&t);
+}
+
+/// NUMERIC (rust_decimal), TIMESTAMPTZ/TIMESTAMP/DATE (postgres-types with
+/// jiff) as scripts see them: FLOATs, ISO 8601 text to the millisecond
+/// (truncated, also before 1970), `infinity` for the infinities.
+fn column_types_reach_scripts_as_text_and_floats(t: &TestStack) {
+    let text = r#"
+fn types() {
+    let row = pg::query("app", "SELECT 12.34::numeric AS n, -0.5::numeric AS neg, 'NaN'::numeric AS nan, " +
+        "'-Infinity'::numeric AS ninf, '2024-05-01 12:00:00.1239+00'::timestamptz AS tz, " +
+        "'1969-12-31 23:59:59.9999+00'::timestamptz AS before_1970, " +
+        "'2024-05-01 12:00:00.5'::timestamp AS ts, '2000-02-29'::date AS d, " +
+        "'infinity'::timestamptz AS inf, '-infinity'::date AS dinf", [])[0];
+    for column in ["n", "neg", "nan", "ninf", "tz", "before_1970", "ts", "d", "inf", "dinf"] {
+        print(`${column}=${row[column]} (${type_of(row[column])})`);
+    }
+}
+"#;
+    let catalog = script("types.rhai", text);
+    let ran = run(t, &catalog, "types", &[], Grants::default());
+    assert_eq!(ran.result, Ok(0), "{ran}");
+    let expected: String = [
+        "n=12.34 (f64)",
+        "neg=-0.5 (f64)",
+        "nan=NaN (f64)",
+        "ninf=-inf (f64)",
+        "tz=2024-05-01T12:00:00.123Z (string)",
+        "before_1970=1969-12-31T23:59:59.999Z (string)",
+        "ts=2024-05-01T12:00:00.500 (string)",
+        "d=2000-02-29 (string)",
+        "inf=infinity (string)",
+        "dinf=-infinity (string)",
+    ]
+    .iter()
+    .map(|line| format!("types.rhai:9: {line}\n"))
+    .collect();
+    pretty_assertions::assert_eq!(ran.stdout, expected);
 }
 
 /// The primitive-overhead bench runs its Rhai path and its Rust path through
