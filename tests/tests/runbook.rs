@@ -2,7 +2,8 @@
 //! and fails (exit 1) when a transaction held open from another connection
 //! crosses `max_transaction_seconds=0`; a SQL error is reported at the
 //! script's line; a SQL injection attempt through a parameter stays a value;
-//! `pg::query` cannot write; the primitive-overhead benchmark runs. The split
+//! `pg::query` cannot write; the primitive-overhead benchmark's calls all reach
+//! the server as the reader. The split
 //! write grants on a real stack are in `runbook_grants.rs`.
 
 use core_data_runbook::catalog::{self, Catalog, SourceFile};
@@ -42,13 +43,84 @@ fn runbooks_on_a_real_stack() {
     sql_injection_through_a_parameter_is_a_value(&t);
     query_cannot_write_and_execute_needs_the_grant(&t);
     query_runs_as_a_reader_not_a_superuser(&t);
+    column_types_reach_scripts_as_text_and_floats(&t);
 
-    let figures = core_data_runbook::bench::bench_primitive_overhead(&t.stack, 200).expect("bench");
+    bench_calls_reach_the_server_as_the_reader(&t);
+}
+
+/// NUMERIC (rust_decimal), TIMESTAMPTZ/TIMESTAMP/DATE (postgres-types with
+/// jiff) as scripts see them: FLOATs, ISO 8601 text to the millisecond
+/// (truncated, also before 1970), `infinity` for the infinities.
+fn column_types_reach_scripts_as_text_and_floats(t: &TestStack) {
+    let text = r#"
+fn types() {
+    let row = pg::query("app", "SELECT 12.34::numeric AS n, -0.5::numeric AS neg, 'NaN'::numeric AS nan, " +
+        "'-Infinity'::numeric AS ninf, '2024-05-01 12:00:00.1239+00'::timestamptz AS tz, " +
+        "'1969-12-31 23:59:59.9999+00'::timestamptz AS before_1970, " +
+        "'2024-05-01 12:00:00.5'::timestamp AS ts, '2000-02-29'::date AS d, " +
+        "'infinity'::timestamptz AS inf, '-infinity'::date AS dinf", [])[0];
+    for column in ["n", "neg", "nan", "ninf", "tz", "before_1970", "ts", "d", "inf", "dinf"] {
+        print(`${column}=${row[column]} (${type_of(row[column])})`);
+    }
+}
+"#;
+    let catalog = script("types.rhai", text);
+    let ran = run(t, &catalog, "types", &[], Grants::default());
+    assert_eq!(ran.result, Ok(0), "{ran}");
+    let expected: String = [
+        "n=12.34 (f64)",
+        "neg=-0.5 (f64)",
+        "nan=NaN (f64)",
+        "ninf=-inf (f64)",
+        "tz=2024-05-01T12:00:00.123Z (string)",
+        "before_1970=1969-12-31T23:59:59.999Z (string)",
+        "ts=2024-05-01T12:00:00.500 (string)",
+        "d=2000-02-29 (string)",
+        "inf=infinity (string)",
+        "dinf=-infinity (string)",
+    ]
+    .iter()
+    .map(|line| format!("types.rhai:9: {line}\n"))
+    .collect();
+    pretty_assertions::assert_eq!(ran.stdout, expected);
+}
+
+/// The primitive-overhead bench runs its Rhai path and its Rust path through
+/// the same backend: each call (warm-up included) reaches the server once, as
+/// `core_data_reader`. How fast is for `cargo xtask bench runbook`, not a test.
+fn bench_calls_reach_the_server_as_the_reader(t: &TestStack) {
+    let calls = 200;
+    let warm_up = 50;
+    let before = reader_select_calls(t);
+    let figures =
+        core_data_runbook::bench::bench_primitive_overhead(&t.stack, calls).expect("bench");
     eprintln!("{figures}");
-    assert!(
-        figures.ratio() > 0.5 && figures.ratio() < 20.0,
-        "implausible ratio: {figures}"
+    assert_eq!(
+        reader_select_calls(t) - before,
+        i64::try_from(2 * (calls + warm_up)).unwrap(),
+        "every Rhai and Rust call of the bench runs `SELECT 1` as the reader:\n{figures}"
     );
+    assert_eq!(figures.calls, calls);
+    for (median, p95) in [figures.rhai, figures.rust, figures.bare] {
+        assert!(
+            median <= p95,
+            "a median above its 95th percentile:\n{figures}"
+        );
+    }
+}
+
+/// `SELECT 1` statements `core_data_reader` has run, from pg_stat_statements.
+fn reader_select_calls(t: &TestStack) -> i64 {
+    let mut client = t.stack.connect("postgres").unwrap();
+    client
+        .query_one(
+            "SELECT coalesce(sum(s.calls), 0)::int8 FROM pg_stat_statements s \
+             JOIN pg_roles r ON r.oid = s.userid \
+             WHERE r.rolname = $1 AND s.query = 'SELECT $1'",
+            &[&core_data_ops::secrets::READER_ROLE],
+        )
+        .unwrap()
+        .get(0)
 }
 
 /// `up` waits for postgres only; sidecars may still be in their health check's start period.

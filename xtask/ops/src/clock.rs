@@ -1,62 +1,57 @@
-//! UTC calendar arithmetic without a time-zone database: ISO 8601 strings for
-//! reports and compact stamps for file names. Everything we write is UTC.
+//! UTC times through `jiff`: ISO 8601 strings for reports and compact stamps
+//! for file names. Everything we write is UTC.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
-/// Howard Hinnant's `civil_from_days`: days since 1970-01-01 to (year, month, day)
-/// in the proleptic Gregorian calendar.
-pub fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
+use jiff::Timestamp;
+
+/// A time outside jiff's range (years -9999..=9999) is clamped to its ends.
+fn clamp(time: Result<Timestamp, jiff::Error>, negative: bool) -> Timestamp {
+    time.unwrap_or(if negative {
+        Timestamp::MIN
+    } else {
+        Timestamp::MAX
+    })
 }
 
 /// `2024-05-01T12:00:00.000Z` for milliseconds since the Unix epoch.
 pub fn iso_millis(millis: i64) -> String {
-    let secs = millis.div_euclid(1000);
-    let ms = millis.rem_euclid(1000);
-    let rem = secs.rem_euclid(86_400);
-    let (year, month, day) = civil_from_days(secs.div_euclid(86_400));
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{ms:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    clamp(Timestamp::from_millisecond(millis), millis < 0)
+        .strftime("%Y-%m-%dT%H:%M:%S%.3fZ")
+        .to_string()
 }
 
 /// `YYYYMMDDTHHMMSSZ`: a UTC stamp that sorts and is safe in file names.
 pub fn utc_stamp(time: SystemTime) -> String {
-    let secs = time
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0));
-    let rem = secs % 86_400;
-    let (year, month, day) = civil_from_days(secs / 86_400);
-    format!(
-        "{year:04}{month:02}{day:02}T{:02}{:02}{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    let time = Timestamp::try_from(time).unwrap_or(Timestamp::UNIX_EPOCH);
+    let time = if time < Timestamp::UNIX_EPOCH {
+        Timestamp::UNIX_EPOCH
+    } else {
+        time
+    };
+    time.strftime("%Y%m%dT%H%M%SZ").to_string()
+}
+
+/// `2024-05-01T12:00:00Z`: ISO 8601 UTC to the second (expiry times, labels).
+pub fn iso_seconds(time: SystemTime) -> String {
+    Timestamp::try_from(time)
+        .unwrap_or(Timestamp::UNIX_EPOCH)
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
 }
 
 /// The current UTC year.
 pub fn current_year() -> i64 {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0));
-    civil_from_days(secs / 86_400).0
+    Timestamp::now()
+        .to_zoned_datetime(jiff::tz::TimeZone::UTC)
+        .year()
+        .into()
 }
 
 #[cfg(test)]
 mod tests {
+    use std::time::UNIX_EPOCH;
+
     use super::*;
 
     #[test]
@@ -77,6 +72,10 @@ mod tests {
         assert_eq!(
             utc_stamp(UNIX_EPOCH + std::time::Duration::from_secs(1_767_225_599)),
             "20251231T235959Z"
+        );
+        assert_eq!(
+            iso_seconds(UNIX_EPOCH + std::time::Duration::from_millis(1_714_564_800_999)),
+            "2024-05-01T12:00:00Z"
         );
     }
 }

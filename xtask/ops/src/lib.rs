@@ -1,6 +1,6 @@
-//! core_data's library of primitives. The CLI (`xtask`), the full-workflow
-//! tests and (later) the Rhai runbook engine all call these; only this crate
-//! talks to Docker, compose or PostgreSQL.
+//! core_data's library of primitives. The CLI (`xtask`), the Rhai runbook
+//! engine (`core_data_runbook`) and the full-workflow tests all call these;
+//! only this crate talks to Docker, compose or PostgreSQL.
 
 pub mod backup;
 pub mod bench;

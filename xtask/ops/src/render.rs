@@ -1,12 +1,13 @@
 //! The one renderer: `postgres/conf/*.j2` + the configuration → `rendered/postgres/`.
-//! `up`, `config apply` and `config-check` all go through `render`, so what runs
-//! and what is checked are the same text.
+//! `up`, `config apply` and `config show` all go through `render`, and the
+//! guard checks the same staged text, so what runs and what is checked agree.
 
 use anyhow::Context;
 use camino::Utf8PathBuf;
 use minijinja::{Environment, UndefinedBehavior};
 use serde_json::json;
 
+use crate::config::keys::KEYS;
 use crate::config::Config;
 use crate::paths::Paths;
 
@@ -61,57 +62,27 @@ fn hba_name(name: String) -> String {
     }
 }
 
-/// Template variables taken straight from a `.env` key.
-const VARIABLES: &[(&str, &str)] = &[
-    ("superuser", "POSTGRES_SUPERUSER"),
-    ("timezone", "TZ"),
-    ("max_connections", "PG_MAX_CONNECTIONS"),
-    ("shared_buffers", "PG_SHARED_BUFFERS"),
-    ("effective_cache_size", "PG_EFFECTIVE_CACHE_SIZE"),
-    ("work_mem", "PG_WORK_MEM"),
-    ("maintenance_work_mem", "PG_MAINTENANCE_WORK_MEM"),
-    ("wal_buffers", "PG_WAL_BUFFERS"),
-    ("max_wal_size", "PG_MAX_WAL_SIZE"),
-    ("min_wal_size", "PG_MIN_WAL_SIZE"),
-    ("max_worker_processes", "PG_MAX_WORKER_PROCESSES"),
-    ("max_parallel_workers", "PG_MAX_PARALLEL_WORKERS"),
-    (
-        "max_parallel_workers_per_gather",
-        "PG_MAX_PARALLEL_WORKERS_PER_GATHER",
-    ),
-    (
-        "max_parallel_maintenance_workers",
-        "PG_MAX_PARALLEL_MAINTENANCE_WORKERS",
-    ),
-    ("random_page_cost", "PG_RANDOM_PAGE_COST"),
-    ("effective_io_concurrency", "PG_EFFECTIVE_IO_CONCURRENCY"),
-    ("statement_timeout", "PG_STATEMENT_TIMEOUT"),
-    ("lock_timeout", "PG_LOCK_TIMEOUT"),
-    (
-        "idle_in_transaction_session_timeout",
-        "PG_IDLE_IN_TRANSACTION_SESSION_TIMEOUT",
-    ),
-    (
-        "log_min_duration_statement",
-        "PG_LOG_MIN_DURATION_STATEMENT",
-    ),
-    ("auto_explain_min_duration", "PG_AUTO_EXPLAIN_MIN_DURATION"),
-    ("pgaudit_log", "PG_PGAUDIT_LOG"),
-    ("pgbackrest_retention_full", "PGBACKREST_RETENTION_FULL"),
-    ("pgbackrest_retention_diff", "PGBACKREST_RETENTION_DIFF"),
-    ("pgbackrest_compress_type", "PGBACKREST_COMPRESS_TYPE"),
-    ("pgbackrest_process_max", "PGBACKREST_PROCESS_MAX"),
-];
+/// The template variable of a `.env` key: lowercase, without a `PG_` or
+/// `POSTGRES_` prefix (`PG_WORK_MEM` is `work_mem`, `POSTGRES_SUPERUSER` is
+/// `superuser`, `PGBACKREST_PROCESS_MAX` is `pgbackrest_process_max`); `TZ` is
+/// `timezone`.
+pub fn variable(key: &str) -> String {
+    if key == "TZ" {
+        return "timezone".to_owned();
+    }
+    key.strip_prefix("PG_")
+        .or_else(|| key.strip_prefix("POSTGRES_"))
+        .unwrap_or(key)
+        .to_ascii_lowercase()
+}
 
+/// Every key of `config::keys::KEYS` under its [`variable`] name, plus the
+/// platform's lists.
 fn context(config: &Config) -> serde_json::Value {
     let mut ctx = serde_json::Map::new();
-    for (variable, key) in VARIABLES {
-        ctx.insert((*variable).to_owned(), json!(config.get(key)));
+    for key in KEYS {
+        ctx.insert(variable(key.name), json!(config.get(key.name)));
     }
-    ctx.insert(
-        "network_subnet".to_owned(),
-        json!(config.get("NETWORK_SUBNET")),
-    );
     ctx.insert("service_roles".to_owned(), json!(SERVICE_ROLES));
     ctx.insert(
         "shared_preload_libraries".to_owned(),
@@ -149,8 +120,8 @@ pub fn setting_keys(paths: &Paths) -> anyhow::Result<Vec<(String, &'static str)>
         else {
             continue;
         };
-        if let Some((_, key)) = VARIABLES.iter().find(|(v, _)| *v == variable) {
-            out.push((name.trim().to_owned(), *key));
+        if let Some(key) = KEYS.iter().find(|key| self::variable(key.name) == variable) {
+            out.push((name.trim().to_owned(), key.name));
         }
     }
     Ok(out)
@@ -387,28 +358,27 @@ mod tests {
         .unwrap()
     }
 
-    /// Compares each rendered file with `xtask/ops/tests/golden/<name>`;
-    /// `UPDATE_GOLDEN=1` rewrites them.
+    /// Each rendered file against its insta snapshot `xtask/ops/tests/golden/<name>.snap`
+    /// (`.config/insta.yaml`: a missing or different snapshot fails;
+    /// `INSTA_UPDATE=always` rewrites them). Insta ignores trailing newlines, so
+    /// the one newline that ends every file is checked here.
     #[test]
     fn rendered_templates_match_golden_files() {
         let paths = Paths::from_repo(None);
-        let golden_dir = Utf8PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
-        for rendered in render(&paths, &golden_config()).unwrap() {
-            let golden = golden_dir.join(rendered.name);
-            if std::env::var_os("UPDATE_GOLDEN").is_some() {
-                std::fs::create_dir_all(&golden_dir).unwrap();
-                std::fs::write(&golden, &rendered.text).unwrap();
-                continue;
+        let mut settings = insta::Settings::clone_current();
+        settings.set_snapshot_path("../tests/golden");
+        settings.set_prepend_module_to_snapshot(false);
+        settings.set_omit_expression(true);
+        settings.bind(|| {
+            for rendered in render(&paths, &golden_config()).unwrap() {
+                assert!(
+                    rendered.text.ends_with('\n') && !rendered.text.ends_with("\n\n"),
+                    "`{}` must end with exactly one newline",
+                    rendered.name
+                );
+                insta::assert_snapshot!(rendered.name, rendered.text);
             }
-            let expected = std::fs::read_to_string(&golden).unwrap_or_else(|_| {
-                panic!("missing `{golden}`; run with UPDATE_GOLDEN=1 to create it")
-            });
-            pretty_assertions::assert_eq!(
-                expected,
-                rendered.text,
-                "`{golden}` is stale; UPDATE_GOLDEN=1 rewrites it"
-            );
-        }
+        });
     }
 
     #[test]
@@ -431,6 +401,19 @@ mod tests {
                 },
             ]
         );
+    }
+
+    #[test]
+    fn every_key_has_its_own_template_variable() {
+        let mut names: Vec<String> = KEYS.iter().map(|key| variable(key.name)).collect();
+        names.extend(["service_roles", "shared_preload_libraries"].map(str::to_owned));
+        let before = names.len();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(before, names.len(), "two keys share a template variable");
+        assert_eq!(variable("POSTGRES_SUPERUSER"), "superuser");
+        assert_eq!(variable("TZ"), "timezone");
+        assert_eq!(variable("PG_PGAUDIT_LOG"), "pgaudit_log");
     }
 
     #[test]

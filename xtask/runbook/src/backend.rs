@@ -55,8 +55,8 @@ impl Failure {
 
 pub type Outcome<T> = Result<T, Failure>;
 
-/// A container of the stack, as scripts see it.
-#[derive(Debug, Clone, PartialEq, Default)]
+/// A container of the stack, as scripts see it (`docker::containers`).
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize)]
 pub struct ContainerInfo {
     pub name: String,
     pub service: String,
@@ -92,7 +92,7 @@ pub struct LogTail {
 pub use core_data_ops::backup::physical::BackupSet as BackupSetInfo;
 
 /// What restoring a set into a throw-away container and checking it found.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize)]
 pub struct VerifyOutcome {
     pub label: String,
     pub restore_seconds: f64,

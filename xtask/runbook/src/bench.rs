@@ -1,7 +1,8 @@
 //! `cargo xtask bench runbook`: what a primitive call costs. Times
 //! `pg::query("postgres", "SELECT 1", [])` called from Rhai against the same
 //! query made from Rust through the same backend (one read-only transaction
-//! on a verified-TLS superuser connection), and against a bare `query_typed`.
+//! on a verified-TLS connection as `core_data_reader`, not a superuser), and
+//! against a bare `query_typed` on the superuser's connection.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

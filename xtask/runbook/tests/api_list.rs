@@ -1,25 +1,35 @@
 //! The checked-in list of script-visible functions (`docs/rhai-api.txt`) must
-//! match the code; `UPDATE_GOLDEN=1` rewrites it. Also: each grant registers
-//! exactly its functions in `WRITE_PRIMITIVES`, and docs/runbooks.md shows the
-//! exec allowlist the code enforces.
+//! match the code. Also: each grant registers exactly its functions in
+//! `WRITE_PRIMITIVES`, and docs/runbooks.md shows the exec allowlist the code
+//! enforces. These are documents people read, not insta snapshots, so they are
+//! compared with pretty_assertions; the same switch as the snapshots,
+//! `INSTA_UPDATE=always`, rewrites them, and a missing file fails.
 
 use core_data_runbook::api::{allowlist, api_listing, function_names, WRITE_PRIMITIVES};
 use core_data_runbook::engine::{Grant, Grants};
+
+/// The one switch that rewrites golden files (insta's own, see `.config/insta.yaml`).
+fn updating() -> bool {
+    std::env::var("INSTA_UPDATE").is_ok_and(|v| v == "always" || v == "1" || v == "force")
+}
+
+const UPDATE: &str = "INSTA_UPDATE=always cargo test -p core_data_runbook --test api_list";
 
 #[test]
 fn api_list_is_current() {
     let path = core_data_ops::paths::repo_root().join("docs/rhai-api.txt");
     let actual = api_listing();
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+    if updating() {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(&path, &actual).unwrap();
         return;
     }
-    let expected = std::fs::read_to_string(&path).unwrap_or_default();
+    let expected = std::fs::read_to_string(&path)
+        .unwrap_or_else(|err| panic!("`{path}`: {err}; run `{UPDATE}` and commit it"));
     pretty_assertions::assert_eq!(
         expected,
         actual,
-        "`{path}` is stale; run `UPDATE_GOLDEN=1 cargo test -p core_data_runbook --test api_list` and commit it"
+        "`{path}` is stale; run `{UPDATE}` and commit it"
     );
 }
 
@@ -83,14 +93,13 @@ fn the_exec_allowlist_in_the_docs_is_current() {
             .find("\n\n")
             .map_or(docs.len() - start, |i| i + 1);
     let table = allowlist::markdown();
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+    if updating() {
         std::fs::write(&path, format!("{}{table}{}", &docs[..start], &docs[end..])).unwrap();
         return;
     }
     pretty_assertions::assert_eq!(
         &docs[start..end],
         table,
-        "`{path}` must show the exec allowlist the code enforces; run \
-         `UPDATE_GOLDEN=1 cargo test -p core_data_runbook --test api_list`"
+        "`{path}` must show the exec allowlist the code enforces; run `{UPDATE}`"
     );
 }

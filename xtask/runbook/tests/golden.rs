@@ -1,7 +1,9 @@
 //! Golden tests of runbook output and diagnostics: `tests/data/<case>.rhai`
 //! runs as runbook `main` against the fake backend; its stdout and stderr
-//! (with the rendered error or the exit code) must equal `<case>.stdout` and
-//! `<case>.stderr`. `UPDATE_GOLDEN=1` rewrites them. A first line `// grants: …`
+//! (with the rendered error or the exit code) must equal the insta snapshots
+//! `tests/data/<case>.stdout.snap` and `<case>.stderr.snap`. A missing or
+//! different snapshot fails (`.config/insta.yaml`); `INSTA_UPDATE=always cargo
+//! test -p core_data_runbook --test golden` rewrites them. A first line `// grants: …`
 //! lists the run's grants: `sql_writes`, `sql_as_superuser`, `exec`, `backups`,
 //! `files`, `dry_run`.
 
@@ -42,20 +44,14 @@ fn check(case: &str) {
         Ok(code) => format!("{}exit: {code}\n", ran.stderr),
         Err(rendered) => format!("{}{rendered}", ran.stderr),
     };
-    for (ext, actual) in [("stdout", &stdout), ("stderr", &stderr)] {
-        let path = dir.join(format!("{case}.{ext}"));
-        if std::env::var_os("UPDATE_GOLDEN").is_some() {
-            std::fs::write(&path, actual).unwrap();
-            continue;
-        }
-        let expected = std::fs::read_to_string(&path).unwrap_or_default();
-        pretty_assertions::assert_eq!(
-            expected,
-            *actual,
-            "`{path}` differs; if the change is intended, run \
-             `UPDATE_GOLDEN=1 cargo test -p core_data_runbook --test golden`"
-        );
-    }
+    let mut settings = insta::Settings::clone_current();
+    settings.set_snapshot_path(dir.as_std_path());
+    settings.set_prepend_module_to_snapshot(false);
+    settings.set_omit_expression(true);
+    settings.bind(|| {
+        insta::assert_snapshot!(format!("{case}.stdout"), stdout);
+        insta::assert_snapshot!(format!("{case}.stderr"), stderr);
+    });
 }
 
 #[test]

@@ -293,6 +293,18 @@ fn fs_paths_outside_the_backups_locations_are_refused() {
 #[test]
 fn fs_writes_land_under_backups_and_prune_only_old_files() {
     let fake = support::Fake::new();
+    // A report last modified three days ago, beside the fresh ones this run writes.
+    let reports = fake.backups.path().join("reports");
+    std::fs::create_dir(&reports).unwrap();
+    let old = reports.join("old.txt");
+    std::fs::write(&old, "old").unwrap();
+    let three_days_ago = std::time::SystemTime::now() - Duration::from_secs(3 * 86_400);
+    std::fs::File::options()
+        .write(true)
+        .open(&old)
+        .unwrap()
+        .set_modified(three_days_ago)
+        .unwrap();
     let text = r#"fn main() {
         fs::write_json("reports", "r.json", #{ ok: true, n: [1, 2] });
         fs::write_csv("drills", "d.csv", ["a", "b"], [#{ a: 1, b: "x,y" }]);
@@ -300,6 +312,7 @@ fn fs_writes_land_under_backups_and_prune_only_old_files() {
         let names = fs::list("drills").map(|f| f.name);
         print(names);
         print(fs::prune("reports", 1));
+        print(fs::prune("reports", 4));
     }"#;
     let ran = support::run("ok.rhai", text, WRITES, &tight(), &fake, &[]);
     assert_eq!(ran.result, Ok(0), "{}", ran.stderr);
@@ -312,7 +325,11 @@ fn fs_writes_land_under_backups_and_prune_only_old_files() {
         std::fs::read_to_string(root.join("drills/d.csv")).unwrap(),
         "a,b\n1,\"x,y\"\n2,\n"
     );
-    assert!(ran.stdout.contains("[\"d.csv\"]"), "{}", ran.stdout);
+    assert_eq!(
+        ran.stdout, "ok.rhai:6: [\"d.csv\"]\nok.rhai:7: [\"old.txt\"]\nok.rhai:8: []\n",
+        "prune returns what it deleted: the old file, then nothing"
+    );
+    assert!(!old.exists(), "a file older than the limit is deleted");
     assert!(
         root.join("reports/r.json").exists(),
         "a fresh file is not pruned"
@@ -335,12 +352,90 @@ fn sql_values_are_parameters_not_text() {
     );
 }
 
+/// The limits `cargo xtask run` uses are the engine's, in every build (Rhai's own
+/// call-depth default is 8 levels in debug builds and 64 in release): the engine
+/// reports them, and at run time the limit itself passes and one past it stops
+/// the script with that limit's error.
 #[test]
 fn limits_are_explicit_and_the_same_in_every_build() {
     let limits = Limits::default();
-    // Rhai's own defaults differ between debug (8 call levels) and release (64); ours do not.
-    assert_eq!(limits.max_call_levels, 48);
-    assert_eq!(limits.max_expr_depth, 64);
-    assert!(limits.max_operations > 0 && limits.max_string_size > 0 && limits.max_array_size > 0);
-    assert_eq!(limits.max_modules, 0);
+    assert_eq!(limits.max_modules, 0, "runbooks import nothing");
+    let sb = core_data_runbook::engine::sandbox(
+        &limits,
+        Grants::default(),
+        support::Fake::new(),
+        std::sync::Arc::new(core_data_runbook::engine::Captured::default()),
+    );
+    let engine = &sb.engine;
+    assert_eq!(engine.max_operations(), limits.max_operations);
+    assert_eq!(engine.max_call_levels(), limits.max_call_levels);
+    assert_eq!(engine.max_expr_depth(), limits.max_expr_depth);
+    assert_eq!(
+        engine.max_function_expr_depth(),
+        limits.max_function_expr_depth
+    );
+    assert_eq!(engine.max_string_size(), limits.max_string_size);
+    assert_eq!(engine.max_array_size(), limits.max_array_size);
+    assert_eq!(engine.max_map_size(), limits.max_map_size);
+    assert_eq!(engine.max_variables(), limits.max_variables);
+    assert_eq!(engine.max_functions(), limits.max_functions);
+    assert_eq!(engine.max_modules(), limits.max_modules);
+
+    let run = |limits: &Limits, text: &str| {
+        let fake = support::Fake::new();
+        support::run("limits.rhai", text, Grants::default(), limits, &fake, &[]).result
+    };
+    let body = |body: String| format!("fn main() {{\n{body}\n()\n}}\n");
+    for (make, error, max) in [
+        (
+            "let s = \"\"; s.pad(N, 'x'); s.len();",
+            "Length of string too large",
+            limits.max_string_size,
+        ),
+        (
+            "let a = []; a.pad(N, 0); a.len();",
+            "Size of array/BLOB too large",
+            limits.max_array_size,
+        ),
+        (
+            "let m = #{}; for i in 0..N { m[`k${i}`] = i; } m.len();",
+            "Size of object map too large",
+            limits.max_map_size,
+        ),
+    ] {
+        let at = |n: usize| run(&limits, &body(make.replace('N', &n.to_string())));
+        assert_eq!(at(max), Ok(0), "`{make}` at its limit {max}");
+        let stopped = at(max + 1).unwrap_err();
+        assert!(stopped.contains(error), "`{make}` past {max}:\n{stopped}");
+    }
+    // Call depth: the deepest recursion that runs follows the configured limit.
+    let deepest = |limits: &Limits| {
+        (1..200)
+            .find(|depth| {
+                let text = format!(
+                    "fn main() {{ down({depth}) }}\nprivate fn down(n) {{ if n > 0 {{ down(n - 1) }} }}\n"
+                );
+                match run(limits, &text) {
+                    Ok(_) => false,
+                    Err(rendered) => {
+                        assert!(rendered.contains("Stack overflow"), "{rendered}");
+                        true
+                    }
+                }
+            })
+            .expect("some depth overflows")
+    };
+    let small = Limits {
+        max_call_levels: 16,
+        ..Limits::default()
+    };
+    assert_eq!(
+        deepest(&limits) - limits.max_call_levels,
+        deepest(&small) - small.max_call_levels,
+        "the call depth that overflows follows `max_call_levels`"
+    );
+    assert!(
+        deepest(&limits) > 40,
+        "48 levels, not Rhai's debug default of 8"
+    );
 }

@@ -19,8 +19,8 @@ const DATABASE_LABEL: &str = "org.core-data.qa-database";
 const EXPIRES_LABEL: &str = "org.core-data.qa-expires";
 const NAME_LABEL: &str = "org.core-data.qa-name";
 
-/// A running or stopped clone.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// A running or stopped clone (serialized as runbooks' `qa::` maps).
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
 pub struct QaClone {
     pub name: String,
     pub container: String,

@@ -9,16 +9,17 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use camino::{Utf8Path, Utf8PathBuf};
-use rhai::{Array, Dynamic, Map, Module, NativeCallContext, INT};
+use rhai::{Array, Dynamic, Map, Module, INT};
 
-use super::{dynamic_to_json, failure, function, located, misuse, Env, Res};
+use super::{dynamic_to_json, failure, misuse, primitive, to_map, Call, Env, Res};
 use crate::backend::Failure;
 
 /// The named locations under `backups/` that runbooks may use.
 pub const LOCATIONS: &[&str] = &["reports", "drills"];
 
 /// The directory of a location, created on first use; refuses symlinks.
-fn location_dir(env: &Env, function: &str, location: &str, create: bool) -> Res<Utf8PathBuf> {
+fn location_dir(call: &Call<'_, '_>, location: &str, create: bool) -> Res<Utf8PathBuf> {
+    let function = call.name;
     if !LOCATIONS.contains(&location) {
         let known = LOCATIONS
             .iter()
@@ -30,7 +31,7 @@ fn location_dir(env: &Env, function: &str, location: &str, create: bool) -> Res<
             format!("`{location}` is not a location under ./backups; use one of {known}"),
         ));
     }
-    let dir = env.backend.backups_dir().join(location);
+    let dir = call.backend.backups_dir().join(location);
     match std::fs::symlink_metadata(&dir) {
         Ok(meta) if meta.file_type().is_symlink() => Err(misuse(
             function,
@@ -51,7 +52,8 @@ fn location_dir(env: &Env, function: &str, location: &str, create: bool) -> Res<
 }
 
 /// A plain file name: letters, digits, `.`, `_`, `-`; not starting with `.`.
-fn file_path(function: &str, dir: &Utf8Path, name: &str) -> Res<Utf8PathBuf> {
+fn file_path(call: &Call<'_, '_>, dir: &Utf8Path, name: &str) -> Res<Utf8PathBuf> {
+    let function = call.name;
     let plain = !name.is_empty()
         && name.len() <= 128
         && !name.starts_with('.')
@@ -84,19 +86,32 @@ fn write_atomic(function: &str, path: &Utf8Path, text: &str) -> Res<()> {
         .map_err(|err| failure(function, Failure::new("io", format!("`{path}`: {err:#}"))))
 }
 
+/// A cell as CSV text: unit is empty, anything else its display text.
 fn csv_field(value: &Dynamic) -> String {
-    let text = if value.is_unit() {
+    if value.is_unit() {
         String::new()
     } else {
         value.to_string()
-    };
-    if text.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text
     }
 }
 
+/// CSV records (the `csv` crate: `,`, `"` quoting where needed, `\n` endings).
+fn csv_text<I, R>(function: &str, records: I) -> Res<String>
+where
+    I: IntoIterator<Item = R>,
+    R: IntoIterator<Item = String>,
+{
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    for record in records {
+        writer
+            .write_record(record)
+            .map_err(|err| misuse(function, err))?;
+    }
+    let bytes = writer.into_inner().map_err(|err| misuse(function, err))?;
+    String::from_utf8(bytes).map_err(|err| misuse(function, err))
+}
+
+/// The header line (without its newline) and the rows, as CSV.
 fn csv_lines(function: &str, columns: &Array, rows: &Array) -> Res<(String, String)> {
     let names: Vec<String> = columns.iter().map(ToString::to_string).collect();
     if names.is_empty() {
@@ -105,24 +120,21 @@ fn csv_lines(function: &str, columns: &Array, rows: &Array) -> Res<(String, Stri
             "`columns` is empty; pass the column names in order",
         ));
     }
-    let header = names
-        .iter()
-        .map(|n| csv_field(&n.clone().into()))
-        .collect::<Vec<_>>()
-        .join(",");
-    let mut body = String::new();
+    let header = csv_text(function, [names.clone()])?;
+    let mut records = Vec::with_capacity(rows.len());
     for (i, row) in rows.iter().enumerate() {
         let map = row
             .read_lock::<Map>()
             .ok_or_else(|| misuse(function, format!("row {i} is not a map")))?;
-        let fields: Vec<String> = names
-            .iter()
-            .map(|n| map.get(n.as_str()).map_or_else(String::new, csv_field))
-            .collect();
-        body.push_str(&fields.join(","));
-        body.push('\n');
+        records.push(
+            names
+                .iter()
+                .map(|n| map.get(n.as_str()).map_or_else(String::new, csv_field))
+                .collect::<Vec<_>>(),
+        );
     }
-    Ok((header, body))
+    let body = csv_text(function, records)?;
+    Ok((header.trim_end_matches('\n').to_owned(), body))
 }
 
 fn age_of(meta: &std::fs::Metadata) -> Duration {
@@ -132,211 +144,219 @@ fn age_of(meta: &std::fs::Metadata) -> Duration {
         .unwrap_or_default()
 }
 
+/// One file of a location, as `fs::list` returns it.
+#[derive(serde::Serialize)]
+struct FileEntry {
+    name: String,
+    size: INT,
+    /// ISO 8601 UTC.
+    modified: String,
+    age_seconds: INT,
+}
+
+/// The regular files of a location (not starting with `.`), sorted by name.
+fn list(dir: &Utf8Path) -> Vec<FileEntry> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut files = Vec::new();
+    for entry in entries.flatten() {
+        let Ok(meta) = entry.path().symlink_metadata() else {
+            continue;
+        };
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !meta.is_file() || name.starts_with('.') {
+            continue;
+        }
+        let millis = meta
+            .modified()
+            .ok()
+            .and_then(|m| m.duration_since(SystemTime::UNIX_EPOCH).ok())
+            .map_or(0, |d| INT::try_from(d.as_millis()).unwrap_or(INT::MAX));
+        files.push(FileEntry {
+            name,
+            size: INT::try_from(meta.len()).unwrap_or(INT::MAX),
+            modified: super::time::iso_millis(millis),
+            age_seconds: INT::try_from(age_of(&meta).as_secs()).unwrap_or(INT::MAX),
+        });
+    }
+    files.sort_by(|a, b| a.name.cmp(&b.name));
+    files
+}
+
 pub(crate) fn register(module: &mut Module, env: &Arc<Env>) {
-    let e = env.clone();
-    function(
-        "list",
+    primitive!(
+        module,
+        env,
+        "fs::list",
         &["location: String", "Array"],
         "The files of a location (`reports` or `drills`), sorted by name, as maps\n\
          `#{name, size, modified, age_seconds}` (`modified` in ISO 8601 UTC).",
-    )
-    .set_into_module(
-        module,
-        move |ctx: NativeCallContext<'_>, location: &str| -> Res<Array> {
-            located(
-                &ctx,
-                (|| -> Res<Array> {
-                    const F: &str = "fs::list";
-                    let dir = location_dir(&e, F, location, false)?;
-                    let Ok(entries) = std::fs::read_dir(&dir) else {
-                        return Ok(Array::new());
-                    };
-                    let mut files = Vec::new();
-                    for entry in entries.flatten() {
-                        let Ok(meta) = entry.path().symlink_metadata() else {
-                            continue;
-                        };
-                        let name = entry.file_name().to_string_lossy().into_owned();
-                        if !meta.is_file() || name.starts_with('.') {
-                            continue;
-                        }
-                        let modified = meta
-                            .modified()
-                            .ok()
-                            .and_then(|m| m.duration_since(SystemTime::UNIX_EPOCH).ok());
-                        let mut map = Map::new();
-                        map.insert("name".into(), name.clone().into());
-                        map.insert(
-                            "size".into(),
-                            INT::try_from(meta.len()).unwrap_or(INT::MAX).into(),
-                        );
-                        let millis = modified
-                            .map_or(0, |d| INT::try_from(d.as_millis()).unwrap_or(INT::MAX));
-                        map.insert("modified".into(), super::time::iso_millis(millis).into());
-                        map.insert(
-                            "age_seconds".into(),
-                            INT::try_from(age_of(&meta).as_secs())
-                                .unwrap_or(INT::MAX)
-                                .into(),
-                        );
-                        files.push((name, map));
-                    }
-                    files.sort_by(|a, b| a.0.cmp(&b.0));
-                    Ok(files.into_iter().map(|(_, m)| m.into()).collect())
-                })(),
-            )
-        },
+        |call, location: &str| -> Array {
+            let dir = location_dir(&call, location, false)?;
+            list(&dir)
+                .iter()
+                .map(|f| to_map(call.name, f).map(Dynamic::from))
+                .collect()
+        }
     );
 
     if !env.grants.registers(crate::engine::Grant::Files) {
         return;
     }
-    let e = env.clone();
-    function(
-        "write_text",
+    primitive!(
+        module,
+        env,
+        "fs::write_text",
         &["location: String", "name: String", "text: String", "String"],
         "Writes (replaces) a text file in a location; returns its path relative to the state directory.\n\
          Needs `--allow-files`.",
-    )
-    .set_into_module(module, move |ctx: NativeCallContext<'_>, location: &str, name: &str, text: &str| -> Res<String> {
-        located(&ctx, (|| -> Res<String> {
-        const F: &str = "fs::write_text";
-        let args = [Dynamic::from(location.to_owned()), Dynamic::from(name.to_owned()), Dynamic::from(text.to_owned())];
-        write(&e, &ctx, F, location, name, &args, || Ok(text.to_owned()))
-    })())
-    });
+        |call, location: &str, name: &str, text: &str| -> String {
+            let args: [Dynamic; 3] = [location.into(), name.into(), text.into()];
+            write(&call, location, name, &args, || Ok(text.to_owned()))
+        }
+    );
 
-    let e = env.clone();
-    function(
-        "write_json",
+    primitive!(
+        module,
+        env,
+        "fs::write_json",
         &["location: String", "name: String", "value: ?", "String"],
         "Writes (replaces) any value as pretty JSON in a location; returns the path. Needs `--allow-files`.",
-    )
-    .set_into_module(module, move |ctx: NativeCallContext<'_>, location: &str, name: &str, value: Dynamic| -> Res<String> {
-        located(&ctx, (|| -> Res<String> {
-        const F: &str = "fs::write_json";
-        let args = [Dynamic::from(location.to_owned()), Dynamic::from(name.to_owned()), value.clone()];
-        write(&e, &ctx, F, location, name, &args, || {
-            let mut text = serde_json::to_string_pretty(&dynamic_to_json(&value)).map_err(|err| misuse(F, err))?;
-            text.push('\n');
-            Ok(text)
-        })
-    })())
-    });
+        |call, location: &str, name: &str, value: Dynamic| -> String {
+            let args: [Dynamic; 3] = [location.into(), name.into(), value.clone()];
+            write(&call, location, name, &args, || {
+                let json = dynamic_to_json(call.name, &value)?;
+                let mut text = serde_json::to_string_pretty(&json).map_err(|err| call.misuse(err))?;
+                text.push('\n');
+                Ok(text)
+            })
+        }
+    );
 
-    let e = env.clone();
-    function(
-        "write_csv",
+    primitive!(
+        module,
+        env,
+        "fs::write_csv",
         &["location: String", "name: String", "columns: Array", "rows: Array", "String"],
         "Writes (replaces) a CSV file: a header of `columns`, then one line per row map (missing keys are\n\
          empty). Returns the path. Needs `--allow-files`.",
-    )
-    .set_into_module(
-        module,
-        move |ctx: NativeCallContext<'_>, location: &str, name: &str, columns: Array, rows: Array| -> Res<String> {
-        located(&ctx, (|| -> Res<String> {
-            const F: &str = "fs::write_csv";
-            let args = [location.into(), name.into(), columns.clone().into(), rows.clone().into()];
-            write(&e, &ctx, F, location, name, &args, || {
-                let (header, body) = csv_lines(F, &columns, &rows)?;
+        |call, location: &str, name: &str, columns: Array, rows: Array| -> String {
+            let args: [Dynamic; 4] =
+                [location.into(), name.into(), columns.clone().into(), rows.clone().into()];
+            write(&call, location, name, &args, || {
+                let (header, body) = csv_lines(call.name, &columns, &rows)?;
                 Ok(format!("{header}\n{body}"))
             })
-        })())
-    },
+        }
     );
 
-    let e = env.clone();
-    function(
-        "append_csv",
+    primitive!(
+        module,
+        env,
+        "fs::append_csv",
         &["location: String", "name: String", "columns: Array", "rows: Array", "String"],
         "Appends rows to a CSV file, writing the header first when the file is new; an existing file must\n\
          have the same header. Returns the path. Needs `--allow-files`.",
-    )
-    .set_into_module(
-        module,
-        move |ctx: NativeCallContext<'_>, location: &str, name: &str, columns: Array, rows: Array| -> Res<String> {
-        located(&ctx, (|| -> Res<String> {
-            const F: &str = "fs::append_csv";
-            let args = [location.into(), name.into(), columns.clone().into(), rows.clone().into()];
-            let dir = location_dir(&e, F, location, false)?;
-            let path = file_path(F, &dir, name)?;
-            write(&e, &ctx, F, location, name, &args, || {
-                let (header, body) = csv_lines(F, &columns, &rows)?;
+        |call, location: &str, name: &str, columns: Array, rows: Array| -> String {
+            let args: [Dynamic; 4] =
+                [location.into(), name.into(), columns.clone().into(), rows.clone().into()];
+            let dir = location_dir(&call, location, false)?;
+            let path = file_path(&call, &dir, name)?;
+            write(&call, location, name, &args, || {
+                let (header, body) = csv_lines(call.name, &columns, &rows)?;
                 match std::fs::read_to_string(&path) {
                     Ok(existing) => {
                         let first = existing.lines().next().unwrap_or_default();
                         if first != header {
-                            return Err(misuse(F, format!("`{name}` has the header `{first}`, not `{header}`")));
+                            return Err(call.misuse(format!(
+                                "`{name}` has the header `{first}`, not `{header}`"
+                            )));
                         }
-                        let sep = if existing.ends_with('\n') || existing.is_empty() { "" } else { "\n" };
+                        let sep = if existing.ends_with('\n') || existing.is_empty() {
+                            ""
+                        } else {
+                            "\n"
+                        };
                         Ok(format!("{existing}{sep}{body}"))
                     }
-                    Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(format!("{header}\n{body}")),
-                    Err(err) => Err(io(F, &path, &err)),
+                    Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                        Ok(format!("{header}\n{body}"))
+                    }
+                    Err(err) => Err(io(call.name, &path, &err)),
                 }
             })
-        })())
-    },
+        }
     );
 
-    let e = env.clone();
-    function(
-        "prune",
+    primitive!(
+        module,
+        env,
+        "fs::prune",
         &["location: String", "older_than_days: INT", "Array"],
         "Deletes the files of a location last modified more than `older_than_days` days ago (at least 1);\n\
          returns their names. Needs `--allow-files`.",
-    )
-    .set_into_module(module, move |ctx: NativeCallContext<'_>, location: &str, days: INT| -> Res<Array> {
-        located(&ctx, (|| -> Res<Array> {
-        const F: &str = "fs::prune";
-        if days < 1 {
-            return Err(misuse(F, format!("`older_than_days` must be at least 1, not {days}")));
-        }
-        let dir = location_dir(&e, F, location, false)?;
-        let limit = Duration::from_secs(u64::try_from(days).unwrap_or(u64::MAX).saturating_mul(86_400));
-        let Ok(entries) = std::fs::read_dir(&dir) else { return Ok(Array::new()) };
-        let mut old: Vec<(String, Utf8PathBuf)> = Vec::new();
-        for entry in entries.flatten() {
-            let Ok(meta) = entry.path().symlink_metadata() else { continue };
-            let name = entry.file_name().to_string_lossy().into_owned();
-            // Only regular files: a symlink or directory here is not ours to delete.
-            if meta.is_file() && age_of(&meta) > limit {
-                old.push((name.clone(), dir.join(&name)));
+        |call, location: &str, days: INT| -> Array {
+            if days < 1 {
+                return Err(call.misuse(format!(
+                    "`older_than_days` must be at least 1, not {days}"
+                )));
             }
-        }
-        old.sort();
-        let dry = e.dry_run(&ctx, F, &[&location.into(), &days.into()]);
-        for (name, path) in &old {
-            if dry {
-                e.output.line(crate::engine::Stream::Stderr, &format!("    would delete backups/{location}/{name}"));
-            } else {
-                std::fs::remove_file(path).map_err(|err| io(F, path, &err))?;
+            let dir = location_dir(&call, location, false)?;
+            let limit = Duration::from_secs(
+                u64::try_from(days)
+                    .unwrap_or(u64::MAX)
+                    .saturating_mul(86_400),
+            );
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                return Ok(Array::new());
+            };
+            let mut old: Vec<(String, Utf8PathBuf)> = Vec::new();
+            for entry in entries.flatten() {
+                let Ok(meta) = entry.path().symlink_metadata() else {
+                    continue;
+                };
+                let name = entry.file_name().to_string_lossy().into_owned();
+                // Only regular files: a symlink or directory here is not ours to delete.
+                if meta.is_file() && age_of(&meta) > limit {
+                    old.push((name.clone(), dir.join(&name)));
+                }
             }
+            old.sort();
+            let dry = call.dry_run(&[&location.into(), &days.into()]);
+            for (name, path) in &old {
+                if dry {
+                    call.output.line(
+                        crate::engine::Stream::Stderr,
+                        &format!("    would delete backups/{location}/{name}"),
+                    );
+                } else {
+                    std::fs::remove_file(path).map_err(|err| io(call.name, path, &err))?;
+                }
+            }
+            Ok(old.into_iter().map(|(name, _)| name.into()).collect())
         }
-        Ok(old.into_iter().map(|(name, _)| name.into()).collect())
-    })())
-    });
+    );
 }
 
+/// Checks the location and name, renders the text, then (unless a dry run)
+/// writes it atomically; returns the path relative to the state directory.
 fn write(
-    env: &Env,
-    ctx: &NativeCallContext<'_>,
-    function: &str,
+    call: &Call<'_, '_>,
     location: &str,
     name: &str,
     args: &[Dynamic],
     text: impl FnOnce() -> Res<String>,
 ) -> Res<String> {
-    env.check_clock(function)?;
-    let dir = location_dir(env, function, location, false)?;
-    file_path(function, &dir, name)?;
+    let dir = location_dir(call, location, false)?;
+    file_path(call, &dir, name)?;
     let text = text()?;
     let relative = format!("backups/{location}/{name}");
-    if env.dry_run(ctx, function, &args.iter().collect::<Vec<_>>()) {
+    if call.dry_run(&args.iter().collect::<Vec<_>>()) {
         return Ok(relative);
     }
-    let dir = location_dir(env, function, location, true)?;
-    let path = file_path(function, &dir, name)?;
-    write_atomic(function, &path, &text)?;
+    let dir = location_dir(call, location, true)?;
+    let path = file_path(call, &dir, name)?;
+    write_atomic(call.name, &path, &text)?;
     Ok(relative)
 }

@@ -148,51 +148,102 @@ pub(crate) fn cell_to_dynamic(cell: Cell) -> Dynamic {
     }
 }
 
+/// A JSON value as a script value (unit for null; integers as INT where they fit).
 pub(crate) fn json_to_dynamic(value: serde_json::Value) -> Dynamic {
-    use serde_json::Value;
-    match value {
-        Value::Null => Dynamic::UNIT,
-        Value::Bool(b) => b.into(),
-        Value::Number(n) => n
-            .as_i64()
-            .map_or_else(|| n.as_f64().unwrap_or(f64::NAN).into(), Dynamic::from),
-        Value::String(s) => s.into(),
-        Value::Array(items) => items
-            .into_iter()
-            .map(json_to_dynamic)
-            .collect::<rhai::Array>()
-            .into(),
-        Value::Object(entries) => entries
-            .into_iter()
-            .map(|(k, v)| (k.into(), json_to_dynamic(v)))
-            .collect::<Map>()
-            .into(),
+    rhai::serde::to_dynamic(value).unwrap_or(Dynamic::UNIT)
+}
+
+/// A script value as JSON: unit is null, maps and arrays nest, a NaN FLOAT is null.
+pub(crate) fn dynamic_to_json(function: &str, value: &Dynamic) -> Res<serde_json::Value> {
+    rhai::serde::from_dynamic(value).map_err(|err| {
+        misuse(
+            function,
+            format!("a `{}` cannot be written as JSON: {err}", value.type_name()),
+        )
+    })
+}
+
+/// A derived-`Serialize` value as the object map scripts get.
+pub(crate) fn to_map(function: &str, value: &impl serde::Serialize) -> Res<Map> {
+    rhai::serde::to_dynamic(value)?
+        .try_cast::<Map>()
+        .ok_or_else(|| misuse(function, "the result is not a map"))
+}
+
+/// One call of a primitive: the run's [`Env`] (through `Deref`), the call
+/// site, and the qualified name its errors carry.
+pub(crate) struct Call<'a, 'c> {
+    env: &'a Env,
+    ctx: &'a NativeCallContext<'c>,
+    pub(crate) name: &'static str,
+}
+
+impl<'a, 'c> Call<'a, 'c> {
+    pub(crate) fn new(env: &'a Env, ctx: &'a NativeCallContext<'c>, name: &'static str) -> Self {
+        Call { env, ctx, name }
+    }
+
+    /// An error caused by how the script called the primitive.
+    pub(crate) fn misuse(&self, message: impl std::fmt::Display) -> Box<EvalAltResult> {
+        misuse(self.name, message)
+    }
+
+    /// A failure of the world the script may catch.
+    pub(crate) fn fail(&self, failure: Failure) -> Box<EvalAltResult> {
+        self::failure(self.name, failure)
+    }
+
+    /// In a dry run, prints the call with `args` instead of making it and returns true.
+    pub(crate) fn dry_run(&self, args: &[&Dynamic]) -> bool {
+        self.env.dry_run(self.ctx, self.name, args)
+    }
+
+    /// Runs a primitive's body: the deadline first, then the body; its error
+    /// gets the call site.
+    pub(crate) fn run<T>(&self, body: impl FnOnce() -> Res<T>) -> Res<T> {
+        located(
+            self.ctx,
+            self.env.check_clock(self.name).and_then(|()| body()),
+        )
     }
 }
 
-/// A script value as JSON: unit is null, maps and arrays nest, anything else is its text.
-pub(crate) fn dynamic_to_json(value: &Dynamic) -> serde_json::Value {
-    use serde_json::Value;
-    if value.is_unit() {
-        Value::Null
-    } else if let Ok(b) = value.as_bool() {
-        Value::Bool(b)
-    } else if let Ok(i) = value.as_int() {
-        Value::from(i)
-    } else if let Ok(f) = value.as_float() {
-        serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)
-    } else if let Some(array) = value.read_lock::<rhai::Array>() {
-        Value::Array(array.iter().map(dynamic_to_json).collect())
-    } else if let Some(map) = value.read_lock::<Map>() {
-        Value::Object(
-            map.iter()
-                .map(|(k, v)| (k.to_string(), dynamic_to_json(v)))
-                .collect(),
-        )
-    } else {
-        Value::String(value.to_string())
+impl std::ops::Deref for Call<'_, '_> {
+    type Target = Env;
+    fn deref(&self) -> &Env {
+        self.env
     }
 }
+
+/// The function name of `ns::name`.
+pub(crate) fn short_name(qualified: &str) -> &str {
+    qualified
+        .rsplit_once("::")
+        .map_or(qualified, |(_, name)| name)
+}
+
+/// Registers primitive `"ns::name"` into a module: its parameter names and doc
+/// (as scripts and `docs/rhai-api.txt` see them; `params` ends with the return
+/// type), the run's deadline checked before the body, every error given the
+/// call site, and `call` ([`Call`]) for the environment, misuse, failures and
+/// the dry run. Every primitive is registered through this.
+macro_rules! primitive {
+    ($module:expr, $env:expr, $name:literal, $params:expr, $doc:expr,
+     |$call:ident $(, $arg:ident : $ty:ty)* $(,)?| -> $ret:ty $body:block) => {{
+        let env = ::std::sync::Arc::clone($env);
+        $crate::api::function($crate::api::short_name($name), $params, $doc).set_into_module(
+            $module,
+            move |ctx: ::rhai::NativeCallContext<'_>, $($arg: $ty),*| -> $crate::api::Res<$ret> {
+                let $call = $crate::api::Call::new(&env, &ctx, $name);
+                $call.run(|| -> $crate::api::Res<$ret> { $body })
+            },
+        );
+    }};
+}
+pub(crate) use primitive;
+
+/// Registers one module's functions.
+type Registration = fn(&mut Module, &Arc<Env>);
 
 /// Registers every module the grants allow.
 pub(crate) fn register(engine: &mut Engine, env: Arc<Env>) {
@@ -208,7 +259,7 @@ pub(crate) fn register(engine: &mut Engine, env: Arc<Env>) {
     register_print::<Map>(engine, &env, "value: Map");
     register_print::<Dynamic>(engine, &env, "value: ?");
     // No `on_print`: with one set, Rhai would expect our `print` to return the text and print it again.
-    let modules: [(&str, fn(&mut Module, &Arc<Env>)); 7] = [
+    let modules: [(&str, Registration); 7] = [
         ("pg", pg::register),
         ("docker", docker::register),
         ("backup", backup::register),
@@ -303,7 +354,7 @@ fn metadata(grants: Grants) -> Vec<(String, String, String)> {
 pub fn api_listing() -> String {
     let mut text = String::from(
         "# Every function a runbook can call: signature, then help. Generated from the code by\n\
-         # `UPDATE_GOLDEN=1 cargo test -p core_data_runbook --test api_list`; do not edit by hand.\n\
+         # `INSTA_UPDATE=always cargo test -p core_data_runbook --test api_list`; do not edit by hand.\n\
          # [--allow-…] = a write primitive, registered only with that grant (or `--dry-run`, where it\n\
          # prints instead).\n\
          # Plus Rhai's standard package (strings, arrays, maps, math): https://rhai.rs/book/\n",
@@ -312,7 +363,7 @@ pub fn api_listing() -> String {
         let mark = grant_of(&name).map_or_else(String::new, |g| format!("  [{}]", g.flag()));
         text.push_str(&format!("\n{signature}{mark}\n"));
         for line in doc.lines() {
-            text.push_str(&format!("    {line}\n").trim_end().to_owned());
+            text.push_str(format!("    {line}\n").trim_end());
             text.push('\n');
         }
     }

@@ -7,84 +7,96 @@
 
 use std::sync::Arc;
 
-use rhai::{Array, Dynamic, Map, Module, NativeCallContext, INT};
+use rhai::{Array, Dynamic, Map, Module, INT};
 
-use super::{cell_to_dynamic, dynamic_to_json, failure, function, located, misuse, Env, Res};
+use super::{cell_to_dynamic, dynamic_to_json, misuse, primitive, Env, Res};
 use crate::backend::{Failure, SqlValue};
 
 pub(crate) fn register(module: &mut Module, env: &Arc<Env>) {
-    let e = env.clone();
-    function(
-        "query",
+    primitive!(
+        module,
+        env,
+        "pg::query",
         &["db: String", "sql: String", "params: Array", "Array"],
         "Runs a read-only query and returns its rows as an array of maps (column name => value).\n\
          Parameters bind to `$1`, `$2`, … (unit = NULL, bool, INT = int8, FLOAT = float8, String = text,\n\
          array of strings/INTs = text[]/int8[], map = jsonb); cast in SQL when needed: `$1::interval`.\n\
          Runs in a READ ONLY transaction. Throws `#{kind: \"sql\", message, sqlstate}` on SQL errors.",
-    )
-    .set_into_module(module, move |ctx: NativeCallContext<'_>, db: &str, sql: &str, params: Array| -> Res<Array> {
-        located(&ctx, (|| -> Res<Array> {
-        const F: &str = "pg::query";
-        e.check_clock(F)?;
-        let params = check_statement(F, db, sql, &params)?;
-        let rows = e.backend.query(db, sql, &params, e.limits.max_array_size).map_err(|f| failure(F, f))?;
-        Ok(rows
-            .into_iter()
-            .map(|row| row.into_iter().map(|(k, v)| (k.into(), cell_to_dynamic(v))).collect::<Map>().into())
-            .collect())
-    })())
-    });
+        |call, db: &str, sql: &str, params: Array| -> Array {
+            let params = check_statement(call.name, db, sql, &params)?;
+            let rows = call
+                .backend
+                .query(db, sql, &params, call.limits.max_array_size)
+                .map_err(|f| call.fail(f))?;
+            Ok(rows_to_array(rows))
+        }
+    );
 
     if !env.grants.registers(crate::engine::Grant::SqlWrites) {
         return;
     }
-    let e = env.clone();
-    function(
-        "execute",
+    primitive!(
+        module,
+        env,
+        "pg::execute",
         &["db: String", "sql: String", "params: Array", "INT"],
         "Runs one writing statement and returns the number of rows it affected. Parameters bind as\n\
          for `pg::query`. Runs as `core_data_runbook` (reads and writes every table's rows, VACUUM,\n\
          ANALYZE; no DDL, roles or server files), or as the superuser with `--sql-as-superuser`.\n\
          Needs `--allow-sql-writes`.",
-    )
-    .set_into_module(module, move |ctx: NativeCallContext<'_>, db: &str, sql: &str, params: Array| -> Res<INT> {
-        located(&ctx, (|| -> Res<INT> {
-        const F: &str = "pg::execute";
-        e.check_clock(F)?;
-        let bound = check_statement(F, db, sql, &params)?;
-        if e.dry_run(&ctx, F, &[&db.into(), &sql.into(), &params.into()]) {
-            return Ok(0);
+        |call, db: &str, sql: &str, params: Array| -> INT {
+            let bound = check_statement(call.name, db, sql, &params)?;
+            if call.dry_run(&[&db.into(), &sql.into(), &params.into()]) {
+                return Ok(0);
+            }
+            let n = call
+                .backend
+                .execute(db, sql, &bound)
+                .map_err(|f| call.fail(privilege_hint(&call, f)))?;
+            Ok(INT::try_from(n).unwrap_or(INT::MAX))
         }
-        let n = e.backend.execute(db, sql, &bound).map_err(|f| failure(F, privilege_hint(&e, f)))?;
-        Ok(INT::try_from(n).unwrap_or(INT::MAX))
-    })())
-    });
+    );
 
-    let e = env.clone();
-    function(
-        "transaction",
+    primitive!(
+        module,
+        env,
+        "pg::transaction",
         &["db: String", "statements: Array", "Array"],
         "Runs statements in one transaction, all or nothing. Each statement is `[sql, params]` or\n\
          `#{sql, params}`. Returns the rows affected by each. Runs as for `pg::execute`.\n\
          Needs `--allow-sql-writes`.",
-    )
-    .set_into_module(module, move |ctx: NativeCallContext<'_>, db: &str, statements: Array| -> Res<Array> {
-        located(&ctx, (|| -> Res<Array> {
-        const F: &str = "pg::transaction";
-        e.check_clock(F)?;
-        let mut parsed = Vec::with_capacity(statements.len());
-        for (i, statement) in statements.iter().enumerate() {
-            let (sql, params) = split_statement(F, i, statement)?;
-            let bound = check_statement(F, db, &sql, &params)?;
-            parsed.push((sql, bound));
+        |call, db: &str, statements: Array| -> Array {
+            let mut parsed = Vec::with_capacity(statements.len());
+            for (i, statement) in statements.iter().enumerate() {
+                let (sql, params) = split_statement(call.name, i, statement)?;
+                let bound = check_statement(call.name, db, &sql, &params)?;
+                parsed.push((sql, bound));
+            }
+            if call.dry_run(&[&db.into(), &statements.clone().into()]) {
+                return Ok(parsed.iter().map(|_| Dynamic::from(0 as INT)).collect());
+            }
+            let counts = call
+                .backend
+                .transaction(db, &parsed)
+                .map_err(|f| call.fail(privilege_hint(&call, f)))?;
+            Ok(counts
+                .into_iter()
+                .map(|n| Dynamic::from(INT::try_from(n).unwrap_or(INT::MAX)))
+                .collect())
         }
-        if e.dry_run(&ctx, F, &[&db.into(), &statements.clone().into()]) {
-            return Ok(parsed.iter().map(|_| Dynamic::from(0 as INT)).collect());
-        }
-        let counts = e.backend.transaction(db, &parsed).map_err(|f| failure(F, privilege_hint(&e, f)))?;
-        Ok(counts.into_iter().map(|n| Dynamic::from(INT::try_from(n).unwrap_or(INT::MAX))).collect())
-    })())
-    });
+    );
+}
+
+/// Result rows as an array of maps (column name => value), for `pg::query` and `qa::query`.
+pub(crate) fn rows_to_array(rows: Vec<crate::backend::Row>) -> Array {
+    rows.into_iter()
+        .map(|row| {
+            row.into_iter()
+                .map(|(k, v)| (k.into(), cell_to_dynamic(v)))
+                .collect::<Map>()
+                .into()
+        })
+        .collect()
 }
 
 /// A write refused for lack of privilege says who ran it and how to get more.
@@ -189,7 +201,7 @@ fn to_sql_value(function: &str, n: usize, value: &Dynamic) -> Res<SqlValue> {
         ));
     }
     if value.is_map() {
-        return Ok(SqlValue::Json(dynamic_to_json(value)));
+        return Ok(SqlValue::Json(dynamic_to_json(function, value)?));
     }
     Err(misuse(
         function,

@@ -8,11 +8,12 @@
 use std::sync::{Arc, OnceLock};
 
 use core_data_ops::sql::quote_ident;
-use rhai::{Array, Dynamic, Map, Module, NativeCallContext, INT};
+use rhai::{Array, Dynamic, Map, Module, INT};
 
 use super::backup::{check_keys, plain};
 use super::pg::check_statement;
-use super::{cell_to_dynamic, failure, function, located, misuse, Env, Res};
+use super::pg::rows_to_array;
+use super::{misuse, primitive, to_map, Call, Env, Res};
 use crate::backend::{QaCloneInfo, SqlValue};
 
 /// The masking methods of `qa::mask`: (name, SQL expression over `{col}` and the salt `$1`).
@@ -30,28 +31,12 @@ pub const MASK_METHODS: &[(&str, &str)] = &[
 /// within a run, and the masks cannot be reversed by hashing guesses.
 fn salt() -> &'static str {
     static SALT: OnceLock<String> = OnceLock::new();
-    SALT.get_or_init(|| {
-        use std::hash::{BuildHasher, Hasher};
-        let mut text = String::new();
-        for i in 0..2u8 {
-            // RandomState is keyed from the OS's random source.
-            let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-            hasher.write_u8(i);
-            text.push_str(&format!("{:016x}", hasher.finish()));
-        }
-        text
-    })
+    SALT.get_or_init(new_salt)
 }
 
-fn clone_map(clone: QaCloneInfo) -> Map {
-    let mut map = Map::new();
-    map.insert("name".into(), clone.name.into());
-    map.insert("container".into(), clone.container.into());
-    map.insert("database".into(), clone.database.into());
-    map.insert("port".into(), INT::from(clone.port).into());
-    map.insert("state".into(), clone.state.into());
-    map.insert("expires".into(), clone.expires.into());
-    map
+/// 128 bits from the OS-seeded generator, as 32 hex digits.
+fn new_salt() -> String {
+    format!("{:032x}", rand::random::<u128>())
 }
 
 fn check_clone_name(function: &str, name: &str) -> Res<()> {
@@ -99,192 +84,113 @@ pub fn mask_sql(table: &str, column: &str, method: &str) -> Result<(String, bool
 }
 
 pub(crate) fn register(module: &mut Module, env: &Arc<Env>) {
-    let e = env.clone();
-    function(
-        "list",
+    primitive!(
+        module,
+        env,
+        "qa::list",
         &["Array"],
         "The stack's QA clones as maps `#{name, container, database, port, state, expires}` (`port` on\n\
          127.0.0.1; `expires` is the recorded ISO 8601 UTC expiry, or empty; nothing drops clones by itself).",
-    )
-    .set_into_module(module, move |ctx: NativeCallContext<'_>| -> Res<Array> {
-        located(&ctx, (|| -> Res<Array> {
-            const F: &str = "qa::list";
-            e.check_clock(F)?;
-            let clones = e.backend.qa_list().map_err(|f| failure(F, f))?;
-            Ok(clones.into_iter().map(|c| clone_map(c).into()).collect())
-        })())
-    });
+        |call| -> Array {
+            let clones = call.backend.qa_list().map_err(|f| call.fail(f))?;
+            clones
+                .iter()
+                .map(|c| to_map(call.name, c).map(Dynamic::from))
+                .collect()
+        }
+    );
 
-    let e = env.clone();
-    function(
-        "query",
+    primitive!(
+        module,
+        env,
+        "qa::query",
         &[
             "name: String",
             "db: String",
             "sql: String",
             "params: Array",
-            "Array",
+            "Array"
         ],
         "Runs a read-only query on database `db` of QA clone `name` (never the live cluster) and\n\
          returns its rows as for `pg::query`. Parameters bind as for `pg::query`.\n\
          Throws `#{kind: \"not_found\"}` when the clone does not exist or is not running.",
-    )
-    .set_into_module(
-        module,
-        move |ctx: NativeCallContext<'_>,
-              name: &str,
-              db: &str,
-              sql: &str,
-              params: Array|
-              -> Res<Array> {
-            located(
-                &ctx,
-                (|| -> Res<Array> {
-                    const F: &str = "qa::query";
-                    e.check_clock(F)?;
-                    check_clone_name(F, name)?;
-                    let params = check_statement(F, db, sql, &params)?;
-                    let rows = e
-                        .backend
-                        .qa_query(name, db, sql, &params, e.limits.max_array_size)
-                        .map_err(|f| failure(F, f))?;
-                    Ok(rows
-                        .into_iter()
-                        .map(|row| {
-                            row.into_iter()
-                                .map(|(k, v)| (k.into(), cell_to_dynamic(v)))
-                                .collect::<Map>()
-                                .into()
-                        })
-                        .collect())
-                })(),
-            )
-        },
+        |call, name: &str, db: &str, sql: &str, params: Array| -> Array {
+            check_clone_name(call.name, name)?;
+            let params = check_statement(call.name, db, sql, &params)?;
+            let rows = call
+                .backend
+                .qa_query(name, db, sql, &params, call.limits.max_array_size)
+                .map_err(|f| call.fail(f))?;
+            Ok(rows_to_array(rows))
+        }
     );
 
     if !env.grants.registers(crate::engine::Grant::Backups) {
         return;
     }
-    let e = env.clone();
-    let provision = move |ctx: &NativeCallContext<'_>,
-                          db: &str,
-                          name: &str,
-                          options: &Map|
-          -> Res<Map> {
-        const F: &str = "qa::provision";
-        e.check_clock(F)?;
-        check_clone_name(F, name)?;
-        check_identifier(F, "database", db)?;
-        check_keys(F, options, &["expires_hours"])?;
-        let expires = match options.get("expires_hours") {
-            None => None,
-            Some(hours) => {
-                let hours = hours
-                    .as_int()
-                    .ok()
-                    .filter(|h| (1..=24 * 366).contains(h))
-                    .ok_or_else(|| misuse(F, "`expires_hours` must be an INT from 1 to 8784"))?;
-                let now = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .unwrap_or_default();
-                let millis = INT::try_from(now.as_millis()).unwrap_or(INT::MAX) + hours * 3_600_000;
-                // Whole seconds: `2026-12-01T00:00:00Z`.
-                let iso = super::time::iso_millis(millis);
-                Some(format!("{}Z", &iso[..19]))
-            }
-        };
-        if e.dry_run(ctx, F, &[&db.into(), &name.into(), &options.clone().into()]) {
-            let info = QaCloneInfo {
-                name: name.to_owned(),
-                database: db.to_owned(),
-                state: "dry-run".into(),
-                expires: expires.unwrap_or_default(),
-                ..QaCloneInfo::default()
-            };
-            return Ok(clone_map(info));
-        }
-        let clone = e
-            .backend
-            .qa_provision(db, name, expires.as_deref())
-            .map_err(|f| failure(F, f))?;
-        Ok(clone_map(clone))
-    };
     let doc = "Clones database `db` for QA as clone `name` (a-z, 0-9, `_`, `-`): takes a differential backup\n\
                and restores only that database into its own container, volumes and port, archiving off.\n\
                Returns `#{name, container, database, port, state, expires}`. Options: `expires_hours` (INT)\n\
                records an expiry that `qa::list` reports (nothing drops the clone by itself). Throws\n\
                `#{kind: \"backup\"}` when the backup or restore fails. Needs `--allow-backups`.";
-    let p = provision.clone();
-    function("provision", &["db: String", "name: String", "Map"], doc).set_into_module(
+    primitive!(
         module,
-        move |ctx: NativeCallContext<'_>, db: &str, name: &str| -> Res<Map> {
-            located(&ctx, p(&ctx, db, name, &Map::new()))
-        },
+        env,
+        "qa::provision",
+        &["db: String", "name: String", "Map"],
+        doc,
+        |call, db: &str, name: &str| -> Map { provision(&call, db, name, &Map::new()) }
     );
-    function(
-        "provision",
+    primitive!(
+        module,
+        env,
+        "qa::provision",
         &["db: String", "name: String", "options: Map", "Map"],
         doc,
-    )
-    .set_into_module(
-        module,
-        move |ctx: NativeCallContext<'_>, db: &str, name: &str, options: Map| -> Res<Map> {
-            located(&ctx, provision(&ctx, db, name, &options))
-        },
+        |call, db: &str, name: &str, options: Map| -> Map { provision(&call, db, name, &options) }
     );
 
-    let e = env.clone();
-    function(
-        "drop",
+    primitive!(
+        module,
+        env,
+        "qa::drop",
         &["name: String", "bool"],
         "Removes QA clone `name`, its container and volumes. Returns false when there was none.\n\
          Needs `--allow-backups`.",
-    )
-    .set_into_module(
-        module,
-        move |ctx: NativeCallContext<'_>, name: &str| -> Res<bool> {
-            located(
-                &ctx,
-                (|| -> Res<bool> {
-                    const F: &str = "qa::drop";
-                    e.check_clock(F)?;
-                    check_clone_name(F, name)?;
-                    if e.dry_run(&ctx, F, &[&name.into()]) {
-                        return Ok(false);
-                    }
-                    e.backend.qa_drop(name).map_err(|f| failure(F, f))
-                })(),
-            )
-        },
+        |call, name: &str| -> bool {
+            check_clone_name(call.name, name)?;
+            if call.dry_run(&[&name.into()]) {
+                return Ok(false);
+            }
+            call.backend.qa_drop(name).map_err(|f| call.fail(f))
+        }
     );
 
-    let e = env.clone();
-    function(
-        "execute",
+    primitive!(
+        module,
+        env,
+        "qa::execute",
         &["name: String", "db: String", "sql: String", "params: Array", "INT"],
         "Runs one writing statement on database `db` of QA clone `name` (never the live cluster) and\n\
          returns the rows it affected. Parameters bind as for `pg::query`. Needs `--allow-backups`.",
-    )
-    .set_into_module(
-        module,
-        move |ctx: NativeCallContext<'_>, name: &str, db: &str, sql: &str, params: Array| -> Res<INT> {
-            located(&ctx, (|| -> Res<INT> {
-                const F: &str = "qa::execute";
-                e.check_clock(F)?;
-                check_clone_name(F, name)?;
-                let bound = check_statement(F, db, sql, &params)?;
-                if e.dry_run(&ctx, F, &[&name.into(), &db.into(), &sql.into(), &params.clone().into()]) {
-                    return Ok(0);
-                }
-                let n = e.backend.qa_execute(name, db, sql, &bound).map_err(|f| failure(F, f))?;
-                Ok(INT::try_from(n).unwrap_or(INT::MAX))
-            })())
-        },
+        |call, name: &str, db: &str, sql: &str, params: Array| -> INT {
+            check_clone_name(call.name, name)?;
+            let bound = check_statement(call.name, db, sql, &params)?;
+            if call.dry_run(&[&name.into(), &db.into(), &sql.into(), &params.clone().into()]) {
+                return Ok(0);
+            }
+            let n = call
+                .backend
+                .qa_execute(name, db, sql, &bound)
+                .map_err(|f| call.fail(f))?;
+            Ok(INT::try_from(n).unwrap_or(INT::MAX))
+        }
     );
 
-    let e = env.clone();
-    function(
-        "mask",
+    primitive!(
+        module,
+        env,
+        "qa::mask",
         &["name: String", "db: String", "table: String", "column: String", "method: String", "INT"],
         "Masks a column in QA clone `name` only: every non-NULL value of `table.column` (`table` may\n\
          be `schema.table`) is replaced. Methods: `email` (`u<12 hex>@example.invalid`), `name`\n\
@@ -292,30 +198,66 @@ pub(crate) fn register(module: &mut Module, env: &Arc<Env>) {
          equal values get equal masks (joins still match) and cannot be reversed by guessing.\n\
          Identifiers are quoted in Rust, never spliced by the script. Returns the rows masked.\n\
          Needs `--allow-backups`.",
-    )
-    .set_into_module(
-        module,
-        move |ctx: NativeCallContext<'_>, name: &str, db: &str, table: &str, column: &str, method: &str| -> Res<INT> {
-            located(&ctx, (|| -> Res<INT> {
-                const F: &str = "qa::mask";
-                e.check_clock(F)?;
-                check_clone_name(F, name)?;
-                check_identifier(F, "database", db)?;
-                for part in table.splitn(2, '.') {
-                    check_identifier(F, "table", part)?;
-                }
-                check_identifier(F, "column", column)?;
-                let (sql, salted) = mask_sql(table, column, method).map_err(|m| misuse(F, m))?;
-                let args: [Dynamic; 5] = [name.into(), db.into(), table.into(), column.into(), method.into()];
-                if e.dry_run(&ctx, F, &args.iter().collect::<Vec<_>>()) {
-                    return Ok(0);
-                }
-                let params = if salted { vec![SqlValue::Text(salt().to_owned())] } else { Vec::new() };
-                let n = e.backend.qa_execute(name, db, &sql, &params).map_err(|f| failure(F, f))?;
-                Ok(INT::try_from(n).unwrap_or(INT::MAX))
-            })())
-        },
+        |call, name: &str, db: &str, table: &str, column: &str, method: &str| -> INT {
+            check_clone_name(call.name, name)?;
+            check_identifier(call.name, "database", db)?;
+            for part in table.splitn(2, '.') {
+                check_identifier(call.name, "table", part)?;
+            }
+            check_identifier(call.name, "column", column)?;
+            let (sql, salted) = mask_sql(table, column, method).map_err(|m| call.misuse(m))?;
+            let args: [Dynamic; 5] = [name.into(), db.into(), table.into(), column.into(), method.into()];
+            if call.dry_run(&args.iter().collect::<Vec<_>>()) {
+                return Ok(0);
+            }
+            let params = if salted {
+                vec![SqlValue::Text(salt().to_owned())]
+            } else {
+                Vec::new()
+            };
+            let n = call
+                .backend
+                .qa_execute(name, db, &sql, &params)
+                .map_err(|f| call.fail(f))?;
+            Ok(INT::try_from(n).unwrap_or(INT::MAX))
+        }
     );
+}
+
+/// `qa::provision`, with or without options.
+fn provision(call: &Call<'_, '_>, db: &str, name: &str, options: &Map) -> Res<Map> {
+    check_clone_name(call.name, name)?;
+    check_identifier(call.name, "database", db)?;
+    check_keys(call.name, options, &["expires_hours"])?;
+    let expires = match options.get("expires_hours") {
+        None => None,
+        Some(hours) => {
+            let hours = hours
+                .as_int()
+                .ok()
+                .filter(|h| (1..=24 * 366).contains(h))
+                .ok_or_else(|| call.misuse("`expires_hours` must be an INT from 1 to 8784"))?;
+            // Whole seconds: `2026-12-01T00:00:00Z`.
+            let at = std::time::SystemTime::now()
+                + std::time::Duration::from_secs(hours.unsigned_abs() * 3600);
+            Some(core_data_ops::clock::iso_seconds(at))
+        }
+    };
+    if call.dry_run(&[&db.into(), &name.into(), &options.clone().into()]) {
+        let info = QaCloneInfo {
+            name: name.to_owned(),
+            database: db.to_owned(),
+            state: "dry-run".into(),
+            expires: expires.unwrap_or_default(),
+            ..QaCloneInfo::default()
+        };
+        return to_map(call.name, &info);
+    }
+    let clone = call
+        .backend
+        .qa_provision(db, name, expires.as_deref())
+        .map_err(|f| call.fail(f))?;
+    to_map(call.name, &clone)
 }
 
 #[cfg(test)]
@@ -343,8 +285,21 @@ mod tests {
     }
 
     #[test]
-    fn the_salt_is_stable_within_a_run() {
-        assert_eq!(salt(), salt());
-        assert_eq!(salt().len(), 32);
+    fn each_run_gets_a_fresh_128_bit_salt() {
+        let salts: Vec<String> = (0..4).map(|_| new_salt()).collect();
+        for salt in &salts {
+            assert_eq!(salt.len(), 32, "{salt}");
+            assert!(salt.chars().all(|c| c.is_ascii_hexdigit()), "{salt}");
+        }
+        let mut distinct = salts.clone();
+        distinct.sort();
+        distinct.dedup();
+        assert_eq!(distinct.len(), salts.len(), "salts repeat: {salts:?}");
+        assert!(
+            salts
+                .iter()
+                .all(|s| s.chars().filter(|c| *c != '0').count() > 8),
+            "{salts:?}"
+        );
     }
 }

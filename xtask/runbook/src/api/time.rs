@@ -4,9 +4,9 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use rhai::{Module, NativeCallContext, FLOAT, INT};
+use rhai::{Module, FLOAT, INT};
 
-use super::{function, located, misuse, Env, Res};
+use super::{function, primitive, Env};
 
 fn now_millis() -> INT {
     let since = SystemTime::now()
@@ -17,7 +17,7 @@ fn now_millis() -> INT {
 
 pub use core_data_ops::clock::iso_millis;
 
-pub(crate) fn register(module: &mut Module, _env: &Arc<Env>) {
+pub(crate) fn register(module: &mut Module, env: &Arc<Env>) {
     function("now", &["INT"], "Milliseconds since the Unix epoch.")
         .set_into_module(module, now_millis);
     function(
@@ -26,46 +26,29 @@ pub(crate) fn register(module: &mut Module, _env: &Arc<Env>) {
         "The current time in ISO 8601 UTC, e.g. `2024-05-01T12:00:00.000Z`.",
     )
     .set_into_module(module, || iso_millis(now_millis()));
-    function(
-        "iso",
+    primitive!(
+        module,
+        env,
+        "time::iso",
         &["millis: INT", "String"],
         "Formats milliseconds since the Unix epoch as ISO 8601 UTC.",
-    )
-    .set_into_module(
-        module,
-        move |ctx: NativeCallContext<'_>, millis: INT| -> Res<String> {
-            located(
-                &ctx,
-                (|| -> Res<String> {
-                    // Years 0..=9999 keep the format fixed-width.
-                    if !(-62_167_219_200_000..=253_402_300_799_999).contains(&millis) {
-                        return Err(misuse(
-                            "time::iso",
-                            format!("{millis} ms is outside the years 0 to 9999"),
-                        ));
-                    }
-                    Ok(iso_millis(millis))
-                })(),
-            )
-        },
+        |call, millis: INT| -> String {
+            // Years 0..=9999 keep the format fixed-width.
+            if !(-62_167_219_200_000..=253_402_300_799_999).contains(&millis) {
+                return Err(call.misuse(format!("{millis} ms is outside the years 0 to 9999")));
+            }
+            Ok(iso_millis(millis))
+        }
     );
     function(
         "stamp",
         &["String"],
         "The current time as a file-name-safe stamp, e.g. `20240501T120000Z`.",
     )
-    .set_into_module(module, || {
-        let iso = iso_millis(now_millis());
-        format!(
-            "{}{}{}T{}{}{}Z",
-            &iso[0..4],
-            &iso[5..7],
-            &iso[8..10],
-            &iso[11..13],
-            &iso[14..16],
-            &iso[17..19]
-        )
-    });
+    .set_into_module(
+        module,
+        || core_data_ops::clock::utc_stamp(SystemTime::now()),
+    );
     function(
         "elapsed",
         &["since_millis: INT", "FLOAT"],

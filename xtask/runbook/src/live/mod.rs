@@ -4,12 +4,13 @@
 //! when the run was granted `--sql-as-superuser`; exec and log output is capped
 //! while it is read.
 //! Parameters are bound with declared types (`query_typed`), never spliced
-//! into SQL; result columns are decoded by `Cell`'s `FromSql`. Backups and QA
+//! into SQL; result columns are decoded by `Cell`'s `FromSql` (`sql.rs`). Backups and QA
 //! clones go through `core_data_ops::backup`; SQL for a clone connects to the
 //! clone's own port, never to the live cluster.
 
+mod sql;
+
 use std::collections::HashMap;
-use std::error::Error as StdError;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -19,11 +20,11 @@ use core_data_ops::backup::{physical, qa, verify};
 use core_data_ops::progress::Quiet;
 use core_data_ops::secrets;
 use core_data_ops::stack::Stack;
-use postgres::types::{FromSql, ToSql, Type};
 
+use self::sql::{bind, read_only_rows, refs, sql_failure};
 use crate::backend::{
-    Backend, BackupSetInfo, Cell, ContainerInfo, ExecResult, Failure, LogTail, Outcome,
-    QaCloneInfo, Row, SqlValue, VerifyOutcome,
+    Backend, BackupSetInfo, ContainerInfo, ExecResult, Failure, LogTail, Outcome, QaCloneInfo, Row,
+    SqlValue, VerifyOutcome,
 };
 
 /// A backend over one stack. Connections are opened on first use, one per
@@ -413,205 +414,10 @@ impl Backend for Live {
     }
 }
 
-/// Runs `sql` in a READ ONLY transaction, so a read primitive cannot write.
-fn read_only_rows(
-    client: &mut postgres::Client,
-    sql: &str,
-    params: &[SqlValue],
-    max_rows: usize,
-    timeout: Duration,
-) -> Outcome<Vec<Row>> {
-    let mut tx = client
-        .build_transaction()
-        .read_only(true)
-        .start()
-        .map_err(sql_failure)?;
-    // Again for every transaction: a script's `set_config(…, false)` must not
-    // outlive its statement on this pooled connection. An integer we computed.
-    tx.batch_execute(&format!(
-        "SET LOCAL statement_timeout = {}",
-        timeout.as_millis().max(1)
-    ))
-    .map_err(sql_failure)?;
-    let rows = query_rows(&mut tx, sql, params, max_rows)?;
-    tx.commit().map_err(sql_failure)?;
-    Ok(rows)
-}
-
 fn backup_failure(err: anyhow::Error) -> Failure {
     Failure::new("backup", format!("{err:#}"))
 }
 
-/// Reads at most `max_rows` rows; one more is a `limit` failure rather than a
-/// giant array built in memory and rejected afterwards.
-pub(crate) fn query_rows<C: postgres::GenericClient>(
-    client: &mut C,
-    sql: &str,
-    params: &[SqlValue],
-    max_rows: usize,
-) -> Outcome<Vec<Row>> {
-    use postgres::fallible_iterator::FallibleIterator;
-    let bound = bind(params);
-    let mut iter = client
-        .query_typed_raw(sql, refs(&bound))
-        .map_err(sql_failure)?;
-    let mut rows = Vec::new();
-    while let Some(row) = iter.next().map_err(sql_failure)? {
-        if rows.len() == max_rows {
-            return Err(Failure::new(
-                "limit",
-                format!("the query returned more than {max_rows} rows; add a LIMIT"),
-            ));
-        }
-        let mut cells = Vec::with_capacity(row.len());
-        for (i, column) in row.columns().iter().enumerate() {
-            let cell: Cell = row.try_get(i).map_err(|err| {
-                Failure::new(
-                    "sql",
-                    format!(
-                        "column `{}` has type `{}`, which runbooks cannot read ({err}); cast it in SQL, \
-                         e.g. `{}::text`",
-                        column.name(),
-                        column.type_().name(),
-                        column.name()
-                    ),
-                )
-            })?;
-            cells.push((column.name().to_owned(), cell));
-        }
-        rows.push(cells);
-    }
-    Ok(rows)
-}
-
-type Bound = Vec<(Box<dyn ToSql + Sync>, Type)>;
-
-/// Each value with the type PostgreSQL should see for its `$n`.
-fn bind(params: &[SqlValue]) -> Bound {
-    params
-        .iter()
-        .map(|value| -> (Box<dyn ToSql + Sync>, Type) {
-            match value {
-                SqlValue::Null => (Box::new(None::<String>), Type::TEXT),
-                SqlValue::Bool(b) => (Box::new(*b), Type::BOOL),
-                SqlValue::Int(i) => (Box::new(*i), Type::INT8),
-                SqlValue::Float(f) => (Box::new(*f), Type::FLOAT8),
-                SqlValue::Text(s) => (Box::new(s.clone()), Type::TEXT),
-                SqlValue::TextArray(v) => (Box::new(v.clone()), Type::TEXT_ARRAY),
-                SqlValue::IntArray(v) => (Box::new(v.clone()), Type::INT8_ARRAY),
-                SqlValue::Json(j) => (Box::new(j.clone()), Type::JSONB),
-            }
-        })
-        .collect()
-}
-
-fn refs(bound: &Bound) -> Vec<(&(dyn ToSql + Sync), Type)> {
-    bound
-        .iter()
-        .map(|(value, ty)| (value.as_ref(), ty.clone()))
-        .collect()
-}
-
-fn sql_failure(err: postgres::Error) -> Failure {
-    match err.as_db_error() {
-        Some(db) => {
-            let mut message = db.message().to_owned();
-            if let Some(hint) = db.hint() {
-                message.push_str(&format!(" (hint: {hint})"));
-            }
-            Failure {
-                kind: "sql",
-                message,
-                sqlstate: Some(db.code().code().to_owned()),
-            }
-        }
-        None if err.is_closed() => Failure::new("connect", format!("the connection closed: {err}")),
-        None => Failure::new("sql", err.to_string()),
-    }
-}
-
 fn docker_failure(err: anyhow::Error) -> Failure {
     Failure::new("docker", format!("{err:#}"))
-}
-
-const PG_EPOCH_UNIX_SECS: i64 = 946_684_800;
-
-impl<'a> FromSql<'a> for Cell {
-    fn from_sql(ty: &Type, raw: &'a [u8]) -> Result<Cell, Box<dyn StdError + Sync + Send>> {
-        Ok(match *ty {
-            Type::BOOL => Cell::Bool(bool::from_sql(ty, raw)?),
-            Type::INT2 => Cell::Int(i16::from_sql(ty, raw)?.into()),
-            Type::INT4 => Cell::Int(i32::from_sql(ty, raw)?.into()),
-            Type::INT8 => Cell::Int(i64::from_sql(ty, raw)?),
-            Type::OID | Type::XID => Cell::Int(u32::from_sql(&Type::OID, raw)?.into()),
-            Type::FLOAT4 => Cell::Float(f32::from_sql(ty, raw)?.into()),
-            Type::FLOAT8 => Cell::Float(f64::from_sql(ty, raw)?),
-            Type::NUMERIC => Cell::Float(numeric_to_f64(raw)?),
-            Type::JSON | Type::JSONB => Cell::Json(serde_json::Value::from_sql(ty, raw)?),
-            Type::TIMESTAMPTZ | Type::TIMESTAMP => {
-                let micros = i64::from_sql(&Type::INT8, raw)?;
-                let text = match micros {
-                    i64::MAX => "infinity".to_owned(),
-                    i64::MIN => "-infinity".to_owned(),
-                    _ => {
-                        let millis = PG_EPOCH_UNIX_SECS * 1000 + micros.div_euclid(1000);
-                        let iso = crate::api::time::iso_millis(millis);
-                        if *ty == Type::TIMESTAMP {
-                            iso.trim_end_matches('Z').to_owned()
-                        } else {
-                            iso
-                        }
-                    }
-                };
-                Cell::Text(text)
-            }
-            Type::DATE => {
-                let days = i32::from_sql(&Type::INT4, raw)?;
-                let millis = (PG_EPOCH_UNIX_SECS + i64::from(days) * 86_400) * 1000;
-                Cell::Text(crate::api::time::iso_millis(millis)[..10].to_owned())
-            }
-            // Types whose binary form is their text (and extension types like citext).
-            _ if is_textual(ty) => Cell::Text(String::from_utf8(raw.to_vec())?),
-            _ => return Err(format!("no conversion for type `{}`", ty.name()).into()),
-        })
-    }
-
-    fn from_sql_null(_: &Type) -> Result<Cell, Box<dyn StdError + Sync + Send>> {
-        Ok(Cell::Null)
-    }
-
-    fn accepts(_: &Type) -> bool {
-        true
-    }
-}
-
-fn is_textual(ty: &Type) -> bool {
-    matches!(
-        *ty,
-        Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME | Type::UNKNOWN | Type::XML
-    ) || ty.name() == "citext"
-}
-
-/// PostgreSQL's binary NUMERIC: ndigits, weight, sign, dscale, then base-10000 digits.
-fn numeric_to_f64(raw: &[u8]) -> Result<f64, Box<dyn StdError + Sync + Send>> {
-    let word = |i: usize| -> Result<u16, Box<dyn StdError + Sync + Send>> {
-        raw.get(i * 2..i * 2 + 2)
-            .map(|b| u16::from_be_bytes([b[0], b[1]]))
-            .ok_or_else(|| "short numeric".into())
-    };
-    let ndigits = usize::from(word(0)?);
-    let weight = i32::from(word(1)? as i16);
-    let sign = word(2)?;
-    match sign {
-        0xC000 => return Ok(f64::NAN),
-        0xD000 => return Ok(f64::INFINITY),
-        0xF000 => return Ok(f64::NEG_INFINITY),
-        _ => {}
-    }
-    let mut value = 0.0;
-    for i in 0..ndigits {
-        let exponent = weight - i32::try_from(i).unwrap_or(i32::MAX);
-        value += f64::from(word(4 + i)?) * 10_000f64.powi(exponent);
-    }
-    Ok(if sign == 0x4000 { -value } else { value })
 }
