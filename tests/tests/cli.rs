@@ -218,7 +218,13 @@ fn backup_commands_explain_before_acting() {
 
     for args in [
         &["backup", "--type", "weekly"][..],
+        &["backup", "take", "--type", "weekly"],
+        &["backup", "--type", "full", "info"],
+        &["backup", "--set", "x"],
         &["provision-qa"],
+        &["provision-qa", "--list", "--drop", "x"],
+        &["qa", "create"],
+        &["qa", "drop"],
         &["restore-dump", "only-a-file"],
     ] {
         let out = xtask(&state, args);
@@ -229,14 +235,159 @@ fn backup_commands_explain_before_acting() {
             args.join(" ")
         );
     }
-    let out = xtask(&state, &["backup", "--help"]);
-    assert_eq!(out.code, Some(0), "{out}");
-    for word in ["--type", "--verify", "--set", "info", "check", "expire"] {
-        assert!(
-            out.stdout.contains(word),
-            "`{word}` missing from `backup --help`:\n{out}"
-        );
+    // The subcommands are documented; the old flag spellings still parse but are hidden.
+    for (args, words) in [
+        (
+            &["backup", "--help"][..],
+            &["take", "verify", "info", "check", "expire"][..],
+        ),
+        (&["backup", "take", "--help"], &["--type", "--verify"]),
+        (&["backup", "verify", "--help"], &["--set"]),
+        (&["backup", "info", "--help"], &["--format"]),
+        (&["qa", "--help"], &["create", "list", "drop"]),
+        (&["qa", "create", "--help"], &["--name"]),
+    ] {
+        let out = xtask(&state, args);
+        assert_eq!(out.code, Some(0), "{out}");
+        for word in words {
+            assert!(
+                out.stdout.contains(word),
+                "`{word}` missing from `{}`:\n{out}",
+                args.join(" ")
+            );
+        }
     }
+    let out = xtask(&state, &["--help"]);
+    assert!(out.stdout.contains("qa "), "{out}");
+    assert!(!out.stdout.contains("provision-qa"), "{out}");
+}
+
+#[test]
+fn completions_cover_every_command() {
+    let (_dir, state) = state_dir();
+    for shell in ["bash", "zsh", "fish"] {
+        let out = xtask(&state, &["completions", shell]);
+        assert_eq!(out.code, Some(0), "{out}");
+        for command in ["restore-dump", "dump-status", "service-urls", "qa"] {
+            assert!(
+                out.stdout.contains(command),
+                "`{command}` missing from the {shell} completions:\n{out}"
+            );
+        }
+    }
+    let bash = xtask(&state, &["completions", "bash"]);
+    let script = state.join("xtask.bash");
+    std::fs::write(&script, &bash.stdout).unwrap();
+    let check = core_data_ops::process::capture("bash", &["-n", script.as_str()]).unwrap();
+    assert!(
+        check.success,
+        "bash rejects the completion script: {}",
+        check.stderr
+    );
+    let out = xtask(&state, &["completions", "tcsh"]);
+    assert_eq!(
+        out.code,
+        Some(2),
+        "an unknown shell is a usage error:\n{out}"
+    );
+}
+
+#[test]
+fn runbooks_as_json() {
+    let (_dir, state) = state_dir();
+    let out = xtask(&state, &["runbooks", "--format", "json"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    let json: serde_json::Value = serde_json::from_str(&out.stdout)
+        .unwrap_or_else(|err| panic!("stdout is not one JSON document ({err}):\n{out}"));
+    let runbooks = json.as_array().expect("an array of runbooks");
+    let names: Vec<&str> = runbooks
+        .iter()
+        .map(|r| r["name"].as_str().expect("`name` is a string"))
+        .collect();
+    for shipped in ["nightly_checks", "restore_drill"] {
+        assert!(names.contains(&shipped), "`{shipped}` missing: {names:?}");
+    }
+    for runbook in runbooks {
+        let doc = runbook["doc"].as_str().expect("`doc` is a string");
+        let summary = runbook["summary"].as_str().expect("`summary` is a string");
+        assert!(
+            !summary.is_empty() && doc.starts_with(summary),
+            "the summary is the doc's first line: {runbook}"
+        );
+        assert!(
+            runbook["source"]
+                .as_str()
+                .is_some_and(|s| s.ends_with("scripts.rhai")),
+            "{runbook}"
+        );
+        assert!(runbook["takes_args"].is_boolean(), "{runbook}");
+    }
+    let out = xtask(&state, &["runbooks", "--format", "yaml"]);
+    assert_eq!(out.code, Some(2), "{out}");
+}
+
+#[test]
+fn image_info_as_json() {
+    if !docker_available("image_info_as_json") {
+        return;
+    }
+    core_data_tests::ensure_image();
+    let (_dir, state) = state_dir();
+    let mut init = vec!["init".to_owned(), "--non-interactive".to_owned()];
+    for (key, value) in core_data_tests::test_overrides() {
+        init.extend(["--set".to_owned(), format!("{key}={value}")]);
+    }
+    let init: Vec<&str> = init.iter().map(String::as_str).collect();
+    assert_eq!(xtask(&state, &init).code, Some(0));
+
+    let out = xtask(&state, &["image", "info", "--format", "json"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    let json: serde_json::Value = serde_json::from_str(&out.stdout)
+        .unwrap_or_else(|err| panic!("stdout is not one JSON document ({err}):\n{out}"));
+    let env = std::fs::read_to_string(state.join(".env")).unwrap();
+    let image = json["image"].as_str().expect("`image` is a string");
+    assert!(env.contains(&format!("POSTGRES_IMAGE={image}\n")), "{json}");
+    assert!(!json["base"].as_str().unwrap_or("").is_empty(), "{json}");
+    assert_eq!(
+        json["inputs"].as_str().map(str::len),
+        Some(64),
+        "the inputs hash is a sha256: {json}"
+    );
+    let packages = json["packages"].as_array().expect("`packages` is an array");
+    let postgres = packages
+        .iter()
+        .find(|p| p["name"] == "postgresql-17")
+        .unwrap_or_else(|| panic!("postgresql-17 missing: {json}"));
+    assert!(
+        postgres["version"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("17.")),
+        "{postgres}"
+    );
+
+    let out = xtask(
+        &state,
+        &[
+            "image",
+            "info",
+            "--format",
+            "json",
+            "--filter",
+            "pgbackrest",
+        ],
+    );
+    assert_eq!(out.code, Some(0), "{out}");
+    let json: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let names: Vec<&str> = json["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        !names.is_empty() && names.iter().all(|n| n.contains("pgbackrest")),
+        "--filter applies to the JSON list: {names:?}"
+    );
 }
 
 #[test]

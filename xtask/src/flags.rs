@@ -1,7 +1,15 @@
-//! Every command and flag. The `///` comments are the `--help` text.
+//! Every command and flag. The `///` comments are the `--help` text. The
+//! backup, restore, QA and dump commands are in `flags/backup.rs`, the
+//! runbook commands in `flags/runbook.rs`; `cmd/` defines no arguments.
+
+mod backup;
+mod runbook;
 
 use camino::Utf8PathBuf;
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+pub(crate) use backup::*;
+pub(crate) use runbook::*;
 
 /// core_data: a hardened PostgreSQL 17 platform, driven from the repository.
 ///
@@ -42,8 +50,9 @@ pub(crate) enum Command {
     Up(Up),
     /// Stop the stack. Data volumes are kept unless `--volumes --yes`.
     Down(Down),
-    /// Show the stack's containers, health and server version.
-    Status,
+    /// Show the stack's containers, health and server version; exits 1 when the server is
+    /// unreachable or WAL archiving is failing.
+    Status(Status),
     /// Show the PostgreSQL server's log.
     Logs(Logs),
     /// Run psql inside the postgres container as the superuser; arguments pass through.
@@ -62,27 +71,70 @@ pub(crate) enum Command {
     #[command(subcommand)]
     Config(ConfigCommand),
     /// Dump one database (custom format, compressed) into `backups/`, or every database plus globals with `--all`.
-    Dump(crate::cmd::logical::Dump),
+    Dump(Dump),
     /// Dump one database as plain SQL into `backups/`.
-    DumpSql(crate::cmd::logical::DumpSql),
+    DumpSql(DumpSql),
     /// Restore a dump into a new database, or over an existing one with `--yes` (via a temporary database, swapped only on success).
-    RestoreDump(crate::cmd::logical::RestoreDump),
+    RestoreDump(RestoreDump),
     /// Show the `logical_backup` sidecar's last runs, sizes and errors, and databases an interrupted
     /// `restore-dump` left; exits 1 when it is unhealthy or something was left.
-    DumpStatus(crate::cmd::logical::DumpStatus),
-    /// Physical backups with pgBackRest: take one (`--type`), verify one (`--verify`), or `info`/`check`/`expire`.
+    DumpStatus(DumpStatus),
+    /// Physical backups with pgBackRest: `take` (the default), `verify`, `info`, `check`, `expire`.
     Backup(Backup),
     /// Replace the live cluster with a backup (whole, one set, or to a point in time). Needs `--yes`.
     Restore(Restore),
-    /// Clone one database from a fresh differential backup into a separate QA container; `--list`, `--drop NAME`.
+    /// QA clones of one database from a fresh differential backup: `create`, `list`, `drop`.
+    #[command(subcommand)]
+    Qa(QaCommand),
+    /// The old spelling of `qa`: `provision-qa DB`, `--list`, `--drop NAME`.
+    #[command(hide = true)]
     ProvisionQa(ProvisionQa),
     /// List the runbooks of `scripts.rhai` (and `--file`s) with their help.
-    Runbooks(crate::cmd::runbook::RunbooksArgs),
+    Runbooks(Runbooks),
     /// Run a runbook in the sandbox: `cargo xtask run <name> [key=value ...]`.
-    Run(crate::cmd::runbook::RunArgs),
+    Run(Run),
     /// Benchmarks that print figures next to their floor and the ratio.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Print a shell completion script: `source <(cargo xtask completions bash)`.
+    Completions(Completions),
+}
+
+/// How a command that reports state prints it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Format {
+    /// Aligned text for people.
+    #[default]
+    Table,
+    /// One JSON document on stdout (the shapes are in docs/json.md).
+    Json,
+}
+
+/// `--format` of the commands that report state.
+#[derive(Debug, Clone, Copy, Args)]
+pub(crate) struct FormatArg {
+    /// `table` for people, `json` for scripts (one document on stdout; shapes in docs/json.md).
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub(crate) format: Format,
+}
+
+impl FormatArg {
+    pub(crate) fn json(self) -> bool {
+        self.format == Format::Json
+    }
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct Status {
+    #[command(flatten)]
+    pub(crate) format: FormatArg,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct Completions {
+    /// The shell to complete for; the script completes a command named `xtask`.
+    #[arg(value_enum)]
+    pub(crate) shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Args)]
@@ -129,6 +181,8 @@ pub(crate) struct ImageInfo {
     /// Only list packages whose name contains this text.
     #[arg(long)]
     pub(crate) filter: Option<String>,
+    #[command(flatten)]
+    pub(crate) format: FormatArg,
 }
 
 #[derive(Debug, Args)]
@@ -179,6 +233,8 @@ pub(crate) struct ServiceUrls {
     /// Include passwords in the URLs.
     #[arg(long)]
     pub(crate) show_passwords: bool,
+    #[command(flatten)]
+    pub(crate) format: FormatArg,
 }
 
 #[derive(Debug, Args)]
@@ -241,7 +297,7 @@ pub(crate) enum BenchCommand {
     /// failure injected once the restored server is healthy, next to a plain restart.
     Restore(BenchRestore),
     /// Overhead of a runbook primitive: `pg::query("SELECT 1")` from Rhai vs from Rust; median, p95, ratio.
-    Runbook(crate::cmd::runbook::BenchRunbookArgs),
+    Runbook(BenchRunbook),
 }
 
 #[derive(Debug, Args)]
@@ -265,70 +321,6 @@ pub(crate) struct BenchTuning {
     /// Runs per configuration (alternating stock and ours).
     #[arg(long, default_value_t = 3)]
     pub(crate) runs: u32,
-}
-
-#[derive(Debug, Args)]
-#[command(args_conflicts_with_subcommands = true)]
-pub(crate) struct Backup {
-    #[command(subcommand)]
-    pub(crate) action: Option<BackupAction>,
-    /// Backup type: full, diff or incr (default: incr, or full when there is none).
-    #[arg(long = "type", value_name = "TYPE", value_parser = ["full", "diff", "incr"])]
-    pub(crate) kind: Option<String>,
-    /// Verify by restoring into a throw-away container: alone, verifies an existing set
-    /// (`--set`, default the latest); with `--type`, verifies the backup just taken.
-    #[arg(long)]
-    pub(crate) verify: bool,
-    /// The backup set to verify (a label from `backup info`).
-    #[arg(long, value_name = "LABEL", requires = "verify")]
-    pub(crate) set: Option<String>,
-}
-
-#[derive(Debug, Subcommand)]
-pub(crate) enum BackupAction {
-    /// List the backup sets in the repository.
-    Info,
-    /// Check that WAL archiving works end to end.
-    Check,
-    /// Remove backups (and their WAL) beyond the configured retention.
-    Expire,
-}
-
-#[derive(Debug, Args)]
-pub(crate) struct Restore {
-    /// Restore this backup set (default: the latest); alone, stops at the set's consistent point.
-    #[arg(long, value_name = "LABEL")]
-    pub(crate) set: Option<String>,
-    /// Recover up to this time, then promote. A date, a time and a zone:
-    /// `2026-11-24 07:00:00+00`, `2026-11-24T07:00:00Z`, `2026-11-24 08:00:00+01:00`.
-    /// It must fall after the end of the earliest backup and not after the newest WAL.
-    #[arg(long, value_name = "TIMESTAMP")]
-    pub(crate) target_time: Option<String>,
-    /// Delete the set-aside old data once the restored server is healthy.
-    #[arg(long)]
-    pub(crate) discard_old: bool,
-    /// Restore even when the running server cannot archive its WAL (recent commits may be lost).
-    #[arg(long)]
-    pub(crate) force: bool,
-    /// Do it. Without this, the command explains what it would do and exits.
-    #[arg(long)]
-    pub(crate) yes: bool,
-}
-
-#[derive(Debug, Args)]
-pub(crate) struct ProvisionQa {
-    /// The database to clone.
-    #[arg(required_unless_present_any = ["list", "drop"])]
-    pub(crate) database: Option<String>,
-    /// Name of the clone (default: `qa_<database>`).
-    #[arg(long)]
-    pub(crate) name: Option<String>,
-    /// List this stack's clones.
-    #[arg(long, conflicts_with_all = ["database", "drop"])]
-    pub(crate) list: bool,
-    /// Remove the named clone, its container and volumes.
-    #[arg(long, value_name = "NAME", conflicts_with = "database")]
-    pub(crate) drop: Option<String>,
 }
 
 #[derive(Debug, Args)]

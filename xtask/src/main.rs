@@ -1,7 +1,9 @@
-//! `cargo xtask`: parse flags, run one command, print any error once, exit
-//! 0 (ok), 1 (failed) or 2 (usage, from clap). A closed stdout is not an error.
+//! `cargo xtask`: parse flags, run one command, print any error once and exit
+//! with the code it carries (0 ok, 1 failed, 2 usage, also from clap). A closed
+//! stdout is not an error.
 
 mod cmd;
+mod error;
 mod flags;
 mod prompt;
 #[cfg(test)]
@@ -15,17 +17,6 @@ fn main() -> ExitCode {
     let flags = flags::Xtask::parse();
     match cmd::run(flags) {
         Ok(code) => code,
-        Err(err) => {
-            let broken_pipe = err.chain().any(|cause| {
-                cause
-                    .downcast_ref::<std::io::Error>()
-                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-            });
-            if broken_pipe {
-                return ExitCode::SUCCESS;
-            }
-            eprintln!("error: {err:#}");
-            ExitCode::FAILURE
-        }
+        Err(err) => err.report(),
     }
 }

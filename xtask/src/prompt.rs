@@ -1,9 +1,15 @@
-//! Terminal prompts for `init` and confirmations; never used without a terminal.
+//! Terminal prompts for `init` and confirmations (never used without a
+//! terminal), and the one check whether there is a terminal.
 
 use std::io::{BufRead, IsTerminal, Write};
 
 pub(crate) fn is_interactive() -> bool {
     std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
+}
+
+/// Whether stdin and stdout are a terminal (so `psql` gets one too).
+pub(crate) fn has_terminal() -> bool {
+    std::io::stdin().is_terminal() && std::io::stdout().is_terminal()
 }
 
 /// Asks for a value, showing the default; an empty answer keeps it.

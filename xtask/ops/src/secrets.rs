@@ -37,14 +37,9 @@ pub fn generate_password() -> String {
 /// The file holding `role`'s password. Characters outside `[A-Za-z0-9_-]` are
 /// percent-encoded, so any role name maps to one plain file name.
 pub fn role_password_file(paths: &Paths, role: &str) -> Utf8PathBuf {
-    let mut name = String::new();
-    for byte in role.bytes() {
-        if byte.is_ascii_alphanumeric() || byte == b'_' || byte == b'-' {
-            name.push(byte as char);
-        } else {
-            name.push_str(&format!("%{byte:02X}"));
-        }
-    }
+    const FILE_NAME: &percent_encoding::AsciiSet =
+        &percent_encoding::NON_ALPHANUMERIC.remove(b'_').remove(b'-');
+    let name = percent_encoding::utf8_percent_encode(role, FILE_NAME);
     paths
         .secrets_dir()
         .join("roles")
@@ -116,4 +111,28 @@ pub fn ensure(paths: &Paths, config: &Config, force: bool) -> anyhow::Result<Vec
     }
     written.extend(crate::tls::ensure(paths, config, force)?);
     Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::role_password_file;
+    use crate::paths::Paths;
+
+    #[test]
+    fn role_file_names_keep_only_safe_characters() {
+        let paths = Paths::new("/repo", "/state");
+        let name = |role: &str| {
+            role_password_file(&paths, role)
+                .file_name()
+                .unwrap()
+                .to_owned()
+        };
+        assert_eq!(name("shop_owner-2"), "shop_owner-2.password");
+        assert_eq!(name("a.b/c d"), "a%2Eb%2Fc%20d.password");
+        assert_eq!(name("élan"), "%C3%A9lan.password");
+        assert_eq!(
+            role_password_file(&paths, "x").parent().unwrap(),
+            "/state/secrets/roles"
+        );
+    }
 }

@@ -87,15 +87,12 @@ impl Stack {
 
     /// The postgres service's container name.
     pub fn container(&self) -> String {
-        format!("{}-postgres", self.config.project())
+        self.config.container_name("postgres")
     }
 
     /// The host address clients use to reach the published port.
     pub fn host(&self) -> &str {
-        match self.config.bind_address() {
-            "0.0.0.0" => "127.0.0.1",
-            other => other,
-        }
+        self.config.client_host()
     }
 
     /// A superuser connection over verified TLS.

@@ -25,7 +25,7 @@ const SERVER_CN: &str = "core_data postgres";
 /// the container name, and `POSTGRES_BIND_ADDRESS` unless it is a wildcard or loopback.
 pub fn server_names(config: &Config) -> Vec<String> {
     let mut names: Vec<String> = SERVER_NAMES.iter().map(|name| (*name).to_owned()).collect();
-    names.push(format!("{}-postgres", config.project()));
+    names.push(config.container_name("postgres"));
     let bind = config.bind_address();
     if !matches!(bind, "0.0.0.0" | "127.0.0.1") {
         names.push(bind.to_owned());

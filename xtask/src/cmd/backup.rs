@@ -1,54 +1,62 @@
-//! `backup` (take, verify, info, check, expire), `restore`, `provision-qa`.
+//! `backup take|verify|info|check|expire`, `restore`, `qa create|list|drop`.
 
 use std::process::ExitCode;
 
 use core_data_ops::backup::physical::{self, Kind};
 use core_data_ops::backup::{qa, restore as restore_ops, verify};
+use core_data_ops::report;
 use core_data_ops::stack::Stack;
 
-use super::Ctx;
-use crate::flags::{Backup, BackupAction, ProvisionQa, Restore};
+use super::{output, Ctx};
+use crate::error::CmdResult;
+use crate::flags::{Backup, BackupAction, BackupKind, QaCommand, QaCreate, QaDrop, Restore};
 
-pub(crate) fn backup(ctx: &Ctx, args: &Backup) -> anyhow::Result<ExitCode> {
+pub(crate) fn backup(ctx: &Ctx, args: &Backup) -> CmdResult {
     let stack = Stack::load(ctx.paths.clone())?;
     let progress = ctx.progress();
-    match &args.action {
-        Some(BackupAction::Info) => {
-            print!("{}", physical::info_text(&stack)?);
-            return Ok(ExitCode::SUCCESS);
+    match args.action() {
+        BackupAction::Info(info) => {
+            if info.format.json() {
+                output::print_json(&report::backup_info(&stack)?)?;
+            } else {
+                print!("{}", physical::info_text(&stack)?);
+            }
+            Ok(ExitCode::SUCCESS)
         }
-        Some(BackupAction::Check) => {
+        BackupAction::Check => {
             physical::check(&stack)?;
             println!(
                 "WAL archiving works: a segment was switched and archived to stanza `{}`",
                 physical::STANZA
             );
-            return Ok(ExitCode::SUCCESS);
+            Ok(ExitCode::SUCCESS)
         }
-        Some(BackupAction::Expire) => {
+        BackupAction::Expire => {
             physical::expire(&stack, &progress)?;
             print!("{}", physical::info_text(&stack)?);
-            return Ok(ExitCode::SUCCESS);
+            Ok(ExitCode::SUCCESS)
         }
-        None => {}
+        BackupAction::Take(take) => {
+            let kind = take.kind.map(|kind| match kind {
+                BackupKind::Full => Kind::Full,
+                BackupKind::Diff => Kind::Diff,
+                BackupKind::Incr => Kind::Incr,
+            });
+            let set = physical::backup(&stack, kind, &progress)?;
+            println!("backup `{}` ({}) complete", set.label, set.kind);
+            if !take.verify {
+                return Ok(ExitCode::SUCCESS);
+            }
+            let label = take.verify_set.unwrap_or(set.label);
+            verify_set(&stack, Some(&label), ctx)
+        }
+        BackupAction::Verify(args) => verify_set(&stack, args.set.as_deref(), ctx),
     }
-    let taken = if args.kind.is_some() || !args.verify {
-        let kind = args.kind.as_deref().map(|kind| match kind {
-            "full" => Kind::Full,
-            "diff" => Kind::Diff,
-            _ => Kind::Incr,
-        });
-        let set = physical::backup(&stack, kind, &progress)?;
-        println!("backup `{}` ({}) complete", set.label, set.kind);
-        Some(set.label)
-    } else {
-        None
-    };
-    if !args.verify {
-        return Ok(ExitCode::SUCCESS);
-    }
-    let label = args.set.clone().or(taken);
-    let report = verify::verify(&stack, label.as_deref(), None, &progress)?;
+}
+
+/// `backup verify`: exits 1 when a check fails (the report says which).
+fn verify_set(stack: &Stack, label: Option<&str>, ctx: &Ctx) -> CmdResult {
+    let report = verify::verify(stack, label, None, &ctx.progress())?;
     println!(
         "verify `{}`: restore {:.1}s, recovery {:.1}s, checks {:.1}s",
         report.label, report.restore_seconds, report.recovery_seconds, report.check_seconds
@@ -85,7 +93,7 @@ pub(crate) fn backup(ctx: &Ctx, args: &Backup) -> anyhow::Result<ExitCode> {
     }
 }
 
-pub(crate) fn restore(ctx: &Ctx, args: &Restore) -> anyhow::Result<ExitCode> {
+pub(crate) fn restore(ctx: &Ctx, args: &Restore) -> CmdResult {
     let stack = Stack::load(ctx.paths.clone())?;
     let options = restore_ops::Options {
         set: args.set.clone(),
@@ -113,42 +121,37 @@ pub(crate) fn restore(ctx: &Ctx, args: &Restore) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub(crate) fn provision_qa(ctx: &Ctx, args: &ProvisionQa) -> anyhow::Result<ExitCode> {
+pub(crate) fn qa(ctx: &Ctx, command: &QaCommand) -> CmdResult {
     let stack = Stack::load(ctx.paths.clone())?;
-    if args.list {
-        let clones = qa::list(&stack)?;
-        if clones.is_empty() {
-            println!("no QA clones of `{}`", stack.config.project());
+    match command {
+        QaCommand::List => {
+            let clones = qa::list(&stack)?;
+            if clones.is_empty() {
+                println!("no QA clones of `{}`", stack.config.project());
+            }
+            for clone in clones {
+                println!(
+                    "{:<24} {:<10} 127.0.0.1:{}  ({})",
+                    clone.name, clone.state, clone.port, clone.container
+                );
+            }
         }
-        for clone in clones {
+        QaCommand::Drop(QaDrop { name }) => {
+            if qa::drop_clone(&stack, name)? {
+                println!("dropped QA clone `{name}`");
+            } else {
+                println!("no QA clone `{name}`; nothing to do");
+            }
+        }
+        QaCommand::Create(QaCreate { database, name }) => {
+            let name = name.clone().unwrap_or_else(|| qa::default_name(database));
+            let clone = qa::provision(&stack, database, &name, &ctx.progress())?;
             println!(
-                "{:<24} {:<10} 127.0.0.1:{}  ({})",
-                clone.name, clone.state, clone.port, clone.container
+                "QA clone `{}` of `{database}` is up on 127.0.0.1:{} (TLS, same CA and superuser as the live stack)",
+                clone.name, clone.port
             );
+            println!("  drop it with `cargo xtask qa drop {}`", clone.name);
         }
-        return Ok(ExitCode::SUCCESS);
     }
-    if let Some(name) = &args.drop {
-        if qa::drop_clone(&stack, name)? {
-            println!("dropped QA clone `{name}`");
-        } else {
-            println!("no QA clone `{name}`; nothing to do");
-        }
-        return Ok(ExitCode::SUCCESS);
-    }
-    let database = args.database.as_deref().expect("clap requires a database");
-    let name = args
-        .name
-        .clone()
-        .unwrap_or_else(|| qa::default_name(database));
-    let clone = qa::provision(&stack, database, &name, &ctx.progress())?;
-    println!(
-        "QA clone `{}` of `{database}` is up on 127.0.0.1:{} (TLS, same CA and superuser as the live stack)",
-        clone.name, clone.port
-    );
-    println!(
-        "  drop it with `cargo xtask provision-qa --drop {}`",
-        clone.name
-    );
     Ok(ExitCode::SUCCESS)
 }

@@ -2,15 +2,15 @@
 
 use std::process::ExitCode;
 
-use anyhow::bail;
 use core_data_ops::bench;
 
 use super::Ctx;
+use crate::error::{fail, CmdResult};
 use crate::flags::{BenchBackup, BenchRestore, BenchTuning, BenchUp};
 
-pub(crate) fn up(ctx: &Ctx, args: &BenchUp) -> anyhow::Result<ExitCode> {
+pub(crate) fn up(ctx: &Ctx, args: &BenchUp) -> CmdResult {
     if args.runs == 0 {
-        bail!("--runs must be at least 1");
+        fail!("--runs must be at least 1");
     }
     let figures = bench::up(args.runs, &ctx.progress())?;
     let row = |name: &str, samples: &bench::Samples| {
@@ -39,9 +39,9 @@ pub(crate) fn up(ctx: &Ctx, args: &BenchUp) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub(crate) fn tuning(ctx: &Ctx, args: &BenchTuning) -> anyhow::Result<ExitCode> {
+pub(crate) fn tuning(ctx: &Ctx, args: &BenchTuning) -> CmdResult {
     if args.runs == 0 || args.seconds == 0 || args.clients == 0 || args.scale == 0 {
-        bail!("--runs, --seconds, --clients and --scale must be at least 1");
+        fail!("--runs, --seconds, --clients and --scale must be at least 1");
     }
     let figures = bench::tuning(
         args.scale,
@@ -73,9 +73,9 @@ pub(crate) fn tuning(ctx: &Ctx, args: &BenchTuning) -> anyhow::Result<ExitCode> 
     Ok(ExitCode::SUCCESS)
 }
 
-pub(crate) fn backup(ctx: &Ctx, args: &BenchBackup) -> anyhow::Result<ExitCode> {
+pub(crate) fn backup(ctx: &Ctx, args: &BenchBackup) -> CmdResult {
     if args.size_mb == 0 {
-        bail!("--size-mb must be at least 1");
+        fail!("--size-mb must be at least 1");
     }
     let figures = bench::backup(args.size_mb, &ctx.progress())?;
     let rate = |seconds: f64| figures.database_mb / seconds;
@@ -112,9 +112,9 @@ pub(crate) fn backup(ctx: &Ctx, args: &BenchBackup) -> anyhow::Result<ExitCode> 
     })
 }
 
-pub(crate) fn restore(ctx: &Ctx, args: &BenchRestore) -> anyhow::Result<ExitCode> {
+pub(crate) fn restore(ctx: &Ctx, args: &BenchRestore) -> CmdResult {
     if args.size_mb == 0 {
-        bail!("--size-mb must be at least 1");
+        fail!("--size-mb must be at least 1");
     }
     let figures = core_data_ops::bench_restore::restore(args.size_mb, &ctx.progress())?;
     println!(

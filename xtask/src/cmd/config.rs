@@ -7,8 +7,9 @@ use core_data_ops::render;
 use core_data_ops::stack::{Applied, Stack};
 
 use super::Ctx;
+use crate::error::CmdResult;
 
-pub(crate) fn apply(ctx: &Ctx) -> anyhow::Result<ExitCode> {
+pub(crate) fn apply(ctx: &Ctx) -> CmdResult {
     let stack = Stack::load(ctx.paths.clone())?;
     match stack.apply(&ctx.progress())? {
         Applied::Nothing => println!("configuration unchanged; nothing to apply"),
@@ -28,7 +29,7 @@ pub(crate) fn apply(ctx: &Ctx) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub(crate) fn show(ctx: &Ctx) -> anyhow::Result<ExitCode> {
+pub(crate) fn show(ctx: &Ctx) -> CmdResult {
     let config = Config::load(&ctx.paths)?;
     for rendered in render::render(&ctx.paths, &config)? {
         if rendered.name == "postgresql.conf" {

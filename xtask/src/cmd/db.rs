@@ -2,15 +2,15 @@
 
 use std::process::ExitCode;
 
-use anyhow::bail;
 use core_data_ops::pg::admin;
 use core_data_ops::stack::Stack;
 
 use super::Ctx;
+use crate::error::{fail, CmdResult};
 use crate::flags::{CreateDb, DropDb};
 use crate::prompt;
 
-pub(crate) fn create(ctx: &Ctx, args: &CreateDb) -> anyhow::Result<ExitCode> {
+pub(crate) fn create(ctx: &Ctx, args: &CreateDb) -> CmdResult {
     admin::check_new_name("database", &args.name)?;
     let stack = Stack::load(ctx.paths.clone())?;
     let mut client = stack.connect("postgres")?;
@@ -31,9 +31,9 @@ pub(crate) fn create(ctx: &Ctx, args: &CreateDb) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub(crate) fn drop(ctx: &Ctx, args: &DropDb) -> anyhow::Result<ExitCode> {
+pub(crate) fn drop(ctx: &Ctx, args: &DropDb) -> CmdResult {
     if !args.yes && !prompt::confirm(&format!("drop database `{}` and all its data?", args.name))? {
-        bail!(
+        fail!(
             "dropping `{}` deletes its data; add `--yes` to confirm",
             args.name
         );

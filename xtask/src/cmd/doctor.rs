@@ -8,11 +8,12 @@ use core_data_ops::image::base;
 use core_data_ops::{process, setup};
 
 use super::Ctx;
+use crate::error::CmdResult;
 use crate::flags::Doctor;
 
 const MIN_FREE_MB: u64 = 10 * 1024;
 
-pub(crate) fn run(ctx: &Ctx, args: &Doctor) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(ctx: &Ctx, args: &Doctor) -> CmdResult {
     let mut failures = 0;
     let mut report = |ok: bool, what: &str, detail: &str| {
         println!("{} {what}: {detail}", if ok { "ok  " } else { "FAIL" });

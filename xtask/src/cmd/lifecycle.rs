@@ -2,19 +2,19 @@
 
 use std::process::ExitCode;
 
-use anyhow::bail;
-use core_data_ops::backup::archiver;
 use core_data_ops::config::Config;
 use core_data_ops::progress::Progress;
+use core_data_ops::report::{self, StackStatus};
 use core_data_ops::stack::{Applied, Stack};
 
-use super::Ctx;
-use crate::flags::{Down, Init, Logs, Up};
+use super::{output, Ctx};
+use crate::error::{fail, CmdResult};
+use crate::flags::{Down, Init, Logs, Status, Up};
 use crate::prompt;
 
-pub(crate) fn up(ctx: &Ctx, args: &Up) -> anyhow::Result<ExitCode> {
+pub(crate) fn up(ctx: &Ctx, args: &Up) -> CmdResult {
     if args.new_cluster && !args.yes {
-        bail!("`--new-cluster` starts an empty cluster that takes the backup repository over; add `--yes` to confirm");
+        fail!("`--new-cluster` starts an empty cluster that takes the backup repository over; add `--yes` to confirm");
     }
     if !ctx.paths.env_file().exists() {
         eprintln!(
@@ -72,7 +72,7 @@ pub(crate) fn up(ctx: &Ctx, args: &Up) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub(crate) fn down(ctx: &Ctx, args: &Down) -> anyhow::Result<ExitCode> {
+pub(crate) fn down(ctx: &Ctx, args: &Down) -> CmdResult {
     let stack = Stack::load(ctx.paths.clone())?;
     if args.volumes && !args.yes {
         let question = format!(
@@ -80,7 +80,7 @@ pub(crate) fn down(ctx: &Ctx, args: &Down) -> anyhow::Result<ExitCode> {
             stack.config.project()
         );
         if !prompt::confirm(&question)? {
-            bail!("`down --volumes` deletes all data; add `--yes` to confirm");
+            fail!("`down --volumes` deletes all data; add `--yes` to confirm");
         }
     }
     stack.down(args.volumes, &ctx.progress())?;
@@ -96,65 +96,58 @@ pub(crate) fn down(ctx: &Ctx, args: &Down) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub(crate) fn status(ctx: &Ctx) -> anyhow::Result<ExitCode> {
+pub(crate) fn status(ctx: &Ctx, args: &Status) -> CmdResult {
     let stack = Stack::load(ctx.paths.clone())?;
-    let containers = stack.docker.project_containers(stack.config.project())?;
-    if containers.is_empty() {
+    let status = report::stack_status(&stack)?;
+    if args.format.json() {
+        output::print_json(&status)?;
+    } else {
+        print_status(&status);
+    }
+    Ok(if status.healthy {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn print_status(status: &StackStatus) {
+    if status.containers.is_empty() {
         println!(
             "stack `{}` has no containers; start it with `cargo xtask up`",
-            stack.config.project()
+            status.project
         );
-        return Ok(ExitCode::FAILURE);
+        return;
     }
     println!("{:<32} {:<10} {:<10} IMAGE", "CONTAINER", "STATE", "HEALTH");
-    for container in &containers {
-        let name = container
-            .names
-            .as_ref()
-            .and_then(|n| n.first())
-            .map_or("", |n| n.trim_start_matches('/'));
-        let health = stack.docker.health(name)?.unwrap_or_default();
-        let state = container
-            .state
-            .as_ref()
-            .map(ToString::to_string)
-            .unwrap_or_default();
+    for container in &status.containers {
         println!(
-            "{name:<32} {state:<10} {health:<10} {}",
-            container.image.as_deref().unwrap_or("")
+            "{:<32} {:<10} {:<10} {}",
+            container.name, container.state, container.health, container.image
         );
     }
-    if let Some(pending) = core_data_ops::backup::restore::pending_journal(&stack.paths)? {
+    if let Some(pending) = &status.interrupted_restore {
         println!(
             "restore: `{}` was interrupted at step {:?}; `cargo xtask up` finishes or rolls it back",
             pending.id, pending.step
         );
     }
-    match stack.connect("postgres") {
-        Ok(mut client) => {
-            let version: String = client.query_one("SELECT version()", &[])?.get(0);
+    let Some(server) = &status.server else {
+        return;
+    };
+    match (&server.version, &server.archiving) {
+        (Some(version), Some(archiving)) => {
             println!("server: {version}");
-            let archiving = archiver::status(&mut client)?;
             println!("WAL archiving: {}", archiving.describe());
-            let grace = stack
-                .config
-                .get("HEALTH_ARCHIVE_FAILURE_GRACE_SECONDS")
-                .parse()
-                .unwrap_or(300);
-            Ok(if archiving.unhealthy(grace) {
-                ExitCode::FAILURE
-            } else {
-                ExitCode::SUCCESS
-            })
         }
-        Err(err) => {
-            println!("server: not reachable ({err:#})");
-            Ok(ExitCode::FAILURE)
-        }
+        _ => println!(
+            "server: not reachable ({})",
+            server.error.as_deref().unwrap_or("no error recorded")
+        ),
     }
 }
 
-pub(crate) fn logs(ctx: &Ctx, args: &Logs) -> anyhow::Result<ExitCode> {
+pub(crate) fn logs(ctx: &Ctx, args: &Logs) -> CmdResult {
     let stack = Stack::load(ctx.paths.clone())?;
     let tail = args.tail.to_string();
     let mut cmd_args = vec!["logs", "--no-color", "--tail", &tail];

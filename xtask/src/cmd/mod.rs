@@ -1,17 +1,20 @@
-//! One module per command; `run` dispatches. Commands parse nothing and hold
-//! no domain logic: they call `core_data_ops` and print.
+//! One module per command; `run` dispatches. Commands parse nothing (their
+//! arguments are in `flags`) and hold no domain logic: they call
+//! `core_data_ops` and print, returning a `CliError` when they fail.
 
 mod backup;
 mod bench;
+mod completions;
 mod config;
 mod db;
 mod doctor;
 mod image;
 mod init;
 mod lifecycle;
-pub(crate) mod logical;
+mod logical;
+mod output;
 mod psql;
-pub(crate) mod runbook;
+mod runbook;
 mod service_urls;
 mod user;
 
@@ -21,7 +24,10 @@ use core_data_ops::lock::StateLock;
 use core_data_ops::paths::Paths;
 use core_data_ops::progress;
 
-use crate::flags::{BackupAction, BenchCommand, Command, ConfigCommand, ImageCommand, Xtask};
+use crate::error::CmdResult;
+use crate::flags::{
+    BackupAction, BenchCommand, Command, ConfigCommand, ImageCommand, QaCommand, Xtask,
+};
 
 /// What every command gets: where things are and how loud to be.
 pub(crate) struct Ctx {
@@ -37,7 +43,7 @@ impl Ctx {
     }
 }
 
-pub(crate) fn run(flags: Xtask) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(flags: Xtask) -> CmdResult {
     let ctx = Ctx {
         paths: Paths::from_repo(flags.state),
         verbose: flags.verbose,
@@ -54,12 +60,15 @@ pub(crate) fn run(flags: Xtask) -> anyhow::Result<ExitCode> {
     };
     match flags.command {
         Command::Doctor(args) => doctor::run(&ctx, &args),
-        Command::Init(args) => init::run(&ctx, &args).map(|()| ExitCode::SUCCESS),
+        Command::Init(args) => {
+            init::run(&ctx, &args)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::BuildImage(args) => image::build(&ctx, &args),
         Command::Image(ImageCommand::Info(args)) => image::info(&ctx, &args),
         Command::Up(args) => lifecycle::up(&ctx, &args),
         Command::Down(args) => lifecycle::down(&ctx, &args),
-        Command::Status => lifecycle::status(&ctx),
+        Command::Status(args) => lifecycle::status(&ctx, &args),
         Command::Logs(args) => lifecycle::logs(&ctx, &args),
         Command::Psql(args) => psql::run(&ctx, &args),
         Command::ServiceUrls(args) => service_urls::run(&ctx, &args),
@@ -75,7 +84,8 @@ pub(crate) fn run(flags: Xtask) -> anyhow::Result<ExitCode> {
         Command::DumpStatus(args) => logical::sidecar_status(&ctx, &args),
         Command::Backup(args) => backup::backup(&ctx, &args),
         Command::Restore(args) => backup::restore(&ctx, &args),
-        Command::ProvisionQa(args) => backup::provision_qa(&ctx, &args),
+        Command::Qa(args) => backup::qa(&ctx, &args),
+        Command::ProvisionQa(args) => backup::qa(&ctx, &args.command()),
         Command::Runbooks(args) => runbook::list(&ctx, &args),
         Command::Run(args) => runbook::run(&ctx, &args),
         Command::Bench(BenchCommand::Runbook(args)) => runbook::bench(&ctx, &args),
@@ -83,6 +93,7 @@ pub(crate) fn run(flags: Xtask) -> anyhow::Result<ExitCode> {
         Command::Bench(BenchCommand::Backup(args)) => bench::backup(&ctx, &args),
         Command::Bench(BenchCommand::Restore(args)) => bench::restore(&ctx, &args),
         Command::Bench(BenchCommand::Tuning(args)) => bench::tuning(&ctx, &args),
+        Command::Completions(args) => completions::run(&args),
     }
 }
 
@@ -102,35 +113,37 @@ fn locking_name(command: &Command) -> Option<&'static str> {
         Command::Dump(_) => Some("dump"),
         Command::DumpSql(_) => Some("dump-sql"),
         Command::RestoreDump(_) => Some("restore-dump"),
-        Command::Backup(args) => match args.action {
-            None => Some("backup"),
-            Some(BackupAction::Check) => Some("backup check"),
-            Some(BackupAction::Expire) => Some("backup expire"),
-            Some(BackupAction::Info) => None,
+        Command::Backup(args) => match args.action() {
+            BackupAction::Take(_) | BackupAction::Verify(_) => Some("backup"),
+            BackupAction::Check => Some("backup check"),
+            BackupAction::Expire => Some("backup expire"),
+            BackupAction::Info(_) => None,
         },
         Command::Restore(_) => Some("restore"),
-        Command::ProvisionQa(args) if !args.list => Some("provision-qa"),
-        Command::Run(args)
-            if args.allow_sql_writes
-                || args.allow_exec
-                || args.allow_backups
-                || args.allow_files =>
-        {
-            Some("run")
-        }
+        Command::Qa(qa) => qa_locking_name(qa),
+        Command::ProvisionQa(args) => qa_locking_name(&args.command()),
+        Command::Run(args) if args.writes() => Some("run"),
         // Read-only, interactive (`psql`), or on throw-away stacks of their own (`bench`).
         Command::Doctor(_)
         | Command::BuildImage(_)
         | Command::Image(_)
-        | Command::Status
+        | Command::Status(_)
         | Command::Logs(_)
         | Command::Psql(_)
         | Command::ServiceUrls(_)
         | Command::Config(ConfigCommand::Show)
         | Command::DumpStatus(_)
-        | Command::ProvisionQa(_)
         | Command::Runbooks(_)
         | Command::Run(_)
-        | Command::Bench(_) => None,
+        | Command::Bench(_)
+        | Command::Completions(_) => None,
+    }
+}
+
+fn qa_locking_name(command: &QaCommand) -> Option<&'static str> {
+    match command {
+        QaCommand::Create(_) => Some("qa create"),
+        QaCommand::Drop(_) => Some("qa drop"),
+        QaCommand::List => None,
     }
 }

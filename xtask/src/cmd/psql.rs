@@ -1,41 +1,22 @@
-//! `psql`: psql inside the postgres container, over its Unix socket, as the
-//! superuser by peer authentication: no password crosses argv, env or network.
+//! `psql`: psql inside the postgres container as the superuser (see
+//! `core_data_ops::psql`); its exit code is ours.
 
-use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use core_data_ops::config::Config;
 
 use super::Ctx;
+use crate::error::CmdResult;
 use crate::flags::Psql;
+use crate::prompt;
 
-pub(crate) fn run(ctx: &Ctx, args: &Psql) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(ctx: &Ctx, args: &Psql) -> CmdResult {
     let config = Config::load(&ctx.paths)?;
-    let container = format!("{}-postgres", config.project());
-    let database = args
-        .database
-        .clone()
-        .unwrap_or_else(|| config.primary_database());
-    let mut docker_args: Vec<String> = vec!["exec".into(), "--interactive".into()];
-    if std::io::stdin().is_terminal() && std::io::stdout().is_terminal() {
-        docker_args.push("--tty".into());
-    }
-    docker_args.extend([
-        container.clone(),
-        "psql".into(),
-        "--username".into(),
-        config.superuser().to_owned(),
-    ]);
-    docker_args.extend(["--dbname".into(), database]);
-    docker_args.extend(args.args.iter().cloned());
-    let status = std::process::Command::new("docker")
-        .args(&docker_args)
-        .status()
-        .with_context(|| {
-            format!("failed to run psql in `{container}`; is the stack up (`cargo xtask status`)?")
-        })?;
-    Ok(ExitCode::from(
-        u8::try_from(status.code().unwrap_or(1)).unwrap_or(1),
-    ))
+    let code = core_data_ops::psql::interactive(
+        &config,
+        args.database.as_deref(),
+        &args.args,
+        prompt::has_terminal(),
+    )?;
+    Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
 }

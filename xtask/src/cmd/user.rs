@@ -2,16 +2,16 @@
 
 use std::process::ExitCode;
 
-use anyhow::bail;
 use core_data_ops::pg::admin;
 use core_data_ops::secrets;
 use core_data_ops::stack::Stack;
 
 use super::Ctx;
+use crate::error::{fail, CmdResult};
 use crate::flags::{CreateUser, DropUser};
 use crate::prompt;
 
-pub(crate) fn create(ctx: &Ctx, args: &CreateUser) -> anyhow::Result<ExitCode> {
+pub(crate) fn create(ctx: &Ctx, args: &CreateUser) -> CmdResult {
     admin::check_new_name("role", &args.name)?;
     let stack = Stack::load(ctx.paths.clone())?;
     let mut client = stack.connect("postgres")?;
@@ -42,12 +42,12 @@ pub(crate) fn create(ctx: &Ctx, args: &CreateUser) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub(crate) fn drop(ctx: &Ctx, args: &DropUser) -> anyhow::Result<ExitCode> {
+pub(crate) fn drop(ctx: &Ctx, args: &DropUser) -> CmdResult {
     let stack = Stack::load(ctx.paths.clone())?;
     let services = admin::ServiceRoles::from_config(&stack.config);
     admin::check_drop_user(&services, &args.name, args.force)?;
     if !args.yes && !prompt::confirm(&format!("drop role `{}`?", args.name))? {
-        bail!(
+        fail!(
             "dropping role `{}` cannot be undone; add `--yes` to confirm",
             args.name
         );

@@ -3,7 +3,7 @@
 //! The health check's stage 4 applies the same rule inside the container.
 
 /// What `pg_stat_archiver` and the waiting segments say.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct ArchiverStatus {
     pub archived_count: i64,
     pub last_archived: Option<String>,

@@ -68,14 +68,15 @@ fn boot_id() -> String {
 }
 
 /// One leftover database and what it is.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Leftover {
     pub name: String,
     pub state: State,
 }
 
 /// What a leftover is, and so what may be done with it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum State {
     /// Its restore-dump process is still running: left alone.
     InProgress { target: String },

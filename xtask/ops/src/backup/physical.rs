@@ -57,7 +57,7 @@ impl std::str::FromStr for Kind {
 }
 
 /// One backup set, from `pgbackrest info --output=json`.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
 pub struct BackupSet {
     pub label: String,
     pub kind: String,

@@ -175,6 +175,20 @@ impl Config {
         self.get("POSTGRES_BIND_ADDRESS")
     }
 
+    /// The host address clients use to reach the published port (loopback for a wildcard bind).
+    pub fn client_host(&self) -> &str {
+        match self.bind_address() {
+            "0.0.0.0" => "127.0.0.1",
+            other => other,
+        }
+    }
+
+    /// The container of a compose service: `container_name: ${COMPOSE_PROJECT_NAME}-<service>`
+    /// in compose.yaml.
+    pub fn container_name(&self, service: &str) -> String {
+        format!("{}-{service}", self.project())
+    }
+
     pub fn uid(&self) -> u32 {
         self.get("POSTGRES_UID")
             .parse()

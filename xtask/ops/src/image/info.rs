@@ -6,12 +6,31 @@ use super::{BASE_LABEL, INPUTS_LABEL};
 use crate::docker::ContainerSpec;
 use crate::docker::Docker;
 
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct ImageInfo {
     pub image: String,
     pub base: String,
     pub inputs: String,
-    /// (package, version), from /usr/share/core_data/manifest.tsv.
+    /// (package, version), from /usr/share/core_data/manifest.tsv; in JSON
+    /// `[{"name": …, "version": …}]`.
+    #[serde(serialize_with = "packages_as_objects")]
     pub packages: Vec<(String, String)>,
+}
+
+fn packages_as_objects<S: serde::Serializer>(
+    packages: &[(String, String)],
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    #[derive(serde::Serialize)]
+    struct Package<'a> {
+        name: &'a str,
+        version: &'a str,
+    }
+    serializer.collect_seq(
+        packages
+            .iter()
+            .map(|(name, version)| Package { name, version }),
+    )
 }
 
 pub fn read(docker: &Docker, image: &str) -> anyhow::Result<ImageInfo> {
