@@ -11,6 +11,12 @@ use core_data_tests::{
     docker_available, finish, xtask, xtask_command, xtask_env, CliOutput, TestStack,
 };
 
+// The faults below exist only in builds with `fault-injection`: refuse to compile without it.
+const _: () = assert!(
+    core_data_ops::fault::ENABLED,
+    "the test crate enables fault injection"
+);
+
 /// Every fault point of `restore`, in order, and what a failure there must leave.
 const POINTS: &[(&str, Outcome)] = &[
     ("restore:before-pgbackrest", Outcome::Untouched),
@@ -178,10 +184,6 @@ fn a_failure_at_any_restore_step_rolls_back_or_completes() {
         return;
     }
     let (t, set, in_backup) = prepared("faults_fail", 190);
-    assert!(
-        core_data_ops::fault::ENABLED,
-        "the test crate enables fault injection"
-    );
 
     // Bad target times: refused before anything changes; the server is never stopped.
     let before = content(&t);

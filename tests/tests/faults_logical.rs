@@ -11,6 +11,12 @@ use core_data_ops::backup::logical::{self, TEMP_PREFIX};
 use core_data_ops::progress::Quiet;
 use core_data_tests::{docker_available, xtask, xtask_env, CliOutput, TestStack};
 
+// The faults below exist only in builds with `fault-injection`: refuse to compile without it.
+const _: () = assert!(
+    core_data_ops::fault::ENABLED,
+    "the test crate enables `fault-injection`"
+);
+
 const POINTS: &[&str] = &["created", "loaded", "swap", "swapping", "swapped"];
 
 #[test]
@@ -18,10 +24,6 @@ fn restore_dump_survives_a_fault_at_every_step() {
     if !docker_available("restore_dump_survives_a_fault_at_every_step") {
         return;
     }
-    assert!(
-        core_data_ops::fault::ENABLED,
-        "the test crate enables `fault-injection`"
-    );
     let t = TestStack::new("faultslog", 200);
     t.up();
     let state = t.paths().state().to_owned();

@@ -101,9 +101,7 @@ pub fn provision_expiring(
     crate::sql::check_name("database", database)?;
     let container = container_name(stack, name);
     if stack.docker.inspect_container(&container)?.is_some() {
-        bail!(
-            "QA clone `{name}` exists; drop it first with `cargo xtask provision-qa --drop {name}`"
-        );
+        bail!("QA clone `{name}` exists; drop it first with `cargo xtask qa drop {name}`");
     }
     {
         let mut client = stack.connect("postgres")?;

@@ -14,7 +14,7 @@ pub use core_data_sidecar::{FileEntry, Run, Status};
 
 /// The sidecar's container name.
 pub fn sidecar_container(stack: &Stack) -> String {
-    format!("{}-{SIDECAR_SERVICE}", stack.config.project())
+    stack.config.container_name(SIDECAR_SERVICE)
 }
 
 /// Where the sidecar writes its runs on the host.

@@ -303,7 +303,7 @@ pub fn markdown() -> String {
         String::from("| Service | Program | Options | Operands | Why |\n|---|---|---|---|---|\n");
     for p in ALLOWED {
         let mut options: Vec<&str> = p.flags.to_vec();
-        options.extend(p.valued.iter().map(|v| *v));
+        options.extend(p.valued.iter().copied());
         let options = if options.is_empty() {
             "none".to_owned()
         } else {

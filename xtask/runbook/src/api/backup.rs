@@ -171,10 +171,8 @@ pub(crate) fn register(module: &mut Module, env: &Arc<Env>) {
             let kind = string_option(call.name, &options, "type")?.ok_or_else(|| {
                 call.misuse("pass the backup type: `#{type: \"full\"}`, `\"diff\"` or `\"incr\"`")
             })?;
-            if !["full", "diff", "incr"].contains(&kind.as_str()) {
-                return Err(call.misuse(format!(
-                    "backup type `{kind}`: use `full`, `diff` or `incr`"
-                )));
+            if let Err(err) = kind.parse::<core_data_ops::backup::physical::Kind>() {
+                return Err(call.misuse(format!("{err:#}")));
             }
             if call.dry_run(&[&options.clone().into()]) {
                 let set = BackupSetInfo {
