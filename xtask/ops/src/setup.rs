@@ -74,6 +74,28 @@ pub fn install_compose_v2(mirror: &str) -> anyhow::Result<()> {
     })()
 }
 
+/// Where the C compiler finds the static C library (`libc.a`), which the
+/// sidecar binary is linked with; `None` when it is not installed.
+pub fn static_libc() -> Option<String> {
+    let sh = Shell::new().ok()?;
+    let path = process::host(cmd!(sh, "cc -print-file-name=libc.a")).ok()?;
+    let path = path.trim();
+    // Without the archive, cc echoes the bare name back.
+    (path.starts_with('/') && std::path::Path::new(path).is_file()).then(|| path.to_owned())
+}
+
+/// Installs libc6-dev (the static C library) from the host's own package sources.
+pub fn install_static_libc() -> anyhow::Result<()> {
+    require_root("libc6-dev")?;
+    let sh = Shell::new()?;
+    process::host(cmd!(sh, "apt-get update -qq"))?;
+    process::host(
+        cmd!(sh, "apt-get install -y -qq --no-install-recommends libc6-dev")
+            .env("DEBIAN_FRONTEND", "noninteractive"),
+    )?;
+    Ok(())
+}
+
 /// Installs mmdebstrap from the host's own package sources.
 pub fn install_mmdebstrap() -> anyhow::Result<()> {
     require_root("mmdebstrap")?;

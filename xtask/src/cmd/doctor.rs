@@ -98,6 +98,19 @@ pub(crate) fn run(ctx: &Ctx, args: &Doctor) -> CmdResult {
         None => report(false, "base image", "no base image and no mmdebstrap to bootstrap one without a registry; run `cargo xtask doctor --fix` (as root) or `apt-get install mmdebstrap`"),
     }
 
+    if setup::static_libc().is_none() && args.fix {
+        println!("fix  installing libc6-dev (the static C library the sidecar binary links)");
+        setup::install_static_libc()?;
+    }
+    match setup::static_libc() {
+        Some(path) => report(true, "static C library", &path),
+        None => report(
+            false,
+            "static C library",
+            "`libc.a` is missing (the sidecar binary is linked statically); run `cargo xtask doctor --fix` (as root) or `apt-get install libc6-dev`",
+        ),
+    }
+
     Ok(if failures == 0 {
         ExitCode::SUCCESS
     } else {

@@ -9,7 +9,7 @@ use bollard::query_parameters::CreateImageOptionsBuilder;
 use camino::Utf8Path;
 use futures_util::StreamExt;
 
-use super::Docker;
+use super::{found, Docker};
 
 impl Docker {
     /// The labels of a local image, or `None` when there is no such image.
@@ -30,13 +30,10 @@ impl Docker {
     }
 
     fn inspect_image(&self, image: &str) -> anyhow::Result<Option<bollard::models::ImageInspect>> {
-        match self.runtime.block_on(self.client.inspect_image(image)) {
-            Ok(inspect) => Ok(Some(inspect)),
-            Err(bollard::errors::Error::DockerResponseServerError {
-                status_code: 404, ..
-            }) => Ok(None),
-            Err(err) => Err(err).with_context(|| format!("failed to inspect image `{image}`")),
-        }
+        found(
+            self.runtime.block_on(self.client.inspect_image(image)),
+            || format!("failed to inspect image `{image}`"),
+        )
     }
 
     /// Pulls `image`, giving up after `limit`. `Ok(Err(message))`: the registry

@@ -27,6 +27,21 @@ pub struct Docker {
     client: bollard::Docker,
 }
 
+/// `Ok(None)` for the engine's 404 ("no such container/volume/network/image"),
+/// so a missing object is an answer, not an error; other errors keep `what`.
+pub(super) fn found<T>(
+    result: Result<T, bollard::errors::Error>,
+    what: impl FnOnce() -> String,
+) -> anyhow::Result<Option<T>> {
+    match result {
+        Ok(value) => Ok(Some(value)),
+        Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 404, ..
+        }) => Ok(None),
+        Err(err) => Err(err).with_context(what),
+    }
+}
+
 impl Docker {
     /// Connects to the local engine and agrees on an API version it speaks
     /// (Docker 20.10 stops at 1.41).
@@ -54,16 +69,11 @@ impl Docker {
         &self,
         name: &str,
     ) -> anyhow::Result<Option<ContainerInspectResponse>> {
-        match self
-            .runtime
-            .block_on(self.client.inspect_container(name, None))
-        {
-            Ok(inspect) => Ok(Some(inspect)),
-            Err(bollard::errors::Error::DockerResponseServerError {
-                status_code: 404, ..
-            }) => Ok(None),
-            Err(err) => Err(err).with_context(|| format!("failed to inspect container `{name}`")),
-        }
+        found(
+            self.runtime
+                .block_on(self.client.inspect_container(name, None)),
+            || format!("failed to inspect container `{name}`"),
+        )
     }
 
     /// `healthy`, `unhealthy`, `starting`, `none`, `stopped`, `restarting` (its
@@ -163,16 +173,12 @@ impl Docker {
         let options = bollard::query_parameters::RemoveVolumeOptionsBuilder::default()
             .force(true)
             .build();
-        match self
-            .runtime
-            .block_on(self.client.remove_volume(name, Some(options)))
-        {
-            Ok(())
-            | Err(bollard::errors::Error::DockerResponseServerError {
-                status_code: 404, ..
-            }) => Ok(()),
-            Err(err) => Err(err).with_context(|| format!("failed to remove volume `{name}`")),
-        }
+        found(
+            self.runtime
+                .block_on(self.client.remove_volume(name, Some(options))),
+            || format!("failed to remove volume `{name}`"),
+        )
+        .map(drop)
     }
 
     /// Creates a bridge network with `subnet` (a CIDR).
@@ -196,24 +202,20 @@ impl Docker {
 
     /// Removes a network; a missing one is not an error.
     pub fn remove_network(&self, name: &str) -> anyhow::Result<()> {
-        match self.runtime.block_on(self.client.remove_network(name)) {
-            Ok(())
-            | Err(bollard::errors::Error::DockerResponseServerError {
-                status_code: 404, ..
-            }) => Ok(()),
-            Err(err) => Err(err).with_context(|| format!("failed to remove network `{name}`")),
-        }
+        found(
+            self.runtime.block_on(self.client.remove_network(name)),
+            || format!("failed to remove network `{name}`"),
+        )
+        .map(drop)
     }
 
     /// True when a volume of that name exists.
     pub fn volume_exists(&self, name: &str) -> anyhow::Result<bool> {
-        match self.runtime.block_on(self.client.inspect_volume(name)) {
-            Ok(_) => Ok(true),
-            Err(bollard::errors::Error::DockerResponseServerError {
-                status_code: 404, ..
-            }) => Ok(false),
-            Err(err) => Err(err).with_context(|| format!("failed to inspect volume `{name}`")),
-        }
+        Ok(found(
+            self.runtime.block_on(self.client.inspect_volume(name)),
+            || format!("failed to inspect volume `{name}`"),
+        )?
+        .is_some())
     }
 
     /// Removes a container, running or not; a missing one is not an error.
@@ -222,15 +224,11 @@ impl Docker {
             .force(true)
             .v(true)
             .build();
-        match self
-            .runtime
-            .block_on(self.client.remove_container(name, Some(options)))
-        {
-            Ok(())
-            | Err(bollard::errors::Error::DockerResponseServerError {
-                status_code: 404, ..
-            }) => Ok(()),
-            Err(err) => Err(err).with_context(|| format!("failed to remove container `{name}`")),
-        }
+        found(
+            self.runtime
+                .block_on(self.client.remove_container(name, Some(options))),
+            || format!("failed to remove container `{name}`"),
+        )
+        .map(drop)
     }
 }
