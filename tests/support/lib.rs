@@ -208,16 +208,23 @@ pub fn xtask(state: &Utf8Path, args: &[&str]) -> CliOutput {
 
 /// `xtask` with extra environment variables (e.g. `CORE_DATA_FAULT`) for this run only.
 pub fn xtask_env(state: &Utf8Path, args: &[&str], env: &[(&str, &str)]) -> CliOutput {
-    let mut command = xtask_command(state, args);
-    for (key, value) in env {
-        command = command.env(key, value);
-    }
-    finish(command.start().expect("run xtask"))
+    finish(
+        xtask_command_env(state, args, env)
+            .start()
+            .expect("run xtask"),
+    )
 }
 
 /// The `xtask` binary (built once) with `args` against `state`, output captured,
 /// not yet started: `.start()` it for tests that run two commands at the same time.
 pub fn xtask_command(state: &Utf8Path, args: &[&str]) -> duct::Expression {
+    xtask_command_env(state, args, &[])
+}
+
+/// `xtask_command` with `env` set for this run only. (duct applies an inner
+/// expression's environment after an outer one's: the variables are set on the
+/// command itself, the inherited ones removed around it.)
+fn xtask_command_env(state: &Utf8Path, args: &[&str], env: &[(&str, &str)]) -> duct::Expression {
     static BIN: OnceLock<Utf8PathBuf> = OnceLock::new();
     let bin = BIN.get_or_init(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
@@ -245,7 +252,11 @@ pub fn xtask_command(state: &Utf8Path, args: &[&str]) -> duct::Expression {
     });
     let mut argv = vec!["--state", state.as_str()];
     argv.extend_from_slice(args);
-    duct::cmd(bin.as_std_path(), argv)
+    let mut command = duct::cmd(bin.as_std_path(), argv);
+    for (key, value) in env {
+        command = command.env(key, value);
+    }
+    command
         .env_remove("CORE_DATA_STATE")
         .env_remove("CORE_DATA_FAULT")
         .stdout_capture()

@@ -90,8 +90,11 @@ pub fn install_static_libc() -> anyhow::Result<()> {
     let sh = Shell::new()?;
     process::host(cmd!(sh, "apt-get update -qq"))?;
     process::host(
-        cmd!(sh, "apt-get install -y -qq --no-install-recommends libc6-dev")
-            .env("DEBIAN_FRONTEND", "noninteractive"),
+        cmd!(
+            sh,
+            "apt-get install -y -qq --no-install-recommends libc6-dev"
+        )
+        .env("DEBIAN_FRONTEND", "noninteractive"),
     )?;
     Ok(())
 }

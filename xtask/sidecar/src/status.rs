@@ -102,7 +102,7 @@ impl Status {
     pub fn problem_since(&self, now: i64, started: Option<i64>) -> Option<String> {
         if let Some(run) = self.last_run.as_ref().filter(|run| !run.ok) {
             return Some(format!(
-                "the last run ({}) failed: {}",
+                "the last run failed at {}: {}",
                 run.finished,
                 run.error.as_deref().unwrap_or("no error text recorded")
             ));
