@@ -6,6 +6,7 @@
 //! stack's volumes.
 
 pub mod archiver;
+pub mod counts;
 pub mod db_props;
 pub mod dump;
 pub mod dump_file;
