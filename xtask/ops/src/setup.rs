@@ -86,28 +86,23 @@ pub fn static_libc() -> Option<String> {
 
 /// Installs libc6-dev (the static C library) from the host's own package sources.
 pub fn install_static_libc() -> anyhow::Result<()> {
-    require_root("libc6-dev")?;
-    let sh = Shell::new()?;
-    process::host(cmd!(sh, "apt-get update -qq"))?;
-    process::host(
-        cmd!(
-            sh,
-            "apt-get install -y -qq --no-install-recommends libc6-dev"
-        )
-        .env("DEBIAN_FRONTEND", "noninteractive"),
-    )?;
-    Ok(())
+    apt_install("libc6-dev")
 }
 
 /// Installs mmdebstrap from the host's own package sources.
 pub fn install_mmdebstrap() -> anyhow::Result<()> {
-    require_root("mmdebstrap")?;
+    apt_install("mmdebstrap")
+}
+
+/// `apt-get install` of one package from the host's own sources (as root).
+fn apt_install(package: &str) -> anyhow::Result<()> {
+    require_root(package)?;
     let sh = Shell::new()?;
     process::host(cmd!(sh, "apt-get update -qq"))?;
     process::host(
         cmd!(
             sh,
-            "apt-get install -y -qq --no-install-recommends mmdebstrap"
+            "apt-get install -y -qq --no-install-recommends {package}"
         )
         .env("DEBIAN_FRONTEND", "noninteractive"),
     )?;

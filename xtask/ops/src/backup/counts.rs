@@ -84,25 +84,22 @@ pub fn activity_file(stack: &Stack, label: &str) -> Utf8PathBuf {
 
 /// The recorded write fingerprints of a set, if any (sets taken before they were recorded have none).
 pub fn recorded_activity(stack: &Stack, label: &str) -> anyhow::Result<Option<Activity>> {
-    let file = activity_file(stack, label);
-    if !file.exists() {
-        return Ok(None);
-    }
-    let text =
-        std::fs::read_to_string(&file).with_context(|| format!("failed to read `{file}`"))?;
-    Ok(Some(
-        serde_json::from_str(&text).with_context(|| format!("`{file}` is not valid JSON"))?,
-    ))
+    read_recorded(&activity_file(stack, label))
 }
 
 /// The recorded row counts of a set, if any.
 pub fn recorded_counts(stack: &Stack, label: &str) -> anyhow::Result<Option<RowCounts>> {
-    let file = counts_file(stack, label);
+    read_recorded(&counts_file(stack, label))
+}
+
+/// A JSON file recorded beside a set, or `None` when there is none.
+fn read_recorded<T: serde::de::DeserializeOwned>(
+    file: &camino::Utf8Path,
+) -> anyhow::Result<Option<T>> {
     if !file.exists() {
         return Ok(None);
     }
-    let text =
-        std::fs::read_to_string(&file).with_context(|| format!("failed to read `{file}`"))?;
+    let text = std::fs::read_to_string(file).with_context(|| format!("failed to read `{file}`"))?;
     Ok(Some(
         serde_json::from_str(&text).with_context(|| format!("`{file}` is not valid JSON"))?,
     ))
