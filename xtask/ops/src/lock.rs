@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::paths::Paths;
 use crate::progress::Progress;
+use crate::wait::{poll_until, Poll};
 
 /// The lock file's name inside the state directory.
 pub const LOCK_FILE: &str = ".core_data.lock";
@@ -109,9 +110,10 @@ impl StateLock {
         let started = Instant::now();
         // What the last "Waiting" line said: repeated only when the holder changes.
         let mut announced: Option<Option<Holder>> = None;
-        loop {
+        // No limit: a waiting command waits as long as the holder works.
+        poll_until("the state lock", Duration::MAX, POLL, || {
             match fs4::FileExt::try_lock(&file) {
-                Ok(()) => break,
+                Ok(()) => return Ok(Poll::Ready(())),
                 Err(fs4::TryLockError::WouldBlock) => {}
                 Err(fs4::TryLockError::Error(err)) => {
                     return Err(err).with_context(|| format!("failed to lock `{path}`"));
@@ -142,8 +144,8 @@ impl StateLock {
                 );
                 announced = Some(holder);
             }
-            std::thread::sleep(POLL);
-        }
+            Ok(Poll::Pending("held by another command".to_owned()))
+        })?;
         // Ours now. A record still in the file was left by a holder that died
         // (a clean release empties it); the kernel released its flock.
         let stale = read_record(&path).filter(|old| old.pid != std::process::id());

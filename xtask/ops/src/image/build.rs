@@ -1,10 +1,11 @@
 //! Building the platform image from `postgres/` plus the sidecar binary, staged
 //! together in a private build context. The build is keyed by a hash of its
-//! inputs (the staged files, the build arguments and the base image's ID),
-//! stored as an image label: unchanged inputs skip the build.
+//! inputs (`postgres/`, the sidecar's sources and lock file, the build
+//! arguments and the base image's ID), stored as an image label: unchanged
+//! inputs skip the build, and the binary is compiled only when one is due.
 
 use anyhow::Context;
-use camino::Utf8Path;
+use camino::{Utf8Path, Utf8PathBuf};
 use sha2::{Digest, Sha256};
 
 use super::{base, sidecar, BASE_LABEL, INPUTS_LABEL};
@@ -36,19 +37,30 @@ pub fn build_args(config: &Config, base_image: &str) -> Vec<(&'static str, Strin
 }
 
 /// Hashes every file under `postgres/` except the config templates (they are
-/// rendered on the host, not baked in), plus the build arguments and base ID.
+/// rendered on the host, not baked in), the `sources` the sidecar binary is
+/// built from (named, so the binary is compiled only when the image must be
+/// rebuilt), the build arguments and the base ID.
 pub fn inputs_hash(
     postgres_dir: &Utf8Path,
+    sources: &[(String, Utf8PathBuf)],
     args: &[(&str, String)],
     base_id: &str,
 ) -> anyhow::Result<String> {
     let mut files = Vec::new();
     collect_files(postgres_dir, postgres_dir, &mut files)?;
-    files.sort();
+    let mut named: Vec<(String, Utf8PathBuf)> = files
+        .into_iter()
+        .map(|relative| {
+            let path = postgres_dir.join(&relative);
+            (relative, path)
+        })
+        .chain(sources.iter().cloned())
+        .collect();
+    named.sort();
     let mut hasher = Sha256::new();
-    for relative in files {
-        let bytes = std::fs::read(postgres_dir.join(&relative))?;
-        hasher.update(relative.as_bytes());
+    for (name, path) in named {
+        let bytes = std::fs::read(&path).with_context(|| format!("failed to read `{path}`"))?;
+        hasher.update(name.as_bytes());
         hasher.update([0]);
         hasher.update((bytes.len() as u64).to_le_bytes());
         hasher.update(&bytes);
@@ -121,15 +133,12 @@ pub fn ensure(
     progress: &dyn Progress,
 ) -> anyhow::Result<Outcome> {
     let base_image = base::ensure(docker, config, progress)?;
-    let binary = sidecar::build(paths, progress)?;
-    let context = stage_context(&paths.postgres_dir(), &binary)?;
-    let context_dir =
-        Utf8Path::from_path(context.path()).context("the temporary directory is not UTF-8")?;
     let base_id = docker
         .image_id(&base_image)?
         .with_context(|| format!("base image `{base_image}` vanished"))?;
     let args = build_args(config, &base_image);
-    let hash = inputs_hash(context_dir, &args, &base_id)?;
+    let sources = sidecar::sources(paths)?;
+    let hash = inputs_hash(&paths.postgres_dir(), &sources, &args, &base_id)?;
     let image = config.image();
     let current = docker
         .image_labels(image)?
@@ -138,6 +147,10 @@ pub fn ensure(
         progress.status("Fresh", &format!("image {image} (inputs unchanged)"));
         return Ok(Outcome::UpToDate);
     }
+    let binary = sidecar::build(paths, progress)?;
+    let context = stage_context(&paths.postgres_dir(), &binary)?;
+    let context_dir =
+        Utf8Path::from_path(context.path()).context("the temporary directory is not UTF-8")?;
     progress.status("Building", &format!("image {image} on {base_image}"));
     let started = std::time::Instant::now();
     let mut cmd: Vec<String> = vec!["build".into(), "--tag".into(), image.to_owned()];
@@ -172,24 +185,38 @@ mod tests {
         std::fs::create_dir(root.join("conf")).unwrap();
         std::fs::write(root.join("conf/postgresql.conf.j2"), "a\n").unwrap();
         let args = vec![("POSTGRES_UID", "999".to_owned())];
-        let first = inputs_hash(root, &args, "sha256:1").unwrap();
-        assert_eq!(first, inputs_hash(root, &args, "sha256:1").unwrap());
+        let first = inputs_hash(root, &[], &args, "sha256:1").unwrap();
+        assert_eq!(first, inputs_hash(root, &[], &args, "sha256:1").unwrap());
 
         std::fs::write(root.join("conf/postgresql.conf.j2"), "b\n").unwrap();
         assert_eq!(
             first,
-            inputs_hash(root, &args, "sha256:1").unwrap(),
+            inputs_hash(root, &[], &args, "sha256:1").unwrap(),
             "templates must not trigger a rebuild"
         );
 
         assert_ne!(
             first,
-            inputs_hash(root, &args, "sha256:2").unwrap(),
+            inputs_hash(root, &[], &args, "sha256:2").unwrap(),
             "a new base must rebuild"
         );
         let other_uid = vec![("POSTGRES_UID", "1000".to_owned())];
-        assert_ne!(first, inputs_hash(root, &other_uid, "sha256:1").unwrap());
+        assert_ne!(
+            first,
+            inputs_hash(root, &[], &other_uid, "sha256:1").unwrap()
+        );
+        let source = root.join("../sidecar-main.rs");
+        std::fs::write(&source, "fn main() {}\n").unwrap();
+        let sources = vec![("xtask/sidecar/src/main.rs".to_owned(), source.clone())];
+        let with_source = inputs_hash(root, &sources, &args, "sha256:1").unwrap();
+        assert_ne!(first, with_source, "the sidecar's sources count");
+        std::fs::write(&source, "fn main() { }\n").unwrap();
+        assert_ne!(
+            with_source,
+            inputs_hash(root, &sources, &args, "sha256:1").unwrap()
+        );
+        std::fs::remove_file(&source).unwrap();
         std::fs::write(root.join("Dockerfile"), "FROM y\n").unwrap();
-        assert_ne!(first, inputs_hash(root, &args, "sha256:1").unwrap());
+        assert_ne!(first, inputs_hash(root, &[], &args, "sha256:1").unwrap());
     }
 }

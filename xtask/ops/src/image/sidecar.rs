@@ -46,6 +46,36 @@ pub fn build(paths: &Paths, progress: &dyn Progress) -> anyhow::Result<Utf8PathB
     Ok(target_dir.join(format!("{host}/release/{BINARY}")))
 }
 
+/// The files the binary is built from, named relative to the repository: the
+/// crate's sources and manifest, the workspace manifest and the lock file.
+pub fn sources(paths: &Paths) -> anyhow::Result<Vec<(String, Utf8PathBuf)>> {
+    let repo = paths.repo();
+    let mut named = Vec::new();
+    let mut pending = vec![repo.join("xtask/sidecar")];
+    while let Some(dir) = pending.pop() {
+        for entry in dir
+            .read_dir_utf8()
+            .with_context(|| format!("failed to read `{dir}`"))?
+        {
+            let entry = entry?;
+            let path = entry.path().to_owned();
+            if entry.file_type()?.is_dir() {
+                pending.push(path);
+            } else {
+                let name = path
+                    .strip_prefix(repo)
+                    .expect("below the repository")
+                    .to_string();
+                named.push((name, path));
+            }
+        }
+    }
+    for file in ["Cargo.toml", "Cargo.lock"] {
+        named.push((file.to_owned(), repo.join(file)));
+    }
+    Ok(named)
+}
+
 /// The host's target triple, as rustc reports it.
 fn host_triple() -> anyhow::Result<String> {
     let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".to_owned());
