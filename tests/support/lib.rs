@@ -322,6 +322,15 @@ pub fn corrupt_repository_copy(stack: &Stack, label: &str) -> String {
     corrupt
 }
 
+/// One runbook file compiled on its own (a compile error panics with its diagnostic).
+pub fn compile_script(name: &str, text: &str) -> Catalog {
+    let file = core_data_runbook::catalog::SourceFile {
+        name: name.to_owned(),
+        text: text.to_owned(),
+    };
+    Catalog::compile(vec![file], &Limits::default()).unwrap_or_else(|diag| panic!("{diag}"))
+}
+
 /// The result of a runbook run against a real stack.
 pub struct Ran {
     pub result: Result<u8, String>,

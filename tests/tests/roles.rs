@@ -8,6 +8,7 @@
 use std::time::{Duration, Instant};
 
 use core_data_ops::lock;
+use core_data_ops::pg::bootstrap;
 use core_data_ops::secrets::{self, BACKUP_ROLE, READER_ROLE};
 use core_data_tests::{docker_available, finish, xtask, xtask_command, CliOutput, TestStack};
 
@@ -30,21 +31,11 @@ fn state(t: &TestStack) -> &camino::Utf8Path {
 }
 
 fn role_exists(t: &TestStack, role: &str) -> bool {
-    t.stack
-        .connect("postgres")
-        .unwrap()
-        .query_opt("SELECT 1 FROM pg_roles WHERE rolname = $1", &[&role])
-        .unwrap()
-        .is_some()
+    bootstrap::role_exists(&mut t.stack.connect("postgres").unwrap(), role).unwrap()
 }
 
 fn database_exists(t: &TestStack, db: &str) -> bool {
-    t.stack
-        .connect("postgres")
-        .unwrap()
-        .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&db])
-        .unwrap()
-        .is_some()
+    bootstrap::database_exists(&mut t.stack.connect("postgres").unwrap(), db).unwrap()
 }
 
 fn expect(out: &CliOutput, code: i32, needle: &str) {

@@ -6,9 +6,9 @@
 //! the server as the reader. The split
 //! write grants on a real stack are in `runbook_grants.rs`.
 
-use core_data_runbook::catalog::{self, Catalog, SourceFile};
+use core_data_runbook::catalog::{self, Catalog};
 use core_data_runbook::engine::{Grant, Grants, Limits};
-use core_data_tests::{docker_available, run_runbook, Ran, TestStack};
+use core_data_tests::{compile_script, docker_available, run_runbook, Ran, TestStack};
 
 fn run(t: &TestStack, catalog: &Catalog, name: &str, args: &[(&str, &str)], grants: Grants) -> Ran {
     run_runbook(&t.stack, catalog, name, args, grants)
@@ -19,14 +19,6 @@ fn shipped() -> Catalog {
     catalog::load(&repo, &[], &Limits::default())
         .unwrap()
         .unwrap_or_else(|rendered| panic!("{rendered}"))
-}
-
-fn script(name: &str, text: &str) -> Catalog {
-    let file = SourceFile {
-        name: name.to_owned(),
-        text: text.to_owned(),
-    };
-    Catalog::compile(vec![file], &Limits::default()).unwrap_or_else(|diag| panic!("{diag}"))
 }
 
 #[test]
@@ -64,7 +56,7 @@ fn types() {
     }
 }
 "#;
-    let catalog = script("types.rhai", text);
+    let catalog = compile_script("types.rhai", text);
     let ran = run(t, &catalog, "types", &[], Grants::default());
     assert_eq!(ran.result, Ok(0), "{ran}");
     let expected: String = [
@@ -232,7 +224,7 @@ fn sql_errors_point_at_the_script_line(t: &TestStack) {
     let text =
         "/// Fails in SQL on line 4.\nfn broken() {\n    log::info(\"about to fail\");\n    \
                 let rows = pg::query(\"postgres\", \"SELEC 1\", []);\n    rows.len()\n}\n";
-    let catalog = script("broken.rhai", text);
+    let catalog = compile_script("broken.rhai", text);
     let ran = run(t, &catalog, "broken", &[], Grants::default());
     let rendered = ran.result.unwrap_err();
     let expected = "error: pg::query: syntax error at or near \"SELEC\"\n --> broken.rhai:4:20\n  |\n\
@@ -257,7 +249,7 @@ fn lookup() {
     print(names.len());
 }
 "#;
-    let catalog = script("inject.rhai", text);
+    let catalog = compile_script("inject.rhai", text);
     let ran = run(t, &catalog, "lookup", &[], Grants::default());
     assert_eq!(ran.result, Ok(0), "{ran}");
     assert!(
@@ -294,7 +286,7 @@ fn honest() {
     print(`${n} ${counts}`);
 }
 "#;
-    let catalog = script("writes.rhai", text);
+    let catalog = compile_script("writes.rhai", text);
     let ran = run(t, &catalog, "sneaky", &[], Grants::default());
     let rendered = ran.result.unwrap_err();
     assert!(
@@ -367,7 +359,7 @@ fn untimeout() {
     print(`timeout ${rows[0].timeout}`);
 }
 "#;
-    let catalog = script("escapes.rhai", text);
+    let catalog = compile_script("escapes.rhai", text);
     let rendered = run(t, &catalog, "program", &[], Grants::default())
         .result
         .unwrap_err();

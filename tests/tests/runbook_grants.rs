@@ -8,20 +8,12 @@
 
 use std::sync::Arc;
 
-use core_data_runbook::catalog::{Catalog, SourceFile};
+use core_data_runbook::catalog::Catalog;
 use core_data_runbook::engine::{Captured, Grant, Grants, Limits};
-use core_data_tests::{docker_available, run_runbook, Ran, TestStack};
+use core_data_tests::{compile_script, docker_available, run_runbook, Ran, TestStack};
 
 fn run(t: &TestStack, catalog: &Catalog, name: &str, args: &[(&str, &str)], grants: Grants) -> Ran {
     run_runbook(&t.stack, catalog, name, args, grants)
-}
-
-fn script(name: &str, text: &str) -> Catalog {
-    let file = SourceFile {
-        name: name.to_owned(),
-        text: text.to_owned(),
-    };
-    Catalog::compile(vec![file], &Limits::default()).unwrap_or_else(|diag| panic!("{diag}"))
 }
 
 #[test]
@@ -61,7 +53,7 @@ fn attempt(args) {
     }
 }
 "#;
-    let catalog = script("writer.rhai", text);
+    let catalog = compile_script("writer.rhai", text);
     let writes = Grants::only(Grant::SqlWrites);
     let ran = run(t, &catalog, "whoami", &[], writes);
     assert_eq!(ran.result, Ok(0), "{ran}");
@@ -149,7 +141,7 @@ fn probe() {
     docker::exec("postgres", ["cat", "/run/secrets/postgres_superuser_password"]);
 }
 "#;
-    let catalog = script("exec.rhai", text);
+    let catalog = compile_script("exec.rhai", text);
     let ran = run(t, &catalog, "probe", &[], Grants::only(Grant::Exec));
     let rendered = ran.result.clone().unwrap_err();
     assert!(
@@ -202,7 +194,7 @@ fn chatty() {
     print(`log ${log.len()} ${log[0]}`);
 }
 "#;
-    let catalog = script("chatty.rhai", text);
+    let catalog = compile_script("chatty.rhai", text);
     let limits = Limits {
         max_output_bytes: 4096,
         ..Limits::default()
