@@ -22,7 +22,14 @@ pub fn volume_name(stack: &Stack, name: &str) -> String {
 
 /// The rendered configuration (for pgbackrest.conf and pg_hba.conf), read-only.
 pub fn conf_mount(stack: &Stack) -> Mount {
-    server_mounts(&stack.paths).swap_remove(0)
+    conf_bind(&stack.paths)
+}
+
+fn conf_bind(paths: &Paths) -> Mount {
+    Mount::bind(
+        crate::render::output_dir(paths).into_string(),
+        "/etc/core_data/conf",
+    )
 }
 
 /// What a server container needs beyond its volumes, all read-only: the
@@ -32,7 +39,7 @@ pub fn server_mounts(paths: &Paths) -> Vec<Mount> {
     let tls_files = crate::tls::files(paths);
     let bind = |path: &camino::Utf8Path, target: &str| Mount::bind(path.as_str(), target);
     vec![
-        bind(&crate::render::output_dir(paths), "/etc/core_data/conf"),
+        conf_bind(paths),
         bind(
             &crate::secrets::superuser_password_file(paths),
             "/run/secrets/postgres_superuser_password",
@@ -81,6 +88,8 @@ impl<'a> Throwaway<'a> {
         role: &str,
         mounts: &[Mount],
     ) -> anyhow::Result<Throwaway<'a>> {
+        // A throw-away of this name is only ever left by a killed run of the same step.
+        stack.docker.remove_container(name)?;
         let container = confined(stack)?
             .name(name)
             .label(ROLE_LABEL, role)

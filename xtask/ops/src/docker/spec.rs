@@ -265,17 +265,15 @@ impl ContainerSpec {
         }
     }
 
-    /// Creates and starts the container (a same-named leftover is removed
-    /// first). The guard removes it when dropped unless `keep` is called.
+    /// Creates and starts the container; a container of the same name already
+    /// there is an error (the engine's), never removed here. The guard removes
+    /// it when dropped unless `keep` is called.
     pub fn start(self, docker: &Docker) -> anyhow::Result<Running<'_>> {
         let what = || format!("failed to start a container of `{}`", self.image);
         let options = self
             .name
             .as_ref()
             .map(|name| CreateContainerOptionsBuilder::default().name(name).build());
-        if let Some(name) = &self.name {
-            docker.remove_container(name)?;
-        }
         let id = docker
             .runtime
             .block_on(docker.client.create_container(options, self.body()))
