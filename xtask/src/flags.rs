@@ -2,12 +2,14 @@
 //! backup, restore, QA and dump commands are in `flags/backup.rs`, the
 //! runbook commands in `flags/runbook.rs`; `cmd/` defines no arguments.
 
+mod audit;
 mod backup;
 mod runbook;
 
 use camino::Utf8PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+pub(crate) use audit::*;
 pub(crate) use backup::*;
 pub(crate) use runbook::*;
 
@@ -93,6 +95,24 @@ pub(crate) enum Command {
     Runbooks(Runbooks),
     /// Run a runbook in the sandbox: `cargo xtask run <name> [key=value ...]`.
     Run(Run),
+    /// Audits of the live stack (roles, security, extensions, autovacuum, indexes, …); each
+    /// exits 1 when a finding crosses a threshold.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// Same as `config check`.
+    #[command(hide = true)]
+    ConfigCheck(ConfigCheck),
+    /// Save pg_stat_statements (every database) to a file for `diff-pgstat`.
+    SnapshotPgstat(SnapshotPgstat),
+    /// Rank what statements did between two `snapshot-pgstat` files.
+    DiffPgstat(DiffPgstat),
+    /// PostgreSQL, extensions, pgBackRest and tools: installed, in each database, and offered by
+    /// the Debian mirror.
+    VersionStatus(VersionStatus),
+    /// A real round trip through every bundle extension in a throw-away schema; exit 1 on any failure.
+    ExerciseExtensions(ExerciseExtensions),
+    /// A pgTAP plan over the bundle (present at the expected version, key functions callable); TAP output.
+    PgtapSmoke(PgtapSmoke),
     /// Benchmarks that print figures next to their floor and the ratio.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -282,6 +302,10 @@ pub(crate) enum ConfigCommand {
     Apply,
     /// Check `.env` and print the rendered postgresql.conf without applying it.
     Show,
+    /// Compare the rendered configuration with the live server (settings and their sources,
+    /// ALTER SYSTEM overrides, file errors, pending restarts, hba rules, preload libraries, the
+    /// bundle in each database); exit 1 on drift. `config apply` fixes it.
+    Check(ConfigCheck),
 }
 
 #[derive(Debug, Subcommand)]

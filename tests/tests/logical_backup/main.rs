@@ -44,7 +44,8 @@ fn logical_backup_full_workflow() {
         vec![
             BACKUP_ROLE.to_owned(),
             core_data_ops::secrets::READER_ROLE.to_owned(),
-            core_data_ops::secrets::RUNBOOK_ROLE.to_owned()
+            core_data_ops::secrets::RUNBOOK_ROLE.to_owned(),
+            core_data_ops::secrets::AUDITOR_ROLE.to_owned()
         ]
     );
 

@@ -96,6 +96,7 @@ pub const SERVICE_ROLES: &[&str] = &[
     crate::secrets::BACKUP_ROLE,
     crate::secrets::READER_ROLE,
     crate::secrets::RUNBOOK_ROLE,
+    crate::secrets::AUDITOR_ROLE,
 ];
 
 /// The `.env` key behind each setting of postgresql.conf, read from the

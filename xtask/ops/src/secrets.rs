@@ -29,6 +29,12 @@ pub const RUNBOOK_PASSWORD: &str = "core_data_runbook_password";
 /// table data and maintains tables, but is not a superuser and owns nothing.
 pub const RUNBOOK_ROLE: &str = "core_data_runbook";
 
+/// The password of `AUDITOR_ROLE`, the login every audit connects as.
+pub const AUDITOR_PASSWORD: &str = "core_data_auditor_password";
+/// The audits' login: a member of `pg_monitor` only, plus the few
+/// `SECURITY DEFINER` functions of `audit::access`. Not a superuser.
+pub const AUDITOR_ROLE: &str = "core_data_auditor";
+
 /// 32 random alphanumeric characters (~190 bits): safe in URLs and config files.
 pub fn generate_password() -> String {
     Alphanumeric.sample_string(&mut rand::rng(), 32)
@@ -60,6 +66,10 @@ pub fn reader_password_file(paths: &Paths) -> Utf8PathBuf {
 
 pub fn runbook_password_file(paths: &Paths) -> Utf8PathBuf {
     paths.secrets_dir().join(RUNBOOK_PASSWORD)
+}
+
+pub fn auditor_password_file(paths: &Paths) -> Utf8PathBuf {
+    paths.secrets_dir().join(AUDITOR_PASSWORD)
 }
 
 /// Reads a secret file, trimming one trailing newline; a missing file says how to make it.
@@ -98,6 +108,7 @@ pub fn ensure(paths: &Paths, config: &Config, force: bool) -> anyhow::Result<Vec
         backup_password_file(paths),
         reader_password_file(paths),
         runbook_password_file(paths),
+        auditor_password_file(paths),
     ] {
         if write_new(&service, &generate_password(), force, config)? {
             written.push(service);

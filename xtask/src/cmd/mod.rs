@@ -2,19 +2,23 @@
 //! arguments are in `flags`) and hold no domain logic: they call
 //! `core_data_ops` and print, returning a `CliError` when they fail.
 
+mod audit;
 mod backup;
 mod bench;
 mod completions;
 mod config;
 mod db;
 mod doctor;
+mod extensions;
 mod image;
 mod init;
 mod lifecycle;
 mod logical;
 mod output;
+mod pgstat;
 mod psql;
 mod runbook;
+mod schema;
 mod service_urls;
 mod user;
 
@@ -78,6 +82,15 @@ pub(crate) fn run(flags: Xtask) -> CmdResult {
         Command::DropDb(args) => db::drop(&ctx, &args),
         Command::Config(ConfigCommand::Apply) => config::apply(&ctx),
         Command::Config(ConfigCommand::Show) => config::show(&ctx),
+        Command::Config(ConfigCommand::Check(args)) | Command::ConfigCheck(args) => {
+            audit::config_check(&ctx, &args)
+        }
+        Command::Audit(command) => audit::run(&ctx, &command),
+        Command::SnapshotPgstat(args) => pgstat::snapshot(&ctx, &args),
+        Command::DiffPgstat(args) => pgstat::diff(&ctx, &args),
+        Command::VersionStatus(args) => extensions::version_status(&ctx, &args),
+        Command::ExerciseExtensions(args) => extensions::exercise(&ctx, &args),
+        Command::PgtapSmoke(args) => extensions::pgtap_smoke(&ctx, &args),
         Command::Dump(args) => logical::dump(&ctx, &args),
         Command::DumpSql(args) => logical::dump_sql(&ctx, &args),
         Command::RestoreDump(args) => logical::restore_dump(&ctx, &args),
@@ -131,7 +144,14 @@ fn locking_name(command: &Command) -> Option<&'static str> {
         | Command::Logs(_)
         | Command::Psql(_)
         | Command::ServiceUrls(_)
-        | Command::Config(ConfigCommand::Show)
+        | Command::Config(ConfigCommand::Show | ConfigCommand::Check(_))
+        | Command::ConfigCheck(_)
+        | Command::Audit(_)
+        | Command::SnapshotPgstat(_)
+        | Command::DiffPgstat(_)
+        | Command::VersionStatus(_)
+        | Command::ExerciseExtensions(_)
+        | Command::PgtapSmoke(_)
         | Command::DumpStatus(_)
         | Command::Runbooks(_)
         | Command::Run(_)

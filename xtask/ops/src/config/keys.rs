@@ -121,6 +121,17 @@ pub const KEYS: &[Key] = &[
     key("Logical backups", "LOGICAL_BACKUP_INTERVAL_SECONDS", Int(5, 604_800), Static("86400"), "Sidecar: seconds between logical dumps of every database."),
     key("Logical backups", "LOGICAL_BACKUP_RETENTION_SECONDS", Int(10, 31_536_000), Static("604800"), "Sidecar: dumps older than this are pruned."),
     key("Logical backups", "LOGICAL_BACKUP_EXCLUDE", Names, Static(""), "Sidecar: databases not dumped, comma-separated."),
+    key("Audits", "AUDIT_DEAD_TUPLES_MIN", Int(0, 1_000_000_000_000), Static("1000"), "`audit autovacuum`: a table needs vacuum with at least this many dead tuples ..."),
+    key("Audits", "AUDIT_DEAD_TUPLE_RATIO", Float(0.0, 1.0), Static("0.2"), "... that are at least this share of its live plus dead tuples."),
+    key("Audits", "AUDIT_WRAPAROUND_PERCENT", Float(0.1, 100.0), Static("40"), "`audit autovacuum`: transaction-ID or multixact age, in percent of the 2^31 limit, that is a finding."),
+    key("Audits", "AUDIT_SLOT_RETAINED_MB", Int(0, 100_000_000), Static("1024"), "`audit replication`: WAL a slot may retain before it is a finding (an inactive slot retaining any WAL always is)."),
+    key("Audits", "AUDIT_REPLICATION_LAG_SECONDS", Int(0, 86_400), Static("300"), "`audit replication`: standby lag that is a finding."),
+    key("Audits", "AUDIT_INDEX_BLOAT_PERCENT", Float(1.0, 100.0), Static("30"), "`audit index-bloat`: percent of an index's leaf space that may be wasted before it is a finding."),
+    key("Audits", "AUDIT_INDEX_MIN_SIZE_MB", Int(0, 100_000_000), Static("1"), "`audit index-bloat`: indexes smaller than this are not examined (`--min-size-mb`)."),
+    key("Audits", "AUDIT_VALID_UNTIL", Choice(&["ignore", "require"]), Static("ignore"), "`audit roles`: `require` makes a login role without VALID UNTIL a finding (one past it always is)."),
+    key("Audits", "AUDIT_CRON_LOOKBACK_HOURS", Int(1, 8_760), Static("24"), "`audit cron`: failed pg_cron runs within this many hours are findings."),
+    key("Audits", "AUDIT_BUFFERCACHE_LIMIT", Int(1, 10_000), Static("20"), "`audit buffercache`: relations listed (`--limit`)."),
+    key("Audits", "AUDIT_SENSITIVE_COLUMNS", Names, Static("email,ssn,password,passwd,token,secret,api_key,credit_card,card_number,iban,phone,date_of_birth"), "`audit security`: column names that mark a table as sensitive (it should have row-level security)."),
 ];
 
 /// Looks a key up by name.

@@ -46,6 +46,9 @@ impl ServiceRoles {
         if role == secrets::RUNBOOK_ROLE {
             return Some("is the login runbooks' SQL writes run as".to_owned());
         }
+        if role == secrets::AUDITOR_ROLE {
+            return Some("is the login audits run as".to_owned());
+        }
         let owned: Vec<&str> = self
             .app_owners
             .iter()
@@ -182,6 +185,7 @@ pub fn create_db(
         bootstrap::grant_owner(&mut db_client, database, owner)?;
     }
     let installed = bootstrap::ensure_extensions(&mut db_client, database)?;
+    crate::audit::access::grant_in_database(&mut db_client)?;
     bootstrap::ensure_partman_job(client, database)?;
     Ok((created, installed))
 }

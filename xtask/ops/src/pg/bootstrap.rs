@@ -110,6 +110,16 @@ pub fn create_runbook_role(client: &mut postgres::Client, password: &str) -> any
         .with_context(|| format!("failed to grant `{role}` its data rights"))
 }
 
+/// The audits' login: `pg_monitor` (statistics, settings, pgstattuple,
+/// pg_buffercache) and nothing else; see `audit::access`.
+pub fn create_auditor_role(client: &mut postgres::Client, password: &str) -> anyhow::Result<()> {
+    let role = secrets::AUDITOR_ROLE;
+    create_role(client, role, password)?;
+    client
+        .batch_execute(&format!("GRANT pg_monitor TO {}", quote_ident(role)))
+        .with_context(|| format!("failed to grant `{role}` pg_monitor"))
+}
+
 pub fn role_exists(client: &mut postgres::Client, role: &str) -> anyhow::Result<bool> {
     Ok(client
         .query_opt("SELECT 1 FROM pg_roles WHERE rolname = $1", &[&role])?
@@ -295,6 +305,18 @@ pub fn run(
             &secrets::read(&secrets::runbook_password_file(paths))?,
         )?;
         report.service_roles.push(secrets::RUNBOOK_ROLE.to_owned());
+    }
+    if !role_exists(&mut admin, secrets::AUDITOR_ROLE)? {
+        create_auditor_role(
+            &mut admin,
+            &secrets::read(&secrets::auditor_password_file(paths))?,
+        )?;
+        report.service_roles.push(secrets::AUDITOR_ROLE.to_owned());
+    }
+    crate::audit::access::ensure_functions(&mut admin)?;
+    // Every database, not only the configured ones: audits cover them all.
+    for database in databases(&mut admin)? {
+        crate::audit::access::grant_in_database(&mut connect(&database)?)?;
     }
     Ok(report)
 }

@@ -45,6 +45,10 @@ pub fn service_logins(paths: &Paths, config: &crate::config::Config) -> Vec<Serv
             role: secrets::RUNBOOK_ROLE.to_owned(),
             file: secrets::runbook_password_file(paths),
         },
+        ServiceLogin {
+            role: secrets::AUDITOR_ROLE.to_owned(),
+            file: secrets::auditor_password_file(paths),
+        },
     ];
     for db in config.databases() {
         if !logins.iter().any(|login| login.role == db.owner) {

@@ -1,0 +1,119 @@
+//! Audits end to end on one stack. Each check plants a real problem (in a
+//! database other than `postgres`), runs the audit through the CLI, asserts
+//! the finding and exit code 1, fixes the problem and asserts the finding is
+//! gone. Every JSON report is validated against docs/schema/audit.schema.json
+//! and every CSV report is read back with a CSV reader. The audits connect as
+//! a role that is not a superuser.
+
+use core_data_ops::audit::{Finding, Report, Summary};
+use core_data_tests::{docker_available, xtask, CliOutput, TestStack};
+
+mod schema_check;
+
+/// The application database problems are planted in (not `postgres`).
+pub(crate) const DB: &str = "shop";
+
+#[test]
+fn audits_full_workflow() {
+    if !docker_available("audits_full_workflow") {
+        return;
+    }
+    let t = TestStack::new("audits", 209);
+    t.up();
+
+    everything_is_clean_after_up(&t);
+}
+
+/// `audit all` on a fresh stack: no problem, exit 0, as the auditor (not a
+/// superuser), JSON valid against the schema, CSV readable.
+fn everything_is_clean_after_up(t: &TestStack) {
+    let (summary, out) = audit_all(t, &[]);
+    let problems: Vec<&Finding> = summary
+        .reports
+        .iter()
+        .flat_map(|r| &r.findings)
+        .filter(|f| f.severity.fails())
+        .collect();
+    assert!(problems.is_empty(), "a fresh stack has problems: {problems:#?}");
+    assert_eq!(out.code, Some(0), "{out}");
+    assert_eq!(summary.connected_as.role, core_data_ops::secrets::AUDITOR_ROLE);
+    assert!(!summary.connected_as.superuser);
+    assert_eq!(
+        t.query_one_string(
+            "postgres",
+            "SELECT rolsuper::text FROM pg_roles WHERE rolname = 'core_data_auditor'"
+        ),
+        "false"
+    );
+    let csv = xtask(t.paths().state(), &["audit", "all", "--format", "csv"]);
+    assert_eq!(csv.code, Some(0), "{csv}");
+    let rows = read_csv(&csv.stdout);
+    let findings: usize = summary.reports.iter().map(|r| r.findings.len()).sum();
+    assert_eq!(rows.len(), findings, "one CSV row per finding");
+}
+
+/// `audit all --format json` with `args`: the summary (validated against the
+/// schema) and the CLI's output.
+pub(crate) fn audit_all(t: &TestStack, args: &[&str]) -> (Summary, CliOutput) {
+    let mut argv = vec!["audit", "all", "--format", "json"];
+    argv.extend_from_slice(args);
+    let out = xtask(t.paths().state(), &argv);
+    assert!(matches!(out.code, Some(0 | 1)), "{out}");
+    let value: serde_json::Value =
+        serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"));
+    schema_check::validate(&value);
+    (serde_json::from_value(value).expect("summary shape"), out)
+}
+
+/// `audit NAME --format json` with `args`: the report (validated against the
+/// schema) and the CLI's output. Also runs it as CSV and checks the rows match.
+pub(crate) fn audit(t: &TestStack, name: &str, args: &[&str]) -> (Report, CliOutput) {
+    let mut argv = vec!["audit", name, "--format", "json"];
+    argv.extend_from_slice(args);
+    let out = xtask(t.paths().state(), &argv);
+    assert!(matches!(out.code, Some(0 | 1)), "{out}");
+    let value: serde_json::Value =
+        serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"));
+    schema_check::validate(&value);
+    let report: Report = serde_json::from_value(value).expect("report shape");
+    assert_eq!(out.code == Some(1), report.failed(), "exit code follows the findings: {out}");
+    (report, out)
+}
+
+/// The findings of `report` with this check name.
+pub(crate) fn with_check<'a>(report: &'a Report, check: &str) -> Vec<&'a Finding> {
+    report.findings.iter().filter(|f| f.check == check).collect()
+}
+
+/// Whether `report` has a failing finding `check` on an object containing `object` in `database`.
+pub(crate) fn flags(report: &Report, check: &str, database: Option<&str>, object: &str) -> bool {
+    report.findings.iter().any(|f| {
+        f.check == check
+            && f.severity.fails()
+            && f.database.as_deref() == database
+            && f.object.contains(object)
+    })
+}
+
+/// Runs SQL as the superuser in `database`.
+pub(crate) fn sql(t: &TestStack, database: &str, statements: &str) {
+    let mut client = t
+        .stack
+        .connect(database)
+        .unwrap_or_else(|e| panic!("connect to {database}: {e:#}"));
+    client
+        .batch_execute(statements)
+        .unwrap_or_else(|e| panic!("`{statements}` failed: {e}"));
+}
+
+pub(crate) fn read_csv(text: &str) -> Vec<csv::StringRecord> {
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    assert_eq!(
+        reader.headers().expect("CSV header").iter().collect::<Vec<_>>(),
+        ["audit", "database", "object", "check", "severity", "value", "detail"]
+    );
+    reader
+        .records()
+        .map(|r| r.expect("CSV row"))
+        .collect()
+}

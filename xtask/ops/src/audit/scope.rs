@@ -1,0 +1,90 @@
+//! The context every audit runs in: the stack, the thresholds, the databases
+//! in scope, and connections as `core_data_auditor`.
+
+use anyhow::{bail, Context};
+
+use super::{Identity, Thresholds};
+use crate::pg::bootstrap;
+use crate::secrets;
+use crate::stack::Stack;
+
+pub struct Audit<'a> {
+    pub stack: &'a Stack,
+    pub thresholds: Thresholds,
+    /// Every non-template database that accepts connections, or the ones
+    /// `--db` named (each checked to exist).
+    pub databases: Vec<String>,
+    password: String,
+}
+
+impl<'a> Audit<'a> {
+    /// Resolves the scope: `only` empty means every database. A name that
+    /// does not exist is an error listing the ones that do.
+    pub fn open(stack: &'a Stack, thresholds: Thresholds, only: &[String]) -> anyhow::Result<Self> {
+        let password = secrets::read(&secrets::auditor_password_file(&stack.paths))?;
+        let mut audit = Audit {
+            stack,
+            thresholds,
+            databases: Vec::new(),
+            password,
+        };
+        let mut client = audit.connect("postgres")?;
+        let all = bootstrap::databases(&mut client)?;
+        audit.databases = if only.is_empty() {
+            all
+        } else {
+            for name in only {
+                if !all.contains(name) {
+                    bail!(
+                        "database `{name}` does not exist or does not accept connections; \
+                         the databases are: {}",
+                        all.join(", ")
+                    );
+                }
+            }
+            let mut chosen = only.to_vec();
+            chosen.sort();
+            chosen.dedup();
+            chosen
+        };
+        Ok(audit)
+    }
+
+    /// A connection to `database` as the auditor (TLS verified, not a superuser).
+    pub fn connect(&self, database: &str) -> anyhow::Result<postgres::Client> {
+        self.stack
+            .connect_as(secrets::AUDITOR_ROLE, &self.password, database)
+            .with_context(|| {
+                format!(
+                    "failed to connect as `{}`; `cargo xtask up` creates it",
+                    secrets::AUDITOR_ROLE
+                )
+            })
+    }
+
+    /// Calls `each` with a connection to every database in scope, in name order.
+    pub fn each_database(
+        &self,
+        mut each: impl FnMut(&str, &mut postgres::Client) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
+        for database in &self.databases {
+            let mut client = self.connect(database)?;
+            each(database, &mut client)
+                .with_context(|| format!("while auditing database `{database}`"))?;
+        }
+        Ok(())
+    }
+
+    /// Who the connection is, as the server sees it.
+    pub fn identity(&self) -> anyhow::Result<Identity> {
+        let mut client = self.connect("postgres")?;
+        let row = client.query_one(
+            "SELECT current_user::text, current_setting('is_superuser') = 'on'",
+            &[],
+        )?;
+        Ok(Identity {
+            role: row.get(0),
+            superuser: row.get(1),
+        })
+    }
+}
