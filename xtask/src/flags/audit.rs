@@ -198,6 +198,10 @@ pub(crate) struct DiffPgstat {
 
 #[derive(Debug, Clone, Args)]
 pub(crate) struct VersionStatus {
+    /// The Docker network of the one-shot container that asks the mirror (with `none` it
+    /// cannot reach it: the packages' side is reported as unknown, as on an offline host).
+    #[arg(long, value_name = "NAME", default_value = "bridge")]
+    pub(crate) network: String,
     #[command(flatten)]
     pub(crate) report: ReportArgs,
 }

@@ -154,22 +154,30 @@ pub fn database_exists(client: &mut postgres::Client, database: &str) -> anyhow:
         .is_some())
 }
 
+/// The bundle extensions `database` (which `client` is connected to) lacks, in install order.
+pub fn missing_extensions(
+    client: &mut postgres::Client,
+    database: &str,
+) -> anyhow::Result<Vec<&'static str>> {
+    let installed: Vec<String> = client
+        .query("SELECT extname::text FROM pg_extension", &[])?
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    Ok(extensions_for(database)
+        .into_iter()
+        .filter(|ext| !installed.iter().any(|name| name == ext))
+        .collect())
+}
+
 /// Installs the missing bundle extensions into the database `client` is connected to.
 /// Returns the names it installed.
 pub fn ensure_extensions(
     client: &mut postgres::Client,
     database: &str,
 ) -> anyhow::Result<Vec<String>> {
-    let installed: Vec<String> = client
-        .query("SELECT extname FROM pg_extension", &[])?
-        .iter()
-        .map(|row| row.get(0))
-        .collect();
     let mut created = Vec::new();
-    for ext in extensions_for(database) {
-        if installed.iter().any(|name| name == ext) {
-            continue;
-        }
+    for ext in missing_extensions(client, database)? {
         let statement = if ext == "pg_partman" {
             "CREATE SCHEMA IF NOT EXISTS partman; CREATE EXTENSION IF NOT EXISTS pg_partman SCHEMA partman".to_owned()
         } else {
