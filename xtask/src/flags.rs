@@ -322,6 +322,23 @@ pub(crate) enum BenchCommand {
     Restore(BenchRestore),
     /// Overhead of a runbook primitive: `pg::query("SELECT 1")` from Rhai vs from Rust; median, p95, ratio.
     Runbook(BenchRunbook),
+    /// `audit all` on a scratch stack with many databases (one with many tables), next to the
+    /// server time of the statements it ran (pg_stat_statements); at 1, half and all databases.
+    /// The floor leaves out connections and round trips, which is what the ratio shows.
+    Audit(BenchAudit),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct BenchAudit {
+    /// Databases created (each with the extension bundle).
+    #[arg(long, default_value_t = 10)]
+    pub(crate) databases: u32,
+    /// Tables (each with a key and an index) in the first database.
+    #[arg(long, default_value_t = 1000)]
+    pub(crate) tables: u32,
+    /// Measured runs per scope (after one warm-up run).
+    #[arg(long, default_value_t = 3)]
+    pub(crate) runs: u32,
 }
 
 #[derive(Debug, Args)]

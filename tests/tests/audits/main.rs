@@ -120,9 +120,12 @@ pub(crate) fn sql(t: &TestStack, database: &str, statements: &str) {
         .stack
         .connect(database)
         .unwrap_or_else(|e| panic!("connect to {database}: {e:#}"));
-    client
-        .batch_execute(statements)
-        .unwrap_or_else(|e| panic!("`{statements}` failed: {e}"));
+    client.batch_execute(statements).unwrap_or_else(|e| {
+        let message = e
+            .as_db_error()
+            .map_or_else(|| e.to_string(), |db| db.message().to_owned());
+        panic!("`{statements}` in `{database}` failed: {message}")
+    });
 }
 
 pub(crate) fn read_csv(text: &str) -> Vec<csv::StringRecord> {

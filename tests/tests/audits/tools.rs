@@ -22,11 +22,8 @@ pub(crate) fn config_check_reports_drift_until_applied(t: &TestStack) {
     assert_eq!(out.code, Some(0), "clean after up: {out}");
     assert_eq!(report.problems(), 0, "{report:#?}");
 
-    sql(
-        t,
-        "postgres",
-        "ALTER SYSTEM SET work_mem = '7MB'; SELECT pg_reload_conf()",
-    );
+    sql(t, "postgres", "ALTER SYSTEM SET work_mem = '7MB'");
+    sql(t, "postgres", "SELECT pg_reload_conf()");
     let hba = core_data_ops::render::output_dir(t.paths()).join("pg_hba.conf");
     let original = std::fs::read_to_string(&hba).unwrap();
     std::fs::write(
@@ -60,11 +57,8 @@ pub(crate) fn config_check_reports_drift_until_applied(t: &TestStack) {
         "{report:#?}"
     );
     assert_eq!(out.code, Some(1), "the override is still there: {out}");
-    sql(
-        t,
-        "postgres",
-        "ALTER SYSTEM RESET work_mem; SELECT pg_reload_conf()",
-    );
+    sql(t, "postgres", "ALTER SYSTEM RESET work_mem");
+    sql(t, "postgres", "SELECT pg_reload_conf()");
     let (report, out) = check(&[]);
     assert_eq!(out.code, Some(0), "{out}");
     assert_eq!(report.problems(), 0, "{report:#?}");

@@ -6,7 +6,7 @@ use core_data_ops::bench;
 
 use super::Ctx;
 use crate::error::{fail, CmdResult};
-use crate::flags::{BenchBackup, BenchRestore, BenchTuning, BenchUp};
+use crate::flags::{BenchAudit, BenchBackup, BenchRestore, BenchTuning, BenchUp};
 
 pub(crate) fn up(ctx: &Ctx, args: &BenchUp) -> CmdResult {
     if args.runs == 0 {
@@ -144,5 +144,42 @@ pub(crate) fn restore(ctx: &Ctx, args: &BenchRestore) -> CmdResult {
         figures.rollback_seconds / figures.restart_seconds,
         figures.rollback_seconds / figures.restore_seconds
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(crate) fn audit(ctx: &Ctx, args: &BenchAudit) -> CmdResult {
+    if args.runs == 0 || args.databases == 0 {
+        fail!("--runs and --databases must be at least 1");
+    }
+    let figures =
+        core_data_ops::bench_audit::audit(args.databases, args.tables, args.runs, &ctx.progress())?;
+    println!(
+        "bench audit: `audit all` with {} database(s), {} tables in bench_01; median of {} run(s) after a warm-up",
+        figures.databases, figures.tables, args.runs
+    );
+    println!(
+        "{:<12} {:>12} {:>12} {:>22} {:>8}",
+        "databases", "audit all", "statements", "their server time", "ratio"
+    );
+    for scope in &figures.scopes {
+        println!(
+            "{:<12} {:>10.3} s {:>12} {:>20.3} s {:>7.2}x",
+            scope.databases,
+            scope.wall.median(),
+            scope.statements,
+            scope.server.median(),
+            scope.wall.median() / scope.server.median()
+        );
+    }
+    if let (Some(first), Some(last)) = (figures.scopes.first(), figures.scopes.last()) {
+        if last.databases > first.databases {
+            let per_db = (last.wall.median() - first.wall.median())
+                / (last.databases - first.databases) as f64;
+            println!(
+                "growth: {per_db:.3} s per additional database (wall); {:.3} s for the first",
+                first.wall.median()
+            );
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -106,6 +106,7 @@ pub(crate) fn run(flags: Xtask) -> CmdResult {
         Command::Bench(BenchCommand::Backup(args)) => bench::backup(&ctx, &args),
         Command::Bench(BenchCommand::Restore(args)) => bench::restore(&ctx, &args),
         Command::Bench(BenchCommand::Tuning(args)) => bench::tuning(&ctx, &args),
+        Command::Bench(BenchCommand::Audit(args)) => bench::audit(&ctx, &args),
         Command::Completions(args) => completions::run(&args),
     }
 }

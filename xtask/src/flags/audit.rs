@@ -174,9 +174,12 @@ pub(crate) struct SnapshotPgstat {
 pub(crate) enum PgstatSort {
     Calls,
     #[default]
+    #[value(alias = "total_time")]
     TotalTime,
+    #[value(alias = "mean_time")]
     MeanTime,
     Rows,
+    #[value(alias = "shared_blks")]
     SharedBlks,
 }
 
