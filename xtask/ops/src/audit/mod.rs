@@ -6,8 +6,13 @@
 //! [`Finding`]s. `AUDITS` is the registry `audit <name>` and `audit all` use.
 
 pub mod access;
+pub mod cron;
+pub mod extensions;
 pub mod format;
+pub mod replication;
+pub mod roles;
 pub mod scope;
+pub mod security;
 pub mod thresholds;
 
 use serde::{Deserialize, Serialize};
@@ -163,7 +168,28 @@ pub struct Definition {
 
 /// Every audit `audit all` runs, in the order it prints them. `audit schema`
 /// (a snapshot file, not a check) is not among them.
-pub const AUDITS: &[Definition] = &[];
+pub const AUDITS: &[Definition] = &[
+    Definition {
+        name: "roles",
+        run: roles::run,
+    },
+    Definition {
+        name: "security",
+        run: security::run,
+    },
+    Definition {
+        name: "extensions",
+        run: extensions::run,
+    },
+    Definition {
+        name: "replication",
+        run: replication::run,
+    },
+    Definition {
+        name: "cron",
+        run: cron::run,
+    },
+];
 
 /// Looks an audit up by its command name.
 pub fn find(name: &str) -> Option<&'static Definition> {
