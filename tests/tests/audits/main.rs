@@ -8,6 +8,8 @@
 use core_data_ops::audit::{Finding, Report, Summary};
 use core_data_tests::{docker_available, xtask, CliOutput, TestStack};
 
+mod access_checks;
+mod catalog_checks;
 mod schema_check;
 
 /// The application database problems are planted in (not `postgres`).
@@ -22,6 +24,12 @@ fn audits_full_workflow() {
     t.up();
 
     everything_is_clean_after_up(&t);
+    access_checks::the_auditor_is_least_privileged(&t);
+    access_checks::roles_are_flagged(&t);
+    access_checks::security_problems_are_flagged(&t);
+    catalog_checks::extensions_follow_the_bundle(&t);
+    catalog_checks::failing_cron_jobs_are_flagged(&t);
+    catalog_checks::inactive_slots_are_flagged(&t);
 }
 
 /// `audit all` on a fresh stack: no problem, exit 0, as the auditor (not a

@@ -31,7 +31,9 @@ pub struct Run {
 }
 
 fn label(job: &Job) -> String {
-    job.name.clone().unwrap_or_else(|| format!("job {}", job.id))
+    job.name
+        .clone()
+        .unwrap_or_else(|| format!("job {}", job.id))
 }
 
 /// At most `max` characters of `text` on one line.
@@ -156,7 +158,10 @@ pub fn run(audit: &Audit<'_>) -> anyhow::Result<Report> {
     let jobs = jobs(&mut client)?;
     let runs = runs(&mut client, hours)?;
     let mut shown = 0;
-    for job in jobs.iter().filter(|j| audit.databases.contains(&j.database)) {
+    for job in jobs
+        .iter()
+        .filter(|j| audit.databases.contains(&j.database))
+    {
         shown += 1;
         let mine: Vec<&Run> = runs.iter().filter(|r| r.job == job.id).collect();
         for finding in check_job(job, &mine, hours) {
@@ -211,7 +216,11 @@ mod tests {
         assert_eq!(found[1].check, "cron-job-failing");
         assert_eq!(found[1].severity, Severity::Warning);
         assert_eq!(found[1].value, Some(2.0));
-        assert!(found[1].detail.contains("division by zero"), "{}", found[1].detail);
+        assert!(
+            found[1].detail.contains("division by zero"),
+            "{}",
+            found[1].detail
+        );
         assert_eq!(found[1].database.as_deref(), Some("shop"));
     }
 

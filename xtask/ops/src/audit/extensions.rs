@@ -152,8 +152,16 @@ mod tests {
         assert_eq!(
             found,
             [
-                ("hstore".into(), "extension-missing".into(), Severity::Warning),
-                ("vector".into(), "extension-update-available".into(), Severity::Warning),
+                (
+                    "hstore".into(),
+                    "extension-missing".into(),
+                    Severity::Warning
+                ),
+                (
+                    "vector".into(),
+                    "extension-update-available".into(),
+                    Severity::Warning
+                ),
                 ("tablefunc".into(), "extension-extra".into(), Severity::Info),
             ]
         );

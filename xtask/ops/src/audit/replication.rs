@@ -34,7 +34,10 @@ pub fn check_slot(slot: &Slot, limit_mb: i64) -> Vec<Finding> {
     let finding = |check: &str, severity: Severity, detail: String| {
         Finding::new(db, name, check, severity, detail).with_value(retained)
     };
-    let drop_hint = format!("`SELECT pg_drop_replication_slot('{}')` if nothing uses it", name.replace('\'', "''"));
+    let drop_hint = format!(
+        "`SELECT pg_drop_replication_slot('{}')` if nothing uses it",
+        name.replace('\'', "''")
+    );
     let mut findings = Vec::new();
     if status == "lost" {
         findings.push(finding(
@@ -190,7 +193,10 @@ pub fn run(audit: &Audit<'_>) -> anyhow::Result<Report> {
         }
     }
     for standby in &standbys {
-        report.push(check_standby(standby, audit.thresholds.replication_lag_seconds));
+        report.push(check_standby(
+            standby,
+            audit.thresholds.replication_lag_seconds,
+        ));
     }
     report.notes.push(format!(
         "{} replication slot(s), {} connected standby(s); an inactive slot retaining any WAL is \
@@ -218,7 +224,10 @@ mod tests {
     }
 
     fn checks(findings: &[Finding]) -> Vec<(&str, Severity)> {
-        findings.iter().map(|f| (f.check.as_str(), f.severity)).collect()
+        findings
+            .iter()
+            .map(|f| (f.check.as_str(), f.severity))
+            .collect()
     }
 
     #[test]
@@ -237,7 +246,10 @@ mod tests {
         );
         let mut lost = slot(false, "lost", 0.0);
         lost.retained = None;
-        assert_eq!(checks(&check_slot(&lost, 1024)), [("slot-lost", Severity::Critical)]);
+        assert_eq!(
+            checks(&check_slot(&lost, 1024)),
+            [("slot-lost", Severity::Critical)]
+        );
     }
 
     #[test]
@@ -252,7 +264,10 @@ mod tests {
         assert_eq!(check_standby(&s, 300).severity, Severity::Info);
         s.replay_lag = Some(301.0);
         let f = check_standby(&s, 300);
-        assert_eq!((f.check.as_str(), f.severity), ("standby-lag", Severity::Warning));
+        assert_eq!(
+            (f.check.as_str(), f.severity),
+            ("standby-lag", Severity::Warning)
+        );
         assert_eq!(f.object, "replica (172.30.0.5)");
     }
 }

@@ -202,10 +202,20 @@ pub fn check_role(role: &Role, superuser: &str, require_valid_until: bool) -> Ve
         }
     };
     if role.create_role {
-        capability(false, "can-create-roles", "can create, alter and drop roles", "NOCREATEROLE");
+        capability(
+            false,
+            "can-create-roles",
+            "can create, alter and drop roles",
+            "NOCREATEROLE",
+        );
     }
     if role.create_db {
-        capability(false, "can-create-databases", "can create databases", "NOCREATEDB");
+        capability(
+            false,
+            "can-create-databases",
+            "can create databases",
+            "NOCREATEDB",
+        );
     }
     if role.bypass_rls {
         let allowed = service.is_some_and(|rights| rights.bypass_rls);
@@ -266,7 +276,10 @@ pub fn run(audit: &Audit<'_>) -> anyhow::Result<Report> {
         report.push(check_membership(&role, &predefined));
     }
     let logins = roles.iter().filter(|r| r.login).count();
-    let platform = roles.iter().filter(|r| platform_role(audit, &r.name)).count();
+    let platform = roles
+        .iter()
+        .filter(|r| platform_role(audit, &r.name))
+        .count();
     report.notes.push(format!(
         "{} roles ({logins} can log in, {platform} the platform's own); predefined `pg_*` roles \
          are not listed",
@@ -306,7 +319,10 @@ mod tests {
     }
 
     fn checks(findings: &[Finding]) -> Vec<(&str, Severity)> {
-        findings.iter().map(|f| (f.check.as_str(), f.severity)).collect()
+        findings
+            .iter()
+            .map(|f| (f.check.as_str(), f.severity))
+            .collect()
     }
 
     #[test]
@@ -315,7 +331,10 @@ mod tests {
         let mut nopass = role("nopass");
         nopass.password_kind = "none".to_owned();
         let found = passwordless_logins(&[role("app"), nopass.clone()]);
-        assert_eq!(checks(&found), [("login-without-password", Severity::Critical)]);
+        assert_eq!(
+            checks(&found),
+            [("login-without-password", Severity::Critical)]
+        );
         assert_eq!(found[0].object, "nopass");
         nopass.login = false;
         assert!(passwordless_logins(&[nopass]).is_empty());
@@ -328,7 +347,10 @@ mod tests {
         su.create_role = true;
         su.create_db = true;
         su.bypass_rls = true;
-        assert_eq!(checks(&check_role(&su, "postgres", true)), [("superuser", Severity::Info)]);
+        assert_eq!(
+            checks(&check_role(&su, "postgres", true)),
+            [("superuser", Severity::Info)]
+        );
         su.name = "admin".to_owned();
         assert_eq!(
             checks(&check_role(&su, "postgres", false)),
@@ -344,7 +366,10 @@ mod tests {
         r.expired = true;
         assert_eq!(
             checks(&check_role(&r, "postgres", false)),
-            [("md5-password", Severity::Warning), ("password-expired", Severity::Warning)]
+            [
+                ("md5-password", Severity::Warning),
+                ("password-expired", Severity::Warning)
+            ]
         );
         assert_eq!(
             checks(&check_role(&role("app"), "postgres", true)),
@@ -379,12 +404,21 @@ mod tests {
     #[test]
     fn memberships_are_info_only_as_documented() {
         let reader = crate::secrets::READER_ROLE;
-        assert_eq!(check_membership(reader, "pg_read_all_data").severity, Severity::Info);
-        assert_eq!(check_membership(reader, "pg_write_all_data").severity, Severity::Warning);
+        assert_eq!(
+            check_membership(reader, "pg_read_all_data").severity,
+            Severity::Info
+        );
+        assert_eq!(
+            check_membership(reader, "pg_write_all_data").severity,
+            Severity::Warning
+        );
         assert_eq!(
             check_membership(crate::secrets::AUDITOR_ROLE, "pg_read_server_files").severity,
             Severity::Warning
         );
-        assert_eq!(check_membership("app", "pg_signal_backend").severity, Severity::Warning);
+        assert_eq!(
+            check_membership("app", "pg_signal_backend").severity,
+            Severity::Warning
+        );
     }
 }

@@ -113,7 +113,10 @@ const SYSTEM_SCHEMAS: &str =
      AND n.nspname !~ '^pg_(toast_)?temp_'";
 
 /// Whether PUBLIC may create objects in schema `public` (a PostgreSQL 14 default).
-fn public_schema_create(db: &str, client: &mut postgres::Client) -> anyhow::Result<Option<Finding>> {
+fn public_schema_create(
+    db: &str,
+    client: &mut postgres::Client,
+) -> anyhow::Result<Option<Finding>> {
     let open: bool = client
         .query_one(
             "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace n, \
@@ -206,8 +209,12 @@ fn definers_without_search_path(
     )?;
     rows.iter()
         .map(|row| {
-            let (schema, name, args, owner): (String, String, String, String) =
-                (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?, row.try_get(3)?);
+            let (schema, name, args, owner): (String, String, String, String) = (
+                row.try_get(0)?,
+                row.try_get(1)?,
+                row.try_get(2)?,
+                row.try_get(3)?,
+            );
             Ok(Finding::new(
                 Some(db),
                 format!("{schema}.{name}({args})"),
@@ -362,7 +369,10 @@ mod tests {
     }
 
     fn checks(findings: &[Finding]) -> Vec<(&str, Severity)> {
-        findings.iter().map(|f| (f.check.as_str(), f.severity)).collect()
+        findings
+            .iter()
+            .map(|f| (f.check.as_str(), f.severity))
+            .collect()
     }
 
     #[test]
@@ -374,7 +384,10 @@ mod tests {
             ("host", "reject"),
             ("hostnossl", "reject"),
         ] {
-            assert!(check_hba_rule(&rule(kind, method)).is_empty(), "{kind} {method}");
+            assert!(
+                check_hba_rule(&rule(kind, method)).is_empty(),
+                "{kind} {method}"
+            );
         }
     }
 
@@ -404,7 +417,10 @@ mod tests {
             method: None,
             error: Some("invalid authentication method \"nope\"".to_owned()),
         };
-        assert_eq!(checks(&check_hba_rule(&broken)), [("hba-error", Severity::Critical)]);
+        assert_eq!(
+            checks(&check_hba_rule(&broken)),
+            [("hba-error", Severity::Critical)]
+        );
     }
 
     #[test]

@@ -103,7 +103,12 @@ pub const SERVICE_RIGHTS: &[ServiceRights] = &[
     // server programs or write server files; row-level security still applies.
     ServiceRights {
         role: secrets::RUNBOOK_ROLE,
-        predefined: &["pg_read_all_data", "pg_write_all_data", "pg_maintain", "pg_monitor"],
+        predefined: &[
+            "pg_read_all_data",
+            "pg_write_all_data",
+            "pg_maintain",
+            "pg_monitor",
+        ],
         bypass_rls: false,
     },
     // The audits' login: `pg_monitor` (statistics, settings, pgstattuple,
