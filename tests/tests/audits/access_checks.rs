@@ -120,13 +120,17 @@ pub(crate) fn security_problems_are_flagged(t: &TestStack) {
         "CREATE ROLE audit_sec_nopass LOGIN;
          CREATE TABLE public.audit_customers (id int PRIMARY KEY, email text, Phone text);
          CREATE FUNCTION public.audit_definer() RETURNS int LANGUAGE sql SECURITY DEFINER
-             AS 'SELECT 1';",
+             AS 'SELECT 1';
+         GRANT CREATE ON SCHEMA public TO PUBLIC;",
     );
     let hba = t.paths().rendered_dir().join("postgres/pg_hba.conf");
     let original = std::fs::read_to_string(&hba).expect("read the rendered pg_hba.conf");
-    let planted =
-        format!("{original}hostssl    all          all                  10.99.0.0/16 md5\n");
-    let line = planted.lines().count();
+    // An md5 rule, and a `host` rule that also accepts connections without TLS.
+    let planted = format!(
+        "{original}hostssl    all          all                  10.99.0.0/16 md5\n\
+         host       all          all                  10.98.0.0/16 scram-sha-256\n"
+    );
+    let line = planted.lines().count() - 1;
     std::fs::write(&hba, &planted).expect("append an md5 rule");
     sql(t, "postgres", "SELECT pg_reload_conf()");
 
@@ -140,8 +144,20 @@ pub(crate) fn security_problems_are_flagged(t: &TestStack) {
             .any(|f| f.check == "hba-weak-method" && f.object == hba_object && f.severity.fails()),
         "{hba_object}: {out}"
     );
+    let non_tls = format!("pg_hba.conf line {}", line + 1);
+    assert!(
+        report
+            .findings
+            .iter()
+            .any(|f| f.check == "hba-allows-non-tls" && f.object == non_tls && f.severity.fails()),
+        "{non_tls}: {out}"
+    );
     assert!(
         flags(&report, "login-without-password", None, "audit_sec_nopass"),
+        "{out}"
+    );
+    assert!(
+        flags(&report, "public-schema-create", Some(DB), "public"),
         "{out}"
     );
     let sensitive: Vec<_> = with_check(&report, "sensitive-without-rls")
@@ -171,15 +187,15 @@ pub(crate) fn security_problems_are_flagged(t: &TestStack) {
         DB,
         "DROP ROLE audit_sec_nopass;
          ALTER TABLE public.audit_customers ENABLE ROW LEVEL SECURITY;
-         ALTER FUNCTION public.audit_definer() SET search_path = pg_catalog, pg_temp;",
+         ALTER FUNCTION public.audit_definer() SET search_path = pg_catalog, pg_temp;
+         REVOKE CREATE ON SCHEMA public FROM PUBLIC;",
     );
     let (report, out) = audit(t, "security", &["--db", DB]);
     assert_eq!(out.code, Some(0), "{out}");
     assert!(
-        !report
-            .findings
-            .iter()
-            .any(|f| f.check.starts_with("hba-") || f.object.contains("audit_")),
+        !report.findings.iter().any(|f| f.check.starts_with("hba-")
+            || f.check == "public-schema-create"
+            || f.object.contains("audit_")),
         "{out}"
     );
     sql(

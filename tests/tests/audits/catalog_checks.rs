@@ -46,6 +46,32 @@ pub(crate) fn extensions_follow_the_bundle(t: &TestStack) {
             .any(|f| f.object == "tablefunc" && f.severity == Severity::Info),
         "{out}"
     );
+    // Once it carries a SECURITY DEFINER function PUBLIC may execute, it is a warning.
+    sql(
+        t,
+        DB,
+        "CREATE FUNCTION public.audit_ext_definer() RETURNS int LANGUAGE sql SECURITY DEFINER
+             SET search_path = pg_catalog, pg_temp AS 'SELECT 1';
+         ALTER EXTENSION tablefunc ADD FUNCTION public.audit_ext_definer();",
+    );
+    let (security, out) = audit(t, "security", &["--db", DB]);
+    assert_eq!(out.code, Some(1), "{out}");
+    assert!(
+        flags(&security, "extension-grants", Some(DB), "tablefunc"),
+        "{out}"
+    );
+    assert!(
+        with_check(&security, "extension-grants")
+            .iter()
+            .any(|f| f.detail.contains("public.audit_ext_definer")),
+        "{out}"
+    );
+    sql(
+        t,
+        DB,
+        "ALTER EXTENSION tablefunc DROP FUNCTION public.audit_ext_definer();
+         DROP FUNCTION public.audit_ext_definer();",
+    );
 
     let up = xtask(t.paths().state(), &["up"]);
     assert_eq!(up.code, Some(0), "{up}");
