@@ -21,6 +21,8 @@ pub struct Slot {
     pub wal_status: Option<String>,
     /// Bytes of WAL between the slot's `restart_lsn` and the current position.
     pub retained: Option<f64>,
+    /// When its last consumer went away (PostgreSQL 17's `inactive_since`).
+    pub inactive_since: Option<String>,
 }
 
 /// The findings for one slot: `lost` is critical; an inactive slot holding
@@ -55,9 +57,13 @@ pub fn check_slot(slot: &Slot, limit_mb: i64) -> Vec<Finding> {
             "inactive-slot",
             Severity::Warning,
             format!(
-                "{} slot `{name}` has no consumer and retains {mb:.1} MB of WAL, which grows \
+                "{} slot `{name}` has no consumer{} and retains {mb:.1} MB of WAL, which grows \
                  until the disk fills; {drop_hint}",
-                slot.kind
+                slot.kind,
+                slot.inactive_since
+                    .as_ref()
+                    .map(|since| format!(" since {since}"))
+                    .unwrap_or_default()
             ),
         ));
     }
@@ -140,7 +146,7 @@ fn slots(client: &mut postgres::Client) -> anyhow::Result<Vec<Slot>> {
         .query(
             &format!(
                 "SELECT slot_name::text, slot_type, database::text, active, wal_status, \
-                        pg_wal_lsn_diff({CURRENT_LSN}, restart_lsn)::float8 \
+                        pg_wal_lsn_diff({CURRENT_LSN}, restart_lsn)::float8, inactive_since::text \
                  FROM pg_catalog.pg_replication_slots ORDER BY slot_name"
             ),
             &[],
@@ -155,6 +161,7 @@ fn slots(client: &mut postgres::Client) -> anyhow::Result<Vec<Slot>> {
                 active: row.try_get(3)?,
                 wal_status: row.try_get(4)?,
                 retained: row.try_get(5)?,
+                inactive_since: row.try_get(6)?,
             })
         })
         .collect()
@@ -220,6 +227,7 @@ mod tests {
             active,
             wal_status: Some(status.to_owned()),
             retained: Some(retained_mb * MB),
+            inactive_since: None,
         }
     }
 
