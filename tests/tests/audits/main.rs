@@ -8,6 +8,8 @@
 use core_data_ops::audit::{Finding, Report, Summary};
 use core_data_tests::{docker_available, xtask, CliOutput, TestStack};
 
+mod access_checks;
+mod catalog_checks;
 mod schema_check;
 mod tools;
 
@@ -23,6 +25,12 @@ fn audits_full_workflow() {
     t.up();
 
     everything_is_clean_after_up(&t);
+    access_checks::the_auditor_is_least_privileged(&t);
+    access_checks::roles_are_flagged(&t);
+    access_checks::security_problems_are_flagged(&t);
+    catalog_checks::extensions_follow_the_bundle(&t);
+    catalog_checks::failing_cron_jobs_are_flagged(&t);
+    catalog_checks::inactive_slots_are_flagged(&t);
 
     tools::config_check_reports_drift_until_applied(&t);
     tools::exercise_and_pgtap_fail_on_a_dropped_extension(&t);

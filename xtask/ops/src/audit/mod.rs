@@ -7,11 +7,16 @@
 
 pub mod access;
 pub mod config_drift;
+pub mod cron;
 pub mod exercise;
+pub mod extensions;
 pub mod format;
 pub mod guc;
 pub mod pgtap;
+pub mod replication;
+pub mod roles;
 pub mod scope;
+pub mod security;
 pub mod thresholds;
 pub mod versions;
 
@@ -163,10 +168,32 @@ pub struct Definition {
 
 /// Every audit `audit all` runs, in the order it prints them. `audit schema`
 /// (a snapshot file, not a check) is not among them.
-pub const AUDITS: &[Definition] = &[Definition {
-    name: "config",
-    run: config_drift::run,
-}];
+pub const AUDITS: &[Definition] = &[
+    Definition {
+        name: "config",
+        run: config_drift::run,
+    },
+    Definition {
+        name: "roles",
+        run: roles::run,
+    },
+    Definition {
+        name: "security",
+        run: security::run,
+    },
+    Definition {
+        name: "extensions",
+        run: extensions::run,
+    },
+    Definition {
+        name: "replication",
+        run: replication::run,
+    },
+    Definition {
+        name: "cron",
+        run: cron::run,
+    },
+];
 
 /// Looks an audit up by its command name.
 pub fn find(name: &str) -> Option<&'static Definition> {

@@ -68,56 +68,104 @@ pub fn create_role(
         .with_context(|| format!("failed to create role `{role}`"))
 }
 
-/// The `logical_backup` sidecar's login: it reads every table (`pg_read_all_data`,
-/// and `BYPASSRLS` so row-level security cannot silently thin a dump) and writes nothing.
+/// What one of the stack's own service roles is granted beyond `LOGIN`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServiceRights {
+    pub role: &'static str,
+    /// The predefined roles (`pg_*`) it is a member of.
+    pub predefined: &'static [&'static str],
+    /// Whether it has `BYPASSRLS`.
+    pub bypass_rls: bool,
+}
+
+/// Every service role's rights, as the `create_*_role` functions below grant
+/// them; `audit roles` reports exactly these as the platform's own (Info).
+pub const SERVICE_RIGHTS: &[ServiceRights] = &[
+    // The `logical_backup` sidecar's login: it reads every table
+    // (`pg_read_all_data`, and `BYPASSRLS` so row-level security cannot
+    // silently thin a dump) and writes nothing.
+    ServiceRights {
+        role: secrets::BACKUP_ROLE,
+        predefined: &["pg_read_all_data"],
+        bypass_rls: true,
+    },
+    // The runbooks' read-only login: reads all data and statistics, is not a
+    // superuser, and may not run server programs or write server files.
+    ServiceRights {
+        role: secrets::READER_ROLE,
+        predefined: &["pg_read_all_data", "pg_read_all_stats", "pg_monitor"],
+        bypass_rls: false,
+    },
+    // The runbooks' writing login (granted `--allow-sql-writes`): DML on every
+    // table (`pg_read_all_data`, `pg_write_all_data`), VACUUM/ANALYZE/REINDEX
+    // (`pg_maintain`) and the statistics views (`pg_monitor`). Not a superuser,
+    // owns nothing, cannot create roles, databases or schema objects, run
+    // server programs or write server files; row-level security still applies.
+    ServiceRights {
+        role: secrets::RUNBOOK_ROLE,
+        predefined: &[
+            "pg_read_all_data",
+            "pg_write_all_data",
+            "pg_maintain",
+            "pg_monitor",
+        ],
+        bypass_rls: false,
+    },
+    // The audits' login: `pg_monitor` (statistics, settings, pgstattuple,
+    // pg_buffercache) and nothing else; see `audit::access`.
+    ServiceRights {
+        role: secrets::AUDITOR_ROLE,
+        predefined: &["pg_monitor"],
+        bypass_rls: false,
+    },
+];
+
+/// `role`'s entry in `SERVICE_RIGHTS`, if it is a service role.
+pub fn service_rights(role: &str) -> Option<&'static ServiceRights> {
+    SERVICE_RIGHTS.iter().find(|rights| rights.role == role)
+}
+
+/// Creates service role `role` with its password and the rights `SERVICE_RIGHTS` lists.
+fn create_service_role(
+    client: &mut postgres::Client,
+    role: &str,
+    password: &str,
+) -> anyhow::Result<()> {
+    let rights = service_rights(role)
+        .with_context(|| format!("`{role}` is not one of the stack's service roles"))?;
+    create_role(client, role, password)?;
+    let quoted = quote_ident(role);
+    let mut sql = String::new();
+    if rights.bypass_rls {
+        sql.push_str(&format!("ALTER ROLE {quoted} BYPASSRLS; "));
+    }
+    sql.push_str(&format!(
+        "GRANT {} TO {quoted}",
+        rights.predefined.join(", ")
+    ));
+    client
+        .batch_execute(&sql)
+        .with_context(|| format!("failed to grant `{role}` its rights"))
+}
+
+/// The `logical_backup` sidecar's login (see `SERVICE_RIGHTS`).
 pub fn create_backup_role(client: &mut postgres::Client, password: &str) -> anyhow::Result<()> {
-    let role = secrets::BACKUP_ROLE;
-    create_role(client, role, password)?;
-    client
-        .batch_execute(&format!(
-            "ALTER ROLE {role} BYPASSRLS; GRANT pg_read_all_data TO {role}",
-            role = quote_ident(role)
-        ))
-        .with_context(|| format!("failed to grant `{role}` the right to read all data"))
+    create_service_role(client, secrets::BACKUP_ROLE, password)
 }
 
-/// The runbooks' read-only login: reads all data and statistics, is not a
-/// superuser, and may not run server programs or write server files.
+/// The runbooks' read-only login (see `SERVICE_RIGHTS`).
 pub fn create_reader_role(client: &mut postgres::Client, password: &str) -> anyhow::Result<()> {
-    let role = secrets::READER_ROLE;
-    create_role(client, role, password)?;
-    client
-        .batch_execute(&format!(
-            "GRANT pg_read_all_data, pg_read_all_stats, pg_monitor TO {role}",
-            role = quote_ident(role)
-        ))
-        .with_context(|| format!("failed to grant `{role}` its read rights"))
+    create_service_role(client, secrets::READER_ROLE, password)
 }
 
-/// The runbooks' writing login (granted `--allow-sql-writes`): DML on every table
-/// (`pg_read_all_data`, `pg_write_all_data`), VACUUM/ANALYZE/REINDEX
-/// (`pg_maintain`) and the statistics views (`pg_monitor`). Not a superuser, owns
-/// nothing, cannot create roles, databases or schema objects, run server
-/// programs or write server files; row-level security still applies.
+/// The runbooks' writing login (see `SERVICE_RIGHTS`).
 pub fn create_runbook_role(client: &mut postgres::Client, password: &str) -> anyhow::Result<()> {
-    let role = secrets::RUNBOOK_ROLE;
-    create_role(client, role, password)?;
-    client
-        .batch_execute(&format!(
-            "GRANT pg_read_all_data, pg_write_all_data, pg_maintain, pg_monitor TO {role}",
-            role = quote_ident(role)
-        ))
-        .with_context(|| format!("failed to grant `{role}` its data rights"))
+    create_service_role(client, secrets::RUNBOOK_ROLE, password)
 }
 
-/// The audits' login: `pg_monitor` (statistics, settings, pgstattuple,
-/// pg_buffercache) and nothing else; see `audit::access`.
+/// The audits' login (see `SERVICE_RIGHTS` and `audit::access`).
 pub fn create_auditor_role(client: &mut postgres::Client, password: &str) -> anyhow::Result<()> {
-    let role = secrets::AUDITOR_ROLE;
-    create_role(client, role, password)?;
-    client
-        .batch_execute(&format!("GRANT pg_monitor TO {}", quote_ident(role)))
-        .with_context(|| format!("failed to grant `{role}` pg_monitor"))
+    create_service_role(client, secrets::AUDITOR_ROLE, password)
 }
 
 pub fn role_exists(client: &mut postgres::Client, role: &str) -> anyhow::Result<bool> {
@@ -341,5 +389,15 @@ mod tests {
         assert!(!extensions_for("app").contains(&"pg_cron"));
         assert!(extensions_for("postgres").contains(&"pg_cron"));
         assert_eq!(extensions_for("app").len(), 29);
+    }
+
+    #[test]
+    fn every_service_role_has_its_rights_listed() {
+        for role in crate::render::SERVICE_ROLES {
+            let rights = service_rights(role).unwrap();
+            assert!(rights.predefined.iter().all(|r| r.starts_with("pg_")));
+        }
+        assert_eq!(SERVICE_RIGHTS.len(), crate::render::SERVICE_ROLES.len());
+        assert!(service_rights(secrets::BACKUP_ROLE).unwrap().bypass_rls);
     }
 }
