@@ -35,32 +35,7 @@ pub fn compare(db: &str, bundle: &[&str], installed: &[Installed]) -> Vec<Findin
     }
     for ext in installed {
         let name = ext.name.as_str();
-        match &ext.default_version {
-            Some(default) if *default != ext.version => findings.push(Finding::new(
-                Some(db),
-                name,
-                "extension-update-available",
-                Severity::Warning,
-                format!(
-                    "`{name}` is at version {} in `{db}`, the image offers {default}; \
-                     `ALTER EXTENSION {} UPDATE` (check its release notes first)",
-                    ext.version,
-                    crate::sql::quote_ident(name)
-                ),
-            )),
-            None => findings.push(Finding::new(
-                Some(db),
-                name,
-                "extension-unavailable",
-                Severity::Warning,
-                format!(
-                    "`{name}` {} is installed in `{db}` but the image no longer ships it: \
-                     dumps restore without it and its functions may fail",
-                    ext.version
-                ),
-            )),
-            _ => {}
-        }
+        findings.extend(version_finding(db, ext));
         if name != "plpgsql" && !bundle.contains(&name) {
             findings.push(Finding::new(
                 Some(db),
@@ -77,7 +52,40 @@ pub fn compare(db: &str, bundle: &[&str], installed: &[Installed]) -> Vec<Findin
     findings
 }
 
-fn installed(client: &mut postgres::Client) -> anyhow::Result<Vec<Installed>> {
+/// A finding when `ext` is not at the version the image ships (or the image
+/// no longer ships it); `None` when it is current.
+pub fn version_finding(db: &str, ext: &Installed) -> Option<Finding> {
+    let name = ext.name.as_str();
+    match &ext.default_version {
+        Some(default) if *default != ext.version => Some(Finding::new(
+            Some(db),
+            name,
+            "extension-update-available",
+            Severity::Warning,
+            format!(
+                "`{name}` is at version {} in `{db}`, the image offers {default}; \
+                 `ALTER EXTENSION {} UPDATE` (check its release notes first)",
+                ext.version,
+                crate::sql::quote_ident(name)
+            ),
+        )),
+        None => Some(Finding::new(
+            Some(db),
+            name,
+            "extension-unavailable",
+            Severity::Warning,
+            format!(
+                "`{name}` {} is installed in `{db}` but the image no longer ships it: \
+                 dumps restore without it and its functions may fail",
+                ext.version
+            ),
+        )),
+        _ => None,
+    }
+}
+
+/// The extensions installed in the database `client` is connected to.
+pub fn installed(client: &mut postgres::Client) -> anyhow::Result<Vec<Installed>> {
     let rows = client.query(
         "SELECT e.extname::text, e.extversion, a.default_version \
          FROM pg_catalog.pg_extension e \

@@ -7,26 +7,26 @@
 //! against the image's `default_version`. Offline, the mirror's side is
 //! "unknown" with the reason, and nothing fails.
 
-use super::{Audit, Finding, Report, Severity};
+use super::{extensions, Audit, Finding, Report, Severity};
 use crate::backup::oneshot;
 
 /// The image's package list (the packages `apt-cache policy` is asked about).
 const PACKAGES_FILE: &str = include_str!("../../../../postgres/packages.txt");
 
-/// Fetches the mirror's package lists into /tmp and prints `apt-cache
-/// policy` for the packages given as arguments; `UNREACHABLE` and the last
-/// lines of apt's output when the lists could not be fetched.
-const POLICY_SCRIPT: &str = r#"
-set -u
-lists=/tmp/apt/lists cache=/tmp/apt/cache
-mkdir -p "$lists/partial" "$cache/archives/partial"
-set -- -o Dir::State::Lists="$lists" -o Dir::Cache="$cache" -o Debug::NoLocking=1 \
-  -o Acquire::Retries=0 -o Acquire::http::Timeout=15 "$@"
-if ! timeout 120 apt-get "$@" -q update >/tmp/apt/update.log 2>&1 \
-   || ! ls "$lists"/*_Packages* >/dev/null 2>&1; then
-  echo UNREACHABLE; tail -n 3 /tmp/apt/update.log; exit 0
-fi
-"#;
+/// apt's options that keep its lists and cache in the container's private
+/// /tmp (the root filesystem is read-only and the user is not root).
+const APT_OPTIONS: &[&str] = &[
+    "-o",
+    "Dir::State::Lists=/tmp/apt/lists",
+    "-o",
+    "Dir::Cache=/tmp/apt/cache",
+    "-o",
+    "Debug::NoLocking=1",
+    "-o",
+    "Acquire::Retries=0",
+    "-o",
+    "Acquire::http::Timeout=15",
+];
 
 /// One package's installed version and the mirror's candidate.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,31 +72,67 @@ fn packages() -> Vec<&'static str> {
         .collect()
 }
 
-/// The mirror's answer: each package's policy, or why it is unknown.
+/// The mirror's answer: each package's policy, or why it is unknown. Runs
+/// in a confined container of the image on `network` (apt-get update, then
+/// apt-cache policy, as two execs; no shell).
 fn mirror(audit: &Audit<'_>, network: &str) -> anyhow::Result<Result<Vec<Policy>, String>> {
     let stack = audit.stack;
-    let mut script = POLICY_SCRIPT.to_owned();
-    script.push_str("apt-cache \"$@\" policy $PACKAGES\n");
-    let output = oneshot::confined(stack)?
+    let container = oneshot::confined(stack)?
         .network(network)
-        .env("PACKAGES", &packages().join(" "))
-        .entrypoint(&["sh", "-c", &script, "version-status"])
-        .run(&stack.docker)?;
-    if output.exit_code != 0 {
+        .label(oneshot::ROLE_LABEL, "version-status")
+        .entrypoint(&["sleep"])
+        .cmd(&["infinity"])
+        .start(&stack.docker)?;
+    let exec = |argv: Vec<&str>| stack.docker.exec(container.name(), &argv, None);
+    let made = exec(vec![
+        "mkdir",
+        "-p",
+        "/tmp/apt/lists/partial",
+        "/tmp/apt/cache/archives/partial",
+    ])?;
+    if made.exit_code != 0 {
         return Ok(Err(format!(
-            "apt-cache failed in a one-shot container (exit {}): {}",
-            output.exit_code,
-            output.stderr.trim()
+            "could not prepare apt's directories: {}",
+            made.stderr.trim()
         )));
     }
-    if let Some(rest) = output.stdout.strip_prefix("UNREACHABLE") {
+    let mut update = vec!["timeout", "120", "apt-get", "-q"];
+    update.extend_from_slice(APT_OPTIONS);
+    update.push("update");
+    let updated = exec(update)?;
+    let found = exec(vec!["find", "/tmp/apt/lists", "-name", "*_Packages*"])?;
+    if updated.exit_code != 0 || found.stdout.trim().is_empty() {
+        let said: Vec<&str> = updated
+            .stdout
+            .lines()
+            .chain(updated.stderr.lines())
+            .filter(|line| line.starts_with("W:") || line.starts_with("E:"))
+            .take(3)
+            .collect();
         return Ok(Err(format!(
             "the mirror `{}` could not be reached from a container: {}",
             stack.config.get("DEBIAN_MIRROR"),
-            rest.trim().replace('\n', " / ")
+            if said.is_empty() {
+                "apt-get update fetched no package lists".to_owned()
+            } else {
+                said.join(" / ")
+            }
         )));
     }
-    Ok(Ok(parse_policy(&output.stdout)))
+    let mut policy = vec!["apt-cache"];
+    policy.extend_from_slice(APT_OPTIONS);
+    policy.push("policy");
+    let packages = packages();
+    policy.extend(packages.iter().copied());
+    let answered = exec(policy)?;
+    if answered.exit_code != 0 {
+        return Ok(Err(format!(
+            "apt-cache policy failed (exit {}): {}",
+            answered.exit_code,
+            answered.stderr.trim()
+        )));
+    }
+    Ok(Ok(parse_policy(&answered.stdout)))
 }
 
 /// `network` is the Docker network the one-shot container reaches the mirror through.
@@ -152,36 +188,17 @@ pub fn run(audit: &Audit<'_>, network: &str) -> anyhow::Result<Report> {
 
     audit.each_database(|database, client| {
         report.databases.push(database.to_owned());
-        let rows = client.query(
-            "SELECT e.extname::text, e.extversion, a.default_version \
-             FROM pg_extension e LEFT JOIN pg_available_extensions a ON a.name = e.extname \
-             ORDER BY 1",
-            &[],
-        )?;
-        for row in rows {
-            let (name, version, default): (String, String, Option<String>) =
-                (row.get(0), row.get(1), row.get(2));
-            let default = default.unwrap_or_default();
-            if version == default {
-                report.push(Finding::new(
+        for ext in extensions::installed(client)? {
+            let finding = extensions::version_finding(database, &ext).unwrap_or_else(|| {
+                Finding::new(
                     Some(database),
-                    name.as_str(),
+                    ext.name.as_str(),
                     "extension-current",
                     Severity::Info,
-                    format!("{version}, the image's version"),
-                ));
-            } else {
-                report.push(Finding::new(
-                    Some(database),
-                    name.as_str(),
-                    "extension-update-available",
-                    Severity::Warning,
-                    format!(
-                        "{version} installed, the image has {default}; \
-                         run `ALTER EXTENSION {name} UPDATE` in `{database}`"
-                    ),
-                ));
-            }
+                    format!("{}, the image's version", ext.version),
+                )
+            });
+            report.push(finding);
         }
         Ok(())
     })?;
