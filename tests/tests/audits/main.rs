@@ -35,6 +35,7 @@ fn audits_full_workflow() {
     tools::config_check_reports_drift_until_applied(&t);
     tools::exercise_and_pgtap_fail_on_a_dropped_extension(&t);
     tools::version_status_online_and_offline(&t);
+    tools::a_hostile_database_name_is_just_a_name(&t);
 }
 
 /// `audit all` on a fresh stack: no problem, exit 0, as the auditor (not a

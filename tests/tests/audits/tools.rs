@@ -168,3 +168,31 @@ pub(crate) fn version_status_online_and_offline(t: &TestStack) {
         "{offline}"
     );
 }
+
+/// A database whose name needs quoting everywhere (a quote, a space, a
+/// backslash) is exercised and audited like any other.
+pub(crate) fn a_hostile_database_name_is_just_a_name(t: &TestStack) {
+    let state = t.paths().state();
+    let name = "we'ird \\ db";
+    assert_eq!(
+        xtask(state, &["create-db", name, "shop_owner"]).code,
+        Some(0)
+    );
+    let exercised = xtask(
+        state,
+        &["exercise-extensions", "--db", name, "--format", "csv"],
+    );
+    assert_eq!(exercised.code, Some(0), "{exercised}");
+    let rows = read_csv(&exercised.stdout);
+    assert!(
+        rows.iter().all(|r| &r[1] == name && &r[3] == "exercised"),
+        "{exercised}"
+    );
+    let (summary, out) = crate::audit_all(t, &["--db", name]);
+    assert_eq!(out.code, Some(0), "{out}");
+    assert!(summary
+        .reports
+        .iter()
+        .all(|r| r.databases.is_empty() || r.databases == [name]));
+    assert_eq!(xtask(state, &["drop-db", name, "--yes"]).code, Some(0));
+}

@@ -9,12 +9,16 @@ use std::time::Instant;
 use super::{Finding, Report, Severity};
 use crate::pg::bootstrap;
 use crate::progress::Progress;
+use crate::sql::quote_literal;
 use crate::stack::Stack;
+use core_data_sidecar::names::conninfo_dbname;
 
 /// The statements that exercise one extension. `{s}` is the throw-away
-/// schema's name and `{db}` the database's (both plain lowercase names, so
-/// they are written into the text; see `run_one`). The last statement must
-/// return one row whose first column is `true` when the round trip worked.
+/// schema's name (generated, a plain lowercase name), `{db}` the database's
+/// name as a quoted SQL literal and `{conninfo}` a quoted libpq conninfo for
+/// it over the socket (`run_one` fills them in; any database name stays a
+/// name). The last statement must return one row whose first column is
+/// `true` when the round trip worked.
 pub struct Exercise {
     pub extension: &'static str,
     pub what: &'static str,
@@ -45,7 +49,7 @@ pub const EXERCISES: &[Exercise] = &[
         "SELECT {s}.refused($q$INSERT INTO {s}.people VALUES ('ada@example.ORG')$q$, '23505')",
     ]},
     Exercise { extension: "dblink", what: "a query through a second connection", sql: &[
-        "SELECT x = 42 FROM dblink('host=/tmp dbname={db}', 'SELECT 42') AS t(x int)",
+        "SELECT x = 42 FROM dblink({conninfo}, 'SELECT 42') AS t(x int)",
     ]},
     Exercise { extension: "hstore", what: "hstore keys and lookups", sql: &[
         "SELECT ('colour=>blue, size=>XL'::hstore -> 'size') = 'XL' AND akeys('a=>1, b=>2'::hstore) @> ARRAY['a', 'b']",
@@ -116,10 +120,10 @@ pub const EXERCISES: &[Exercise] = &[
         "SELECT current_setting('pgaudit.log') = 'read'",
     ]},
     Exercise { extension: "postgres_fdw", what: "a foreign table read through a loopback server", sql: &[
-        "CREATE SERVER {s}_srv FOREIGN DATA WRAPPER postgres_fdw OPTIONS (host '/tmp', dbname '{db}')",
+        "CREATE SERVER {s}_srv FOREIGN DATA WRAPPER postgres_fdw OPTIONS (host '/tmp', dbname {db})",
         "CREATE USER MAPPING FOR CURRENT_USER SERVER {s}_srv",
         "CREATE FOREIGN TABLE {s}.remote_db (datname name) SERVER {s}_srv OPTIONS (schema_name 'pg_catalog', table_name 'pg_database')",
-        "SELECT count(*) > 0 FROM {s}.remote_db WHERE datname = '{db}'",
+        "SELECT count(*) > 0 FROM {s}.remote_db WHERE datname = {db}",
     ]},
     Exercise { extension: "postgis", what: "a spatial query through a GiST index", sql: &[
         "CREATE TABLE {s}.places (id int, geom geometry(Point, 4326))",
@@ -189,7 +193,12 @@ fn run_one(
     schema: &str,
     exercise: &Exercise,
 ) -> anyhow::Result<()> {
-    let fill = |text: &str| text.replace("{s}", schema).replace("{db}", database);
+    let conninfo = quote_literal(&format!("host=/tmp {}", conninfo_dbname(database)));
+    let fill = |text: &str| {
+        text.replace("{s}", schema)
+            .replace("{db}", &quote_literal(database))
+            .replace("{conninfo}", &conninfo)
+    };
     let mut tx = client.transaction()?;
     tx.batch_execute(&format!("CREATE SCHEMA {schema}"))?;
     for helper in HELPERS {
