@@ -6,9 +6,18 @@
 //! [`Finding`]s. `AUDITS` is the registry `audit <name>` and `audit all` use.
 
 pub mod access;
+pub mod autovacuum;
+pub mod buffercache;
 pub mod format;
+pub mod index_bloat;
+pub mod indexes;
+pub mod pgstat;
+pub mod schema;
 pub mod scope;
+pub mod snapshot_file;
+pub mod squeeze;
 pub mod thresholds;
+pub mod user_objects;
 
 use serde::{Deserialize, Serialize};
 
@@ -18,9 +27,7 @@ pub use thresholds::Thresholds;
 /// How much a finding matters. `Info` rows give context (a listing, a
 /// measurement under its threshold) and never fail an audit; `Warning` and
 /// `Critical` cross a threshold and make the command exit 1.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, Hash,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, Hash)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     Info,
@@ -119,10 +126,7 @@ impl Report {
 
     /// Findings that cross a threshold (not `Info`).
     pub fn problems(&self) -> usize {
-        self.findings
-            .iter()
-            .filter(|f| f.severity.fails())
-            .count()
+        self.findings.iter().filter(|f| f.severity.fails()).count()
     }
 }
 
@@ -163,7 +167,28 @@ pub struct Definition {
 
 /// Every audit `audit all` runs, in the order it prints them. `audit schema`
 /// (a snapshot file, not a check) is not among them.
-pub const AUDITS: &[Definition] = &[];
+pub const AUDITS: &[Definition] = &[
+    Definition {
+        name: "autovacuum",
+        run: autovacuum::run,
+    },
+    Definition {
+        name: "squeeze",
+        run: squeeze::run,
+    },
+    Definition {
+        name: "index-bloat",
+        run: index_bloat::run,
+    },
+    Definition {
+        name: "indexes",
+        run: indexes::run,
+    },
+    Definition {
+        name: "buffercache",
+        run: buffercache::run,
+    },
+];
 
 /// Looks an audit up by its command name.
 pub fn find(name: &str) -> Option<&'static Definition> {
@@ -211,7 +236,13 @@ mod tests {
         report.push(Finding::new(None, "a", "listing", Severity::Info, "x"));
         assert!(!report.failed());
         assert_eq!(report.problems(), 0);
-        report.push(Finding::new(Some("app"), "b", "bad", Severity::Warning, "y"));
+        report.push(Finding::new(
+            Some("app"),
+            "b",
+            "bad",
+            Severity::Warning,
+            "y",
+        ));
         assert!(report.failed());
         assert_eq!(report.worst(), Some(Severity::Warning));
         assert_eq!(report.problems(), 1);
