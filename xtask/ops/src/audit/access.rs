@@ -163,9 +163,7 @@ mod tests {
                 .find(|s| s.contains(&format!("FUNCTION {SCHEMA}.{signature} RETURNS")))
                 .unwrap();
             assert!(create.contains("SECURITY DEFINER SET search_path = pg_catalog, pg_temp"));
-            assert!(sql.contains(&format!(
-                "REVOKE ALL ON FUNCTION {SCHEMA}.{signature} FROM PUBLIC"
-            )));
+            assert!(sql.contains(&format!("REVOKE ALL ON FUNCTION {SCHEMA}.{signature} FROM PUBLIC")));
         }
         assert_eq!(fingerprint(&sql), fingerprint(&definitions()));
     }

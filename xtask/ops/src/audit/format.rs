@@ -120,7 +120,10 @@ pub fn summary_table(summary: &Summary) -> String {
         table.add_row([
             report.audit.clone(),
             report.problems().to_string(),
-            report.worst().map_or("-", Severity::as_str).to_owned(),
+            report
+                .worst()
+                .map_or("-", Severity::as_str)
+                .to_owned(),
         ]);
     }
     out.push_str(&table.to_string());
@@ -149,14 +152,8 @@ mod tests {
             "audit,database,object,check,severity,value,detail\n"
         );
         report.push(
-            Finding::new(
-                Some("a,b"),
-                "t \"x\"",
-                "no-rls",
-                Severity::Warning,
-                "line\nbreak",
-            )
-            .with_value(2.5),
+            Finding::new(Some("a,b"), "t \"x\"", "no-rls", Severity::Warning, "line\nbreak")
+                .with_value(2.5),
         );
         let text = csv(&[report]).unwrap();
         let mut reader = csv::Reader::from_reader(text.as_bytes());

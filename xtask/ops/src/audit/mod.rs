@@ -27,7 +27,9 @@ pub use thresholds::Thresholds;
 /// How much a finding matters. `Info` rows give context (a listing, a
 /// measurement under its threshold) and never fail an audit; `Warning` and
 /// `Critical` cross a threshold and make the command exit 1.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, Hash)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, Hash,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     Info,
@@ -126,7 +128,10 @@ impl Report {
 
     /// Findings that cross a threshold (not `Info`).
     pub fn problems(&self) -> usize {
-        self.findings.iter().filter(|f| f.severity.fails()).count()
+        self.findings
+            .iter()
+            .filter(|f| f.severity.fails())
+            .count()
     }
 }
 
@@ -236,13 +241,7 @@ mod tests {
         report.push(Finding::new(None, "a", "listing", Severity::Info, "x"));
         assert!(!report.failed());
         assert_eq!(report.problems(), 0);
-        report.push(Finding::new(
-            Some("app"),
-            "b",
-            "bad",
-            Severity::Warning,
-            "y",
-        ));
+        report.push(Finding::new(Some("app"), "b", "bad", Severity::Warning, "y"));
         assert!(report.failed());
         assert_eq!(report.worst(), Some(Severity::Warning));
         assert_eq!(report.problems(), 1);
