@@ -9,6 +9,8 @@ use core_data_ops::audit::{Finding, Report, Summary};
 use core_data_tests::{docker_available, xtask, CliOutput, TestStack};
 
 mod schema_check;
+mod snapshots;
+mod table_checks;
 
 /// The application database problems are planted in (not `postgres`).
 pub(crate) const DB: &str = "shop";
@@ -22,6 +24,14 @@ fn audits_full_workflow() {
     t.up();
 
     everything_is_clean_after_up(&t);
+
+    table_checks::dead_tuples_need_vacuum(&t);
+    table_checks::squeeze_targets_and_errors(&t);
+    table_checks::bloated_index(&t);
+    table_checks::duplicate_unused_and_invalid_indexes(&t);
+    table_checks::buffercache_lists_a_read_table(&t);
+    snapshots::schema_snapshot_and_compare(&t);
+    snapshots::pgstat_snapshot_and_diff(&t);
 }
 
 /// `audit all` on a fresh stack: no problem, exit 0, as the auditor (not a
