@@ -45,3 +45,30 @@ pub fn server_time(client: &mut postgres::Client) -> anyhow::Result<String> {
 pub fn utc_text(expr: &str) -> String {
     format!("to_char(({expr}) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')")
 }
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    #[test]
+    fn snapshots_go_to_a_private_directory_and_are_never_replaced() {
+        let root = Utf8PathBuf::from_path_buf(std::env::temp_dir())
+            .unwrap()
+            .join(format!("core_data_snapshot_file_{}", std::process::id()));
+        let dir = root.join("backups/audits");
+        let path = default_path(&dir, "schema-").unwrap();
+        assert!(path.file_name().unwrap().starts_with("schema-"));
+        assert!(path.as_str().ends_with("Z.json"));
+        let mode = std::fs::metadata(&dir).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
+        write_new(&path, &vec![1, 2]).unwrap();
+        assert!(write_new(&path, &vec![3]).is_err());
+        let back: Vec<i32> = read(&path).unwrap();
+        assert_eq!(back, [1, 2]);
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+}
