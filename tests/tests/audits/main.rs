@@ -44,15 +44,9 @@ fn everything_is_clean_after_up(t: &TestStack) {
         .flat_map(|r| &r.findings)
         .filter(|f| f.severity.fails())
         .collect();
-    assert!(
-        problems.is_empty(),
-        "a fresh stack has problems: {problems:#?}"
-    );
+    assert!(problems.is_empty(), "a fresh stack has problems: {problems:#?}");
     assert_eq!(out.code, Some(0), "{out}");
-    assert_eq!(
-        summary.connected_as.role,
-        core_data_ops::secrets::AUDITOR_ROLE
-    );
+    assert_eq!(summary.connected_as.role, core_data_ops::secrets::AUDITOR_ROLE);
     assert!(!summary.connected_as.superuser);
     assert_eq!(
         t.query_one_string(
@@ -92,21 +86,13 @@ pub(crate) fn audit(t: &TestStack, name: &str, args: &[&str]) -> (Report, CliOut
         serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"));
     schema_check::validate(&value);
     let report: Report = serde_json::from_value(value).expect("report shape");
-    assert_eq!(
-        out.code == Some(1),
-        report.failed(),
-        "exit code follows the findings: {out}"
-    );
+    assert_eq!(out.code == Some(1), report.failed(), "exit code follows the findings: {out}");
     (report, out)
 }
 
 /// The findings of `report` with this check name.
 pub(crate) fn with_check<'a>(report: &'a Report, check: &str) -> Vec<&'a Finding> {
-    report
-        .findings
-        .iter()
-        .filter(|f| f.check == check)
-        .collect()
+    report.findings.iter().filter(|f| f.check == check).collect()
 }
 
 /// Whether `report` has a failing finding `check` on an object containing `object` in `database`.
@@ -133,12 +119,11 @@ pub(crate) fn sql(t: &TestStack, database: &str, statements: &str) {
 pub(crate) fn read_csv(text: &str) -> Vec<csv::StringRecord> {
     let mut reader = csv::Reader::from_reader(text.as_bytes());
     assert_eq!(
-        reader
-            .headers()
-            .expect("CSV header")
-            .iter()
-            .collect::<Vec<_>>(),
+        reader.headers().expect("CSV header").iter().collect::<Vec<_>>(),
         ["audit", "database", "object", "check", "severity", "value", "detail"]
     );
-    reader.records().map(|r| r.expect("CSV row")).collect()
+    reader
+        .records()
+        .map(|r| r.expect("CSV row"))
+        .collect()
 }

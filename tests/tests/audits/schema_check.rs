@@ -14,8 +14,5 @@ pub(crate) fn validate(value: &serde_json::Value) {
         .iter_errors(value)
         .map(|e| format!("{} at {}", e, e.instance_path()))
         .collect();
-    assert!(
-        errors.is_empty(),
-        "report does not match the schema: {errors:#?}\n{value:#}"
-    );
+    assert!(errors.is_empty(), "report does not match the schema: {errors:#?}\n{value:#}");
 }
