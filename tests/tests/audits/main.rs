@@ -11,6 +11,8 @@ use core_data_tests::{docker_available, xtask, CliOutput, TestStack};
 mod access_checks;
 mod catalog_checks;
 mod schema_check;
+mod snapshots;
+mod table_checks;
 mod tools;
 
 /// The application database problems are planted in (not `postgres`).
@@ -36,6 +38,17 @@ fn audits_full_workflow() {
     tools::exercise_and_pgtap_fail_on_a_dropped_extension(&t);
     tools::version_status_online_and_offline(&t);
     tools::a_hostile_database_name_is_just_a_name(&t);
+
+    table_checks::dead_tuples_need_vacuum(&t);
+    table_checks::squeeze_targets_and_errors(&t);
+    table_checks::bloated_index(&t);
+    table_checks::duplicate_unused_and_invalid_indexes(&t);
+    table_checks::buffercache_lists_a_read_table(&t);
+    snapshots::schema_snapshot_and_compare(&t);
+    snapshots::pgstat_snapshot_and_diff(&t);
+
+    // Every check removed what it planted: the stack is as clean as after `up`.
+    everything_is_clean_after_up(&t);
 }
 
 /// `audit all` on a fresh stack: no problem, exit 0, as the auditor (not a

@@ -48,6 +48,9 @@ pub(crate) fn thresholds(config: &Config, flags: &ThresholdArgs) -> anyhow::Resu
 }
 
 pub(crate) fn run(ctx: &Ctx, command: &AuditCommand) -> CmdResult {
+    if let AuditCommand::Schema(schema) = command {
+        return super::schema::run(ctx, schema);
+    }
     let (name, args) = command.parts();
     let stack = Stack::load(ctx.paths.clone())?;
     let audit = Audit::open(
@@ -61,7 +64,6 @@ pub(crate) fn run(ctx: &Ctx, command: &AuditCommand) -> CmdResult {
             emit_summary(&args.report, &summary)?;
             Ok(exit(summary.failed))
         }
-        AuditCommand::Schema(schema) => super::schema::run(ctx, &audit, schema),
         _ => {
             let definition = audit::find(name)
                 .with_context(|| format!("audit `{name}` is not in the registry"))?;

@@ -6,18 +6,27 @@
 //! [`Finding`]s. `AUDITS` is the registry `audit <name>` and `audit all` use.
 
 pub mod access;
+pub mod autovacuum;
+pub mod buffercache;
 pub mod config_drift;
 pub mod cron;
 pub mod exercise;
 pub mod extensions;
 pub mod format;
 pub mod guc;
+pub mod index_bloat;
+pub mod indexes;
+pub mod pgstat;
 pub mod pgtap;
 pub mod replication;
 pub mod roles;
+pub mod schema;
 pub mod scope;
 pub mod security;
+pub mod snapshot_file;
+pub mod squeeze;
 pub mod thresholds;
+pub mod user_objects;
 pub mod versions;
 
 use serde::{Deserialize, Serialize};
@@ -192,6 +201,26 @@ pub const AUDITS: &[Definition] = &[
     Definition {
         name: "cron",
         run: cron::run,
+    },
+    Definition {
+        name: "autovacuum",
+        run: autovacuum::run,
+    },
+    Definition {
+        name: "squeeze",
+        run: squeeze::run,
+    },
+    Definition {
+        name: "index-bloat",
+        run: index_bloat::run,
+    },
+    Definition {
+        name: "indexes",
+        run: indexes::run,
+    },
+    Definition {
+        name: "buffercache",
+        run: buffercache::run,
     },
 ];
 
