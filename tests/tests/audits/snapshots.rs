@@ -92,8 +92,12 @@ pub(crate) fn schema_snapshot_and_compare(t: &TestStack) {
 /// The probe statement run 500 times between two snapshots ranks first by
 /// calls, with its normalised text; the first snapshot is not empty.
 pub(crate) fn pgstat_snapshot_and_diff(t: &TestStack) {
-    const PROBE: &str = "SELECT count(*) FROM generate_series(1, 10) AS audit_diff_probe";
-    const NORMALISED: &str = "SELECT count(*) FROM generate_series($1, $2) AS audit_diff_probe";
+    // A table of its own: pg_stat_statements' query ID ignores names, so a
+    // probe over `generate_series` would share its entry (and first-seen text)
+    // with any statement of the same shape run earlier.
+    const PROBE: &str = "SELECT count(*) FROM public.audit_diff_probe WHERE n > 10";
+    const NORMALISED: &str = "SELECT count(*) FROM public.audit_diff_probe WHERE n > $1";
+    sql(t, DB, "CREATE TABLE public.audit_diff_probe (n int)");
     let state = t.paths().state();
     let out = xtask(state, &["snapshot-pgstat"]);
     assert_eq!(out.code, Some(0), "{out}");
@@ -192,4 +196,5 @@ pub(crate) fn pgstat_snapshot_and_diff(t: &TestStack) {
         .position(|h| h == "query")
         .expect("a query column");
     assert_eq!(&rows[0][query], NORMALISED, "{out}");
+    sql(t, DB, "DROP TABLE public.audit_diff_probe");
 }

@@ -93,8 +93,10 @@ pub const EXERCISES: &[Exercise] = &[
         "SELECT count(*) = 1 FROM squeeze.tables WHERE tabschema = '{s}' AND tabname = 'sq'",
     ]},
     Exercise { extension: "pg_stat_statements", what: "a statement counted", sql: &[
-        "SELECT count(*) FROM generate_series(1, 3) AS core_data_exercise_probe",
-        "SELECT count(*) > 0 FROM pg_stat_statements WHERE query LIKE '%core_data_exercise_probe%'",
+        // A table of its own, so the statement's query ID is new (names are not part of it).
+        "CREATE TABLE {s}.pss_probe (n int)",
+        "SELECT count(*) FROM {s}.pss_probe WHERE n > 3",
+        "SELECT count(*) = 1 FROM pg_stat_statements WHERE query = 'SELECT count(*) FROM {s}.pss_probe WHERE n > $1' AND calls = 1",
     ]},
     Exercise { extension: "pg_trgm", what: "a trigram similarity search with a GIN index", sql: &[
         "CREATE TABLE {s}.words AS SELECT w FROM unnest(ARRAY['postgres', 'postgis', 'pgrouting', 'citus']) w",

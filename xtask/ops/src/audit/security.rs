@@ -8,6 +8,7 @@
 
 use anyhow::Context;
 
+use super::user_objects::{self, USER_SCHEMA};
 use super::{roles, Audit, Finding, Report, Severity};
 use crate::pg::bootstrap;
 
@@ -107,11 +108,6 @@ fn hba_rules(client: &mut postgres::Client) -> anyhow::Result<Vec<HbaRule>> {
         .collect()
 }
 
-/// The schemas no audit reports on: PostgreSQL's own and the audit functions'.
-const SYSTEM_SCHEMAS: &str =
-    "n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast', 'core_data_audit') \
-     AND n.nspname !~ '^pg_(toast_)?temp_'";
-
 /// Whether PUBLIC may create objects in schema `public` (a PostgreSQL 14 default).
 fn public_schema_create(
     db: &str,
@@ -152,11 +148,9 @@ fn sensitive_without_rls(
              JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid \
              WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition AND NOT c.relrowsecurity \
                AND a.attnum > 0 AND NOT a.attisdropped AND lower(a.attname) = ANY($1) \
-               AND {SYSTEM_SCHEMAS} \
-               AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d \
-                   WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = c.oid \
-                     AND d.deptype = 'e') \
-             GROUP BY 1, 2 ORDER BY 1, 2"
+               AND {USER_SCHEMA} AND {not_member} \
+             GROUP BY 1, 2 ORDER BY 1, 2",
+            not_member = user_objects::not_extension_relation("c.oid")
         ),
         &[&sensitive],
     )?;
@@ -197,13 +191,12 @@ fn definers_without_search_path(
                     pg_catalog.pg_get_userbyid(p.proowner)::text \
              FROM pg_catalog.pg_proc p \
              JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace \
-             WHERE p.prosecdef AND {SYSTEM_SCHEMAS} \
+             WHERE p.prosecdef AND {USER_SCHEMA} \
                AND NOT EXISTS (SELECT 1 FROM unnest(p.proconfig) c \
                    WHERE c LIKE 'search\\_path=%') \
-               AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d \
-                   WHERE d.classid = 'pg_catalog.pg_proc'::regclass AND d.objid = p.oid \
-                     AND d.deptype = 'e') \
-             ORDER BY 1, 2, 3"
+               AND {not_member} \
+             ORDER BY 1, 2, 3",
+            not_member = user_objects::not_extension_member("pg_proc", "p.oid")
         ),
         &[],
     )?;
