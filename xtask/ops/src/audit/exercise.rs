@@ -96,7 +96,7 @@ pub const EXERCISES: &[Exercise] = &[
         // A table of its own, so the statement's query ID is new (names are not part of it).
         "CREATE TABLE {s}.pss_probe (n int)",
         "SELECT count(*) FROM {s}.pss_probe WHERE n > 3",
-        "SELECT count(*) = 1 FROM pg_stat_statements WHERE query = 'SELECT count(*) FROM {s}.pss_probe WHERE n > $1' AND calls = 1",
+        "SELECT count(*) = 1 FROM pg_stat_statements WHERE query = 'SELECT count(*) FROM {s}.pss_probe WHERE n > $1' AND calls = 1 AND dbid = (SELECT oid FROM pg_database WHERE datname = current_database())",
     ]},
     Exercise { extension: "pg_trgm", what: "a trigram similarity search with a GIN index", sql: &[
         "CREATE TABLE {s}.words AS SELECT w FROM unnest(ARRAY['postgres', 'postgis', 'pgrouting', 'citus']) w",
