@@ -1,5 +1,11 @@
 //! The context every audit runs in: the stack, the thresholds, the databases
-//! in scope, and connections as `core_data_auditor`.
+//! in scope, and connections as `core_data_auditor`, kept open and handed out
+//! again (one TLS + SCRAM handshake per database for `audit all`, not one per
+//! audit and database).
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::ops::{Deref, DerefMut};
 
 use anyhow::{bail, Context};
 
@@ -15,6 +21,40 @@ pub struct Audit<'a> {
     /// `--db` named (each checked to exist).
     pub databases: Vec<String>,
     password: String,
+    /// Idle connections by database, returned by [`Pooled`] on drop.
+    idle: RefCell<BTreeMap<String, postgres::Client>>,
+}
+
+/// A connection as the auditor; goes back to its `Audit` when dropped.
+pub struct Pooled<'a> {
+    database: String,
+    client: Option<postgres::Client>,
+    idle: &'a RefCell<BTreeMap<String, postgres::Client>>,
+}
+
+impl Deref for Pooled<'_> {
+    type Target = postgres::Client;
+    fn deref(&self) -> &postgres::Client {
+        self.client.as_ref().expect("present until dropped")
+    }
+}
+
+impl DerefMut for Pooled<'_> {
+    fn deref_mut(&mut self) -> &mut postgres::Client {
+        self.client.as_mut().expect("present until dropped")
+    }
+}
+
+impl Drop for Pooled<'_> {
+    fn drop(&mut self) {
+        if let Some(client) = self.client.take() {
+            if !client.is_closed() {
+                self.idle
+                    .borrow_mut()
+                    .insert(std::mem::take(&mut self.database), client);
+            }
+        }
+    }
 }
 
 impl<'a> Audit<'a> {
@@ -27,9 +67,9 @@ impl<'a> Audit<'a> {
             thresholds,
             databases: Vec::new(),
             password,
+            idle: RefCell::new(BTreeMap::new()),
         };
-        let mut client = audit.connect("postgres")?;
-        let all = bootstrap::databases(&mut client)?;
+        let all = bootstrap::databases(&mut *audit.connect("postgres")?)?;
         audit.databases = if only.is_empty() {
             all
         } else {
@@ -50,16 +90,27 @@ impl<'a> Audit<'a> {
         Ok(audit)
     }
 
-    /// A connection to `database` as the auditor (TLS verified, not a superuser).
-    pub fn connect(&self, database: &str) -> anyhow::Result<postgres::Client> {
-        self.stack
-            .connect_as(secrets::AUDITOR_ROLE, &self.password, database)
-            .with_context(|| {
-                format!(
-                    "failed to connect as `{}`; `cargo xtask up` creates it",
-                    secrets::AUDITOR_ROLE
-                )
-            })
+    /// A connection to `database` as the auditor (TLS verified, not a
+    /// superuser): an idle one of this audit run, or a new one.
+    pub fn connect(&self, database: &str) -> anyhow::Result<Pooled<'_>> {
+        let idle = self.idle.borrow_mut().remove(database);
+        let client = match idle {
+            Some(client) => client,
+            None => self
+                .stack
+                .connect_as(secrets::AUDITOR_ROLE, &self.password, database)
+                .with_context(|| {
+                    format!(
+                        "failed to connect as `{}`; `cargo xtask up` creates it",
+                        secrets::AUDITOR_ROLE
+                    )
+                })?,
+        };
+        Ok(Pooled {
+            database: database.to_owned(),
+            client: Some(client),
+            idle: &self.idle,
+        })
     }
 
     /// Calls `each` with a connection to every database in scope, in name order.
