@@ -67,23 +67,21 @@ pub(crate) fn run(ctx: &Ctx, command: &AuditCommand) -> CmdResult {
         _ => {
             let definition = audit::find(name)
                 .with_context(|| format!("audit `{name}` is not in the registry"))?;
-            let report = audit::run(&audit, definition)?;
-            emit_report(&args.report, &report)?;
-            Ok(exit(report.failed()))
+            report(&args.report, &audit::run(&audit, definition)?)
         }
     }
 }
 
 pub(crate) fn config_check(ctx: &Ctx, args: &ConfigCheck) -> CmdResult {
     let stack = Stack::load(ctx.paths.clone())?;
-    let audit = Audit::open(
-        &stack,
-        Thresholds::from_config(&stack.config)?,
-        &args.db.databases,
-    )?;
+    let audit = Audit::with_defaults(&stack, &args.db.databases)?;
     let definition = audit::find("config").context("the `config` audit is not registered")?;
-    let report = audit::run(&audit, definition)?;
-    emit_report(&args.report, &report)?;
+    report(&args.report, &audit::run(&audit, definition)?)
+}
+
+/// Prints or writes `report` and exits 1 when it failed.
+pub(crate) fn report(args: &ReportArgs, report: &Report) -> CmdResult {
+    emit_report(args, report)?;
     Ok(exit(report.failed()))
 }
 

@@ -259,6 +259,15 @@ pub fn run_all(audit: &Audit<'_>) -> anyhow::Result<Summary> {
     Ok(Summary::new(audit.identity()?, reports))
 }
 
+/// `(check, severity)` of each finding, for tests' comparisons.
+#[cfg(test)]
+pub(crate) fn checks(findings: &[Finding]) -> Vec<(&str, Severity)> {
+    findings
+        .iter()
+        .map(|f| (f.check.as_str(), f.severity))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

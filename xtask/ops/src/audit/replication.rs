@@ -218,6 +218,7 @@ pub fn run(audit: &Audit<'_>) -> anyhow::Result<Report> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::audit::checks;
 
     fn slot(active: bool, status: &str, retained_mb: f64) -> Slot {
         Slot {
@@ -229,13 +230,6 @@ mod tests {
             retained: Some(retained_mb * MB),
             inactive_since: None,
         }
-    }
-
-    fn checks(findings: &[Finding]) -> Vec<(&str, Severity)> {
-        findings
-            .iter()
-            .map(|f| (f.check.as_str(), f.severity))
-            .collect()
     }
 
     #[test]

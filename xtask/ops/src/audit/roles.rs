@@ -303,6 +303,7 @@ pub fn run(audit: &Audit<'_>) -> anyhow::Result<Report> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::audit::checks;
 
     fn role(name: &str) -> Role {
         Role {
@@ -316,13 +317,6 @@ mod tests {
             valid_until: None,
             expired: false,
         }
-    }
-
-    fn checks(findings: &[Finding]) -> Vec<(&str, Severity)> {
-        findings
-            .iter()
-            .map(|f| (f.check.as_str(), f.severity))
-            .collect()
     }
 
     #[test]

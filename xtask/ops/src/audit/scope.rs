@@ -90,6 +90,11 @@ impl<'a> Audit<'a> {
         Ok(audit)
     }
 
+    /// [`Audit::open`] with the thresholds of `.env`.
+    pub fn with_defaults(stack: &'a Stack, only: &[String]) -> anyhow::Result<Self> {
+        Audit::open(stack, Thresholds::from_config(&stack.config)?, only)
+    }
+
     /// A connection to `database` as the auditor (TLS verified, not a
     /// superuser): an idle one of this audit run, or a new one.
     pub fn connect(&self, database: &str) -> anyhow::Result<Pooled<'_>> {

@@ -351,6 +351,7 @@ pub fn run(audit: &Audit<'_>) -> anyhow::Result<Report> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::audit::checks;
 
     fn rule(kind: &str, method: &str) -> HbaRule {
         HbaRule {
@@ -359,13 +360,6 @@ mod tests {
             method: Some(method.to_owned()),
             error: None,
         }
-    }
-
-    fn checks(findings: &[Finding]) -> Vec<(&str, Severity)> {
-        findings
-            .iter()
-            .map(|f| (f.check.as_str(), f.severity))
-            .collect()
     }
 
     #[test]
