@@ -354,10 +354,18 @@ fn a_restore_killed_at_any_step_is_finished_by_the_next_up() {
             (&"restore:after-start" | &"restore:before-promotion", _) => vec![&before, &in_backup],
             _ => vec![&before],
         };
-        assert!(
-            allowed.contains(&now.as_str()),
-            "{point}: after kill + up the data is neither the original nor the restore: {now} (original {before}, backup {in_backup})\n{up}"
-        );
+        if !allowed.contains(&now.as_str()) {
+            // The server's own account of what it recovered, and from where.
+            let log = t
+                .stack
+                .docker
+                .logs_tail(&t.stack.container(), 120)
+                .unwrap_or_default()
+                .join("\n");
+            panic!(
+                "{point}: after kill + up the data is neither the original nor the restore: {now} (original {before}, backup {in_backup})\n{up}\n--- server log\n{log}"
+            );
+        }
         if !up.stderr.contains("Recovered") && !up.stdout.contains("interrupted restore") {
             panic!("{point}: `up` must say that it recovered an interrupted restore:\n{up}");
         }
