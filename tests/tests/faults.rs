@@ -359,7 +359,7 @@ fn a_restore_killed_at_any_step_is_finished_by_the_next_up() {
             let log = t
                 .stack
                 .docker
-                .logs_tail(&t.stack.container(), 120)
+                .logs_tail(&t.stack.container(), 300)
                 .unwrap_or_default()
                 .join("\n");
             panic!(
