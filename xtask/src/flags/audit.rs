@@ -116,7 +116,7 @@ pub(crate) enum AuditCommand {
     /// Write a schema snapshot (tables, columns, indexes, constraints, functions, extensions) or,
     /// with `--compare OLD`, list what changed since OLD (exit 1 when something did).
     Schema(SchemaArgs),
-    /// Every audit above but `schema`, with one summary; exit 1 when any audit fails.
+    /// `config check` and every audit above but `schema`, with one summary; exit 1 when any fails.
     All(AuditArgs),
 }
 
