@@ -38,6 +38,8 @@ refuse() {
 
 # Decision table (ARCHITECTURE.md, "The entrypoint never guesses"):
 #   restore swap marker present          -> refuse (a restore is moving directories)
+#   restore journal, no signal file, the
+#   control file "in archive recovery"   -> refuse (a promotion cut short; `up` rolls back)
 #   initdb marker present                -> a half-finished initdb (ours: the marker is written just
 #                                           before initdb and removed after): remove PGDATA and the
 #                                           WAL dir only, then decide again
@@ -47,6 +49,15 @@ refuse() {
 #   genuinely empty                      -> initdb
 if [ -e "$data_root/core_data.restore-swapping" ]; then
   refuse "a restore was interrupted while it moved data directories; run \`cargo xtask up\` to finish or roll it back"
+fi
+# A restored cluster whose promotion was cut short (a restore journal in the data volume, no
+# signal file, the control file still "in archive recovery") would start with crash recovery,
+# which replays all of pg_wal, past the restore's target. Only `cargo xtask up` decides (it rolls
+# the restore back).
+if [ -e "$data_root/core_data.restore.json" ] && [ -s "$PGDATA/PG_VERSION" ] \
+   && [ ! -e "$PGDATA/recovery.signal" ] && [ ! -e "$PGDATA/standby.signal" ] \
+   && pg_controldata "$PGDATA" 2>/dev/null | grep -q '^Database cluster state: *in archive recovery$'; then
+  refuse "a restored cluster was stopped while it ended recovery; starting it would replay WAL past the restore's target. Run \`cargo xtask up\` to roll the restore back"
 fi
 if [ -e "$initdb_marker" ]; then
   log "a previous initdb did not finish (its marker is present); removing its partial cluster"

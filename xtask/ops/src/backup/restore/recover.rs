@@ -104,13 +104,38 @@ pub fn recover_pending(
     Ok(Some(Recovered::RolledBack { id: journal.id }))
 }
 
-/// The restored cluster is in place and has left recovery.
+/// The restored cluster is in place and has left recovery for good.
+///
+/// PostgreSQL removes `recovery.signal` as soon as it decides to end recovery,
+/// but the promotion is durable only once the control file says so, after the
+/// end-of-recovery checkpoint. A server stopped in between (by this very
+/// recovery's stop, or a crash) would next start with *crash* recovery, which
+/// replays everything in pg_wal, past the restore's target: that cluster was
+/// never promoted, and it must be rolled back, not started.
 fn promoted(ws: &Workspace<'_>, journal: &Journal) -> anyhow::Result<bool> {
     let restored_in_place = !ws.present(&journal.staging_data())?
         && !ws.present(journal::SWAP_MARKER)?
         && ws.exists(&format!("{PGDATA}/PG_VERSION"))?
         && (!journal.had_data || ws.present(&journal.aside_data())?);
-    Ok(restored_in_place && !ws.exists(&format!("{PGDATA}/recovery.signal"))?)
+    if !restored_in_place || ws.exists(&format!("{PGDATA}/recovery.signal"))? {
+        return Ok(false);
+    }
+    let control = ws.run(&["pg_controldata", PGDATA])?;
+    Ok(left_recovery(&control))
+}
+
+/// Whether `pg_controldata` output says the cluster finished recovery: it is
+/// (or was, when it stopped) in production. "in archive recovery" without a
+/// signal file is a promotion cut short.
+pub(crate) fn left_recovery(control: &str) -> bool {
+    let state = control
+        .lines()
+        .find_map(|line| line.strip_prefix("Database cluster state:"))
+        .map(str::trim);
+    matches!(
+        state,
+        Some("in production" | "shut down" | "shutting down" | "in crash recovery")
+    )
 }
 
 fn kept_aside(journal: &Journal) -> Vec<String> {
@@ -195,4 +220,22 @@ pub(crate) fn roll_back(
         stack.compose().run(&["up", "--detach"])?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::left_recovery;
+
+    #[test]
+    fn only_a_cluster_that_reached_production_left_recovery() {
+        let state = |s: &str| {
+            format!("pg_control version number:            1700\nDatabase cluster state:               {s}\n")
+        };
+        assert!(left_recovery(&state("in production")));
+        assert!(left_recovery(&state("shut down")));
+        assert!(!left_recovery(&state("in archive recovery")));
+        assert!(!left_recovery(&state("shut down in recovery")));
+        assert!(!left_recovery(&state("starting up")));
+        assert!(!left_recovery("garbage"));
+    }
 }
