@@ -7,6 +7,7 @@ use anyhow::Context;
 
 use super::user_objects::{extension_schema, not_extension_relation, qualified, USER_SCHEMA};
 use super::{Audit, Finding, Report, Severity};
+use crate::sql::quote_ident;
 
 /// B-tree's fillfactor when the index does not set one.
 const DEFAULT_FILLFACTOR: f64 = 90.0;
@@ -59,7 +60,9 @@ pub fn run(audit: &Audit<'_>) -> anyhow::Result<Report> {
         );
         for row in rows {
             let oid: u32 = row.try_get(0)?;
-            let name = qualified(&row.try_get::<_, String>(1)?, &row.try_get::<_, String>(2)?);
+            let (schema, index): (String, String) = (row.try_get(1)?, row.try_get(2)?);
+            let name = qualified(&schema, &index);
+            let reindex = format!("{}.{}", quote_ident(&schema), quote_ident(&index));
             let table: String = row.try_get(3)?;
             let (size, fillfactor, block): (i64, f64, i64) =
                 (row.try_get(4)?, row.try_get(5)?, row.try_get(6)?);
@@ -90,7 +93,7 @@ pub fn run(audit: &Audit<'_>) -> anyhow::Result<Report> {
                         "{wasted:.1} % of the leaf space of `{name}` on `{table}` is wasted \
                          (average leaf density {density:.1} % for fillfactor {fillfactor}; \
                          threshold {:.1} %); the index is {} and about {} could be reclaimed \
-                         with `REINDEX INDEX CONCURRENTLY {name}`",
+                         with `REINDEX INDEX CONCURRENTLY {reindex}`",
                         t.index_bloat_percent,
                         human_bytes(size as f64),
                         human_bytes(wasted_bytes),
