@@ -72,3 +72,13 @@ mod tests {
         std::fs::remove_dir_all(&root).unwrap();
     }
 }
+
+/// Refuses a snapshot file written in another format version than `wanted`.
+pub fn check_version(found: u32, wanted: u32) -> anyhow::Result<()> {
+    if found != wanted {
+        anyhow::bail!(
+            "the snapshot has format version {found}; this version of core_data reads version {wanted}"
+        );
+    }
+    Ok(())
+}

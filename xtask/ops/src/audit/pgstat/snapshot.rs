@@ -52,13 +52,7 @@ impl Entry {
 
 impl Snapshot {
     pub fn check_version(&self) -> anyhow::Result<()> {
-        if self.version != VERSION {
-            bail!(
-                "the snapshot has format version {}; this version of core_data reads version {VERSION}",
-                self.version
-            );
-        }
-        Ok(())
+        crate::audit::snapshot_file::check_version(self.version, VERSION)
     }
 }
 

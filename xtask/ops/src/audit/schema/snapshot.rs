@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -88,13 +88,7 @@ pub struct Sequence {
 impl Snapshot {
     /// Checks the version of a snapshot read from a file.
     pub fn check_version(&self) -> anyhow::Result<()> {
-        if self.version != VERSION {
-            bail!(
-                "the snapshot has format version {}; this version of core_data reads version {VERSION}",
-                self.version
-            );
-        }
-        Ok(())
+        crate::audit::snapshot_file::check_version(self.version, VERSION)
     }
 }
 
