@@ -85,30 +85,40 @@ fn everything_is_clean_after_up(t: &TestStack) {
     assert_eq!(rows.len(), findings, "one CSV row per finding");
 }
 
-/// `audit all --format json` with `args`: the summary (validated against the
-/// schema) and the CLI's output.
-pub(crate) fn audit_all(t: &TestStack, args: &[&str]) -> (Summary, CliOutput) {
-    let mut argv = vec!["audit", "all", "--format", "json"];
-    argv.extend_from_slice(args);
+/// `argv` with `--format json` through the CLI: the document (validated
+/// against the schema, then parsed) and the CLI's output, whose exit code must
+/// be 0 or 1.
+pub(crate) fn json_report<T: serde::de::DeserializeOwned>(
+    t: &TestStack,
+    argv: &[&str],
+) -> (T, CliOutput) {
+    let mut argv = argv.to_vec();
+    argv.extend_from_slice(&["--format", "json"]);
     let out = xtask(t.paths().state(), &argv);
     assert!(matches!(out.code, Some(0 | 1)), "{out}");
     let value: serde_json::Value =
         serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"));
     schema_check::validate(&value);
-    (serde_json::from_value(value).expect("summary shape"), out)
+    let parsed = serde_json::from_value(value).unwrap_or_else(|e| panic!("shape ({e}): {out}"));
+    (parsed, out)
 }
 
-/// `audit NAME --format json` with `args`: the report (validated against the
-/// schema) and the CLI's output. Also runs it as CSV and checks the rows match.
+/// `audit all` with `args`: the summary and the CLI's output; the exit code
+/// follows the summary.
+pub(crate) fn audit_all(t: &TestStack, args: &[&str]) -> (Summary, CliOutput) {
+    let (summary, out): (Summary, CliOutput) = json_report(t, &[&["audit", "all"], args].concat());
+    assert_eq!(
+        out.code == Some(1),
+        summary.failed,
+        "exit code follows the findings: {out}"
+    );
+    (summary, out)
+}
+
+/// `audit NAME` with `args`: the report and the CLI's output; the exit code
+/// follows the findings.
 pub(crate) fn audit(t: &TestStack, name: &str, args: &[&str]) -> (Report, CliOutput) {
-    let mut argv = vec!["audit", name, "--format", "json"];
-    argv.extend_from_slice(args);
-    let out = xtask(t.paths().state(), &argv);
-    assert!(matches!(out.code, Some(0 | 1)), "{out}");
-    let value: serde_json::Value =
-        serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"));
-    schema_check::validate(&value);
-    let report: Report = serde_json::from_value(value).expect("report shape");
+    let (report, out): (Report, CliOutput) = json_report(t, &[&["audit", name], args].concat());
     assert_eq!(
         out.code == Some(1),
         report.failed(),

@@ -8,15 +8,8 @@ use crate::{flags, read_csv, sql, DB};
 /// drift (exit 1); clean again after `config apply` and `ALTER SYSTEM RESET`.
 pub(crate) fn config_check_reports_drift_until_applied(t: &TestStack) {
     let state = t.paths().state();
-    let check = |args: &[&str]| {
-        let mut argv = vec!["config", "check", "--format", "json"];
-        argv.extend_from_slice(args);
-        let out = xtask(state, &argv);
-        let value: serde_json::Value =
-            serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"));
-        crate::schema_check::validate(&value);
-        let report: core_data_ops::audit::Report = serde_json::from_value(value).unwrap();
-        (report, out)
+    let check = |args: &[&str]| -> (core_data_ops::audit::Report, core_data_tests::CliOutput) {
+        crate::json_report(t, &[&["config", "check"], args].concat())
     };
     let (report, out) = check(&[]);
     assert_eq!(out.code, Some(0), "clean after up: {out}");

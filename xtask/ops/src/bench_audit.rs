@@ -63,16 +63,13 @@ fn populate(stack: &Stack, count: u32, tables: u32, progress: &dyn Progress) -> 
     }
     progress.status("Creating", &format!("{tables} tables in `bench_01`"));
     let mut client = stack.connect("bench_01")?;
-    client.execute(
-        "DO $$ BEGIN FOR i IN 1..$1::int LOOP \
+    client.batch_execute(&format!(
+        "DO $$ BEGIN FOR i IN 1..{tables} LOOP \
            EXECUTE format('CREATE TABLE public.t_%s (id int PRIMARY KEY, v text)', i); \
            EXECUTE format('CREATE INDEX ON public.t_%s (v)', i); \
            EXECUTE format('INSERT INTO public.t_%s SELECT g, md5(g::text) FROM generate_series(1, 20) g', i); \
          END LOOP; END $$"
-            .replace("$1::int", &tables.to_string())
-            .as_str(),
-        &[],
-    )?;
+    ))?;
     client.batch_execute("ANALYZE")?;
     Ok(())
 }

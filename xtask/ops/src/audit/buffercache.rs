@@ -5,9 +5,9 @@
 
 use anyhow::Context;
 
-use super::index_bloat::human_bytes;
 use super::user_objects::{extension_schema, qualified};
 use super::{Audit, Finding, Report, Severity};
+use crate::backup::dump::human_bytes;
 
 /// One relation's share of shared_buffers.
 #[derive(Debug, Clone, PartialEq)]
@@ -90,7 +90,7 @@ pub fn run(audit: &Audit<'_>) -> anyhow::Result<Report> {
                     c.name,
                     c.buffers,
                     bytes as f64 / 1024.0 / 1024.0,
-                    human_bytes(c.relation_bytes as f64),
+                    human_bytes(c.relation_bytes.max(0) as u64),
                     c.dirty
                 ),
             )
@@ -100,7 +100,7 @@ pub fn run(audit: &Audit<'_>) -> anyhow::Result<Report> {
     if shared_buffers > 0 {
         report.notes.push(format!(
             "shared_buffers holds {shared_buffers} buffers of {block} bytes ({})",
-            human_bytes((shared_buffers * block) as f64)
+            human_bytes((shared_buffers * block).max(0) as u64)
         ));
     }
     Ok(report)

@@ -7,6 +7,7 @@ use anyhow::Context;
 
 use super::user_objects::{extension_schema, not_extension_relation, qualified, USER_SCHEMA};
 use super::{Audit, Finding, Report, Severity};
+use crate::backup::dump::human_bytes;
 use crate::sql::quote_ident;
 
 /// B-tree's fillfactor when the index does not set one.
@@ -95,8 +96,8 @@ pub fn run(audit: &Audit<'_>) -> anyhow::Result<Report> {
                          threshold {:.1} %); the index is {} and about {} could be reclaimed \
                          with `REINDEX INDEX CONCURRENTLY {reindex}`",
                         t.index_bloat_percent,
-                        human_bytes(size as f64),
-                        human_bytes(wasted_bytes),
+                        human_bytes(size.max(0) as u64),
+                        human_bytes(wasted_bytes as u64),
                     ),
                 )
                 .with_value(wasted),
@@ -111,22 +112,6 @@ pub fn run(audit: &Audit<'_>) -> anyhow::Result<Report> {
     Ok(report)
 }
 
-/// `12.3 MB` (binary units, as `pg_size_pretty`).
-pub fn human_bytes(bytes: f64) -> String {
-    const UNITS: [&str; 5] = ["bytes", "kB", "MB", "GB", "TB"];
-    let mut value = bytes;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{value:.0} bytes")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -138,12 +123,5 @@ mod tests {
         assert_eq!(wasted_percent(9.0, 90.0), Some(90.0));
         assert_eq!(wasted_percent(50.0, 100.0), Some(50.0));
         assert_eq!(wasted_percent(f64::NAN, 90.0), None);
-    }
-
-    #[test]
-    fn bytes_read_like_pg_size_pretty() {
-        assert_eq!(human_bytes(512.0), "512 bytes");
-        assert_eq!(human_bytes(1536.0), "1.5 kB");
-        assert_eq!(human_bytes(3.0 * 1024.0 * 1024.0), "3.0 MB");
     }
 }

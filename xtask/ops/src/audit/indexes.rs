@@ -5,9 +5,9 @@
 
 use anyhow::Context;
 
-use super::index_bloat::human_bytes;
 use super::user_objects::{not_extension_relation, qualified, USER_SCHEMA};
 use super::{Audit, Finding, Report, Severity};
+use crate::backup::dump::human_bytes;
 
 /// One index as the audit compares it.
 #[derive(Debug, Clone, PartialEq)]
@@ -187,7 +187,7 @@ fn check(db: &str, indexes: &[Index], report: &mut Report) {
                          if no rare query needs it, drop it with `DROP INDEX CONCURRENTLY {}`",
                         index.name,
                         index.table,
-                        human_bytes(index.size as f64),
+                        human_bytes(index.size.max(0) as u64),
                         index.name
                     ),
                 )

@@ -17,15 +17,27 @@ pub fn default_path(dir: &Utf8Path, prefix: &str) -> anyhow::Result<Utf8PathBuf>
     )))
 }
 
-/// Writes `value` as pretty JSON to `path`, which must not exist yet.
+/// Writes `value` as pretty JSON to `path`, which must not exist yet: into
+/// `<path>.partial` first, then published under its name without replacing
+/// anything, so an interrupted write never leaves half a snapshot there.
 pub fn write_new(path: &Utf8Path, value: &impl Serialize) -> anyhow::Result<()> {
     let mut text =
         serde_json::to_string_pretty(value).context("failed to serialize the snapshot")?;
     text.push('\n');
-    let mut file = crate::fsutil::create_new(path, 0o600)?;
-    file.write_all(text.as_bytes())
+    if path.exists() {
+        anyhow::bail!("`{path}` exists; a snapshot never replaces a file (move it away)");
+    }
+    let partial = Utf8PathBuf::from(format!("{path}.partial"));
+    let mut file = crate::fsutil::create_new(&partial, 0o600)?;
+    let written = file
+        .write_all(text.as_bytes())
         .and_then(|()| file.sync_all())
-        .with_context(|| format!("failed to write `{path}`"))
+        .with_context(|| format!("failed to write `{partial}`"))
+        .and_then(|()| crate::fsutil::publish_noreplace(&partial, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&partial);
+    }
+    written
 }
 
 /// Reads a JSON snapshot.
@@ -65,6 +77,7 @@ mod tests {
         assert_eq!(mode & 0o777, 0o700);
         write_new(&path, &vec![1, 2]).unwrap();
         assert!(write_new(&path, &vec![3]).is_err());
+        assert!(!Utf8PathBuf::from(format!("{path}.partial")).exists());
         let back: Vec<i32> = read(&path).unwrap();
         assert_eq!(back, [1, 2]);
         let mode = std::fs::metadata(&path).unwrap().permissions().mode();
