@@ -16,6 +16,7 @@ pub mod fsutil;
 pub mod guard;
 pub mod image;
 pub mod lock;
+pub mod maintenance;
 pub mod paths;
 pub mod pg;
 pub mod process;

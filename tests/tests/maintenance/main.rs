@@ -1,0 +1,39 @@
+//! Maintenance end to end on one stack: the nightly pg_cron jobs in every
+//! database, `compact` at each level, partition management, the job queue
+//! under concurrency, the test dataset and workload sizing. Each check builds
+//! what it needs (in `shop`, not `postgres`), runs the CLI, and asserts what
+//! changed in the real server.
+
+use core_data_tests::{docker_available, xtask, CliOutput, TestStack};
+
+/// The application database checks work in (not `postgres`).
+pub(crate) const DB: &str = "shop";
+
+#[test]
+fn maintenance_full_workflow() {
+    if !docker_available("maintenance_full_workflow") {
+        return;
+    }
+    let t = TestStack::new("maint", 211);
+    t.up();
+    // Checks are added here, one line each, in the order they run.
+}
+
+/// Runs SQL as the superuser in `database`, panicking with the server's message.
+pub(crate) fn sql(t: &TestStack, database: &str, statements: &str) {
+    let mut client = t
+        .stack
+        .connect(database)
+        .unwrap_or_else(|e| panic!("connect to {database}: {e:#}"));
+    client.batch_execute(statements).unwrap_or_else(|e| {
+        let message = e
+            .as_db_error()
+            .map_or_else(|| e.to_string(), |db| db.message().to_owned());
+        panic!("`{statements}` in `{database}` failed: {message}")
+    });
+}
+
+/// The CLI with `argv` on `t`'s state directory.
+pub(crate) fn cli(t: &TestStack, argv: &[&str]) -> CliOutput {
+    xtask(t.paths().state(), argv)
+}
