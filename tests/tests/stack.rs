@@ -100,9 +100,13 @@ fn extension_bundle_everywhere(t: &TestStack) {
         &secrets::generate_password(),
     )
     .unwrap();
-    let (created, _) = admin::create_db(&mut admin_client, "reports", "reporting", &|db| {
-        t.stack.connect(db)
-    })
+    let (created, _) = admin::create_db(
+        &mut admin_client,
+        &t.stack.config,
+        "reports",
+        "reporting",
+        &|db| t.stack.connect(db),
+    )
     .unwrap();
     assert!(created);
     assert_bundle(t, "reports");
@@ -277,7 +281,10 @@ fn hostile_database_name_round_trips(t: &TestStack) {
     let hostile = "x\"; DROP DATABASE postgres; --";
     let mut client = t.stack.connect("postgres").unwrap();
     let (created, installed) =
-        admin::create_db(&mut client, hostile, "app", &|db| t.stack.connect(db)).unwrap();
+        admin::create_db(&mut client, &t.stack.config, hostile, "app", &|db| {
+            t.stack.connect(db)
+        })
+        .unwrap();
     assert!(created);
     assert!(
         installed.is_empty(),
@@ -295,7 +302,7 @@ fn hostile_database_name_round_trips(t: &TestStack) {
         "`postgres` must survive: {names:?}"
     );
     assert_bundle(t, hostile);
-    let job = core_data_ops::pg::bootstrap::partman_job_name(hostile);
+    let job = core_data_ops::maintenance::jobs::job_name("partman", hostile);
     let scheduled: i64 = client
         .query_one("SELECT count(*) FROM cron.job WHERE jobname = $1", &[&job])
         .unwrap()

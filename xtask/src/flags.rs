@@ -4,6 +4,7 @@
 
 mod audit;
 mod backup;
+mod maintenance;
 mod runbook;
 
 use camino::Utf8PathBuf;
@@ -11,6 +12,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 pub(crate) use audit::*;
 pub(crate) use backup::*;
+pub(crate) use maintenance::*;
 pub(crate) use runbook::*;
 
 /// core_data: a hardened PostgreSQL 17 platform, driven from the repository.
@@ -113,6 +115,12 @@ pub(crate) enum Command {
     ExerciseExtensions(ExerciseExtensions),
     /// A pgTAP plan over the bundle (present at the expected version, key functions callable); TAP output.
     PgtapSmoke(PgtapSmoke),
+    /// pg_cron jobs: `list` shows every job with its last run.
+    #[command(subcommand)]
+    Cron(CronCommand),
+    /// The synthetic dataset for demos and tests: `install`.
+    #[command(subcommand)]
+    TestDataset(TestDatasetCommand),
     /// Benchmarks that print figures next to their floor and the ratio.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -178,6 +186,10 @@ pub(crate) struct Init {
     /// CPU cores for the container; default: all host cores.
     #[arg(long, value_name = "N")]
     pub(crate) cpus: Option<u32>,
+    /// What the server mostly does: web, oltp, dw, mixed (the default) or desktop; chooses the
+    /// pgtune-style formulas of the tuning keys (`PG_WORKLOAD` in `.env`).
+    #[arg(long, value_name = "WORKLOAD")]
+    pub(crate) workload: Option<String>,
     /// Set any configuration key (repeatable), e.g. `--set POSTGRES_HOST_PORT=15432`.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub(crate) set: Vec<String>,
@@ -300,12 +312,26 @@ pub(crate) struct DropDb {
 pub(crate) enum ConfigCommand {
     /// Re-render the configuration and reload or restart the server as the changes require.
     Apply,
-    /// Check `.env` and print the rendered postgresql.conf without applying it.
-    Show,
+    /// Check `.env` and print the rendered postgresql.conf without applying it; `--diff` prints
+    /// only the settings `config apply` would change (with `--workload W`, what changing
+    /// `PG_WORKLOAD` to W would change).
+    Show(ConfigShow),
     /// Compare the rendered configuration with the live server (settings and their sources,
     /// ALTER SYSTEM overrides, file errors, pending restarts, hba rules, preload libraries, the
     /// bundle in each database); exit 1 on drift. `config apply` fixes it.
     Check(ConfigCheck),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ConfigShow {
+    /// Print only the settings that differ from the installed configuration (old -> new).
+    #[arg(long)]
+    pub(crate) diff: bool,
+    /// Preview another workload (web, oltp, dw, mixed, desktop): its `auto` tuning values
+    /// instead of the current ones; `.env` is not changed. Set `PG_WORKLOAD` in `.env` and run
+    /// `cargo xtask config apply` to apply it.
+    #[arg(long, value_name = "WORKLOAD")]
+    pub(crate) workload: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -6,6 +6,10 @@
 
 use core_data_tests::{docker_available, xtask, CliOutput, TestStack};
 
+mod dataset;
+mod jobs;
+mod sizing;
+
 /// The application database checks work in (not `postgres`).
 pub(crate) const DB: &str = "shop";
 
@@ -14,9 +18,15 @@ fn maintenance_full_workflow() {
     if !docker_available("maintenance_full_workflow") {
         return;
     }
-    let t = TestStack::new("maint", 211);
+    let mut t = TestStack::new("maint", 211);
     t.up();
     // Checks are added here, one line each, in the order they run.
+    jobs::nightly_jobs_in_every_database(&t);
+    jobs::job_commands_run_as_the_jobs_role(&t);
+    jobs::jobs_outlive_the_server_statement_timeout(&t);
+    dataset::dataset_installs_and_answers(&t);
+    sizing::init_writes_the_workload(&t);
+    sizing::a_workload_change_is_previewed_then_applied(&mut t);
 }
 
 /// Runs SQL as the superuser in `database`, panicking with the server's message.
@@ -31,6 +41,14 @@ pub(crate) fn sql(t: &TestStack, database: &str, statements: &str) {
             .map_or_else(|| e.to_string(), |db| db.message().to_owned());
         panic!("`{statements}` in `{database}` failed: {message}")
     });
+}
+
+/// The server's message of a failed statement (the driver's own text says only "db error").
+pub(crate) fn pg_message(error: &postgres::Error) -> String {
+    error.as_db_error().map_or_else(
+        || error.to_string(),
+        |db| format!("{} ({:?})", db.message(), db.detail()),
+    )
 }
 
 /// The CLI with `argv` on `t`'s state directory.

@@ -59,7 +59,9 @@ fn populate(stack: &Stack, count: u32, tables: u32, progress: &dyn Progress) -> 
     for n in 1..=count {
         let name = format!("bench_{n:02}");
         progress.status("Creating", &format!("database `{name}` with the bundle"));
-        admin::create_db(&mut admin_client, &name, &owner, &|db| stack.connect(db))?;
+        admin::create_db(&mut admin_client, &stack.config, &name, &owner, &|db| {
+            stack.connect(db)
+        })?;
     }
     progress.status("Creating", &format!("{tables} tables in `bench_01`"));
     let mut client = stack.connect("bench_01")?;

@@ -8,6 +8,7 @@ use core_data_ops::stack::{Applied, Stack};
 
 use super::Ctx;
 use crate::error::CmdResult;
+use crate::flags::ConfigShow;
 
 pub(crate) fn apply(ctx: &Ctx) -> CmdResult {
     let stack = Stack::load(ctx.paths.clone())?;
@@ -29,12 +30,52 @@ pub(crate) fn apply(ctx: &Ctx) -> CmdResult {
     Ok(ExitCode::SUCCESS)
 }
 
-pub(crate) fn show(ctx: &Ctx) -> CmdResult {
-    let config = Config::load(&ctx.paths)?;
-    for rendered in render::render(&ctx.paths, &config)? {
-        if rendered.name == "postgresql.conf" {
-            print!("{}", rendered.text);
+pub(crate) fn show(ctx: &Ctx, args: &ConfigShow) -> CmdResult {
+    let mut config = Config::load(&ctx.paths)?;
+    if let Some(workload) = &args.workload {
+        config = config.with_workload(workload)?;
+    }
+    if !args.diff {
+        for rendered in render::render(&ctx.paths, &config)? {
+            if rendered.name == "postgresql.conf" {
+                print!("{}", rendered.text);
+            }
         }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let plan = render::plan(&ctx.paths, &config)?;
+    let changed = &plan.outcome.changed_settings;
+    let what = match &args.workload {
+        Some(workload) => format!("with PG_WORKLOAD={workload}"),
+        None => "with the current .env".to_owned(),
+    };
+    if plan.outcome.changed_files.is_empty() {
+        println!("{what}: nothing would change");
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("{what}, `config apply` would change:");
+    for setting in changed {
+        println!(
+            "  {:<36} {} -> {}",
+            setting.name,
+            setting.old.as_deref().unwrap_or("(unset)"),
+            setting.new.as_deref().unwrap_or("(removed)")
+        );
+    }
+    let others: Vec<&str> = plan
+        .outcome
+        .changed_files
+        .iter()
+        .copied()
+        .filter(|file| *file != "postgresql.conf")
+        .collect();
+    if !others.is_empty() {
+        println!("  and the files {}", others.join(", "));
+    }
+    if args.workload.is_some() {
+        println!(
+            "set PG_WORKLOAD in .env (the tuning keys left `auto` follow it), then run `cargo xtask config apply`"
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -14,9 +14,10 @@ pub(crate) fn create(ctx: &Ctx, args: &CreateDb) -> CmdResult {
     admin::check_new_name("database", &args.name)?;
     let stack = Stack::load(ctx.paths.clone())?;
     let mut client = stack.connect("postgres")?;
-    let (created, installed) = admin::create_db(&mut client, &args.name, &args.owner, &|db| {
-        stack.connect(db)
-    })?;
+    let (created, installed) =
+        admin::create_db(&mut client, &stack.config, &args.name, &args.owner, &|db| {
+            stack.connect(db)
+        })?;
     let verb = if created {
         "created"
     } else {

@@ -67,6 +67,9 @@ fn build(args: &Init) -> anyhow::Result<Config> {
         resources.cpus = cpus;
     }
     let mut overrides = BTreeMap::new();
+    if let Some(workload) = &args.workload {
+        overrides.insert("PG_WORKLOAD".to_owned(), workload.clone());
+    }
     for pair in &args.set {
         let (key, value) = pair
             .split_once('=')

@@ -26,6 +26,7 @@ pub(crate) fn up(ctx: &Ctx, args: &Up) -> CmdResult {
             force: false,
             memory: None,
             cpus: None,
+            workload: None,
             set: Vec::new(),
         };
         super::init::run(ctx, &defaults)?;

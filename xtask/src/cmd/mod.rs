@@ -7,6 +7,7 @@ mod backup;
 mod bench;
 mod completions;
 mod config;
+mod cron;
 mod db;
 mod doctor;
 mod extensions;
@@ -30,7 +31,8 @@ use core_data_ops::progress;
 
 use crate::error::CmdResult;
 use crate::flags::{
-    BackupAction, BenchCommand, Command, ConfigCommand, ImageCommand, QaCommand, Xtask,
+    BackupAction, BenchCommand, Command, ConfigCommand, CronCommand, ImageCommand, QaCommand,
+    TestDatasetCommand, Xtask,
 };
 
 /// What every command gets: where things are and how loud to be.
@@ -81,7 +83,7 @@ pub(crate) fn run(flags: Xtask) -> CmdResult {
         Command::CreateDb(args) => db::create(&ctx, &args),
         Command::DropDb(args) => db::drop(&ctx, &args),
         Command::Config(ConfigCommand::Apply) => config::apply(&ctx),
-        Command::Config(ConfigCommand::Show) => config::show(&ctx),
+        Command::Config(ConfigCommand::Show(args)) => config::show(&ctx, &args),
         Command::Config(ConfigCommand::Check(args)) | Command::ConfigCheck(args) => {
             audit::config_check(&ctx, &args)
         }
@@ -107,6 +109,8 @@ pub(crate) fn run(flags: Xtask) -> CmdResult {
         Command::Bench(BenchCommand::Restore(args)) => bench::restore(&ctx, &args),
         Command::Bench(BenchCommand::Tuning(args)) => bench::tuning(&ctx, &args),
         Command::Bench(BenchCommand::Audit(args)) => bench::audit(&ctx, &args),
+        Command::Cron(CronCommand::List(args)) => cron::list(&ctx, &args),
+        Command::TestDataset(TestDatasetCommand::Install(args)) => cron::test_dataset(&ctx, &args),
         Command::Completions(args) => completions::run(&args),
     }
 }
@@ -137,6 +141,7 @@ fn locking_name(command: &Command) -> Option<&'static str> {
         Command::Qa(qa) => qa_locking_name(qa),
         Command::ProvisionQa(args) => qa_locking_name(&args.command()),
         Command::Run(args) if args.writes() => Some("run"),
+        Command::TestDataset(_) => Some("test-dataset"),
         // Read-only, interactive (`psql`), or on throw-away stacks of their own (`bench`).
         Command::Doctor(_)
         | Command::BuildImage(_)
@@ -145,7 +150,7 @@ fn locking_name(command: &Command) -> Option<&'static str> {
         | Command::Logs(_)
         | Command::Psql(_)
         | Command::ServiceUrls(_)
-        | Command::Config(ConfigCommand::Show | ConfigCommand::Check(_))
+        | Command::Config(ConfigCommand::Show(_) | ConfigCommand::Check(_))
         | Command::ConfigCheck(_)
         | Command::Audit(_)
         | Command::SnapshotPgstat(_)
@@ -157,6 +162,7 @@ fn locking_name(command: &Command) -> Option<&'static str> {
         | Command::Runbooks(_)
         | Command::Run(_)
         | Command::Bench(_)
+        | Command::Cron(_)
         | Command::Completions(_) => None,
     }
 }

@@ -58,6 +58,16 @@ pub fn utc_text(expr: &str) -> String {
     format!("to_char(({expr}) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')")
 }
 
+/// Refuses a snapshot file written in another format version than `wanted`.
+pub fn check_version(found: u32, wanted: u32) -> anyhow::Result<()> {
+    if found != wanted {
+        anyhow::bail!(
+            "the snapshot has format version {found}; this version of core_data reads version {wanted}"
+        );
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use std::os::unix::fs::PermissionsExt;
@@ -84,14 +94,4 @@ mod tests {
         assert_eq!(mode & 0o777, 0o600);
         std::fs::remove_dir_all(&root).unwrap();
     }
-}
-
-/// Refuses a snapshot file written in another format version than `wanted`.
-pub fn check_version(found: u32, wanted: u32) -> anyhow::Result<()> {
-    if found != wanted {
-        anyhow::bail!(
-            "the snapshot has format version {found}; this version of core_data reads version {wanted}"
-        );
-    }
-    Ok(())
 }

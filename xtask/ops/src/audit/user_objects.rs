@@ -5,9 +5,9 @@
 use crate::sql::quote_ident;
 
 /// A condition on a `pg_namespace` aliased `n`: not a system schema, not a
-/// temporary one, not the platform's `core_data_audit`.
+/// temporary one, not the platform's `core_data_audit` or `core_data_maintenance`.
 pub const USER_SCHEMA: &str = "n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast', \
-     'core_data_audit') AND n.nspname NOT LIKE 'pg\\_temp\\_%' \
+     'core_data_audit', 'core_data_maintenance') AND n.nspname NOT LIKE 'pg\\_temp\\_%' \
      AND n.nspname NOT LIKE 'pg\\_toast\\_temp\\_%'";
 
 /// A condition: the relation with oid `oid` (an SQL expression) is not a

@@ -96,7 +96,11 @@ fn edit_distance(a: &str, b: &str) -> usize {
 }
 
 /// Writes a complete `.env`: every key, grouped by section, each with its doc.
-pub fn render(values: &BTreeMap<&'static str, String>) -> String {
+/// Keys in `derived` are written as `auto` (re-derived on every load).
+pub fn render(
+    values: &BTreeMap<&'static str, String>,
+    derived: &std::collections::BTreeSet<&'static str>,
+) -> String {
     let mut out = String::from(
         "# core_data configuration, written by `cargo xtask init`.\n\
          # Edit values and run `cargo xtask up` (or `cargo xtask config apply`) to apply them.\n\
@@ -110,7 +114,13 @@ pub fn render(values: &BTreeMap<&'static str, String>) -> String {
         }
         out.push_str(&format!(
             "# {}\n{}={}\n",
-            key.doc, key.name, values[key.name]
+            key.doc,
+            key.name,
+            if derived.contains(key.name) {
+                "auto"
+            } else {
+                values[key.name].as_str()
+            }
         ));
     }
     out

@@ -34,13 +34,16 @@ pub enum Kind {
     Choice(&'static [&'static str]),
     /// Comma-separated lowercase names; may be empty.
     Names,
+    /// A pg_cron schedule (five cron fields, or `N seconds`), or `off`.
+    Schedule,
 }
 
 /// Where a key's default comes from when `.env` does not set it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DefaultValue {
     Static(&'static str),
-    /// Computed from the host (or `init` flags) by `config::sizing`.
+    /// Computed by `config::sizing`: from the host (or `init` flags), or for the
+    /// keys of `sizing::TUNED_KEYS` from the memory, CPUs and workload (`auto`).
     Sized,
 }
 
@@ -94,14 +97,16 @@ pub const KEYS: &[Key] = &[
     key("Resources", "POSTGRES_MEMORY_LIMIT", Size, Sized, "Container memory limit."),
     key("Resources", "POSTGRES_CPU_LIMIT", Float(0.1, 1024.0), Sized, "Container CPU limit (cores)."),
     key("Resources", "POSTGRES_SHM_SIZE", Size, Sized, "Size of /dev/shm (parallel query uses it)."),
-    key("Tuning", "PG_MAX_CONNECTIONS", Int(10, 10_000), Static("100"), "max_connections."),
+    key("Tuning", "PG_WORKLOAD", Choice(&["web", "oltp", "dw", "mixed", "desktop"]), Static("mixed"), "What the server mostly does (pgtune's profiles): web, oltp, dw (data warehouse), mixed or desktop. Chooses the `auto` values below; preview a change with `cargo xtask config show --diff --workload W`."),
+    key("Tuning", "PG_MAX_CONNECTIONS", Int(10, 10_000), Sized, "max_connections (auto: web 200, oltp 300, dw 40, mixed 100, desktop 20)."),
     key("Tuning", "PG_SHARED_BUFFERS", Size, Sized, "shared_buffers (restart)."),
     key("Tuning", "PG_EFFECTIVE_CACHE_SIZE", Size, Sized, "effective_cache_size."),
     key("Tuning", "PG_WORK_MEM", Size, Sized, "work_mem."),
     key("Tuning", "PG_MAINTENANCE_WORK_MEM", Size, Sized, "maintenance_work_mem."),
     key("Tuning", "PG_WAL_BUFFERS", Size, Sized, "wal_buffers (restart)."),
-    key("Tuning", "PG_MAX_WAL_SIZE", Size, Static("2GB"), "max_wal_size."),
-    key("Tuning", "PG_MIN_WAL_SIZE", Size, Static("512MB"), "min_wal_size."),
+    key("Tuning", "PG_MAX_WAL_SIZE", Size, Sized, "max_wal_size."),
+    key("Tuning", "PG_MIN_WAL_SIZE", Size, Sized, "min_wal_size."),
+    key("Tuning", "PG_DEFAULT_STATISTICS_TARGET", Int(1, 10_000), Sized, "default_statistics_target."),
     key("Tuning", "PG_MAX_WORKER_PROCESSES", Int(8, 1024), Sized, "max_worker_processes (restart)."),
     key("Tuning", "PG_MAX_PARALLEL_WORKERS", Int(0, 1024), Sized, "max_parallel_workers."),
     key("Tuning", "PG_MAX_PARALLEL_WORKERS_PER_GATHER", Int(0, 1024), Sized, "max_parallel_workers_per_gather."),
@@ -121,6 +126,12 @@ pub const KEYS: &[Key] = &[
     key("Logical backups", "LOGICAL_BACKUP_INTERVAL_SECONDS", Int(5, 604_800), Static("86400"), "Sidecar: seconds between logical dumps of every database."),
     key("Logical backups", "LOGICAL_BACKUP_RETENTION_SECONDS", Int(10, 31_536_000), Static("604800"), "Sidecar: dumps older than this are pruned."),
     key("Logical backups", "LOGICAL_BACKUP_EXCLUDE", Names, Static(""), "Sidecar: databases not dumped, comma-separated."),
+    key("Maintenance", "MAINTENANCE_ANALYZE_SCHEDULE", Schedule, Static("30 2 * * *"), "pg_cron schedule (server time zone) of `ANALYZE (SKIP_LOCKED)` in every database; `off` disables it."),
+    key("Maintenance", "MAINTENANCE_VACUUM_SCHEDULE", Schedule, Static("0 3 * * *"), "Schedule of `VACUUM (ANALYZE, SKIP_LOCKED)` on each table past AUDIT_DEAD_TUPLES_MIN and AUDIT_DEAD_TUPLE_RATIO, in every database; `off` disables it."),
+    key("Maintenance", "MAINTENANCE_SQUEEZE_SCHEDULE", Schedule, Static("15 3 * * *"), "Schedule of the pg_squeeze target refresh (tables with a primary key or replica identity) in every database; `off` disables it."),
+    key("Maintenance", "MAINTENANCE_PARTMAN_SCHEDULE", Schedule, Static("17 * * * *"), "Schedule of pg_partman maintenance (new partitions, retention) in every database; `off` disables it."),
+    key("Maintenance", "MAINTENANCE_PGSTAT_RESET_SCHEDULE", Schedule, Static("off"), "Schedule of `pg_stat_statements_reset()` (in `postgres`); off by default: a reset breaks `diff-pgstat` across it."),
+    key("Maintenance", "MAINTENANCE_LOCK_TIMEOUT", Duration, Static("5s"), "lock_timeout of the maintenance jobs' role (their statement_timeout is always 0)."),
     key("Audits", "AUDIT_DEAD_TUPLES_MIN", Int(0, 1_000_000_000_000), Static("1000"), "`audit autovacuum`: a table needs vacuum with at least this many dead tuples ..."),
     key("Audits", "AUDIT_DEAD_TUPLE_RATIO", Float(0.0, 1.0), Static("0.2"), "... that are at least this share of its live plus dead tuples."),
     key("Audits", "AUDIT_WRAPAROUND_PERCENT", Float(0.1, 100.0), Static("40"), "`audit autovacuum`: transaction-ID or multixact age, in percent of the 2^31 limit, that is a finding."),

@@ -6,7 +6,7 @@ pub mod keys;
 pub mod sizing;
 pub mod value;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::Context;
 use camino::Utf8Path;
@@ -38,6 +38,8 @@ pub enum ConfigError {
 #[derive(Debug, Clone)]
 pub struct Config {
     values: BTreeMap<&'static str, String>,
+    /// Tuning keys whose value was derived (`auto` or absent in `.env`); `.env` keeps them `auto`.
+    derived: BTreeSet<&'static str>,
 }
 
 impl Config {
@@ -82,37 +84,92 @@ impl Config {
         given: &BTreeMap<&str, (usize, String)>,
         resources: sizing::Resources,
     ) -> Result<Config, ConfigError> {
-        let max_connections = given
-            .get("PG_MAX_CONNECTIONS")
-            .and_then(|(_, v)| v.parse().ok())
-            .unwrap_or(100);
-        let sized: BTreeMap<&str, String> = sizing::sized_values(resources, max_connections)
-            .into_iter()
-            .collect();
+        let host: BTreeMap<&str, String> = sizing::host_values(resources).into_iter().collect();
         let (uid, gid) = sizing::default_ids();
+        let checked = |key: &keys::Key, line: usize, raw: &str| {
+            value::check(key.kind, raw).map_err(|message| ConfigError::Value {
+                file: file.to_owned(),
+                line,
+                key: key.name.to_owned(),
+                value: raw.to_owned(),
+                message: if raw == "auto" {
+                    format!("{message} (`auto` is for the tuning keys only)")
+                } else {
+                    message
+                },
+            })
+        };
+        let tuned = |name: &str| sizing::TUNED_KEYS.contains(&name);
+        // Everything but the tuning keys first: those derive from the memory
+        // limit, the CPUs and the workload.
         let mut values = BTreeMap::new();
-        for key in keys::KEYS {
+        for key in keys::KEYS.iter().filter(|key| !tuned(key.name)) {
             let (line, raw) = match (given.get(key.name), key.default) {
                 (Some((line, raw)), _) => (*line, raw.clone()),
                 (None, keys::DefaultValue::Static(default)) => (0, default.to_owned()),
                 (None, keys::DefaultValue::Sized) => match key.name {
                     "POSTGRES_UID" => (0, uid.to_string()),
                     "POSTGRES_GID" => (0, gid.to_string()),
-                    name => (0, sized[name].clone()),
+                    name => (0, host[name].clone()),
                 },
             };
-            let canonical = value::check(key.kind, &raw).map_err(|message| ConfigError::Value {
-                file: file.to_owned(),
-                line,
-                key: key.name.to_owned(),
-                value: raw.clone(),
-                message,
-            })?;
-            values.insert(key.name, canonical);
+            values.insert(key.name, checked(key, line, &raw)?);
         }
-        let config = Config { values };
+        let memory_mb = value::parse_size_mb(&values["POSTGRES_MEMORY_LIMIT"])
+            .expect("sizes are checked on load");
+        let cpus = values["POSTGRES_CPU_LIMIT"]
+            .parse::<f64>()
+            .map_or(1, |cpus| cpus.floor().max(1.0) as u32);
+        let workload =
+            sizing::Workload::parse(&values["PG_WORKLOAD"]).expect("workloads are checked on load");
+        let pinned = |name: &str| given.get(name).filter(|(_, raw)| raw != "auto");
+        let connections_key = keys::find("PG_MAX_CONNECTIONS").expect("a key of the table");
+        let connections = match pinned("PG_MAX_CONNECTIONS") {
+            Some((line, raw)) => checked(connections_key, *line, raw)?
+                .parse()
+                .expect("checked as a number"),
+            None => workload.connections(),
+        };
+        let derived_values: BTreeMap<&str, String> =
+            sizing::tuned_values(memory_mb, cpus, workload, connections)
+                .into_iter()
+                .collect();
+        let mut derived = BTreeSet::new();
+        for key in keys::KEYS.iter().filter(|key| tuned(key.name)) {
+            let value = match pinned(key.name) {
+                Some((line, raw)) => checked(key, *line, raw)?,
+                None => {
+                    derived.insert(key.name);
+                    derived_values[key.name].clone()
+                }
+            };
+            values.insert(key.name, value);
+        }
+        let config = Config { values, derived };
         config.check_consistency()?;
         Ok(config)
+    }
+
+    /// The same configuration with `PG_WORKLOAD` set to `workload` (its
+    /// `auto` keys re-derived, pinned ones kept): what a change of workload
+    /// would do.
+    pub fn with_workload(&self, workload: &str) -> Result<Config, ConfigError> {
+        let mut given: BTreeMap<&str, (usize, String)> = BTreeMap::new();
+        for (key, value) in &self.values {
+            let raw = if self.derived.contains(key) {
+                "auto".to_owned()
+            } else {
+                value.clone()
+            };
+            given.insert(key, (0, raw));
+        }
+        given.insert("PG_WORKLOAD", (0, workload.to_owned()));
+        Config::from_given("--workload", &given, sizing::Resources::from_host())
+    }
+
+    /// Whether `key` was derived (`auto`) rather than set in `.env`.
+    pub fn is_derived(&self, key: &str) -> bool {
+        self.derived.contains(key)
     }
 
     fn check_consistency(&self) -> Result<(), ConfigError> {
@@ -214,7 +271,7 @@ impl Config {
 
     /// The `.env` text for this configuration.
     pub fn to_env_text(&self) -> String {
-        envfile::render(&self.values)
+        envfile::render(&self.values, &self.derived)
     }
 
     /// Writes `.env` atomically (temp file, then rename) with mode 0644: it holds no secrets.
@@ -266,6 +323,34 @@ mod tests {
         let again = parse(&config.to_env_text()).unwrap();
         assert_eq!(config.values(), again.values());
         assert_eq!(again.get("PG_WORK_MEM"), "64MB");
+    }
+
+    #[test]
+    fn tuning_keys_follow_the_workload_unless_pinned() {
+        let mixed = parse("POSTGRES_MEMORY_LIMIT=8GB\nPOSTGRES_CPU_LIMIT=4\n").unwrap();
+        assert_eq!(mixed.get("PG_WORKLOAD"), "mixed");
+        assert_eq!(mixed.get("PG_MAX_CONNECTIONS"), "100");
+        assert!(mixed.is_derived("PG_WORK_MEM"));
+        assert!(mixed.to_env_text().contains("\nPG_WORK_MEM=auto\n"));
+        let dw = mixed.with_workload("dw").unwrap();
+        assert_eq!(dw.get("PG_MAX_CONNECTIONS"), "40");
+        assert_eq!(dw.get("PG_DEFAULT_STATISTICS_TARGET"), "500");
+        assert_eq!(dw.get("POSTGRES_MEMORY_LIMIT"), "8192MB");
+        let pinned = parse("POSTGRES_MEMORY_LIMIT=8GB\nPG_WORKLOAD=dw\nPG_WORK_MEM=64MB\nPG_MAX_CONNECTIONS=auto\n").unwrap();
+        assert_eq!(pinned.get("PG_WORK_MEM"), "64MB");
+        assert!(!pinned.is_derived("PG_WORK_MEM"));
+        assert_eq!(pinned.get("PG_MAX_CONNECTIONS"), "40");
+        assert_eq!(
+            pinned.with_workload("oltp").unwrap().get("PG_WORK_MEM"),
+            "64MB"
+        );
+        let err = parse("PG_STATEMENT_TIMEOUT=auto\n").unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("`auto` is for the tuning keys only"),
+            "{err}"
+        );
+        assert!(parse("PG_WORKLOAD=batch\n").is_err());
     }
 
     #[test]

@@ -77,6 +77,7 @@ pub fn check(kind: Kind, raw: &str) -> Result<String, String> {
             }
             Ok(names.join(","))
         }
+        Kind::Schedule => check_schedule(raw).map(str::to_owned),
         Kind::Word => {
             if !raw.is_empty()
                 && raw
@@ -169,6 +170,35 @@ fn check_cidr(raw: &str) -> Result<String, String> {
     Ok(raw.to_owned())
 }
 
+/// A pg_cron schedule: `off`, `N seconds` (1..59), or five cron fields made of
+/// digits, `*`, `,`, `-` and `/`. pg_cron checks the fields' ranges itself when
+/// the job is scheduled; this keeps quotes and other text out of the job table.
+fn check_schedule(raw: &str) -> Result<&str, String> {
+    const EXPECTED: &str =
+        "expected `off`, `N seconds` (1 to 59) or five cron fields such as `30 2 * * *`";
+    if raw == "off" {
+        return Ok(raw);
+    }
+    let fields: Vec<&str> = raw.split(' ').collect();
+    if let [count, "seconds"] = fields.as_slice() {
+        return match count.parse::<u32>() {
+            Ok(1..=59) => Ok(raw),
+            _ => Err(EXPECTED.to_owned()),
+        };
+    }
+    let cron_field = |field: &&str| {
+        !field.is_empty()
+            && field
+                .chars()
+                .all(|c| c.is_ascii_digit() || matches!(c, '*' | ',' | '-' | '/'))
+    };
+    if fields.len() == 5 && fields.iter().all(cron_field) {
+        Ok(raw)
+    } else {
+        Err(EXPECTED.to_owned())
+    }
+}
+
 /// Parses `APP_DATABASES`: `db:owner` pairs, comma-separated, names as for `Kind::Name`.
 pub fn parse_databases(raw: &str) -> Result<Vec<AppDatabase>, String> {
     let mut out: Vec<AppDatabase> = Vec::new();
@@ -245,6 +275,13 @@ mod tests {
         assert!(check(Kind::Duration, "500ms").is_ok());
         assert!(check(Kind::Duration, "10min").is_ok());
         assert!(check(Kind::Duration, "10 min").is_err());
+        assert!(check(Kind::Schedule, "30 2 * * *").is_ok());
+        assert!(check(Kind::Schedule, "*/5 1-3 * * 0,6").is_ok());
+        assert!(check(Kind::Schedule, "10 seconds").is_ok());
+        assert!(check(Kind::Schedule, "off").is_ok());
+        assert!(check(Kind::Schedule, "90 seconds").is_err());
+        assert!(check(Kind::Schedule, "30 2 * *").is_err());
+        assert!(check(Kind::Schedule, "30 2 * * *'; --").is_err());
         assert!(check(Kind::Duration, "ms").is_err());
         assert!(check(Kind::Word, "ddl,role").is_ok());
         assert!(check(Kind::Word, "a'b").is_err());

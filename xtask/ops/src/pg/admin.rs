@@ -46,6 +46,9 @@ impl ServiceRoles {
         if role == secrets::RUNBOOK_ROLE {
             return Some("is the login runbooks' SQL writes run as".to_owned());
         }
+        if role == crate::maintenance::jobs::MAINTENANCE_ROLE {
+            return Some("is the role the nightly maintenance jobs run as".to_owned());
+        }
         if role == secrets::AUDITOR_ROLE {
             return Some("is the login audits run as".to_owned());
         }
@@ -154,11 +157,13 @@ pub fn drop_user(
     Ok(true)
 }
 
-/// Creates a database owned by `owner`, installs the bundle and grants the owner.
+/// Creates a database owned by `owner`, installs the bundle, grants the owner
+/// and schedules the nightly jobs.
 /// `connect` opens a superuser connection to the named database. Returns the
 /// extensions installed (empty when the database existed and was complete).
 pub fn create_db(
     client: &mut postgres::Client,
+    config: &Config,
     database: &str,
     owner: &str,
     connect: &dyn Fn(&str) -> anyhow::Result<postgres::Client>,
@@ -186,11 +191,12 @@ pub fn create_db(
     }
     let installed = bootstrap::ensure_extensions(&mut db_client, database)?;
     crate::audit::access::grant_in_database(&mut db_client)?;
-    bootstrap::ensure_partman_job(client, database)?;
+    crate::maintenance::jobs::ensure_role(client, config)?;
+    crate::maintenance::jobs::sync(client, &mut db_client, config, database)?;
     Ok((created, installed))
 }
 
-/// Drops a database (and its maintenance job), ending its sessions first.
+/// Drops a database (and its nightly jobs), ending its sessions first.
 /// Returns false when there was none. `client` is connected to `postgres`.
 pub fn drop_db(client: &mut postgres::Client, database: &str) -> anyhow::Result<bool> {
     check_name("database", database)?;
@@ -200,7 +206,7 @@ pub fn drop_db(client: &mut postgres::Client, database: &str) -> anyhow::Result<
     if !bootstrap::database_exists(client, database)? {
         return Ok(false);
     }
-    bootstrap::drop_partman_job(client, database)?;
+    crate::maintenance::jobs::drop(client, database)?;
     client
         .batch_execute(&format!(
             "DROP DATABASE {} WITH (FORCE)",

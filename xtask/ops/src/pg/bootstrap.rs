@@ -37,7 +37,7 @@ pub struct Report {
     pub service_roles: Vec<String>,
     pub databases: Vec<String>,
     pub extensions: Vec<(String, String)>,
-    /// pg_cron jobs created (partition maintenance, one per database).
+    /// Changes to the nightly pg_cron jobs (`maintenance::jobs`).
     pub jobs: Vec<String>,
 }
 
@@ -116,6 +116,14 @@ pub const SERVICE_RIGHTS: &[ServiceRights] = &[
     ServiceRights {
         role: secrets::AUDITOR_ROLE,
         predefined: &["pg_monitor"],
+        bypass_rls: false,
+    },
+    // The nightly pg_cron jobs' role: VACUUM/ANALYZE (`pg_maintain`); the rest
+    // through `maintenance/functions.sql`. Its password is random and never
+    // stored, so it has no secret file and no hba lines (`maintenance::jobs`).
+    ServiceRights {
+        role: crate::maintenance::jobs::MAINTENANCE_ROLE,
+        predefined: &["pg_maintain"],
         bypass_rls: false,
     },
 ];
@@ -257,48 +265,6 @@ pub fn grant_owner(
         .with_context(|| format!("failed to grant `{owner}` its rights on `{database}`"))
 }
 
-/// What each database's maintenance job runs: a function, not the procedure
-/// `run_maintenance_proc`, whose COMMITs fail in a background worker
-/// ("cannot drop portal … while it is being set up").
-pub const PARTMAN_MAINTENANCE: &str = "SELECT partman.run_maintenance(p_analyze := false)";
-
-/// The pg_cron job that maintains `database`'s pg_partman partitions.
-pub fn partman_job_name(database: &str) -> String {
-    format!("core_data_partman:{database}")
-}
-
-/// Schedules hourly partition maintenance in `database` with pg_cron (which
-/// lives in `postgres`: `admin` must be connected there). Returns whether it
-/// created the job.
-pub fn ensure_partman_job(admin: &mut postgres::Client, database: &str) -> anyhow::Result<bool> {
-    let name = partman_job_name(database);
-    if admin
-        .query_opt("SELECT 1 FROM cron.job WHERE jobname = $1", &[&name])?
-        .is_some()
-    {
-        return Ok(false);
-    }
-    admin
-        .query_one(
-            "SELECT cron.schedule_in_database($1, '17 * * * *', $2, $3)",
-            &[&name, &PARTMAN_MAINTENANCE, &database],
-        )
-        .with_context(|| format!("failed to schedule partition maintenance for `{database}`"))?;
-    Ok(true)
-}
-
-/// Removes `database`'s maintenance job, if any (before the database is dropped).
-pub fn drop_partman_job(admin: &mut postgres::Client, database: &str) -> anyhow::Result<()> {
-    let name = partman_job_name(database);
-    if admin
-        .query_opt("SELECT 1 FROM cron.job WHERE jobname = $1", &[&name])?
-        .is_some()
-    {
-        admin.query_one("SELECT cron.unschedule($1)", &[&name])?;
-    }
-    Ok(())
-}
-
 /// Runs the bootstrap. `connect` opens a superuser connection to a database.
 pub fn run(
     paths: &Paths,
@@ -310,8 +276,10 @@ pub fn run(
     for ext in ensure_extensions(&mut admin, "postgres")? {
         report.extensions.push(("postgres".to_owned(), ext));
     }
-    if ensure_partman_job(&mut admin, "postgres")? {
-        report.jobs.push(partman_job_name("postgres"));
+    if crate::maintenance::jobs::ensure_role(&mut admin, config)? {
+        report
+            .service_roles
+            .push(crate::maintenance::jobs::MAINTENANCE_ROLE.to_owned());
     }
     for db in config.databases() {
         if !role_exists(&mut admin, &db.owner)? {
@@ -334,9 +302,6 @@ pub fn run(
         let mut client = connect(&db.name)?;
         for ext in ensure_extensions(&mut client, &db.name)? {
             report.extensions.push((db.name.clone(), ext));
-        }
-        if ensure_partman_job(&mut admin, &db.name)? {
-            report.jobs.push(partman_job_name(&db.name));
         }
     }
     // Last: the sidecar starts dumping as soon as its role can log in, and its
@@ -370,9 +335,18 @@ pub fn run(
         report.service_roles.push(secrets::AUDITOR_ROLE.to_owned());
     }
     crate::audit::access::ensure_functions(&mut admin)?;
-    // Every database, not only the configured ones: audits cover them all.
+    // Every database, not only the configured ones: audits cover them all, and
+    // each gets the nightly jobs (a restore's temporary copies excepted).
     for database in databases(&mut admin)? {
-        crate::audit::access::grant_in_database(&mut connect(&database)?)?;
+        let mut client = connect(&database)?;
+        crate::audit::access::grant_in_database(&mut client)?;
+        if !database.starts_with(crate::pg::admin::RESERVED_PREFIX) {
+            for change in
+                crate::maintenance::jobs::sync(&mut admin, &mut client, config, &database)?
+            {
+                report.jobs.push(change.to_string());
+            }
+        }
     }
     Ok(report)
 }
@@ -397,7 +371,8 @@ mod tests {
             let rights = service_rights(role).unwrap();
             assert!(rights.predefined.iter().all(|r| r.starts_with("pg_")));
         }
-        assert_eq!(SERVICE_RIGHTS.len(), crate::render::SERVICE_ROLES.len());
+        // Plus the maintenance role, which has no password file and so no hba lines.
+        assert_eq!(SERVICE_RIGHTS.len(), crate::render::SERVICE_ROLES.len() + 1);
         assert!(service_rights(secrets::BACKUP_ROLE).unwrap().bypass_rls);
     }
 }

@@ -1,0 +1,420 @@
+//! The nightly pg_cron jobs of every database. pg_cron lives in `postgres`
+//! and schedules into the others with `cron.schedule_in_database`; every job
+//! runs as `core_data_maintenance`, a login role whose password is random and
+//! never stored (so nobody can log in as it; pg_cron's background workers
+//! need no password), member of `pg_maintain` only, with
+//! `statement_timeout = 0` and `lock_timeout = MAINTENANCE_LOCK_TIMEOUT` set
+//! on the role: maintenance is never cancelled by the server-wide
+//! statement_timeout and never queues behind a lock for longer than that.
+//! What needs more than `pg_maintain` (pg_squeeze's table, pg_partman,
+//! VACUUM of a computed list of tables) goes through the `SECURITY DEFINER`
+//! functions of `functions.sql`, in schema `core_data_maintenance` of each
+//! database.
+//!
+//! Jobs, named `core_data_<kind>:<database>` (schedules from `.env`, `off`
+//! leaves a job out): `analyze` (`ANALYZE (SKIP_LOCKED)`), `vacuum`
+//! (`VACUUM (ANALYZE, SKIP_LOCKED)` of the tables past the audits' dead-tuple
+//! thresholds), `squeeze` (pg_squeeze target refresh), `partman`
+//! (`run_maintenance`), and in `postgres` only `core_data_pgstat_reset` (off
+//! by default: a reset breaks `diff-pgstat` across it). `sync` makes a
+//! database's jobs what the configuration says and changes nothing when they
+//! already are; `drop` removes them before `drop-db`.
+
+use anyhow::Context;
+use serde::Serialize;
+
+use crate::audit::user_objects::{extension_schema, not_extension_relation, USER_SCHEMA};
+use crate::config::Config;
+use crate::sql::quote_literal;
+
+/// The role every nightly job runs as.
+pub const MAINTENANCE_ROLE: &str = "core_data_maintenance";
+
+const FUNCTIONS_SQL: &str = include_str!("functions.sql");
+
+/// One job as pg_cron stores it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Job {
+    pub name: String,
+    pub schedule: String,
+    pub command: String,
+    pub database: String,
+}
+
+/// Which of the optional extensions a database has (a job that needs a
+/// missing one is not scheduled there).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Available {
+    pub dblink: bool,
+    pub squeeze: bool,
+    pub partman: bool,
+    pub pg_stat_statements: bool,
+}
+
+/// The job name of `kind` in `database`.
+pub fn job_name(kind: &str, database: &str) -> String {
+    format!("core_data_{kind}:{database}")
+}
+
+/// The jobs `config` asks for in `database`, given what it has installed.
+pub fn wanted(config: &Config, database: &str, available: Available) -> Vec<Job> {
+    let vacuum = format!(
+        "SELECT core_data_maintenance.vacuum_dead_tables({}, {})",
+        config.get("AUDIT_DEAD_TUPLES_MIN"),
+        config.get("AUDIT_DEAD_TUPLE_RATIO")
+    );
+    let candidates = [
+        (
+            "analyze",
+            "MAINTENANCE_ANALYZE_SCHEDULE",
+            "ANALYZE (SKIP_LOCKED)".to_owned(),
+            true,
+        ),
+        (
+            "vacuum",
+            "MAINTENANCE_VACUUM_SCHEDULE",
+            vacuum,
+            available.dblink,
+        ),
+        (
+            "squeeze",
+            "MAINTENANCE_SQUEEZE_SCHEDULE",
+            "SELECT core_data_maintenance.refresh_squeeze_targets()".to_owned(),
+            available.squeeze,
+        ),
+        (
+            "partman",
+            "MAINTENANCE_PARTMAN_SCHEDULE",
+            "SELECT core_data_maintenance.run_partman()".to_owned(),
+            available.partman,
+        ),
+    ];
+    let mut jobs: Vec<Job> = candidates
+        .into_iter()
+        .filter(|(_, key, _, possible)| *possible && config.get(key) != "off")
+        .map(|(kind, key, command, _)| Job {
+            name: job_name(kind, database),
+            schedule: config.get(key).to_owned(),
+            command,
+            database: database.to_owned(),
+        })
+        .collect();
+    let reset = config.get("MAINTENANCE_PGSTAT_RESET_SCHEDULE");
+    if database == "postgres" && reset != "off" && available.pg_stat_statements {
+        jobs.push(Job {
+            name: "core_data_pgstat_reset".to_owned(),
+            schedule: reset.to_owned(),
+            command: "SELECT core_data_maintenance.reset_pg_stat_statements()".to_owned(),
+            database: database.to_owned(),
+        });
+    }
+    jobs
+}
+
+/// Creates the jobs' role when missing and (re)sets its timeouts. `admin` is a
+/// superuser connection. Returns whether it created the role.
+pub fn ensure_role(admin: &mut postgres::Client, config: &Config) -> anyhow::Result<bool> {
+    let created = !crate::pg::bootstrap::role_exists(admin, MAINTENANCE_ROLE)?;
+    if created {
+        // A random password that is never written anywhere: the role cannot be
+        // logged into, but it is not a password-less login.
+        crate::pg::bootstrap::create_role(
+            admin,
+            MAINTENANCE_ROLE,
+            &crate::secrets::generate_password(),
+        )?;
+        admin
+            .batch_execute("GRANT pg_maintain TO core_data_maintenance")
+            .context("failed to grant `core_data_maintenance` pg_maintain")?;
+    }
+    let lock_timeout = config.get("MAINTENANCE_LOCK_TIMEOUT");
+    let current: Vec<String> = admin
+        .query(
+            "SELECT unnest(s.setconfig) FROM pg_db_role_setting s \
+             JOIN pg_roles r ON r.oid = s.setrole WHERE r.rolname = $1 AND s.setdatabase = 0",
+            &[&MAINTENANCE_ROLE],
+        )?
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    let wanted = [
+        "statement_timeout=0".to_owned(),
+        format!("lock_timeout={lock_timeout}"),
+    ];
+    if !wanted.iter().all(|setting| current.contains(setting)) {
+        admin
+            .batch_execute(&format!(
+                "ALTER ROLE core_data_maintenance SET statement_timeout = 0; \
+                 ALTER ROLE core_data_maintenance SET lock_timeout = {}",
+                quote_literal(lock_timeout)
+            ))
+            .context("failed to set the maintenance role's timeouts")?;
+    }
+    Ok(created)
+}
+
+/// Installs (or replaces) the jobs' functions in the database `client` is
+/// connected to, and reports which extensions it has.
+pub fn install_functions(client: &mut postgres::Client) -> anyhow::Result<Available> {
+    let dblink = extension_schema(client, "dblink")?;
+    let squeeze = extension_schema(client, "pg_squeeze")?;
+    let partman = extension_schema(client, "pg_partman")?;
+    let pgss = extension_schema(client, "pg_stat_statements")?;
+    let available = Available {
+        dblink: dblink.is_some(),
+        squeeze: squeeze.is_some(),
+        partman: partman.is_some(),
+        pg_stat_statements: pgss.is_some(),
+    };
+    // A missing extension's functions are still created (plpgsql resolves
+    // names when called) but its job is not scheduled.
+    let mut sql = FUNCTIONS_SQL.to_owned();
+    for (placeholder, value) in [
+        ("@DBLINK@", dblink.unwrap_or_else(|| "public".to_owned())),
+        ("@SQUEEZE@", squeeze.unwrap_or_else(|| "squeeze".to_owned())),
+        ("@PARTMAN@", partman.unwrap_or_else(|| "partman".to_owned())),
+        ("@PGSS@", pgss.unwrap_or_else(|| "public".to_owned())),
+        ("@USER_SCHEMA@", USER_SCHEMA.to_owned()),
+        ("@NOT_EXTENSION@", not_extension_relation("c.oid")),
+    ] {
+        anyhow::ensure!(
+            sql.contains(placeholder),
+            "functions.sql lacks {placeholder}"
+        );
+        sql = sql.replace(placeholder, &value);
+    }
+    client
+        .batch_execute(&format!("BEGIN; {sql}; COMMIT"))
+        .context("failed to install the maintenance functions (schema core_data_maintenance)")?;
+    Ok(available)
+}
+
+/// What `sync` changed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum Change {
+    Scheduled(Job),
+    Replaced(Job),
+    Unscheduled(String),
+}
+
+impl std::fmt::Display for Change {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Change::Scheduled(job) => write!(f, "scheduled {} ({})", job.name, job.schedule),
+            Change::Replaced(job) => write!(f, "rescheduled {} ({})", job.name, job.schedule),
+            Change::Unscheduled(name) => write!(f, "unscheduled {name}"),
+        }
+    }
+}
+
+/// One of our jobs as stored.
+struct Stored {
+    id: i64,
+    job: Job,
+    username: String,
+    active: bool,
+}
+
+/// Our jobs (`core_data_…`) that run in `database`.
+fn stored(admin: &mut postgres::Client, database: &str) -> anyhow::Result<Vec<Stored>> {
+    let rows = admin
+        .query(
+            "SELECT jobid, jobname, schedule, command, database, username, active FROM cron.job \
+             WHERE database = $1 AND jobname LIKE 'core\\_data\\_%' ORDER BY jobid",
+            &[&database],
+        )
+        .context("failed to read pg_cron's jobs (cron.job in `postgres`)")?;
+    rows.iter()
+        .map(|row| {
+            Ok(Stored {
+                id: row.try_get(0)?,
+                job: Job {
+                    name: row.try_get(1)?,
+                    schedule: row.try_get(2)?,
+                    command: row.try_get(3)?,
+                    database: row.try_get(4)?,
+                },
+                username: row.try_get(5)?,
+                active: row.try_get(6)?,
+            })
+        })
+        .collect()
+}
+
+/// Makes `database`'s jobs exactly `wanted`: schedules what is missing,
+/// replaces what differs (schedule, command, role or a paused job), removes
+/// ours that are no longer wanted. `admin` is connected to `postgres`.
+pub fn apply(
+    admin: &mut postgres::Client,
+    database: &str,
+    wanted: &[Job],
+) -> anyhow::Result<Vec<Change>> {
+    let mut changes = Vec::new();
+    let existing = stored(admin, database)?;
+    for old in &existing {
+        let keep = wanted
+            .iter()
+            .any(|job| *job == old.job && old.username == MAINTENANCE_ROLE && old.active);
+        if !keep {
+            admin
+                .query_one("SELECT cron.unschedule($1::bigint)", &[&old.id])
+                .with_context(|| format!("failed to unschedule `{}`", old.job.name))?;
+            if !wanted.iter().any(|job| job.name == old.job.name) {
+                changes.push(Change::Unscheduled(old.job.name.clone()));
+            }
+        }
+    }
+    for job in wanted {
+        let same = existing
+            .iter()
+            .any(|old| old.job == *job && old.username == MAINTENANCE_ROLE && old.active);
+        if same {
+            continue;
+        }
+        admin
+            .query_one(
+                "SELECT cron.schedule_in_database($1, $2, $3, $4, $5, true)",
+                &[
+                    &job.name,
+                    &job.schedule,
+                    &job.command,
+                    &job.database,
+                    &MAINTENANCE_ROLE,
+                ],
+            )
+            .with_context(|| {
+                format!(
+                    "failed to schedule `{}` ({}) in `{}`",
+                    job.name, job.schedule, job.database
+                )
+            })?;
+        let replaced = existing.iter().any(|old| old.job.name == job.name);
+        changes.push(if replaced {
+            Change::Replaced(job.clone())
+        } else {
+            Change::Scheduled(job.clone())
+        });
+    }
+    Ok(changes)
+}
+
+/// Installs the functions in `database` (through `client`) and makes its jobs
+/// what `config` says. `admin` is connected to `postgres`; the role must exist.
+pub fn sync(
+    admin: &mut postgres::Client,
+    client: &mut postgres::Client,
+    config: &Config,
+    database: &str,
+) -> anyhow::Result<Vec<Change>> {
+    let available =
+        install_functions(client).with_context(|| format!("in database `{database}`"))?;
+    apply(admin, database, &wanted(config, database, available))
+}
+
+/// Removes every job of ours that runs in `database` (before it is dropped).
+pub fn drop(admin: &mut postgres::Client, database: &str) -> anyhow::Result<Vec<String>> {
+    apply(admin, database, &[]).map(|changes| {
+        changes
+            .into_iter()
+            .map(|change| match change {
+                Change::Unscheduled(name) => name,
+                other => other.to_string(),
+            })
+            .collect()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn config(overrides: &[(&str, &str)]) -> Config {
+        let map: BTreeMap<String, String> = overrides
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Config::from_overrides(
+            &map,
+            crate::config::sizing::Resources {
+                memory_mb: 2048,
+                cpus: 2,
+            },
+        )
+        .unwrap()
+    }
+
+    const ALL: Available = Available {
+        dblink: true,
+        squeeze: true,
+        partman: true,
+        pg_stat_statements: true,
+    };
+
+    #[test]
+    fn every_database_gets_four_jobs_and_postgres_no_reset_by_default() {
+        let jobs = wanted(&config(&[]), "shop", ALL);
+        let names: Vec<&str> = jobs.iter().map(|j| j.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "core_data_analyze:shop",
+                "core_data_vacuum:shop",
+                "core_data_squeeze:shop",
+                "core_data_partman:shop"
+            ]
+        );
+        assert_eq!(
+            jobs[1].command,
+            "SELECT core_data_maintenance.vacuum_dead_tables(1000, 0.2)"
+        );
+        assert_eq!(wanted(&config(&[]), "postgres", ALL).len(), 4);
+    }
+
+    #[test]
+    fn off_leaves_a_job_out_and_the_reset_is_opt_in() {
+        let cfg = config(&[
+            ("MAINTENANCE_ANALYZE_SCHEDULE", "off"),
+            ("MAINTENANCE_PGSTAT_RESET_SCHEDULE", "0 4 * * *"),
+        ]);
+        let names: Vec<String> = wanted(&cfg, "postgres", ALL)
+            .into_iter()
+            .map(|j| j.name)
+            .collect();
+        assert!(!names.contains(&"core_data_analyze:postgres".to_owned()));
+        assert!(names.contains(&"core_data_pgstat_reset".to_owned()));
+        let shop: Vec<String> = wanted(&cfg, "shop", ALL)
+            .into_iter()
+            .map(|j| j.name)
+            .collect();
+        assert!(!shop.iter().any(|n| n.contains("pgstat")));
+    }
+
+    #[test]
+    fn a_missing_extension_leaves_its_job_out() {
+        let none = Available::default();
+        let names: Vec<String> = wanted(&config(&[]), "x", none)
+            .into_iter()
+            .map(|j| j.name)
+            .collect();
+        assert_eq!(names, ["core_data_analyze:x"]);
+    }
+
+    #[test]
+    fn every_placeholder_of_the_functions_is_known() {
+        for placeholder in FUNCTIONS_SQL.split('@').skip(1).step_by(2) {
+            assert!(
+                [
+                    "DBLINK",
+                    "SQUEEZE",
+                    "PARTMAN",
+                    "PGSS",
+                    "USER_SCHEMA",
+                    "NOT_EXTENSION"
+                ]
+                .contains(&placeholder),
+                "{placeholder}"
+            );
+        }
+    }
+}
