@@ -5,6 +5,7 @@
 mod audit;
 mod backup;
 mod bench;
+mod compact;
 mod completions;
 mod config;
 mod db;
@@ -30,7 +31,8 @@ use core_data_ops::progress;
 
 use crate::error::CmdResult;
 use crate::flags::{
-    BackupAction, BenchCommand, Command, ConfigCommand, ImageCommand, QaCommand, Xtask,
+    BackupAction, BenchCommand, Command, ConfigCommand, ImageCommand, PartmanCommand, QaCommand,
+    Xtask,
 };
 
 /// What every command gets: where things are and how loud to be.
@@ -86,6 +88,8 @@ pub(crate) fn run(flags: Xtask) -> CmdResult {
             audit::config_check(&ctx, &args)
         }
         Command::Audit(command) => audit::run(&ctx, &command),
+        Command::Compact(args) => compact::compact(&ctx, &args),
+        Command::Partman(command) => compact::partman(&ctx, &command),
         Command::SnapshotPgstat(args) => pgstat::snapshot(&ctx, &args),
         Command::DiffPgstat(args) => pgstat::diff(&ctx, &args),
         Command::VersionStatus(args) => extensions::version_status(&ctx, &args),
@@ -137,6 +141,10 @@ fn locking_name(command: &Command) -> Option<&'static str> {
         Command::Qa(qa) => qa_locking_name(qa),
         Command::ProvisionQa(args) => qa_locking_name(&args.command()),
         Command::Run(args) if args.writes() => Some("run"),
+        // Level 1 only reads (its log file is a new file of its own).
+        Command::Compact(args) if args.level > 1 => Some("compact"),
+        Command::Partman(PartmanCommand::Maintenance(_)) => Some("partman maintenance"),
+        Command::Partman(PartmanCommand::CreateParent(_)) => Some("partman create-parent"),
         // Read-only, interactive (`psql`), or on throw-away stacks of their own (`bench`).
         Command::Doctor(_)
         | Command::BuildImage(_)
@@ -148,6 +156,8 @@ fn locking_name(command: &Command) -> Option<&'static str> {
         | Command::Config(ConfigCommand::Show | ConfigCommand::Check(_))
         | Command::ConfigCheck(_)
         | Command::Audit(_)
+        | Command::Compact(_)
+        | Command::Partman(PartmanCommand::Show(_))
         | Command::SnapshotPgstat(_)
         | Command::DiffPgstat(_)
         | Command::VersionStatus(_)
