@@ -82,7 +82,10 @@ pub(crate) fn partman_sets(t: &TestStack) {
         full.extend(["--db", DB]);
         let out = cli(t, &full);
         assert_eq!(out.code, Some(1), "{full:?}: {out}");
-        assert!(out.stderr.contains(message), "{full:?}: expected `{message}`:\n{out}");
+        assert!(
+            out.stderr.contains(message),
+            "{full:?}: expected `{message}`:\n{out}"
+        );
         assert_eq!(managed(t), configs, "{full:?} created a partition set");
     }
     assert!(children(t, "public", "events").is_empty());
@@ -91,8 +94,21 @@ pub(crate) fn partman_sets(t: &TestStack) {
     let out = cli(
         t,
         &[
-            "partman", "create-parent", "public.events", "--column", "id", "--interval", "10",
-            "--premake", "3", "--start", "0", "--retention", "1000", "--db", DB,
+            "partman",
+            "create-parent",
+            "public.events",
+            "--column",
+            "id",
+            "--interval",
+            "10",
+            "--premake",
+            "3",
+            "--start",
+            "0",
+            "--retention",
+            "1000",
+            "--db",
+            DB,
         ],
     );
     assert_eq!(out.code, Some(0), "{out}");
@@ -102,15 +118,37 @@ pub(crate) fn partman_sets(t: &TestStack) {
     assert!(made.iter().any(|c| c == "events_default"), "{made:?}");
     assert!(made.iter().any(|c| c == "events_p0"), "{made:?}");
     for name in &made {
-        assert!(out.stdout.contains(&format!("public.{name}")), "{name} not reported:\n{out}");
+        assert!(
+            out.stdout.contains(&format!("public.{name}")),
+            "{name} not reported:\n{out}"
+        );
     }
     assert_eq!(
-        t.query_one_string(DB, "SELECT retention FROM partman.part_config WHERE parent_table = 'public.events'"),
+        t.query_one_string(
+            DB,
+            "SELECT retention FROM partman.part_config WHERE parent_table = 'public.events'"
+        ),
         "1000"
     );
-    let again = cli(t, &["partman", "create-parent", "public.events", "--column", "id", "--interval", "10", "--db", DB]);
+    let again = cli(
+        t,
+        &[
+            "partman",
+            "create-parent",
+            "public.events",
+            "--column",
+            "id",
+            "--interval",
+            "10",
+            "--db",
+            DB,
+        ],
+    );
     assert_eq!(again.code, Some(1), "{again}");
-    assert!(again.stderr.contains("is already managed by pg_partman"), "{again}");
+    assert!(
+        again.stderr.contains("is already managed by pg_partman"),
+        "{again}"
+    );
 
     // Rows reach the newest partition; maintenance makes the next ones.
     let newest = t.query_one_string(
@@ -118,15 +156,23 @@ pub(crate) fn partman_sets(t: &TestStack) {
         "SELECT i.child_start_id::text FROM partman.show_partitions('public.events', 'DESC') s, \
          partman.show_partition_info(s.partition_schemaname || '.' || s.partition_tablename) i LIMIT 1",
     );
-    sql(t, DB, &format!("INSERT INTO public.events (id, note) VALUES (1, 'first'), ({newest}, 'newest')"));
-    let out = cli(t, &["partman", "maintenance", "--db", DB]);
+    sql(
+        t,
+        DB,
+        &format!("INSERT INTO public.events (id, note) VALUES (1, 'first'), ({newest}, 'newest')"),
+    );
+    // Through a 1 ms statement_timeout on the superuser in `shop`.
+    let out = super::compact::trapped(t, &["partman", "maintenance", "--db", DB]);
     assert_eq!(out.code, Some(0), "{out}");
     let after = children(t, "public", "events");
     let new: Vec<&String> = after.iter().filter(|c| !made.contains(c)).collect();
     println!("maintenance after id {newest} created {new:?}");
     assert!(!new.is_empty(), "maintenance made nothing new:\n{out}");
     for name in &new {
-        assert!(out.stdout.contains(&format!("shop: created public.{name}")), "{out}");
+        assert!(
+            out.stdout.contains(&format!("shop: created public.{name}")),
+            "{out}"
+        );
     }
     assert_eq!(
         t.query_one_string(DB, "SELECT count(*)::text FROM public.events_default"),
@@ -135,7 +181,19 @@ pub(crate) fn partman_sets(t: &TestStack) {
     );
 
     // show: table and JSON.
-    let out = cli(t, &["partman", "show", "--db", DB, "--parent", "public.events", "--format", "json"]);
+    let out = cli(
+        t,
+        &[
+            "partman",
+            "show",
+            "--db",
+            DB,
+            "--parent",
+            "public.events",
+            "--format",
+            "json",
+        ],
+    );
     assert_eq!(out.code, Some(0), "{out}");
     let sets: serde_json::Value = serde_json::from_str(&out.stdout).expect("JSON");
     assert_eq!(sets[0]["parent"], "public.events", "{sets:#}");
@@ -146,18 +204,40 @@ pub(crate) fn partman_sets(t: &TestStack) {
     let quoted = format!("public.{}", core_data_ops::sql::quote_ident(HOSTILE));
     let out = cli(
         t,
-        &["partman", "create-parent", &quoted, "--column", "id", "--interval", "10", "--premake", "2", "--start", "0", "--db", DB],
+        &[
+            "partman",
+            "create-parent",
+            &quoted,
+            "--column",
+            "id",
+            "--interval",
+            "10",
+            "--premake",
+            "2",
+            "--start",
+            "0",
+            "--db",
+            DB,
+        ],
     );
     assert_eq!(out.code, Some(0), "{out}");
     let parts = children(t, "public", HOSTILE);
     assert!(parts.len() >= 3, "{parts:?}\n{out}");
-    assert!(parts.iter().all(|p| p.starts_with("odd \"name; drop_")), "{parts:?}");
+    assert!(
+        parts.iter().all(|p| p.starts_with("odd \"name; drop_")),
+        "{parts:?}"
+    );
     assert_eq!(
         t.query_one_string(DB, "SELECT to_regclass('public.canary')::text"),
         "canary",
         "the canary table is gone"
     );
-    let out = cli(t, &["partman", "show", "--db", DB, "--parent", &quoted, "--format", "json"]);
+    let out = cli(
+        t,
+        &[
+            "partman", "show", "--db", DB, "--parent", &quoted, "--format", "json",
+        ],
+    );
     assert_eq!(out.code, Some(0), "{out}");
     let sets: serde_json::Value = serde_json::from_str(&out.stdout).expect("JSON");
     assert_eq!(sets[0]["parent"], format!("public.{HOSTILE}"), "{sets:#}");
@@ -187,7 +267,9 @@ pub(crate) fn partman_sets(t: &TestStack) {
         )
         .expect("forget the sets");
     for template in templates {
-        client.batch_execute(&format!("DROP TABLE {template}")).expect("drop template");
+        client
+            .batch_execute(&format!("DROP TABLE {template}"))
+            .expect("drop template");
     }
     client
         .batch_execute(&format!(

@@ -40,7 +40,14 @@ pub(crate) fn partman(ctx: &Ctx, command: &PartmanCommand) -> CmdResult {
             } else {
                 println!(
                     "{:<12} {:<32} {:<14} {:<10} {:>7} {:<10} {:>5} {:<40} LAST MAINTENANCE",
-                    "DATABASE", "PARENT", "CONTROL", "INTERVAL", "PREMAKE", "RETENTION", "PARTS", "NEWEST"
+                    "DATABASE",
+                    "PARENT",
+                    "CONTROL",
+                    "INTERVAL",
+                    "PREMAKE",
+                    "RETENTION",
+                    "PARTS",
+                    "NEWEST"
                 );
                 for s in &sets {
                     println!(
@@ -65,7 +72,10 @@ pub(crate) fn partman(ctx: &Ctx, command: &PartmanCommand) -> CmdResult {
             }
             for run in &runs {
                 if run.created.is_empty() && run.removed.is_empty() {
-                    println!("{}: maintenance ran; nothing to create or remove", run.database);
+                    println!(
+                        "{}: maintenance ran; nothing to create or remove",
+                        run.database
+                    );
                 }
                 for name in &run.created {
                     println!("{}: created {name}", run.database);

@@ -78,7 +78,9 @@ mod tests {
         first.line("one\ntwo").unwrap();
         let text = std::fs::read_to_string(&first.path).unwrap();
         assert_eq!(text.lines().count(), 2);
-        assert!(text.lines().all(|l| l.ends_with(" one") || l.ends_with(" two")));
+        assert!(text
+            .lines()
+            .all(|l| l.ends_with(" one") || l.ends_with(" two")));
         let mode = std::fs::metadata(dir(&paths)).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o700);
         let mode = std::fs::metadata(&first.path).unwrap().permissions().mode();

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 
+use crate::pg::bootstrap;
 use crate::stack::Stack;
 
 /// The `lock_timeout` of maintenance sessions unless the operator names one.
@@ -43,9 +44,9 @@ pub fn open(
     database: &str,
     lock_timeout: Duration,
 ) -> anyhow::Result<postgres::Client> {
-    let mut client = stack
-        .connect(database)
-        .with_context(|| format!("failed to connect to `{database}`; is the stack up (`cargo xtask status`)?"))?;
+    let mut client = stack.connect(database).with_context(|| {
+        format!("failed to connect to `{database}`; is the stack up (`cargo xtask status`)?")
+    })?;
     client
         .batch_execute("SET statement_timeout = 0")
         .context("failed to clear statement_timeout for the maintenance session")?;
@@ -58,6 +59,29 @@ pub fn open(
         )
         .context("failed to set lock_timeout for the maintenance session")?;
     Ok(client)
+}
+
+/// The databases a maintenance command covers: `only` (each checked to
+/// exist; sorted, without repeats) or, when empty, every database that
+/// accepts connections.
+pub fn databases(stack: &Stack, only: &[String]) -> anyhow::Result<Vec<String>> {
+    let mut admin = open(stack, "postgres", DEFAULT_LOCK_TIMEOUT)?;
+    let all = bootstrap::databases(&mut admin)?;
+    if only.is_empty() {
+        return Ok(all);
+    }
+    for name in only {
+        if !all.contains(name) {
+            bail!(
+                "database `{name}` does not exist or does not accept connections; the databases are: {}",
+                all.join(", ")
+            );
+        }
+    }
+    let mut chosen = only.to_vec();
+    chosen.sort();
+    chosen.dedup();
+    Ok(chosen)
 }
 
 #[cfg(test)]

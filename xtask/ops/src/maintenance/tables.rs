@@ -221,7 +221,10 @@ mod tests {
     fn names_are_quoted_for_people_only_where_needed() {
         assert_eq!(display("public", "orders_2024"), "public.orders_2024");
         assert_eq!(display("public", "Orders"), "public.\"Orders\"");
-        assert_eq!(display("my schema", "odd \"name; drop"), "\"my schema\".\"odd \"\"name; drop\"");
+        assert_eq!(
+            display("my schema", "odd \"name; drop"),
+            "\"my schema\".\"odd \"\"name; drop\""
+        );
         assert_eq!(display("public", "1st"), "public.\"1st\"");
     }
 }

@@ -129,7 +129,8 @@ pub(super) fn run(
             let percent = wraparound_percent(age);
             if let Some(severity) = wraparound_severity(percent, t.wraparound_percent) {
                 needs.push(format!(
-                    "VACUUM (FREEZE): {kind} age at {percent:.1} % of the wraparound limit ({})", severity.as_str()
+                    "VACUUM (FREEZE): {kind} age at {percent:.1} % of the wraparound limit ({})",
+                    severity.as_str()
                 ));
             }
         }

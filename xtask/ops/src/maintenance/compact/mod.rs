@@ -23,7 +23,6 @@ use super::log::Log;
 use super::session;
 use super::tables::{self, Table};
 use crate::backup::dump::human_bytes;
-use crate::pg::bootstrap;
 use crate::progress::Progress;
 use crate::stack::Stack;
 
@@ -191,7 +190,10 @@ struct Target {
 /// failures included.
 pub fn run(stack: &Stack, options: &Options, progress: &dyn Progress) -> anyhow::Result<Outcome> {
     if !(1..=4).contains(&options.level) {
-        bail!("--level is 1 (inspect), 2 (pg_squeeze), 3 (pg_repack) or 4 (VACUUM FULL), not {}", options.level);
+        bail!(
+            "--level is 1 (inspect), 2 (pg_squeeze), 3 (pg_repack) or 4 (VACUUM FULL), not {}",
+            options.level
+        );
     }
     if options.level == 3 && options.tables.is_empty() {
         bail!(
@@ -222,7 +224,7 @@ fn run_logged(
     log: &mut Log,
     progress: &dyn Progress,
 ) -> anyhow::Result<Outcome> {
-    let databases = scope(stack, options)?;
+    let databases = session::databases(stack, &options.databases)?;
     let mut outcome = Outcome::new(options.level, databases.clone(), log.path.clone());
     // Check everything first: names, keys, extensions, in every database.
     let mut targets = Vec::new();
@@ -254,7 +256,12 @@ fn run_logged(
         1 => {
             let thresholds = crate::audit::Thresholds::from_config(&stack.config)?;
             for target in &mut targets {
-                inspect::run(target, &thresholds, !options.tables.is_empty(), &mut outcome)?;
+                inspect::run(
+                    target,
+                    &thresholds,
+                    !options.tables.is_empty(),
+                    &mut outcome,
+                )?;
             }
         }
         2 => {
@@ -268,7 +275,14 @@ fn run_logged(
         3 => {
             repack::check(&mut targets)?;
             for target in &mut targets {
-                repack::run(stack, target, options.lock_timeout, log, progress, &mut outcome)?;
+                repack::run(
+                    stack,
+                    target,
+                    options.lock_timeout,
+                    log,
+                    progress,
+                    &mut outcome,
+                )?;
             }
         }
         _ => {
@@ -285,28 +299,6 @@ fn run_logged(
         }
     }
     Ok(outcome)
-}
-
-/// The databases in scope: `--db` (each checked to exist) or every one that
-/// accepts connections.
-fn scope(stack: &Stack, options: &Options) -> anyhow::Result<Vec<String>> {
-    let mut admin = session::open(stack, "postgres", options.lock_timeout)?;
-    let all = bootstrap::databases(&mut admin)?;
-    if options.databases.is_empty() {
-        return Ok(all);
-    }
-    for name in &options.databases {
-        if !all.contains(name) {
-            bail!(
-                "database `{name}` does not exist or does not accept connections; the databases are: {}",
-                all.join(", ")
-            );
-        }
-    }
-    let mut chosen = options.databases.clone();
-    chosen.sort();
-    chosen.dedup();
-    Ok(chosen)
 }
 
 /// Measures `table`, runs `work`, measures again; a failure of `work` is

@@ -1,8 +1,8 @@
 //! Level 3: pg_repack, online (it holds an ACCESS EXCLUSIVE lock only for
 //! moments at the start and end). The client runs inside the postgres
 //! container through the one exec path, over the Unix socket as the
-//! superuser (peer authentication), one table per run; it clears its own
-//! `statement_timeout`. Before any table is repacked, every named table in
+//! superuser (peer authentication), one table per run, with
+//! `statement_timeout` off on its connections (`PGOPTIONS`). Before any table is repacked, every named table in
 //! every database is checked for a primary key or a unique index on NOT NULL
 //! columns (pg_repack's requirement) and for the extension.
 
@@ -23,7 +23,10 @@ pub(super) fn check(targets: &mut [Target]) -> anyhow::Result<()> {
     for target in targets.iter_mut() {
         let installed: bool = target
             .client
-            .query_one("SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'pg_repack')", &[])?
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'pg_repack')",
+                &[],
+            )?
             .get(0);
         if !installed {
             problems.push(format!(
@@ -70,7 +73,12 @@ pub(super) fn run(
     for table in target.tables.clone() {
         progress.status("Repacking", &format!("{} in `{database}`", table.display()));
         let name = table.sql();
+        // pg_repack clears statement_timeout on one of its two connections
+        // only; the startup options (which outrank role and database
+        // settings) clear it on both, and the idle-in-transaction limit too.
         let argv = [
+            "env",
+            "PGOPTIONS=-c statement_timeout=0 -c idle_in_transaction_session_timeout=0",
             "pg_repack",
             "--username",
             stack.config.superuser(),
@@ -96,7 +104,10 @@ pub(super) fn run(
             Ok(())
         })?;
         if let Some(text) = output {
-            log.line(&format!("pg_repack {name} in {database}:\n{}", text.trim_end()))?;
+            log.line(&format!(
+                "pg_repack {name} in {database}:\n{}",
+                text.trim_end()
+            ))?;
         }
         outcome.compacted.push(done);
     }

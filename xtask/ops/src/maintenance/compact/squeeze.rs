@@ -40,7 +40,10 @@ fn installed(client: &mut postgres::Client, database: &str) -> anyhow::Result<()
 /// and `squeeze_table` decodes the changes made while it copies.
 fn plugin_allowed(client: &mut postgres::Client) -> anyhow::Result<()> {
     let list: Option<String> = client
-        .query_one("SELECT current_setting('output_plugin_libraries', true)", &[])?
+        .query_one(
+            "SELECT current_setting('output_plugin_libraries', true)",
+            &[],
+        )?
         .get(0);
     let Some(list) = list else {
         return Ok(());
@@ -85,7 +88,12 @@ pub(super) fn registered(
             Some(oid) => tables.push(Table { oid, schema, name }),
             None => outcome.notes.push(format!(
                 "{database}: squeeze target {} no longer exists; its registration is removed",
-                Table { oid: 0, schema, name }.display()
+                Table {
+                    oid: 0,
+                    schema,
+                    name
+                }
+                .display()
             )),
         }
     }
@@ -133,7 +141,11 @@ pub(super) fn run(
     outcome: &mut Outcome,
 ) -> anyhow::Result<()> {
     let database = target.database.clone();
-    if target.client.query_one("SELECT to_regclass('squeeze.tables') IS NOT NULL", &[])?.get::<_, bool>(0) {
+    if target
+        .client
+        .query_one("SELECT to_regclass('squeeze.tables') IS NOT NULL", &[])?
+        .get::<_, bool>(0)
+    {
         let removed = target
             .client
             .execute(
@@ -144,7 +156,9 @@ pub(super) fn run(
             )
             .with_context(|| format!("failed to refresh squeeze.tables in `{database}`"))?;
         if removed > 0 {
-            log.line(&format!("{database}: removed {removed} squeeze target(s) whose table is gone"))?;
+            log.line(&format!(
+                "{database}: removed {removed} squeeze target(s) whose table is gone"
+            ))?;
         }
     }
     for table in target.tables.clone() {
@@ -159,7 +173,10 @@ pub(super) fn run(
             )
             .with_context(|| format!("failed to register {} with pg_squeeze", table.display()))?;
         if added > 0 {
-            log.line(&format!("{database}: registered {} as a pg_squeeze target (daily 03:30)", table.display()))?;
+            log.line(&format!(
+                "{database}: registered {} as a pg_squeeze target (daily 03:30)",
+                table.display()
+            ))?;
             outcome.notes.push(format!(
                 "{database}: {} registered as a pg_squeeze target (daily 03:30)",
                 table.display()
@@ -173,7 +190,9 @@ pub(super) fn run(
                     &[&table.schema, &table.name],
                 )
                 .map(drop)
-                .map_err(|e| anyhow::anyhow!("squeeze.squeeze_table failed: {}", server_message(&e)))
+                .map_err(|e| {
+                    anyhow::anyhow!("squeeze.squeeze_table failed: {}", server_message(&e))
+                })
         })?;
         outcome.compacted.push(done);
     }

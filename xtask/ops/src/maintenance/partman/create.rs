@@ -107,7 +107,9 @@ fn check(
     request: &CreateParent,
 ) -> anyhow::Result<String> {
     if !installed(client)? {
-        bail!("pg_partman is not installed in `{db}`; `cargo xtask up` installs the extension bundle");
+        bail!(
+            "pg_partman is not installed in `{db}`; `cargo xtask up` installs the extension bundle"
+        );
     }
     let (schema, name) = tables::parse(client, &request.table)?;
     let shown = tables::display(&schema, &name);
@@ -155,7 +157,11 @@ fn check(
         bail!(
             "column `{}` does not exist in {shown}; its columns are: {}",
             request.column,
-            columns.iter().map(|c| c.0.as_str()).collect::<Vec<_>>().join(", ")
+            columns
+                .iter()
+                .map(|c| c.0.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         );
     };
     if strategy != "r" {
@@ -183,11 +189,15 @@ fn check(
         );
     };
     if !not_null {
+        let qtable = format!(
+            "{}.{}",
+            crate::sql::quote_ident(&schema),
+            crate::sql::quote_ident(&name)
+        );
         bail!(
             "column `{col}` of {shown} allows NULL, which pg_partman refuses for a control column; \
              run `ALTER TABLE {qtable} ALTER COLUMN {qcol} SET NOT NULL` first",
             col = request.column,
-            qtable = format!("{}.{}", crate::sql::quote_ident(&schema), crate::sql::quote_ident(&name)),
             qcol = crate::sql::quote_ident(&request.column)
         );
     }
@@ -203,7 +213,10 @@ fn check(
     }
     let parent = format!("{schema}.{name}");
     if client
-        .query_opt("SELECT 1 FROM partman.part_config WHERE parent_table = $1", &[&parent])?
+        .query_opt(
+            "SELECT 1 FROM partman.part_config WHERE parent_table = $1",
+            &[&parent],
+        )?
         .is_some()
     {
         bail!(
@@ -226,20 +239,30 @@ pub fn create_parent(stack: &Stack, request: &CreateParent) -> anyhow::Result<Cr
     tx.query_one(
         "SELECT partman.create_parent(p_parent_table := $1, p_control := $2, p_interval := $3, \
          p_premake := $4, p_start_partition := $5)",
-        &[&parent, &request.column, &request.interval, &request.premake, &request.start],
+        &[
+            &parent,
+            &request.column,
+            &request.interval,
+            &request.premake,
+            &request.start,
+        ],
     )
     .map_err(|e| {
         let why = e
             .as_db_error()
             .map_or_else(|| e.to_string(), |db| db.message().to_owned());
-        anyhow::anyhow!("partman.create_parent failed for `{parent}` in `{db}` (nothing was created): {why}")
+        anyhow::anyhow!(
+            "partman.create_parent failed for `{parent}` in `{db}` (nothing was created): {why}"
+        )
     })?;
     if let Some(retention) = &request.retention {
         tx.execute(
             "UPDATE partman.part_config SET retention = $1 WHERE parent_table = $2",
             &[retention, &parent],
         )
-        .with_context(|| format!("failed to set the retention of `{parent}` (nothing was created)"))?;
+        .with_context(|| {
+            format!("failed to set the retention of `{parent}` (nothing was created)")
+        })?;
     }
     let partitions = tx
         .query(

@@ -17,7 +17,7 @@ use anyhow::{bail, Context};
 use serde::Serialize;
 
 use crate::maintenance::session;
-use crate::pg::bootstrap::{self, PARTMAN_MAINTENANCE};
+use crate::pg::bootstrap::PARTMAN_MAINTENANCE;
 use crate::stack::Stack;
 
 pub use create::{create_parent, CreateParent, Created};
@@ -44,34 +44,10 @@ pub struct PartitionSet {
     pub last_maintenance: Option<String>,
 }
 
-/// The databases in scope: `--db` (each checked) or every one that accepts connections.
-pub fn scope(stack: &Stack, only: &[String]) -> anyhow::Result<Vec<String>> {
-    let mut admin = session::open(stack, "postgres", LOCK_TIMEOUT)?;
-    let all = bootstrap::databases(&mut admin)?;
-    if only.is_empty() {
-        return Ok(all);
-    }
-    for name in only {
-        if !all.contains(name) {
-            bail!(
-                "database `{name}` does not exist or does not accept connections; the databases are: {}",
-                all.join(", ")
-            );
-        }
-    }
-    let mut chosen = only.to_vec();
-    chosen.sort();
-    chosen.dedup();
-    Ok(chosen)
-}
-
 /// Whether pg_partman is installed (in `partman`) in the connected database.
 pub fn installed(client: &mut postgres::Client) -> anyhow::Result<bool> {
     Ok(client
-        .query_one(
-            "SELECT to_regclass('partman.part_config') IS NOT NULL",
-            &[],
-        )?
+        .query_one("SELECT to_regclass('partman.part_config') IS NOT NULL", &[])?
         .get(0))
 }
 
@@ -83,7 +59,7 @@ pub fn show(
     parent: Option<&str>,
 ) -> anyhow::Result<Vec<PartitionSet>> {
     let mut sets = Vec::new();
-    for database in scope(stack, only)? {
+    for database in session::databases(stack, only)? {
         let mut client = session::open(stack, &database, LOCK_TIMEOUT)?;
         if !installed(&mut client)? {
             continue;
@@ -165,7 +141,7 @@ pub fn managed_partitions(client: &mut postgres::Client) -> anyhow::Result<BTree
 /// (the hourly job's own statement), reporting what appeared and went.
 pub fn maintenance(stack: &Stack, only: &[String]) -> anyhow::Result<Vec<MaintenanceRun>> {
     let mut runs = Vec::new();
-    for database in scope(stack, only)? {
+    for database in session::databases(stack, only)? {
         let mut client = session::open(stack, &database, LOCK_TIMEOUT)?;
         if !installed(&mut client)? {
             if !only.is_empty() {
@@ -174,9 +150,9 @@ pub fn maintenance(stack: &Stack, only: &[String]) -> anyhow::Result<Vec<Mainten
             continue;
         }
         let before = managed_partitions(&mut client)?;
-        client.batch_execute(PARTMAN_MAINTENANCE).with_context(|| {
-            format!("`{PARTMAN_MAINTENANCE}` failed in `{database}`")
-        })?;
+        client
+            .batch_execute(PARTMAN_MAINTENANCE)
+            .with_context(|| format!("`{PARTMAN_MAINTENANCE}` failed in `{database}`"))?;
         let after = managed_partitions(&mut client)?;
         runs.push(MaintenanceRun {
             database,
