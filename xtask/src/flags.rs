@@ -4,6 +4,7 @@
 
 mod audit;
 mod backup;
+mod compact;
 mod maintenance;
 mod runbook;
 
@@ -12,6 +13,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 pub(crate) use audit::*;
 pub(crate) use backup::*;
+pub(crate) use compact::*;
 pub(crate) use maintenance::*;
 pub(crate) use runbook::*;
 
@@ -104,6 +106,12 @@ pub(crate) enum Command {
     /// Same as `config check`.
     #[command(hide = true)]
     ConfigCheck(ConfigCheck),
+    /// Reclaim space: `--level 1` reports what needs work, 2 squeezes (pg_squeeze), 3 repacks
+    /// (pg_repack), 4 runs VACUUM FULL (`--yes`). Logs under `backups/maintenance/`.
+    Compact(Compact),
+    /// pg_partman partition sets: `show`, `maintenance` (now), `create-parent`.
+    #[command(subcommand)]
+    Partman(PartmanCommand),
     /// Save pg_stat_statements (every database) to a file for `diff-pgstat`.
     SnapshotPgstat(SnapshotPgstat),
     /// Rank what statements did between two `snapshot-pgstat` files.

@@ -4,6 +4,9 @@
 //! what it needs (in `shop`, not `postgres`), runs the CLI, and asserts what
 //! changed in the real server.
 
+mod compact;
+mod partman;
+
 use core_data_tests::{docker_available, xtask, CliOutput, TestStack};
 
 mod dataset;
@@ -27,6 +30,8 @@ fn maintenance_full_workflow() {
     dataset::dataset_installs_and_answers(&t);
     sizing::init_writes_the_workload(&t);
     sizing::a_workload_change_is_previewed_then_applied(&mut t);
+    compact::compact_levels(&t);
+    partman::partman_sets(&t);
 }
 
 /// Runs SQL as the superuser in `database`, panicking with the server's message.

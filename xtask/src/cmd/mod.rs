@@ -5,6 +5,7 @@
 mod audit;
 mod backup;
 mod bench;
+mod compact;
 mod completions;
 mod config;
 mod cron;
@@ -31,8 +32,8 @@ use core_data_ops::progress;
 
 use crate::error::CmdResult;
 use crate::flags::{
-    BackupAction, BenchCommand, Command, ConfigCommand, CronCommand, ImageCommand, QaCommand,
-    TestDatasetCommand, Xtask,
+    BackupAction, BenchCommand, Command, ConfigCommand, CronCommand, ImageCommand, PartmanCommand,
+    QaCommand, TestDatasetCommand, Xtask,
 };
 
 /// What every command gets: where things are and how loud to be.
@@ -88,6 +89,8 @@ pub(crate) fn run(flags: Xtask) -> CmdResult {
             audit::config_check(&ctx, &args)
         }
         Command::Audit(command) => audit::run(&ctx, &command),
+        Command::Compact(args) => compact::compact(&ctx, &args),
+        Command::Partman(command) => compact::partman(&ctx, &command),
         Command::SnapshotPgstat(args) => pgstat::snapshot(&ctx, &args),
         Command::DiffPgstat(args) => pgstat::diff(&ctx, &args),
         Command::VersionStatus(args) => extensions::version_status(&ctx, &args),
@@ -142,6 +145,10 @@ fn locking_name(command: &Command) -> Option<&'static str> {
         Command::ProvisionQa(args) => qa_locking_name(&args.command()),
         Command::Run(args) if args.writes() => Some("run"),
         Command::TestDataset(_) => Some("test-dataset"),
+        // Level 1 only reads (its log file is a new file of its own).
+        Command::Compact(args) if args.level > 1 => Some("compact"),
+        Command::Partman(PartmanCommand::Maintenance(_)) => Some("partman maintenance"),
+        Command::Partman(PartmanCommand::CreateParent(_)) => Some("partman create-parent"),
         // Read-only, interactive (`psql`), or on throw-away stacks of their own (`bench`).
         Command::Doctor(_)
         | Command::BuildImage(_)
@@ -153,6 +160,8 @@ fn locking_name(command: &Command) -> Option<&'static str> {
         | Command::Config(ConfigCommand::Show(_) | ConfigCommand::Check(_))
         | Command::ConfigCheck(_)
         | Command::Audit(_)
+        | Command::Compact(_)
+        | Command::Partman(PartmanCommand::Show(_))
         | Command::SnapshotPgstat(_)
         | Command::DiffPgstat(_)
         | Command::VersionStatus(_)

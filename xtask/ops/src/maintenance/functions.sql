@@ -53,8 +53,9 @@ END
 $fn$;
 
 -- pg_squeeze targets: registers every user table with a primary key or a
--- replica identity index that is not registered yet (squeezed daily at
--- 04:00 when pg_squeeze's scheduler runs), and removes registrations of
+-- replica identity index that is not registered yet (daily at 03:30, as
+-- `compact --level 2` registers them; pg_squeeze's scheduler squeezes then
+-- when the table's free space warrants it), and removes registrations of
 -- tables that no longer exist. Registrations the operator made for existing
 -- tables are kept as they are. Returns (added, removed).
 CREATE OR REPLACE FUNCTION core_data_maintenance.refresh_squeeze_targets(OUT added integer, OUT removed integer)
@@ -64,7 +65,7 @@ BEGIN
    WHERE to_regclass(format('%I.%I', t.tabschema, t.tabname)) IS NULL;
   GET DIAGNOSTICS removed = ROW_COUNT;
   INSERT INTO @SQUEEZE@.tables (tabschema, tabname, schedule)
-  SELECT n.nspname, c.relname, ROW('{0}', '{4}', NULL, NULL, NULL)::@SQUEEZE@.schedule
+  SELECT n.nspname, c.relname, ROW('{30}', '{3}', NULL, NULL, NULL)::@SQUEEZE@.schedule
     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
    WHERE c.relkind = 'r' AND c.relpersistence = 'p'
      AND @USER_SCHEMA@

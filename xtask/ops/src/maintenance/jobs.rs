@@ -41,6 +41,11 @@ pub struct Job {
     pub database: String,
 }
 
+/// The partman job's command (also what `partman maintenance` runs now):
+/// pg_partman's `run_maintenance` function (not the procedure, whose COMMITs
+/// fail in a background worker) through the jobs' `SECURITY DEFINER` wrapper.
+pub const PARTMAN_MAINTENANCE: &str = "SELECT core_data_maintenance.run_partman()";
+
 /// Which of the optional extensions a database has (a job that needs a
 /// missing one is not scheduled there).
 #[derive(Debug, Clone, Copy, Default)]
@@ -85,7 +90,7 @@ pub fn wanted(config: &Config, database: &str, available: Available) -> Vec<Job>
         (
             "partman",
             "MAINTENANCE_PARTMAN_SCHEDULE",
-            "SELECT core_data_maintenance.run_partman()".to_owned(),
+            PARTMAN_MAINTENANCE.to_owned(),
             available.partman,
         ),
     ];
