@@ -4,6 +4,8 @@
 //! what it needs (in `shop`, not `postgres`), runs the CLI, and asserts what
 //! changed in the real server.
 
+mod queue;
+
 use core_data_tests::{docker_available, xtask, CliOutput, TestStack};
 
 /// The application database checks work in (not `postgres`).
@@ -17,6 +19,7 @@ fn maintenance_full_workflow() {
     let t = TestStack::new("maint", 211);
     t.up();
     // Checks are added here, one line each, in the order they run.
+    queue::job_queue(&t);
 }
 
 /// Runs SQL as the superuser in `database`, panicking with the server's message.

@@ -17,6 +17,7 @@ mod logical;
 mod output;
 mod pgstat;
 mod psql;
+mod queue;
 mod runbook;
 mod schema;
 mod service_urls;
@@ -30,7 +31,8 @@ use core_data_ops::progress;
 
 use crate::error::CmdResult;
 use crate::flags::{
-    BackupAction, BenchCommand, Command, ConfigCommand, ImageCommand, QaCommand, Xtask,
+    AsyncQueueCommand, BackupAction, BenchCommand, Command, ConfigCommand, ImageCommand, QaCommand,
+    Xtask,
 };
 
 /// What every command gets: where things are and how loud to be.
@@ -107,6 +109,9 @@ pub(crate) fn run(flags: Xtask) -> CmdResult {
         Command::Bench(BenchCommand::Restore(args)) => bench::restore(&ctx, &args),
         Command::Bench(BenchCommand::Tuning(args)) => bench::tuning(&ctx, &args),
         Command::Bench(BenchCommand::Audit(args)) => bench::audit(&ctx, &args),
+        Command::AsyncQueue(AsyncQueueCommand::Install(args)) => queue::install(&ctx, &args),
+        Command::AsyncQueue(AsyncQueueCommand::Status(args)) => queue::status(&ctx, &args),
+        Command::Bench(BenchCommand::Queue(args)) => bench::queue(&ctx, &args),
         Command::Completions(args) => completions::run(&args),
     }
 }
@@ -137,6 +142,7 @@ fn locking_name(command: &Command) -> Option<&'static str> {
         Command::Qa(qa) => qa_locking_name(qa),
         Command::ProvisionQa(args) => qa_locking_name(&args.command()),
         Command::Run(args) if args.writes() => Some("run"),
+        Command::AsyncQueue(AsyncQueueCommand::Install(_)) => Some("async-queue install"),
         // Read-only, interactive (`psql`), or on throw-away stacks of their own (`bench`).
         Command::Doctor(_)
         | Command::BuildImage(_)
@@ -156,6 +162,7 @@ fn locking_name(command: &Command) -> Option<&'static str> {
         | Command::DumpStatus(_)
         | Command::Runbooks(_)
         | Command::Run(_)
+        | Command::AsyncQueue(AsyncQueueCommand::Status(_))
         | Command::Bench(_)
         | Command::Completions(_) => None,
     }
