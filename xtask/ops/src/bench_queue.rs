@@ -90,10 +90,12 @@ pub fn queue(
         enqueue_rate
             .0
             .push(f64::from(jobs) / started.elapsed().as_secs_f64());
+        // Statistics as autovacuum would have them on a queue in use, for both sides.
+        admin.batch_execute(&format!("ANALYZE {SCHEMA}.jobs"))?;
         let queue_rate = drain(stack, &database, count, jobs, Work::Queue)?;
-        admin.batch_execute(&format!(
-            "TRUNCATE {SCHEMA}.done; VACUUM ANALYZE {SCHEMA}.jobs"
-        ))?;
+        // Separate statements: VACUUM cannot run in the implicit transaction of a batch.
+        admin.batch_execute(&format!("TRUNCATE {SCHEMA}.done"))?;
+        admin.batch_execute(&format!("VACUUM ANALYZE {SCHEMA}.jobs"))?;
 
         progress.status(
             "Measuring",
@@ -107,8 +109,15 @@ pub fn queue(
         insert_rate
             .0
             .push(f64::from(jobs) / started.elapsed().as_secs_f64());
+        admin.batch_execute("ANALYZE public.bench_floor")?;
         let floor_rate = drain(stack, &database, count, jobs, Work::Floor)?;
         admin.batch_execute("VACUUM ANALYZE public.bench_floor")?;
+        progress.status(
+            "Measured",
+            &format!(
+                "{count} worker(s): queue {queue_rate:.0} jobs/s, floor {floor_rate:.0} jobs/s"
+            ),
+        );
         throughput.push(WorkerFigures {
             workers: count,
             queue_jobs_per_second: queue_rate,
@@ -130,7 +139,7 @@ pub fn queue(
                     now() - interval '1 day' \
              FROM generate_series(1, $2) g"
         ),
-        &[&QUEUE, &i64::from(retained)],
+        &[&QUEUE, &i32::try_from(retained)?],
     )?;
     admin.batch_execute(&format!("VACUUM ANALYZE {SCHEMA}.done"))?;
     progress.status(

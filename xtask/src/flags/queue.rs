@@ -19,7 +19,7 @@ pub(crate) enum AsyncQueueCommand {
 
 #[derive(Debug, Args)]
 pub(crate) struct AsyncQueueTarget {
-    /// Database to install into (default: the first database of `APP_DATABASES`).
+    /// Database holding the queue (default: the first database of `APP_DATABASES`).
     #[arg(long, value_name = "DB")]
     pub(crate) db: Option<String>,
     /// Schema of the queue (any text; it is quoted). The roles are named `<schema>_producer` and
