@@ -375,7 +375,7 @@ fn a_killed_worker_loses_its_lease(t: &TestStack) {
         .unwrap()
         .get(0);
     let row = doomed
-        .query_one("SELECT id, extract(epoch FROM lease_until)::float8 FROM asyncq.dequeue('crash', 'doomed', '2 seconds')", &[])
+        .query_one("SELECT id, extract(epoch FROM lease_until)::float8 FROM asyncq.dequeue('crash', 'doomed', '3 seconds')", &[])
         .unwrap();
     assert_eq!(row.get::<_, i64>(0), id);
     let lease_until: f64 = row.get(1);
