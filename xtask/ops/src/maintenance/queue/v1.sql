@@ -145,7 +145,11 @@ BEGIN
         RAISE EXCEPTION 'dequeue needs a worker name and a positive lease'
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    PERFORM @schema@.recover_expired(p_queue);
+    -- The common case costs one index probe: recover only when a lease ran out.
+    IF EXISTS (SELECT 1 FROM @schema@.jobs c
+               WHERE c.state = 'running' AND c.lease_until < now() AND c.queue = p_queue) THEN
+        PERFORM @schema@.recover_expired(p_queue);
+    END IF;
     RETURN QUERY
     UPDATE @schema@.jobs j
     SET state = 'running', worker = p_worker, attempts = j.attempts + 1,
