@@ -6,6 +6,7 @@
 
 mod compact;
 mod partman;
+mod queue;
 
 use core_data_tests::{docker_available, xtask, CliOutput, TestStack};
 
@@ -32,6 +33,7 @@ fn maintenance_full_workflow() {
     sizing::a_workload_change_is_previewed_then_applied(&mut t);
     compact::compact_levels(&t);
     partman::partman_sets(&t);
+    queue::job_queue(&t);
 }
 
 /// Runs SQL as the superuser in `database`, panicking with the server's message.

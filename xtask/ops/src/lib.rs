@@ -6,6 +6,7 @@ pub mod audit;
 pub mod backup;
 pub mod bench;
 pub mod bench_audit;
+pub mod bench_queue;
 pub mod bench_restore;
 pub mod clock;
 pub mod compose;

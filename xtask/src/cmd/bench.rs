@@ -1,4 +1,5 @@
-//! `bench up` and `bench tuning`: figures, their floor, and the ratio.
+//! `bench up`, `tuning`, `backup`, `restore`, `audit` and `queue`: figures,
+//! their floor, and the ratio.
 
 use std::process::ExitCode;
 
@@ -6,7 +7,7 @@ use core_data_ops::bench;
 
 use super::Ctx;
 use crate::error::{fail, CmdResult};
-use crate::flags::{BenchAudit, BenchBackup, BenchRestore, BenchTuning, BenchUp};
+use crate::flags::{BenchAudit, BenchBackup, BenchQueue, BenchRestore, BenchTuning, BenchUp};
 
 pub(crate) fn up(ctx: &Ctx, args: &BenchUp) -> CmdResult {
     if args.runs == 0 {
@@ -181,5 +182,62 @@ pub(crate) fn audit(ctx: &Ctx, args: &BenchAudit) -> CmdResult {
             );
         }
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(crate) fn queue(ctx: &Ctx, args: &BenchQueue) -> CmdResult {
+    if args.jobs == 0 || args.workers.is_empty() || args.workers.contains(&0) {
+        fail!("--jobs and every --workers count must be at least 1");
+    }
+    if args.workers.iter().any(|&w| w > 64) {
+        fail!("--workers counts are capped at 64 (each is a connection)");
+    }
+    let figures = core_data_ops::bench_queue::queue(
+        args.jobs,
+        &args.workers,
+        args.retained,
+        &ctx.progress(),
+    )?;
+    println!(
+        "bench queue: {} empty jobs per run; {} build of the clients",
+        figures.jobs, figures.build
+    );
+    println!(
+        "enqueue (one statement): {:.0} jobs/s; floor INSERT of as many rows: {:.0} rows/s",
+        figures.enqueue_jobs_per_second, figures.floor_insert_rows_per_second
+    );
+    println!(
+        "{:<8} {:>16} {:>26} {:>8}",
+        "workers", "queue jobs/s", "floor INSERT+DELETE jobs/s", "ratio"
+    );
+    for row in &figures.throughput {
+        println!(
+            "{:<8} {:>16.0} {:>26.0} {:>7.2}x",
+            row.workers,
+            row.queue_jobs_per_second,
+            row.floor_jobs_per_second,
+            row.queue_jobs_per_second / row.floor_jobs_per_second
+        );
+    }
+    let p95 = core_data_ops::bench_queue::percentile;
+    let empty = &figures.latency_empty_ms;
+    let retained = &figures.latency_retained_ms;
+    println!(
+        "dequeue latency, 0 finished jobs retained:       median {:.3} ms, p95 {:.3} ms (n={})",
+        empty.median(),
+        p95(empty, 95.0),
+        empty.0.len()
+    );
+    println!(
+        "dequeue latency, {:>9} finished jobs retained: median {:.3} ms, p95 {:.3} ms (n={})",
+        figures.retained,
+        retained.median(),
+        p95(retained, 95.0),
+        retained.0.len()
+    );
+    println!(
+        "ratio retained / empty (median): {:.2}x",
+        retained.median() / empty.median()
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -19,6 +19,7 @@ mod logical;
 mod output;
 mod pgstat;
 mod psql;
+mod queue;
 mod runbook;
 mod schema;
 mod service_urls;
@@ -32,8 +33,8 @@ use core_data_ops::progress;
 
 use crate::error::CmdResult;
 use crate::flags::{
-    BackupAction, BenchCommand, Command, ConfigCommand, CronCommand, ImageCommand, PartmanCommand,
-    QaCommand, TestDatasetCommand, Xtask,
+    AsyncQueueCommand, BackupAction, BenchCommand, Command, ConfigCommand, CronCommand,
+    ImageCommand, PartmanCommand, QaCommand, TestDatasetCommand, Xtask,
 };
 
 /// What every command gets: where things are and how loud to be.
@@ -114,6 +115,9 @@ pub(crate) fn run(flags: Xtask) -> CmdResult {
         Command::Bench(BenchCommand::Audit(args)) => bench::audit(&ctx, &args),
         Command::Cron(CronCommand::List(args)) => cron::list(&ctx, &args),
         Command::TestDataset(TestDatasetCommand::Install(args)) => cron::test_dataset(&ctx, &args),
+        Command::AsyncQueue(AsyncQueueCommand::Install(args)) => queue::install(&ctx, &args),
+        Command::AsyncQueue(AsyncQueueCommand::Status(args)) => queue::status(&ctx, &args),
+        Command::Bench(BenchCommand::Queue(args)) => bench::queue(&ctx, &args),
         Command::Completions(args) => completions::run(&args),
     }
 }
@@ -149,6 +153,7 @@ fn locking_name(command: &Command) -> Option<&'static str> {
         Command::Compact(args) if args.level > 1 => Some("compact"),
         Command::Partman(PartmanCommand::Maintenance(_)) => Some("partman maintenance"),
         Command::Partman(PartmanCommand::CreateParent(_)) => Some("partman create-parent"),
+        Command::AsyncQueue(AsyncQueueCommand::Install(_)) => Some("async-queue install"),
         // Read-only, interactive (`psql`), or on throw-away stacks of their own (`bench`).
         Command::Doctor(_)
         | Command::BuildImage(_)
@@ -170,6 +175,7 @@ fn locking_name(command: &Command) -> Option<&'static str> {
         | Command::DumpStatus(_)
         | Command::Runbooks(_)
         | Command::Run(_)
+        | Command::AsyncQueue(AsyncQueueCommand::Status(_))
         | Command::Bench(_)
         | Command::Cron(_)
         | Command::Completions(_) => None,

@@ -131,6 +131,8 @@ pub const KEYS: &[Key] = &[
     key("Maintenance", "MAINTENANCE_SQUEEZE_SCHEDULE", Schedule, Static("15 3 * * *"), "Schedule of the pg_squeeze target refresh (tables with a primary key or replica identity) in every database; `off` disables it."),
     key("Maintenance", "MAINTENANCE_PARTMAN_SCHEDULE", Schedule, Static("17 * * * *"), "Schedule of pg_partman maintenance (new partitions, retention) in every database; `off` disables it."),
     key("Maintenance", "MAINTENANCE_PGSTAT_RESET_SCHEDULE", Schedule, Static("off"), "Schedule of `pg_stat_statements_reset()` (in `postgres`); off by default: a reset breaks `diff-pgstat` across it."),
+    key("Maintenance", "MAINTENANCE_QUEUE_PURGE_SCHEDULE", Schedule, Static("45 3 * * *"), "Schedule of the retention of each job queue (`async-queue install`): completed jobs older than MAINTENANCE_QUEUE_RETENTION are deleted; `off` disables it."),
+    key("Maintenance", "MAINTENANCE_QUEUE_RETENTION", Duration, Static("7d"), "How long a job queue keeps completed jobs (dead letters are kept until you remove them)."),
     key("Maintenance", "MAINTENANCE_LOCK_TIMEOUT", Duration, Static("5s"), "lock_timeout of the maintenance jobs' role (their statement_timeout is always 0)."),
     key("Audits", "AUDIT_DEAD_TUPLES_MIN", Int(0, 1_000_000_000_000), Static("1000"), "`audit autovacuum`: a table needs vacuum with at least this many dead tuples ..."),
     key("Audits", "AUDIT_DEAD_TUPLE_RATIO", Float(0.0, 1.0), Static("0.2"), "... that are at least this share of its live plus dead tuples."),

@@ -103,3 +103,17 @@ END
 $fn$;
 REVOKE ALL ON FUNCTION core_data_maintenance.reset_pg_stat_statements() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION core_data_maintenance.reset_pg_stat_statements() TO core_data_maintenance;
+
+-- The retention of a job queue installed by `async-queue install` in schema
+-- `queue_schema`: its `purge_finished` (completed jobs older than `older_than`).
+CREATE OR REPLACE FUNCTION core_data_maintenance.purge_queue(queue_schema text, older_than interval)
+RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+  purged bigint;
+BEGIN
+  EXECUTE format('SELECT %I.purge_finished($1)', queue_schema) INTO purged USING older_than;
+  RETURN purged;
+END
+$fn$;
+REVOKE ALL ON FUNCTION core_data_maintenance.purge_queue(text, interval) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION core_data_maintenance.purge_queue(text, interval) TO core_data_maintenance;

@@ -16,7 +16,9 @@
 //! (`VACUUM (ANALYZE, SKIP_LOCKED)` of the tables past the audits' dead-tuple
 //! thresholds), `squeeze` (pg_squeeze target refresh), `partman`
 //! (`run_maintenance`), and in `postgres` only `core_data_pgstat_reset` (off
-//! by default: a reset breaks `diff-pgstat` across it). `sync` makes a
+//! by default: a reset breaks `diff-pgstat` across it), and for each job queue
+//! of `async-queue install` `core_data_queue_purge:<database>:<schema>` (its
+//! `purge_finished` with `MAINTENANCE_QUEUE_RETENTION`). `sync` makes a
 //! database's jobs what the configuration says and changes nothing when they
 //! already are; `drop` removes them before `drop-db`.
 
@@ -48,12 +50,15 @@ pub const PARTMAN_MAINTENANCE: &str = "SELECT core_data_maintenance.run_partman(
 
 /// Which of the optional extensions a database has (a job that needs a
 /// missing one is not scheduled there).
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Available {
     pub dblink: bool,
     pub squeeze: bool,
     pub partman: bool,
     pub pg_stat_statements: bool,
+    /// Schemas holding a job queue of `async-queue install` (version 2 or later:
+    /// they have `purge_finished`).
+    pub queues: Vec<String>,
 }
 
 /// The job name of `kind` in `database`.
@@ -62,7 +67,7 @@ pub fn job_name(kind: &str, database: &str) -> String {
 }
 
 /// The jobs `config` asks for in `database`, given what it has installed.
-pub fn wanted(config: &Config, database: &str, available: Available) -> Vec<Job> {
+pub fn wanted(config: &Config, database: &str, available: &Available) -> Vec<Job> {
     let vacuum = format!(
         "SELECT core_data_maintenance.vacuum_dead_tables({}, {})",
         config.get("AUDIT_DEAD_TUPLES_MIN"),
@@ -104,6 +109,21 @@ pub fn wanted(config: &Config, database: &str, available: Available) -> Vec<Job>
             database: database.to_owned(),
         })
         .collect();
+    let purge = config.get("MAINTENANCE_QUEUE_PURGE_SCHEDULE");
+    if purge != "off" {
+        for schema in &available.queues {
+            jobs.push(Job {
+                name: format!("{}:{schema}", job_name("queue_purge", database)),
+                schedule: purge.to_owned(),
+                command: format!(
+                    "SELECT core_data_maintenance.purge_queue({}, {})",
+                    quote_literal(schema),
+                    quote_literal(config.get("MAINTENANCE_QUEUE_RETENTION"))
+                ),
+                database: database.to_owned(),
+            });
+        }
+    }
     let reset = config.get("MAINTENANCE_PGSTAT_RESET_SCHEDULE");
     if database == "postgres" && reset != "off" && available.pg_stat_statements {
         jobs.push(Job {
@@ -165,11 +185,24 @@ pub fn install_functions(client: &mut postgres::Client) -> anyhow::Result<Availa
     let squeeze = extension_schema(client, "pg_squeeze")?;
     let partman = extension_schema(client, "pg_partman")?;
     let pgss = extension_schema(client, "pg_stat_statements")?;
+    let queues = client
+        .query(
+            "SELECT n.nspname::text FROM pg_catalog.pg_namespace n \
+             WHERE to_regclass(format('%I.schema_version', n.nspname)) IS NOT NULL \
+               AND to_regprocedure(format('%I.purge_finished(interval)', n.nspname)) IS NOT NULL \
+             ORDER BY 1",
+            &[],
+        )
+        .context("failed to look for job queues")?
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
     let available = Available {
         dblink: dblink.is_some(),
         squeeze: squeeze.is_some(),
         partman: partman.is_some(),
         pg_stat_statements: pgss.is_some(),
+        queues,
     };
     // A missing extension's functions are still created (plpgsql resolves
     // names when called) but its job is not scheduled.
@@ -313,7 +346,7 @@ pub fn sync(
 ) -> anyhow::Result<Vec<Change>> {
     let available =
         install_functions(client).with_context(|| format!("in database `{database}`"))?;
-    apply(admin, database, &wanted(config, database, available))
+    apply(admin, database, &wanted(config, database, &available))
 }
 
 /// Removes every job of ours that runs in `database` (before it is dropped).
@@ -349,16 +382,19 @@ mod tests {
         .unwrap()
     }
 
-    const ALL: Available = Available {
-        dblink: true,
-        squeeze: true,
-        partman: true,
-        pg_stat_statements: true,
-    };
+    fn all() -> Available {
+        Available {
+            dblink: true,
+            squeeze: true,
+            partman: true,
+            pg_stat_statements: true,
+            queues: Vec::new(),
+        }
+    }
 
     #[test]
     fn every_database_gets_four_jobs_and_postgres_no_reset_by_default() {
-        let jobs = wanted(&config(&[]), "shop", ALL);
+        let jobs = wanted(&config(&[]), "shop", &all());
         let names: Vec<&str> = jobs.iter().map(|j| j.name.as_str()).collect();
         assert_eq!(
             names,
@@ -373,7 +409,7 @@ mod tests {
             jobs[1].command,
             "SELECT core_data_maintenance.vacuum_dead_tables(1000, 0.2)"
         );
-        assert_eq!(wanted(&config(&[]), "postgres", ALL).len(), 4);
+        assert_eq!(wanted(&config(&[]), "postgres", &all()).len(), 4);
     }
 
     #[test]
@@ -382,13 +418,13 @@ mod tests {
             ("MAINTENANCE_ANALYZE_SCHEDULE", "off"),
             ("MAINTENANCE_PGSTAT_RESET_SCHEDULE", "0 4 * * *"),
         ]);
-        let names: Vec<String> = wanted(&cfg, "postgres", ALL)
+        let names: Vec<String> = wanted(&cfg, "postgres", &all())
             .into_iter()
             .map(|j| j.name)
             .collect();
         assert!(!names.contains(&"core_data_analyze:postgres".to_owned()));
         assert!(names.contains(&"core_data_pgstat_reset".to_owned()));
-        let shop: Vec<String> = wanted(&cfg, "shop", ALL)
+        let shop: Vec<String> = wanted(&cfg, "shop", &all())
             .into_iter()
             .map(|j| j.name)
             .collect();
@@ -396,9 +432,30 @@ mod tests {
     }
 
     #[test]
+    fn each_queue_gets_a_purge_job_with_its_name_as_a_literal() {
+        let mut available = all();
+        available.queues = vec!["asyncq".to_owned(), "q'x".to_owned()];
+        let jobs = wanted(&config(&[]), "shop", &available);
+        let purge: Vec<&Job> = jobs
+            .iter()
+            .filter(|j| j.name.contains("queue_purge"))
+            .collect();
+        assert_eq!(purge.len(), 2);
+        assert_eq!(purge[1].name, "core_data_queue_purge:shop:q'x");
+        assert_eq!(
+            purge[1].command,
+            "SELECT core_data_maintenance.purge_queue('q''x', '7d')"
+        );
+        let off = config(&[("MAINTENANCE_QUEUE_PURGE_SCHEDULE", "off")]);
+        assert!(!wanted(&off, "shop", &available)
+            .iter()
+            .any(|j| j.name.contains("queue")));
+    }
+
+    #[test]
     fn a_missing_extension_leaves_its_job_out() {
         let none = Available::default();
-        let names: Vec<String> = wanted(&config(&[]), "x", none)
+        let names: Vec<String> = wanted(&config(&[]), "x", &none)
             .into_iter()
             .map(|j| j.name)
             .collect();

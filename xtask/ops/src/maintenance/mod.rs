@@ -9,5 +9,6 @@ pub mod dataset;
 pub mod jobs;
 pub mod log;
 pub mod partman;
+pub mod queue;
 pub mod session;
 pub mod tables;

@@ -14,8 +14,8 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use serde::Serialize;
 
-use crate::maintenance::session;
 use crate::maintenance::jobs::PARTMAN_MAINTENANCE;
+use crate::maintenance::session;
 use crate::stack::Stack;
 
 pub use create::{create_parent, CreateParent, Created};
