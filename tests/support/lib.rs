@@ -170,6 +170,21 @@ impl TestStack {
             .unwrap_or_else(|err| panic!("`up` failed: {err:#}"))
     }
 
+    /// Runs `statements` as the superuser in `database`, panicking with the server's message.
+    pub fn sql(&self, database: &str, statements: &str) {
+        let mut client = self
+            .scratch
+            .stack
+            .connect(database)
+            .unwrap_or_else(|e| panic!("connect to {database}: {e:#}"));
+        client.batch_execute(statements).unwrap_or_else(|e| {
+            panic!(
+                "`{statements}` in `{database}` failed: {}",
+                core_data_ops::pg::server_message(&e)
+            )
+        });
+    }
+
     pub fn query_one_string(&self, database: &str, sql: &str) -> String {
         let mut client = self
             .scratch

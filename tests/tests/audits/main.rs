@@ -146,18 +146,9 @@ pub(crate) fn flags(report: &Report, check: &str, database: Option<&str>, object
     })
 }
 
-/// Runs SQL as the superuser in `database`.
+/// Runs SQL as the superuser in `database` (`TestStack::sql`).
 pub(crate) fn sql(t: &TestStack, database: &str, statements: &str) {
-    let mut client = t
-        .stack
-        .connect(database)
-        .unwrap_or_else(|e| panic!("connect to {database}: {e:#}"));
-    client.batch_execute(statements).unwrap_or_else(|e| {
-        let message = e
-            .as_db_error()
-            .map_or_else(|| e.to_string(), |db| db.message().to_owned());
-        panic!("`{statements}` in `{database}` failed: {message}")
-    });
+    t.sql(database, statements);
 }
 
 pub(crate) fn read_csv(text: &str) -> Vec<csv::StringRecord> {

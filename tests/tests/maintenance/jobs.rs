@@ -117,7 +117,7 @@ pub(crate) fn job_commands_run_as_the_jobs_role(t: &TestStack) {
                     panic!(
                         "`{}` as the jobs' role: {}",
                         job.command,
-                        super::pg_message(&e)
+                        core_data_ops::pg::server_message(&e)
                     )
                 })
                 .iter()
@@ -132,7 +132,7 @@ pub(crate) fn job_commands_run_as_the_jobs_role(t: &TestStack) {
                 panic!(
                     "`{}` as the jobs' role: {}",
                     job.command,
-                    super::pg_message(&e)
+                    core_data_ops::pg::server_message(&e)
                 )
             });
         }

@@ -36,26 +36,9 @@ fn maintenance_full_workflow() {
     queue::job_queue(&t);
 }
 
-/// Runs SQL as the superuser in `database`, panicking with the server's message.
+/// Runs SQL as the superuser in `database` (`TestStack::sql`).
 pub(crate) fn sql(t: &TestStack, database: &str, statements: &str) {
-    let mut client = t
-        .stack
-        .connect(database)
-        .unwrap_or_else(|e| panic!("connect to {database}: {e:#}"));
-    client.batch_execute(statements).unwrap_or_else(|e| {
-        let message = e
-            .as_db_error()
-            .map_or_else(|| e.to_string(), |db| db.message().to_owned());
-        panic!("`{statements}` in `{database}` failed: {message}")
-    });
-}
-
-/// The server's message of a failed statement (the driver's own text says only "db error").
-pub(crate) fn pg_message(error: &postgres::Error) -> String {
-    error.as_db_error().map_or_else(
-        || error.to_string(),
-        |db| format!("{} ({:?})", db.message(), db.detail()),
-    )
+    t.sql(database, statements);
 }
 
 /// The CLI with `argv` on `t`'s state directory.

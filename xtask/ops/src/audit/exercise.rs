@@ -212,28 +212,17 @@ fn run_one(
         .ok_or_else(|| anyhow::anyhow!("no statements"))?;
     for step in steps {
         tx.batch_execute(&fill(step))
-            .map_err(|e| anyhow::anyhow!("`{}`: {}", fill(step), pg_message(&e)))?;
+            .map_err(|e| anyhow::anyhow!("`{}`: {}", fill(step), crate::pg::server_message(&e)))?;
     }
     let row = tx
         .query_one(&fill(last), &[])
-        .map_err(|e| anyhow::anyhow!("`{}`: {}", fill(last), pg_message(&e)))?;
+        .map_err(|e| anyhow::anyhow!("`{}`: {}", fill(last), crate::pg::server_message(&e)))?;
     let ok: Option<bool> = row.try_get(0)?;
     tx.rollback()?;
     if ok != Some(true) {
         anyhow::bail!("the check returned {ok:?}: `{}`", fill(last));
     }
     Ok(())
-}
-
-/// The server's message (and detail) of a failed statement.
-fn pg_message(error: &postgres::Error) -> String {
-    match error.as_db_error() {
-        Some(db) => match db.detail() {
-            Some(detail) => format!("{} ({detail})", db.message()),
-            None => db.message().to_owned(),
-        },
-        None => error.to_string(),
-    }
 }
 
 /// Exercises every bundle extension of each database in `databases`.

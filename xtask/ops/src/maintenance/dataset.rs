@@ -124,8 +124,12 @@ pub fn install(
         )?;
         tx.batch_execute("DROP SCHEMA testkit CASCADE")?;
     }
-    tx.batch_execute(&sql)
-        .map_err(|e| anyhow::anyhow!("the dataset's SQL failed: {}", pg_message(&e)))?;
+    tx.batch_execute(&sql).map_err(|e| {
+        anyhow::anyhow!(
+            "the dataset's SQL failed: {}",
+            crate::pg::server_message(&e)
+        )
+    })?;
     // Partitions pg_partman made are owned by the superuser: hand them over too.
     tx.batch_execute(&format!(
         "DO $$ DECLARE r regclass; BEGIN \
@@ -220,14 +224,8 @@ fn build_graph(tx: &mut postgres::Transaction<'_>, replaced: bool) -> anyhow::Re
              EXECUTE format('SELECT * FROM ag_catalog.cypher(''{GRAPH}'', $c$ MATCH (g:Region {{id: %s}}) CREATE (:Place {{id: %s, name: %s}})-[:IN]->(g) $c$) AS (v ag_catalog.agtype)', r.region_id, r.place_id, r.name); \
            END LOOP; END $$"
     ))
-    .map_err(|e| anyhow::anyhow!("building the AGE graph failed: {}", pg_message(&e)))?;
+    .map_err(|e| anyhow::anyhow!("building the AGE graph failed: {}", crate::pg::server_message(&e)))?;
     Ok(())
-}
-
-fn pg_message(error: &postgres::Error) -> String {
-    error
-        .as_db_error()
-        .map_or_else(|| error.to_string(), |db| db.message().to_owned())
 }
 
 #[cfg(test)]

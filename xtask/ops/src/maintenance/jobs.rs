@@ -255,28 +255,24 @@ struct Stored {
 
 /// Our jobs (`core_data_…`) that run in `database`.
 fn stored(admin: &mut postgres::Client, database: &str) -> anyhow::Result<Vec<Stored>> {
-    let rows = admin
-        .query(
-            "SELECT jobid, jobname, schedule, command, database, username, active FROM cron.job \
-             WHERE database = $1 AND jobname LIKE 'core\\_data\\_%' ORDER BY jobid",
-            &[&database],
-        )
-        .context("failed to read pg_cron's jobs (cron.job in `postgres`)")?;
-    rows.iter()
-        .map(|row| {
-            Ok(Stored {
-                id: row.try_get(0)?,
+    Ok(super::cron_list::list(admin)?
+        .into_iter()
+        .filter(|job| job.database == database)
+        .filter_map(|job| {
+            let name = job.name.filter(|name| name.starts_with("core_data_"))?;
+            Some(Stored {
+                id: job.id,
                 job: Job {
-                    name: row.try_get(1)?,
-                    schedule: row.try_get(2)?,
-                    command: row.try_get(3)?,
-                    database: row.try_get(4)?,
+                    name,
+                    schedule: job.schedule,
+                    command: job.command,
+                    database: job.database,
                 },
-                username: row.try_get(5)?,
-                active: row.try_get(6)?,
+                username: job.username,
+                active: job.active,
             })
         })
-        .collect()
+        .collect())
 }
 
 /// Makes `database`'s jobs exactly `wanted`: schedules what is missing,

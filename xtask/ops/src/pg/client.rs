@@ -53,3 +53,15 @@ pub fn connect(target: &Target<'_>, password: &str) -> anyhow::Result<postgres::
         )
     })
 }
+
+/// The server's message (and detail) of a failed statement: the driver's own
+/// text for a server error is only "db error".
+pub fn server_message(error: &postgres::Error) -> String {
+    match error.as_db_error() {
+        Some(db) => match db.detail() {
+            Some(detail) => format!("{} ({detail})", db.message()),
+            None => db.message().to_owned(),
+        },
+        None => error.to_string(),
+    }
+}

@@ -7,4 +7,4 @@ pub mod bootstrap;
 pub mod client;
 pub mod passwords;
 
-pub use client::{connect, Target};
+pub use client::{connect, server_message, Target};

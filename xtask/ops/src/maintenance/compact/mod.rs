@@ -332,9 +332,3 @@ fn measured(
     ))?;
     Ok(done)
 }
-
-/// The server's message of a failed statement (not the driver's wrapper).
-fn server_message(err: &postgres::Error) -> String {
-    err.as_db_error()
-        .map_or_else(|| err.to_string(), |db| db.message().to_owned())
-}

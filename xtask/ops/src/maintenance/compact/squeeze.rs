@@ -7,9 +7,10 @@
 
 use anyhow::Context;
 
-use super::{measured, server_message, Outcome, Skipped, Target};
+use super::{measured, Outcome, Skipped, Target};
 use crate::maintenance::log::Log;
 use crate::maintenance::tables::{key_for, KeyUse, Table};
+use crate::pg::server_message;
 use crate::progress::Progress;
 
 /// The schedule new targets get: daily at 03:30 (pg_squeeze's scheduler

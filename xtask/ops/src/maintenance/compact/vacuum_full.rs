@@ -5,10 +5,11 @@
 
 use serde::Serialize;
 
-use super::{measured, server_message, Outcome, Target};
+use super::{measured, Outcome, Target};
 use crate::backup::dump::human_bytes;
 use crate::maintenance::log::Log;
 use crate::maintenance::tables::{self, Table};
+use crate::pg::server_message;
 use crate::progress::Progress;
 
 /// The rewrite rate the lock estimates assume (heap and index rebuild
