@@ -139,8 +139,17 @@ fn init_never_overwrites_secrets_without_force() {
     assert_eq!(mode & 0o777, 0o600, "secret files are 0600");
     let env = std::fs::read_to_string(state.join(".env")).unwrap();
     assert!(
-        env.contains("PG_SHARED_BUFFERS=512MB"),
-        "a 2GB budget gives 512MB shared_buffers:\n{env}"
+        env.contains("POSTGRES_MEMORY_LIMIT=2048MB") && env.contains("PG_SHARED_BUFFERS=auto"),
+        "the budget is written, the tuning keys follow it:\n{env}"
+    );
+    let config = core_data_ops::config::Config::load(&core_data_ops::paths::Paths::from_repo(
+        Some(state.clone()),
+    ))
+    .unwrap();
+    assert_eq!(
+        config.get("PG_SHARED_BUFFERS"),
+        "512MB",
+        "a 2GB budget gives 512MB shared_buffers"
     );
     assert!(!env.contains(&first), "no secret may appear in .env");
 

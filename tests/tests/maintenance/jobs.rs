@@ -52,25 +52,35 @@ pub(crate) fn nightly_jobs_in_every_database(t: &TestStack) {
     let table = cli(t, &["cron", "list"]);
     assert!(table.stdout.contains("core_data_vacuum:shop"), "{table}");
 
-    // A second `up` changes no job.
+    // create-db schedules them, even for a long, hostile name (whose job names
+    // end in a hash to fit pg_cron's 63 bytes); a second `up` changes no job;
+    // drop-db removes them.
+    let hostile = format!("reports 'q' \"d\" $$ x:y {}", "l".repeat(37));
+    assert_eq!(hostile.len(), 63);
+    let out = cli(t, &["create-user", "reports_owner"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    let out = cli(t, &["create-db", &hostile, "reports_owner"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    let theirs = ours_in(&cron_list(t), &hostile);
+    assert_eq!(theirs.len(), 4, "{theirs:?}");
+    assert!(
+        theirs
+            .iter()
+            .all(|name| name.len() <= 63 && name.contains('~')),
+        "{theirs:?}"
+    );
     let report = t.up();
     assert!(
         report.bootstrap.jobs.is_empty(),
         "{:?}",
         report.bootstrap.jobs
     );
-
-    // create-db schedules them, drop-db removes them.
-    let out = cli(t, &["create-user", "reports_owner"]);
-    assert_eq!(out.code, Some(0), "{out}");
-    let out = cli(t, &["create-db", "reports", "reports_owner"]);
-    assert_eq!(out.code, Some(0), "{out}");
-    assert_eq!(ours_in(&cron_list(t), "reports"), expected("reports"));
-    let out = cli(t, &["drop-db", "reports", "--yes"]);
+    assert_eq!(ours_in(&cron_list(t), &hostile), theirs);
+    let out = cli(t, &["drop-db", &hostile, "--yes"]);
     assert_eq!(out.code, Some(0), "{out}");
     let left: Vec<CronJob> = cron_list(t)
         .into_iter()
-        .filter(|job| job.database == "reports")
+        .filter(|job| job.database == hostile)
         .collect();
     assert!(
         left.is_empty(),
@@ -169,6 +179,80 @@ pub(crate) fn job_commands_run_as_the_jobs_role(t: &TestStack) {
         DB,
         "DROP TABLE public.nightly_dead, public.nightly_keyless; \
          SELECT core_data_maintenance.refresh_squeeze_targets();",
+    );
+}
+
+/// The real jobs, run by pg_cron in its background workers as the jobs' role:
+/// the analyze job analyzes a new table, the vacuum job vacuums one past the
+/// dead-tuple threshold (through its dblink loopback). Their schedules are
+/// moved to every 2 seconds for the check and put back after.
+pub(crate) fn the_jobs_run_in_the_background(t: &TestStack) {
+    sql(
+        t,
+        DB,
+        "CREATE TABLE public.bg_dead (id integer PRIMARY KEY, pad text) WITH (autovacuum_enabled = false); \
+         INSERT INTO public.bg_dead SELECT i, repeat('x', 100) FROM generate_series(1, 20000) i; \
+         DELETE FROM public.bg_dead WHERE id > 2000; \
+         SELECT pg_stat_force_next_flush();",
+    );
+    let mut admin = t.stack.connect("postgres").unwrap();
+    let mut moved = Vec::new();
+    for kind in ["analyze", "vacuum"] {
+        let name = format!("core_data_{kind}:{DB}");
+        let row = admin
+            .query_one(
+                "SELECT jobid, schedule FROM cron.job WHERE jobname = $1",
+                &[&name],
+            )
+            .unwrap();
+        let (id, schedule): (i64, String) = (row.get(0), row.get(1));
+        admin
+            .query_one("SELECT cron.alter_job($1, schedule := '2 seconds')", &[&id])
+            .unwrap();
+        moved.push((id, schedule, name));
+    }
+    let started = Instant::now();
+    let done = loop {
+        let analyzed_and_vacuumed = t.query_one_string(
+            DB,
+            "SELECT (last_analyze IS NOT NULL OR last_autoanalyze IS NOT NULL)::text || ',' || \
+             (last_vacuum IS NOT NULL)::text FROM pg_stat_user_tables WHERE relname = 'bg_dead'",
+        );
+        if analyzed_and_vacuumed == "true,true" || started.elapsed() > Duration::from_secs(60) {
+            break analyzed_and_vacuumed;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    let runs: Vec<(String, String, String)> = admin
+        .query(
+            "SELECT j.jobname::text, d.status, coalesce(d.return_message, '') FROM cron.job_run_details d \
+             JOIN cron.job j USING (jobid) WHERE j.jobid = ANY($1) AND d.status IN ('succeeded', 'failed')",
+            &[&moved.iter().map(|(id, _, _)| *id).collect::<Vec<i64>>()],
+        )
+        .unwrap()
+        .iter()
+        .map(|row| (row.get(0), row.get(1), row.get(2)))
+        .collect();
+    for (id, schedule, _) in &moved {
+        admin
+            .query_one("SELECT cron.alter_job($1, schedule := $2)", &[id, schedule])
+            .unwrap();
+    }
+    sql(t, DB, "DROP TABLE public.bg_dead");
+    assert_eq!(
+        done, "true,true",
+        "the jobs did not analyze and vacuum: {runs:?}"
+    );
+    for (_, _, name) in &moved {
+        assert!(
+            runs.iter()
+                .any(|(job, status, _)| job == name && status == "succeeded"),
+            "{name} has no successful run: {runs:?}"
+        );
+    }
+    assert!(
+        runs.iter().all(|(_, status, _)| status == "succeeded"),
+        "a background run failed: {runs:?}"
     );
 }
 

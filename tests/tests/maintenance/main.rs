@@ -27,6 +27,7 @@ fn maintenance_full_workflow() {
     // Checks are added here, one line each, in the order they run.
     jobs::nightly_jobs_in_every_database(&t);
     jobs::job_commands_run_as_the_jobs_role(&t);
+    jobs::the_jobs_run_in_the_background(&t);
     jobs::jobs_outlive_the_server_statement_timeout(&t);
     dataset::dataset_installs_and_answers(&t);
     sizing::init_writes_the_workload(&t);

@@ -1,6 +1,7 @@
 //! `partman`: `create-parent` on a real range-partitioned table creates its
 //! premade partitions (counted in `pg_inherits`); after rows reach the
-//! newest partition, `maintenance` creates the next ones; a hostile table
+//! newest partition, `maintenance` creates the next ones (an integer set and
+//! a daily one); a hostile table
 //! name round-trips as a name (its partitions carry it, nothing else runs);
 //! a plain table, a missing column, a column that is not the key, and a
 //! table already managed are refused with clear messages, nothing created.
@@ -180,6 +181,60 @@ pub(crate) fn partman_sets(t: &TestStack) {
         "rows landed in the default partition"
     );
 
+    // A daily set: maintenance adds days once rows reach the newest one.
+    sql(
+        t,
+        DB,
+        "CREATE TABLE public.daily (at timestamptz NOT NULL, v int) PARTITION BY RANGE (at)",
+    );
+    let out = cli(
+        t,
+        &[
+            "partman",
+            "create-parent",
+            "public.daily",
+            "--column",
+            "at",
+            "--interval",
+            "1 day",
+            "--premake",
+            "2",
+            "--retention",
+            "30 days",
+            "--db",
+            DB,
+        ],
+    );
+    assert_eq!(out.code, Some(0), "{out}");
+    let days = children(t, "public", "daily");
+    assert!(days.len() >= 4, "premake 2 made {days:?}\n{out}");
+    let newest_day = t.query_one_string(
+        DB,
+        "SELECT i.child_start_time::text FROM partman.show_partitions('public.daily', 'DESC') s, \
+         partman.show_partition_info(s.partition_schemaname || '.' || s.partition_tablename) i LIMIT 1",
+    );
+    sql(
+        t,
+        DB,
+        &format!(
+            "INSERT INTO public.daily VALUES ('{newest_day}'::timestamptz + interval '1 hour', 1)"
+        ),
+    );
+    let out = cli(t, &["partman", "maintenance", "--db", DB]);
+    assert_eq!(out.code, Some(0), "{out}");
+    let later = children(t, "public", "daily");
+    let added: Vec<&String> = later.iter().filter(|c| !days.contains(c)).collect();
+    println!("daily maintenance after {newest_day} created {added:?}");
+    assert!(
+        !added.is_empty(),
+        "no new day after rows reached {newest_day}:\n{out}"
+    );
+    assert_eq!(
+        t.query_one_string(DB, "SELECT count(*)::text FROM public.daily_default"),
+        "0",
+        "the row landed in the default partition"
+    );
+
     // show: table and JSON.
     let out = cli(
         t,
@@ -253,7 +308,7 @@ pub(crate) fn partman_sets(t: &TestStack) {
             "SELECT format('%I.%I', n.nspname, c.relname) FROM partman.part_config p \
              JOIN pg_namespace n ON n.nspname = split_part(p.template_table, '.', 1) \
              JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = split_part(p.template_table, '.', 2) \
-             WHERE p.parent_table IN ('public.events', $1)",
+             WHERE p.parent_table IN ('public.events', 'public.daily', $1)",
             &[&format!("public.{HOSTILE}")],
         )
         .expect("templates")
@@ -262,7 +317,7 @@ pub(crate) fn partman_sets(t: &TestStack) {
         .collect();
     client
         .execute(
-            "DELETE FROM partman.part_config WHERE parent_table IN ('public.events', $1)",
+            "DELETE FROM partman.part_config WHERE parent_table IN ('public.events', 'public.daily', $1)",
             &[&format!("public.{HOSTILE}")],
         )
         .expect("forget the sets");
@@ -273,7 +328,7 @@ pub(crate) fn partman_sets(t: &TestStack) {
     }
     client
         .batch_execute(&format!(
-            "DROP TABLE public.events, {quoted}, public.plain_events, public.nullable_events, public.canary"
+            "DROP TABLE public.events, public.daily, {quoted}, public.plain_events, public.nullable_events, public.canary"
         ))
         .expect("drop tables");
 }

@@ -14,6 +14,41 @@ pub fn quote_literal(value: &str) -> String {
     format!("'{}'", value.replace('\'', "''"))
 }
 
+/// Fills the `@name@` placeholders of an SQL template (names of letters and
+/// `_`) in one pass, so a value that itself spells a placeholder stays as it
+/// is. An `@` that does not start a placeholder (an operator such as `@>`)
+/// is kept. Fails on a placeholder without a value and on a value the
+/// template never uses (a renamed placeholder must not fail silently).
+pub fn fill(template: &str, values: &[(&str, &str)]) -> anyhow::Result<String> {
+    let mut out = String::with_capacity(template.len() + 256);
+    let mut used = vec![false; values.len()];
+    let mut rest = template;
+    while let Some(at) = rest.find('@') {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 1..];
+        let word_len = after
+            .find(|c: char| !(c.is_ascii_alphabetic() || c == '_'))
+            .unwrap_or(after.len());
+        if word_len > 0 && after[word_len..].starts_with('@') {
+            let word = &after[..word_len];
+            let Some(index) = values.iter().position(|(name, _)| *name == word) else {
+                anyhow::bail!("the SQL template has a placeholder `@{word}@` without a value");
+            };
+            used[index] = true;
+            out.push_str(values[index].1);
+            rest = &after[word_len + 1..];
+        } else {
+            out.push('@');
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    if let Some(index) = used.iter().position(|used| !used) {
+        anyhow::bail!("the SQL template never uses `@{}@`", values[index].0);
+    }
+    Ok(out)
+}
+
 /// Checks a name given by a user before it reaches PostgreSQL, which would
 /// silently truncate it past 63 bytes or reject a NUL.
 pub fn check_name(kind: &str, name: &str) -> anyhow::Result<()> {
@@ -35,6 +70,18 @@ pub fn check_name(kind: &str, name: &str) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn placeholders_are_filled_once() {
+        let sql = fill(
+            "SELECT @A@.f(x @> y) FROM @B_C@",
+            &[("A", "\"@B_C@\""), ("B_C", "t")],
+        )
+        .unwrap();
+        assert_eq!(sql, "SELECT \"@B_C@\".f(x @> y) FROM t");
+        assert!(fill("@A@ @Z@", &[("A", "a")]).is_err());
+        assert!(fill("@A@", &[("A", "a"), ("B", "b")]).is_err());
+    }
 
     #[test]
     fn identifiers_are_quoted_and_inner_quotes_doubled() {

@@ -51,6 +51,7 @@ pub(crate) fn show(ctx: &Ctx, args: &ConfigShow) -> CmdResult {
     };
     if plan.outcome.changed_files.is_empty() {
         println!("{what}: nothing would change");
+        print_pinned(&config, args);
         return Ok(ExitCode::SUCCESS);
     }
     println!("{what}, `config apply` would change:");
@@ -72,10 +73,23 @@ pub(crate) fn show(ctx: &Ctx, args: &ConfigShow) -> CmdResult {
     if !others.is_empty() {
         println!("  and the files {}", others.join(", "));
     }
+    print_pinned(&config, args);
     if args.workload.is_some() {
         println!(
             "set PG_WORKLOAD in .env (the tuning keys left `auto` follow it), then run `cargo xtask config apply`"
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// With `--workload`: the tuning keys `.env` pins, which a workload does not change
+/// (an `.env` written before `auto` existed pins them all).
+fn print_pinned(config: &Config, args: &ConfigShow) {
+    let pinned = config.pinned_tuning_keys();
+    if args.workload.is_some() && !pinned.is_empty() {
+        println!(
+            "pinned in .env, so not following PG_WORKLOAD: {} (write `auto` to let them follow)",
+            pinned.join(", ")
+        );
+    }
 }

@@ -34,8 +34,8 @@ pub(crate) struct TestDatasetInstall {
     /// The database to install into (created with the bundle when missing).
     #[arg(long, default_value = "testkit")]
     pub(crate) db: String,
-    /// The role that owns the database (when created) and the `testkit` schema; created
-    /// without a usable password when missing (set one with `create-user`/ALTER ROLE).
+    /// The role that owns the database (when created), the `testkit` schema and its tables;
+    /// created when missing, with a generated password in `secrets/roles/` (as `create-user`).
     #[arg(long, default_value = "testkit_owner")]
     pub(crate) owner: String,
 }

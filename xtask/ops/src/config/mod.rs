@@ -122,6 +122,8 @@ impl Config {
             .map_or(1, |cpus| cpus.floor().max(1.0) as u32);
         let workload =
             sizing::Workload::parse(&values["PG_WORKLOAD"]).expect("workloads are checked on load");
+        let storage =
+            sizing::Storage::parse(&values["PG_STORAGE"]).expect("storage is checked on load");
         let pinned = |name: &str| given.get(name).filter(|(_, raw)| raw != "auto");
         let connections_key = keys::find("PG_MAX_CONNECTIONS").expect("a key of the table");
         let connections = match pinned("PG_MAX_CONNECTIONS") {
@@ -131,7 +133,7 @@ impl Config {
             None => workload.connections(),
         };
         let derived_values: BTreeMap<&str, String> =
-            sizing::tuned_values(memory_mb, cpus, workload, connections)
+            sizing::tuned_values(memory_mb, cpus, workload, storage, connections)
                 .into_iter()
                 .collect();
         let mut derived = BTreeSet::new();
@@ -165,6 +167,15 @@ impl Config {
         }
         given.insert("PG_WORKLOAD", (0, workload.to_owned()));
         Config::from_given("--workload", &given, sizing::Resources::from_host())
+    }
+
+    /// The tuning keys `.env` pins to a number (they do not follow `PG_WORKLOAD`).
+    pub fn pinned_tuning_keys(&self) -> Vec<&'static str> {
+        sizing::TUNED_KEYS
+            .iter()
+            .copied()
+            .filter(|key| !self.derived.contains(key))
+            .collect()
     }
 
     /// Whether `key` was derived (`auto`) rather than set in `.env`.

@@ -75,6 +75,35 @@ impl Workload {
     }
 }
 
+/// What the data volume sits on: chooses the planner's cost of a random read
+/// and how many reads it may issue ahead (pgtune's values).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Storage {
+    Ssd,
+    Hdd,
+    San,
+}
+
+impl Storage {
+    pub fn parse(name: &str) -> Option<Storage> {
+        Some(match name {
+            "ssd" => Storage::Ssd,
+            "hdd" => Storage::Hdd,
+            "san" => Storage::San,
+            _ => return None,
+        })
+    }
+
+    /// random_page_cost and effective_io_concurrency.
+    fn io(self) -> (&'static str, &'static str) {
+        match self {
+            Storage::Ssd => ("1.1", "200"),
+            Storage::Hdd => ("4", "2"),
+            Storage::San => ("1.1", "300"),
+        }
+    }
+}
+
 /// The keys sized from the host (or `init --memory/--cpus`), written into
 /// `.env` as numbers.
 pub fn host_values(resources: Resources) -> Vec<(&'static str, String)> {
@@ -105,6 +134,8 @@ pub const TUNED_KEYS: &[&str] = &[
     "PG_MAX_PARALLEL_WORKERS",
     "PG_MAX_PARALLEL_WORKERS_PER_GATHER",
     "PG_MAX_PARALLEL_MAINTENANCE_WORKERS",
+    "PG_RANDOM_PAGE_COST",
+    "PG_EFFECTIVE_IO_CONCURRENCY",
 ];
 
 /// The tuned values, by key (every key of `TUNED_KEYS`), for a container of
@@ -118,13 +149,17 @@ pub const TUNED_KEYS: &[&str] = &[
 ///   (larger for write-heavy work: fewer checkpoints, each spread over 90% of the interval);
 /// - default_statistics_target 500 for dw, else 100;
 /// - workers per gather = cpus / 2 (at least 1; at most 4 except dw), parallel workers = cpus,
-///   max_worker_processes = max(8, cpus + 4) (pg_cron, partman and replication take slots too).
+///   max_worker_processes = max(8, cpus + 4) (pg_cron, partman and replication take slots too);
+/// - random_page_cost and effective_io_concurrency from `PG_STORAGE`: ssd 1.1 and 200,
+///   hdd 4 and 2, san 1.1 and 300.
 pub fn tuned_values(
     memory_mb: u64,
     cpus: u32,
     workload: Workload,
+    storage: Storage,
     max_connections: u64,
 ) -> Vec<(&'static str, String)> {
+    let (random_page_cost, io_concurrency) = storage.io();
     let limit = memory_mb.max(256);
     let cpus = u64::from(cpus.max(1));
     let per_gather = match workload {
@@ -177,6 +212,8 @@ pub fn tuned_values(
             "PG_MAX_PARALLEL_MAINTENANCE_WORKERS",
             per_gather.to_string(),
         ),
+        ("PG_RANDOM_PAGE_COST", random_page_cost.to_owned()),
+        ("PG_EFFECTIVE_IO_CONCURRENCY", io_concurrency.to_owned()),
     ]
 }
 
@@ -216,7 +253,7 @@ mod tests {
 
     #[test]
     fn eight_gigabytes_four_cores_web() {
-        let values = tuned_values(8192, 4, Workload::Web, 100);
+        let values = tuned_values(8192, 4, Workload::Web, Storage::Ssd, 100);
         assert_eq!(value(&values, "PG_SHARED_BUFFERS"), "2048MB");
         assert_eq!(value(&values, "PG_EFFECTIVE_CACHE_SIZE"), "6144MB");
         assert_eq!(value(&values, "PG_MAINTENANCE_WORK_MEM"), "512MB");
@@ -230,7 +267,12 @@ mod tests {
 
     #[test]
     fn each_workload_changes_what_pgtune_changes() {
-        let get = |w: Workload, key: &str| value(&tuned_values(16384, 16, w, w.connections()), key);
+        let get = |w: Workload, key: &str| {
+            value(
+                &tuned_values(16384, 16, w, Storage::Ssd, w.connections()),
+                key,
+            )
+        };
         assert_eq!(get(Workload::Dw, "PG_MAX_CONNECTIONS"), "40");
         assert_eq!(get(Workload::Oltp, "PG_MAX_CONNECTIONS"), "300");
         assert_eq!(get(Workload::Dw, "PG_DEFAULT_STATISTICS_TARGET"), "500");
@@ -251,7 +293,7 @@ mod tests {
         assert_eq!(get(Workload::Dw, "PG_WORK_MEM"), "6MB");
         for name in Workload::NAMES {
             let workload = Workload::parse(name).unwrap();
-            let keys: Vec<&str> = tuned_values(1024, 2, workload, 100)
+            let keys: Vec<&str> = tuned_values(1024, 2, workload, Storage::Hdd, 100)
                 .iter()
                 .map(|(k, _)| *k)
                 .collect();
@@ -260,8 +302,17 @@ mod tests {
     }
 
     #[test]
+    fn storage_sets_the_io_costs() {
+        let hdd = tuned_values(4096, 2, Workload::Mixed, Storage::Hdd, 100);
+        assert_eq!(value(&hdd, "PG_RANDOM_PAGE_COST"), "4");
+        assert_eq!(value(&hdd, "PG_EFFECTIVE_IO_CONCURRENCY"), "2");
+        let san = tuned_values(4096, 2, Workload::Mixed, Storage::San, 100);
+        assert_eq!(value(&san, "PG_EFFECTIVE_IO_CONCURRENCY"), "300");
+    }
+
+    #[test]
     fn small_hosts_get_floors() {
-        let values = tuned_values(512, 1, Workload::Mixed, 100);
+        let values = tuned_values(512, 1, Workload::Mixed, Storage::Ssd, 100);
         assert_eq!(value(&values, "PG_WORK_MEM"), "4MB");
         assert_eq!(value(&values, "PG_MAINTENANCE_WORK_MEM"), "64MB");
         assert_eq!(value(&values, "PG_MAX_PARALLEL_WORKERS_PER_GATHER"), "1");

@@ -186,17 +186,39 @@ fn check_schedule(raw: &str) -> Result<&str, String> {
             _ => Err(EXPECTED.to_owned()),
         };
     }
-    let cron_field = |field: &&str| {
-        !field.is_empty()
-            && field
-                .chars()
-                .all(|c| c.is_ascii_digit() || matches!(c, '*' | ',' | '-' | '/'))
-    };
-    if fields.len() == 5 && fields.iter().all(cron_field) {
-        Ok(raw)
-    } else {
-        Err(EXPECTED.to_owned())
+    // minute, hour, day of month, month, day of week (0 and 7 are Sunday).
+    const RANGES: [(u32, u32); 5] = [(0, 59), (0, 23), (1, 31), (1, 12), (0, 7)];
+    if fields.len() != 5 {
+        return Err(EXPECTED.to_owned());
     }
+    for (field, (min, max)) in fields.iter().zip(RANGES) {
+        if !field.split(',').all(|item| cron_item(item, min, max)) {
+            return Err(format!(
+                "{EXPECTED}; `{field}` is not a list of `*`, N or N-M (each from {min} to {max}), \
+                 optionally with /STEP"
+            ));
+        }
+    }
+    Ok(raw)
+}
+
+/// One comma-separated item of a cron field: `*`, `N` or `N-M`, each
+/// optionally `/STEP`, with every number within `min..=max`.
+fn cron_item(item: &str, min: u32, max: u32) -> bool {
+    let (range, step) = match item.split_once('/') {
+        Some((range, step)) => (range, Some(step)),
+        None => (item, None),
+    };
+    let in_range = |n: &str| n.parse::<u32>().is_ok_and(|n| (min..=max).contains(&n));
+    let step_ok = step.is_none_or(|step| step.parse::<u32>().is_ok_and(|n| n >= 1));
+    let range_ok = match range.split_once('-') {
+        _ if range == "*" => true,
+        Some((from, to)) => {
+            in_range(from) && in_range(to) && from.parse::<u32>().ok() <= to.parse::<u32>().ok()
+        }
+        None => in_range(range),
+    };
+    range_ok && step_ok
 }
 
 /// Parses `APP_DATABASES`: `db:owner` pairs, comma-separated, names as for `Kind::Name`.
@@ -282,6 +304,11 @@ mod tests {
         assert!(check(Kind::Schedule, "90 seconds").is_err());
         assert!(check(Kind::Schedule, "30 2 * *").is_err());
         assert!(check(Kind::Schedule, "30 2 * * *'; --").is_err());
+        assert!(check(Kind::Schedule, "99 99 * * *").is_err());
+        assert!(check(Kind::Schedule, "0 0 0 * *").is_err());
+        assert!(check(Kind::Schedule, "5-1 * * * *").is_err());
+        assert!(check(Kind::Schedule, "*/0 * * * *").is_err());
+        assert!(check(Kind::Schedule, "0-59/15 0,12 1-31 1-12 0-7").is_ok());
         assert!(check(Kind::Duration, "ms").is_err());
         assert!(check(Kind::Word, "ddl,role").is_ok());
         assert!(check(Kind::Word, "a'b").is_err());

@@ -28,7 +28,7 @@ pub struct LastRun {
 }
 
 /// Every job, by database then name. `admin` is a superuser connection to `postgres`.
-pub fn list(admin: &mut postgres::Client) -> anyhow::Result<Vec<CronJob>> {
+pub fn list(admin: &mut impl postgres::GenericClient) -> anyhow::Result<Vec<CronJob>> {
     let rows = admin
         .query(
             "SELECT j.jobid, j.jobname, j.schedule, j.database, j.username, j.active, j.command, \

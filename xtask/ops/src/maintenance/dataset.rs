@@ -111,11 +111,10 @@ pub fn install(
         "pg_partman is not installed in the database; `cargo xtask up` installs the bundle",
     )?;
     let quoted_owner = quote_ident(owner);
-    let mut sql = DATASET_SQL.to_owned();
-    for (placeholder, value) in [("@OWNER@", quoted_owner.as_str()), ("@PARTMAN@", &partman)] {
-        anyhow::ensure!(sql.contains(placeholder), "dataset.sql lacks {placeholder}");
-        sql = sql.replace(placeholder, value);
-    }
+    let sql = crate::sql::fill(
+        DATASET_SQL,
+        &[("OWNER", &quoted_owner), ("PARTMAN", &partman)],
+    )?;
     let mut tx = client.transaction()?;
     if replaced {
         tx.execute(
@@ -131,14 +130,19 @@ pub fn install(
         )
     })?;
     // Partitions pg_partman made are owned by the superuser: hand them over too.
-    tx.batch_execute(&format!(
-        "DO $$ DECLARE r regclass; BEGIN \
-           FOR r IN SELECT c.oid::regclass FROM pg_class c \
-                     WHERE c.relnamespace = 'testkit'::regnamespace AND c.relkind IN ('r', 'p') LOOP \
-             EXECUTE format('ALTER TABLE %s OWNER TO %s', r, {owner}); \
-           END LOOP; END $$",
-        owner = crate::sql::quote_literal(&quoted_owner)
-    ))?;
+    let tables: Vec<String> = tx
+        .query(
+            "SELECT c.oid::regclass::text FROM pg_class c \
+             WHERE c.relnamespace = 'testkit'::regnamespace AND c.relkind IN ('r', 'p') ORDER BY 1",
+            &[],
+        )?
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    for table in tables {
+        // `regclass` text is already a quoted, schema-qualified name.
+        tx.batch_execute(&format!("ALTER TABLE {table} OWNER TO {quoted_owner}"))?;
+    }
     build_graph(&mut tx, replaced)?;
     tx.commit().context("failed to commit the test dataset")?;
     client.batch_execute("ANALYZE testkit.regions, testkit.places, testkit.bookings, testkit.roads, testkit.readings")?;

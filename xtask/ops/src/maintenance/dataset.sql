@@ -99,8 +99,3 @@ INSERT INTO testkit.readings
 SELECT 1 + i % 20, date_trunc('day', now()) - interval '7 days' + make_interval(mins => 10 * (i / 20)), 20 + 5 * random()
   FROM generate_series(0, 20 * 6 * 24 * 7 - 1) i;
 
-ALTER TABLE testkit.regions OWNER TO @OWNER@;
-ALTER TABLE testkit.places OWNER TO @OWNER@;
-ALTER TABLE testkit.bookings OWNER TO @OWNER@;
-ALTER TABLE testkit.roads OWNER TO @OWNER@;
-ALTER TABLE testkit.readings OWNER TO @OWNER@;

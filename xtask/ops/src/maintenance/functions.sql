@@ -2,8 +2,10 @@
 -- `maintenance::jobs::install_functions` (re-run on every `up`: CREATE OR
 -- REPLACE). Owned by the superuser, SECURITY DEFINER with a pinned
 -- search_path, EXECUTE revoked from PUBLIC and granted to the jobs' role
--- only. @DBLINK@, @SQUEEZE@ and @PARTMAN@ are replaced by the quoted schemas of
--- those extensions in this database.
+-- only. @DBLINK@, @SQUEEZE@, @PARTMAN@ and @PGSS@ are the quoted schemas of
+-- those extensions in this database (`sql::fill`). `install_functions`
+-- refuses a `core_data_maintenance` schema, or a function in it, that a
+-- superuser does not own: CREATE OR REPLACE would keep another owner.
 
 CREATE SCHEMA IF NOT EXISTS core_data_maintenance;
 COMMENT ON SCHEMA core_data_maintenance IS 'core_data: functions of the nightly pg_cron jobs (cargo xtask cron list)';
@@ -103,17 +105,3 @@ END
 $fn$;
 REVOKE ALL ON FUNCTION core_data_maintenance.reset_pg_stat_statements() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION core_data_maintenance.reset_pg_stat_statements() TO core_data_maintenance;
-
--- The retention of a job queue installed by `async-queue install` in schema
--- `queue_schema`: its `purge_finished` (completed jobs older than `older_than`).
-CREATE OR REPLACE FUNCTION core_data_maintenance.purge_queue(queue_schema text, older_than interval)
-RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
-DECLARE
-  purged bigint;
-BEGIN
-  EXECUTE format('SELECT %I.purge_finished($1)', queue_schema) INTO purged USING older_than;
-  RETURN purged;
-END
-$fn$;
-REVOKE ALL ON FUNCTION core_data_maintenance.purge_queue(text, interval) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION core_data_maintenance.purge_queue(text, interval) TO core_data_maintenance;

@@ -27,7 +27,7 @@ use serde::Serialize;
 
 use crate::audit::user_objects::{extension_schema, not_extension_relation, USER_SCHEMA};
 use crate::config::Config;
-use crate::sql::quote_literal;
+use crate::sql::{quote_ident, quote_literal};
 
 /// The role every nightly job runs as.
 pub const MAINTENANCE_ROLE: &str = "core_data_maintenance";
@@ -61,9 +61,33 @@ pub struct Available {
     pub queues: Vec<String>,
 }
 
-/// The job name of `kind` in `database`.
-pub fn job_name(kind: &str, database: &str) -> String {
-    format!("core_data_{kind}:{database}")
+/// The job name of `kind` for `what` (a database, or a database and queue
+/// schema). pg_cron stores names as `name` (63 bytes) and they must be unique
+/// per role across databases, so a name that would not fit ends in a hash of
+/// `what` instead of being cut short.
+pub fn job_name(kind: &str, what: &str) -> String {
+    let name = format!("core_data_{kind}:{what}");
+    if name.len() <= 63 {
+        return name;
+    }
+    let hash = &core_data_sidecar::names::sha256_hex(what.as_bytes())[..16];
+    let mut head = format!("core_data_{kind}:");
+    for c in what.chars() {
+        if head.len() + c.len_utf8() + 1 + hash.len() > 63 {
+            break;
+        }
+        head.push(c);
+    }
+    format!("{head}~{hash}")
+}
+
+/// The retention job of the queue in `schema` of `database`: both names
+/// quoted, so no two pairs share a job name.
+pub fn queue_job_name(database: &str, schema: &str) -> String {
+    job_name(
+        "queue_purge",
+        &format!("{}.{}", quote_ident(database), quote_ident(schema)),
+    )
 }
 
 /// The jobs `config` asks for in `database`, given what it has installed.
@@ -113,11 +137,11 @@ pub fn wanted(config: &Config, database: &str, available: &Available) -> Vec<Job
     if purge != "off" {
         for schema in &available.queues {
             jobs.push(Job {
-                name: format!("{}:{schema}", job_name("queue_purge", database)),
+                name: queue_job_name(database, schema),
                 schedule: purge.to_owned(),
                 command: format!(
-                    "SELECT core_data_maintenance.purge_queue({}, {})",
-                    quote_literal(schema),
+                    "SELECT {}.purge_finished({})",
+                    quote_ident(schema),
                     quote_literal(config.get("MAINTENANCE_QUEUE_RETENTION"))
                 ),
                 database: database.to_owned(),
@@ -136,22 +160,48 @@ pub fn wanted(config: &Config, database: &str, available: &Available) -> Vec<Job
     jobs
 }
 
-/// Creates the jobs' role when missing and (re)sets its timeouts. `admin` is a
-/// superuser connection. Returns whether it created the role.
+/// Creates the jobs' role when missing and (re)sets its rights and timeouts.
+/// An existing role is used only when it is what this function makes: no
+/// attribute beyond LOGIN and nobody a member of it (otherwise whoever made it
+/// could become it). `admin` is a superuser connection. Returns whether it
+/// created the role.
 pub fn ensure_role(admin: &mut postgres::Client, config: &Config) -> anyhow::Result<bool> {
-    let created = !crate::pg::bootstrap::role_exists(admin, MAINTENANCE_ROLE)?;
-    if created {
-        // A random password that is never written anywhere: the role cannot be
-        // logged into, but it is not a password-less login.
-        crate::pg::bootstrap::create_role(
-            admin,
-            MAINTENANCE_ROLE,
-            &crate::secrets::generate_password(),
-        )?;
-        admin
-            .batch_execute("GRANT pg_maintain TO core_data_maintenance")
-            .context("failed to grant `core_data_maintenance` pg_maintain")?;
+    let existing = admin.query_opt(
+        "SELECT r.rolsuper OR r.rolcreaterole OR r.rolcreatedb OR r.rolreplication OR r.rolbypassrls, \
+                EXISTS (SELECT 1 FROM pg_auth_members m WHERE m.roleid = r.oid) \
+         FROM pg_roles r WHERE r.rolname = $1",
+        &[&MAINTENANCE_ROLE],
+    )?;
+    let created = existing.is_none();
+    match existing {
+        None => {
+            // A random password that is never written anywhere: the role cannot be
+            // logged into, but it is not a password-less login.
+            crate::pg::bootstrap::create_role(
+                admin,
+                MAINTENANCE_ROLE,
+                &crate::secrets::generate_password(),
+            )?;
+        }
+        Some(row) => {
+            let (powers, members): (bool, bool) = (row.get(0), row.get(1));
+            if powers || members {
+                anyhow::bail!(
+                    "role `{MAINTENANCE_ROLE}` exists but is not the one core_data makes (it has {}); \
+                     the nightly jobs would run with it. Drop it (`DROP ROLE {MAINTENANCE_ROLE}`) and \
+                     run `cargo xtask up` to make it again",
+                    if powers {
+                        "attributes beyond LOGIN"
+                    } else {
+                        "members"
+                    }
+                );
+            }
+        }
     }
+    admin
+        .batch_execute("GRANT pg_maintain TO core_data_maintenance")
+        .context("failed to grant `core_data_maintenance` pg_maintain")?;
     let lock_timeout = config.get("MAINTENANCE_LOCK_TIMEOUT");
     let current: Vec<String> = admin
         .query(
@@ -179,17 +229,26 @@ pub fn ensure_role(admin: &mut postgres::Client, config: &Config) -> anyhow::Res
 }
 
 /// Installs (or replaces) the jobs' functions in the database `client` is
-/// connected to, and reports which extensions it has.
+/// connected to, lets the jobs' role run each job queue's retention, and
+/// reports which extensions and queues it has.
 pub fn install_functions(client: &mut postgres::Client) -> anyhow::Result<Available> {
+    check_schema_owner(client)?;
     let dblink = extension_schema(client, "dblink")?;
     let squeeze = extension_schema(client, "pg_squeeze")?;
     let partman = extension_schema(client, "pg_partman")?;
     let pgss = extension_schema(client, "pg_stat_statements")?;
-    let queues = client
+    // A job queue of `async-queue install`: the schema, its version table and its
+    // SECURITY DEFINER retention function all owned by a superuser. A schema
+    // that only looks like one is not run by the jobs.
+    let queues: Vec<String> = client
         .query(
             "SELECT n.nspname::text FROM pg_catalog.pg_namespace n \
-             WHERE to_regclass(format('%I.schema_version', n.nspname)) IS NOT NULL \
-               AND to_regprocedure(format('%I.purge_finished(interval)', n.nspname)) IS NOT NULL \
+             JOIN pg_catalog.pg_roles o ON o.oid = n.nspowner AND o.rolsuper \
+             JOIN pg_catalog.pg_proc p ON p.pronamespace = n.oid AND p.proname = 'purge_finished' \
+                  AND p.proargtypes = '1186' AND p.prosecdef \
+             JOIN pg_catalog.pg_roles po ON po.oid = p.proowner AND po.rolsuper \
+             JOIN pg_catalog.pg_class c ON c.relnamespace = n.oid AND c.relname = 'schema_version' \
+             JOIN pg_catalog.pg_roles co ON co.oid = c.relowner AND co.rolsuper \
              ORDER BY 1",
             &[],
         )
@@ -202,29 +261,67 @@ pub fn install_functions(client: &mut postgres::Client) -> anyhow::Result<Availa
         squeeze: squeeze.is_some(),
         partman: partman.is_some(),
         pg_stat_statements: pgss.is_some(),
-        queues,
+        queues: queues.clone(),
     };
     // A missing extension's functions are still created (plpgsql resolves
     // names when called) but its job is not scheduled.
-    let mut sql = FUNCTIONS_SQL.to_owned();
-    for (placeholder, value) in [
-        ("@DBLINK@", dblink.unwrap_or_else(|| "public".to_owned())),
-        ("@SQUEEZE@", squeeze.unwrap_or_else(|| "squeeze".to_owned())),
-        ("@PARTMAN@", partman.unwrap_or_else(|| "partman".to_owned())),
-        ("@PGSS@", pgss.unwrap_or_else(|| "public".to_owned())),
-        ("@USER_SCHEMA@", USER_SCHEMA.to_owned()),
-        ("@NOT_EXTENSION@", not_extension_relation("c.oid")),
-    ] {
-        anyhow::ensure!(
-            sql.contains(placeholder),
-            "functions.sql lacks {placeholder}"
-        );
-        sql = sql.replace(placeholder, &value);
+    let dblink = dblink.unwrap_or_else(|| "public".to_owned());
+    let squeeze = squeeze.unwrap_or_else(|| "squeeze".to_owned());
+    let partman = partman.unwrap_or_else(|| "partman".to_owned());
+    let pgss = pgss.unwrap_or_else(|| "public".to_owned());
+    let not_extension = not_extension_relation("c.oid");
+    let mut sql = crate::sql::fill(
+        FUNCTIONS_SQL,
+        &[
+            ("DBLINK", &dblink),
+            ("SQUEEZE", &squeeze),
+            ("PARTMAN", &partman),
+            ("PGSS", &pgss),
+            ("USER_SCHEMA", USER_SCHEMA),
+            ("NOT_EXTENSION", &not_extension),
+        ],
+    )?;
+    for schema in &queues {
+        let schema = quote_ident(schema);
+        sql.push_str(&format!(
+            "\nGRANT USAGE ON SCHEMA {schema} TO core_data_maintenance;\n\
+             GRANT EXECUTE ON FUNCTION {schema}.purge_finished(interval) TO core_data_maintenance;\n"
+        ));
     }
     client
         .batch_execute(&format!("BEGIN; {sql}; COMMIT"))
         .context("failed to install the maintenance functions (schema core_data_maintenance)")?;
     Ok(available)
+}
+
+/// Refuses a `core_data_maintenance` schema, or a function in it, that a
+/// superuser does not own: its owner could replace what the jobs run as the
+/// superuser (CREATE OR REPLACE keeps a function's owner).
+fn check_schema_owner(client: &mut postgres::Client) -> anyhow::Result<()> {
+    let foreign: Vec<String> = client
+        .query(
+            "SELECT 'schema core_data_maintenance (owner ' || o.rolname || ')' \
+             FROM pg_namespace n JOIN pg_roles o ON o.oid = n.nspowner \
+             WHERE n.nspname = 'core_data_maintenance' AND NOT o.rolsuper \
+             UNION ALL \
+             SELECT 'function ' || p.oid::regprocedure::text || ' (owner ' || o.rolname || ')' \
+             FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace \
+             JOIN pg_roles o ON o.oid = p.proowner \
+             WHERE n.nspname = 'core_data_maintenance' AND NOT o.rolsuper",
+            &[],
+        )?
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    if !foreign.is_empty() {
+        anyhow::bail!(
+            "{} not owned by a superuser; the nightly jobs run these functions with the \
+             superuser's rights, so core_data will not use them. Drop the schema \
+             (`DROP SCHEMA core_data_maintenance CASCADE`) and run `cargo xtask up`",
+            foreign.join(", ")
+        );
+    }
+    Ok(())
 }
 
 /// What `sync` changed.
@@ -254,7 +351,7 @@ struct Stored {
 }
 
 /// Our jobs (`core_data_…`) that run in `database`.
-fn stored(admin: &mut postgres::Client, database: &str) -> anyhow::Result<Vec<Stored>> {
+fn stored(admin: &mut impl postgres::GenericClient, database: &str) -> anyhow::Result<Vec<Stored>> {
     Ok(super::cron_list::list(admin)?
         .into_iter()
         .filter(|job| job.database == database)
@@ -280,6 +377,18 @@ fn stored(admin: &mut postgres::Client, database: &str) -> anyhow::Result<Vec<St
 /// ours that are no longer wanted. `admin` is connected to `postgres`.
 pub fn apply(
     admin: &mut postgres::Client,
+    database: &str,
+    wanted: &[Job],
+) -> anyhow::Result<Vec<Change>> {
+    // One transaction: a schedule pg_cron refuses leaves the jobs as they were.
+    let mut tx = admin.transaction()?;
+    let changes = apply_in(&mut tx, database, wanted)?;
+    tx.commit().context("failed to commit the job changes")?;
+    Ok(changes)
+}
+
+fn apply_in(
+    admin: &mut postgres::Transaction<'_>,
     database: &str,
     wanted: &[Job],
 ) -> anyhow::Result<Vec<Change>> {
@@ -437,11 +546,8 @@ mod tests {
             .filter(|j| j.name.contains("queue_purge"))
             .collect();
         assert_eq!(purge.len(), 2);
-        assert_eq!(purge[1].name, "core_data_queue_purge:shop:q'x");
-        assert_eq!(
-            purge[1].command,
-            "SELECT core_data_maintenance.purge_queue('q''x', '7d')"
-        );
+        assert_eq!(purge[1].name, "core_data_queue_purge:\"shop\".\"q'x\"");
+        assert_eq!(purge[1].command, "SELECT \"q'x\".purge_finished('7d')");
         let off = config(&[("MAINTENANCE_QUEUE_PURGE_SCHEDULE", "off")]);
         assert!(!wanted(&off, "shop", &available)
             .iter()
@@ -459,20 +565,20 @@ mod tests {
     }
 
     #[test]
-    fn every_placeholder_of_the_functions_is_known() {
-        for placeholder in FUNCTIONS_SQL.split('@').skip(1).step_by(2) {
-            assert!(
-                [
-                    "DBLINK",
-                    "SQUEEZE",
-                    "PARTMAN",
-                    "PGSS",
-                    "USER_SCHEMA",
-                    "NOT_EXTENSION"
-                ]
-                .contains(&placeholder),
-                "{placeholder}"
-            );
-        }
+    fn long_names_end_in_a_hash_and_never_collide() {
+        let long = "d".repeat(63);
+        let a = job_name("analyze", &long);
+        let b = job_name("analyze", &format!("{}e", "d".repeat(62)));
+        assert!(a.len() <= 63 && b.len() <= 63, "{a} {b}");
+        assert_ne!(a, b);
+        assert!(
+            a.starts_with("core_data_analyze:ddd") && a.contains('~'),
+            "{a}"
+        );
+        assert_eq!(job_name("analyze", "shop"), "core_data_analyze:shop");
+        // `shop` + `x.y` and `shop.x` + `y` are different jobs.
+        assert_ne!(queue_job_name("shop", "x.y"), queue_job_name("shop.x", "y"));
+        let multibyte = job_name("vacuum", &"é".repeat(40));
+        assert!(multibyte.len() <= 63, "{multibyte}");
     }
 }

@@ -70,6 +70,9 @@ pub(super) fn run(
     let container = stack.container();
     let wait = lock_timeout.as_secs().max(1).to_string();
     let database = target.database.clone();
+    // pg_repack hands `--dbname` to libpq as a connection string when it holds
+    // an `=`: always pass one, with the name quoted, so a name is only a name.
+    let dbname = core_data_sidecar::names::conninfo_dbname(&database);
     for table in target.tables.clone() {
         progress.status("Repacking", &format!("{} in `{database}`", table.display()));
         let name = table.sql();
@@ -83,7 +86,7 @@ pub(super) fn run(
             "--username",
             stack.config.superuser(),
             "--dbname",
-            &database,
+            &dbname,
             "--table",
             &name,
             "--wait-timeout",
