@@ -42,6 +42,7 @@ fn logical_backup_full_workflow() {
     assert_eq!(
         report.bootstrap.service_roles,
         vec![
+            core_data_ops::maintenance::jobs::MAINTENANCE_ROLE.to_owned(),
             BACKUP_ROLE.to_owned(),
             core_data_ops::secrets::READER_ROLE.to_owned(),
             core_data_ops::secrets::RUNBOOK_ROLE.to_owned(),

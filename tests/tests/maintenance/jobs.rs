@@ -55,7 +55,7 @@ pub(crate) fn nightly_jobs_in_every_database(t: &TestStack) {
     // create-db schedules them, even for a long, hostile name (whose job names
     // end in a hash to fit pg_cron's 63 bytes); a second `up` changes no job;
     // drop-db removes them.
-    let hostile = format!("reports 'q' \"d\" $$ x:y {}", "l".repeat(37));
+    let hostile = format!("reports 'q' \"d\" $$ x:y {}", "l".repeat(40));
     assert_eq!(hostile.len(), 63);
     let out = cli(t, &["create-user", "reports_owner"]);
     assert_eq!(out.code, Some(0), "{out}");
@@ -211,28 +211,39 @@ pub(crate) fn the_jobs_run_in_the_background(t: &TestStack) {
             .unwrap();
         moved.push((id, schedule, name));
     }
+    let ids: Vec<i64> = moved.iter().map(|(id, _, _)| *id).collect();
+    let finished_runs = |admin: &mut postgres::Client| -> Vec<(String, String, String)> {
+        admin
+            .query(
+                "SELECT j.jobname::text, d.status, coalesce(d.return_message, '') FROM cron.job_run_details d \
+                 JOIN cron.job j USING (jobid) WHERE j.jobid = ANY($1) AND d.status IN ('succeeded', 'failed')",
+                &[&ids],
+            )
+            .unwrap()
+            .iter()
+            .map(|row| (row.get(0), row.get(1), row.get(2)))
+            .collect()
+    };
+    let each_ran = |runs: &[(String, String, String)]| {
+        moved
+            .iter()
+            .all(|(_, _, name)| runs.iter().any(|(job, _, _)| job == name))
+    };
     let started = Instant::now();
-    let done = loop {
+    let (done, runs) = loop {
         let analyzed_and_vacuumed = t.query_one_string(
             DB,
-            "SELECT (last_analyze IS NOT NULL OR last_autoanalyze IS NOT NULL)::text || ',' || \
-             (last_vacuum IS NOT NULL)::text FROM pg_stat_user_tables WHERE relname = 'bg_dead'",
+            "SELECT (last_analyze IS NOT NULL)::text || ',' || (last_vacuum IS NOT NULL)::text \
+             FROM pg_stat_user_tables WHERE relname = 'bg_dead'",
         );
-        if analyzed_and_vacuumed == "true,true" || started.elapsed() > Duration::from_secs(60) {
-            break analyzed_and_vacuumed;
+        let runs = finished_runs(&mut admin);
+        if (analyzed_and_vacuumed == "true,true" && each_ran(&runs))
+            || started.elapsed() > Duration::from_secs(60)
+        {
+            break (analyzed_and_vacuumed, runs);
         }
         std::thread::sleep(Duration::from_millis(500));
     };
-    let runs: Vec<(String, String, String)> = admin
-        .query(
-            "SELECT j.jobname::text, d.status, coalesce(d.return_message, '') FROM cron.job_run_details d \
-             JOIN cron.job j USING (jobid) WHERE j.jobid = ANY($1) AND d.status IN ('succeeded', 'failed')",
-            &[&moved.iter().map(|(id, _, _)| *id).collect::<Vec<i64>>()],
-        )
-        .unwrap()
-        .iter()
-        .map(|row| (row.get(0), row.get(1), row.get(2)))
-        .collect();
     for (id, schedule, _) in &moved {
         admin
             .query_one("SELECT cron.alter_job($1, schedule := $2)", &[id, schedule])

@@ -74,21 +74,21 @@ fn install_is_idempotent_and_upgrades(t: &TestStack) {
     // The install scheduled the queue's nightly retention, which runs as the jobs' role.
     assert!(
         out.stdout
-            .contains("scheduled core_data_queue_purge:shop:asyncq (45 3 * * *)"),
+            .contains("scheduled core_data_queue_purge:\"shop\".\"asyncq\" (45 3 * * *)"),
         "{out}"
     );
     let command = t.query_one_string(
         "postgres",
-        "SELECT command || ' ' || username FROM cron.job WHERE jobname = 'core_data_queue_purge:shop:asyncq'",
+        "SELECT command || ' ' || username FROM cron.job WHERE jobname = 'core_data_queue_purge:\"shop\".\"asyncq\"'",
     );
     assert_eq!(
         command,
-        "SELECT core_data_maintenance.purge_queue('asyncq', '7d') core_data_maintenance"
+        "SELECT \"asyncq\".purge_finished('7d') core_data_maintenance"
     );
     sql(
         t,
         DB,
-        "SET ROLE core_data_maintenance; SELECT core_data_maintenance.purge_queue('asyncq', '7d'); RESET ROLE",
+        "SET ROLE core_data_maintenance; SELECT \"asyncq\".purge_finished('7d'); RESET ROLE",
     );
     let mut client = connect(t);
     assert_eq!(version(&mut client, "asyncq"), Some(queue::latest()));
