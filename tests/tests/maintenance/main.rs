@@ -7,6 +7,7 @@
 mod compact;
 mod partman;
 mod queue;
+mod queue_guards;
 
 use core_data_tests::{docker_available, xtask, CliOutput, TestStack};
 

@@ -3,7 +3,8 @@
 //! completing 5,000 jobs exactly once; retries with growing delays into the
 //! dead-letter table; a worker whose connection is terminated mid-job losing
 //! its lease to another; dedup keys, NOTIFY, the metrics view and retention;
-//! a producer-only login refused `dequeue`; a hostile schema name.
+//! a producer-only login refused `dequeue`; a hostile schema name; then the
+//! guards of `queue_guards`.
 
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
@@ -28,6 +29,7 @@ pub(crate) fn job_queue(t: &TestStack) {
     dedup_notify_metrics_and_retention(t);
     a_producer_cannot_dequeue(t);
     names_round_trip_and_bad_ones_are_refused(t);
+    super::queue_guards::queue_guards(t);
     sql(
         t,
         DB,
@@ -68,7 +70,7 @@ fn install_is_idempotent_and_upgrades(t: &TestStack) {
     let out = cli(t, &["async-queue", "install", "--db", DB]);
     assert_eq!(out.code, Some(0), "{out}");
     assert!(
-        out.stdout.contains("version 0 -> 2 (applied v1, v2)"),
+        out.stdout.contains("version 0 -> 3 (applied v1, v2, v3)"),
         "{out}"
     );
     // The install scheduled the queue's nightly retention, which runs as the jobs' role.
@@ -100,7 +102,7 @@ fn install_is_idempotent_and_upgrades(t: &TestStack) {
     let out = cli(t, &["async-queue", "bootstrap", "--db", DB]);
     assert_eq!(out.code, Some(0), "{out}");
     assert!(
-        out.stdout.contains("is at version 2; nothing to do"),
+        out.stdout.contains("is at version 3; nothing to do"),
         "{out}"
     );
     assert_eq!(objects(&mut client, "asyncq"), before);
@@ -108,7 +110,7 @@ fn install_is_idempotent_and_upgrades(t: &TestStack) {
         .query_one("SELECT count(*) FROM asyncq.schema_version", &[])
         .unwrap()
         .get(0);
-    assert_eq!(rows, 2);
+    assert_eq!(rows, 3);
 
     // Version 1 only (no dedup key, no metrics view), with a job waiting; then upgrade.
     let report = queue::install_to(&mut client, "asyncq_old", 1).unwrap();
@@ -138,8 +140,11 @@ fn install_is_idempotent_and_upgrades(t: &TestStack) {
         ],
     );
     assert_eq!(out.code, Some(0), "{out}");
-    assert!(out.stdout.contains("version 1 -> 2 (applied v2)"), "{out}");
-    assert_eq!(version(&mut client, "asyncq_old"), Some(2));
+    assert!(
+        out.stdout.contains("version 1 -> 3 (applied v2, v3)"),
+        "{out}"
+    );
+    assert_eq!(version(&mut client, "asyncq_old"), Some(3));
     let v2 = objects(&mut client, "asyncq_old");
     assert!(
         v2.contains("enqueue(text,jsonb,integer,timestamp with time zone,text,integer)"),
@@ -192,13 +197,13 @@ fn concurrent_installs_serialize(t: &TestStack) {
     });
     let mut applied: Vec<i32> = reports.iter().flat_map(|r| r.applied.clone()).collect();
     applied.sort_unstable();
-    assert_eq!(applied, vec![1, 2], "{reports:?}");
+    assert_eq!(applied, vec![1, 2, 3], "{reports:?}");
     let mut client = connect(t);
     let rows: i64 = client
         .query_one("SELECT count(*) FROM asyncq_race.schema_version", &[])
         .unwrap()
         .get(0);
-    assert_eq!(rows, 2);
+    assert_eq!(rows, 3);
     sql(
         t,
         DB,
@@ -612,7 +617,7 @@ fn dedup_notify_metrics_and_retention(t: &TestStack) {
     );
     assert_eq!(out.code, Some(0), "{out}");
     let status: serde_json::Value = serde_json::from_str(&out.stdout).expect("status is JSON");
-    assert_eq!(status["version"], 2, "{status}");
+    assert_eq!(status["version"], queue::latest(), "{status}");
     assert!(
         status["queues"]
             .as_array()

@@ -52,7 +52,7 @@ pub fn install_to(
             migrations::latest()
         );
     }
-    check_roles(client, &names)?;
+    check_roles(client, &names, from == 0)?;
     let mut applied = Vec::new();
     for version in from + 1..=target {
         let sql = migrations::render(
@@ -133,7 +133,9 @@ fn apply(
 }
 
 /// The recorded version of queue schema `schema`: `None` when there is no such
-/// schema; an error when the schema exists but is not a queue schema.
+/// schema; an error when the schema exists but is not a queue schema, or is not
+/// one an install made (see [`check_owners`]). Nothing of the schema is read
+/// before its owners are checked.
 pub fn installed_version(
     client: &mut impl GenericClient,
     schema: &str,
@@ -142,13 +144,15 @@ pub fn installed_version(
         "SELECT n.oid IS NOT NULL, c.oid IS NOT NULL \
          FROM (SELECT 1) one \
          LEFT JOIN pg_namespace n ON n.nspname = $1 \
-         LEFT JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = 'schema_version'",
+         LEFT JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = 'schema_version' \
+              AND c.relkind = 'r'",
         &[&schema],
     )?;
     let (schema_exists, table_exists): (bool, bool) = (row.get(0), row.get(1));
     if !schema_exists {
         return Ok(None);
     }
+    check_owners(client, schema)?;
     if !table_exists {
         bail!(
             "schema `{schema}` exists and is not a queue schema (it has no `schema_version` table); \
@@ -167,22 +171,119 @@ pub fn installed_version(
     Ok(Some(version))
 }
 
+/// An install runs as a superuser, so the schema it made and everything in it
+/// belongs to a superuser. A schema, relation or function of `schema` owned by
+/// anyone else was planted (any role with CREATE on the database can make a
+/// schema with a `schema_version` table and functions that look like a queue):
+/// it is refused before anything in it is read or run.
+pub fn check_owners(client: &mut impl GenericClient, schema: &str) -> anyhow::Result<()> {
+    let foreign: Vec<String> = client
+        .query(
+            "SELECT format('schema %I (owner %I)', n.nspname, r.rolname) \
+             FROM pg_namespace n JOIN pg_roles r ON r.oid = n.nspowner \
+             WHERE n.nspname = $1 AND NOT r.rolsuper \
+             UNION ALL \
+             SELECT format('%s (owner %I)', c.oid::regclass, r.rolname) \
+             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             JOIN pg_roles r ON r.oid = c.relowner \
+             WHERE n.nspname = $1 AND NOT r.rolsuper \
+             UNION ALL \
+             SELECT format('function %s (owner %I)', p.oid::regprocedure, r.rolname) \
+             FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace \
+             JOIN pg_roles r ON r.oid = p.proowner \
+             WHERE n.nspname = $1 AND NOT r.rolsuper \
+             UNION ALL \
+             SELECT format('type %s (owner %I)', t.oid::regtype, r.rolname) \
+             FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace \
+             JOIN pg_roles r ON r.oid = t.typowner \
+             WHERE n.nspname = $1 AND NOT r.rolsuper \
+             ORDER BY 1 LIMIT 5",
+            &[&schema],
+        )?
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    if !foreign.is_empty() {
+        bail!(
+            "schema `{schema}` is not a queue this tool installed: {} not owned by a superuser \
+             (an install makes everything as a superuser; another role made or took over these, \
+             and running them as a superuser would run that role's code). Nothing was changed. \
+             Inspect it (`\\dn+ {schema}`, `\\df {schema}.*`); if it is not yours, drop or rename \
+             it and install again, or choose another `--schema`",
+            foreign.join(", ")
+        );
+    }
+    Ok(())
+}
+
 /// The roles named after the schema must be ours to use: existing ones must be
 /// group roles (no login, not superusers), or granting them would hand a
 /// person's account the queue's rights by accident.
-fn check_roles(client: &mut postgres::Client, names: &QueueNames) -> anyhow::Result<()> {
+///
+/// Roles are cluster-wide, so before the first install of a schema (`fresh`) a
+/// role of that name may have been made by someone else: a role with CREATEROLE
+/// holds ADMIN on each role it creates and could grant the queue's rights to
+/// itself once the install granted them to the role. So a role that exists
+/// before the first install is accepted only if it has no attribute beyond
+/// NOLOGIN, no non-superuser holds ADMIN on it, and every membership in it was
+/// granted by a superuser. That is what an earlier install of the same schema
+/// name in another database leaves (the install makes the roles as a
+/// superuser; a DBA then grants them to application roles), so a second
+/// database's queue of that name shares its roles, as documented.
+fn check_roles(
+    client: &mut postgres::Client,
+    names: &QueueNames,
+    fresh: bool,
+) -> anyhow::Result<()> {
     for role in [&names.producer, &names.worker] {
-        if let Some(row) = client.query_opt(
-            "SELECT rolcanlogin, rolsuper FROM pg_roles WHERE rolname = $1",
+        let Some(row) = client.query_opt(
+            "SELECT r.rolcanlogin, r.rolsuper, \
+                    r.rolcreaterole OR r.rolcreatedb OR r.rolreplication OR r.rolbypassrls, \
+                    (SELECT string_agg(format('%I (%s)', m.rolname, \
+                                CASE WHEN a.admin_option AND NOT m.rolsuper THEN 'admin option' \
+                                     ELSE 'granted by ' || quote_ident(g.rolname) END), ', ' \
+                                ORDER BY m.rolname) \
+                     FROM pg_auth_members a \
+                     JOIN pg_roles m ON m.oid = a.member \
+                     JOIN pg_roles g ON g.oid = a.grantor \
+                     WHERE a.roleid = r.oid \
+                       AND ((a.admin_option AND NOT m.rolsuper) OR NOT g.rolsuper)) \
+             FROM pg_roles r WHERE r.rolname = $1",
             &[role],
-        )? {
-            let (login, superuser): (bool, bool) = (row.get(0), row.get(1));
-            if login || superuser {
-                bail!(
-                    "role `{role}` exists and can log in or is a superuser; the queue's roles must be \
-                     NOLOGIN group roles: choose another `--schema` or drop that role"
-                );
-            }
+        )?
+        else {
+            continue;
+        };
+        let (login, superuser): (bool, bool) = (row.get(0), row.get(1));
+        if login || superuser {
+            bail!(
+                "role `{role}` exists and can log in or is a superuser; the queue's roles must be \
+                 NOLOGIN group roles: choose another `--schema` or drop that role"
+            );
+        }
+        if !fresh {
+            continue;
+        }
+        let (attributes, untrusted): (bool, Option<String>) = (row.get(2), row.get(3));
+        if attributes {
+            bail!(
+                "role `{role}` exists before the queue schema `{}` is installed and has attributes \
+                 (CREATEROLE, CREATEDB, REPLICATION or BYPASSRLS) a queue role never has; the install \
+                 would grant the queue's rights to a role it did not make. Nothing was changed: drop \
+                 that role (`DROP ROLE`) if it is not in use, or choose another `--schema`",
+                names.schema
+            );
+        }
+        if let Some(untrusted) = untrusted {
+            let quoted = quote_ident(role);
+            bail!(
+                "role `{role}` exists before the queue schema `{}` is installed and non-superusers \
+                 control who holds it: {untrusted}; they could grant the queue's rights to anyone \
+                 once the install granted them to the role. Nothing was changed: drop that role \
+                 (`DROP ROLE`) or revoke those memberships as a superuser (`REVOKE {quoted} FROM ...`), \
+                 or choose another `--schema`",
+                names.schema
+            );
         }
     }
     Ok(())

@@ -11,7 +11,11 @@ use crate::sql::quote_ident;
 
 /// Version n is `MIGRATIONS[n - 1]`. Append only: an installed schema records
 /// the versions it has, and upgrades apply the ones after.
-pub const MIGRATIONS: &[&str] = &[include_str!("v1.sql"), include_str!("v2.sql")];
+pub const MIGRATIONS: &[&str] = &[
+    include_str!("v1.sql"),
+    include_str!("v2.sql"),
+    include_str!("v3.sql"),
+];
 
 /// The newest version this binary installs.
 pub fn latest() -> i32 {

@@ -8,7 +8,7 @@ pub mod migrations;
 mod names;
 mod status;
 
-pub use install::{install, install_to, installed_version, InstallReport};
+pub use install::{check_owners, install, install_to, installed_version, InstallReport};
 pub use migrations::latest;
 pub use names::{QueueNames, DEFAULT_SCHEMA};
 pub use status::{status, QueueMetrics, QueueStatus};
