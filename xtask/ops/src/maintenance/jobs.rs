@@ -256,6 +256,14 @@ pub fn install_functions(client: &mut postgres::Client) -> anyhow::Result<Availa
         .iter()
         .map(|row| row.get(0))
         .collect();
+    // And nothing else in the schema owned by anyone else (`async-queue install`'s own rule).
+    let mut owned = Vec::new();
+    for schema in queues {
+        if super::queue::check_owners(client, &schema).is_ok() {
+            owned.push(schema);
+        }
+    }
+    let queues = owned;
     let available = Available {
         dblink: dblink.is_some(),
         squeeze: squeeze.is_some(),
