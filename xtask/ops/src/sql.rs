@@ -20,6 +20,16 @@ pub fn quote_literal(value: &str) -> String {
 /// is kept. Fails on a placeholder without a value and on a value the
 /// template never uses (a renamed placeholder must not fail silently).
 pub fn fill(template: &str, values: &[(&str, &str)]) -> anyhow::Result<String> {
+    let (out, used) = fill_some(template, values)?;
+    if let Some(index) = used.iter().position(|used| !used) {
+        anyhow::bail!("the SQL template never uses `@{}@`", values[index].0);
+    }
+    Ok(out)
+}
+
+/// [`fill`] without the check that every value is used: the text and, per
+/// value, whether the template used it.
+pub fn fill_some(template: &str, values: &[(&str, &str)]) -> anyhow::Result<(String, Vec<bool>)> {
     let mut out = String::with_capacity(template.len() + 256);
     let mut used = vec![false; values.len()];
     let mut rest = template;
@@ -43,10 +53,7 @@ pub fn fill(template: &str, values: &[(&str, &str)]) -> anyhow::Result<String> {
         }
     }
     out.push_str(rest);
-    if let Some(index) = used.iter().position(|used| !used) {
-        anyhow::bail!("the SQL template never uses `@{}@`", values[index].0);
-    }
-    Ok(out)
+    Ok((out, used))
 }
 
 /// Checks a name given by a user before it reaches PostgreSQL, which would

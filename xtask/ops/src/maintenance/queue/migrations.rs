@@ -57,33 +57,13 @@ pub fn render(version: i32, names: &Names<'_>) -> anyhow::Result<String> {
         ("worker", quote_ident(names.worker)),
         ("body", body_tag(names)),
     ];
-    let mut out = String::with_capacity(text.len() + 1024);
-    let mut schema_uses = 0;
-    let mut rest = *text;
-    while let Some(at) = rest.find('@') {
-        out.push_str(&rest[..at]);
-        let after = &rest[at + 1..];
-        let word_len = after
-            .find(|c: char| !(c.is_ascii_lowercase() || c == '_'))
-            .unwrap_or(after.len());
-        if word_len > 0 && after[word_len..].starts_with('@') {
-            let word = &after[..word_len];
-            let Some((_, value)) = values.iter().find(|(name, _)| *name == word) else {
-                bail!("queue migration {version} has an unknown placeholder `@{word}@`");
-            };
-            if word == "schema" {
-                schema_uses += 1;
-            }
-            out.push_str(value);
-            rest = &after[word_len + 1..];
-        } else {
-            // An operator such as `@>`: not a placeholder.
-            out.push('@');
-            rest = after;
-        }
-    }
-    out.push_str(rest);
-    if schema_uses == 0 {
+    let pairs: Vec<(&str, &str)> = values
+        .iter()
+        .map(|(name, value)| (*name, value.as_str()))
+        .collect();
+    let (out, used) = crate::sql::fill_some(text, &pairs)
+        .with_context(|| format!("queue migration {version}"))?;
+    if !used[0] {
         bail!("queue migration {version} never names its schema (`@schema@`)");
     }
     Ok(out)
