@@ -238,5 +238,19 @@ pub(crate) fn queue(ctx: &Ctx, args: &BenchQueue) -> CmdResult {
         churned.median() / empty.median(),
         p95(churned, 95.0) / p95(empty, 95.0)
     );
+    let retained = &figures.latency_retained_ms;
+    println!(
+        "dequeue latency ({} build), {:>9} finished jobs retained, vacuumed: median {:.3} ms, p95 {:.3} ms (n={})",
+        figures.build,
+        figures.churned,
+        retained.median(),
+        p95(retained, 95.0),
+        retained.0.len()
+    );
+    println!(
+        "ratio retained / no history: median {:.2}x, p95 {:.2}x",
+        retained.median() / empty.median(),
+        p95(retained, 95.0) / p95(empty, 95.0)
+    );
     Ok(ExitCode::SUCCESS)
 }
