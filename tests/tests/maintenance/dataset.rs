@@ -92,7 +92,7 @@ pub(crate) fn dataset_installs_and_answers(t: &TestStack) {
             "--db",
             DB,
             "--owner",
-            "shop_owner",
+            "never_made",
         ],
     );
     assert_eq!(out.code, Some(1), "{out}");
@@ -104,6 +104,14 @@ pub(crate) fn dataset_installs_and_answers(t: &TestStack) {
     assert_eq!(
         t.query_one_string(DB, "SELECT count(*)::text FROM testkit.precious"),
         "1"
+    );
+    // Refused before anything was made: the owner it would have created does not exist.
+    assert_eq!(
+        t.query_one_string(
+            "postgres",
+            "SELECT count(*)::text FROM pg_roles WHERE rolname = 'never_made'"
+        ),
+        "0"
     );
     sql(t, DB, "DROP SCHEMA testkit CASCADE");
 }

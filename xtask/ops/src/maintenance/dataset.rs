@@ -78,6 +78,13 @@ pub fn install(
     check_name("database", database)?;
     check_name("role", owner)?;
     let mut admin_client = stack.connect("postgres")?;
+    // Check, then change: a schema or graph this command did not make is refused
+    // before any role or database is created.
+    let replaced = if bootstrap::database_exists(&mut admin_client, database)? {
+        check_existing(&mut stack.connect(database)?)?
+    } else {
+        false
+    };
     let mut created_owner = None;
     if !bootstrap::role_exists(&mut admin_client, owner)? {
         admin::check_new_name("role", owner)?;
@@ -102,7 +109,6 @@ pub fn install(
             stack.connect(db)
         })?;
     let mut client = stack.connect(database)?;
-    let replaced = check_schema(&mut client)?;
     progress.status(
         "Installing",
         &format!("the test dataset in `{database}`.testkit"),
@@ -143,7 +149,7 @@ pub fn install(
         // `regclass` text is already a quoted, schema-qualified name.
         tx.batch_execute(&format!("ALTER TABLE {table} OWNER TO {quoted_owner}"))?;
     }
-    build_graph(&mut tx, replaced)?;
+    build_graph(&mut tx)?;
     tx.commit().context("failed to commit the test dataset")?;
     client.batch_execute("ANALYZE testkit.regions, testkit.places, testkit.bookings, testkit.roads, testkit.readings")?;
     let mut rows = Vec::new();
@@ -171,32 +177,41 @@ pub fn install(
 }
 
 /// Whether a `testkit` schema of ours exists (to be replaced); refuses one
-/// that is not ours.
-fn check_schema(client: &mut postgres::Client) -> anyhow::Result<bool> {
+/// that is not ours, and an AGE graph of the dataset's name without it.
+fn check_existing(client: &mut postgres::Client) -> anyhow::Result<bool> {
     let row = client.query_opt(
         "SELECT obj_description(oid, 'pg_namespace') FROM pg_namespace WHERE nspname = 'testkit'",
         &[],
     )?;
-    match row {
-        None => Ok(false),
-        Some(row) => {
-            let comment: Option<String> = row.get(0);
-            if comment.as_deref() == Some(MARKER) {
-                Ok(true)
-            } else {
-                bail!(
-                    "schema `testkit` exists and was not made by `test-dataset install` (its comment \
-                     is not the dataset's); nothing was changed. Rename or drop it, or install into \
-                     another database with `--db`"
-                )
-            }
-        }
+    let ours = match row {
+        None => false,
+        Some(row) if row.get::<_, Option<String>>(0).as_deref() == Some(MARKER) => true,
+        Some(_) => bail!(
+            "schema `testkit` exists and was not made by `test-dataset install` (its comment \
+             is not the dataset's); nothing was changed. Rename or drop it, or install into \
+             another database with `--db`"
+        ),
+    };
+    let graph: bool = client
+        .query_one(
+            "SELECT to_regclass('ag_catalog.ag_graph') IS NOT NULL \
+             AND EXISTS (SELECT 1 FROM ag_catalog.ag_graph WHERE name = $1)",
+            &[&GRAPH],
+        )?
+        .get(0);
+    if graph && !ours {
+        bail!(
+            "an AGE graph `{GRAPH}` exists but the dataset's schema does not; it was not made \
+             by this command, so it is left alone and nothing was changed: drop it \
+             (`SELECT drop_graph('{GRAPH}', true)`) or install into another database with `--db`"
+        );
     }
+    Ok(ours)
 }
 
 /// The AGE graph: a `Region` vertex per region, a `Place` vertex for the
 /// first places, and `IN` edges from each place to the region that covers it.
-fn build_graph(tx: &mut postgres::Transaction<'_>, replaced: bool) -> anyhow::Result<()> {
+fn build_graph(tx: &mut postgres::Transaction<'_>) -> anyhow::Result<()> {
     tx.batch_execute("LOAD 'age'; SET LOCAL search_path = ag_catalog, \"$user\", public")?;
     let exists: bool = tx
         .query_one(
@@ -204,14 +219,8 @@ fn build_graph(tx: &mut postgres::Transaction<'_>, replaced: bool) -> anyhow::Re
             &[&GRAPH],
         )?
         .get(0);
+    // `check_existing` refused a graph that is not the dataset's.
     if exists {
-        if !replaced {
-            bail!(
-                "an AGE graph `{GRAPH}` exists but the dataset's schema does not; it was not made \
-                 by this command, so it is left alone: drop it (`SELECT drop_graph('{GRAPH}', true)`) \
-                 or install into another database with `--db`"
-            );
-        }
         tx.execute("SELECT ag_catalog.drop_graph($1, true)", &[&GRAPH])?;
     }
     tx.execute("SELECT ag_catalog.create_graph($1)", &[&GRAPH])?;

@@ -213,6 +213,42 @@ pub enum KeyUse {
     Squeeze,
 }
 
+/// What in `schema` a superuser does not own: the schema itself, its relations,
+/// functions and types (at most 5, described with their owners). Objects that
+/// core_data made and runs with a superuser's rights must all be a superuser's,
+/// or their owner could change what runs.
+pub fn not_superuser_owned(
+    client: &mut impl postgres::GenericClient,
+    schema: &str,
+) -> anyhow::Result<Vec<String>> {
+    Ok(client
+        .query(
+            "SELECT format('schema %I (owner %I)', n.nspname, r.rolname) \
+             FROM pg_namespace n JOIN pg_roles r ON r.oid = n.nspowner \
+             WHERE n.nspname = $1 AND NOT r.rolsuper \
+             UNION ALL \
+             SELECT format('%s (owner %I)', c.oid::regclass, r.rolname) \
+             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             JOIN pg_roles r ON r.oid = c.relowner \
+             WHERE n.nspname = $1 AND NOT r.rolsuper \
+             UNION ALL \
+             SELECT format('function %s (owner %I)', p.oid::regprocedure, r.rolname) \
+             FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace \
+             JOIN pg_roles r ON r.oid = p.proowner \
+             WHERE n.nspname = $1 AND NOT r.rolsuper \
+             UNION ALL \
+             SELECT format('type %s (owner %I)', t.oid::regtype, r.rolname) \
+             FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace \
+             JOIN pg_roles r ON r.oid = t.typowner \
+             WHERE n.nspname = $1 AND NOT r.rolsuper \
+             ORDER BY 1 LIMIT 5",
+            &[&schema],
+        )?
+        .iter()
+        .map(|row| row.get(0))
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::display;

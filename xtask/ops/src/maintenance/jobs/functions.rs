@@ -84,25 +84,11 @@ pub fn install_functions(client: &mut postgres::Client) -> anyhow::Result<Availa
     Ok(available)
 }
 
-/// Refuses a `core_data_maintenance` schema, or a function in it, that a
+/// Refuses a `core_data_maintenance` schema, or anything in it, that a
 /// superuser does not own: its owner could replace what the jobs run as the
 /// superuser (CREATE OR REPLACE keeps a function's owner).
 fn check_schema_owner(client: &mut postgres::Client) -> anyhow::Result<()> {
-    let foreign: Vec<String> = client
-        .query(
-            "SELECT 'schema core_data_maintenance (owner ' || o.rolname || ')' \
-             FROM pg_namespace n JOIN pg_roles o ON o.oid = n.nspowner \
-             WHERE n.nspname = 'core_data_maintenance' AND NOT o.rolsuper \
-             UNION ALL \
-             SELECT 'function ' || p.oid::regprocedure::text || ' (owner ' || o.rolname || ')' \
-             FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace \
-             JOIN pg_roles o ON o.oid = p.proowner \
-             WHERE n.nspname = 'core_data_maintenance' AND NOT o.rolsuper",
-            &[],
-        )?
-        .iter()
-        .map(|row| row.get(0))
-        .collect();
+    let foreign = crate::maintenance::tables::not_superuser_owned(client, "core_data_maintenance")?;
     if !foreign.is_empty() {
         anyhow::bail!(
             "{} not owned by a superuser; the nightly jobs run these functions with the \

@@ -177,32 +177,7 @@ pub fn installed_version(
 /// schema with a `schema_version` table and functions that look like a queue):
 /// it is refused before anything in it is read or run.
 pub fn check_owners(client: &mut impl GenericClient, schema: &str) -> anyhow::Result<()> {
-    let foreign: Vec<String> = client
-        .query(
-            "SELECT format('schema %I (owner %I)', n.nspname, r.rolname) \
-             FROM pg_namespace n JOIN pg_roles r ON r.oid = n.nspowner \
-             WHERE n.nspname = $1 AND NOT r.rolsuper \
-             UNION ALL \
-             SELECT format('%s (owner %I)', c.oid::regclass, r.rolname) \
-             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
-             JOIN pg_roles r ON r.oid = c.relowner \
-             WHERE n.nspname = $1 AND NOT r.rolsuper \
-             UNION ALL \
-             SELECT format('function %s (owner %I)', p.oid::regprocedure, r.rolname) \
-             FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace \
-             JOIN pg_roles r ON r.oid = p.proowner \
-             WHERE n.nspname = $1 AND NOT r.rolsuper \
-             UNION ALL \
-             SELECT format('type %s (owner %I)', t.oid::regtype, r.rolname) \
-             FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace \
-             JOIN pg_roles r ON r.oid = t.typowner \
-             WHERE n.nspname = $1 AND NOT r.rolsuper \
-             ORDER BY 1 LIMIT 5",
-            &[&schema],
-        )?
-        .iter()
-        .map(|row| row.get(0))
-        .collect();
+    let foreign = crate::maintenance::tables::not_superuser_owned(client, schema)?;
     if !foreign.is_empty() {
         bail!(
             "schema `{schema}` is not a queue this tool installed: {} not owned by a superuser \
