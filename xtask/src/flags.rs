@@ -7,6 +7,7 @@ mod audit;
 mod backup;
 mod compact;
 mod maintenance;
+mod pgbouncer;
 mod queue;
 mod runbook;
 
@@ -17,6 +18,7 @@ pub(crate) use audit::*;
 pub(crate) use backup::*;
 pub(crate) use compact::*;
 pub(crate) use maintenance::*;
+pub(crate) use pgbouncer::*;
 pub(crate) use queue::*;
 pub(crate) use runbook::*;
 
@@ -135,6 +137,10 @@ pub(crate) enum Command {
     /// The job queue in SQL (install or upgrade its schema, show its metrics); API in docs/queue.md.
     #[command(subcommand)]
     AsyncQueue(AsyncQueueCommand),
+    /// PgBouncer's admin console (profile `pgbouncer`): `stats`, `pools`, `clients`, `servers`,
+    /// and `reload`.
+    #[command(subcommand)]
+    Pgbouncer(PgbouncerCommand),
     /// Benchmarks that print figures next to their floor and the ratio.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -242,6 +248,10 @@ pub(crate) struct Up {
     /// Confirm `--new-cluster`.
     #[arg(long, requires = "new_cluster")]
     pub(crate) yes: bool,
+    /// Turn an add-on service on: `pgbouncer`, `valkey` or `memcached` (repeatable). It is
+    /// added to COMPOSE_PROFILES in `.env`, so it stays on; remove it there to turn it off.
+    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(core_data_ops::addons::PROFILES))]
+    pub(crate) profile: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -256,6 +266,10 @@ pub(crate) struct Down {
 
 #[derive(Debug, Args)]
 pub(crate) struct Logs {
+    /// The compose service: `postgres`, `logical_backup`, or an add-on (`pgbouncer`,
+    /// `valkey`, `memcached`).
+    #[arg(default_value = "postgres")]
+    pub(crate) service: String,
     /// Keep following the log.
     #[arg(long, short)]
     pub(crate) follow: bool,
@@ -370,6 +384,10 @@ pub(crate) enum BenchCommand {
     /// `INSERT` + `DELETE … RETURNING` loop on a plain table, and dequeue latency on a vacuumed
     /// `jobs` table versus after a million jobs passed through it with no VACUUM since.
     Queue(BenchQueue),
+    /// pgbench through PgBouncer next to pgbench straight at postgres, at each client count: a new
+    /// connection per transaction (`-C`, where pooling should win) and steady connections (where
+    /// it should cost little); TPS and the ratio. Runs on a scratch stack with the profile on.
+    Pgbouncer(BenchPgbouncer),
 }
 
 #[derive(Debug, Args)]

@@ -10,6 +10,8 @@ pub struct Compose {
     paths: Paths,
     project: String,
     env_file: camino::Utf8PathBuf,
+    /// The profiles passed as `--profile` (the enabled add-ons).
+    profiles: Vec<&'static str>,
 }
 
 impl Compose {
@@ -18,7 +20,18 @@ impl Compose {
             paths: paths.clone(),
             project: config.project().to_owned(),
             env_file: paths.env_file(),
+            profiles: crate::addons::enabled(config)
+                .into_iter()
+                .map(crate::addons::Addon::name)
+                .collect(),
         }
+    }
+
+    /// The same stack with every profile on: what `down` and the removal of a
+    /// disabled add-on need to see every service.
+    pub fn all_profiles(mut self) -> Compose {
+        self.profiles = crate::addons::PROFILES.to_vec();
+        self
     }
 
     /// The same stack read through another env file (a recorded `.env`, to
@@ -39,6 +52,9 @@ impl Compose {
             "--file".into(),
             self.paths.compose_file().into_string(),
         ];
+        for profile in &self.profiles {
+            all.extend(["--profile".into(), (*profile).to_owned()]);
+        }
         all.extend(args.iter().map(|arg| (*arg).to_owned()));
         all
     }

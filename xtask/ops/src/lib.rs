@@ -2,6 +2,7 @@
 //! engine (`core_data_runbook`) and the full-workflow tests all call these;
 //! only this crate talks to Docker, compose or PostgreSQL.
 
+pub mod addons;
 pub mod audit;
 pub mod backup;
 pub mod bench;

@@ -78,7 +78,7 @@ pub fn variable(key: &str) -> String {
 
 /// Every key of `config::keys::KEYS` under its [`variable`] name, plus the
 /// platform's lists.
-fn context(config: &Config) -> serde_json::Value {
+pub fn context(config: &Config) -> serde_json::Value {
     let mut ctx = serde_json::Map::new();
     for key in KEYS {
         ctx.insert(variable(key.name), json!(config.get(key.name)));
@@ -97,6 +97,7 @@ pub const SERVICE_ROLES: &[&str] = &[
     crate::secrets::READER_ROLE,
     crate::secrets::RUNBOOK_ROLE,
     crate::secrets::AUDITOR_ROLE,
+    crate::addons::pgbouncer::AUTH_ROLE,
 ];
 
 /// The `.env` key behind each setting of postgresql.conf, read from the
@@ -128,8 +129,9 @@ pub fn setting_keys(paths: &Paths) -> anyhow::Result<Vec<(String, &'static str)>
     Ok(out)
 }
 
-/// Renders every template in memory.
-pub fn render(paths: &Paths, config: &Config) -> anyhow::Result<Vec<Rendered>> {
+/// The template environment every rendered file goes through (strict
+/// undefined variables, trailing newlines kept, the `hba_name` filter).
+pub fn environment() -> anyhow::Result<Environment<'static>> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.set_syntax(
@@ -138,6 +140,12 @@ pub fn render(paths: &Paths, config: &Config) -> anyhow::Result<Vec<Rendered>> {
             .build()?,
     );
     env.add_filter("hba_name", hba_name);
+    Ok(env)
+}
+
+/// Renders every template in memory.
+pub fn render(paths: &Paths, config: &Config) -> anyhow::Result<Vec<Rendered>> {
+    let mut env = environment()?;
     let ctx = context(config);
     let mut out = Vec::new();
     for name in TEMPLATES {

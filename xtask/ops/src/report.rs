@@ -22,7 +22,10 @@ pub struct StackStatus {
     pub interrupted_restore: Option<InterruptedRestore>,
     /// The server as seen over TLS; `None` when the stack has no containers (not asked).
     pub server: Option<ServerStatus>,
-    /// Containers exist, the server answers and WAL archiving is not failing past its grace.
+    /// Add-on services `COMPOSE_PROFILES` turns on whose container is missing or not healthy.
+    pub unhealthy_services: Vec<String>,
+    /// Containers exist, the server answers, WAL archiving is not failing past its grace
+    /// and every enabled add-on is healthy.
     pub healthy: bool,
 }
 
@@ -93,6 +96,7 @@ pub fn stack_status(stack: &Stack) -> anyhow::Result<StackStatus> {
             containers,
             interrupted_restore: None,
             server: None,
+            unhealthy_services: Vec::new(),
             healthy: false,
         });
     }
@@ -126,11 +130,22 @@ pub fn stack_status(stack: &Stack) -> anyhow::Result<StackStatus> {
             archiving_unhealthy: false,
         },
     };
+    // Every add-on COMPOSE_PROFILES turns on must be running and healthy.
+    let unhealthy_services: Vec<String> = crate::addons::enabled(&stack.config)
+        .into_iter()
+        .filter(|addon| {
+            !containers
+                .iter()
+                .any(|c| c.service.as_deref() == Some(addon.name()) && c.health == "healthy")
+        })
+        .map(|addon| addon.name().to_owned())
+        .collect();
     Ok(StackStatus {
         project,
         containers,
         interrupted_restore,
-        healthy: server.reachable && !server.archiving_unhealthy,
+        healthy: server.reachable && !server.archiving_unhealthy && unhealthy_services.is_empty(),
+        unhealthy_services,
         server: Some(server),
     })
 }

@@ -49,6 +49,7 @@ impl Scratch {
         let mut values: BTreeMap<String, String> = BTreeMap::from([
             ("COMPOSE_PROJECT_NAME".to_owned(), format!("cds_{id}")),
             ("POSTGRES_HOST_PORT".to_owned(), free_port()?.to_string()),
+            ("PGBOUNCER_HOST_PORT".to_owned(), free_port()?.to_string()),
             ("NETWORK_SUBNET".to_owned(), format!("172.30.{subnet}.0/24")),
         ]);
         for (key, value) in overrides {

@@ -37,6 +37,8 @@ pub enum Applied {
 pub struct UpReport {
     pub secrets_written: usize,
     pub image: image::build::Outcome,
+    /// What changed among the add-on services (images, files, removals, auth objects).
+    pub addons: Vec<String>,
     pub container_changed: bool,
     pub applied: Applied,
     /// Service logins whose password was set again from `secrets/` (after a
@@ -51,6 +53,7 @@ impl UpReport {
     /// True when the stack was already up as configured and nothing was touched.
     pub fn nothing_changed(&self) -> bool {
         self.secrets_written == 0
+            && self.addons.is_empty()
             && self.recovered.is_none()
             && self.image == image::build::Outcome::UpToDate
             && !self.container_changed
@@ -136,6 +139,7 @@ impl Stack {
             crate::fsutil::hand_over(&dir, self.config.uid(), self.config.gid())?;
         }
         let image = image::build::ensure(&self.docker, &self.paths, &self.config, false, progress)?;
+        let addon_images_built = crate::addons::lifecycle::ensure_images(self, progress)?;
         // Before anything starts: a restore killed half-way is finished or rolled back.
         let recovered = crate::backup::restore::recover_pending(self, progress)?;
         let swept = crate::backup::oneshot::sweep(self, crate::backup::verify::VERIFY_ROLE)?;
@@ -154,13 +158,24 @@ impl Stack {
         if !plan.outcome.changed_files.is_empty() {
             guard::check(self, &plan, progress)?;
         }
-        let renewed = tls::ensure_names(&self.paths, &self.config)?;
+        let mut renewed = tls::ensure_names(&self.paths, &self.config)?;
         if renewed {
             progress.status(
                 "Renewed",
                 "the server certificate (its names no longer matched the configuration)",
             );
         }
+        if !crate::addons::enabled(&self.config).is_empty()
+            && tls::ensure_ca_key(&self.paths, &self.config)?
+        {
+            progress.status(
+                "Renewed",
+                "the CA and server certificate (the add-on services' certificates need the CA's key, \
+                 which an older version did not keep)",
+            );
+            renewed = true;
+        }
+        let addons_changed = crate::addons::prepare(&self.paths, &self.config, progress)?;
         plan.install(&self.paths)?;
         for name in &plan.outcome.changed_files {
             progress.status(
@@ -209,7 +224,16 @@ impl Stack {
                 &format!("the password of role `{role}` from `secrets/`"),
             );
         }
+        let addons_removed = crate::addons::lifecycle::remove_disabled(self, progress)?;
         self.compose().stream(&args, |line| progress.detail(line))?;
+        if !addons_changed.is_empty() && !renewed {
+            // Secrets and certificates reach a container only when it is created.
+            let names: Vec<&str> = addons_changed.iter().map(|a| a.name()).collect();
+            self.compose().stream(
+                &[&["up", "--detach", "--force-recreate"], names.as_slice()].concat(),
+                |line| progress.detail(line),
+            )?;
+        }
         if passwords_synced
             .iter()
             .any(|role| role == secrets::BACKUP_ROLE)
@@ -256,7 +280,28 @@ impl Stack {
                 &format!("{} extension(s)", bootstrap.extensions.len()),
             );
         }
+        let mut addons: Vec<String> = addons_changed
+            .iter()
+            .map(|a| format!("{a}: files changed, re-created"))
+            .chain(addons_removed.iter().map(|a| format!("{a}: removed")))
+            .collect();
+        if addon_images_built {
+            addons.push("add-on image(s) built".to_owned());
+        }
+        if crate::addons::pgbouncer::enabled(&self.config) {
+            let password = secrets::read(
+                &crate::addons::Addon::PgBouncer
+                    .secret_file(&self.paths, crate::addons::pgbouncer::AUTH_PASSWORD),
+            )?;
+            let mut admin = self.connect(crate::addons::pgbouncer::auth::AUTH_DBNAME)?;
+            for change in crate::addons::pgbouncer::auth::ensure(&mut admin, &password)? {
+                progress.status("Created", &format!("{change} (PgBouncer's auth_query)"));
+                addons.push(change);
+            }
+        }
+        crate::addons::lifecycle::wait_healthy(self, progress)?;
         Ok(UpReport {
+            addons,
             secrets_written: written.len(),
             image,
             container_changed,
@@ -441,7 +486,10 @@ impl Stack {
         if volumes {
             args.push("--volumes");
         }
-        self.compose().stream(&args, |line| progress.detail(line))
+        // Every profile: an add-on turned off since its `up` is still stopped.
+        self.compose()
+            .all_profiles()
+            .stream(&args, |line| progress.detail(line))
     }
 }
 

@@ -35,6 +35,9 @@ pub fn server_names(config: &Config) -> Vec<String> {
 
 pub struct TlsFiles {
     pub ca_cert: Utf8PathBuf,
+    /// The CA's key: kept (0600, never mounted into a container) to sign the
+    /// add-on services' certificates; an operator's own CA has none here.
+    pub ca_key: Utf8PathBuf,
     pub server_cert: Utf8PathBuf,
     pub server_key: Utf8PathBuf,
 }
@@ -43,9 +46,123 @@ pub fn files(paths: &Paths) -> TlsFiles {
     let dir = paths.secrets_dir().join("tls");
     TlsFiles {
         ca_cert: dir.join("ca.crt"),
+        ca_key: dir.join("ca.key"),
         server_cert: dir.join("server.crt"),
         server_key: dir.join("server.key"),
     }
+}
+
+/// An add-on service's certificate and key, signed by the stack's CA.
+#[derive(Debug, Clone)]
+pub struct ServiceTls {
+    pub cert: Utf8PathBuf,
+    pub key: Utf8PathBuf,
+}
+
+/// The files of `service`'s certificate (`secrets/tls/<service>.crt|.key`).
+pub fn service_files(paths: &Paths, service: &str) -> ServiceTls {
+    let dir = paths.secrets_dir().join("tls");
+    ServiceTls {
+        cert: dir.join(format!("{service}.crt")),
+        key: dir.join(format!("{service}.key")),
+    }
+}
+
+/// Makes sure the CA's key is here, so add-on certificates can be signed. A
+/// CA made here before keys were kept is made again with the server
+/// certificate (returns true: the server must be re-created on the new files);
+/// an operator's own CA without its key here is an error saying what to do.
+pub fn ensure_ca_key(paths: &Paths, config: &Config) -> anyhow::Result<bool> {
+    let files = files(paths);
+    if files.ca_key.exists() {
+        return Ok(false);
+    }
+    if !ours(&files.server_cert) {
+        anyhow::bail!(
+            "the add-on services need certificates signed by your CA, and `{}` is not here: put each              service's certificate and key at `secrets/tls/<service>.crt` and `.key` (names: the service              and its container), or the CA's key at `{}`",
+            files.ca_key,
+            files.ca_key
+        );
+    }
+    write_generated(paths, config)?;
+    Ok(true)
+}
+
+/// Issues `service`'s certificate for `names` unless one issued by the
+/// current CA with all those names is in place (an operator's own certificate
+/// there is never replaced). Returns the files and whether they were (re)issued.
+pub fn ensure_service(
+    paths: &Paths,
+    config: &Config,
+    service: &str,
+    names: &[String],
+) -> anyhow::Result<(ServiceTls, bool)> {
+    let tls = service_files(paths, service);
+    let ca = files(paths);
+    if tls.cert.exists() && tls.key.exists() {
+        let pem =
+            std::fs::read(&tls.cert).with_context(|| format!("failed to read `{}`", tls.cert))?;
+        let der = rustls_pemfile::certs(&mut pem.as_slice())
+            .next()
+            .and_then(Result::ok);
+        let Some(der) = der else {
+            anyhow::bail!(
+                "`{}` holds no certificate; remove it to have one issued",
+                tls.cert
+            );
+        };
+        if !contains(&der, SERVICE_CN_PREFIX.as_bytes()) {
+            return Ok((tls, false));
+        }
+        let newer_ca = modified(&ca.ca_cert)? > modified(&tls.cert)?;
+        if !newer_ca && names.iter().all(|name| contains(&der, &san_entry(name))) {
+            return Ok((tls, false));
+        }
+    }
+    let ca_key_pem = std::fs::read_to_string(&ca.ca_key).with_context(|| {
+        format!(
+            "failed to read the CA key `{}`; `cargo xtask up` makes it",
+            ca.ca_key
+        )
+    })?;
+    let ca_key = KeyPair::from_pem(&ca_key_pem).context("the CA key does not parse")?;
+    let issuer = Issuer::new(ca_params()?, ca_key);
+    let (first_year, last_year) = validity_years();
+    let mut params = CertificateParams::new(names.to_vec())?;
+    params
+        .distinguished_name
+        .push(DnType::CommonName, format!("{SERVICE_CN_PREFIX}{service}"));
+    params.key_usages = vec![
+        KeyUsagePurpose::DigitalSignature,
+        KeyUsagePurpose::KeyEncipherment,
+    ];
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    params.use_authority_key_identifier_extension = true;
+    params.not_before = date_time_ymd(first_year, 1, 1);
+    params.not_after = date_time_ymd(last_year, 1, 1);
+    let key = KeyPair::generate()?;
+    let cert = params.signed_by(&key, &issuer)?;
+    secrets::write_new(&tls.key, &key.serialize_pem(), true, config)?;
+    secrets::write_new(&tls.cert, &cert.pem(), true, config)?;
+    Ok((tls, true))
+}
+
+/// The common name of the add-on certificates made here starts with this.
+const SERVICE_CN_PREFIX: &str = "core_data service ";
+
+fn modified(path: &camino::Utf8Path) -> anyhow::Result<std::time::SystemTime> {
+    std::fs::metadata(path)
+        .and_then(|meta| meta.modified())
+        .with_context(|| format!("failed to read the time of `{path}`"))
+}
+
+/// Whether the certificate at `path` was made here (our common name).
+fn ours(path: &camino::Utf8Path) -> bool {
+    let Ok(pem) = std::fs::read(path) else {
+        return false;
+    };
+    let first = rustls_pemfile::certs(&mut pem.as_slice()).next();
+    matches!(first, Some(Ok(der)) if contains(&der, SERVER_CN.as_bytes()))
 }
 
 /// Generates the CA and server certificate unless all three files exist (or `force`).
@@ -84,9 +201,10 @@ pub fn ensure_names(paths: &Paths, config: &Config) -> anyhow::Result<bool> {
 
 fn write_generated(paths: &Paths, config: &Config) -> anyhow::Result<Vec<Utf8PathBuf>> {
     let files = files(paths);
-    let (ca_pem, cert_pem, key_pem) =
+    let (ca_pem, ca_key_pem, cert_pem, key_pem) =
         generate(&server_names(config)).context("failed to generate TLS material")?;
-    // The CA key is not kept: nothing else is ever signed with it.
+    // The CA key is kept for the add-on services' certificates; it is never mounted.
+    secrets::write_new(&files.ca_key, &ca_key_pem, true, config)?;
     secrets::write_new(&files.ca_cert, &ca_pem, true, config)?;
     secrets::write_new(&files.server_cert, &cert_pem, true, config)?;
     secrets::write_new(&files.server_key, &key_pem, true, config)?;
@@ -117,8 +235,9 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
         .any(|window| window == needle)
 }
 
-/// Returns (CA certificate, server certificate, server key) as PEM.
-fn generate(names: &[String]) -> Result<(String, String, String), rcgen::Error> {
+/// The local CA's parameters: the same every time, so a kept key with these
+/// signs certificates that chain to the kept `ca.crt`.
+fn ca_params() -> Result<CertificateParams, rcgen::Error> {
     let (first_year, last_year) = validity_years();
     let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
@@ -128,7 +247,17 @@ fn generate(names: &[String]) -> Result<(String, String, String), rcgen::Error> 
     ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
     ca_params.not_before = date_time_ymd(first_year, 1, 1);
     ca_params.not_after = date_time_ymd(last_year, 1, 1);
+    Ok(ca_params)
+}
+
+/// Returns (CA certificate, CA key, server certificate, server key) as PEM.
+type Generated = (String, String, String, String);
+
+fn generate(names: &[String]) -> Result<Generated, rcgen::Error> {
+    let (first_year, last_year) = validity_years();
+    let ca_params = ca_params()?;
     let ca_key = KeyPair::generate()?;
+    let ca_key_pem = ca_key.serialize_pem();
     let ca_cert = ca_params.self_signed(&ca_key)?;
     let issuer = Issuer::new(ca_params, ca_key);
 
@@ -146,7 +275,12 @@ fn generate(names: &[String]) -> Result<(String, String, String), rcgen::Error> 
     params.not_after = date_time_ymd(last_year, 1, 1);
     let server_key = KeyPair::generate()?;
     let server_cert = params.signed_by(&server_key, &issuer)?;
-    Ok((ca_cert.pem(), server_cert.pem(), server_key.serialize_pem()))
+    Ok((
+        ca_cert.pem(),
+        ca_key_pem,
+        server_cert.pem(),
+        server_key.serialize_pem(),
+    ))
 }
 
 #[cfg(test)]

@@ -7,7 +7,9 @@ use core_data_ops::bench;
 
 use super::Ctx;
 use crate::error::{fail, CmdResult};
-use crate::flags::{BenchAudit, BenchBackup, BenchQueue, BenchRestore, BenchTuning, BenchUp};
+use crate::flags::{
+    BenchAudit, BenchBackup, BenchPgbouncer, BenchQueue, BenchRestore, BenchTuning, BenchUp,
+};
 
 pub(crate) fn up(ctx: &Ctx, args: &BenchUp) -> CmdResult {
     if args.runs == 0 {
@@ -252,5 +254,45 @@ pub(crate) fn queue(ctx: &Ctx, args: &BenchQueue) -> CmdResult {
         retained.median() / empty.median(),
         p95(retained, 95.0) / p95(empty, 95.0)
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(crate) fn pgbouncer(ctx: &Ctx, args: &BenchPgbouncer) -> CmdResult {
+    if args.clients.is_empty() || args.clients.contains(&0) || args.seconds == 0 || args.scale == 0
+    {
+        fail!("--clients counts, --seconds and --scale must each be at least 1");
+    }
+    if args.clients.iter().any(|&c| c > 5000) {
+        fail!("--clients counts are capped at 5000");
+    }
+    let figures = core_data_ops::addons::pgbouncer::bench::run(
+        &args.clients,
+        args.seconds,
+        args.scale,
+        &ctx.progress(),
+    )?;
+    println!(
+        "bench pgbouncer: pgbench --select-only, {} s per run, scale {}; max_connections {}, PgBouncer default_pool_size {} (transaction pooling); TLS verify-full on both routes",
+        args.seconds, args.scale, figures.max_connections, figures.pool_size
+    );
+    println!(
+        "{:<8} {:<28} {:>12} {:>16} {:>8}",
+        "clients", "connections", "direct tps", "pgbouncer tps", "ratio"
+    );
+    for pair in &figures.pairs {
+        println!(
+            "{:<8} {:<28} {:>12.0} {:>16.0} {:>7.2}x",
+            pair.clients,
+            if pair.connect_per_transaction {
+                "new per transaction (-C)"
+            } else {
+                "steady"
+            },
+            pair.direct_tps,
+            pair.pooled_tps,
+            pair.ratio()
+        );
+    }
+    println!("ratio: through PgBouncer / straight at postgres (above 1: PgBouncer faster)");
     Ok(ExitCode::SUCCESS)
 }

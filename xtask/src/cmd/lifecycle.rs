@@ -41,6 +41,7 @@ pub(crate) fn up(ctx: &Ctx, args: &Up) -> CmdResult {
             "a new, empty cluster over the existing backup repository",
         );
     }
+    let stack = enable_profiles(ctx, stack, &args.profile)?;
     let report = stack.up(&ctx.progress())?;
     if let Some(recovered) = &report.recovered {
         println!("{recovered}");
@@ -68,9 +69,34 @@ pub(crate) fn up(ctx: &Ctx, args: &Up) -> CmdResult {
         stack.host(),
         stack.config.host_port()
     );
+    for addon in core_data_ops::addons::enabled(&stack.config) {
+        println!("  {addon}: running (`cargo xtask logs {addon}`)");
+    }
     println!("  cargo xtask psql             # psql as the superuser inside the container");
     println!("  cargo xtask service-urls     # connection URLs for applications");
     Ok(ExitCode::SUCCESS)
+}
+
+/// `up --profile NAME`: adds each named add-on to `COMPOSE_PROFILES` in `.env`
+/// (so later commands see it too) and says so.
+fn enable_profiles(ctx: &Ctx, stack: Stack, profiles: &[String]) -> anyhow::Result<Stack> {
+    let current = stack.config.get("COMPOSE_PROFILES").to_owned();
+    let mut wanted: Vec<&str> = current.split(',').filter(|p| !p.is_empty()).collect();
+    for profile in profiles {
+        if !wanted.contains(&profile.as_str()) {
+            wanted.push(profile);
+        }
+    }
+    let joined = wanted.join(",");
+    if joined == current {
+        return Ok(stack);
+    }
+    let config = Config::set_in_file(&ctx.paths, "COMPOSE_PROFILES", &joined)?;
+    ctx.progress().status(
+        "Enabled",
+        &format!("COMPOSE_PROFILES={joined} in `{}`", ctx.paths.env_file()),
+    );
+    Stack::new(ctx.paths.clone(), config)
 }
 
 pub(crate) fn down(ctx: &Ctx, args: &Down) -> CmdResult {
@@ -127,6 +153,11 @@ fn print_status(status: &StackStatus) {
             container.name, container.state, container.health, container.image
         );
     }
+    for service in &status.unhealthy_services {
+        println!(
+            "{service}: enabled in COMPOSE_PROFILES but not running healthy; `cargo xtask logs {service}` shows why, `cargo xtask up` starts it"
+        );
+    }
     if let Some(pending) = &status.interrupted_restore {
         println!(
             "restore: `{}` was interrupted at step {:?}; `cargo xtask up` finishes or rolls it back",
@@ -155,7 +186,7 @@ pub(crate) fn logs(ctx: &Ctx, args: &Logs) -> CmdResult {
     if args.follow {
         cmd_args.push("--follow");
     }
-    cmd_args.push("postgres");
+    cmd_args.push(&args.service);
     let status = stack
         .compose()
         .expression(&cmd_args)

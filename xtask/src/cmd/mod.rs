@@ -17,6 +17,7 @@ mod init;
 mod lifecycle;
 mod logical;
 mod output;
+mod pgbouncer;
 mod pgstat;
 mod psql;
 mod queue;
@@ -118,6 +119,8 @@ pub(crate) fn run(flags: Xtask) -> CmdResult {
         Command::AsyncQueue(AsyncQueueCommand::Install(args)) => queue::install(&ctx, &args),
         Command::AsyncQueue(AsyncQueueCommand::Status(args)) => queue::status(&ctx, &args),
         Command::Bench(BenchCommand::Queue(args)) => bench::queue(&ctx, &args),
+        Command::Pgbouncer(command) => pgbouncer::run(&ctx, &command),
+        Command::Bench(BenchCommand::Pgbouncer(args)) => bench::pgbouncer(&ctx, &args),
         Command::Completions(args) => completions::run(&args),
     }
 }
@@ -160,6 +163,7 @@ fn locking_name(command: &Command) -> Option<&'static str> {
         | Command::Image(_)
         | Command::Status(_)
         | Command::Logs(_)
+        | Command::Pgbouncer(_)
         | Command::Psql(_)
         | Command::ServiceUrls(_)
         | Command::Config(ConfigCommand::Show(_) | ConfigCommand::Check(_))

@@ -36,6 +36,8 @@ pub enum Kind {
     Names,
     /// A pg_cron schedule (five cron fields, or `N seconds`), or `off`.
     Schedule,
+    /// Comma-separated words, each one of the listed ones; may be empty.
+    Subset(&'static [&'static str]),
 }
 
 /// Where a key's default comes from when `.env` does not set it.
@@ -87,6 +89,7 @@ pub const KEYS: &[Key] = &[
     key("Stack", "NETWORK_SUBNET", Cidr, Static("172.30.0.0/24"), "Subnet of the stack's bridge network."),
     key("Stack", "POSTGRES_BIND_ADDRESS", Ipv4, Static("127.0.0.1"), "Host address the PostgreSQL port is published on."),
     key("Stack", "POSTGRES_HOST_PORT", Port, Static("5432"), "Host port PostgreSQL is published on."),
+    key("Stack", "COMPOSE_PROFILES", Subset(crate::addons::PROFILES), Static(""), "Add-on services to run besides postgres, comma-separated: pgbouncer, valkey, memcached (`cargo xtask up --profile NAME` adds one). Removing one here and running `up` stops and removes its container; its volume is kept."),
     key("Stack", "TZ", Word, Static("UTC"), "Time zone of the server and its logs."),
     key("Stack", "LOG_MAX_SIZE", Word, Static("10m"), "Docker `local` log driver: size of one log file."),
     key("Stack", "LOG_MAX_FILE", Int(1, 100), Static("5"), "Docker `local` log driver: number of rotated files kept."),
@@ -135,6 +138,17 @@ pub const KEYS: &[Key] = &[
     key("Maintenance", "MAINTENANCE_QUEUE_PURGE_SCHEDULE", Schedule, Static("45 3 * * *"), "Schedule of the retention of each job queue (`async-queue install`): completed jobs older than MAINTENANCE_QUEUE_RETENTION are deleted; `off` disables it."),
     key("Maintenance", "MAINTENANCE_QUEUE_RETENTION", Duration, Static("7d"), "How long a job queue keeps completed jobs (dead letters are kept until you remove them)."),
     key("Maintenance", "MAINTENANCE_LOCK_TIMEOUT", Duration, Static("5s"), "lock_timeout of the maintenance jobs' role (their statement_timeout is always 0)."),
+    key("PgBouncer", "PGBOUNCER_POOL_MODE", Choice(&["transaction", "session", "statement"]), Static("transaction"), "PgBouncer pool_mode: `transaction` (a server connection per transaction; prepared statements work through max_prepared_statements), `session` or `statement`."),
+    key("PgBouncer", "PGBOUNCER_DEFAULT_POOL_SIZE", Int(1, 10_000), Static("20"), "PgBouncer default_pool_size: server connections per database and user pair."),
+    key("PgBouncer", "PGBOUNCER_MIN_POOL_SIZE", Int(0, 10_000), Static("0"), "PgBouncer min_pool_size: server connections kept open per pool."),
+    key("PgBouncer", "PGBOUNCER_RESERVE_POOL_SIZE", Int(0, 10_000), Static("0"), "PgBouncer reserve_pool_size: extra server connections a waiting pool may use."),
+    key("PgBouncer", "PGBOUNCER_MAX_DB_CONNECTIONS", Int(0, 10_000), Static("0"), "PgBouncer max_db_connections: server connections per database across users (0: no limit besides the pools)."),
+    key("PgBouncer", "PGBOUNCER_MAX_CLIENT_CONN", Int(1, 100_000), Static("2000"), "PgBouncer max_client_conn: client connections it accepts."),
+    key("PgBouncer", "PGBOUNCER_MAX_PREPARED_STATEMENTS", Int(0, 100_000), Static("200"), "PgBouncer max_prepared_statements: protocol-level prepared statements tracked per server connection (0 turns the support off)."),
+    key("PgBouncer", "PGBOUNCER_BIND_ADDRESS", Ipv4, Static("127.0.0.1"), "Host address PgBouncer's port is published on."),
+    key("PgBouncer", "PGBOUNCER_HOST_PORT", Port, Static("6432"), "Host port PgBouncer is published on."),
+    key("PgBouncer", "PGBOUNCER_MEMORY_LIMIT", Size, Static("256MB"), "PgBouncer container memory limit."),
+    key("PgBouncer", "PGBOUNCER_CPU_LIMIT", Float(0.1, 1024.0), Static("1"), "PgBouncer container CPU limit (cores; PgBouncer uses one)."),
     key("Audits", "AUDIT_DEAD_TUPLES_MIN", Int(0, 1_000_000_000_000), Static("1000"), "`audit autovacuum`: a table needs vacuum with at least this many dead tuples ..."),
     key("Audits", "AUDIT_DEAD_TUPLE_RATIO", Float(0.0, 1.0), Static("0.2"), "... that are at least this share of its live plus dead tuples."),
     key("Audits", "AUDIT_WRAPAROUND_PERCENT", Float(0.1, 100.0), Static("40"), "`audit autovacuum`: transaction-ID or multixact age, in percent of the 2^31 limit, that is a finding."),

@@ -285,6 +285,35 @@ impl Config {
         envfile::render(&self.values, &self.derived)
     }
 
+    /// Sets one key in `.env`, keeping every other line as it is (the key's
+    /// line replaced, or appended when `.env` predates the key). The new text
+    /// is checked as a whole before it is written; returns the new configuration.
+    pub fn set_in_file(paths: &Paths, key: &str, value: &str) -> anyhow::Result<Config> {
+        let file = paths.env_file();
+        let text =
+            std::fs::read_to_string(&file).with_context(|| format!("failed to read `{file}`"))?;
+        let prefix = format!("{key}=");
+        let mut found = false;
+        let mut out: String = text
+            .lines()
+            .map(|line| {
+                if line.starts_with(&prefix) {
+                    found = true;
+                    format!("{key}={value}\n")
+                } else {
+                    format!("{line}\n")
+                }
+            })
+            .collect();
+        if !found {
+            out.push_str(&format!("{key}={value}\n"));
+        }
+        let config = Config::parse(file.as_str(), &out)?;
+        crate::fsutil::write_atomic(&file, out.as_bytes(), 0o644)
+            .with_context(|| format!("failed to write `{file}`"))?;
+        Ok(config)
+    }
+
     /// Writes `.env` atomically (temp file, then rename) with mode 0644: it holds no secrets.
     pub fn write(&self, path: &Utf8Path) -> anyhow::Result<()> {
         crate::fsutil::write_atomic(path, self.to_env_text().as_bytes(), 0o644)
@@ -305,7 +334,7 @@ mod tests {
         let config = parse("").unwrap();
         for key in keys::KEYS
             .iter()
-            .filter(|key| key.kind != keys::Kind::Names)
+            .filter(|key| !matches!(key.kind, keys::Kind::Names | keys::Kind::Subset(_)))
         {
             assert!(!config.get(key.name).is_empty(), "{} is empty", key.name);
         }

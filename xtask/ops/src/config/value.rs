@@ -78,6 +78,18 @@ pub fn check(kind: Kind, raw: &str) -> Result<String, String> {
             Ok(names.join(","))
         }
         Kind::Schedule => check_schedule(raw).map(str::to_owned),
+        Kind::Subset(options) => {
+            let mut chosen: Vec<&str> = Vec::new();
+            for word in raw.split(',').map(str::trim).filter(|w| !w.is_empty()) {
+                if !options.contains(&word) {
+                    return Err(format!("`{word}` is not one of {}", options.join(", ")));
+                }
+                if !chosen.contains(&word) {
+                    chosen.push(word);
+                }
+            }
+            Ok(chosen.join(","))
+        }
         Kind::Word => {
             if !raw.is_empty()
                 && raw
@@ -322,6 +334,13 @@ mod tests {
             Err("expected one of zst, lz4".to_owned())
         );
         assert_eq!(check(Kind::Names, ""), Ok(String::new()));
+        let profiles = Kind::Subset(&["valkey", "pgbouncer"]);
+        assert_eq!(check(profiles, ""), Ok(String::new()));
+        assert_eq!(
+            check(profiles, "pgbouncer, valkey,pgbouncer"),
+            Ok("pgbouncer,valkey".to_owned())
+        );
+        assert!(check(profiles, "pgbouncer,redis").is_err());
         assert_eq!(check(Kind::Names, "a, b"), Ok("a,b".to_owned()));
         assert!(check(Kind::Names, "a,B").is_err());
     }

@@ -151,26 +151,40 @@ pub fn ensure(
     let context = stage_context(&paths.postgres_dir(), &binary)?;
     let context_dir =
         Utf8Path::from_path(context.path()).context("the temporary directory is not UTF-8")?;
+    docker_build(image, &hash, &base_image, &args, context_dir, progress)?;
+    Ok(Outcome::Built)
+}
+
+/// `docker build` of `context` as `image`, labelled with its inputs' `hash`
+/// and base, with the build arguments; the build's output streams as detail.
+pub fn docker_build(
+    image: &str,
+    hash: &str,
+    base_image: &str,
+    args: &[(&str, String)],
+    context: &Utf8Path,
+    progress: &dyn Progress,
+) -> anyhow::Result<()> {
     progress.status("Building", &format!("image {image} on {base_image}"));
     let started = std::time::Instant::now();
     let mut cmd: Vec<String> = vec!["build".into(), "--tag".into(), image.to_owned()];
     cmd.extend(["--label".into(), format!("{INPUTS_LABEL}={hash}")]);
     cmd.extend(["--label".into(), format!("{BASE_LABEL}={base_image}")]);
-    for (name, value) in &args {
+    for (name, value) in args {
         cmd.extend(["--build-arg".into(), format!("{name}={value}")]);
     }
-    cmd.push(context_dir.as_str().to_owned());
+    cmd.push(context.as_str().to_owned());
     process::stream(
         duct::cmd("docker", &cmd),
         &format!("docker build {image}"),
         |line| progress.detail(line),
     )
-    .with_context(|| format!("failed to build image `{image}`"))?;
+    .with_context(|| format!("failed to build image `{image}` from `{context}`"))?;
     progress.status(
         "Built",
         &format!("image {image} in {:.0}s", started.elapsed().as_secs_f64()),
     );
-    Ok(Outcome::Built)
+    Ok(())
 }
 
 #[cfg(test)]

@@ -126,6 +126,14 @@ pub const SERVICE_RIGHTS: &[ServiceRights] = &[
         predefined: &["pg_maintain"],
         bypass_rls: false,
     },
+    // PgBouncer's `auth_user` (profile `pgbouncer`): no predefined role at all;
+    // it may only execute `core_data_pgbouncer.lookup` in `postgres`
+    // (`addons::pgbouncer::auth`), and every session is read-only.
+    ServiceRights {
+        role: crate::addons::pgbouncer::AUTH_ROLE,
+        predefined: &[],
+        bypass_rls: false,
+    },
 ];
 
 /// `role`'s entry in `SERVICE_RIGHTS`, if it is a service role.
@@ -134,7 +142,7 @@ pub fn service_rights(role: &str) -> Option<&'static ServiceRights> {
 }
 
 /// Creates service role `role` with its password and the rights `SERVICE_RIGHTS` lists.
-fn create_service_role(
+pub(crate) fn create_service_role(
     client: &mut postgres::Client,
     role: &str,
     password: &str,
@@ -147,10 +155,12 @@ fn create_service_role(
     if rights.bypass_rls {
         sql.push_str(&format!("ALTER ROLE {quoted} BYPASSRLS; "));
     }
-    sql.push_str(&format!(
-        "GRANT {} TO {quoted}",
-        rights.predefined.join(", ")
-    ));
+    if !rights.predefined.is_empty() {
+        sql.push_str(&format!(
+            "GRANT {} TO {quoted}",
+            rights.predefined.join(", ")
+        ));
+    }
     client
         .batch_execute(&sql)
         .with_context(|| format!("failed to grant `{role}` its rights"))

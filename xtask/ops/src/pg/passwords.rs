@@ -50,6 +50,13 @@ pub fn service_logins(paths: &Paths, config: &crate::config::Config) -> Vec<Serv
             file: secrets::auditor_password_file(paths),
         },
     ];
+    if crate::addons::pgbouncer::enabled(config) {
+        logins.push(ServiceLogin {
+            role: crate::addons::pgbouncer::AUTH_ROLE.to_owned(),
+            file: crate::addons::Addon::PgBouncer
+                .secret_file(paths, crate::addons::pgbouncer::AUTH_PASSWORD),
+        });
+    }
     for db in config.databases() {
         if !logins.iter().any(|login| login.role == db.owner) {
             logins.push(ServiceLogin {

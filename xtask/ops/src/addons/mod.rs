@@ -1,0 +1,169 @@
+//! The add-on services: PgBouncer, ValKey and Memcached, each a compose
+//! profile of the same name with its own image built from Debian packages
+//! (`addons/<name>/Dockerfile`), its templates (`addons/<name>/conf/*.j2`,
+//! rendered into `rendered/<name>/`), generated secrets
+//! (`secrets/<name>/`), a certificate signed by the stack's CA and a seccomp
+//! profile (`seccomp/<name>.json`). `COMPOSE_PROFILES` in `.env` says which run.
+
+pub mod image;
+pub mod lifecycle;
+pub mod pgbouncer;
+pub mod render;
+
+use camino::Utf8PathBuf;
+
+use crate::config::Config;
+use crate::paths::Paths;
+use crate::progress::Progress;
+
+/// The profile names `COMPOSE_PROFILES` accepts, in [`Addon::ALL`]'s order.
+pub const PROFILES: &[&str] = &["pgbouncer", "valkey", "memcached"];
+
+/// One add-on service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Addon {
+    PgBouncer,
+    Valkey,
+    Memcached,
+}
+
+impl Addon {
+    pub const ALL: [Addon; 3] = [Addon::PgBouncer, Addon::Valkey, Addon::Memcached];
+
+    /// The compose service, profile and directory name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Addon::PgBouncer => PROFILES[0],
+            Addon::Valkey => PROFILES[1],
+            Addon::Memcached => PROFILES[2],
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Addon> {
+        Addon::ALL.into_iter().find(|addon| addon.name() == name)
+    }
+
+    /// The image compose runs (`image:` in compose.yaml).
+    pub fn image(self) -> String {
+        format!("core-data/{}:trixie", self.name())
+    }
+
+    /// The generated passwords this service needs, by secret name: each is
+    /// `secrets/<name>/<secret>` and, in compose, the secret `<name>_<secret>`.
+    pub fn passwords(self) -> &'static [&'static str] {
+        match self {
+            Addon::PgBouncer => pgbouncer::PASSWORDS,
+            Addon::Valkey => &[],
+            Addon::Memcached => &[],
+        }
+    }
+
+    /// `addons/<name>/` in the repository: the Dockerfile and templates.
+    pub fn source_dir(self, paths: &Paths) -> Utf8PathBuf {
+        paths.repo().join("addons").join(self.name())
+    }
+
+    /// `secrets/<name>/` in the state directory.
+    pub fn secrets_dir(self, paths: &Paths) -> Utf8PathBuf {
+        paths.secrets_dir().join(self.name())
+    }
+
+    /// The file holding one of [`Addon::passwords`].
+    pub fn secret_file(self, paths: &Paths, secret: &str) -> Utf8PathBuf {
+        self.secrets_dir(paths).join(secret)
+    }
+
+    /// `rendered/<name>/`: the rendered templates, mounted at `/etc/core_data/conf`.
+    pub fn rendered_dir(self, paths: &Paths) -> Utf8PathBuf {
+        paths.rendered_dir().join(self.name())
+    }
+
+    /// The names the service's certificate carries: the compose service, its
+    /// container, and loopback when it is published on the host.
+    pub fn tls_names(self, config: &Config) -> Vec<String> {
+        let mut names = vec![self.name().to_owned(), config.container_name(self.name())];
+        if self == Addon::PgBouncer {
+            names.extend(["localhost", "127.0.0.1", "::1"].map(str::to_owned));
+            let bind = config.get("PGBOUNCER_BIND_ADDRESS");
+            if !matches!(bind, "0.0.0.0" | "127.0.0.1") {
+                names.push(bind.to_owned());
+            }
+        }
+        names
+    }
+}
+
+impl std::fmt::Display for Addon {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The add-ons `COMPOSE_PROFILES` enables, in [`Addon::ALL`]'s order.
+pub fn enabled(config: &Config) -> Vec<Addon> {
+    let profiles: Vec<&str> = config.get("COMPOSE_PROFILES").split(',').collect();
+    Addon::ALL
+        .into_iter()
+        .filter(|addon| profiles.contains(&addon.name()))
+        .collect()
+}
+
+/// Makes every enabled add-on's files what `.env` says: passwords,
+/// certificate, rendered templates and the service's own derived files.
+/// Returns the add-ons whose files changed (their containers must be re-created).
+pub fn prepare(
+    paths: &Paths,
+    config: &Config,
+    progress: &dyn Progress,
+) -> anyhow::Result<Vec<Addon>> {
+    let mut changed = Vec::new();
+    for addon in enabled(config) {
+        let mut files_changed = false;
+        crate::fsutil::ensure_dir(&addon.secrets_dir(paths), 0o700)?;
+        for secret in addon.passwords() {
+            let file = addon.secret_file(paths, secret);
+            if crate::secrets::write_new(
+                &file,
+                &crate::secrets::generate_password(),
+                false,
+                config,
+            )? {
+                progress.status("Generated", file.as_str());
+                files_changed = true;
+            }
+        }
+        let (tls, issued) =
+            crate::tls::ensure_service(paths, config, addon.name(), &addon.tls_names(config))?;
+        if issued {
+            progress.status("Issued", &format!("{} for {addon}", tls.cert));
+            files_changed = true;
+        }
+        for name in render::write(paths, config, addon)? {
+            progress.status("Rendered", addon.rendered_dir(paths).join(name).as_str());
+            files_changed = true;
+        }
+        let derived = match addon {
+            Addon::PgBouncer => pgbouncer::prepare(paths, config)?,
+            Addon::Valkey | Addon::Memcached => false,
+        };
+        if files_changed || derived {
+            changed.push(addon);
+        }
+    }
+    Ok(changed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_match_the_profiles() {
+        for addon in Addon::ALL {
+            assert_eq!(Addon::from_name(addon.name()), Some(addon));
+            assert!(PROFILES.contains(&addon.name()));
+        }
+        assert_eq!(Addon::from_name("postgres"), None);
+    }
+}
