@@ -34,14 +34,16 @@ pub struct ServiceUrls {
 /// One URL and what it connects as.
 #[derive(Debug, Clone, Serialize)]
 pub struct ServiceUrl {
-    /// The variable it is printed as: `SUPERUSER_URL` or `DATABASE_URL_<DATABASE>`.
+    /// The variable it is printed as: `SUPERUSER_URL`, `DATABASE_URL_<DATABASE>` or
+    /// `POOLED_DATABASE_URL_<DATABASE>` (through PgBouncer).
     pub name: String,
     pub user: String,
     pub database: String,
     pub url: String,
 }
 
-/// The superuser's URL (database `postgres`), then one per application database as its owner.
+/// The superuser's URL (database `postgres`), then one per application database as its owner,
+/// each followed by its URL through PgBouncer (`POOLED_DATABASE_URL_<DB>`) when the profile is on.
 pub fn service_urls(
     paths: &Paths,
     config: &Config,
@@ -49,7 +51,12 @@ pub fn service_urls(
 ) -> anyhow::Result<ServiceUrls> {
     let ca = tls::files(paths).ca_cert;
     let ca = ca.canonicalize_utf8().unwrap_or(ca);
-    let url = |name: String, user: &str, password_file: Utf8PathBuf, database: &str| {
+    let pooled = crate::addons::pgbouncer::enabled(config);
+    let url = |name: String,
+               user: &str,
+               password_file: Utf8PathBuf,
+               database: &str,
+               (host, port): (&str, u16)| {
         let credentials = if show_passwords {
             format!(
                 "{}:{}",
@@ -64,18 +71,18 @@ pub fn service_urls(
             user: user.to_owned(),
             database: database.to_owned(),
             url: format!(
-                "postgresql://{credentials}@{}:{}/{}?sslmode=verify-full&sslrootcert={ca}",
-                config.client_host(),
-                config.host_port(),
+                "postgresql://{credentials}@{host}:{port}/{}?sslmode=verify-full&sslrootcert={ca}",
                 encode(database)
             ),
         })
     };
+    let direct = (config.client_host(), config.host_port());
     let mut urls = vec![url(
         "SUPERUSER_URL".to_owned(),
         config.superuser(),
         secrets::superuser_password_file(paths),
         "postgres",
+        direct,
     )?];
     for db in config.databases() {
         urls.push(url(
@@ -83,7 +90,20 @@ pub fn service_urls(
             &db.owner,
             secrets::role_password_file(paths, &db.owner),
             &db.name,
+            direct,
         )?);
+        if pooled {
+            urls.push(url(
+                format!("POOLED_DATABASE_URL_{}", db.name.to_uppercase()),
+                &db.owner,
+                secrets::role_password_file(paths, &db.owner),
+                &db.name,
+                (
+                    crate::addons::pgbouncer::client_host(config),
+                    crate::addons::pgbouncer::host_port(config),
+                ),
+            )?);
+        }
     }
     Ok(ServiceUrls {
         passwords_included: show_passwords,

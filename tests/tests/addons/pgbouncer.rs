@@ -1,0 +1,334 @@
+//! PgBouncer: SCRAM through `auth_query`, TLS both ways, transaction pooling
+//! with prepared statements, 1,000 clients over at most 20 server connections,
+//! the admin console commands, the confinement, and the profile turned off.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use core_data_ops::addons::pgbouncer::{self, load};
+use core_data_ops::addons::Addon;
+use core_data_tests::TestStack;
+
+use super::cli;
+
+/// A TLS-verified connection to PgBouncer's published port.
+fn pooled(
+    t: &TestStack,
+    user: &str,
+    password: &str,
+    database: &str,
+) -> anyhow::Result<postgres::Client> {
+    let ca = core_data_ops::tls::files(t.paths()).ca_cert;
+    let target = core_data_ops::pg::Target {
+        host: pgbouncer::client_host(&t.stack.config),
+        port: pgbouncer::host_port(&t.stack.config),
+        user,
+        database,
+        ca_cert: &ca,
+    };
+    core_data_ops::pg::connect(&target, password)
+}
+
+fn app_login(t: &TestStack) -> (String, String, String) {
+    let db = t.stack.config.databases().remove(0);
+    let password = core_data_ops::secrets::read(&core_data_ops::secrets::role_password_file(
+        t.paths(),
+        &db.owner,
+    ))
+    .unwrap();
+    (db.owner, password, db.name)
+}
+
+pub(crate) fn clients_authenticate_through_the_lookup(t: &TestStack) {
+    let (user, password, db) = app_login(t);
+    let mut client =
+        pooled(t, &user, &password, &db).expect("the app owner connects through PgBouncer");
+    let row = client
+        .query_one("SELECT current_user::text, inet_server_port(), ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()", &[])
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), user);
+    assert_eq!(row.get::<_, i32>(1), 5432, "the server side is postgres");
+    assert!(row.get::<_, bool>(2), "PgBouncer reaches postgres over TLS");
+
+    // Protocol-level prepared statements in transaction mode: prepared once,
+    // executed in many transactions that may land on different server connections.
+    let statement = client.prepare("SELECT $1::int + 1").unwrap();
+    for i in 0..50 {
+        let mut tx = client.transaction().unwrap();
+        let value: i32 = tx.query_one(&statement, &[&i]).unwrap().get(0);
+        assert_eq!(value, i + 1);
+        tx.commit().unwrap();
+    }
+
+    // A wrong password, the superuser (the lookup never answers for one), and no TLS are refused.
+    let wrong = pooled(t, &user, "not-the-password", &db).expect_err("a wrong password is refused");
+    assert!(format!("{wrong:#}").contains("password"), "{wrong:#}");
+    let su_password =
+        core_data_ops::secrets::read(&core_data_ops::secrets::superuser_password_file(t.paths()))
+            .unwrap();
+    pooled(t, t.stack.config.superuser(), &su_password, "postgres")
+        .expect_err("a superuser is not let in through PgBouncer");
+    let mut plain = postgres::Config::new();
+    plain
+        .host(pgbouncer::client_host(&t.stack.config))
+        .port(pgbouncer::host_port(&t.stack.config))
+        .user(&user)
+        .password(password.as_str())
+        .dbname(&db)
+        .ssl_mode(postgres::config::SslMode::Disable)
+        .connect_timeout(Duration::from_secs(10));
+    let refused = plain
+        .connect(postgres::NoTls)
+        .expect_err("a client without TLS is refused");
+    assert!(
+        format!("{refused:#}").to_lowercase().contains("ssl")
+            || format!("{refused:#}").contains("TLS"),
+        "{refused:#}"
+    );
+
+    // A role that may not log in now is not let in either.
+    t.sql(
+        "postgres",
+        "CREATE ROLE expired_user LOGIN PASSWORD 'Expired-pw-1' VALID UNTIL '2001-01-01'",
+    );
+    pooled(t, "expired_user", "Expired-pw-1", &db).expect_err("an expired role is refused");
+}
+
+pub(crate) fn the_auth_role_reads_only_the_lookup(t: &TestStack) {
+    let password = core_data_ops::secrets::read(
+        &Addon::PgBouncer.secret_file(t.paths(), pgbouncer::AUTH_PASSWORD),
+    )
+    .unwrap();
+    let (app_user, _, app_db) = app_login(t);
+    t.sql(&app_db, "CREATE TABLE IF NOT EXISTS addons_secret_rows (v text); INSERT INTO addons_secret_rows VALUES ('x')");
+    let mut auth = t
+        .stack
+        .connect_as(pgbouncer::AUTH_ROLE, &password, "postgres")
+        .expect("the auth role logs in to postgres");
+    let super_or_member: (bool, i64) = {
+        let row = auth
+            .query_one(
+                "SELECT rolsuper, (SELECT count(*) FROM pg_auth_members WHERE member = r.oid) \
+                 FROM pg_roles r WHERE rolname = current_user",
+                &[],
+            )
+            .unwrap();
+        (row.get(0), row.get(1))
+    };
+    assert_eq!(
+        super_or_member,
+        (false, 0),
+        "not a superuser, member of nothing"
+    );
+    let found = auth
+        .query(pgbouncer::auth::AUTH_QUERY, &[&app_user])
+        .unwrap();
+    assert_eq!(found.len(), 1);
+    assert!(found[0].get::<_, String>(1).starts_with("SCRAM-SHA-256$"));
+    for denied in [
+        "SELECT rolpassword FROM pg_authid",
+        "SELECT * FROM core_data_audit.roles()",
+        "SELECT pg_read_file('postgresql.conf')",
+        "CREATE TABLE t (a int)",
+    ] {
+        let err = auth.batch_execute(denied).expect_err(denied);
+        let message = core_data_ops::pg::server_message(&err);
+        assert!(
+            message.contains("permission denied") || message.contains("read-only transaction"),
+            "`{denied}`: {message}"
+        );
+    }
+    let mut in_app = t
+        .stack
+        .connect_as(pgbouncer::AUTH_ROLE, &password, &app_db)
+        .expect("connect to the app database");
+    let err = in_app
+        .batch_execute("SELECT * FROM addons_secret_rows")
+        .expect_err("application tables are not readable");
+    assert!(core_data_ops::pg::server_message(&err).contains("permission denied"));
+}
+
+pub(crate) fn a_thousand_clients_share_twenty_server_connections(t: &TestStack) {
+    let (user, password, db) = app_login(t);
+    let login = load::Login {
+        user: &user,
+        password: &password,
+        database: &db,
+    };
+    load::pgbench(
+        &t.stack,
+        load::Route::Direct,
+        &login,
+        &["--initialize", "--quiet", "--scale=1"],
+    )
+    .unwrap_or_else(|err| panic!("pgbench --initialize: {err:#}"));
+    // Watch the server side while the clients run: the app owner's backends.
+    let stop = Arc::new(AtomicBool::new(false));
+    let watcher = {
+        let stop = Arc::clone(&stop);
+        let mut admin = t.stack.connect("postgres").unwrap();
+        let mut console = pgbouncer::admin::console(&t.stack).unwrap();
+        let user = user.clone();
+        std::thread::spawn(move || {
+            let (mut max_servers, mut max_clients) = (0_i64, 0_i64);
+            while !stop.load(Ordering::Relaxed) {
+                let servers: i64 = admin
+                    .query_one(
+                        "SELECT count(*) FROM pg_stat_activity WHERE usename = $1 AND backend_type = 'client backend'",
+                        &[&user],
+                    )
+                    .unwrap()
+                    .get(0);
+                max_servers = max_servers.max(servers);
+                let clients = console
+                    .simple_query("SHOW POOLS")
+                    .unwrap()
+                    .into_iter()
+                    .filter_map(|m| match m {
+                        postgres::SimpleQueryMessage::Row(row)
+                            if row.get("user") == Some(user.as_str()) =>
+                        {
+                            let n = |c: &str| {
+                                row.get(c).and_then(|v| v.parse::<i64>().ok()).unwrap_or(0)
+                            };
+                            Some(n("cl_active") + n("cl_waiting"))
+                        }
+                        _ => None,
+                    })
+                    .sum::<i64>();
+                max_clients = max_clients.max(clients);
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            (max_servers, max_clients)
+        })
+    };
+    let report = load::pgbench(
+        &t.stack,
+        load::Route::Pooled,
+        &login,
+        &[
+            "--client=1000",
+            "--jobs=2",
+            "--transactions=5",
+            "--builtin=simple-update",
+            "--protocol=prepared",
+            "--no-vacuum",
+        ],
+    )
+    .unwrap_or_else(|err| panic!("1000 clients through PgBouncer: {err:#}"));
+    stop.store(true, Ordering::Relaxed);
+    let (max_servers, max_clients) = watcher.join().unwrap();
+    assert_eq!(
+        load::count(&report, "number of transactions actually processed"),
+        Some(5000),
+        "{report}"
+    );
+    assert_eq!(
+        load::count(&report, "number of failed transactions"),
+        Some(0),
+        "{report}"
+    );
+    assert!(
+        max_servers <= 20,
+        "at most 20 server connections, saw {max_servers}"
+    );
+    assert!(
+        max_servers > 0,
+        "the watcher saw no server connection at all"
+    );
+    assert!(
+        max_clients >= 900,
+        "about 1000 clients at once, saw at most {max_clients}:\n{report}"
+    );
+    eprintln!("pgbouncer load: {max_clients} clients at once over at most {max_servers} server connections");
+}
+
+pub(crate) fn commands_and_confinement(t: &TestStack) {
+    let out = cli(t, &["pgbouncer", "pools"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    let (user, _, db) = app_login(t);
+    assert!(
+        out.stdout
+            .lines()
+            .any(|line| line.contains(&db) && line.contains(&user) && line.contains("transaction")),
+        "{out}"
+    );
+    let out = cli(t, &["pgbouncer", "stats", "--format", "json"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    let stats: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(stats["command"], "SHOW STATS");
+    assert!(stats["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c == "total_xact_count"));
+    let out = cli(t, &["pgbouncer", "clients"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    let out = cli(t, &["pgbouncer", "reload"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    std::thread::sleep(Duration::from_secs(1));
+    let out = cli(t, &["status"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    assert!(out.stdout.contains("pgbouncer"), "{out}");
+    let out = cli(t, &["service-urls"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    let port = pgbouncer::host_port(&t.stack.config).to_string();
+    assert!(
+        out.stdout.lines().any(|l| l
+            .starts_with(&format!("POOLED_DATABASE_URL_{}", db.to_uppercase()))
+            && l.contains(&port)),
+        "{out}"
+    );
+    let out = cli(t, &["logs", "pgbouncer", "--tail", "20"]);
+    assert_eq!(out.code, Some(0), "{out}");
+
+    // The confinement, read back through the Docker API.
+    let container = t.stack.config.container_name("pgbouncer");
+    let inspect = t
+        .stack
+        .docker
+        .inspect_container(&container)
+        .unwrap()
+        .unwrap();
+    let host = inspect.host_config.unwrap();
+    let profile: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(t.paths().repo().join("seccomp/pgbouncer.json")).unwrap(),
+    )
+    .unwrap();
+    let applied = host
+        .security_opt
+        .unwrap_or_default()
+        .into_iter()
+        .find_map(|opt| opt.strip_prefix("seccomp=").map(str::to_owned))
+        .expect("a seccomp profile is applied");
+    let applied: serde_json::Value = serde_json::from_str(&applied).unwrap();
+    assert_eq!(
+        applied, profile,
+        "the container runs under seccomp/pgbouncer.json"
+    );
+    assert_eq!(host.readonly_rootfs, Some(true));
+    assert_eq!(host.cap_drop.unwrap_or_default(), vec!["ALL".to_owned()]);
+    let config = inspect.config.unwrap();
+    assert_eq!(
+        config.user.as_deref(),
+        Some(format!("{}:{}", t.stack.config.uid(), t.stack.config.gid()).as_str())
+    );
+}
+
+pub(crate) fn turning_the_profile_off_removes_the_service(t: &mut TestStack) {
+    t.set("COMPOSE_PROFILES", "");
+    let out = cli(t, &["up"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    let container = t.stack.config.container_name("pgbouncer");
+    assert!(
+        t.stack
+            .docker
+            .inspect_container(&container)
+            .unwrap()
+            .is_none(),
+        "the pgbouncer container is removed when its profile is off"
+    );
+    let out = cli(t, &["status"]);
+    assert_eq!(out.code, Some(0), "{out}");
+}
