@@ -112,12 +112,15 @@ pub fn tps(output: &str) -> anyhow::Result<f64> {
         .with_context(|| format!("no `tps = ` line in pgbench's output:\n{output}"))
 }
 
-/// A figure of pgbench's report such as `number of failed transactions: 0 (0.000%)`.
+/// A figure of pgbench's report such as `number of failed transactions: 0 (0.000%)` or
+/// `number of transactions actually processed: 5000/5000` (the part before the slash).
 pub fn count(output: &str, label: &str) -> Option<u64> {
     output.lines().find_map(|line| {
         line.strip_prefix(label)?
             .trim_start_matches(':')
             .split_whitespace()
+            .next()?
+            .split('/')
             .next()?
             .parse()
             .ok()
@@ -140,5 +143,9 @@ mod tests {
                       tps = 1234.5 (without initial connection time)\n";
         assert_eq!(tps(report).unwrap(), 1234.5);
         assert_eq!(count(report, "number of failed transactions"), Some(0));
+        assert_eq!(
+            count(report, "number of transactions actually processed"),
+            Some(5000)
+        );
     }
 }
