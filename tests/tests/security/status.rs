@@ -26,7 +26,7 @@ fn container<'a>(report: &'a Value, name: &str) -> &'a Value {
 }
 
 /// Every check of `security status` on `t`, which must be up. Leaves the stack as it found it.
-pub fn walk(t: &TestStack) {
+pub(crate) fn walk(t: &TestStack) {
     let state = t.paths().state().to_owned();
     let config = &t.stack.config;
     let postgres = config.container_name("postgres");
