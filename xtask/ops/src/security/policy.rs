@@ -191,10 +191,17 @@ pub fn evaluate(container: &Inspected, context: &Context) -> ContainerSecurity {
         fall_short(
             "capabilities",
             format!(
-                "adds {} (allowed for `{}`: [{}])",
+                "adds {}; the policy allows {} {}",
                 extra.join(", "),
-                service.unwrap_or("a container of no service"),
-                allowed.join(", ")
+                service.map_or_else(
+                    || "a container of no service".to_owned(),
+                    |service| format!("`{service}`")
+                ),
+                if allowed.is_empty() {
+                    "none".to_owned()
+                } else {
+                    allowed.join(", ")
+                }
             ),
         );
     }
