@@ -4,8 +4,11 @@
 //! the check `up` makes first (`security::apparmor::ensure_loaded`) refuses on a
 //! host without AppArmor or with a profile not loaded, and `doctor` fails its
 //! AppArmor line on a host without it. `security apparmor-load` on a host
-//! without AppArmor says so and exits 0.
+//! without AppArmor says so and exits 0. Every profile of `apparmor/` compiles
+//! with `apparmor_parser` (and a broken one is refused).
 
+use camino::Utf8PathBuf;
+use core_data_ops::paths::Paths;
 use core_data_ops::security::apparmor::{self, HostAppArmor};
 use core_data_tests::{xtask, TestStack};
 
@@ -71,4 +74,34 @@ pub(crate) fn setting(t: &mut TestStack) {
 
     t.set("APPARMOR", "disabled");
     assert_eq!(apparmor_entries(t), ["docker-default", "docker-default"]);
+}
+
+/// Every profile of `apparmor/` compiles; a copy with one broken rule does not.
+/// Needs `apparmor_parser` (package `apparmor`): without it the check fails in
+/// CI and is skipped loudly elsewhere.
+pub(crate) fn profiles_compile() {
+    if !core_data_ops::process::on_path("apparmor_parser") {
+        if std::env::var_os("CI").is_some() {
+            panic!("`apparmor_parser` is required in CI (apt-get install apparmor)");
+        }
+        eprintln!("\n!!!!! SKIPPING the AppArmor profile compile check: `apparmor_parser` is not installed (apt-get install apparmor).\n");
+        return;
+    }
+    let repo = Paths::from_repo(None);
+    let profiles = apparmor::check_syntax(&repo).unwrap_or_else(|err| panic!("{err:#}"));
+    assert!(
+        profiles.iter().any(|p| p.name == "core_data_postgres"),
+        "{profiles:?}"
+    );
+
+    let copy = tempfile::tempdir().unwrap();
+    let root = Utf8PathBuf::from_path_buf(copy.path().to_owned()).unwrap();
+    std::fs::create_dir(root.join("apparmor")).unwrap();
+    let text = std::fs::read_to_string(repo.repo().join("apparmor/core_data_postgres.profile"))
+        .unwrap()
+        .replace("/usr/** rmix,", "/usr/** rmixq,");
+    std::fs::write(root.join("apparmor/core_data_postgres.profile"), text).unwrap();
+    let err = apparmor::check_syntax(&Paths::new(root.clone(), root))
+        .expect_err("a profile with a bad permission must not compile");
+    assert!(format!("{err:#}").contains("does not compile"), "{err:#}");
 }

@@ -3,7 +3,8 @@
 //! property, on a container of the project started without `cap_drop`
 //! (`status::walk`, which other stacks' tests call too); `APPARMOR=enabled`
 //! reaches compose as each service's profile, and is refused before anything
-//! changes where the host cannot apply it (`apparmor::setting`).
+//! changes where the host cannot apply it (`apparmor::setting`); every profile
+//! of `apparmor/` compiles (`apparmor::profiles_compile`).
 
 mod apparmor;
 mod status;
@@ -19,4 +20,9 @@ fn security_full_workflow() {
     t.up();
     status::walk(&t);
     apparmor::setting(&mut t);
+}
+
+#[test]
+fn apparmor_profiles_compile() {
+    apparmor::profiles_compile();
 }

@@ -70,6 +70,9 @@ pub(crate) fn walk(t: &TestStack) {
         for secret in c["secrets"].as_array().unwrap() {
             assert_eq!(secret["read_only"], true, "{c:#}");
         }
+        for port in c["ports"].as_array().unwrap() {
+            assert_eq!(port["host_ip"], c["bind_address"], "{c:#}");
+        }
     }
     let pg = container(&report, &postgres);
     assert_eq!(pg["service"], "postgres");

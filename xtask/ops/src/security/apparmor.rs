@@ -230,6 +230,20 @@ pub fn load_all(paths: &Paths) -> anyhow::Result<Loaded> {
     Ok(Loaded::Profiles(profiles))
 }
 
+/// Compiles every profile of `apparmor/` with `apparmor_parser -Q -K` (no
+/// kernel load, no cache): a syntax check that changes nothing and needs
+/// neither root nor a host with AppArmor, only `apparmor_parser`.
+pub fn check_syntax(paths: &Paths) -> anyhow::Result<Vec<Profile>> {
+    let profiles = profiles(paths)?;
+    let sh = Shell::new()?;
+    for profile in &profiles {
+        let file = &profile.file;
+        process::host(cmd!(sh, "apparmor_parser -Q -K {file}"))
+            .with_context(|| format!("the AppArmor profile `{file}` does not compile"))?;
+    }
+    Ok(profiles)
+}
+
 /// True when this process holds capability number `cap` (`CapEff` of /proc/self/status).
 fn has_capability(cap: u32) -> bool {
     std::fs::read_to_string("/proc/self/status")

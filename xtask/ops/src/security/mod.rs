@@ -24,7 +24,8 @@ pub use seccomp::{OurProfiles, Seccomp};
 pub struct SecurityReport {
     /// `COMPOSE_PROJECT_NAME`.
     pub project: String,
-    /// `POSTGRES_BIND_ADDRESS`; when it is loopback every published port must be.
+    /// `POSTGRES_BIND_ADDRESS`, the bind address of every container whose service has
+    /// no `<SERVICE>_BIND_ADDRESS` key of its own (each container reports its own).
     pub bind_address: String,
     /// Whether the engine applies AppArmor (its `SecurityOptions` name `apparmor`).
     pub host_apparmor: bool,
@@ -70,10 +71,17 @@ pub fn status(stack: &Stack) -> anyhow::Result<SecurityReport> {
         (true, false) => AppArmorMode::Disabled,
     };
     let bind_address = stack.config.bind_address().to_owned();
+    // `POSTGRES_BIND_ADDRESS` for postgres, `PGBOUNCER_BIND_ADDRESS` for pgbouncer, ….
+    let bind_addresses = crate::config::keys::KEYS
+        .iter()
+        .filter_map(|key| {
+            let service = key.name.strip_suffix("_BIND_ADDRESS")?.to_lowercase();
+            Some((service, stack.config.get(key.name).to_owned()))
+        })
+        .collect();
     let context = Context {
-        loopback_only: bind_address
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback()),
+        bind_addresses,
+        default_bind_address: bind_address.clone(),
         seccomp_profiles: OurProfiles::read(&stack.paths.seccomp_dir())?,
         apparmor,
     };

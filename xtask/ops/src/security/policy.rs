@@ -7,6 +7,8 @@
 //! loopback, and mount its secrets read-only. AppArmor is judged only where
 //! the engine applies it.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 
 use super::inspect::{Inspected, MountInfo, PublishedPort};
@@ -77,8 +79,12 @@ pub enum AppArmorMode {
 /// Everything `evaluate` judges against besides the container.
 #[derive(Debug, Clone)]
 pub struct Context {
-    /// The configured bind address is loopback: every published port must be too.
-    pub loopback_only: bool,
+    /// The configured bind address of each service that has a key of its own
+    /// (`PGBOUNCER_BIND_ADDRESS` for `pgbouncer`); when it is loopback, every port
+    /// the service publishes must be too.
+    pub bind_addresses: BTreeMap<String, String>,
+    /// The address for every other container (`POSTGRES_BIND_ADDRESS`).
+    pub default_bind_address: String,
     pub seccomp_profiles: OurProfiles,
     pub apparmor: AppArmorMode,
 }
@@ -104,6 +110,8 @@ pub struct SecretMount {
 pub struct ContainerSecurity {
     pub name: String,
     pub service: Option<String>,
+    /// The configured address its ports may be published on (loopback: loopback only).
+    pub bind_address: String,
     /// `Config.User`; empty means the image's default.
     pub user: String,
     pub cap_drop: Vec<String>,
@@ -257,7 +265,11 @@ pub fn evaluate(container: &Inspected, context: &Context) -> ContainerSecurity {
             Some(applied)
         }
     };
-    if context.loopback_only {
+    let bind_address = service
+        .and_then(|service| context.bind_addresses.get(service))
+        .unwrap_or(&context.default_bind_address)
+        .clone();
+    if is_loopback(&bind_address) {
         for port in &container.ports {
             if !is_loopback(&port.host_ip) {
                 let address = if port.host_ip.is_empty() {
@@ -268,7 +280,7 @@ pub fn evaluate(container: &Inspected, context: &Context) -> ContainerSecurity {
                 fall_short(
                     "ports",
                     format!(
-                        "{} is published on {address}:{}; the configured bind address is loopback",
+                        "{} is published on {address}:{}; the configured bind address is {bind_address}",
                         port.container_port, port.host_port
                     ),
                 );
@@ -302,6 +314,7 @@ pub fn evaluate(container: &Inspected, context: &Context) -> ContainerSecurity {
     ContainerSecurity {
         name: container.name.clone(),
         service: container.service.clone(),
+        bind_address,
         user: container.user.clone(),
         cap_drop: container.cap_drop.clone(),
         cap_add: container.cap_add.clone(),
@@ -326,7 +339,11 @@ mod tests {
 
     fn context(apparmor: AppArmorMode) -> Context {
         Context {
-            loopback_only: true,
+            bind_addresses: BTreeMap::from([
+                ("postgres".to_owned(), "127.0.0.1".to_owned()),
+                ("pgbouncer".to_owned(), "0.0.0.0".to_owned()),
+            ]),
+            default_bind_address: "127.0.0.1".to_owned(),
             seccomp_profiles: OurProfiles::from_texts(&[
                 ("postgres.json", PROFILE),
                 (
@@ -463,12 +480,29 @@ mod tests {
     }
 
     #[test]
-    fn wildcard_ports_are_fine_when_the_bind_address_is_not_loopback() {
+    fn wildcard_ports_are_fine_when_the_services_bind_address_is_not_loopback() {
         let mut container = confined();
         container.ports[0].host_ip = "0.0.0.0".to_owned();
         let mut open = context(AppArmorMode::HostLacks);
-        open.loopback_only = false;
+        open.bind_addresses
+            .insert("postgres".to_owned(), "0.0.0.0".to_owned());
         assert_eq!(evaluate(&container, &open).shortfalls, Vec::new());
+        // A service with its own key is judged by it; the others by the default.
+        let mut pgbouncer = container.clone();
+        pgbouncer.service = Some("pgbouncer".to_owned());
+        pgbouncer.security_opt[1] = "seccomp=unconfined".to_owned();
+        let report = evaluate(&pgbouncer, &context(AppArmorMode::HostLacks));
+        assert_eq!(report.bind_address, "0.0.0.0");
+        assert!(
+            report.shortfalls.iter().all(|s| s.property != "ports"),
+            "{report:?}"
+        );
+        let mut sidecar = container;
+        sidecar.service = Some("logical_backup".to_owned());
+        let report = evaluate(&sidecar, &context(AppArmorMode::HostLacks));
+        assert_eq!(report.bind_address, "127.0.0.1");
+        assert_eq!(report.shortfalls.len(), 1, "{report:?}");
+        assert_eq!(report.shortfalls[0].property, "ports");
     }
 
     #[test]
