@@ -9,7 +9,7 @@
 mod apparmor;
 mod status;
 
-use core_data_tests::{docker_available, TestStack};
+use core_data_tests::{docker_available, xtask, TestStack};
 
 #[test]
 fn security_full_workflow() {
@@ -17,6 +17,18 @@ fn security_full_workflow() {
         return;
     }
     let mut t = TestStack::new("sec", 212);
+    // Nothing runs yet: nothing to vouch for, so exit 1 (like `status`), in JSON too.
+    let out = xtask(t.paths().state(), &["security", "status"]);
+    assert_eq!(out.code, Some(1), "{out}");
+    assert!(out.stdout.contains("has no running containers"), "{out}");
+    let out = xtask(
+        t.paths().state(),
+        &["security", "status", "--format", "json"],
+    );
+    assert_eq!(out.code, Some(1), "{out}");
+    let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(report["passed"], false, "{out}");
+    assert_eq!(report["containers"], serde_json::json!([]), "{out}");
     t.up();
     status::walk(&t);
     apparmor::setting(&mut t);
