@@ -1,6 +1,7 @@
 # AppArmor profile for the core_data postgres container (optional).
-# Load it on the host:   sudo apparmor_parser -r -W apparmor/core_data_postgres.profile
-# Use it:                add `apparmor=core_data_postgres` to the postgres service's security_opt.
+# Load it on the host:   sudo cargo xtask security apparmor-load (every profile of apparmor/)
+# Use it:                `APPARMOR=enabled` in .env; the CLI sets CORE_DATA_APPARMOR_POSTGRES=core_data_postgres,
+#                        which compose.yaml puts in the security_opt of postgres and logical_backup.
 # It allows what the server, initdb, psql and pgBackRest need and denies writes
 # outside the data, WAL, repository, backup and temporary directories.
 #include <tunables/global>

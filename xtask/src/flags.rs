@@ -1,7 +1,7 @@
 //! Every command and flag. The `///` comments are the `--help` text. The
 //! backup, restore, QA and dump commands are in `flags/backup.rs`, the
-//! runbook commands in `flags/runbook.rs`, the job queue's in `flags/queue.rs`;
-//! `cmd/` defines no arguments.
+//! runbook commands in `flags/runbook.rs`, the job queue's in `flags/queue.rs`,
+//! `security …` in `flags/security.rs`; `cmd/` defines no arguments.
 
 mod audit;
 mod backup;
@@ -10,6 +10,7 @@ mod maintenance;
 mod pgbouncer;
 mod queue;
 mod runbook;
+mod security;
 
 use camino::Utf8PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -21,6 +22,7 @@ pub(crate) use maintenance::*;
 pub(crate) use pgbouncer::*;
 pub(crate) use queue::*;
 pub(crate) use runbook::*;
+pub(crate) use security::*;
 
 /// core_data: a hardened PostgreSQL 17 platform, driven from the repository.
 ///
@@ -141,6 +143,9 @@ pub(crate) enum Command {
     /// and `reload`.
     #[command(subcommand)]
     Pgbouncer(PgbouncerCommand),
+    /// Confinement of the running containers (`status`) and AppArmor profiles (`apparmor-load`).
+    #[command(subcommand)]
+    Security(SecurityCommand),
     /// Benchmarks that print figures next to their floor and the ratio.
     #[command(subcommand)]
     Bench(BenchCommand),

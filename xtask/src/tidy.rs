@@ -159,6 +159,23 @@ fn confinement_faults(service: &serde_yaml::Value) -> Vec<String> {
             }
         }
     }
+    // `apparmor=${CORE_DATA_APPARMOR_<P>:-docker-default}` where `apparmor/core_data_<p>.profile`
+    // exists: the CLI sets the variable when APPARMOR=enabled.
+    match security.iter().find_map(|opt| {
+        opt.strip_prefix("apparmor=${CORE_DATA_APPARMOR_")?
+            .strip_suffix(":-docker-default}")
+    }) {
+        None => faults
+            .push("names no `apparmor=${CORE_DATA_APPARMOR_<SERVICE>:-docker-default}`".to_owned()),
+        Some(profile) => {
+            let file = repo_root()
+                .join("apparmor")
+                .join(format!("core_data_{}.profile", profile.to_lowercase()));
+            if !file.is_file() {
+                faults.push(format!("names AppArmor profile `{file}`, which is missing"));
+            }
+        }
+    }
     for port in strings(&service["ports"]) {
         if !port.starts_with("${") || !port.contains("BIND_ADDRESS") {
             faults.push(format!(
@@ -201,7 +218,14 @@ fn the_confinement_check_finds_each_fault() {
     assert_eq!(broken("privileged", true.into()).len(), 1);
     assert_eq!(
         broken("security_opt", seq(&["seccomp=unconfined"])).len(),
-        2
+        3
+    );
+    let mut security = strings(&postgres["security_opt"]);
+    security.retain(|opt| !opt.starts_with("apparmor="));
+    security.push("apparmor=${CORE_DATA_APPARMOR_NOPE:-docker-default}".to_owned());
+    assert_eq!(
+        broken("security_opt", serde_yaml::to_value(&security).unwrap()).len(),
+        1
     );
     assert_eq!(broken("ports", seq(&["0.0.0.0:5432:5432"])).len(), 1);
 }

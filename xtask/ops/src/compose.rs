@@ -1,6 +1,7 @@
 //! `docker compose` invocations for one stack: the project name, the env file
 //! and the compose file are always explicit, and the state directory is passed
-//! as `CORE_DATA_STATE` (a path, never a secret) for the file's interpolation.
+//! as `CORE_DATA_STATE` (a path, never a secret) for the file's interpolation,
+//! with `CORE_DATA_APPARMOR_<SERVICE>` (a profile name) when `APPARMOR=enabled`.
 
 use crate::config::Config;
 use crate::paths::Paths;
@@ -12,6 +13,9 @@ pub struct Compose {
     env_file: camino::Utf8PathBuf,
     /// The profiles passed as `--profile` (the enabled add-ons).
     profiles: Vec<&'static str>,
+    /// `CORE_DATA_APPARMOR_<SERVICE>`: the profile's name, or `None` to remove
+    /// the variable (compose.yaml then falls back to `docker-default`).
+    apparmor: Vec<(String, Option<String>)>,
 }
 
 impl Compose {
@@ -24,6 +28,7 @@ impl Compose {
                 .into_iter()
                 .map(crate::addons::Addon::name)
                 .collect(),
+            apparmor: crate::security::apparmor::compose_env(paths, config),
         }
     }
 
@@ -60,9 +65,16 @@ impl Compose {
     }
 
     pub fn expression(&self, args: &[&str]) -> duct::Expression {
-        duct::cmd("docker", self.args(args))
+        let mut expression = duct::cmd("docker", self.args(args))
             .env("CORE_DATA_STATE", self.paths.state().as_str())
-            .env("CORE_DATA_REPO", self.paths.repo().as_str())
+            .env("CORE_DATA_REPO", self.paths.repo().as_str());
+        for (variable, profile) in &self.apparmor {
+            expression = match profile {
+                Some(profile) => expression.env(variable, profile),
+                None => expression.env_remove(variable),
+            };
+        }
+        expression
     }
 
     /// Runs a compose command, returning stdout; failures carry compose's stderr.

@@ -28,6 +28,7 @@ pub mod render;
 pub mod report;
 pub mod scratch;
 pub mod secrets;
+pub mod security;
 pub mod service_urls;
 pub mod setup;
 pub mod sql;

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use core_data_ops::config::{keys, Config};
 use core_data_ops::docker::Docker;
 use core_data_ops::image::base;
+use core_data_ops::security::apparmor::{self, HostAppArmor};
 use core_data_ops::{process, setup};
 
 use super::Ctx;
@@ -21,8 +22,9 @@ pub(crate) fn run(ctx: &Ctx, args: &Doctor) -> CmdResult {
             failures += 1;
         }
     };
-    let mirror = Config::load(&ctx.paths).map_or_else(
-        |_| default_of("DEBIAN_MIRROR"),
+    let config = Config::load(&ctx.paths).ok();
+    let mirror = config.as_ref().map_or_else(
+        || default_of("DEBIAN_MIRROR"),
         |config| config.get("DEBIAN_MIRROR").to_owned(),
     );
 
@@ -108,6 +110,26 @@ pub(crate) fn run(ctx: &Ctx, args: &Doctor) -> CmdResult {
             false,
             "static C library",
             "`libc.a` is missing (the sidecar binary is linked statically); run `cargo xtask doctor --fix` (as root) or `apt-get install libc6-dev`",
+        ),
+    }
+
+    // Not a prerequisite: only `APPARMOR=enabled` on a host without it is a failure.
+    let wants_apparmor = config.as_ref().is_some_and(apparmor::requested);
+    match apparmor::host() {
+        HostAppArmor::Enabled => report(
+            true,
+            "apparmor",
+            "this host has AppArmor; `sudo cargo xtask security apparmor-load` loads the profiles of apparmor/, `APPARMOR=enabled` applies them",
+        ),
+        HostAppArmor::Absent(why) if wants_apparmor => report(
+            false,
+            "apparmor",
+            &format!("`APPARMOR=enabled` but this host has no AppArmor ({why}); set `APPARMOR=disabled`"),
+        ),
+        HostAppArmor::Absent(why) => report(
+            true,
+            "apparmor",
+            &format!("this host has no AppArmor ({why}); the profiles of apparmor/ do not apply (seccomp, capabilities and the read-only root still do)"),
         ),
     }
 

@@ -23,6 +23,7 @@ mod psql;
 mod queue;
 mod runbook;
 mod schema;
+mod security;
 mod service_urls;
 mod user;
 
@@ -35,7 +36,7 @@ use core_data_ops::progress;
 use crate::error::CmdResult;
 use crate::flags::{
     AsyncQueueCommand, BackupAction, BenchCommand, Command, ConfigCommand, CronCommand,
-    ImageCommand, PartmanCommand, QaCommand, TestDatasetCommand, Xtask,
+    ImageCommand, PartmanCommand, QaCommand, SecurityCommand, TestDatasetCommand, Xtask,
 };
 
 /// What every command gets: where things are and how loud to be.
@@ -121,6 +122,8 @@ pub(crate) fn run(flags: Xtask) -> CmdResult {
         Command::Bench(BenchCommand::Queue(args)) => bench::queue(&ctx, &args),
         Command::Pgbouncer(command) => pgbouncer::run(&ctx, &command),
         Command::Bench(BenchCommand::Pgbouncer(args)) => bench::pgbouncer(&ctx, &args),
+        Command::Security(SecurityCommand::Status(args)) => security::status(&ctx, &args),
+        Command::Security(SecurityCommand::ApparmorLoad) => security::apparmor_load(&ctx),
         Command::Completions(args) => completions::run(&args),
     }
 }
@@ -157,6 +160,8 @@ fn locking_name(command: &Command) -> Option<&'static str> {
         Command::Partman(PartmanCommand::Maintenance(_)) => Some("partman maintenance"),
         Command::Partman(PartmanCommand::CreateParent(_)) => Some("partman create-parent"),
         Command::AsyncQueue(AsyncQueueCommand::Install(_)) => Some("async-queue install"),
+        // Replaces kernel profiles a starting `up` may be about to name.
+        Command::Security(SecurityCommand::ApparmorLoad) => Some("security apparmor-load"),
         // Read-only, interactive (`psql`), or on throw-away stacks of their own (`bench`).
         Command::Doctor(_)
         | Command::BuildImage(_)
@@ -180,6 +185,7 @@ fn locking_name(command: &Command) -> Option<&'static str> {
         | Command::Runbooks(_)
         | Command::Run(_)
         | Command::AsyncQueue(AsyncQueueCommand::Status(_))
+        | Command::Security(SecurityCommand::Status(_))
         | Command::Bench(_)
         | Command::Cron(_)
         | Command::Completions(_) => None,

@@ -93,6 +93,7 @@ pub const KEYS: &[Key] = &[
     key("Stack", "TZ", Word, Static("UTC"), "Time zone of the server and its logs."),
     key("Stack", "LOG_MAX_SIZE", Word, Static("10m"), "Docker `local` log driver: size of one log file."),
     key("Stack", "LOG_MAX_FILE", Int(1, 100), Static("5"), "Docker `local` log driver: number of rotated files kept."),
+    key("Stack", "APPARMOR", Choice(&["enabled", "disabled"]), Static("disabled"), "`enabled` runs each service under its AppArmor profile from apparmor/ (`core_data_<service>`; load them first with `sudo cargo xtask security apparmor-load`; `up` refuses while one is not loaded, and on a host without AppArmor); `disabled` leaves Docker's `docker-default`."),
     key("Stack", "HEALTH_MAX_REPLICATION_LAG_SECONDS", Int(0, 86_400), Static("0"), "Health check stage 3: unhealthy when a standby lags more (0: off)."),
     key("Stack", "HEALTH_ARCHIVE_FAILURE_GRACE_SECONDS", Int(0, 86_400), Static("300"), "Health check stage 4: unhealthy when WAL archiving fails and a segment has waited longer (0: off)."),
     key("Roles and databases", "POSTGRES_SUPERUSER", Name, Static("postgres"), "Name of the superuser role (password in secrets/postgres_superuser_password)."),

@@ -115,6 +115,37 @@ impl Docker {
         self.containers_labelled(&[format!("com.docker.compose.project={project}")])
     }
 
+    /// The running containers of a compose project (its stopped ones left out).
+    pub fn running_project_containers(
+        &self,
+        project: &str,
+    ) -> anyhow::Result<Vec<ContainerSummary>> {
+        let filters = HashMap::from([
+            (
+                "label",
+                vec![format!("com.docker.compose.project={project}")],
+            ),
+            ("status", vec!["running".to_owned()]),
+        ]);
+        let options = ListContainersOptionsBuilder::default()
+            .all(true)
+            .filters(&filters)
+            .build();
+        self.runtime
+            .block_on(self.client.list_containers(Some(options)))
+            .with_context(|| format!("failed to list the running containers of `{project}`"))
+    }
+
+    /// The engine's security features as `docker info` lists them
+    /// (`name=seccomp,profile=default`, `name=apparmor`, `name=rootless`, …).
+    pub fn security_options(&self) -> anyhow::Result<Vec<String>> {
+        let info = self
+            .runtime
+            .block_on(self.client.info())
+            .context("failed to read the Docker engine's information")?;
+        Ok(info.security_options.unwrap_or_default())
+    }
+
     /// Every container (running or not) carrying all of `labels` (`key=value` each).
     pub fn containers_labelled(&self, labels: &[String]) -> anyhow::Result<Vec<ContainerSummary>> {
         let filters = HashMap::from([("label", labels.to_vec())]);

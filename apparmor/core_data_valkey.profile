@@ -1,0 +1,40 @@
+# AppArmor profile for the core_data valkey container (optional; compose profile `valkey`).
+# Load it: `sudo cargo xtask security apparmor-load` (or `sudo apparmor_parser -r apparmor/core_data_valkey.profile`).
+# Use it: `APPARMOR=enabled` in .env; the CLI sets CORE_DATA_APPARMOR_VALKEY=core_data_valkey, which
+# compose.yaml puts in the service's security_opt.
+# It allows what valkey-server, its health check and valkey-cli need; writes only its data directory
+# (AOF and RDB) and /tmp.
+#include <tunables/global>
+
+profile core_data_valkey flags=(attach_disconnected,mediate_deleted) {
+  #include <abstractions/base>
+
+  network inet stream,
+  network inet6 stream,
+  network unix stream,
+  network unix dgram,
+
+  deny mount,
+  deny umount,
+  deny pivot_root,
+  deny ptrace,
+  deny @{PROC}/sys/kernel/** w,
+  deny /sys/** w,
+
+  # Programs and libraries: read and map, never write.
+  /usr/** rmix,
+  /bin/** rmix,
+  /lib/** rm,
+  /etc/** r,
+  /run/secrets/** r,
+  /etc/core_data/conf/** r,
+
+  # What the service writes.
+  /var/lib/valkey/** rwkl,
+  /tmp/** rwkl,
+
+  @{PROC}/@{pid}/** r,
+  /dev/null rw,
+  /dev/urandom r,
+  /dev/random r,
+}
