@@ -3,6 +3,11 @@
 //! confined and under load; then a profile turned off again.
 
 mod pgbouncer;
+#[path = "../security/apparmor.rs"]
+#[allow(dead_code)]
+mod security_apparmor;
+#[path = "../security/status.rs"]
+mod security_status;
 
 use core_data_tests::{docker_available, xtask, CliOutput, TestStack};
 
@@ -12,6 +17,15 @@ fn addons_full_workflow() {
         return;
     }
     let mut t = TestStack::new("addons", 213);
+    // Nothing runs yet: `security status` has nothing to vouch for, so exit 1 (like `status`).
+    let out = cli(&t, &["security", "status"]);
+    assert_eq!(out.code, Some(1), "{out}");
+    assert!(out.stdout.contains("has no running containers"), "{out}");
+    let out = cli(&t, &["security", "status", "--format", "json"]);
+    assert_eq!(out.code, Some(1), "{out}");
+    let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(report["passed"], false, "{out}");
+    assert_eq!(report["containers"], serde_json::json!([]), "{out}");
     // `up --profile` turns one on and records it in `.env`.
     let out = cli(&t, &["up", "--profile", "pgbouncer"]);
     assert_eq!(out.code, Some(0), "{out}");
@@ -22,6 +36,10 @@ fn addons_full_workflow() {
     pgbouncer::the_auth_role_reads_only_the_lookup(&t);
     pgbouncer::a_thousand_clients_share_twenty_server_connections(&t);
     pgbouncer::commands_and_confinement(&t);
+    // Every container of the stack, every add-on included, passes `security status`; one
+    // started without `cap_drop` fails it; APPARMOR reaches compose and the `up` pre-check.
+    security_status::walk(&t);
+    security_apparmor::setting(&mut t);
     pgbouncer::turning_the_profile_off_removes_the_service(&mut t);
 }
 

@@ -12,30 +12,48 @@ use core_data_ops::paths::Paths;
 use core_data_ops::security::apparmor::{self, HostAppArmor};
 use core_data_tests::{xtask, TestStack};
 
-/// The `apparmor=` entries of the rendered compose file.
+/// The profiles the services of `t`'s compose project name when APPARMOR is enabled, sorted:
+/// `core_data_postgres` for postgres and logical_backup, `core_data_<name>` for each add-on on.
+fn expected_entries(t: &TestStack) -> Vec<String> {
+    let mut entries = vec!["core_data_postgres".to_owned(); 2];
+    entries.extend(
+        core_data_ops::addons::enabled(&t.stack.config)
+            .into_iter()
+            .map(|addon| format!("core_data_{addon}")),
+    );
+    entries.sort();
+    entries
+}
+
+/// The `apparmor=` entries of the rendered compose file, sorted.
 fn apparmor_entries(t: &TestStack) -> Vec<String> {
     let text = t
         .stack
         .compose()
         .run(&["config"])
         .unwrap_or_else(|err| panic!("`docker compose config` failed: {err:#}"));
-    text.lines()
+    let mut entries = text
+        .lines()
         .filter_map(|line| line.trim().strip_prefix("- apparmor="))
         .map(str::to_owned)
-        .collect()
+        .collect::<Vec<_>>();
+    entries.sort();
+    entries
 }
 
 pub(crate) fn setting(t: &mut TestStack) {
     let state = t.paths().state().to_owned();
-    // postgres and logical_backup both name postgres's profile.
-    assert_eq!(apparmor_entries(t), ["docker-default", "docker-default"]);
+    // Every running service names `docker-default` while APPARMOR is disabled.
+    let services = expected_entries(t);
+    assert_eq!(
+        apparmor_entries(t),
+        vec!["docker-default".to_owned(); services.len()]
+    );
     apparmor::ensure_loaded(t.paths(), &t.stack.config).expect("nothing to check when disabled");
 
     t.set("APPARMOR", "enabled");
-    assert_eq!(
-        apparmor_entries(t),
-        ["core_data_postgres", "core_data_postgres"]
-    );
+    // postgres and logical_backup both name postgres's profile; each add-on its own.
+    assert_eq!(apparmor_entries(t), expected_entries(t));
     let checked = apparmor::ensure_loaded(t.paths(), &t.stack.config);
     match apparmor::host() {
         HostAppArmor::Absent(_) => {
@@ -73,15 +91,21 @@ pub(crate) fn setting(t: &mut TestStack) {
     assert_eq!(report["apparmor_setting"], "enabled", "{out}");
 
     t.set("APPARMOR", "disabled");
-    assert_eq!(apparmor_entries(t), ["docker-default", "docker-default"]);
+    assert_eq!(
+        apparmor_entries(t),
+        vec!["docker-default".to_owned(); services.len()]
+    );
 }
 
 /// Every profile of `apparmor/` compiles; a copy with one broken rule does not.
 /// Needs `apparmor_parser` (package `apparmor`): without it the check fails in
-/// CI and is skipped loudly elsewhere.
+/// CI (`CI` or `CORE_DATA_REQUIRE_DOCKER` set; `doctor --fix` installs it) and is skipped
+/// loudly elsewhere.
 pub(crate) fn profiles_compile() {
     if !core_data_ops::process::on_path("apparmor_parser") {
-        if std::env::var_os("CI").is_some() {
+        if std::env::var_os("CI").is_some()
+            || std::env::var_os("CORE_DATA_REQUIRE_DOCKER").is_some()
+        {
             panic!("`apparmor_parser` is required in CI (apt-get install apparmor)");
         }
         eprintln!("\n!!!!! SKIPPING the AppArmor profile compile check: `apparmor_parser` is not installed (apt-get install apparmor).\n");

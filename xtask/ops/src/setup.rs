@@ -89,6 +89,12 @@ pub fn install_static_libc() -> anyhow::Result<()> {
     apt_install("libc6-dev")
 }
 
+/// Installs `apparmor_parser` (Debian's `apparmor` package): `security apparmor-load`
+/// loads the profiles with it, and the tests compile every profile with it.
+pub fn install_apparmor_parser() -> anyhow::Result<()> {
+    apt_install("apparmor")
+}
+
 /// Installs mmdebstrap from the host's own package sources.
 pub fn install_mmdebstrap() -> anyhow::Result<()> {
     apt_install("mmdebstrap")

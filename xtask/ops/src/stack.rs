@@ -125,6 +125,8 @@ impl Stack {
     /// Brings the stack to the configured state. Safe to repeat.
     pub fn up(&self, progress: &dyn Progress) -> anyhow::Result<UpReport> {
         crate::setup::ensure_compose(self.config.get("DEBIAN_MIRROR"), progress)?;
+        // APPARMOR=enabled on a host that cannot apply the profiles changes nothing.
+        crate::security::apparmor::ensure_loaded(&self.paths, &self.config)?;
         let written = secrets::ensure(&self.paths, &self.config, false)?;
         for file in &written {
             progress.status("Generated", file.as_str());

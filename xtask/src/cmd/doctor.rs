@@ -113,6 +113,24 @@ pub(crate) fn run(ctx: &Ctx, args: &Doctor) -> CmdResult {
         ),
     }
 
+    if !core_data_ops::process::on_path("apparmor_parser") && args.fix {
+        println!("fix  installing apparmor (apparmor_parser compiles and loads the profiles of apparmor/)");
+        setup::install_apparmor_parser()?;
+    }
+    if core_data_ops::process::on_path("apparmor_parser") {
+        report(
+            true,
+            "apparmor_parser",
+            "compiles and loads the profiles of apparmor/",
+        );
+    } else {
+        report(
+            false,
+            "apparmor_parser",
+            "missing: `security apparmor-load` and the profile checks need it; run `cargo xtask doctor --fix` (as root) or `apt-get install apparmor`",
+        );
+    }
+
     // Not a prerequisite: only `APPARMOR=enabled` on a host without it is a failure.
     let wants_apparmor = config.as_ref().is_some_and(apparmor::requested);
     match apparmor::host() {
