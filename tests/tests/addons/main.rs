@@ -36,6 +36,7 @@ fn addons_full_workflow() {
     pgbouncer::the_auth_role_reads_only_the_lookup(&t);
     pgbouncer::a_thousand_clients_share_twenty_server_connections(&t);
     pgbouncer::commands_and_confinement(&t);
+    pgbouncer::a_pool_change_is_reloaded(&mut t);
     // Every container of the stack, every add-on included, passes `security status`; one
     // started without `cap_drop` fails it; APPARMOR reaches compose and the `up` pre-check.
     security_status::walk(&t);

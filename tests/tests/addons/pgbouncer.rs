@@ -350,3 +350,58 @@ pub(crate) fn turning_the_profile_off_removes_the_service(t: &mut TestStack) {
     let out = cli(t, &["status"]);
     assert_eq!(out.code, Some(0), "{out}");
 }
+
+/// A pool setting changed in `.env` reaches PgBouncer by a reload on the next `up`:
+/// the container (and its clients) stay, the new size is in effect.
+pub(crate) fn a_pool_change_is_reloaded(t: &mut TestStack) {
+    let container = t.stack.config.container_name("pgbouncer");
+    let id = |t: &TestStack| {
+        t.stack
+            .docker
+            .inspect_container(&container)
+            .unwrap()
+            .and_then(|c| c.id)
+            .unwrap()
+    };
+    let before = id(t);
+    t.set("PGBOUNCER_DEFAULT_POOL_SIZE", "17");
+    let out = cli(t, &["up"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    assert!(out.stderr.contains("Reloaded"), "{out}");
+    assert_eq!(
+        id(t),
+        before,
+        "a pool change must not re-create the container"
+    );
+    let mut console = pgbouncer::admin::console(&t.stack).unwrap();
+    let mut seen = None;
+    for _ in 0..50 {
+        seen = console
+            .simple_query("SHOW CONFIG")
+            .unwrap()
+            .into_iter()
+            .find_map(|m| match m {
+                postgres::SimpleQueryMessage::Row(row)
+                    if row.get("key") == Some("default_pool_size") =>
+                {
+                    row.get("value").map(str::to_owned)
+                }
+                _ => None,
+            });
+        if seen.as_deref() == Some("17") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        seen.as_deref(),
+        Some("17"),
+        "PgBouncer runs with the new pool size"
+    );
+    let out = cli(t, &["up"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    assert!(
+        out.stdout.contains("nothing changed"),
+        "a second up changes nothing:\n{out}"
+    );
+}

@@ -227,14 +227,33 @@ impl Stack {
             );
         }
         let addons_removed = crate::addons::lifecycle::remove_disabled(self, progress)?;
+        let addons_running = crate::addons::lifecycle::running(self)?;
         self.compose().stream(&args, |line| progress.detail(line))?;
-        if !addons_changed.is_empty() && !renewed {
-            // Secrets and certificates reach a container only when it is created.
-            let names: Vec<&str> = addons_changed.iter().map(|a| a.name()).collect();
+        // A container that was already running keeps the files it started with: secrets and
+        // certificates reach it only when it is re-created, configuration on a reload.
+        let recreate: Vec<&str> = addons_changed
+            .recreate
+            .iter()
+            .filter(|a| addons_running.contains(a))
+            .map(|a| a.name())
+            .collect();
+        if !recreate.is_empty() && !renewed {
             self.compose().stream(
-                &[&["up", "--detach", "--force-recreate"], names.as_slice()].concat(),
+                &[&["up", "--detach", "--force-recreate"], recreate.as_slice()].concat(),
                 |line| progress.detail(line),
             )?;
+        }
+        for addon in addons_changed
+            .reload
+            .iter()
+            .filter(|a| addons_running.contains(a))
+        {
+            self.docker
+                .kill(&self.config.container_name(addon.name()), "SIGHUP")?;
+            progress.status(
+                "Reloaded",
+                &format!("{addon} (its rendered configuration changed)"),
+            );
         }
         if passwords_synced
             .iter()
@@ -283,8 +302,15 @@ impl Stack {
             );
         }
         let mut addons: Vec<String> = addons_changed
+            .recreate
             .iter()
-            .map(|a| format!("{a}: files changed, re-created"))
+            .map(|a| format!("{a}: files changed"))
+            .chain(
+                addons_changed
+                    .reload
+                    .iter()
+                    .map(|a| format!("{a}: configuration reloaded")),
+            )
             .chain(addons_removed.iter().map(|a| format!("{a}: removed")))
             .collect();
         if addon_images_built {

@@ -22,6 +22,21 @@ pub fn ensure_images(stack: &Stack, progress: &dyn Progress) -> anyhow::Result<b
     Ok(built)
 }
 
+/// The add-ons whose container is running now.
+pub fn running(stack: &Stack) -> anyhow::Result<Vec<Addon>> {
+    let mut running = Vec::new();
+    for addon in Addon::ALL {
+        let container = stack.config.container_name(addon.name());
+        if !matches!(
+            stack.docker.health(&container)?.as_deref(),
+            None | Some("stopped")
+        ) {
+            running.push(addon);
+        }
+    }
+    Ok(running)
+}
+
 /// Stops and removes the container of every add-on whose profile is off;
 /// its named volume stays. Returns the add-ons removed.
 pub fn remove_disabled(stack: &Stack, progress: &dyn Progress) -> anyhow::Result<Vec<Addon>> {

@@ -109,17 +109,35 @@ pub fn enabled(config: &Config) -> Vec<Addon> {
         .collect()
 }
 
+/// What [`prepare`] changed, and so what a running container of each add-on needs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Prepared {
+    /// A secret, certificate or derived file changed: only a new container sees it
+    /// (compose secrets are bind mounts of the file as it was).
+    pub recreate: Vec<Addon>,
+    /// Only rendered configuration changed, and the service re-reads it on SIGHUP
+    /// (PgBouncer): the clients stay connected.
+    pub reload: Vec<Addon>,
+}
+
+impl Addon {
+    /// Whether the service re-reads its rendered configuration on SIGHUP.
+    pub fn reloads_on_sighup(self) -> bool {
+        self == Addon::PgBouncer
+    }
+}
+
 /// Makes every enabled add-on's files what `.env` says: passwords,
 /// certificate, rendered templates and the service's own derived files.
-/// Returns the add-ons whose files changed (their containers must be re-created).
 pub fn prepare(
     paths: &Paths,
     config: &Config,
     progress: &dyn Progress,
-) -> anyhow::Result<Vec<Addon>> {
-    let mut changed = Vec::new();
+) -> anyhow::Result<Prepared> {
+    let mut prepared = Prepared::default();
     for addon in enabled(config) {
         let mut files_changed = false;
+        let mut rendered_changed = false;
         crate::fsutil::ensure_dir(&addon.secrets_dir(paths), 0o700)?;
         for secret in addon.passwords() {
             let file = addon.secret_file(paths, secret);
@@ -141,17 +159,19 @@ pub fn prepare(
         }
         for name in render::write(paths, config, addon)? {
             progress.status("Rendered", addon.rendered_dir(paths).join(name).as_str());
-            files_changed = true;
+            rendered_changed = true;
         }
         let derived = match addon {
             Addon::PgBouncer => pgbouncer::prepare(paths, config)?,
             Addon::Valkey | Addon::Memcached => false,
         };
-        if files_changed || derived {
-            changed.push(addon);
+        if files_changed || derived || (rendered_changed && !addon.reloads_on_sighup()) {
+            prepared.recreate.push(addon);
+        } else if rendered_changed {
+            prepared.reload.push(addon);
         }
     }
-    Ok(changed)
+    Ok(prepared)
 }
 
 #[cfg(test)]
