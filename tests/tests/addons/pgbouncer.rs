@@ -59,15 +59,39 @@ pub(crate) fn clients_authenticate_through_the_lookup(t: &TestStack) {
     assert_eq!(row.get::<_, i32>(1), 5432, "the server side is postgres");
     assert!(row.get::<_, bool>(2), "PgBouncer reaches postgres over TLS");
 
-    // Protocol-level prepared statements in transaction mode: prepared once,
-    // executed in many transactions that may land on different server connections.
-    let statement = client.prepare("SELECT $1::int + 1").unwrap();
-    for i in 0..50 {
+    // Protocol-level prepared statements in transaction mode: prepared once, then
+    // executed while another client holds the server connection it was prepared on,
+    // so PgBouncer must prepare it again on another one (max_prepared_statements).
+    let statement = client
+        .prepare("SELECT $1::int + 1, pg_backend_pid()")
+        .unwrap();
+    let mut pids = std::collections::BTreeSet::new();
+    let run = |client: &mut postgres::Client, i: i32| {
         let mut tx = client.transaction().unwrap();
-        let value: i32 = tx.query_one(&statement, &[&i]).unwrap().get(0);
-        assert_eq!(value, i + 1);
+        let row = tx.query_one(&statement, &[&i]).unwrap();
+        assert_eq!(row.get::<_, i32>(0), i + 1);
+        let pid: i32 = row.get(1);
         tx.commit().unwrap();
+        pid
+    };
+    let first = run(&mut client, 0);
+    pids.insert(first);
+    let mut holder = pooled(t, &user, &password, &db).unwrap();
+    let mut held = holder.transaction().unwrap();
+    let held_pid: i32 = held
+        .query_one("SELECT pg_backend_pid()", &[])
+        .unwrap()
+        .get(0);
+    for i in 1..20 {
+        let pid = run(&mut client, i);
+        assert_ne!(pid, held_pid, "a held server connection is not shared");
+        pids.insert(pid);
     }
+    held.commit().unwrap();
+    assert!(
+        pids.len() >= 2 || held_pid == first,
+        "the statement ran on one server only ({pids:?}, held {held_pid}): not proven"
+    );
 
     // A wrong password, the superuser (the lookup never answers for one), and no TLS are refused.
     let wrong = refused(
@@ -97,15 +121,18 @@ pub(crate) fn clients_authenticate_through_the_lookup(t: &TestStack) {
         "{plain_refused}"
     );
 
-    // A role that may not log in now is not let in either.
-    t.sql(
-        "postgres",
-        "CREATE ROLE expired_user LOGIN PASSWORD 'Expired-pw-1' VALID UNTIL '2001-01-01'",
-    );
+    // The platform's own logins go to postgres directly, never through the pool.
+    let reader_password =
+        core_data_ops::secrets::read(&core_data_ops::secrets::reader_password_file(t.paths()))
+            .unwrap();
     refused(
-        pooled(t, "expired_user", "Expired-pw-1", &db),
-        "an expired role",
-    );
+        pooled(
+            t,
+            core_data_ops::secrets::READER_ROLE,
+            &reader_password,
+            &db,
+        ),
+        "a core_data_ service login through PgBouncer",
 }
 
 pub(crate) fn the_auth_role_reads_only_the_lookup(t: &TestStack) {
@@ -139,6 +166,27 @@ pub(crate) fn the_auth_role_reads_only_the_lookup(t: &TestStack) {
         .unwrap();
     assert_eq!(found.len(), 1);
     assert!(found[0].get::<_, String>(1).starts_with("SCRAM-SHA-256$"));
+    // The lookup answers for nobody who may not log in now, and never for a superuser,
+    // a role that bypasses row security or replicates, or a platform login.
+    t.sql(
+        "postgres",
+        "CREATE ROLE expired_user LOGIN PASSWORD 'Expired-pw-1' VALID UNTIL '2001-01-01'; \
+         CREATE ROLE nologin_user NOLOGIN PASSWORD 'Nologin-pw-1'; \
+         CREATE ROLE bypass_user LOGIN BYPASSRLS PASSWORD 'Bypass-pw-1'; \
+         CREATE ROLE repl_user LOGIN REPLICATION PASSWORD 'Repl-pw-1'",
+    );
+    for nobody in [
+        "expired_user",
+        "nologin_user",
+        "bypass_user",
+        "repl_user",
+        t.stack.config.superuser(),
+        core_data_ops::secrets::BACKUP_ROLE,
+        pgbouncer::AUTH_ROLE,
+    ] {
+        let rows = auth.query(pgbouncer::auth::AUTH_QUERY, &[&nobody]).unwrap();
+        assert!(rows.is_empty(), "the lookup must not answer for `{nobody}`");
+    }
     for denied in [
         "SELECT rolpassword FROM pg_authid",
         "SELECT * FROM core_data_audit.roles()",
@@ -152,13 +200,24 @@ pub(crate) fn the_auth_role_reads_only_the_lookup(t: &TestStack) {
             "`{denied}`: {message}"
         );
     }
-    let mut in_app = t
+    // pg_hba lets the auth role into `postgres` only.
+    let err = refused(
+        t.stack.connect_as(pgbouncer::AUTH_ROLE, &password, &app_db),
+        "the auth role in an application database",
+    );
+    assert!(
+        err.contains("pg_hba.conf") || err.contains("rejects"),
+        "{err}"
+    );
+    // Nobody else may run the lookup: not the application owner, not PUBLIC.
+    let (_, app_password, _) = app_login(t);
+    let mut owner = t
         .stack
-        .connect_as(pgbouncer::AUTH_ROLE, &password, &app_db)
-        .expect("connect to the app database");
-    let err = in_app
-        .batch_execute("SELECT * FROM addons_secret_rows")
-        .expect_err("application tables are not readable");
+        .connect_as(&app_user, &app_password, "postgres")
+        .unwrap();
+    let err = owner
+        .query(pgbouncer::auth::AUTH_QUERY, &[&app_user])
+        .expect_err("the application owner runs the lookup");
     assert!(core_data_ops::pg::server_message(&err).contains("permission denied"));
 }
 
@@ -352,7 +411,8 @@ pub(crate) fn turning_the_profile_off_removes_the_service(t: &mut TestStack) {
 }
 
 /// A pool setting changed in `.env` reaches PgBouncer by a reload on the next `up`:
-/// the container (and its clients) stay, the new size is in effect.
+/// the container (and its clients) stay, the new size is in effect; an `up` that
+/// fails after writing the file leaves the reload to the next one.
 pub(crate) fn a_pool_change_is_reloaded(t: &mut TestStack) {
     let container = t.stack.config.container_name("pgbouncer");
     let id = |t: &TestStack| {
@@ -365,6 +425,20 @@ pub(crate) fn a_pool_change_is_reloaded(t: &mut TestStack) {
     };
     let before = id(t);
     t.set("PGBOUNCER_DEFAULT_POOL_SIZE", "17");
+    // An `up` that fails after writing the new pgbouncer.ini (fault injected) does not
+    // apply it; the next `up` does, although the file it renders is already in place.
+    let out = core_data_tests::xtask_env(
+        t.paths().state(),
+        &["up"],
+        &[("CORE_DATA_FAULT", "up:addon-files-written")],
+    );
+    assert_ne!(out.code, Some(0), "the injected fault fails `up`:\n{out}");
+    assert!(
+        std::fs::read_to_string(t.paths().rendered_dir().join("pgbouncer/pgbouncer.ini"))
+            .unwrap()
+            .contains("default_pool_size = 17"),
+        "the failed run wrote the file"
+    );
     let out = cli(t, &["up"]);
     assert_eq!(out.code, Some(0), "{out}");
     assert!(out.stderr.contains("Reloaded"), "{out}");

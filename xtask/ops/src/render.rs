@@ -85,6 +85,10 @@ pub fn context(config: &Config) -> serde_json::Value {
     }
     ctx.insert("service_roles".to_owned(), json!(SERVICE_ROLES));
     ctx.insert(
+        "pgbouncer_auth_role".to_owned(),
+        json!(crate::addons::pgbouncer::AUTH_ROLE),
+    );
+    ctx.insert(
         "shared_preload_libraries".to_owned(),
         json!(PRELOAD_LIBRARIES),
     );
@@ -97,7 +101,6 @@ pub const SERVICE_ROLES: &[&str] = &[
     crate::secrets::READER_ROLE,
     crate::secrets::RUNBOOK_ROLE,
     crate::secrets::AUDITOR_ROLE,
-    crate::addons::pgbouncer::AUTH_ROLE,
 ];
 
 /// The `.env` key behind each setting of postgresql.conf, read from the
@@ -415,7 +418,14 @@ mod tests {
     #[test]
     fn every_key_has_its_own_template_variable() {
         let mut names: Vec<String> = KEYS.iter().map(|key| variable(key.name)).collect();
-        names.extend(["service_roles", "shared_preload_libraries"].map(str::to_owned));
+        names.extend(
+            [
+                "service_roles",
+                "shared_preload_libraries",
+                "pgbouncer_auth_role",
+            ]
+            .map(str::to_owned),
+        );
         let before = names.len();
         names.sort_unstable();
         names.dedup();

@@ -167,8 +167,12 @@ impl Stack {
                 "the server certificate (its names no longer matched the configuration)",
             );
         }
-        if !crate::addons::enabled(&self.config).is_empty()
-            && tls::ensure_ca_key(&self.paths, &self.config)?
+        let enabled_addons: Vec<&str> = crate::addons::enabled(&self.config)
+            .into_iter()
+            .map(crate::addons::Addon::name)
+            .collect();
+        if !enabled_addons.is_empty()
+            && tls::ensure_ca_key(&self.paths, &self.config, &enabled_addons)?
         {
             progress.status(
                 "Renewed",
@@ -226,6 +230,9 @@ impl Stack {
                 &format!("the password of role `{role}` from `secrets/`"),
             );
         }
+        // A failure from here on leaves the add-ons' new files written but not applied:
+        // `rendered/<name>.pending` makes the next `up` apply them.
+        crate::fault::point("up:addon-files-written")?;
         let addons_removed = crate::addons::lifecycle::remove_disabled(self, progress)?;
         let addons_running = crate::addons::lifecycle::running(self)?;
         self.compose().stream(&args, |line| progress.detail(line))?;
@@ -255,6 +262,7 @@ impl Stack {
                 &format!("{addon} (its rendered configuration changed)"),
             );
         }
+        crate::addons::settle(&self.paths, &self.config)?;
         if passwords_synced
             .iter()
             .any(|role| role == secrets::BACKUP_ROLE)
@@ -324,6 +332,16 @@ impl Stack {
             let mut admin = self.connect(crate::addons::pgbouncer::auth::AUTH_DBNAME)?;
             for change in crate::addons::pgbouncer::auth::ensure(&mut admin, &password)? {
                 progress.status("Created", &format!("{change} (PgBouncer's auth_query)"));
+                addons.push(change);
+            }
+        } else {
+            let mut admin = self.connect(crate::addons::pgbouncer::auth::AUTH_DBNAME)?;
+            if crate::addons::pgbouncer::auth::disable(&mut admin)? {
+                let change = format!(
+                    "role `{}` may no longer log in (the pgbouncer profile is off)",
+                    crate::addons::pgbouncer::AUTH_ROLE
+                );
+                progress.status("Changed", &change);
                 addons.push(change);
             }
         }

@@ -72,15 +72,25 @@ pub fn service_files(paths: &Paths, service: &str) -> ServiceTls {
 /// CA made here before keys were kept is made again with the server
 /// certificate (returns true: the server must be re-created on the new files);
 /// an operator's own CA without its key here is an error saying what to do.
-pub fn ensure_ca_key(paths: &Paths, config: &Config) -> anyhow::Result<bool> {
+/// When every service in `services` already has its certificate and key in
+/// place (an operator's own, say), no CA key is needed.
+pub fn ensure_ca_key(paths: &Paths, config: &Config, services: &[&str]) -> anyhow::Result<bool> {
     let files = files(paths);
     if files.ca_key.exists() {
         return Ok(false);
     }
+    if services.iter().all(|service| {
+        let tls = service_files(paths, service);
+        tls.cert.exists() && tls.key.exists()
+    }) {
+        return Ok(false);
+    }
     if !ours(&files.server_cert) {
         anyhow::bail!(
-            "the add-on services need certificates signed by your CA, and `{}` is not here: put each              service's certificate and key at `secrets/tls/<service>.crt` and `.key` (names: the service              and its container), or the CA's key at `{}`",
-            files.ca_key,
+            "the add-on services need certificates signed by your CA, and its key is not at `{}`; \
+             nothing was changed: put each enabled service's certificate and key at \
+             `secrets/tls/<service>.crt` and `.key` (signed by the CA in `ca.crt`, naming the \
+             service and its container `<project>-<service>`)",
             files.ca_key
         );
     }
@@ -126,6 +136,25 @@ pub fn ensure_service(
         )
     })?;
     let ca_key = KeyPair::from_pem(&ca_key_pem).context("the CA key does not parse")?;
+    // The key must be the one `ca.crt` carries, or the certificate would chain to nothing.
+    let ca_pem =
+        std::fs::read(&ca.ca_cert).with_context(|| format!("failed to read `{}`", ca.ca_cert))?;
+    let ca_der = rustls_pemfile::certs(&mut ca_pem.as_slice())
+        .next()
+        .and_then(Result::ok)
+        .with_context(|| format!("`{}` holds no certificate", ca.ca_cert))?;
+    if !contains(&ca_der, ca_key.public_key_raw()) || !contains(&ca_der, b"core_data local CA") {
+        anyhow::bail!(
+            "`{}` does not belong to the CA in `{}` (another CA was put there), so no certificate \
+             for `{service}` was issued; nothing was changed: put `{service}`'s certificate and key \
+             at `{}` and `{}`, or remove the stale `{}`",
+            ca.ca_key,
+            ca.ca_cert,
+            tls.cert,
+            tls.key,
+            ca.ca_key
+        );
+    }
     let issuer = Issuer::new(ca_params()?, ca_key);
     let (first_year, last_year) = validity_years();
     let mut params = CertificateParams::new(names.to_vec())?;
@@ -203,8 +232,9 @@ fn write_generated(paths: &Paths, config: &Config) -> anyhow::Result<Vec<Utf8Pat
     let files = files(paths);
     let (ca_pem, ca_key_pem, cert_pem, key_pem) =
         generate(&server_names(config)).context("failed to generate TLS material")?;
-    // The CA key is kept for the add-on services' certificates; it is never mounted.
-    secrets::write_new(&files.ca_key, &ca_key_pem, true, config)?;
+    // The CA key is kept for the add-on services' certificates: never mounted, never
+    // handed to the containers' UID (it stays the invoking user's).
+    crate::fsutil::write_atomic(&files.ca_key, ca_key_pem.as_bytes(), 0o600)?;
     secrets::write_new(&files.ca_cert, &ca_pem, true, config)?;
     secrets::write_new(&files.server_cert, &cert_pem, true, config)?;
     secrets::write_new(&files.server_key, &key_pem, true, config)?;
@@ -332,6 +362,48 @@ mod tests {
         assert!(contains(&der, &[0x87, 4, 10, 1, 2, 3]));
         assert!(contains(&der, &san_entry("tlstest-postgres")));
         assert!(!ensure_names(&paths, &public).unwrap(), "renewed once only");
+    }
+
+    #[test]
+    fn service_certificates_are_issued_once_by_the_kept_ca_and_never_with_a_stale_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = camino::Utf8Path::from_path(dir.path()).unwrap().to_owned();
+        let paths = Paths::from_repo(Some(state));
+        let config = config("127.0.0.1");
+        ensure(&paths, &config, false).unwrap();
+        assert!(files(&paths).ca_key.exists(), "the CA key is kept");
+        let names = vec!["pgbouncer".to_owned(), "tlstest-pgbouncer".to_owned()];
+        let (tls, issued) = ensure_service(&paths, &config, "pgbouncer", &names).unwrap();
+        assert!(issued);
+        let pem = std::fs::read(&tls.cert).unwrap();
+        let der = rustls_pemfile::certs(&mut pem.as_slice())
+            .next()
+            .unwrap()
+            .unwrap();
+        assert!(contains(&der, &san_entry("tlstest-pgbouncer")));
+        // The issued certificate names our CA as its issuer, and the CA's key signed it.
+        assert!(contains(&der, b"core_data local CA"));
+        let (_, again) = ensure_service(&paths, &config, "pgbouncer", &names).unwrap();
+        assert!(!again, "an issued certificate with every name is kept");
+
+        // A key that does not belong to `ca.crt` signs nothing.
+        let other = KeyPair::generate().unwrap();
+        std::fs::write(files(&paths).ca_key, other.serialize_pem()).unwrap();
+        std::fs::remove_file(&tls.cert).unwrap();
+        let err = ensure_service(&paths, &config, "pgbouncer", &names).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("does not belong to the CA"),
+            "{err:#}"
+        );
+        assert!(!tls.cert.exists(), "nothing was issued");
+
+        // Without the CA key, service files already in place are enough; a missing one is not.
+        std::fs::remove_file(files(&paths).ca_key).unwrap();
+        std::fs::write(&tls.cert, &pem).unwrap();
+        assert!(!ensure_ca_key(&paths, &config, &["pgbouncer"]).unwrap());
+        // Our own CA without its key (an older layout) is made again, key kept.
+        assert!(ensure_ca_key(&paths, &config, &["pgbouncer", "valkey"]).unwrap());
+        assert!(files(&paths).ca_key.exists());
     }
 
     #[test]

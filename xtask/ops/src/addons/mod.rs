@@ -136,8 +136,10 @@ pub fn prepare(
 ) -> anyhow::Result<Prepared> {
     let mut prepared = Prepared::default();
     for addon in enabled(config) {
-        let mut files_changed = false;
-        let mut rendered_changed = false;
+        // What an earlier `up` changed but did not get to apply (it failed after writing).
+        let pending = std::fs::read_to_string(pending_file(paths, addon)).unwrap_or_default();
+        let mut files_changed = pending.trim() == "recreate";
+        let mut rendered_changed = pending.trim() == "reload";
         crate::fsutil::ensure_dir(&addon.secrets_dir(paths), 0o700)?;
         for secret in addon.passwords() {
             let file = addon.secret_file(paths, secret);
@@ -165,13 +167,41 @@ pub fn prepare(
             Addon::PgBouncer => pgbouncer::prepare(paths, config)?,
             Addon::Valkey | Addon::Memcached => false,
         };
-        if files_changed || derived || (rendered_changed && !addon.reloads_on_sighup()) {
+        let need = if files_changed || derived || (rendered_changed && !addon.reloads_on_sighup()) {
             prepared.recreate.push(addon);
+            "recreate"
         } else if rendered_changed {
             prepared.reload.push(addon);
-        }
+            "reload"
+        } else {
+            continue;
+        };
+        // Until `up` has applied it ([`settle`]), the next `up` applies it again.
+        crate::fsutil::write_atomic(&pending_file(paths, addon), need.as_bytes(), 0o644)?;
     }
     Ok(prepared)
+}
+
+/// `rendered/<name>.pending`: `recreate` or `reload`, written by [`prepare`] when
+/// an add-on's files changed and removed by [`settle`] once the container runs on them.
+fn pending_file(paths: &Paths, addon: Addon) -> Utf8PathBuf {
+    paths
+        .rendered_dir()
+        .join(format!("{}.pending", addon.name()))
+}
+
+/// Records that every enabled add-on's container now runs on its current files.
+pub fn settle(paths: &Paths, config: &Config) -> anyhow::Result<()> {
+    for addon in enabled(config) {
+        let file = pending_file(paths, addon);
+        match std::fs::remove_file(&file) {
+            Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
+                return Err(anyhow::Error::new(err).context(format!("failed to remove `{file}`")))
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -144,7 +144,7 @@ pub const KEYS: &[Key] = &[
     key("PgBouncer", "PGBOUNCER_MIN_POOL_SIZE", Int(0, 10_000), Static("0"), "PgBouncer min_pool_size: server connections kept open per pool."),
     key("PgBouncer", "PGBOUNCER_RESERVE_POOL_SIZE", Int(0, 10_000), Static("0"), "PgBouncer reserve_pool_size: extra server connections a waiting pool may use."),
     key("PgBouncer", "PGBOUNCER_MAX_DB_CONNECTIONS", Int(0, 10_000), Static("0"), "PgBouncer max_db_connections: server connections per database across users (0: no limit besides the pools)."),
-    key("PgBouncer", "PGBOUNCER_MAX_CLIENT_CONN", Int(1, 100_000), Static("2000"), "PgBouncer max_client_conn: client connections it accepts."),
+    key("PgBouncer", "PGBOUNCER_MAX_CLIENT_CONN", Int(1, 8_000), Static("2000"), "PgBouncer max_client_conn: client connections it accepts (at most 8000: the container's open-file limit is 8192)."),
     key("PgBouncer", "PGBOUNCER_MAX_PREPARED_STATEMENTS", Int(0, 100_000), Static("200"), "PgBouncer max_prepared_statements: protocol-level prepared statements tracked per server connection (0 turns the support off)."),
     key("PgBouncer", "PGBOUNCER_BIND_ADDRESS", Ipv4, Static("127.0.0.1"), "Host address PgBouncer's port is published on."),
     key("PgBouncer", "PGBOUNCER_HOST_PORT", Port, Static("6432"), "Host port PgBouncer is published on."),

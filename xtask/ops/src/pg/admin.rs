@@ -52,6 +52,9 @@ impl ServiceRoles {
         if role == secrets::AUDITOR_ROLE {
             return Some("is the login audits run as".to_owned());
         }
+        if role == crate::addons::pgbouncer::AUTH_ROLE {
+            return Some("is PgBouncer's auth_query login (profile `pgbouncer`)".to_owned());
+        }
         let owned: Vec<&str> = self
             .app_owners
             .iter()

@@ -381,8 +381,10 @@ mod tests {
             let rights = service_rights(role).unwrap();
             assert!(rights.predefined.iter().all(|r| r.starts_with("pg_")));
         }
-        // Plus the maintenance role, which has no password file and so no hba lines.
-        assert_eq!(SERVICE_RIGHTS.len(), crate::render::SERVICE_ROLES.len() + 1);
+        // Plus the maintenance role, which has no password file and so no hba lines, and
+        // PgBouncer's auth role, whose hba lines allow `postgres` only.
+        assert_eq!(SERVICE_RIGHTS.len(), crate::render::SERVICE_ROLES.len() + 2);
+        assert!(service_rights(crate::addons::pgbouncer::AUTH_ROLE).is_some());
         assert!(service_rights(secrets::BACKUP_ROLE).unwrap().bypass_rls);
     }
 }

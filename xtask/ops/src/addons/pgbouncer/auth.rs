@@ -41,38 +41,56 @@ fn fingerprint(sql: &str) -> String {
 /// connection to `postgres`. Returns what it changed.
 pub fn ensure(admin: &mut postgres::Client, password: &str) -> anyhow::Result<Vec<String>> {
     let mut changed = Vec::new();
+    // Checked before anything changes: an auth role with more than a login, or a
+    // schema of that name holding anything a non-superuser owns, is refused.
     let role = admin.query_opt(
-        "SELECT rolsuper, rolcanlogin FROM pg_roles WHERE rolname = $1",
+        "SELECT rolsuper OR rolcreaterole OR rolcreatedb OR rolbypassrls OR rolreplication \
+                OR EXISTS (SELECT 1 FROM pg_auth_members m WHERE m.member = r.oid), \
+                rolcanlogin \
+         FROM pg_roles r WHERE rolname = $1",
         &[&AUTH_ROLE],
     )?;
+    if let Some(row) = &role {
+        if row.get::<_, bool>(0) {
+            bail!(
+                "role `{AUTH_ROLE}` exists with more than a login (superuser, CREATEROLE, CREATEDB, \
+                 BYPASSRLS, REPLICATION or a membership), and PgBouncer's auth role must have none; \
+                 nothing was changed: drop that role (or take those rights away), then `cargo xtask up`"
+            );
+        }
+    }
+    let foreign = crate::maintenance::tables::not_superuser_owned(admin, SCHEMA)?;
+    if !foreign.is_empty() {
+        bail!(
+            "schema `{SCHEMA}` in `{AUTH_DBNAME}` holds objects a superuser does not own ({}), so \
+             PgBouncer's lookup function will not be put there; nothing was changed: drop or \
+             rename that schema, then `cargo xtask up`",
+            foreign.join(", ")
+        );
+    }
+    let comment: Option<String> = admin
+        .query_opt(
+            "SELECT obj_description(oid, 'pg_namespace') FROM pg_namespace WHERE nspname = $1",
+            &[&SCHEMA],
+        )?
+        .and_then(|row| row.get(0));
     match role {
         None => {
             crate::pg::bootstrap::create_service_role(admin, AUTH_ROLE, password)?;
             changed.push(format!("role `{AUTH_ROLE}`"));
         }
-        Some(row) if row.get::<_, bool>(0) => bail!(
-            "role `{AUTH_ROLE}` is a superuser, and PgBouncer's auth role must not be; \
-             nothing was changed: `ALTER ROLE {AUTH_ROLE} NOSUPERUSER`, then `cargo xtask up`"
-        ),
+        Some(row) if !row.get::<_, bool>(1) => {
+            // Turned NOLOGIN while the profile was off (see `disable`).
+            admin.batch_execute(&format!("ALTER ROLE {} LOGIN", quote_ident(AUTH_ROLE)))?;
+            changed.push(format!("role `{AUTH_ROLE}` may log in again"));
+        }
         Some(_) => {}
     }
-    let owner: Option<(bool, Option<String>)> = admin
-        .query_opt(
-            "SELECT r.rolsuper, obj_description(n.oid, 'pg_namespace') \
-             FROM pg_namespace n JOIN pg_roles r ON r.oid = n.nspowner WHERE n.nspname = $1",
-            &[&SCHEMA],
-        )?
-        .map(|row| (row.get(0), row.get(1)));
     let sql = definitions()?;
     let wanted = fingerprint(&sql);
-    match owner {
-        Some((false, _)) => bail!(
-            "schema `{SCHEMA}` in `{AUTH_DBNAME}` exists and a superuser does not own it, so \
-             PgBouncer's lookup function will not be put there; nothing was changed: drop or \
-             rename that schema, then `cargo xtask up`"
-        ),
-        Some((true, Some(comment))) if comment == wanted => return Ok(changed),
-        _ => {}
+    // A role created just now has none of the grants the definitions give.
+    if changed.is_empty() && comment.as_deref() == Some(wanted.as_str()) {
+        return Ok(changed);
     }
     let mut tx = admin.transaction()?;
     tx.batch_execute(&sql)
@@ -85,6 +103,23 @@ pub fn ensure(admin: &mut postgres::Client, password: &str) -> anyhow::Result<Ve
     tx.commit()?;
     changed.push(format!("function `{SCHEMA}.lookup`"));
     Ok(changed)
+}
+
+/// With the profile off, the auth role (if it exists) may no longer log in: a
+/// login that can read every verifier stays only while PgBouncer needs it.
+/// Returns whether it changed anything.
+pub fn disable(admin: &mut postgres::Client) -> anyhow::Result<bool> {
+    let can_login: Option<bool> = admin
+        .query_opt(
+            "SELECT rolcanlogin FROM pg_roles WHERE rolname = $1",
+            &[&AUTH_ROLE],
+        )?
+        .map(|row| row.get(0));
+    if can_login != Some(true) {
+        return Ok(false);
+    }
+    admin.batch_execute(&format!("ALTER ROLE {} NOLOGIN", quote_ident(AUTH_ROLE)))?;
+    Ok(true)
 }
 
 #[cfg(test)]
