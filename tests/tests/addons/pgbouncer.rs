@@ -133,6 +133,7 @@ pub(crate) fn clients_authenticate_through_the_lookup(t: &TestStack) {
             &db,
         ),
         "a core_data_ service login through PgBouncer",
+    );
 }
 
 pub(crate) fn the_auth_role_reads_only_the_lookup(t: &TestStack) {
@@ -141,7 +142,6 @@ pub(crate) fn the_auth_role_reads_only_the_lookup(t: &TestStack) {
     )
     .unwrap();
     let (app_user, _, app_db) = app_login(t);
-    t.sql(&app_db, "CREATE TABLE IF NOT EXISTS addons_secret_rows (v text); INSERT INTO addons_secret_rows VALUES ('x')");
     let mut auth = t
         .stack
         .connect_as(pgbouncer::AUTH_ROLE, &password, "postgres")
