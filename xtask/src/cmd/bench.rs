@@ -294,5 +294,12 @@ pub(crate) fn pgbouncer(ctx: &Ctx, args: &BenchPgbouncer) -> CmdResult {
         );
     }
     println!("ratio: through PgBouncer / straight at postgres (above 1: PgBouncer faster)");
-    Ok(ExitCode::SUCCESS)
+    for warning in &figures.warnings {
+        println!("WARNING {warning}");
+    }
+    Ok(if figures.warnings.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

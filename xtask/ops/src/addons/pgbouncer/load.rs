@@ -52,6 +52,26 @@ pub fn pgbench(
     login: &Login<'_>,
     args: &[&str],
 ) -> anyhow::Result<String> {
+    let output = run(stack, route, login, args)?;
+    if output.exit_code != 0 {
+        let (host, port) = route.host_port();
+        anyhow::bail!(
+            "pgbench via {host}:{port} exited with {}:\n{}{}",
+            output.exit_code,
+            output.stdout.trim_end(),
+            output.stderr.trim_end()
+        );
+    }
+    Ok(output.stdout)
+}
+
+/// Runs `pgbench args…` over `route` as `login`; returns its exit code and output.
+pub fn run(
+    stack: &Stack,
+    route: Route,
+    login: &Login<'_>,
+    args: &[&str],
+) -> anyhow::Result<crate::docker::ExecOutput> {
     let dir = tempfile::Builder::new()
         .prefix("core_data-pgbench-")
         .tempdir()
@@ -91,15 +111,7 @@ pub fn pgbench(
         .cmd(&argv)
         .run(&stack.docker)?;
     drop(dir);
-    if output.exit_code != 0 {
-        anyhow::bail!(
-            "pgbench via {host}:{port} exited with {}:\n{}{}",
-            output.exit_code,
-            output.stdout.trim_end(),
-            output.stderr.trim_end()
-        );
-    }
-    Ok(output.stdout)
+    Ok(output)
 }
 
 /// The `tps = …` figure of pgbench's report.
