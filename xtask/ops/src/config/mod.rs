@@ -191,6 +191,23 @@ impl Config {
                 "PG_SHARED_BUFFERS ({shared}MB) must be smaller than POSTGRES_MEMORY_LIMIT ({limit}MB)"
             )));
         }
+        let maxmemory = self.size_mb("VALKEY_MAXMEMORY");
+        let valkey_limit = self.size_mb("VALKEY_MEMORY_LIMIT");
+        if maxmemory >= valkey_limit {
+            return Err(ConfigError::Inconsistent(format!(
+                "VALKEY_MAXMEMORY ({maxmemory}MB) must be smaller than VALKEY_MEMORY_LIMIT ({valkey_limit}MB); up to twice VALKEY_MAXMEMORY is safe"
+            )));
+        }
+        let items: u64 = self
+            .get("MEMCACHED_MEMORY_MB")
+            .parse()
+            .expect("numbers are checked on load");
+        let memcached_limit = self.size_mb("MEMCACHED_MEMORY_LIMIT");
+        if items + 32 > memcached_limit {
+            return Err(ConfigError::Inconsistent(format!(
+                "MEMCACHED_MEMORY_LIMIT ({memcached_limit}MB) must be at least MEMCACHED_MEMORY_MB ({items}MB) plus 32MB"
+            )));
+        }
         if self
             .databases()
             .iter()
