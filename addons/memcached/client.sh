@@ -5,7 +5,7 @@
 #   core-data-memcached health               authenticate, `version`
 #   core-data-memcached stats [HOST [PORT]]  authenticate, print `stats`
 #   core-data-memcached relay HOST PORT      stdin to the server, its replies to stdout
-#                                            (end the input with `quit`; 10 s at most)
+#                                            (end the input with `quit`; 5 s at most)
 # The credentials are the first `user:password` line of the mounted auth file;
 # they cross no argv and no environment.
 set -Eeuo pipefail
@@ -46,7 +46,7 @@ case "${1:-}" in
   relay)
     [ $# -eq 3 ] || { echo "usage: core-data-memcached relay HOST PORT" >&2; exit 2; }
     exec 3<>"/dev/tcp/$2/$3"
-    timeout 10 cat <&3 &
+    timeout 5 cat <&3 &
     reader=$!
     cat >&3
     wait "$reader"
