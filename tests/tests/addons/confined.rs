@@ -37,9 +37,19 @@ pub(crate) fn assert_confined(t: &TestStack, service: &str) {
     );
     assert_eq!(host.cap_drop.clone().unwrap_or_default(), vec!["ALL"]);
     assert!(host.cap_add.clone().unwrap_or_default().is_empty());
-    assert_eq!(host.readonly_rootfs, Some(true), "`{container}` root must be read-only");
-    assert!(host.pids_limit.unwrap_or(0) > 0, "`{container}` needs a pids limit");
-    assert!(host.memory.unwrap_or(0) > 0, "`{container}` needs a memory limit");
+    assert_eq!(
+        host.readonly_rootfs,
+        Some(true),
+        "`{container}` root must be read-only"
+    );
+    assert!(
+        host.pids_limit.unwrap_or(0) > 0,
+        "`{container}` needs a pids limit"
+    );
+    assert!(
+        host.memory.unwrap_or(0) > 0,
+        "`{container}` needs a memory limit"
+    );
     let config = inspect.config.unwrap();
     assert_eq!(
         config.user.as_deref(),

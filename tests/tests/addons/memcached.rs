@@ -62,7 +62,11 @@ fn authenticated_set_and_get(t: &TestStack, client: &Running<'_>) {
     let input = auth(APP_USER, &password)
         + "set greeting 0 0 5\r\nhello\r\nget greeting\r\nget missing\r\nflush_all\r\nquit\r\n";
     let out = session(t, client, &input);
-    let replies: Vec<&str> = out.stdout.lines().map(|l| l.trim_end_matches('\r')).collect();
+    let replies: Vec<&str> = out
+        .stdout
+        .lines()
+        .map(|l| l.trim_end_matches('\r'))
+        .collect();
     assert_eq!(
         replies,
         vec![
@@ -80,8 +84,14 @@ fn authenticated_set_and_get(t: &TestStack, client: &Running<'_>) {
 
 fn refused_without_credentials(t: &TestStack, client: &Running<'_>) {
     for (what, input) in [
-        ("no credentials", "get greeting\r\nset k 0 0 1\r\nx\r\nquit\r\n".to_owned()),
-        ("a wrong password", auth(APP_USER, "not-the-password") + "get greeting\r\nquit\r\n"),
+        (
+            "no credentials",
+            "get greeting\r\nset k 0 0 1\r\nx\r\nquit\r\n".to_owned(),
+        ),
+        (
+            "a wrong password",
+            auth(APP_USER, "not-the-password") + "get greeting\r\nquit\r\n",
+        ),
     ] {
         let out = session(t, client, &input);
         assert!(out.stdout.contains("CLIENT_ERROR"), "{what}: {out:?}");
@@ -97,16 +107,26 @@ fn udp_is_off(t: &TestStack) {
     let out = t
         .stack
         .docker
-        .exec(&container, &["cat", "/proc/net/udp", "/proc/net/udp6"], None)
+        .exec(
+            &container,
+            &["cat", "/proc/net/udp", "/proc/net/udp6"],
+            None,
+        )
         .unwrap();
     // Port 11211 is 2BCB in /proc/net's hex.
-    assert!(!out.stdout.contains(":2BCB"), "memcached listens on UDP: {out:?}");
+    assert!(
+        !out.stdout.contains(":2BCB"),
+        "memcached listens on UDP: {out:?}"
+    );
     let out = t
         .stack
         .docker
         .exec(&container, &["cat", "/proc/net/tcp"], None)
         .unwrap();
-    assert!(out.stdout.contains(":2BCB"), "memcached must listen on TCP 11211: {out:?}");
+    assert!(
+        out.stdout.contains(":2BCB"),
+        "memcached must listen on TCP 11211: {out:?}"
+    );
 }
 
 fn stats_show_the_counters(t: &TestStack) {
@@ -127,13 +147,26 @@ fn stats_show_the_counters(t: &TestStack) {
     assert!(stat("get_misses") >= 1, "{out}");
     assert_eq!(
         stat("limit_maxbytes"),
-        t.stack.config.get("MEMCACHED_MEMORY_MB").parse::<i64>().unwrap() * 1024 * 1024
+        t.stack
+            .config
+            .get("MEMCACHED_MEMORY_MB")
+            .parse::<i64>()
+            .unwrap()
+            * 1024
+            * 1024
     );
     assert_eq!(
         stat("max_connections"),
-        t.stack.config.get("MEMCACHED_MAX_CONNECTIONS").parse::<i64>().unwrap()
+        t.stack
+            .config
+            .get("MEMCACHED_MAX_CONNECTIONS")
+            .parse::<i64>()
+            .unwrap()
     );
     let out = cli(t, &["memcached", "stats"]);
     assert_eq!(out.code, Some(0), "{out}");
-    assert!(out.stdout.lines().any(|l| l.starts_with("curr_items")), "{out}");
+    assert!(
+        out.stdout.lines().any(|l| l.starts_with("curr_items")),
+        "{out}"
+    );
 }

@@ -58,7 +58,13 @@ impl<'d> Client<'d> {
 
     /// valkey-cli towards `valkey:6379` over TLS; `login` is `(user, password)`
     /// (the password goes through stdin), `input` the rest of stdin.
-    fn cli(&self, t: &TestStack, login: Option<(&str, &str)>, args: &[&str], input: &str) -> ExecOutput {
+    fn cli(
+        &self,
+        t: &TestStack,
+        login: Option<(&str, &str)>,
+        args: &[&str],
+        input: &str,
+    ) -> ExecOutput {
         let mut argv = tls_argv();
         let mut stdin = String::new();
         if let Some((user, password)) = login {
@@ -94,7 +100,12 @@ fn password(t: &TestStack, secret: &str) -> String {
 
 fn secrets_stay_out_of_the_container_definition(t: &TestStack) {
     let container = t.stack.config.container_name("valkey");
-    let inspect = t.stack.docker.inspect_container(&container).unwrap().unwrap();
+    let inspect = t
+        .stack
+        .docker
+        .inspect_container(&container)
+        .unwrap()
+        .unwrap();
     let text = serde_json::to_string(&inspect).unwrap();
     for secret in [APP_PASSWORD, ADMIN_PASSWORD, HEALTH_PASSWORD] {
         assert!(
@@ -103,12 +114,20 @@ fn secrets_stay_out_of_the_container_definition(t: &TestStack) {
         );
     }
     let acl = std::fs::read_to_string(Addon::Valkey.secret_file(t.paths(), "users.acl")).unwrap();
-    assert!(!acl.contains(&password(t, APP_PASSWORD)), "the ACL file holds hashes only");
+    assert!(
+        !acl.contains(&password(t, APP_PASSWORD)),
+        "the ACL file holds hashes only"
+    );
 }
 
 fn refusals(t: &TestStack, client: &Client<'_>) {
     let app = password(t, APP_PASSWORD);
-    let out = client.cli(t, Some(("app", &app)), &["-e", "SET", "app:hello", "world"], "");
+    let out = client.cli(
+        t,
+        Some(("app", &app)),
+        &["-e", "SET", "app:hello", "world"],
+        "",
+    );
     assert_eq!((out.exit_code, out.stdout.trim()), (0, "OK"), "{out:?}");
 
     // The default user is off: without a login nothing runs.
@@ -116,7 +135,10 @@ fn refusals(t: &TestStack, client: &Client<'_>) {
     assert_ne!(out.exit_code, 0, "{out:?}");
     assert!(out.stderr.contains("NOAUTH"), "{out:?}");
     let out = client.cli(t, None, &["-e", "-a", &app, "PING"], "");
-    assert_ne!(out.exit_code, 0, "the default user with a password: {out:?}");
+    assert_ne!(
+        out.exit_code, 0,
+        "the default user with a password: {out:?}"
+    );
     // A wrong password.
     let out = client.cli(t, Some(("app", "not-the-password")), &["-e", "PING"], "");
     assert_ne!(out.exit_code, 0, "{out:?}");
@@ -162,7 +184,15 @@ fn refusals(t: &TestStack, client: &Client<'_>) {
         let mut args = vec!["-e".to_owned()];
         args.extend(command.iter().map(|arg| (*arg).to_owned()));
         let (mut out, mut err) = (Vec::new(), Vec::new());
-        let code = client::run(&t.stack, client::User::Admin, &args, None, &mut out, &mut err).unwrap();
+        let code = client::run(
+            &t.stack,
+            client::User::Admin,
+            &args,
+            None,
+            &mut out,
+            &mut err,
+        )
+        .unwrap();
         let out = String::from_utf8_lossy(&out);
         assert_ne!(code, 0, "`{}` as admin: {out}", command.join(" "));
     }
@@ -212,7 +242,10 @@ fn writes_survive_sigkill(t: &TestStack, client: &Client<'_>) -> usize {
                 }
                 Ok(())
             });
-            let mut out = Counting { text: Vec::new(), lines };
+            let mut out = Counting {
+                text: Vec::new(),
+                lines,
+            };
             let mut err = Vec::new();
             let mut argv = tls_argv();
             argv.extend(["--user", "app", "--askpass"]);
@@ -256,11 +289,18 @@ fn writes_survive_sigkill(t: &TestStack, client: &Client<'_>) -> usize {
         .filter(|value| *value > BASE && *value <= BASE + 500_000)
         .map(|value| value - BASE)
         .collect();
-    assert!(acknowledged.len() >= 3_000, "{} acknowledged", acknowledged.len());
+    assert!(
+        acknowledged.len() >= 3_000,
+        "{} acknowledged",
+        acknowledged.len()
+    );
 
     let out = cli(t, &["up"]);
     assert_eq!(out.code, Some(0), "`up` after SIGKILL:\n{out}");
-    let gets: String = acknowledged.iter().map(|i| format!("GET app:k{i}\n")).collect();
+    let gets: String = acknowledged
+        .iter()
+        .map(|i| format!("GET app:k{i}\n"))
+        .collect();
     let out = client.cli(t, Some(("app", &password(t, APP_PASSWORD))), &[], &gets);
     let values: Vec<&str> = out.stdout.lines().map(str::trim).collect();
     assert_eq!(values.len(), acknowledged.len(), "{:?}", out.stderr);
@@ -288,7 +328,11 @@ fn cli_and_bgsave(t: &TestStack, acknowledged: usize) {
     // `valkey cli` with a command, and reading commands from stdin.
     let out = cli(t, &["valkey", "cli", "--", "-e", "DBSIZE"]);
     assert_eq!(out.code, Some(0), "{out}");
-    let keys: usize = out.stdout.trim().parse().unwrap_or_else(|_| panic!("{out}"));
+    let keys: usize = out
+        .stdout
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("{out}"));
     assert!(keys > acknowledged, "{out}");
     let out = xtask_command(t.paths().state(), &["valkey", "cli", "--user", "app"])
         .stdin_bytes("GET app:hello\nFLUSHALL\n")
@@ -297,9 +341,24 @@ fn cli_and_bgsave(t: &TestStack, acknowledged: usize) {
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}");
-    assert!(stdout.starts_with("world\n") && stdout.contains("NOPERM"), "{stdout}");
-    let out = cli(t, &["valkey", "cli", "--", "-e", "CONFIG", "SET", "dir", "/tmp"]);
-    assert_eq!(out.code, Some(1), "`-e` passes an error reply's exit code on: {out}");
+    assert!(
+        stdout.starts_with("world\n") && stdout.contains("NOPERM"),
+        "{stdout}"
+    );
+    let out = cli(
+        t,
+        &["valkey", "cli", "--", "-e", "CONFIG", "SET", "dir", "/tmp"],
+    );
+    assert_eq!(
+        out.code,
+        Some(1),
+        "`-e` passes an error reply's exit code on: {out}"
+    );
+
+    // An AOF rewrite (a fork, a new base file, renames) under the seccomp profile; the
+    // snapshot below is scheduled behind it when it is still running.
+    let out = cli(t, &["valkey", "cli", "--", "-e", "BGREWRITEAOF"]);
+    assert_eq!(out.code, Some(0), "{out}");
 
     // `valkey bgsave` waits for a new snapshot and reports it.
     let before = client::info(&t.stack, "persistence").unwrap();
@@ -312,13 +371,31 @@ fn cli_and_bgsave(t: &TestStack, acknowledged: usize) {
     let out = cli(t, &["valkey", "bgsave", "--format", "json"]);
     assert_eq!(out.code, Some(0), "{out}");
     let snapshot: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
-    assert!(snapshot["saves_since_start"].as_i64().unwrap() > saves, "{out}");
+    assert!(
+        snapshot["saves_since_start"].as_i64().unwrap() > saves,
+        "{out}"
+    );
     let saved_at: jiff::Timestamp = snapshot["saved_at"].as_str().unwrap().parse().unwrap();
     assert!(
-        saved_at >= started.checked_sub(jiff::SignedDuration::from_secs(1)).unwrap(),
+        saved_at
+            >= started
+                .checked_sub(jiff::SignedDuration::from_secs(1))
+                .unwrap(),
         "snapshot at {saved_at}, asked at {started}"
     );
     let out = cli(t, &["valkey", "bgsave"]);
     assert_eq!(out.code, Some(0), "{out}");
     assert!(out.stdout.contains("snapshot written at"), "{out}");
+    let persistence = client::info(&t.stack, "persistence").unwrap();
+    for (field, wanted) in [
+        ("aof_enabled", "1"),
+        ("aof_last_bgrewrite_status", "ok"),
+        ("aof_last_write_status", "ok"),
+        ("rdb_last_bgsave_status", "ok"),
+    ] {
+        assert!(
+            persistence.iter().any(|(k, v)| k == field && v == wanted),
+            "`{field}` is not `{wanted}`: {persistence:?}"
+        );
+    }
 }

@@ -52,10 +52,7 @@ pub(crate) fn run(ctx: &Ctx, command: &ValkeyCommand) -> CmdResult {
             } else {
                 println!(
                     "snapshot written at {} in {}s ({}; {} since the server started)",
-                    snapshot.saved_at,
-                    snapshot.seconds,
-                    snapshot.file,
-                    snapshot.saves_since_start
+                    snapshot.saved_at, snapshot.seconds, snapshot.file, snapshot.saves_since_start
                 );
             }
             Ok(ExitCode::SUCCESS)

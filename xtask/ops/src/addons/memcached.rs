@@ -110,7 +110,8 @@ mod tests {
 
     #[test]
     fn stat_lines_are_parsed_and_the_rest_ignored() {
-        let stats = parse_stats("STAT pid 1\r\nSTAT version 1.6.38\nSTAT libevent 2.1 stable\nEND\n");
+        let stats =
+            parse_stats("STAT pid 1\r\nSTAT version 1.6.38\nSTAT libevent 2.1 stable\nEND\n");
         assert_eq!(stats.len(), 3);
         assert_eq!(stat(&stats, "version"), Some("1.6.38"));
         assert_eq!(stat(&stats, "libevent"), Some("2.1 stable"));

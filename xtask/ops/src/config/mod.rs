@@ -375,6 +375,24 @@ mod tests {
     }
 
     #[test]
+    fn addon_memory_must_fit_its_container() {
+        assert!(parse("VALKEY_MAXMEMORY=512MB\nVALKEY_MEMORY_LIMIT=1GB\n").is_ok());
+        let err = parse("VALKEY_MAXMEMORY=1GB\nVALKEY_MEMORY_LIMIT=1GB\n").unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("VALKEY_MAXMEMORY (1024MB) must be smaller"),
+            "{err}"
+        );
+        assert!(parse("MEMCACHED_MEMORY_MB=96\nMEMCACHED_MEMORY_LIMIT=128MB\n").is_ok());
+        let err = parse("MEMCACHED_MEMORY_MB=100\nMEMCACHED_MEMORY_LIMIT=128MB\n").unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("MEMCACHED_MEMORY_LIMIT (128MB) must be at least"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn round_trip_through_env_text() {
         let config = parse("PG_WORK_MEM=64MB\nAPP_DATABASES=a:b,c:d\n").unwrap();
         let again = parse(&config.to_env_text()).unwrap();

@@ -29,13 +29,21 @@ fn hashed(password: &str) -> String {
 
 /// The ACL file for these passwords and `VALKEY_APP_KEY_PATTERNS` (comma-separated
 /// globs; `.env` values have no spaces, so a pattern cannot add a rule).
-pub fn text(app_password: &str, admin_password: &str, health_password: &str, patterns: &str) -> String {
+pub fn text(
+    app_password: &str,
+    admin_password: &str,
+    health_password: &str,
+    patterns: &str,
+) -> String {
     let keys: Vec<String> = patterns
         .split(',')
         .filter(|pattern| !pattern.is_empty())
         .map(|pattern| format!("~{pattern}"))
         .collect();
-    let denied: Vec<String> = APP_DENIED.iter().map(|command| format!("-{command}")).collect();
+    let denied: Vec<String> = APP_DENIED
+        .iter()
+        .map(|command| format!("-{command}"))
+        .collect();
     format!(
         "user default off resetpass resetkeys resetchannels -@all\n\
          user {APP_USER} on {} resetkeys {} resetchannels &* +@all -@dangerous {}\n\
@@ -79,7 +87,10 @@ mod tests {
         assert!(acl.contains(&hashed("app-pw")));
         assert_eq!(hashed("").len(), 65);
         let lines: Vec<&str> = acl.lines().collect();
-        assert_eq!(lines[0], "user default off resetpass resetkeys resetchannels -@all");
+        assert_eq!(
+            lines[0],
+            "user default off resetpass resetkeys resetchannels -@all"
+        );
         assert!(lines[1].starts_with("user app on #"));
         assert!(lines[1].contains(" resetkeys ~app:* ~jobs:* resetchannels "));
         assert!(lines[1].ends_with("+@all -@dangerous -flushall -flushdb -config -debug -module"));

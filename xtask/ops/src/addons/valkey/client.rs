@@ -175,7 +175,9 @@ pub fn bgsave(stack: &Stack, timeout: Duration) -> anyhow::Result<Snapshot> {
             if saves > before && running == 0 {
                 Ok(Poll::Ready(info))
             } else {
-                Ok(Poll::Pending(format!("{saves} saves, in progress: {running}")))
+                Ok(Poll::Pending(format!(
+                    "{saves} saves, in progress: {running}"
+                )))
             }
         },
     )?;
@@ -201,7 +203,9 @@ mod tests {
 
     #[test]
     fn info_lines_become_pairs() {
-        let info = parse_info("# Persistence\r\nloading:0\r\nrdb_saves:3\r\n\r\nrdb_last_bgsave_status:ok\r\n");
+        let info = parse_info(
+            "# Persistence\r\nloading:0\r\nrdb_saves:3\r\n\r\nrdb_last_bgsave_status:ok\r\n",
+        );
         assert_eq!(field(&info, "rdb_last_bgsave_status").unwrap(), "ok");
         assert_eq!(number(&info, "rdb_saves").unwrap(), 3);
         assert!(field(&info, "missing").is_err());
