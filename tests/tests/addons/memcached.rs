@@ -163,6 +163,13 @@ fn stats_show_the_counters(t: &TestStack) {
             .parse::<i64>()
             .unwrap()
     );
+    let out = cli(t, &["service-urls"]);
+    assert!(
+        out.stdout
+            .lines()
+            .any(|l| l == "MEMCACHED_URL=memcached://app@memcached:11211/"),
+        "{out}"
+    );
     let out = cli(t, &["memcached", "stats"]);
     assert_eq!(out.code, Some(0), "{out}");
     assert!(

@@ -325,6 +325,24 @@ fn writes_survive_sigkill(t: &TestStack, client: &Client<'_>) -> usize {
 }
 
 fn cli_and_bgsave(t: &TestStack, acknowledged: usize) {
+    // `service-urls` names the compose-network address; the password only when asked.
+    let out = cli(t, &["service-urls"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    assert!(
+        out.stdout
+            .lines()
+            .any(|l| l == "VALKEY_URL=rediss://app@valkey:6379/0"),
+        "{out}"
+    );
+    let out = cli(t, &["service-urls", "--show-passwords"]);
+    let app = password(t, APP_PASSWORD);
+    assert!(
+        out.stdout
+            .lines()
+            .any(|l| l == format!("VALKEY_URL=rediss://app:{app}@valkey:6379/0")),
+        "{out}"
+    );
+
     // `valkey cli` with a command, and reading commands from stdin.
     let out = cli(t, &["valkey", "cli", "--", "-e", "DBSIZE"]);
     assert_eq!(out.code, Some(0), "{out}");
