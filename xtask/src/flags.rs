@@ -11,6 +11,7 @@ mod pgbouncer;
 mod queue;
 mod runbook;
 mod security;
+mod valkey;
 
 use camino::Utf8PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -23,6 +24,7 @@ pub(crate) use pgbouncer::*;
 pub(crate) use queue::*;
 pub(crate) use runbook::*;
 pub(crate) use security::*;
+pub(crate) use valkey::*;
 
 /// core_data: a hardened PostgreSQL 17 platform, driven from the repository.
 ///
@@ -146,6 +148,13 @@ pub(crate) enum Command {
     /// Confinement of the running containers (`status`) and AppArmor profiles (`apparmor-load`).
     #[command(subcommand)]
     Security(SecurityCommand),
+    /// ValKey (profile `valkey`): `cli` (valkey-cli with the credentials wired in) and `bgsave`
+    /// (an RDB snapshot now, waited for).
+    #[command(subcommand)]
+    Valkey(ValkeyCommand),
+    /// Memcached (profile `memcached`): `stats`.
+    #[command(subcommand)]
+    Memcached(MemcachedCommand),
     /// Benchmarks that print figures next to their floor and the ratio.
     #[command(subcommand)]
     Bench(BenchCommand),

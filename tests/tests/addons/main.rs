@@ -2,12 +2,15 @@
 //! PgBouncer, ValKey and Memcached built from Debian packages, authenticated,
 //! confined and under load; then a profile turned off again.
 
+mod confined;
+mod memcached;
 mod pgbouncer;
 #[path = "../security/apparmor.rs"]
 #[allow(dead_code)]
 mod security_apparmor;
 #[path = "../security/status.rs"]
 mod security_status;
+mod valkey;
 
 use core_data_tests::{docker_available, xtask, CliOutput, TestStack};
 
@@ -26,17 +29,35 @@ fn addons_full_workflow() {
     let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(report["passed"], false, "{out}");
     assert_eq!(report["containers"], serde_json::json!([]), "{out}");
-    // `up --profile` turns one on and records it in `.env`.
-    let out = cli(&t, &["up", "--profile", "pgbouncer"]);
+    // The application user may touch only keys under `app:`.
+    t.set("VALKEY_APP_KEY_PATTERNS", "app:*");
+    // `up --profile` turns them on and records them in `.env`.
+    let out = cli(
+        &t,
+        &[
+            "up",
+            "--profile",
+            "pgbouncer",
+            "--profile",
+            "valkey",
+            "--profile",
+            "memcached",
+        ],
+    );
     assert_eq!(out.code, Some(0), "{out}");
     t.reload().expect("reload .env");
-    assert_eq!(t.stack.config.get("COMPOSE_PROFILES"), "pgbouncer");
+    assert_eq!(
+        t.stack.config.get("COMPOSE_PROFILES"),
+        "pgbouncer,valkey,memcached"
+    );
     // Checks are added here, one line each, in the order they run.
     pgbouncer::clients_authenticate_through_the_lookup(&t);
     pgbouncer::the_auth_role_reads_only_the_lookup(&t);
     pgbouncer::a_thousand_clients_share_twenty_server_connections(&t);
     pgbouncer::commands_and_confinement(&t);
     pgbouncer::a_pool_change_is_reloaded(&mut t);
+    valkey::walk(&t);
+    memcached::walk(&t);
     // Every container of the stack, every add-on included, passes `security status`; one
     // started without `cap_drop` fails it; APPARMOR reaches compose and the `up` pre-check.
     security_status::walk(&t);

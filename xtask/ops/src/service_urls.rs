@@ -34,8 +34,9 @@ pub struct ServiceUrls {
 /// One URL and what it connects as.
 #[derive(Debug, Clone, Serialize)]
 pub struct ServiceUrl {
-    /// The variable it is printed as: `SUPERUSER_URL`, `DATABASE_URL_<DATABASE>` or
-    /// `POOLED_DATABASE_URL_<DATABASE>` (through PgBouncer).
+    /// The variable it is printed as: `SUPERUSER_URL`, `DATABASE_URL_<DATABASE>`,
+    /// `POOLED_DATABASE_URL_<DATABASE>` (through PgBouncer), `VALKEY_URL` or `MEMCACHED_URL`
+    /// (the add-ons, reachable on the compose network only).
     pub name: String,
     pub user: String,
     pub database: String,
@@ -43,7 +44,9 @@ pub struct ServiceUrl {
 }
 
 /// The superuser's URL (database `postgres`), then one per application database as its owner,
-/// each followed by its URL through PgBouncer (`POOLED_DATABASE_URL_<DB>`) when the profile is on.
+/// each followed by its URL through PgBouncer (`POOLED_DATABASE_URL_<DB>`) when the profile is on;
+/// then ValKey's (`rediss://`, verified with the same CA) and Memcached's application user's,
+/// with the compose network's host names, when their profiles are on.
 pub fn service_urls(
     paths: &Paths,
     config: &Config,
@@ -104,6 +107,46 @@ pub fn service_urls(
                 ),
             )?);
         }
+    }
+    let addon_url = |name: &str,
+                     scheme: &str,
+                     addon: crate::addons::Addon,
+                     secret: &str,
+                     port: u16,
+                     path: &str| {
+        let user = "app";
+        let credentials = if show_passwords {
+            let password = secrets::read(&addon.secret_file(paths, secret))?;
+            format!("{user}:{}", encode(&password))
+        } else {
+            user.to_owned()
+        };
+        Ok::<_, anyhow::Error>(ServiceUrl {
+            name: name.to_owned(),
+            user: user.to_owned(),
+            database: path.to_owned(),
+            url: format!("{scheme}://{credentials}@{}:{port}/{path}", addon.name()),
+        })
+    };
+    if crate::addons::valkey::enabled(config) {
+        urls.push(addon_url(
+            "VALKEY_URL",
+            "rediss",
+            crate::addons::Addon::Valkey,
+            crate::addons::valkey::APP_PASSWORD,
+            crate::addons::valkey::PORT,
+            "0",
+        )?);
+    }
+    if crate::addons::memcached::enabled(config) {
+        urls.push(addon_url(
+            "MEMCACHED_URL",
+            "memcached",
+            crate::addons::Addon::Memcached,
+            crate::addons::memcached::APP_PASSWORD,
+            crate::addons::memcached::PORT,
+            "",
+        )?);
     }
     Ok(ServiceUrls {
         passwords_included: show_passwords,

@@ -16,6 +16,7 @@ mod image;
 mod init;
 mod lifecycle;
 mod logical;
+mod memcached;
 mod output;
 mod pgbouncer;
 mod pgstat;
@@ -26,6 +27,7 @@ mod schema;
 mod security;
 mod service_urls;
 mod user;
+mod valkey;
 
 use std::process::ExitCode;
 
@@ -121,6 +123,8 @@ pub(crate) fn run(flags: Xtask) -> CmdResult {
         Command::AsyncQueue(AsyncQueueCommand::Status(args)) => queue::status(&ctx, &args),
         Command::Bench(BenchCommand::Queue(args)) => bench::queue(&ctx, &args),
         Command::Pgbouncer(command) => pgbouncer::run(&ctx, &command),
+        Command::Valkey(command) => valkey::run(&ctx, &command),
+        Command::Memcached(command) => memcached::run(&ctx, &command),
         Command::Bench(BenchCommand::Pgbouncer(args)) => bench::pgbouncer(&ctx, &args),
         Command::Security(SecurityCommand::Status(args)) => security::status(&ctx, &args),
         Command::Security(SecurityCommand::ApparmorLoad) => security::apparmor_load(&ctx),
@@ -169,6 +173,8 @@ fn locking_name(command: &Command) -> Option<&'static str> {
         | Command::Status(_)
         | Command::Logs(_)
         | Command::Pgbouncer(_)
+        | Command::Valkey(_)
+        | Command::Memcached(_)
         | Command::Psql(_)
         | Command::ServiceUrls(_)
         | Command::Config(ConfigCommand::Show(_) | ConfigCommand::Check(_))

@@ -7,8 +7,10 @@
 
 pub mod image;
 pub mod lifecycle;
+pub mod memcached;
 pub mod pgbouncer;
 pub mod render;
+pub mod valkey;
 
 use camino::Utf8PathBuf;
 
@@ -54,8 +56,8 @@ impl Addon {
     pub fn passwords(self) -> &'static [&'static str] {
         match self {
             Addon::PgBouncer => pgbouncer::PASSWORDS,
-            Addon::Valkey => &[],
-            Addon::Memcached => &[],
+            Addon::Valkey => valkey::PASSWORDS,
+            Addon::Memcached => memcached::PASSWORDS,
         }
     }
 
@@ -165,7 +167,8 @@ pub fn prepare(
         }
         let derived = match addon {
             Addon::PgBouncer => pgbouncer::prepare(paths, config)?,
-            Addon::Valkey | Addon::Memcached => false,
+            Addon::Valkey => valkey::prepare(paths, config)?,
+            Addon::Memcached => memcached::prepare(paths, config)?,
         };
         let need = if files_changed || derived || (rendered_changed && !addon.reloads_on_sighup()) {
             prepared.recreate.push(addon);

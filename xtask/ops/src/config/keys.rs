@@ -161,6 +161,17 @@ pub const KEYS: &[Key] = &[
     key("Audits", "AUDIT_CRON_LOOKBACK_HOURS", Int(1, 8_760), Static("24"), "`audit cron`: failed pg_cron runs within this many hours are findings."),
     key("Audits", "AUDIT_BUFFERCACHE_LIMIT", Int(1, 10_000), Static("20"), "`audit buffercache`: relations listed (`--limit`)."),
     key("Audits", "AUDIT_SENSITIVE_COLUMNS", Names, Static("email,ssn,password,passwd,token,secret,api_key,credit_card,card_number,iban,phone,date_of_birth"), "`audit security`: column names that mark a table as sensitive (it should have row-level security)."),
+    key("ValKey", "VALKEY_MAXMEMORY", Size, Static("256MB"), "ValKey (profile `valkey`): `maxmemory`, the data set's ceiling; what happens there is VALKEY_MAXMEMORY_POLICY."),
+    key("ValKey", "VALKEY_MAXMEMORY_POLICY", Choice(&["noeviction", "allkeys-lru", "allkeys-lfu", "allkeys-random", "volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl"]), Static("noeviction"), "ValKey `maxmemory-policy`: `noeviction` refuses writes at the ceiling (a store); an `allkeys-*` policy evicts (a cache)."),
+    key("ValKey", "VALKEY_MAX_CLIENTS", Int(16, 60_000), Static("1000"), "ValKey `maxclients` (it lowers this to the container's open-file limit, which comes from the Docker daemon, less 32)."),
+    key("ValKey", "VALKEY_APP_KEY_PATTERNS", Word, Static("*"), "Keys the application user `app` may touch: comma-separated glob patterns, e.g. `app:*,jobs:*` (`*`: every key)."),
+    key("ValKey", "VALKEY_MEMORY_LIMIT", Size, Static("512MB"), "ValKey container memory limit; more than VALKEY_MAXMEMORY (a snapshot's fork copies the pages written meanwhile: up to twice is safe)."),
+    key("ValKey", "VALKEY_CPU_LIMIT", Float(0.1, 1024.0), Static("1"), "ValKey container CPU limit (cores)."),
+    key("Memcached", "MEMCACHED_MEMORY_MB", Int(16, 1_048_576), Static("64"), "Memcached (profile `memcached`): item memory in megabytes (`--memory-limit`)."),
+    key("Memcached", "MEMCACHED_MAX_CONNECTIONS", Int(16, 60_000), Static("1024"), "Memcached simultaneous connections (`--conn-limit`); must stay below the container's open-file limit (the Docker daemon's), or memcached does not start."),
+    key("Memcached", "MEMCACHED_THREADS", Int(1, 64), Static("4"), "Memcached worker threads (`--threads`)."),
+    key("Memcached", "MEMCACHED_MEMORY_LIMIT", Size, Static("128MB"), "Memcached container memory limit; at least MEMCACHED_MEMORY_MB plus 32MB for connections and hash tables."),
+    key("Memcached", "MEMCACHED_CPU_LIMIT", Float(0.1, 1024.0), Static("1"), "Memcached container CPU limit (cores)."),
 ];
 
 /// Looks a key up by name.

@@ -191,6 +191,23 @@ impl Config {
                 "PG_SHARED_BUFFERS ({shared}MB) must be smaller than POSTGRES_MEMORY_LIMIT ({limit}MB)"
             )));
         }
+        let maxmemory = self.size_mb("VALKEY_MAXMEMORY");
+        let valkey_limit = self.size_mb("VALKEY_MEMORY_LIMIT");
+        if maxmemory >= valkey_limit {
+            return Err(ConfigError::Inconsistent(format!(
+                "VALKEY_MAXMEMORY ({maxmemory}MB) must be smaller than VALKEY_MEMORY_LIMIT ({valkey_limit}MB); up to twice VALKEY_MAXMEMORY is safe"
+            )));
+        }
+        let items: u64 = self
+            .get("MEMCACHED_MEMORY_MB")
+            .parse()
+            .expect("numbers are checked on load");
+        let memcached_limit = self.size_mb("MEMCACHED_MEMORY_LIMIT");
+        if items + 32 > memcached_limit {
+            return Err(ConfigError::Inconsistent(format!(
+                "MEMCACHED_MEMORY_LIMIT ({memcached_limit}MB) must be at least MEMCACHED_MEMORY_MB ({items}MB) plus 32MB"
+            )));
+        }
         if self
             .databases()
             .iter()
@@ -354,6 +371,24 @@ mod tests {
         assert_eq!(
             err.to_string(),
             ".env line 1: `NETWORK_SUBNET=10.0.0.0/33`: expected a prefix length from /8 to /29"
+        );
+    }
+
+    #[test]
+    fn addon_memory_must_fit_its_container() {
+        assert!(parse("VALKEY_MAXMEMORY=512MB\nVALKEY_MEMORY_LIMIT=1GB\n").is_ok());
+        let err = parse("VALKEY_MAXMEMORY=1GB\nVALKEY_MEMORY_LIMIT=1GB\n").unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("VALKEY_MAXMEMORY (1024MB) must be smaller"),
+            "{err}"
+        );
+        assert!(parse("MEMCACHED_MEMORY_MB=96\nMEMCACHED_MEMORY_LIMIT=128MB\n").is_ok());
+        let err = parse("MEMCACHED_MEMORY_MB=100\nMEMCACHED_MEMORY_LIMIT=128MB\n").unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("MEMCACHED_MEMORY_LIMIT (128MB) must be at least"),
+            "{err}"
         );
     }
 
