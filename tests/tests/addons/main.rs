@@ -63,6 +63,29 @@ fn addons_full_workflow() {
     security_status::walk(&t);
     security_apparmor::setting(&mut t);
     pgbouncer::turning_the_profile_off_removes_the_service(&mut t);
+    down_stops_every_service_and_keeps_the_volumes(&t);
+}
+
+/// `down` stops every service, add-ons included (also one whose profile was turned
+/// off since its `up`), and keeps the volumes: ValKey's data survives it.
+fn down_stops_every_service_and_keeps_the_volumes(t: &TestStack) {
+    let out = cli(t, &["down"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    let project = t.stack.config.project();
+    let left = t.stack.docker.project_containers(project).unwrap();
+    assert!(
+        left.is_empty(),
+        "`down` left {} container(s): {:?}",
+        left.len(),
+        left.iter().map(|c| c.names.clone()).collect::<Vec<_>>()
+    );
+    assert!(
+        t.stack
+            .docker
+            .volume_exists(&format!("{project}_valkey"))
+            .unwrap(),
+        "`down` keeps ValKey's volume"
+    );
 }
 
 /// The CLI with `argv` on `t`'s state directory.

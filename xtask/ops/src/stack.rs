@@ -169,6 +169,7 @@ impl Stack {
         }
         let enabled_addons: Vec<&str> = crate::addons::enabled(&self.config)
             .into_iter()
+            .filter(|addon| addon.serves_tls())
             .map(crate::addons::Addon::name)
             .collect();
         if !enabled_addons.is_empty()

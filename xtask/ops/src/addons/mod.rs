@@ -123,6 +123,12 @@ pub struct Prepared {
 }
 
 impl Addon {
+    /// Whether the service has a certificate (Memcached runs without TLS: few of its
+    /// clients speak it, and it is reachable on the compose network only).
+    pub fn serves_tls(self) -> bool {
+        matches!(self, Addon::PgBouncer | Addon::Valkey)
+    }
+
     /// Whether the service re-reads its rendered configuration on SIGHUP.
     pub fn reloads_on_sighup(self) -> bool {
         self == Addon::PgBouncer
@@ -155,11 +161,13 @@ pub fn prepare(
                 files_changed = true;
             }
         }
-        let (tls, issued) =
-            crate::tls::ensure_service(paths, config, addon.name(), &addon.tls_names(config))?;
-        if issued {
-            progress.status("Issued", &format!("{} for {addon}", tls.cert));
-            files_changed = true;
+        if addon.serves_tls() {
+            let (tls, issued) =
+                crate::tls::ensure_service(paths, config, addon.name(), &addon.tls_names(config))?;
+            if issued {
+                progress.status("Issued", &format!("{} for {addon}", tls.cert));
+                files_changed = true;
+            }
         }
         for name in render::write(paths, config, addon)? {
             progress.status("Rendered", addon.rendered_dir(paths).join(name).as_str());
