@@ -163,6 +163,16 @@ fn refusals(t: &TestStack, client: &Client<'_>) {
         vec!["CONFIG", "GET", "dir"],
         vec!["DEBUG", "SLEEP", "0"],
         vec!["SET", "other:key", "x"],
+        // Key names outside its patterns stay unlisted; scripts stay out of reach.
+        vec!["SCAN", "0"],
+        vec!["RANDOMKEY"],
+        vec!["EVAL", "return 1", "0"],
+        vec!["FUNCTION", "FLUSH"],
+        vec!["SCRIPT", "FLUSH"],
+        vec!["SHUTDOWN", "NOSAVE"],
+        vec!["REPLICAOF", "example.com", "6379"],
+        vec!["ACL", "SETUSER", "app", "+@all"],
+        vec!["KEYS", "*"],
     ] {
         let mut args = vec!["-e"];
         args.extend(&command);
@@ -194,7 +204,14 @@ fn refusals(t: &TestStack, client: &Client<'_>) {
         )
         .unwrap();
         let out = String::from_utf8_lossy(&out);
+        let err = String::from_utf8_lossy(&err);
         assert_ne!(code, 0, "`{}` as admin: {out}", command.join(" "));
+        // Refused by the ACL or the server's own switches, not failed for another reason.
+        assert!(
+            err.contains("NOPERM") || err.contains("not allowed") || err.contains("protected"),
+            "`{}` as admin: {out} {err}",
+            command.join(" ")
+        );
     }
 }
 

@@ -16,9 +16,18 @@ use super::{
 /// The ACL file's name under `secrets/valkey/`.
 pub const FILE: &str = "users.acl";
 
-/// Commands the application user may never run (all are `@dangerous`, which
-/// it lacks anyway; named so the file says what the policy is).
-pub const APP_DENIED: &[&str] = &["flushall", "flushdb", "config", "debug", "module"];
+/// Commands the application user may never run: scripting (`EVAL`, `FUNCTION`,
+/// `SCRIPT`: Lua runs outside the key patterns' reach, and a replaced function
+/// library would run the app's code with the rights of whoever calls it next),
+/// and the rest `@dangerous` already takes, named so the file says the policy.
+pub const APP_DENIED: &[&str] = &[
+    "@scripting",
+    "flushall",
+    "flushdb",
+    "config",
+    "debug",
+    "module",
+];
 
 /// `#<sha256 hex>`: a password as the ACL file holds it.
 fn hashed(password: &str) -> String {
@@ -40,10 +49,14 @@ pub fn text(
         .filter(|pattern| !pattern.is_empty())
         .map(|pattern| format!("~{pattern}"))
         .collect();
-    let denied: Vec<String> = APP_DENIED
+    let mut denied: Vec<String> = APP_DENIED
         .iter()
         .map(|command| format!("-{command}"))
         .collect();
+    // SCAN and RANDOMKEY are not filtered by key patterns: they would list every key.
+    if keys != ["~*"] {
+        denied.extend(["-scan", "-randomkey"].map(str::to_owned));
+    }
     format!(
         "user default off resetpass resetkeys resetchannels -@all\n\
          user {APP_USER} on {} resetkeys {} resetchannels &* +@all -@dangerous {}\n\
@@ -93,7 +106,14 @@ mod tests {
         );
         assert!(lines[1].starts_with("user app on #"));
         assert!(lines[1].contains(" resetkeys ~app:* ~jobs:* resetchannels "));
-        assert!(lines[1].ends_with("+@all -@dangerous -flushall -flushdb -config -debug -module"));
+        assert!(lines[1].ends_with(
+            "+@all -@dangerous -@scripting -flushall -flushdb -config -debug -module -scan -randomkey"
+        ));
+        let everything = text("a", "b", "c", "*");
+        assert!(
+            !everything.contains("-scan"),
+            "with every key allowed, SCAN shows nothing more"
+        );
         assert!(lines[2].ends_with("~* &* +@all -debug -module"));
         assert!(lines[3].ends_with("-@all +ping"));
     }
