@@ -158,8 +158,27 @@ pub struct Snapshot {
 /// in progress, if there is one) and waits until the server reports it done
 /// and successful.
 pub fn bgsave(stack: &Stack, timeout: Duration) -> anyhow::Result<Snapshot> {
-    let before = number(&info(stack, "persistence")?, "rdb_saves")?;
-    let reply = command(stack, User::Admin, &["BGSAVE", "SCHEDULE"])?;
+    let mut before = number(&info(stack, "persistence")?, "rdb_saves")?;
+    let reply = match command(stack, User::Admin, &["BGSAVE", "SCHEDULE"]) {
+        // An automatic snapshot (a `save` rule) is being written: it holds the data as
+        // of its start, not of this call, so wait for it and take ours after it.
+        Err(err) if format!("{err:#}").contains("already in progress") => {
+            poll_until(
+                "the snapshot valkey was already writing",
+                timeout,
+                Duration::from_millis(250),
+                || {
+                    let running = number(&info(stack, "persistence")?, "rdb_bgsave_in_progress")?;
+                    Ok(crate::wait::ready_if(running == 0, || {
+                        "a snapshot is in progress".to_owned()
+                    }))
+                },
+            )?;
+            before = number(&info(stack, "persistence")?, "rdb_saves")?;
+            command(stack, User::Admin, &["BGSAVE", "SCHEDULE"])?
+        }
+        other => other?,
+    };
     anyhow::ensure!(
         reply.contains("Background saving"),
         "valkey answered `BGSAVE SCHEDULE` with `{reply}`"
