@@ -304,6 +304,53 @@ mod tests {
         assert_eq!(postgres.compose_variable(), "CORE_DATA_APPARMOR_POSTGRES");
     }
 
+    /// The profiles whose service reaches another container by name: `logical_backup` (under
+    /// postgres's profile) connects to `postgres`, PgBouncer to `host=postgres`, and memcached's
+    /// client takes a host name. Docker's embedded DNS (127.0.0.11) answers over UDP, and
+    /// `abstractions/base` allows no network at all.
+    const RESOLVING: &[&str] = &[
+        "core_data_postgres",
+        "core_data_pgbouncer",
+        "core_data_memcached",
+    ];
+
+    /// True when the profile's rules allow a DNS query over UDP (both families).
+    fn allows_name_resolution(text: &str) -> bool {
+        let rules: Vec<&str> = text.lines().map(str::trim).collect();
+        let has = |rule: &str| rules.contains(&rule);
+        has("#include <abstractions/nameservice>")
+            || has("include <abstractions/nameservice>")
+            || (has("network inet dgram,") && has("network inet6 dgram,"))
+    }
+
+    #[test]
+    fn profiles_of_services_that_resolve_names_allow_dns_over_udp() {
+        assert!(!allows_name_resolution(
+            "profile p {\n  network inet stream,\n  network unix dgram,\n}\n"
+        ));
+        assert!(!allows_name_resolution(
+            "profile p {\n  # network inet dgram,\n  network inet6 dgram,\n}\n"
+        ));
+        assert!(allows_name_resolution(
+            "profile p {\n  #include <abstractions/nameservice>\n}\n"
+        ));
+        let paths = Paths::from_repo(None);
+        let profiles = profiles(&paths).unwrap();
+        for name in RESOLVING {
+            let profile = profiles
+                .iter()
+                .find(|p| p.name == *name)
+                .unwrap_or_else(|| panic!("no profile `{name}` in apparmor/"));
+            let text = std::fs::read_to_string(&profile.file).unwrap();
+            assert!(
+                allows_name_resolution(&text),
+                "`{}` must allow `network inet dgram,` and `network inet6 dgram,` (or include \
+                 abstractions/nameservice): its service resolves names through Docker's DNS",
+                profile.file
+            );
+        }
+    }
+
     #[test]
     fn we_can_tell_whether_we_hold_a_capability() {
         // Capability 63 does not exist, so no process holds it.
