@@ -2,11 +2,15 @@
 //! `APPARMOR` setting need a running stack, so they run on the add-ons test's
 //! stack, which has every service up (`tests/addons/main.rs` includes
 //! `status.rs` and `apparmor.rs`); here, what needs no stack: every profile of
-//! `apparmor/` compiles (`apparmor::profiles_compile`), and the Docker engine
-//! answers whether a profile is loaded (`apparmor::engine_probe`).
+//! `apparmor/` compiles (`apparmor::profiles_compile`), the Docker engine
+//! answers whether a profile is loaded (`apparmor::engine_probe`), and a
+//! container that escapes through the host's network, the Docker socket or the
+//! whole `secrets/` directory is named (`escapes`, the stack's configuration
+//! only).
 
 #[allow(dead_code)]
 mod apparmor;
+mod escapes;
 
 #[test]
 fn apparmor_profiles_compile() {
@@ -19,4 +23,14 @@ fn the_engine_answers_whether_a_profile_is_loaded() {
         return;
     }
     apparmor::engine_probe();
+}
+
+#[test]
+fn security_status_names_escapes_the_capability_checks_miss() {
+    if !core_data_tests::docker_available(
+        "security_status_names_escapes_the_capability_checks_miss",
+    ) {
+        return;
+    }
+    escapes::escapes_are_named();
 }
