@@ -6,10 +6,12 @@
 //! answers whether a profile is loaded (`apparmor::engine_probe`), and a
 //! container that escapes through the host's network, the Docker socket or the
 //! whole `secrets/` directory is named (`escapes`, the stack's configuration
-//! only).
+//! only), and `doctor` fails on a missing `apparmor_parser` only where the
+//! profiles are to be loaded (`doctor`).
 
 #[allow(dead_code)]
 mod apparmor;
+mod doctor;
 mod escapes;
 
 #[test]
@@ -33,4 +35,12 @@ fn security_status_names_escapes_the_capability_checks_miss() {
         return;
     }
     escapes::escapes_are_named();
+}
+
+#[test]
+fn doctor_needs_apparmor_parser_only_to_load_profiles() {
+    if !core_data_tests::docker_available("doctor_needs_apparmor_parser_only_to_load_profiles") {
+        return;
+    }
+    doctor::without_the_parser();
 }
