@@ -7,11 +7,13 @@
 //! container that escapes through the host's network, the Docker socket or the
 //! whole `secrets/` directory is named (`escapes`, the stack's configuration
 //! only), and `doctor` fails on a missing `apparmor_parser` only where the
-//! profiles are to be loaded (`doctor`).
+//! profiles are to be loaded (`doctor`), and what the shell exports cannot
+//! change which services or AppArmor profiles compose gets (`environment`).
 
 #[allow(dead_code)]
 mod apparmor;
 mod doctor;
+mod environment;
 mod escapes;
 
 #[test]
@@ -43,4 +45,12 @@ fn doctor_needs_apparmor_parser_only_to_load_profiles() {
         return;
     }
     doctor::without_the_parser();
+}
+
+#[test]
+fn inherited_compose_variables_are_ignored() {
+    if !core_data_tests::docker_available("inherited_compose_variables_are_ignored") {
+        return;
+    }
+    environment::inherited_variables_are_ignored();
 }
