@@ -12,6 +12,12 @@ profile core_data_pgbouncer flags=(attach_disconnected,mediate_deleted) {
   network inet6 stream,
   network unix stream,
   network unix dgram,
+  # Name resolution: PgBouncer reaches the server as `host=postgres`, which Docker's embedded
+  # DNS (127.0.0.11) answers over UDP (c-ares, no TCP retry); glibc's getaddrinfo (the health
+  # check's libpq) also opens a UDP socket and a netlink socket to sort the addresses it gets.
+  network inet dgram,
+  network inet6 dgram,
+  network netlink raw,
 
   deny mount,
   deny umount,

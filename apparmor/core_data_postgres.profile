@@ -13,6 +13,11 @@ profile core_data_postgres flags=(attach_disconnected,mediate_deleted) {
   network inet6 stream,
   network unix stream,
   network unix dgram,
+  # Name resolution: logical_backup reaches the server as `postgres`, which Docker's embedded
+  # DNS (127.0.0.11) answers over UDP; glibc's getaddrinfo also opens a UDP socket and a
+  # netlink socket to sort the addresses it gets back.
+  network inet dgram,
+  network inet6 dgram,
   network netlink raw,
 
   deny mount,

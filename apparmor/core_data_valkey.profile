@@ -13,6 +13,10 @@ profile core_data_valkey flags=(attach_disconnected,mediate_deleted) {
   network inet6 stream,
   network unix stream,
   network unix dgram,
+  # No UDP: valkey resolves no names (it binds `*`, replicates from no one, and its health check
+  # and `core-data-valkey-cli` connect to 127.0.0.1). Add `network inet dgram, network inet6
+  # dgram, network netlink raw,` (and the service to RESOLVING in security/apparmor.rs) the day
+  # it must reach another container by name: Docker's embedded DNS answers over UDP.
 
   deny mount,
   deny umount,

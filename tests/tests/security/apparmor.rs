@@ -2,15 +2,22 @@
 //! and each service's profile once it is `enabled` (read back from `docker
 //! compose config`, so through compose.yaml's interpolation); with it enabled,
 //! the check `up` makes first (`security::apparmor::ensure_loaded`) refuses on a
-//! host without AppArmor or with a profile not loaded, and `doctor` fails its
-//! AppArmor line on a host without it. `security apparmor-load` on a host
-//! without AppArmor says so and exits 0. Every profile of `apparmor/` compiles
-//! with `apparmor_parser` (and a broken one is refused).
+//! host without AppArmor or with a profile not loaded, without needing root
+//! (the Docker engine answers for anyone who may use it), and `doctor` fails
+//! its AppArmor line on a host without it. `security apparmor-load` on a host
+//! without AppArmor says so and exits 0. The engine's answer itself
+//! (`engine_probe`): the option reaches the engine, `docker-default` is
+//! applied, and a profile nobody loaded is refused where the host has
+//! AppArmor. Every profile of `apparmor/` compiles with `apparmor_parser`
+//! (and a broken one is refused).
+
+use std::collections::BTreeSet;
 
 use camino::Utf8PathBuf;
+use core_data_ops::docker::{ContainerSpec, Docker};
 use core_data_ops::paths::Paths;
 use core_data_ops::security::apparmor::{self, HostAppArmor};
-use core_data_tests::{xtask, TestStack};
+use core_data_tests::{ensure_image, test_config, xtask, TestStack};
 
 /// The profiles the services of `t`'s compose project name when APPARMOR is enabled, sorted:
 /// `core_data_postgres` for postgres and logical_backup, `core_data_<name>` for each add-on on.
@@ -76,12 +83,33 @@ pub(crate) fn setting(t: &mut TestStack) {
             );
         }
         HostAppArmor::Enabled => {
-            let loaded = apparmor::loaded().unwrap_or_default();
-            if loaded.contains("core_data_postgres") {
+            // The profiles `up` applies here: postgres's and each enabled add-on's.
+            let wanted: BTreeSet<String> = expected_entries(t).into_iter().collect();
+            let missing: Vec<String> = match apparmor::loaded() {
+                // Root: the kernel's list says what the check must answer.
+                Ok(loaded) => wanted.into_iter().filter(|p| !loaded.contains(p)).collect(),
+                // Anyone else: the engine answers, so the check needs no root.
+                Err(_) => wanted
+                    .into_iter()
+                    .filter(|profile| {
+                        !apparmor::engine_applies(
+                            &t.stack.docker,
+                            t.paths(),
+                            &t.stack.config,
+                            profile,
+                        )
+                        .unwrap_or_else(|err| panic!("the engine did not answer: {err:#}"))
+                    })
+                    .collect(),
+            };
+            if missing.is_empty() {
                 checked.expect("every profile is loaded");
             } else {
                 let err = format!("{:#}", checked.expect_err("a profile is not loaded"));
                 assert!(err.contains("security apparmor-load"), "{err}");
+                for profile in &missing {
+                    assert!(err.contains(profile.as_str()), "`{profile}` in: {err}");
+                }
             }
         }
     }
@@ -95,6 +123,55 @@ pub(crate) fn setting(t: &mut TestStack) {
         apparmor_entries(t),
         vec!["docker-default".to_owned(); services.len()]
     );
+}
+
+/// What the engine answers when `ensure_loaded` cannot read securityfs (every
+/// user but root): a confined one-shot with `apparmor=<profile>` starts or not.
+pub(crate) fn engine_probe() {
+    ensure_image();
+    let docker = Docker::connect().expect("docker");
+    let paths = Paths::from_repo(None);
+    let config = test_config("apparmor_probe", 1, 5432);
+    // The option reaches the engine next to the confinement's own.
+    let seccomp = paths.seccomp_dir().join("postgres.json");
+    let running = ContainerSpec::confined(config.image(), config.uid(), config.gid(), &seccomp)
+        .unwrap()
+        .security_opt("apparmor=docker-default")
+        .entrypoint(&["sleep"])
+        .cmd(&["60"])
+        .start(&docker)
+        .unwrap_or_else(|err| panic!("{err:#}"));
+    let inspect = docker.inspect_container(running.name()).unwrap().unwrap();
+    let options = inspect
+        .host_config
+        .unwrap()
+        .security_opt
+        .unwrap_or_default();
+    assert!(
+        options.iter().any(|o| o == "apparmor=docker-default")
+            && options.iter().any(|o| o == "no-new-privileges:true")
+            && options.iter().any(|o| o.starts_with("seccomp=")),
+        "{options:?}"
+    );
+    drop(running);
+    // The engine loads `docker-default` itself whenever it is named.
+    assert!(
+        apparmor::engine_applies(&docker, &paths, &config, "docker-default")
+            .unwrap_or_else(|err| panic!("{err:#}"))
+    );
+    let unknown = apparmor::engine_applies(&docker, &paths, &config, "core_data_no_such_profile");
+    match apparmor::host() {
+        HostAppArmor::Enabled => assert!(
+            !unknown.unwrap_or_else(|err| panic!("{err:#}")),
+            "the runtime must refuse a profile the kernel has not loaded"
+        ),
+        // The engine ignores every AppArmor option here, which is why `ensure_loaded`
+        // asks `host()` first.
+        HostAppArmor::Absent(why) => {
+            eprintln!("no AppArmor here ({why}): the engine ignores the profile's name");
+            assert!(unknown.unwrap_or_else(|err| panic!("{err:#}")));
+        }
+    }
 }
 
 /// Every profile of `apparmor/` compiles; a copy with one broken rule does not.

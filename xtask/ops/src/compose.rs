@@ -2,6 +2,7 @@
 //! and the compose file are always explicit, and the state directory is passed
 //! as `CORE_DATA_STATE` (a path, never a secret) for the file's interpolation,
 //! with `CORE_DATA_APPARMOR_<SERVICE>` (a profile name) when `APPARMOR=enabled`.
+//! An inherited `COMPOSE_PROFILES` is removed: the `--profile` flags decide.
 
 use crate::config::Config;
 use crate::paths::Paths;
@@ -65,9 +66,12 @@ impl Compose {
     }
 
     pub fn expression(&self, args: &[&str]) -> duct::Expression {
+        // Only the `--profile` flags (from `.env`) decide which add-ons run: compose reads an
+        // exported `COMPOSE_PROFILES` whenever no flag is given, over the env file's.
         let mut expression = duct::cmd("docker", self.args(args))
             .env("CORE_DATA_STATE", self.paths.state().as_str())
-            .env("CORE_DATA_REPO", self.paths.repo().as_str());
+            .env("CORE_DATA_REPO", self.paths.repo().as_str())
+            .env_remove("COMPOSE_PROFILES");
         for (variable, profile) in &self.apparmor {
             expression = match profile {
                 Some(profile) => expression.env(variable, profile),

@@ -113,27 +113,37 @@ pub(crate) fn run(ctx: &Ctx, args: &Doctor) -> CmdResult {
         ),
     }
 
+    // `--fix` installs the parser on any host: the profile compile check needs it in CI.
     if !core_data_ops::process::on_path("apparmor_parser") && args.fix {
         println!("fix  installing apparmor (apparmor_parser compiles and loads the profiles of apparmor/)");
         setup::install_apparmor_parser()?;
     }
-    if core_data_ops::process::on_path("apparmor_parser") {
-        report(
+    let host = apparmor::host();
+    let wants_apparmor = config.as_ref().is_some_and(apparmor::requested);
+    match parser_verdict(
+        core_data_ops::process::on_path("apparmor_parser"),
+        host.enabled(),
+        wants_apparmor,
+    ) {
+        Verdict::Ok => report(
             true,
             "apparmor_parser",
             "compiles and loads the profiles of apparmor/",
-        );
-    } else {
-        report(
+        ),
+        Verdict::Note => println!(
+            "note apparmor_parser: not installed; needed only to load the profiles of apparmor/ \
+             (`APPARMOR=enabled` on a host with AppArmor) and for their compile check; \
+             `cargo xtask doctor --fix` (as root) or `apt-get install apparmor` installs it"
+        ),
+        Verdict::Fail => report(
             false,
             "apparmor_parser",
-            "missing: `security apparmor-load` and the profile checks need it; run `cargo xtask doctor --fix` (as root) or `apt-get install apparmor`",
-        );
+            "missing: `APPARMOR=enabled` on this AppArmor host, and `security apparmor-load` needs it; run `cargo xtask doctor --fix` (as root) or `apt-get install apparmor`",
+        ),
     }
 
     // Not a prerequisite: only `APPARMOR=enabled` on a host without it is a failure.
-    let wants_apparmor = config.as_ref().is_some_and(apparmor::requested);
-    match apparmor::host() {
+    match host {
         HostAppArmor::Enabled => report(
             true,
             "apparmor",
@@ -158,9 +168,47 @@ pub(crate) fn run(ctx: &Ctx, args: &Doctor) -> CmdResult {
     })
 }
 
+/// How `doctor` reports `apparmor_parser`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    Ok,
+    /// Missing, but nothing here needs it: said, not counted as a failure.
+    Note,
+    Fail,
+}
+
+/// A missing `apparmor_parser` fails `doctor` only where the profiles are to be
+/// loaded: a host with AppArmor and `APPARMOR=enabled`.
+fn parser_verdict(installed: bool, host_has_apparmor: bool, wants_apparmor: bool) -> Verdict {
+    match (installed, host_has_apparmor && wants_apparmor) {
+        (true, _) => Verdict::Ok,
+        (false, true) => Verdict::Fail,
+        (false, false) => Verdict::Note,
+    }
+}
+
 fn default_of(key: &str) -> String {
     match keys::find(key).map(|k| k.default) {
         Some(keys::DefaultValue::Static(value)) => value.to_owned(),
         _ => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_apparmor_parser_fails_only_where_the_profiles_are_to_be_loaded() {
+        assert_eq!(parser_verdict(false, true, true), Verdict::Fail);
+        assert_eq!(parser_verdict(false, true, false), Verdict::Note);
+        assert_eq!(parser_verdict(false, false, false), Verdict::Note);
+        // `APPARMOR=enabled` without AppArmor fails the `apparmor` line instead.
+        assert_eq!(parser_verdict(false, false, true), Verdict::Note);
+        for host in [true, false] {
+            for wants in [true, false] {
+                assert_eq!(parser_verdict(true, host, wants), Verdict::Ok);
+            }
+        }
     }
 }

@@ -68,6 +68,12 @@ fn print_container(c: &ContainerSecurity, host_apparmor: bool) {
     if c.privileged {
         row("privileged", "YES");
     }
+    if !c.host_namespaces.is_empty() {
+        row("host namespaces", &c.host_namespaces.join(", "));
+    }
+    if !c.devices.is_empty() {
+        row("devices", &c.devices.join(", "));
+    }
     row("no-new-privileges", yes_no(c.no_new_privileges));
     row("read-only root", yes_no(c.read_only_root));
     row("seccomp", &c.seccomp.to_string());

@@ -98,6 +98,8 @@ pub struct ContainerSpec {
     shm_size: Option<i64>,
     memory: Option<i64>,
     nano_cpus: Option<i64>,
+    /// `HostConfig.SecurityOpt` entries besides the confinement's (`apparmor=<profile>`).
+    security_opts: Vec<String>,
 }
 
 impl ContainerSpec {
@@ -142,6 +144,7 @@ impl ContainerSpec {
             shm_size: None,
             memory: None,
             nano_cpus: None,
+            security_opts: Vec::new(),
         }
     }
 
@@ -210,6 +213,13 @@ impl ContainerSpec {
         self
     }
 
+    /// One more `HostConfig.SecurityOpt` entry, such as `apparmor=core_data_postgres` (the
+    /// confinement's no-new-privileges and seccomp profile stay).
+    pub fn security_opt(mut self, option: impl Into<String>) -> Self {
+        self.security_opts.push(option.into());
+        self
+    }
+
     pub fn pids_limit(mut self, limit: i64) -> Self {
         if let Some(confinement) = &mut self.confinement {
             confinement.pids_limit = limit;
@@ -250,6 +260,11 @@ impl ContainerSpec {
             ]);
             host.readonly_rootfs = Some(true);
             host.pids_limit = Some(confinement.pids_limit);
+        }
+        if !self.security_opts.is_empty() {
+            host.security_opt
+                .get_or_insert_with(Vec::new)
+                .extend(self.security_opts.iter().cloned());
         }
         ContainerCreateBody {
             image: Some(self.image.clone()),

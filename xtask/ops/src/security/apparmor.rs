@@ -1,9 +1,12 @@
 //! AppArmor: whether the host has it, the profiles of `apparmor/` (one per
 //! service, `profile core_data_<service>` in `core_data_<service>.profile`),
-//! loading them with `apparmor_parser -r`, and what compose gets when
+//! loading them with `apparmor_parser -r`, what compose gets when
 //! `APPARMOR=enabled`: `CORE_DATA_APPARMOR_<SERVICE>=core_data_<service>`,
 //! which compose.yaml puts in the service's `security_opt`
-//! (`apparmor=${CORE_DATA_APPARMOR_POSTGRES:-docker-default}`).
+//! (`apparmor=${CORE_DATA_APPARMOR_POSTGRES:-docker-default}`), and whether
+//! the profiles `up` will apply are loaded: from securityfs when it can be
+//! read (root only), otherwise by asking the Docker engine to start a one-shot
+//! under each profile (anyone who may use Docker).
 //!
 //! Naming `docker-default` is safe on a host without AppArmor: the engine
 //! ignores every AppArmor option there (moby's `saveAppArmorConfig` returns
@@ -17,6 +20,7 @@ use camino::{Utf8Path, Utf8PathBuf};
 use xshell::{cmd, Shell};
 
 use crate::config::Config;
+use crate::docker::{ContainerSpec, Docker};
 use crate::paths::Paths;
 use crate::process;
 
@@ -116,7 +120,9 @@ fn declared_name(text: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// The profiles the kernel has loaded (securityfs `profiles`: `name (mode)` per line).
+/// The profiles the kernel has loaded (securityfs `profiles`: `name (mode)` per
+/// line). The kernel lets only root open that file (`aa_policy_view_capable`),
+/// so for anyone else this is an error; `ensure_loaded` then asks the engine.
 pub fn loaded() -> anyhow::Result<BTreeSet<String>> {
     let list = format!("{SECURITYFS}/profiles");
     let text = std::fs::read_to_string(&list).with_context(|| {
@@ -161,9 +167,27 @@ pub fn compose_env(paths: &Paths, config: &Config) -> Vec<(String, Option<String
         .collect()
 }
 
+/// The profiles the services `up` starts run under: postgres's (which
+/// `logical_backup` shares) and each enabled add-on's, those of `apparmor/`.
+fn in_use(paths: &Paths, config: &Config) -> anyhow::Result<Vec<Profile>> {
+    let services = ["postgres", "logical_backup"]
+        .into_iter()
+        .chain(crate::addons::enabled(config).into_iter().map(|a| a.name()));
+    let names: BTreeSet<String> = services
+        .filter_map(|service| super::policy::expected_profiles(Some(service)))
+        .map(|(_, apparmor)| apparmor)
+        .collect();
+    Ok(profiles(paths)?
+        .into_iter()
+        .filter(|profile| names.contains(&profile.name))
+        .collect())
+}
+
 /// The check `up` makes before it changes anything: with `APPARMOR=enabled`,
-/// the host must have AppArmor and every profile of `apparmor/` must be
-/// loaded. With `APPARMOR=disabled` there is nothing to check.
+/// the host must have AppArmor and the profile of every service `up` starts
+/// must be loaded. Root reads the kernel's list; anyone else who may use
+/// Docker gets the engine's answer (`engine_applies`), so `up` needs no root.
+/// With `APPARMOR=disabled` there is nothing to check.
 pub fn ensure_loaded(paths: &Paths, config: &Config) -> anyhow::Result<()> {
     if !requested(config) {
         return Ok(());
@@ -176,15 +200,24 @@ pub fn ensure_loaded(paths: &Paths, config: &Config) -> anyhow::Result<()> {
             paths.env_file()
         );
     }
-    let wanted = profiles(paths)?;
-    let loaded = loaded().context(
-        "cannot check that the AppArmor profiles are loaded; run as root, or set `APPARMOR=disabled` (nothing was changed)",
-    )?;
-    let missing: Vec<&str> = wanted
-        .iter()
-        .map(|profile| profile.name.as_str())
-        .filter(|name| !loaded.contains(*name))
-        .collect();
+    let wanted = in_use(paths, config)?;
+    let missing: Vec<&str> = match loaded() {
+        Ok(loaded) => wanted
+            .iter()
+            .map(|profile| profile.name.as_str())
+            .filter(|name| !loaded.contains(*name))
+            .collect(),
+        Err(_) => {
+            let docker = Docker::connect()?;
+            let mut missing = Vec::new();
+            for profile in &wanted {
+                if !engine_applies(&docker, paths, config, &profile.name)? {
+                    missing.push(profile.name.as_str());
+                }
+            }
+            missing
+        }
+    };
     if !missing.is_empty() {
         bail!(
             "`{KEY}=enabled` but the AppArmor profile(s) `{}` are not loaded; run \
@@ -193,6 +226,72 @@ pub fn ensure_loaded(paths: &Paths, config: &Config) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// The images a probe may start, most likely present first: the platform
+/// image, then the base images it is built from.
+fn probe_image(docker: &Docker, config: &Config) -> anyhow::Result<Option<String>> {
+    for image in [
+        config.image(),
+        crate::image::base::DEBIAN_IMAGE,
+        crate::image::base::BOOTSTRAP_IMAGE,
+    ] {
+        if docker.image_id(image)?.is_some() {
+            return Ok(Some(image.to_owned()));
+        }
+    }
+    Ok(None)
+}
+
+/// Whether the engine can run a container under the AppArmor profile
+/// `profile`, asked without root: it starts a confined one-shot (`true`, no
+/// network, the stack's UID, `seccomp/postgres.json`) with
+/// `apparmor=<profile>`. The engine accepts any name when it creates a
+/// container; the runtime refuses to start one whose profile the kernel has
+/// not loaded (runc: "apparmor failed to apply profile: write
+/// /proc/thread-self/attr/apparmor/exec: no such file or directory"), which is
+/// `Ok(false)`. Any other refusal is an error. On a host without AppArmor the
+/// engine ignores the option and this is always `Ok(true)`: ask `host` first.
+pub fn engine_applies(
+    docker: &Docker,
+    paths: &Paths,
+    config: &Config,
+    profile: &str,
+) -> anyhow::Result<bool> {
+    let Some(image) = probe_image(docker, config)? else {
+        bail!(
+            "cannot check without root that the AppArmor profile `{profile}` is loaded: the \
+             check starts a one-shot container under it, and there is no image to start yet \
+             (`{}`); run `cargo xtask build-image` first, or this command as root, or set \
+             `{KEY}=disabled` (nothing was changed)",
+            config.image()
+        );
+    };
+    let seccomp = paths.seccomp_dir().join("postgres.json");
+    let probe = ContainerSpec::confined(&image, config.uid(), config.gid(), &seccomp)?
+        .security_opt(format!("apparmor={profile}"))
+        .label("core_data.probe", "apparmor")
+        .entrypoint(&["true"]);
+    match probe.run(docker) {
+        Ok(_) => Ok(true),
+        Err(err) if says_not_loaded(&format!("{err:#}")) => Ok(false),
+        Err(err) => Err(err).with_context(|| {
+            format!(
+                "cannot check through the Docker engine whether the AppArmor profile `{profile}` \
+                 is loaded (a one-shot of `{image}` under it did not start); run \
+                 `sudo cargo xtask security apparmor-load`, or set `{KEY}=disabled` (nothing was \
+                 changed)"
+            )
+        }),
+    }
+}
+
+/// True when the runtime's refusal to start a container says its AppArmor
+/// profile is not loaded: writing the profile's name to the process's
+/// `attr/apparmor/exec` (`attr/exec` on older kernels) failed with ENOENT.
+fn says_not_loaded(message: &str) -> bool {
+    let message = message.to_lowercase();
+    message.contains("apparmor") && message.contains("no such file or directory")
 }
 
 /// What `apparmor-load` did.
@@ -302,6 +401,103 @@ mod tests {
             .find(|p| p.name == "core_data_postgres")
             .unwrap();
         assert_eq!(postgres.compose_variable(), "CORE_DATA_APPARMOR_POSTGRES");
+    }
+
+    /// The profiles whose service reaches another container by name: `logical_backup` (under
+    /// postgres's profile) connects to `postgres`, PgBouncer to `host=postgres`, and memcached's
+    /// client takes a host name. Docker's embedded DNS (127.0.0.11) answers over UDP, and
+    /// `abstractions/base` allows no network at all.
+    const RESOLVING: &[&str] = &[
+        "core_data_postgres",
+        "core_data_pgbouncer",
+        "core_data_memcached",
+    ];
+
+    /// True when the profile's rules allow a DNS query over UDP (both families).
+    fn allows_name_resolution(text: &str) -> bool {
+        let rules: Vec<&str> = text.lines().map(str::trim).collect();
+        let has = |rule: &str| rules.contains(&rule);
+        has("#include <abstractions/nameservice>")
+            || has("include <abstractions/nameservice>")
+            || (has("network inet dgram,") && has("network inet6 dgram,"))
+    }
+
+    #[test]
+    fn profiles_of_services_that_resolve_names_allow_dns_over_udp() {
+        assert!(!allows_name_resolution(
+            "profile p {\n  network inet stream,\n  network unix dgram,\n}\n"
+        ));
+        assert!(!allows_name_resolution(
+            "profile p {\n  # network inet dgram,\n  network inet6 dgram,\n}\n"
+        ));
+        assert!(allows_name_resolution(
+            "profile p {\n  #include <abstractions/nameservice>\n}\n"
+        ));
+        let paths = Paths::from_repo(None);
+        let profiles = profiles(&paths).unwrap();
+        for name in RESOLVING {
+            let profile = profiles
+                .iter()
+                .find(|p| p.name == *name)
+                .unwrap_or_else(|| panic!("no profile `{name}` in apparmor/"));
+            let text = std::fs::read_to_string(&profile.file).unwrap();
+            assert!(
+                allows_name_resolution(&text),
+                "`{}` must allow `network inet dgram,` and `network inet6 dgram,` (or include \
+                 abstractions/nameservice): its service resolves names through Docker's DNS",
+                profile.file
+            );
+        }
+    }
+
+    #[test]
+    fn the_runtimes_refusal_of_a_profile_that_is_not_loaded_is_recognised() {
+        // runc 1.1+ on a kernel with the per-LSM attr directory, then an older one.
+        assert!(says_not_loaded(
+            "failed to start a container of `core-data/postgres:17`: Docker responded with status \
+             code 500: failed to create task for container: failed to create shim task: OCI \
+             runtime create failed: runc create failed: unable to start container process: error \
+             during container init: apparmor failed to apply profile: write \
+             /proc/thread-self/attr/apparmor/exec: no such file or directory: unknown"
+        ));
+        assert!(says_not_loaded(
+            "OCI runtime create failed: container_linux.go:349: starting container process caused \
+             \"process_linux.go:449: container init caused \\\"apply apparmor profile: apparmor \
+             failed to apply profile: write /proc/self/attr/exec: no such file or directory\\\"\""
+        ));
+        // Not loaded is ENOENT; a confined daemon that may not switch is another matter.
+        assert!(!says_not_loaded(
+            "apparmor failed to apply profile: write /proc/self/attr/exec: permission denied"
+        ));
+        assert!(!says_not_loaded(
+            "exec: \"true\": executable file not found in $PATH: unknown"
+        ));
+    }
+
+    #[test]
+    fn up_checks_only_the_profiles_of_the_services_it_starts() {
+        let paths = Paths::from_repo(None);
+        let names = |config: &Config| -> Vec<String> {
+            in_use(&paths, config)
+                .unwrap()
+                .into_iter()
+                .map(|p| p.name)
+                .collect()
+        };
+        let config = |profiles: &str| {
+            let overrides = [("COMPOSE_PROFILES".to_owned(), profiles.to_owned())].into();
+            let resources = crate::config::sizing::Resources {
+                memory_mb: 1024,
+                cpus: 2,
+            };
+            Config::from_overrides(&overrides, resources).unwrap()
+        };
+        assert_eq!(names(&config("")), ["core_data_postgres"]);
+        let pooled = config("pgbouncer");
+        assert_eq!(
+            names(&pooled),
+            ["core_data_pgbouncer", "core_data_postgres"]
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! What one container's confinement is, read from the Docker API's inspect data
-//! (`Config.User`, `HostConfig`, `AppArmorProfile`, `Mounts`,
-//! `NetworkSettings.Ports`) into plain data the policy can judge without Docker.
+//! (`Config.User`, `HostConfig` with its namespace modes, devices and masked
+//! paths, `AppArmorProfile`, `Mounts`, `NetworkSettings.Ports`) into plain data
+//! the policy can judge without Docker.
 
 use bollard::models::ContainerInspectResponse;
 use serde::Serialize;
@@ -15,9 +16,12 @@ pub struct PublishedPort {
     pub host_port: String,
 }
 
-/// A mount of the container: where it is and whether the container may write it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A mount of the container: where it comes from, where it is and whether the
+/// container may write it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct MountInfo {
+    /// The host path (a bind mount's, or a volume's data directory); empty for tmpfs.
+    pub source: String,
     pub destination: String,
     pub read_only: bool,
 }
@@ -45,6 +49,21 @@ pub struct Inspected {
     /// `HostConfig.Memory` in bytes; 0 or absent mean unlimited.
     pub memory: Option<i64>,
     pub mounts: Vec<MountInfo>,
+    /// `HostConfig.NetworkMode`, `PidMode`, `IpcMode`, `UsernsMode`, `UTSMode`:
+    /// `host` shares that namespace with the host.
+    pub network_mode: String,
+    pub pid_mode: String,
+    pub ipc_mode: String,
+    pub userns_mode: String,
+    pub uts_mode: String,
+    /// `HostConfig.Devices` as `host path:container path`, and `DeviceCgroupRules`.
+    pub devices: Vec<String>,
+    pub device_cgroup_rules: Vec<String>,
+    /// `HostConfig.MaskedPaths` and `ReadonlyPaths`: the engine fills in its defaults
+    /// (`/proc/kcore`, `/proc/sys`, …); `systempaths=unconfined` leaves both empty.
+    /// `None` when the engine does not say (before API 1.40).
+    pub masked_paths: Option<Vec<String>>,
+    pub readonly_paths: Option<Vec<String>>,
 }
 
 impl Inspected {
@@ -78,6 +97,7 @@ impl Inspected {
             .iter()
             .flatten()
             .map(|mount| MountInfo {
+                source: mount.source.clone().unwrap_or_default(),
                 destination: mount.destination.clone().unwrap_or_default(),
                 // The engine says `RW`; a mount it does not describe counts as writable.
                 read_only: mount.rw == Some(false),
@@ -107,6 +127,26 @@ impl Inspected {
             pids_limit: host.pids_limit,
             memory: host.memory,
             mounts,
+            network_mode: host.network_mode.unwrap_or_default(),
+            pid_mode: host.pid_mode.unwrap_or_default(),
+            ipc_mode: host.ipc_mode.unwrap_or_default(),
+            userns_mode: host.userns_mode.unwrap_or_default(),
+            uts_mode: host.uts_mode.unwrap_or_default(),
+            devices: host
+                .devices
+                .unwrap_or_default()
+                .into_iter()
+                .map(|device| {
+                    format!(
+                        "{}:{}",
+                        device.path_on_host.unwrap_or_default(),
+                        device.path_in_container.unwrap_or_default()
+                    )
+                })
+                .collect(),
+            device_cgroup_rules: host.device_cgroup_rules.unwrap_or_default(),
+            masked_paths: host.masked_paths,
+            readonly_paths: host.readonly_paths,
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod policy;
 pub mod seccomp;
 
 use anyhow::Context as _;
+use camino::Utf8PathBuf;
 use serde::Serialize;
 
 use crate::stack::Stack;
@@ -57,6 +58,24 @@ fn container_name(summary: &bollard::models::ContainerSummary) -> String {
         .to_owned()
 }
 
+/// `path` as a mount's source may spell it: absolute as given (compose makes
+/// `CORE_DATA_STATE` absolute, it does not resolve links), and canonical when that differs.
+fn spellings(path: Utf8PathBuf) -> Vec<Utf8PathBuf> {
+    let absolute = match std::env::current_dir() {
+        Ok(cwd) if path.is_relative() => {
+            Utf8PathBuf::from_path_buf(cwd.join(&path)).unwrap_or(path)
+        }
+        _ => path,
+    };
+    let mut all = vec![absolute.clone()];
+    if let Ok(canonical) = absolute.canonicalize_utf8() {
+        if canonical != absolute {
+            all.push(canonical);
+        }
+    }
+    all
+}
+
 /// Reads every running container of the stack's compose project and judges it.
 pub fn status(stack: &Stack) -> anyhow::Result<SecurityReport> {
     let project = stack.config.project().to_owned();
@@ -84,6 +103,8 @@ pub fn status(stack: &Stack) -> anyhow::Result<SecurityReport> {
         default_bind_address: bind_address.clone(),
         seccomp_profiles: OurProfiles::read(&stack.paths.seccomp_dir())?,
         apparmor,
+        secrets_dirs: spellings(stack.paths.secrets_dir()),
+        ca_keys: spellings(crate::tls::files(&stack.paths).ca_key),
     };
     let running = docker.running_project_containers(&project)?;
     let mut containers = Vec::new();

@@ -1,14 +1,18 @@
 //! The confinement policy, in one table, and its judgement of one inspected
 //! container (a pure function: `evaluate`). Every container of the stack must
-//! run as a non-root user, drop every capability and add back only what its
-//! service's row allows, set no-new-privileges, have a read-only root, a pids
-//! and a memory limit, run under its service's seccomp profile from `seccomp/`,
-//! publish ports only on loopback when the configured bind address is
-//! loopback, and mount its secrets read-only. AppArmor is judged only where
-//! the engine applies it.
+//! run as a non-root user, unprivileged, in its own network, PID, IPC, user and
+//! UTS namespaces, with no host devices and the engine's masked `/proc` and
+//! `/sys` paths, drop every capability and add back only what its service's
+//! row allows, set no-new-privileges, have a read-only root, a pids and a
+//! memory limit, run under its service's seccomp profile from `seccomp/`,
+//! publish ports only on its configured bind address (or loopback), mount its
+//! secrets read-only and never the Docker socket, the whole `secrets/`
+//! directory or the CA key. AppArmor is judged only where the engine applies
+//! it (but asking for `apparmor=unconfined` is a shortfall everywhere).
 
 use std::collections::BTreeMap;
 
+use camino::{Utf8Path, Utf8PathBuf};
 use serde::Serialize;
 
 use super::inspect::{Inspected, MountInfo, PublishedPort};
@@ -80,20 +84,26 @@ pub enum AppArmorMode {
 #[derive(Debug, Clone)]
 pub struct Context {
     /// The configured bind address of each service that has a key of its own
-    /// (`PGBOUNCER_BIND_ADDRESS` for `pgbouncer`); when it is loopback, every port
-    /// the service publishes must be too.
+    /// (`PGBOUNCER_BIND_ADDRESS` for `pgbouncer`); every port the service publishes
+    /// must be on it, or on loopback.
     pub bind_addresses: BTreeMap<String, String>,
     /// The address for every other container (`POSTGRES_BIND_ADDRESS`).
     pub default_bind_address: String,
     pub seccomp_profiles: OurProfiles,
     pub apparmor: AppArmorMode,
+    /// The state's `secrets/` directory, each way a mount's source may spell it
+    /// (as compose is given it, and canonical): no container mounts it whole.
+    pub secrets_dirs: Vec<Utf8PathBuf>,
+    /// The CA's key (`secrets/tls/ca.key`), likewise: no container mounts it.
+    pub ca_keys: Vec<Utf8PathBuf>,
 }
 
 /// One way a container falls short of the policy.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Shortfall {
-    /// `user`, `privileged`, `capabilities`, `no-new-privileges`, `read-only-root`,
-    /// `seccomp`, `apparmor`, `ports`, `pids-limit`, `memory-limit`, `secrets`.
+    /// `user`, `privileged`, `namespaces`, `devices`, `system-paths`, `capabilities`,
+    /// `no-new-privileges`, `read-only-root`, `seccomp`, `apparmor`, `ports`,
+    /// `pids-limit`, `memory-limit`, `secrets`, `docker-socket`.
     pub property: &'static str,
     pub detail: String,
 }
@@ -117,6 +127,10 @@ pub struct ContainerSecurity {
     pub cap_drop: Vec<String>,
     pub cap_add: Vec<String>,
     pub privileged: bool,
+    /// The namespaces it shares with the host (`network`, `pid`, `ipc`, `user`, `uts`).
+    pub host_namespaces: Vec<String>,
+    /// Host devices added to it (`host path:container path`) and device cgroup rules.
+    pub devices: Vec<String>,
     pub no_new_privileges: bool,
     pub read_only_root: bool,
     pub seccomp: Seccomp,
@@ -151,6 +165,43 @@ fn is_loopback(host_ip: &str) -> bool {
         .is_ok_and(|ip| ip.is_loopback())
 }
 
+/// An address that stands for every interface: `0.0.0.0`, `::`, or none given.
+fn is_unspecified(ip: &str) -> bool {
+    ip.is_empty()
+        || ip
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_unspecified())
+}
+
+/// True when a port published on `host_ip` is reachable only where the configured
+/// `bind_address` allows: loopback always is, anything is when the configured address
+/// is a wildcard, otherwise only that address itself.
+fn within_bind_address(host_ip: &str, bind_address: &str) -> bool {
+    let same = match (
+        host_ip.parse::<std::net::IpAddr>(),
+        bind_address.parse::<std::net::IpAddr>(),
+    ) {
+        (Ok(published), Ok(configured)) => published == configured,
+        _ => host_ip == bind_address,
+    };
+    is_loopback(host_ip) || is_unspecified(bind_address) || same
+}
+
+/// True when a mount of `source` gives the container `path` (the path itself or a
+/// directory above it).
+fn mount_holds(source: &str, path: &Utf8Path) -> bool {
+    !source.is_empty() && path.starts_with(source)
+}
+
+/// True when a mount of `source` gives the container the Docker engine's socket: a
+/// socket file named `…docker.sock`, or a directory holding the engine's default one.
+fn exposes_docker_socket(source: &str) -> bool {
+    source.trim_end_matches('/').ends_with("docker.sock")
+        || ["/run/docker.sock", "/var/run/docker.sock"]
+            .iter()
+            .any(|socket| mount_holds(source, Utf8Path::new(socket)))
+}
+
 fn is_secret(mount: &MountInfo) -> bool {
     mount.destination == "/run/secrets" || mount.destination.starts_with("/run/secrets/")
 }
@@ -178,6 +229,49 @@ pub fn evaluate(container: &Inspected, context: &Context) -> ContainerSecurity {
     }
     if container.privileged {
         fall_short("privileged", "runs privileged".to_owned());
+    }
+    let host_namespaces: Vec<String> = [
+        ("network", "NetworkMode", &container.network_mode),
+        ("pid", "PidMode", &container.pid_mode),
+        ("ipc", "IpcMode", &container.ipc_mode),
+        ("user", "UsernsMode", &container.userns_mode),
+        ("uts", "UTSMode", &container.uts_mode),
+    ]
+    .into_iter()
+    .filter(|(_, _, mode)| mode.as_str() == "host")
+    .map(|(namespace, field, _)| {
+        fall_short(
+            "namespaces",
+            format!("shares the host's {namespace} namespace ({field}: host)"),
+        );
+        namespace.to_owned()
+    })
+    .collect();
+    let devices: Vec<String> = container
+        .devices
+        .iter()
+        .chain(&container.device_cgroup_rules)
+        .cloned()
+        .collect();
+    for device in &container.devices {
+        fall_short("devices", format!("has the host device `{device}`"));
+    }
+    for rule in &container.device_cgroup_rules {
+        fall_short("devices", format!("has the device cgroup rule `{rule}`"));
+    }
+    let unconfined_paths = container
+        .security_opt
+        .iter()
+        .any(|opt| opt == "systempaths=unconfined")
+        || [&container.masked_paths, &container.readonly_paths]
+            .iter()
+            .any(|paths| paths.as_ref().is_some_and(Vec::is_empty));
+    if unconfined_paths && !container.privileged {
+        fall_short(
+            "system-paths",
+            "runs with `systempaths=unconfined`: /proc and /sys are not masked or read-only"
+                .to_owned(),
+        );
     }
     let dropped: Vec<String> = container.cap_drop.iter().map(|c| capability(c)).collect();
     if !dropped.iter().any(|cap| cap == "ALL") {
@@ -245,7 +339,20 @@ pub fn evaluate(container: &Inspected, context: &Context) -> ContainerSecurity {
         ),
     }
     let apparmor = match context.apparmor {
-        AppArmorMode::HostLacks => None,
+        AppArmorMode::HostLacks => {
+            // Ignored by this engine, applied by one on a host with AppArmor.
+            if let Some(opt) = container
+                .security_opt
+                .iter()
+                .find(|opt| matches!(opt.as_str(), "apparmor=unconfined" | "apparmor:unconfined"))
+            {
+                fall_short(
+                    "apparmor",
+                    format!("asks for `{opt}` (this host applies no AppArmor; one with it would run the container unconfined)"),
+                );
+            }
+            None
+        }
         mode => {
             let applied = container.apparmor_profile.clone();
             if applied.is_empty() || applied == "unconfined" {
@@ -269,22 +376,20 @@ pub fn evaluate(container: &Inspected, context: &Context) -> ContainerSecurity {
         .and_then(|service| context.bind_addresses.get(service))
         .unwrap_or(&context.default_bind_address)
         .clone();
-    if is_loopback(&bind_address) {
-        for port in &container.ports {
-            if !is_loopback(&port.host_ip) {
-                let address = if port.host_ip.is_empty() {
-                    "every address"
-                } else {
-                    port.host_ip.as_str()
-                };
-                fall_short(
-                    "ports",
-                    format!(
-                        "{} is published on {address}:{}; the configured bind address is {bind_address}",
-                        port.container_port, port.host_port
-                    ),
-                );
-            }
+    for port in &container.ports {
+        if !within_bind_address(&port.host_ip, &bind_address) {
+            let address = if port.host_ip.is_empty() {
+                "every address"
+            } else {
+                port.host_ip.as_str()
+            };
+            fall_short(
+                "ports",
+                format!(
+                    "{} is published on {address}:{}; the configured bind address is {bind_address}",
+                    port.container_port, port.host_port
+                ),
+            );
         }
     }
     let pids_limit = container.pids_limit.filter(|limit| *limit > 0);
@@ -310,6 +415,39 @@ pub fn evaluate(container: &Inspected, context: &Context) -> ContainerSecurity {
             format!("`{}` is mounted writable", secret.destination),
         );
     }
+    for mount in &container.mounts {
+        let source = mount.source.as_str();
+        if exposes_docker_socket(source) {
+            fall_short(
+                "docker-socket",
+                format!(
+                    "mounts `{source}` at `{}`: the Docker engine's socket (root on the host)",
+                    mount.destination
+                ),
+            );
+        }
+        if let Some(dir) = context
+            .secrets_dirs
+            .iter()
+            .find(|dir| mount_holds(source, dir))
+        {
+            fall_short(
+                "secrets",
+                format!(
+                    "mounts `{source}` at `{}`: the whole secrets directory `{dir}`",
+                    mount.destination
+                ),
+            );
+        } else if let Some(key) = context.ca_keys.iter().find(|key| mount_holds(source, key)) {
+            fall_short(
+                "secrets",
+                format!(
+                    "mounts `{source}` at `{}`: the CA key `{key}` (no container holds it)",
+                    mount.destination
+                ),
+            );
+        }
+    }
 
     ContainerSecurity {
         name: container.name.clone(),
@@ -319,6 +457,8 @@ pub fn evaluate(container: &Inspected, context: &Context) -> ContainerSecurity {
         cap_drop: container.cap_drop.clone(),
         cap_add: container.cap_add.clone(),
         privileged: container.privileged,
+        host_namespaces,
+        devices,
         no_new_privileges,
         read_only_root: container.readonly_rootfs,
         seccomp,
@@ -352,6 +492,14 @@ mod tests {
                 ),
             ]),
             apparmor,
+            secrets_dirs: vec![
+                Utf8PathBuf::from("/srv/core_data/secrets"),
+                Utf8PathBuf::from("/mnt/disk/core_data/secrets"),
+            ],
+            ca_keys: vec![
+                Utf8PathBuf::from("/srv/core_data/secrets/tls/ca.key"),
+                Utf8PathBuf::from("/mnt/disk/core_data/secrets/tls/ca.key"),
+            ],
         }
     }
 
@@ -379,15 +527,33 @@ mod tests {
             memory: Some(1 << 30),
             mounts: vec![
                 MountInfo {
+                    source: "/srv/core_data/secrets/tls/server.key".to_owned(),
                     destination: "/run/secrets/server.key".to_owned(),
                     read_only: true,
                 },
                 MountInfo {
+                    source: "/var/lib/docker/volumes/core_data_pgdata/_data".to_owned(),
                     destination: "/var/lib/postgresql/data".to_owned(),
                     read_only: false,
                 },
             ],
+            network_mode: "core_data_core_data".to_owned(),
+            pid_mode: String::new(),
+            ipc_mode: "private".to_owned(),
+            userns_mode: String::new(),
+            uts_mode: String::new(),
+            devices: Vec::new(),
+            device_cgroup_rules: Vec::new(),
+            masked_paths: Some(vec!["/proc/kcore".to_owned(), "/sys/firmware".to_owned()]),
+            readonly_paths: Some(vec!["/proc/sys".to_owned()]),
         }
+    }
+
+    /// The shortfalls of `confined()` after `change`, by property.
+    fn with(change: &dyn Fn(&mut Inspected)) -> Vec<&'static str> {
+        let mut container = confined();
+        change(&mut container);
+        properties(&container, AppArmorMode::HostLacks)
     }
 
     fn properties(container: &Inspected, mode: AppArmorMode) -> Vec<&'static str> {
@@ -503,6 +669,208 @@ mod tests {
         assert_eq!(report.bind_address, "127.0.0.1");
         assert_eq!(report.shortfalls.len(), 1, "{report:?}");
         assert_eq!(report.shortfalls[0].property, "ports");
+    }
+
+    #[test]
+    fn a_host_namespace_falls_short() {
+        let host = || "host".to_owned();
+        assert_eq!(with(&|c| c.network_mode = host()), ["namespaces"]);
+        assert_eq!(with(&|c| c.pid_mode = host()), ["namespaces"]);
+        assert_eq!(with(&|c| c.ipc_mode = host()), ["namespaces"]);
+        assert_eq!(with(&|c| c.userns_mode = host()), ["namespaces"]);
+        assert_eq!(with(&|c| c.uts_mode = host()), ["namespaces"]);
+        // The network and PID namespaces together: one shortfall each, both reported.
+        let mut container = confined();
+        container.network_mode = host();
+        container.pid_mode = host();
+        let report = evaluate(&container, &context(AppArmorMode::HostLacks));
+        assert_eq!(report.host_namespaces, ["network", "pid"]);
+        assert_eq!(report.shortfalls.len(), 2, "{report:?}");
+        assert!(report.shortfalls[0].detail.contains("NetworkMode"));
+        // Its own namespaces, or another container's network (a sidecar's), are fine.
+        assert_eq!(
+            with(&|c| c.network_mode = "container:core_data-postgres".to_owned()),
+            Vec::<&str>::new()
+        );
+        assert_eq!(
+            with(&|c| c.ipc_mode = "shareable".to_owned()),
+            Vec::<&str>::new()
+        );
+    }
+
+    #[test]
+    fn an_added_device_falls_short() {
+        assert_eq!(
+            with(&|c| c.devices = vec!["/dev/sda:/dev/sda".to_owned()]),
+            ["devices"]
+        );
+        assert_eq!(
+            with(&|c| c.device_cgroup_rules = vec!["c 1:3 mr".to_owned()]),
+            ["devices"]
+        );
+        let mut container = confined();
+        container.devices = vec!["/dev/fuse:/dev/fuse".to_owned()];
+        let report = evaluate(&container, &context(AppArmorMode::HostLacks));
+        assert_eq!(report.devices, ["/dev/fuse:/dev/fuse"]);
+        assert!(report.shortfalls[0].detail.contains("/dev/fuse"));
+    }
+
+    #[test]
+    fn unmasked_system_paths_fall_short() {
+        // What `--security-opt systempaths=unconfined` leaves (the CLI and compose turn it
+        // into empty lists; the engine itself refuses the option).
+        assert_eq!(
+            with(&|c| {
+                c.masked_paths = Some(Vec::new());
+                c.readonly_paths = Some(Vec::new());
+            }),
+            ["system-paths"]
+        );
+        assert_eq!(
+            with(&|c| c.masked_paths = Some(Vec::new())),
+            ["system-paths"]
+        );
+        assert_eq!(
+            with(&|c| c.security_opt.push("systempaths=unconfined".to_owned())),
+            ["system-paths"]
+        );
+        // An engine that does not report them (before API 1.40) is not judged on them.
+        assert_eq!(
+            with(&|c| {
+                c.masked_paths = None;
+                c.readonly_paths = None;
+            }),
+            Vec::<&str>::new()
+        );
+    }
+
+    #[test]
+    fn asking_for_no_apparmor_falls_short_on_any_host() {
+        assert_eq!(
+            with(&|c| c.security_opt.push("apparmor=unconfined".to_owned())),
+            ["apparmor"]
+        );
+        assert_eq!(
+            with(&|c| c.security_opt.push("apparmor=docker-default".to_owned())),
+            Vec::<&str>::new()
+        );
+        // Where the engine applies AppArmor, it is judged by the profile it applied.
+        let mut container = confined();
+        container
+            .security_opt
+            .push("apparmor=unconfined".to_owned());
+        container.apparmor_profile = "unconfined".to_owned();
+        assert_eq!(properties(&container, AppArmorMode::Disabled), ["apparmor"]);
+        // And `seccomp=unconfined` is the seccomp check's.
+        assert_eq!(
+            with(&|c| c.security_opt[1] = "seccomp=unconfined".to_owned()),
+            ["seccomp"]
+        );
+    }
+
+    #[test]
+    fn mounting_the_docker_socket_falls_short() {
+        let mount = |source: &str| MountInfo {
+            source: source.to_owned(),
+            destination: "/var/run/docker.sock".to_owned(),
+            read_only: true,
+        };
+        for source in [
+            "/var/run/docker.sock",
+            "/run/docker.sock",
+            "/run/user/1000/docker.sock",
+            "/run",
+            "/var/run/",
+        ] {
+            assert_eq!(
+                with(&|c| c.mounts.push(mount(source))),
+                ["docker-socket"],
+                "{source}"
+            );
+        }
+        assert_eq!(
+            with(&|c| c.mounts.push(mount("/run/postgresql"))),
+            Vec::<&str>::new()
+        );
+    }
+
+    #[test]
+    fn mounting_the_secrets_directory_or_the_ca_key_falls_short() {
+        let mount = |source: &str| MountInfo {
+            source: source.to_owned(),
+            destination: "/mnt/x".to_owned(),
+            read_only: true,
+        };
+        for source in [
+            "/srv/core_data/secrets",
+            "/srv/core_data/secrets/",
+            "/srv/core_data",
+            // The canonical spelling of the same directory.
+            "/mnt/disk/core_data/secrets",
+            "/srv/core_data/secrets/tls",
+            "/srv/core_data/secrets/tls/ca.key",
+            "/mnt/disk/core_data/secrets/tls/ca.key",
+        ] {
+            assert_eq!(
+                with(&|c| c.mounts.push(mount(source))),
+                ["secrets"],
+                "{source}"
+            );
+        }
+        let mut container = confined();
+        container
+            .mounts
+            .push(mount("/srv/core_data/secrets/tls/ca.key"));
+        let report = evaluate(&container, &context(AppArmorMode::HostLacks));
+        assert!(report.shortfalls[0].detail.contains("CA key"), "{report:?}");
+        // A service's own files are fine, and so is a name that only starts the same.
+        for source in [
+            "/srv/core_data/secrets/tls/ca.crt",
+            "/srv/core_data/secrets/postgres_superuser_password",
+            "/srv/core_data/secrets-old",
+            "/srv/core_data/secrets/tls/ca.key.old",
+            "/srv/core_data/rendered",
+        ] {
+            assert_eq!(
+                with(&|c| c.mounts.push(mount(source))),
+                Vec::<&str>::new(),
+                "{source}"
+            );
+        }
+        // Mounting `/` hands over everything.
+        assert_eq!(
+            with(&|c| c.mounts.push(mount("/"))),
+            ["docker-socket", "secrets"]
+        );
+    }
+
+    #[test]
+    fn a_port_off_the_configured_bind_address_falls_short() {
+        // The shortfalls of postgres publishing on `host_ip` when configured for `bind`.
+        let judged = |bind: &str, host_ip: &str| {
+            let mut context = context(AppArmorMode::HostLacks);
+            context
+                .bind_addresses
+                .insert("postgres".to_owned(), bind.to_owned());
+            let mut container = confined();
+            container.ports[0].host_ip = host_ip.to_owned();
+            evaluate(&container, &context)
+                .shortfalls
+                .iter()
+                .map(|s| s.property)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(judged("10.0.0.5", "10.0.0.5"), Vec::<&str>::new());
+        assert_eq!(judged("10.0.0.5", "127.0.0.1"), Vec::<&str>::new());
+        for wider in ["0.0.0.0", "::", "", "10.0.0.6"] {
+            assert_eq!(judged("10.0.0.5", wider), ["ports"], "`{wider}`");
+        }
+        // A wildcard bind address allows every address.
+        assert_eq!(judged("0.0.0.0", "::"), Vec::<&str>::new());
+        assert_eq!(judged("0.0.0.0", "10.0.0.6"), Vec::<&str>::new());
+        // An IPv6 address in another spelling is the same address.
+        assert_eq!(judged("fd00::5", "fd00:0::5"), Vec::<&str>::new());
+        assert_eq!(judged("fd00::5", "fd00::6"), ["ports"]);
     }
 
     #[test]
