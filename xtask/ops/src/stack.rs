@@ -125,8 +125,6 @@ impl Stack {
     /// Brings the stack to the configured state. Safe to repeat.
     pub fn up(&self, progress: &dyn Progress) -> anyhow::Result<UpReport> {
         crate::setup::ensure_compose(self.config.get("DEBIAN_MIRROR"), progress)?;
-        // APPARMOR=enabled on a host that cannot apply the profiles changes nothing.
-        crate::security::apparmor::ensure_loaded(&self.paths, &self.config)?;
         let written = secrets::ensure(&self.paths, &self.config, false)?;
         for file in &written {
             progress.status("Generated", file.as_str());
@@ -142,6 +140,9 @@ impl Stack {
         }
         let image = image::build::ensure(&self.docker, &self.paths, &self.config, false, progress)?;
         let addon_images_built = crate::addons::lifecycle::ensure_images(self, progress)?;
+        // APPARMOR=enabled on a host that cannot apply the profiles changes nothing on the
+        // stack (asked after the images exist: a non-root check starts a one-shot of one).
+        crate::security::apparmor::ensure_loaded(&self.paths, &self.config)?;
         // Before anything starts: a restore killed half-way is finished or rolled back.
         let recovered = crate::backup::restore::recover_pending(self, progress)?;
         let swept = crate::backup::oneshot::sweep(self, crate::backup::verify::VERIFY_ROLE)?;
