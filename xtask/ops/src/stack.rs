@@ -179,7 +179,8 @@ impl Stack {
             progress.status(
                 "Renewed",
                 "the CA and server certificate (the add-on services' certificates need the CA's key, \
-                 which an older version did not keep)",
+                 which an older version did not keep): replace copies of `secrets/tls/ca.crt` \
+                 that clients hold",
             );
             renewed = true;
         }
@@ -238,33 +239,13 @@ impl Stack {
         let addons_removed = crate::addons::lifecycle::remove_disabled(self, progress)?;
         let addons_running = crate::addons::lifecycle::running(self)?;
         self.compose().stream(&args, |line| progress.detail(line))?;
-        // A container that was already running keeps the files it started with: secrets and
-        // certificates reach it only when it is re-created, configuration on a reload.
-        let recreate: Vec<&str> = addons_changed
-            .recreate
-            .iter()
-            .filter(|a| addons_running.contains(a))
-            .map(|a| a.name())
-            .collect();
-        if !recreate.is_empty() && !renewed {
-            self.compose().stream(
-                &[&["up", "--detach", "--force-recreate"], recreate.as_slice()].concat(),
-                |line| progress.detail(line),
-            )?;
-        }
-        for addon in addons_changed
-            .reload
-            .iter()
-            .filter(|a| addons_running.contains(a))
-        {
-            self.docker
-                .kill(&self.config.container_name(addon.name()), "SIGHUP")?;
-            progress.status(
-                "Reloaded",
-                &format!("{addon} (its rendered configuration changed)"),
-            );
-        }
-        crate::addons::settle(&self.paths, &self.config)?;
+        crate::addons::lifecycle::apply_changes(
+            self,
+            &addons_changed,
+            &addons_running,
+            renewed,
+            progress,
+        )?;
         if passwords_synced
             .iter()
             .any(|role| role == secrets::BACKUP_ROLE)
@@ -326,27 +307,7 @@ impl Stack {
         if addon_images_built {
             addons.push("add-on image(s) built".to_owned());
         }
-        if crate::addons::pgbouncer::enabled(&self.config) {
-            let password = secrets::read(
-                &crate::addons::Addon::PgBouncer
-                    .secret_file(&self.paths, crate::addons::pgbouncer::AUTH_PASSWORD),
-            )?;
-            let mut admin = self.connect(crate::addons::pgbouncer::auth::AUTH_DBNAME)?;
-            for change in crate::addons::pgbouncer::auth::ensure(&mut admin, &password)? {
-                progress.status("Created", &format!("{change} (PgBouncer's auth_query)"));
-                addons.push(change);
-            }
-        } else {
-            let mut admin = self.connect(crate::addons::pgbouncer::auth::AUTH_DBNAME)?;
-            if crate::addons::pgbouncer::auth::disable(&mut admin)? {
-                let change = format!(
-                    "role `{}` may no longer log in (the pgbouncer profile is off)",
-                    crate::addons::pgbouncer::AUTH_ROLE
-                );
-                progress.status("Changed", &change);
-                addons.push(change);
-            }
-        }
+        addons.extend(crate::addons::pgbouncer::auth::sync(self, progress)?);
         crate::addons::lifecycle::wait_healthy(self, progress)?;
         Ok(UpReport {
             addons,

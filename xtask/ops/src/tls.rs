@@ -156,19 +156,7 @@ pub fn ensure_service(
         );
     }
     let issuer = Issuer::new(ca_params()?, ca_key);
-    let (first_year, last_year) = validity_years();
-    let mut params = CertificateParams::new(names.to_vec())?;
-    params
-        .distinguished_name
-        .push(DnType::CommonName, format!("{SERVICE_CN_PREFIX}{service}"));
-    params.key_usages = vec![
-        KeyUsagePurpose::DigitalSignature,
-        KeyUsagePurpose::KeyEncipherment,
-    ];
-    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    params.use_authority_key_identifier_extension = true;
-    params.not_before = date_time_ymd(first_year, 1, 1);
-    params.not_after = date_time_ymd(last_year, 1, 1);
+    let params = server_params(names, &format!("{SERVICE_CN_PREFIX}{service}"))?;
     let key = KeyPair::generate()?;
     let cert = params.signed_by(&key, &issuer)?;
     secrets::write_new(&tls.key, &key.serialize_pem(), true, config)?;
@@ -280,21 +268,12 @@ fn ca_params() -> Result<CertificateParams, rcgen::Error> {
     Ok(ca_params)
 }
 
-/// Returns (CA certificate, CA key, server certificate, server key) as PEM.
-type Generated = (String, String, String, String);
-
-fn generate(names: &[String]) -> Result<Generated, rcgen::Error> {
+/// A TLS server certificate's parameters: `names` as subjectAltNames, common
+/// name `cn`, server authentication only, valid over [`validity_years`].
+fn server_params(names: &[String], cn: &str) -> Result<CertificateParams, rcgen::Error> {
     let (first_year, last_year) = validity_years();
-    let ca_params = ca_params()?;
-    let ca_key = KeyPair::generate()?;
-    let ca_key_pem = ca_key.serialize_pem();
-    let ca_cert = ca_params.self_signed(&ca_key)?;
-    let issuer = Issuer::new(ca_params, ca_key);
-
     let mut params = CertificateParams::new(names.to_vec())?;
-    params
-        .distinguished_name
-        .push(DnType::CommonName, SERVER_CN);
+    params.distinguished_name.push(DnType::CommonName, cn);
     params.key_usages = vec![
         KeyUsagePurpose::DigitalSignature,
         KeyUsagePurpose::KeyEncipherment,
@@ -303,6 +282,20 @@ fn generate(names: &[String]) -> Result<Generated, rcgen::Error> {
     params.use_authority_key_identifier_extension = true;
     params.not_before = date_time_ymd(first_year, 1, 1);
     params.not_after = date_time_ymd(last_year, 1, 1);
+    Ok(params)
+}
+
+/// Returns (CA certificate, CA key, server certificate, server key) as PEM.
+type Generated = (String, String, String, String);
+
+fn generate(names: &[String]) -> Result<Generated, rcgen::Error> {
+    let ca_params = ca_params()?;
+    let ca_key = KeyPair::generate()?;
+    let ca_key_pem = ca_key.serialize_pem();
+    let ca_cert = ca_params.self_signed(&ca_key)?;
+    let issuer = Issuer::new(ca_params, ca_key);
+
+    let params = server_params(names, SERVER_CN)?;
     let server_key = KeyPair::generate()?;
     let server_cert = params.signed_by(&server_key, &issuer)?;
     Ok((

@@ -22,6 +22,41 @@ pub fn ensure_images(stack: &Stack, progress: &dyn Progress) -> anyhow::Result<b
     Ok(built)
 }
 
+/// Brings the new files of `changed` add-ons to their containers that were `running`
+/// before `up`'s compose run: secrets and certificates by re-creating the container
+/// (unless `up` already re-created every container, `recreated_all`), configuration
+/// by SIGHUP. Then records every enabled add-on as settled (see `super::settle`).
+pub fn apply_changes(
+    stack: &Stack,
+    changed: &super::Prepared,
+    running: &[Addon],
+    recreated_all: bool,
+    progress: &dyn Progress,
+) -> anyhow::Result<()> {
+    let recreate: Vec<&str> = changed
+        .recreate
+        .iter()
+        .filter(|a| running.contains(a))
+        .map(|a| a.name())
+        .collect();
+    if !recreate.is_empty() && !recreated_all {
+        stack.compose().stream(
+            &[&["up", "--detach", "--force-recreate"], recreate.as_slice()].concat(),
+            |line| progress.detail(line),
+        )?;
+    }
+    for addon in changed.reload.iter().filter(|a| running.contains(a)) {
+        stack
+            .docker
+            .kill(&stack.config.container_name(addon.name()), "SIGHUP")?;
+        progress.status(
+            "Reloaded",
+            &format!("{addon} (its rendered configuration changed)"),
+        );
+    }
+    super::settle(&stack.paths, &stack.config)
+}
+
 /// The add-ons whose container is running now.
 pub fn running(stack: &Stack) -> anyhow::Result<Vec<Addon>> {
     let mut running = Vec::new();

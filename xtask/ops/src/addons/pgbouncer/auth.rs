@@ -105,6 +105,32 @@ pub fn ensure(admin: &mut postgres::Client, password: &str) -> anyhow::Result<Ve
     Ok(changed)
 }
 
+/// `up`'s step: with the profile on, [`ensure`] the role and the lookup; with it
+/// off, [`disable`] the role. Returns what it changed, each said on `progress`.
+pub fn sync(
+    stack: &crate::stack::Stack,
+    progress: &dyn crate::progress::Progress,
+) -> anyhow::Result<Vec<String>> {
+    let mut admin = stack.connect(AUTH_DBNAME)?;
+    if !super::enabled(&stack.config) {
+        if !disable(&mut admin)? {
+            return Ok(Vec::new());
+        }
+        let change =
+            format!("role `{AUTH_ROLE}` may no longer log in (the pgbouncer profile is off)");
+        progress.status("Changed", &change);
+        return Ok(vec![change]);
+    }
+    let password = crate::secrets::read(
+        &super::Addon::PgBouncer.secret_file(&stack.paths, super::AUTH_PASSWORD),
+    )?;
+    let changes = ensure(&mut admin, &password)?;
+    for change in &changes {
+        progress.status("Created", &format!("{change} (PgBouncer's auth_query)"));
+    }
+    Ok(changes)
+}
+
 /// With the profile off, the auth role (if it exists) may no longer log in: a
 /// login that can read every verifier stays only while PgBouncer needs it.
 /// Returns whether it changed anything.
