@@ -5,8 +5,10 @@
 
 use core_data_tests::TestStack;
 
-/// Panics naming what falls short on `service`'s running container.
-pub(crate) fn assert_confined(t: &TestStack, service: &str) {
+/// Panics naming what falls short on `service`'s running container. `published_on`:
+/// `None` for a service that publishes no port, else the one host address its ports
+/// may be published on.
+pub(crate) fn assert_confined(t: &TestStack, service: &str, published_on: Option<&str>) {
     let container = t.stack.config.container_name(service);
     let inspect = t
         .stack
@@ -55,14 +57,30 @@ pub(crate) fn assert_confined(t: &TestStack, service: &str) {
         config.user.as_deref(),
         Some(format!("{}:{}", t.stack.config.uid(), t.stack.config.gid()).as_str())
     );
-    let published: Vec<_> = host
+    let published: Vec<(String, Option<String>)> = host
         .port_bindings
         .unwrap_or_default()
         .into_iter()
-        .filter(|(_, bindings)| bindings.as_ref().is_some_and(|b| !b.is_empty()))
+        .flat_map(|(port, bindings)| {
+            bindings
+                .unwrap_or_default()
+                .into_iter()
+                .map(move |b| (port.clone(), b.host_ip))
+        })
         .collect();
-    assert!(
-        published.is_empty(),
-        "`{container}` must not publish a port: {published:?}"
-    );
+    match published_on {
+        None => assert!(
+            published.is_empty(),
+            "`{container}` must not publish a port: {published:?}"
+        ),
+        Some(address) => {
+            assert!(!published.is_empty(), "`{container}` publishes its port");
+            assert!(
+                published
+                    .iter()
+                    .all(|(_, ip)| ip.as_deref() == Some(address)),
+                "`{container}` must publish on {address} only: {published:?}"
+            );
+        }
+    }
 }

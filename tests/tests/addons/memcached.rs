@@ -11,7 +11,7 @@ use core_data_tests::TestStack;
 use super::cli;
 
 pub(crate) fn walk(t: &TestStack) {
-    super::confined::assert_confined(t, "memcached");
+    super::confined::assert_confined(t, "memcached", None);
     let client = start_client(t);
     authenticated_set_and_get(t, &client);
     refused_without_credentials(t, &client);

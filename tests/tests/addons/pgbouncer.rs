@@ -360,36 +360,12 @@ pub(crate) fn commands_and_confinement(t: &TestStack) {
     let out = cli(t, &["logs", "pgbouncer", "--tail", "20"]);
     assert_eq!(out.code, Some(0), "{out}");
 
-    // The confinement, read back through the Docker API.
-    let container = t.stack.config.container_name("pgbouncer");
-    let inspect = t
-        .stack
-        .docker
-        .inspect_container(&container)
-        .unwrap()
-        .unwrap();
-    let host = inspect.host_config.unwrap();
-    let profile: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(t.paths().repo().join("seccomp/pgbouncer.json")).unwrap(),
-    )
-    .unwrap();
-    let applied = host
-        .security_opt
-        .unwrap_or_default()
-        .into_iter()
-        .find_map(|opt| opt.strip_prefix("seccomp=").map(str::to_owned))
-        .expect("a seccomp profile is applied");
-    let applied: serde_json::Value = serde_json::from_str(&applied).unwrap();
-    assert_eq!(
-        applied, profile,
-        "the container runs under seccomp/pgbouncer.json"
-    );
-    assert_eq!(host.readonly_rootfs, Some(true));
-    assert_eq!(host.cap_drop.unwrap_or_default(), vec!["ALL".to_owned()]);
-    let config = inspect.config.unwrap();
-    assert_eq!(
-        config.user.as_deref(),
-        Some(format!("{}:{}", t.stack.config.uid(), t.stack.config.gid()).as_str())
+    // The confinement, read back through the Docker API: its own seccomp profile applied,
+    // published on the configured address only.
+    super::confined::assert_confined(
+        t,
+        "pgbouncer",
+        Some(t.stack.config.get("PGBOUNCER_BIND_ADDRESS")),
     );
 }
 
@@ -447,6 +423,40 @@ pub(crate) fn a_pool_change_is_reloaded(t: &mut TestStack) {
         before,
         "a pool change must not re-create the container"
     );
+    assert_eq!(
+        pool_size_in_effect(t, "17").as_deref(),
+        Some("17"),
+        "PgBouncer runs with the new pool size"
+    );
+    let out = cli(t, &["up"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    assert!(
+        out.stdout.contains("nothing changed"),
+        "a second up changes nothing:\n{out}"
+    );
+
+    // `pgbouncer reload` makes PgBouncer read the file as it is now; the next `up`
+    // renders `.env`'s value back and reloads again.
+    let ini = t.paths().rendered_dir().join("pgbouncer/pgbouncer.ini");
+    let text = std::fs::read_to_string(&ini).unwrap();
+    std::fs::write(
+        &ini,
+        text.replace("default_pool_size = 17", "default_pool_size = 16"),
+    )
+    .unwrap();
+    let out = cli(t, &["pgbouncer", "reload"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    assert_eq!(pool_size_in_effect(t, "16").as_deref(), Some("16"));
+    let out = cli(t, &["up"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    assert!(out.stderr.contains("Reloaded"), "{out}");
+    assert_eq!(pool_size_in_effect(t, "17").as_deref(), Some("17"));
+    assert_eq!(id(t), before, "still the same container");
+}
+
+/// PgBouncer's `default_pool_size` as `SHOW CONFIG` reports it, waiting up to 5 s
+/// for it to become `want` (a reload is asynchronous).
+fn pool_size_in_effect(t: &TestStack, want: &str) -> Option<String> {
     let mut console = pgbouncer::admin::console(&t.stack).unwrap();
     let mut seen = None;
     for _ in 0..50 {
@@ -462,20 +472,10 @@ pub(crate) fn a_pool_change_is_reloaded(t: &mut TestStack) {
                 }
                 _ => None,
             });
-        if seen.as_deref() == Some("17") {
+        if seen.as_deref() == Some(want) {
             break;
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert_eq!(
-        seen.as_deref(),
-        Some("17"),
-        "PgBouncer runs with the new pool size"
-    );
-    let out = cli(t, &["up"]);
-    assert_eq!(out.code, Some(0), "{out}");
-    assert!(
-        out.stdout.contains("nothing changed"),
-        "a second up changes nothing:\n{out}"
-    );
+    seen
 }

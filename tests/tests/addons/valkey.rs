@@ -21,7 +21,7 @@ use super::cli;
 const BASE: u64 = 1_000_000;
 
 pub(crate) fn walk(t: &TestStack) {
-    super::confined::assert_confined(t, "valkey");
+    super::confined::assert_confined(t, "valkey", None);
     secrets_stay_out_of_the_container_definition(t);
     let client = Client::start(t, "valkey-client");
     refusals(t, &client);

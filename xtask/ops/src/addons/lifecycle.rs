@@ -46,15 +46,23 @@ pub fn apply_changes(
         )?;
     }
     for addon in changed.reload.iter().filter(|a| running.contains(a)) {
-        stack
-            .docker
-            .kill(&stack.config.container_name(addon.name()), "SIGHUP")?;
+        reload(stack, *addon)?;
         progress.status(
             "Reloaded",
             &format!("{addon} (its rendered configuration changed)"),
         );
     }
     super::settle(&stack.paths, &stack.config)
+}
+
+/// Sends SIGHUP to `addon`'s container: a service that [`Addon::reloads_on_sighup`]
+/// re-reads `rendered/<name>/` (a file it cannot parse is logged, the running
+/// settings kept).
+pub fn reload(stack: &Stack, addon: Addon) -> anyhow::Result<()> {
+    let container = stack.config.container_name(addon.name());
+    stack.docker.kill(&container, "SIGHUP").with_context(|| {
+        format!("failed to signal `{container}`; is it running (`cargo xtask status`)?")
+    })
 }
 
 /// The add-ons whose container is running now.

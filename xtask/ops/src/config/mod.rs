@@ -42,6 +42,15 @@ pub struct Config {
     derived: BTreeSet<&'static str>,
 }
 
+/// The host address clients use to reach a port published on `bind`: loopback for
+/// the wildcard, the address itself otherwise.
+pub fn client_host_of(bind: &str) -> &str {
+    match bind {
+        "0.0.0.0" => "127.0.0.1",
+        other => other,
+    }
+}
+
 impl Config {
     /// Reads and checks `.env` under the state directory.
     pub fn load(paths: &Paths) -> Result<Config, ConfigError> {
@@ -262,10 +271,7 @@ impl Config {
 
     /// The host address clients use to reach the published port (loopback for a wildcard bind).
     pub fn client_host(&self) -> &str {
-        match self.bind_address() {
-            "0.0.0.0" => "127.0.0.1",
-            other => other,
-        }
+        client_host_of(self.bind_address())
     }
 
     /// The container of a compose service: `container_name: ${COMPOSE_PROJECT_NAME}-<service>`

@@ -120,20 +120,16 @@ impl Docker {
         &self,
         project: &str,
     ) -> anyhow::Result<Vec<ContainerSummary>> {
-        let filters = HashMap::from([
-            (
-                "label",
-                vec![format!("com.docker.compose.project={project}")],
-            ),
-            ("status", vec!["running".to_owned()]),
-        ]);
-        let options = ListContainersOptionsBuilder::default()
-            .all(true)
-            .filters(&filters)
-            .build();
-        self.runtime
-            .block_on(self.client.list_containers(Some(options)))
-            .with_context(|| format!("failed to list the running containers of `{project}`"))
+        self.list_containers(
+            HashMap::from([
+                (
+                    "label",
+                    vec![format!("com.docker.compose.project={project}")],
+                ),
+                ("status", vec!["running".to_owned()]),
+            ]),
+            &format!("the running containers of `{project}`"),
+        )
     }
 
     /// The engine's security features as `docker info` lists them
@@ -148,14 +144,25 @@ impl Docker {
 
     /// Every container (running or not) carrying all of `labels` (`key=value` each).
     pub fn containers_labelled(&self, labels: &[String]) -> anyhow::Result<Vec<ContainerSummary>> {
-        let filters = HashMap::from([("label", labels.to_vec())]);
+        self.list_containers(
+            HashMap::from([("label", labels.to_vec())]),
+            &format!("the containers labelled {labels:?}"),
+        )
+    }
+
+    /// The one container listing: every container (running or not) matching `filters`.
+    fn list_containers(
+        &self,
+        filters: HashMap<&str, Vec<String>>,
+        what: &str,
+    ) -> anyhow::Result<Vec<ContainerSummary>> {
         let options = ListContainersOptionsBuilder::default()
             .all(true)
             .filters(&filters)
             .build();
         self.runtime
             .block_on(self.client.list_containers(Some(options)))
-            .with_context(|| format!("failed to list the containers labelled {labels:?}"))
+            .with_context(|| format!("failed to list {what}"))
     }
 
     /// The last `lines` lines of a container's log (stdout and stderr, in order).

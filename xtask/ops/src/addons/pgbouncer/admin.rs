@@ -101,11 +101,7 @@ pub fn show(stack: &Stack, what: Show) -> anyhow::Result<Table> {
     Ok(table)
 }
 
-/// Sends SIGHUP to the PgBouncer container: it re-reads `pgbouncer.ini`
-/// (a file it cannot parse is logged and the running settings are kept).
+/// Makes PgBouncer re-read `pgbouncer.ini` (SIGHUP, `addons::lifecycle::reload`).
 pub fn reload(stack: &Stack) -> anyhow::Result<()> {
-    let container = stack.config.container_name(Addon::PgBouncer.name());
-    stack.docker.kill(&container, "SIGHUP").with_context(|| {
-        format!("failed to signal `{container}`; is it running (`cargo xtask status`)?")
-    })
+    crate::addons::lifecycle::reload(stack, Addon::PgBouncer)
 }

@@ -47,10 +47,7 @@ pub fn host_port(config: &Config) -> u16 {
 
 /// The host address clients use to reach PgBouncer's published port.
 pub fn client_host(config: &Config) -> &str {
-    match config.get("PGBOUNCER_BIND_ADDRESS") {
-        "0.0.0.0" => "127.0.0.1",
-        other => other,
-    }
+    crate::config::client_host_of(config.get("PGBOUNCER_BIND_ADDRESS"))
 }
 
 /// Whether the pgbouncer profile is on.
