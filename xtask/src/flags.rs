@@ -379,11 +379,16 @@ pub(crate) struct ConfigShow {
 #[derive(Debug, Subcommand)]
 pub(crate) enum BenchCommand {
     /// Time from `up` (image present, fresh volumes) to healthy-and-bootstrapped, next to a bare
-    /// `docker run` of the same image (initdb, then the server) to `pg_isready`.
+    /// `docker run` of the same image (initdb, then the server) to `pg_isready`, each with where
+    /// the time went; with 1 and 20 application databases.
     Up(BenchUp),
-    /// The same pgbench workload on stock settings and on ours, same container limits; prints TPS and the ratio.
+    /// Our tuning against stock tuning with the same features, and the cost of the hardening
+    /// features, on pgbench read-write and read-only; TPS, checkpoints, WAL and the ratios.
+    #[command(long_about = None, after_long_help = TUNING_WORKLOAD)]
     Tuning(BenchTuning),
-    /// A full pgBackRest backup of a generated database: MB/s next to reading the data directory with tar, and the verify time.
+    /// A full pgBackRest backup of a generated database next to `tar | <its compressor>` (same
+    /// algorithm, level and processes) and a plain `tar` read, then `backup --verify` next to the
+    /// backup; at each size.
     Backup(BenchBackup),
     /// A whole-cluster restore of a generated database (per step) and the rollback after a
     /// failure injected once the restored server is healthy, next to a plain restart.
@@ -419,23 +424,36 @@ pub(crate) struct BenchAudit {
 
 #[derive(Debug, Args)]
 pub(crate) struct BenchUp {
-    /// Repetitions of each measurement.
+    /// Repetitions of each measurement (configurations and the floor alternate).
     #[arg(long, default_value_t = 3)]
     pub(crate) runs: u32,
+    /// Application databases configured (`APP_DATABASES`), one configuration per count.
+    #[arg(long, value_delimiter = ',', default_value = "1,20")]
+    pub(crate) databases: Vec<u32>,
 }
+
+/// `bench tuning --help`: the workload and why it shows what tuning does.
+const TUNING_WORKLOAD: &str = "The workload: pgbench's TPC-B-like read-write transactions and its read-only \
+--select-only, alternating between three scratch stacks with the same image, limits, preload libraries, \
+archiving and checksums: stock tuning (every tuning setting at the server's built-in default, \
+pg_settings.boot_val), ours, and ours without hardening (archiving, pgaudit, pg_stat_statements and \
+auto_explain off). The data (by default half of our shared_buffers) is larger than stock shared_buffers \
+(128 MB) and smaller than ours, so the buffer pool matters; read-write runs of a minute write more WAL than \
+the stock checkpoint distance (max_wal_size 1 GB), so checkpoint and WAL settings matter. Each run reports \
+its checkpoints and the WAL it wrote; figures are medians with the spread (max - min over the median).";
 
 #[derive(Debug, Args)]
 pub(crate) struct BenchTuning {
-    /// pgbench scale factor (about 15 MB per unit).
-    #[arg(long, default_value_t = 20)]
-    pub(crate) scale: u32,
+    /// pgbench scale factor (about 15 MB per unit); default: half of our shared_buffers.
+    #[arg(long)]
+    pub(crate) scale: Option<u32>,
     /// Seconds per pgbench run.
-    #[arg(long, default_value_t = 30)]
+    #[arg(long, default_value_t = 60)]
     pub(crate) seconds: u32,
     /// pgbench client connections.
     #[arg(long, default_value_t = 8)]
     pub(crate) clients: u32,
-    /// Runs per configuration (alternating stock and ours).
+    /// Runs per configuration and mode (alternating, the order rotating each run).
     #[arg(long, default_value_t = 3)]
     pub(crate) runs: u32,
 }
@@ -449,7 +467,7 @@ pub(crate) struct BenchRestore {
 
 #[derive(Debug, Args)]
 pub(crate) struct BenchBackup {
-    /// Size of the generated database in MB.
-    #[arg(long, default_value_t = 1024)]
-    pub(crate) size_mb: u32,
+    /// Sizes of the generated database in MB, one fresh stack each (shows how time grows).
+    #[arg(long, value_delimiter = ',', default_value = "1024,4096")]
+    pub(crate) size_mb: Vec<u32>,
 }

@@ -3,6 +3,7 @@
 
 use std::process::ExitCode;
 
+use anyhow::Context;
 use core_data_ops::bench;
 
 use super::Ctx;
@@ -11,104 +12,222 @@ use crate::flags::{
     BenchAudit, BenchBackup, BenchPgbouncer, BenchQueue, BenchRestore, BenchTuning, BenchUp,
 };
 
-pub(crate) fn up(ctx: &Ctx, args: &BenchUp) -> CmdResult {
-    if args.runs == 0 {
-        fail!("--runs must be at least 1");
+/// Figures are for optimised code: a debug build (what `cargo xtask` runs) hands a
+/// `bench` command to the release build of the same sources (`cargo run --release`,
+/// built on first use) and exits with its code. `CORE_DATA_BENCH_DEBUG_BUILD=1`
+/// measures the debug build instead (its figures say so).
+pub(crate) fn hand_to_release_build() -> anyhow::Result<Option<ExitCode>> {
+    if !cfg!(debug_assertions) || std::env::var_os("CORE_DATA_BENCH_DEBUG_BUILD").is_some() {
+        return Ok(None);
     }
-    let figures = bench::up(args.runs, &ctx.progress())?;
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .context("the xtask package has no parent directory")?;
+    eprintln!(
+        "bench: measuring the release (optimised) build: `cargo run --release --package xtask` \
+         (built on first use; CORE_DATA_BENCH_DEBUG_BUILD=1 measures this debug build)"
+    );
+    let mut argv: Vec<std::ffi::OsString> = [
+        "run", "--release", "--quiet", "--package", "xtask", "--bin", "xtask", "--",
+    ]
+    .iter()
+    .map(Into::into)
+    .collect();
+    argv.extend(std::env::args_os().skip(1));
+    let status = duct::cmd(cargo, argv)
+        .dir(workspace)
+        .unchecked()
+        .run()
+        .context("failed to run the release build of xtask")?
+        .status;
+    Ok(Some(ExitCode::from(
+        status.code().and_then(|c| u8::try_from(c).ok()).unwrap_or(1),
+    )))
+}
+
+pub(crate) fn up(ctx: &Ctx, args: &BenchUp) -> CmdResult {
+    if args.runs == 0 || args.databases.is_empty() || args.databases.contains(&0) {
+        fail!("--runs and every --databases count must be at least 1");
+    }
+    let figures = bench::up::run(args.runs, &args.databases, &ctx.progress())?;
     let row = |name: &str, samples: &bench::Samples| {
         println!(
-            "{name:<44} {:>7.2} s  (min {:.2}, max {:.2}, n={})",
+            "{name:<52} {:>7.2} s  (min {:.2}, max {:.2}, n={})",
             samples.median(),
             samples.min(),
             samples.max(),
             samples.0.len()
         );
     };
-    println!("bench up: median over {} run(s)", args.runs);
-    row(
-        "up, fresh volumes, to healthy + bootstrapped",
-        &figures.cold_up,
-    );
-    row("up again on the running stack (no-op)", &figures.noop_up);
-    row(
-        "floor: bare docker run, initdb + pg_isready",
-        &figures.floor,
-    );
+    let phases = |phases: &bench::up::Phases| {
+        for (name, samples) in &phases.0 {
+            println!("    {:>6.2} s  {name}", samples.median());
+        }
+    };
     println!(
-        "ratio up / floor: {:.2}x",
-        figures.cold_up.median() / figures.floor.median()
+        "bench up: median over {} run(s); {} build",
+        args.runs,
+        bench::BUILD
     );
+    for configured in &figures.configs {
+        row(
+            &format!(
+                "up, {} app database(s), fresh volumes, to bootstrapped",
+                configured.databases
+            ),
+            &configured.cold_up,
+        );
+        phases(&configured.phases);
+        row("  up again on the running stack (no-op)", &configured.noop_up);
+    }
+    row("floor: bare docker run, initdb + pg_isready", &figures.floor);
+    phases(&figures.floor_phases);
+    for configured in &figures.configs {
+        println!(
+            "ratio up ({} app database(s)) / floor: {:.2}x",
+            configured.databases,
+            configured.cold_up.median() / figures.floor.median()
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 
 pub(crate) fn tuning(ctx: &Ctx, args: &BenchTuning) -> CmdResult {
-    if args.runs == 0 || args.seconds == 0 || args.clients == 0 || args.scale == 0 {
+    use bench::tuning::{Mode, Variant};
+    if args.runs == 0 || args.seconds == 0 || args.clients == 0 || args.scale == Some(0) {
         fail!("--runs, --seconds, --clients and --scale must be at least 1");
     }
-    let figures = bench::tuning(
-        args.scale,
-        args.seconds,
+    let options = bench::tuning::Options {
+        scale: args.scale,
+        seconds: args.seconds,
+        clients: args.clients,
+        runs: args.runs,
+    };
+    let figures = bench::tuning::run(&options, &ctx.progress())?;
+    println!(
+        "bench tuning: pgbench scale {} ({:.0} MB), {} client(s), {} s x {} run(s) per mode; {} build; \
+         each container limited to {}",
+        figures.scale,
+        figures.data_mb,
         args.clients,
+        args.seconds,
         args.runs,
-        &ctx.progress(),
-    )?;
-    println!(
-        "bench tuning: pgbench scale {}, {} client(s), {} s x {} run(s); both containers limited to {}",
-        args.scale, args.clients, args.seconds, args.runs, figures.limits
+        bench::BUILD,
+        figures.limits
     );
-    println!(
-        "stock settings  {:>9.0} tps (median; min {:.0}, max {:.0})",
-        figures.stock_tps.median(),
-        figures.stock_tps.min(),
-        figures.stock_tps.max()
-    );
-    println!(
-        "core_data       {:>9.0} tps (median; min {:.0}, max {:.0})",
-        figures.ours_tps.median(),
-        figures.ours_tps.min(),
-        figures.ours_tps.max()
-    );
-    println!(
-        "ratio core_data / stock: {:.2}x",
-        figures.ours_tps.median() / figures.stock_tps.median()
-    );
+    for (variant, settings) in &figures.settings {
+        println!("  {:<28} {settings}", variant.label());
+    }
+    for mode in Mode::ALL {
+        println!("{}:", mode.label());
+        for variant in Variant::ALL {
+            let series = figures.series(mode, variant);
+            println!(
+                "  {:<28} {:>8.0} tps median (spread {:>4.1}%; runs {}), checkpoints per run {:?}, WAL {:.0} MB per run",
+                variant.label(),
+                series.tps.median(),
+                series.tps.spread_percent(),
+                series
+                    .tps
+                    .0
+                    .iter()
+                    .map(|tps| format!("{tps:.0}"))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                series.checkpoints,
+                series.wal_mb.median()
+            );
+        }
+    }
+    for mode in Mode::ALL {
+        println!(
+            "ratio core_data / stock tuning, {}: {:.2}x",
+            mode.label(),
+            figures.ratio(mode, Variant::Ours, Variant::Stock)
+        );
+    }
+    for mode in Mode::ALL {
+        println!(
+            "hardening cost, {}: core_data runs at {:.2}x of core_data without hardening",
+            mode.label(),
+            figures.ratio(mode, Variant::Ours, Variant::OursWithoutHardening)
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 
 pub(crate) fn backup(ctx: &Ctx, args: &BenchBackup) -> CmdResult {
-    if args.size_mb == 0 {
-        fail!("--size-mb must be at least 1");
+    if args.size_mb.is_empty() || args.size_mb.contains(&0) {
+        fail!("every --size-mb must be at least 1");
     }
-    let figures = bench::backup(args.size_mb, &ctx.progress())?;
-    let rate = |seconds: f64| figures.database_mb / seconds;
+    let figures = bench::backup::run(&args.size_mb, &ctx.progress())?;
     println!(
-        "bench backup: database {:.0} MB (all databases); pgBackRest {}",
-        figures.database_mb, figures.settings
+        "bench backup: pgBackRest {}; {} build",
+        figures.settings,
+        bench::BUILD
     );
-    println!(
-        "full backup (pgBackRest)          {:>7.1} s  {:>7.1} MB/s",
-        figures.backup_seconds,
-        rate(figures.backup_seconds)
-    );
-    println!(
-        "floor: tar of the data directory  {:>7.1} s  {:>7.1} MB/s",
-        figures.floor_seconds,
-        rate(figures.floor_seconds)
-    );
-    println!(
-        "ratio backup / floor throughput: {:.2}x",
-        figures.floor_seconds / figures.backup_seconds
-    );
-    println!(
-        "backup --verify                   {:>7.1} s  (restore {:.1} s, recovery {:.1} s, checks {:.1} s; {})",
-        figures.verify_seconds,
-        figures.verify.restore_seconds,
-        figures.verify.recovery_seconds,
-        figures.verify.check_seconds,
-        if figures.verify.passed() { "passed" } else { "FAILED" }
-    );
-    Ok(if figures.verify.passed() {
+    let mut passed = true;
+    for size in &figures.sizes {
+        let rate = |seconds: f64| size.database_mb / seconds;
+        println!("database {:.0} MB (all databases):", size.database_mb);
+        println!(
+            "  full backup (pgBackRest)              {:>7.1} s  {:>7.1} MB/s",
+            size.backup_seconds,
+            rate(size.backup_seconds)
+        );
+        if let Some(seconds) = size.compress_floor_seconds {
+            println!(
+                "  floor: tar | {:<24} {:>7.1} s  {:>7.1} MB/s",
+                size.compress_floor,
+                seconds,
+                rate(seconds)
+            );
+        } else {
+            println!("  floor with the same compression: {}", size.compress_floor);
+        }
+        println!(
+            "  floor: tar read of the data directory {:>7.1} s  {:>7.1} MB/s",
+            size.read_floor_seconds,
+            rate(size.read_floor_seconds)
+        );
+        if let Some(seconds) = size.compress_floor_seconds {
+            println!(
+                "  ratio backup / same-work floor throughput: {:.2}x",
+                seconds / size.backup_seconds
+            );
+        }
+        println!(
+            "  ratio backup / read floor throughput:      {:.2}x",
+            size.read_floor_seconds / size.backup_seconds
+        );
+        println!(
+            "  backup --verify                       {:>7.1} s  (restore {:.1} s, recovery {:.1} s, checks {:.1} s; {})",
+            size.verify_seconds,
+            size.verify.restore_seconds,
+            size.verify.recovery_seconds,
+            size.verify.check_seconds,
+            if size.verify.passed() { "passed" } else { "FAILED" }
+        );
+        println!(
+            "  ratio verify / backup time:                {:.2}x",
+            size.verify_seconds / size.backup_seconds
+        );
+        passed &= size.verify.passed();
+    }
+    if let [first, .., last] = figures.sizes.as_slice() {
+        let per = |s: &bench::backup::SizeFigures, seconds: f64| seconds / s.database_mb * 1000.0;
+        println!(
+            "growth: backup {:.2} -> {:.2} s per GB, verify {:.2} -> {:.2} s per GB ({:.0} MB -> {:.0} MB; constant is linear)",
+            per(first, first.backup_seconds),
+            per(last, last.backup_seconds),
+            per(first, first.verify_seconds),
+            per(last, last.verify_seconds),
+            first.database_mb,
+            last.database_mb
+        );
+    }
+    Ok(if passed {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
@@ -119,10 +238,11 @@ pub(crate) fn restore(ctx: &Ctx, args: &BenchRestore) -> CmdResult {
     if args.size_mb == 0 {
         fail!("--size-mb must be at least 1");
     }
-    let figures = core_data_ops::bench_restore::restore(args.size_mb, &ctx.progress())?;
+    let figures = bench::restore::restore(args.size_mb, &ctx.progress())?;
     println!(
-        "bench restore: database {:.0} MB (all databases)",
-        figures.database_mb
+        "bench restore: database {:.0} MB (all databases); {} build",
+        figures.database_mb,
+        bench::BUILD
     );
     println!(
         "restore to the latest point        {:>7.1} s",
@@ -155,10 +275,10 @@ pub(crate) fn audit(ctx: &Ctx, args: &BenchAudit) -> CmdResult {
         fail!("--runs and --databases must be at least 1");
     }
     let figures =
-        core_data_ops::bench_audit::audit(args.databases, args.tables, args.runs, &ctx.progress())?;
+        bench::audit::audit(args.databases, args.tables, args.runs, &ctx.progress())?;
     println!(
-        "bench audit: `audit all` with {} database(s), {} tables in bench_01; median of {} run(s) after a warm-up",
-        figures.databases, figures.tables, args.runs
+        "bench audit: `audit all` with {} database(s), {} tables in bench_01; median of {} run(s) after a warm-up; {} build",
+        figures.databases, figures.tables, args.runs, bench::BUILD
     );
     println!(
         "{:<12} {:>12} {:>12} {:>22} {:>8}",
@@ -195,7 +315,7 @@ pub(crate) fn queue(ctx: &Ctx, args: &BenchQueue) -> CmdResult {
         fail!("--workers counts are capped at 64 (each is a connection)");
     }
     let figures =
-        core_data_ops::bench_queue::queue(args.jobs, &args.workers, args.churned, &ctx.progress())?;
+        bench::queue::queue(args.jobs, &args.workers, args.churned, &ctx.progress())?;
     println!(
         "bench queue: {} empty jobs per run; {} build of the clients",
         figures.jobs, figures.build
@@ -217,7 +337,7 @@ pub(crate) fn queue(ctx: &Ctx, args: &BenchQueue) -> CmdResult {
             row.queue_jobs_per_second / row.floor_jobs_per_second
         );
     }
-    let p95 = core_data_ops::bench_queue::percentile;
+    let p95 = bench::queue::percentile;
     let empty = &figures.latency_empty_ms;
     let churned = &figures.latency_churned_ms;
     println!(
@@ -272,8 +392,8 @@ pub(crate) fn pgbouncer(ctx: &Ctx, args: &BenchPgbouncer) -> CmdResult {
         &ctx.progress(),
     )?;
     println!(
-        "bench pgbouncer: pgbench --select-only, {} s per run, scale {}; max_connections {}, PgBouncer default_pool_size {} (transaction pooling); TLS verify-full on both routes",
-        args.seconds, args.scale, figures.max_connections, figures.pool_size
+        "bench pgbouncer: pgbench --select-only, {} s per run, scale {}; max_connections {}, PgBouncer default_pool_size {} (transaction pooling); TLS verify-full on both routes; {} build",
+        args.seconds, args.scale, figures.max_connections, figures.pool_size, bench::BUILD
     );
     println!(
         "{:<8} {:<28} {:>12} {:>16} {:>8}",

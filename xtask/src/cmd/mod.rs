@@ -56,6 +56,11 @@ impl Ctx {
 }
 
 pub(crate) fn run(flags: Xtask) -> CmdResult {
+    if matches!(flags.command, Command::Bench(_)) {
+        if let Some(code) = bench::hand_to_release_build()? {
+            return Ok(code);
+        }
+    }
     let ctx = Ctx {
         paths: Paths::from_repo(flags.state),
         verbose: flags.verbose,

@@ -149,6 +149,7 @@ pub(crate) fn run(ctx: &Ctx, args: &Run) -> CmdResult {
 pub(crate) fn bench(ctx: &Ctx, args: &BenchRunbook) -> CmdResult {
     let stack = Stack::load(ctx.paths.clone())?;
     let figures = core_data_runbook::bench::bench_primitive_overhead(&stack, args.calls)?;
+    println!("bench runbook: {} build", core_data_ops::bench::BUILD);
     print!("{figures}");
     Ok(ExitCode::SUCCESS)
 }

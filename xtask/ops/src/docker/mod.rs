@@ -196,6 +196,45 @@ impl Docker {
         })
     }
 
+    /// A container's whole log with the engine's receive time of each line
+    /// (stdout and stderr, in order), and when the container last started.
+    pub fn logs_timed(
+        &self,
+        container: &str,
+    ) -> anyhow::Result<(jiff::Timestamp, Vec<(jiff::Timestamp, String)>)> {
+        let started = self
+            .inspect_container(container)?
+            .and_then(|inspect| inspect.state)
+            .and_then(|state| state.started_at)
+            .with_context(|| format!("container `{container}` has no start time"))?;
+        let started: jiff::Timestamp = started
+            .parse()
+            .with_context(|| format!("container `{container}` start time `{started}`"))?;
+        let options = bollard::query_parameters::LogsOptions {
+            stdout: true,
+            stderr: true,
+            timestamps: true,
+            ..Default::default()
+        };
+        let what = || format!("failed to read the log of container `{container}`");
+        let text = self.runtime.block_on(async {
+            let mut text = Vec::new();
+            let mut stream = self.client.logs(container, Some(options));
+            while let Some(chunk) = stream.next().await {
+                text.extend_from_slice(&chunk.with_context(what)?.into_bytes());
+            }
+            anyhow::Ok(String::from_utf8_lossy(&text).into_owned())
+        })?;
+        let lines = text
+            .lines()
+            .filter_map(|line| {
+                let (at, rest) = line.split_once(' ')?;
+                Some((at.parse().ok()?, rest.to_owned()))
+            })
+            .collect();
+        Ok((started, lines))
+    }
+
     /// Sends `signal` (`KILL`, `TERM`, …) to a running container.
     pub fn kill(&self, name: &str, signal: &str) -> anyhow::Result<()> {
         let options = bollard::query_parameters::KillContainerOptionsBuilder::default()

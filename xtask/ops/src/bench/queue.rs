@@ -40,7 +40,7 @@ pub struct WorkerFigures {
 }
 
 pub struct QueueFigures {
-    /// `debug` or `release`: the build that ran the clients.
+    /// The build that ran the clients (`bench::BUILD`).
     pub build: &'static str,
     pub jobs: u32,
     /// Jobs per second of the one enqueue statement, and of the floor's INSERT.
@@ -166,11 +166,7 @@ pub fn queue(
     let latency_retained_ms = latency(&mut admin, &enqueue_sql)?;
 
     Ok(QueueFigures {
-        build: if cfg!(debug_assertions) {
-            "debug"
-        } else {
-            "release"
-        },
+        build: super::BUILD,
         jobs,
         enqueue_jobs_per_second: enqueue_rate.median(),
         floor_insert_rows_per_second: insert_rate.median(),

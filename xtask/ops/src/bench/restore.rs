@@ -3,56 +3,11 @@
 //! restored server healthy, not yet accepted). The floor of a rollback is a
 //! plain restart of the server to healthy: it should cost about that.
 
-use std::sync::Mutex;
 use std::time::Instant;
 
 use crate::backup::{physical, restore};
-use crate::bench::generated_stack;
+use crate::bench::{generated_stack, Timeline};
 use crate::progress::{Progress, Quiet};
-
-/// Status lines with their time, for per-step figures.
-struct Timeline<'a> {
-    inner: &'a dyn Progress,
-    started: Instant,
-    marks: Mutex<Vec<(String, f64)>>,
-}
-
-impl Progress for Timeline<'_> {
-    fn status(&self, verb: &str, message: &str) {
-        let at = self.started.elapsed().as_secs_f64();
-        self.marks
-            .lock()
-            .expect("timeline")
-            .push((format!("{verb} {message}"), at));
-        self.inner.status(verb, message);
-    }
-    fn detail(&self, line: &str) {
-        self.inner.detail(line);
-    }
-}
-
-impl<'a> Timeline<'a> {
-    fn new(inner: &'a dyn Progress) -> Timeline<'a> {
-        Timeline {
-            inner,
-            started: Instant::now(),
-            marks: Mutex::new(Vec::new()),
-        }
-    }
-
-    /// (step, seconds until the next step or `end`).
-    fn steps(&self, end: f64) -> Vec<(String, f64)> {
-        let marks = self.marks.lock().expect("timeline");
-        marks
-            .iter()
-            .enumerate()
-            .map(|(i, (name, at))| {
-                let next = marks.get(i + 1).map_or(end, |(_, t)| *t);
-                (name.chars().take(70).collect(), next - at)
-            })
-            .collect()
-    }
-}
 
 pub struct RestoreFigures {
     pub database_mb: f64,
@@ -82,7 +37,7 @@ pub fn restore(size_mb: u32, progress: &dyn Progress) -> anyhow::Result<RestoreF
         ..restore::Options::default()
     };
     restore::restore(stack, &options, &timeline)?;
-    let restore_seconds = timeline.started.elapsed().as_secs_f64();
+    let restore_seconds = timeline.elapsed();
     let restore_steps = timeline.steps(restore_seconds);
 
     progress.status(
@@ -96,7 +51,7 @@ pub fn restore(size_mb: u32, progress: &dyn Progress) -> anyhow::Result<RestoreF
         ..restore::Options::default()
     };
     let failed = restore::restore(stack, &options, &timeline);
-    let ended = timeline.started.elapsed().as_secs_f64();
+    let ended = timeline.elapsed();
     match failed {
         Err(err) if format!("{err:#}").contains("rolled back: your data is as it was") => {}
         Err(err) => return Err(err.context("the rollback rehearsal did not roll back")),

@@ -1,0 +1,124 @@
+//! `bench backup`: a full pgBackRest backup of a generated database next to
+//! two floors read from the same data directory in the same container: the
+//! same work without pgBackRest (`tar | <compressor>` with pgBackRest's
+//! algorithm, level and process count, to /dev/null) and a plain read (`tar`
+//! to /dev/zero); then `backup --verify` of that set next to the backup.
+//! Several sizes show how each grows.
+
+use std::time::Instant;
+
+use anyhow::bail;
+
+use super::generated_stack;
+use crate::backup::{physical, verify};
+use crate::progress::Progress;
+use crate::stack::Stack;
+
+const PGDATA: &str = "/var/lib/postgresql/data/pgdata";
+
+pub struct SizeFigures {
+    pub database_mb: f64,
+    pub backup_seconds: f64,
+    /// `tar | compressor` with pgBackRest's settings; `None` for a type
+    /// without a same-work floor (gz, bz2).
+    pub compress_floor_seconds: Option<f64>,
+    pub compress_floor: String,
+    /// `tar` reading the directory.
+    pub read_floor_seconds: f64,
+    pub verify: verify::VerifyReport,
+    pub verify_seconds: f64,
+}
+
+pub struct Figures {
+    /// pgBackRest compression, level and process count used.
+    pub settings: String,
+    pub sizes: Vec<SizeFigures>,
+}
+
+/// pgBackRest's default `compress-level` of each type (its documentation).
+fn default_level(compress_type: &str) -> u32 {
+    match compress_type {
+        "zst" => 3,
+        "lz4" => 1,
+        "gz" => 6,
+        "bz2" => 9,
+        _ => 0,
+    }
+}
+
+/// The compressor command of the floor: same algorithm, level and threads.
+fn compressor(compress_type: &str, level: u32, processes: &str) -> Option<String> {
+    match compress_type {
+        "zst" => Some(format!("zstd -q -c -{level} -T{processes}")),
+        "lz4" => Some(format!("lz4 -q -c -{level} -T{processes}")),
+        "none" => Some("cat".to_owned()),
+        _ => None,
+    }
+}
+
+pub fn run(sizes_mb: &[u32], progress: &dyn Progress) -> anyhow::Result<Figures> {
+    let mut out = Vec::new();
+    let mut settings = String::new();
+    for &size_mb in sizes_mb {
+        let (scratch, database_mb) = generated_stack(size_mb, progress)?;
+        let stack = &scratch.stack;
+        let compress_type = stack.config.get("PGBACKREST_COMPRESS_TYPE").to_owned();
+        let processes = stack.config.get("PGBACKREST_PROCESS_MAX").to_owned();
+        let level = default_level(&compress_type);
+        settings = format!("compress-type {compress_type}, level {level}, process-max {processes}");
+
+        progress.status("Measuring", "floor: tar of the data directory");
+        // GNU tar skips reading file contents when the archive is /dev/null; /dev/zero discards as well but is read honestly.
+        let read_floor_seconds = timed_shell(
+            stack,
+            &format!("tar --create --file=/dev/zero --warning=no-file-changed --directory={PGDATA} . ; [ $? -le 1 ]"),
+        )?;
+        let compress_floor = compressor(&compress_type, level, &processes);
+        let compress_floor_seconds = match &compress_floor {
+            Some(command) => {
+                progress.status("Measuring", &format!("floor: tar | {command}"));
+                Some(timed_shell(
+                    stack,
+                    &format!(
+                        "tar --create --file=- --warning=no-file-changed --directory={PGDATA} . | {command} > /dev/null; \
+                         s=(\"${{PIPESTATUS[@]}}\"); [ \"${{s[0]}}\" -le 1 ] && [ \"${{s[1]}}\" -eq 0 ]"
+                    ),
+                )?)
+            }
+            None => None,
+        };
+
+        let started = Instant::now();
+        let set = physical::backup(stack, Some(physical::Kind::Full), progress)?;
+        let backup_seconds = started.elapsed().as_secs_f64();
+        let started = Instant::now();
+        let verify = verify::verify(stack, Some(&set.label), None, progress)?;
+        let verify_seconds = started.elapsed().as_secs_f64();
+        out.push(SizeFigures {
+            database_mb,
+            backup_seconds,
+            compress_floor_seconds,
+            compress_floor: compress_floor.unwrap_or_else(|| format!("none for {compress_type}")),
+            read_floor_seconds,
+            verify,
+            verify_seconds,
+        });
+    }
+    Ok(Figures {
+        settings,
+        sizes: out,
+    })
+}
+
+/// Runs `script` with bash in the postgres container; its seconds.
+fn timed_shell(stack: &Stack, script: &str) -> anyhow::Result<f64> {
+    let started = Instant::now();
+    let output = stack
+        .docker
+        .exec(&stack.container(), &["bash", "-c", script], None)?;
+    let seconds = started.elapsed().as_secs_f64();
+    if output.exit_code != 0 {
+        bail!("`{script}` failed: {}", output.stderr.trim_end());
+    }
+    Ok(seconds)
+}
