@@ -73,7 +73,7 @@ pub fn stack_status(stack: &Stack) -> anyhow::Result<StackStatus> {
             .and_then(|n| n.first())
             .map_or("", |n| n.trim_start_matches('/'))
             .to_owned();
-        let health = stack.docker.health(&name)?.unwrap_or_default();
+        let health = stack.docker.health_now(&name)?.unwrap_or_default();
         containers.push(ContainerStatus {
             service: container
                 .labels

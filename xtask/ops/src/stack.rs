@@ -327,7 +327,7 @@ impl Stack {
         if plan.outcome.changed_files.is_empty() {
             return Ok(Applied::Nothing);
         }
-        if self.docker.health(&self.container())?.as_deref() != Some("healthy") {
+        if self.docker.health_now(&self.container())?.as_deref() != Some("healthy") {
             bail!("the stack is not running, so nothing was changed; `cargo xtask up` checks the new configuration and starts on it");
         }
         guard::check(self, &plan, progress)?;
@@ -445,11 +445,11 @@ impl Stack {
         let outcome = poll_until(
             &container,
             Duration::MAX,
-            Duration::from_millis(500),
+            Duration::from_millis(200),
             || {
                 let health = self
                     .docker
-                    .health(&container)?
+                    .health_now(&container)?
                     .unwrap_or_else(|| "missing".to_owned());
                 if health != last {
                     progress.status("Health", &format!("{container}: {health}"));

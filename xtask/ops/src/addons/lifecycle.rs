@@ -122,7 +122,7 @@ pub fn wait_healthy(stack: &Stack, progress: &dyn Progress) -> anyhow::Result<()
             &format!("`{container}`"),
             Duration::from_secs(120),
             Duration::from_millis(250),
-            || match stack.docker.health(&container)?.as_deref() {
+            || match stack.docker.health_now(&container)?.as_deref() {
                 Some("healthy") => Ok(Poll::Ready(())),
                 Some("stopped") | None => {
                     let logs = stack.docker.logs_tail(&container, 20).unwrap_or_default();
