@@ -29,6 +29,8 @@ fn stack_full_workflow() {
         vec!["app".to_owned(), "shop_owner".to_owned()]
     );
 
+    healthy_as_soon_as_up_returns(&t);
+    durability_is_never_traded_for_speed(&t);
     extension_bundle_everywhere(&t);
     tls_is_enforced(&t);
     runtime_security(&t);
@@ -41,6 +43,101 @@ fn stack_full_workflow() {
         again.nothing_changed(),
         "a second `up` must change nothing: {again:?}"
     );
+}
+
+/// `up` returns once its own run of the health check passed, and starts the
+/// services after postgres without waiting for Docker's first check: right
+/// after it, the stack is healthy by the same check, and the sidecar runs.
+fn healthy_as_soon_as_up_returns(t: &TestStack) {
+    let docker = &t.stack.docker;
+    assert_eq!(
+        docker.health_now(&t.stack.container()).unwrap().as_deref(),
+        Some("healthy")
+    );
+    let sidecar = t.stack.config.container_name("logical_backup");
+    assert!(
+        !matches!(
+            docker.health(&sidecar).unwrap().as_deref(),
+            None | Some("stopped")
+        ),
+        "the sidecar runs when `up` returns"
+    );
+}
+
+/// Tuning never touches durability: the server runs with every setting that
+/// trades durability for speed at its safe value.
+fn durability_is_never_traded_for_speed(t: &TestStack) {
+    for (setting, safe) in [
+        ("fsync", "on"),
+        ("synchronous_commit", "on"),
+        ("full_page_writes", "on"),
+        ("data_checksums", "on"),
+        ("wal_sync_method", "fdatasync"),
+    ] {
+        assert_eq!(
+            t.query_one_string("postgres", &format!("SHOW {setting}")),
+            safe,
+            "{setting}"
+        );
+    }
+}
+
+/// While first boot runs its private server, the health check (Docker's or
+/// ours through `health_now`) cannot see it: the container turns healthy only
+/// after the entrypoint handed over to the real server.
+#[test]
+fn first_boot_is_never_reported_healthy() {
+    if !docker_available("first_boot_is_never_reported_healthy") {
+        return;
+    }
+    let t = TestStack::new("first_boot", 214);
+    // Everything rendered and the image present; then fresh volumes, and the
+    // container started by compose alone, watched as it boots.
+    t.up();
+    t.stack
+        .down(true, &core_data_ops::progress::Quiet)
+        .unwrap();
+    t.stack
+        .compose()
+        .run(&["up", "--detach", "postgres"])
+        .unwrap();
+    let container = t.stack.container();
+    let docker = &t.stack.docker;
+    let started = std::time::Instant::now();
+    let mut seen_starting = 0;
+    loop {
+        let health = docker.health_now(&container).unwrap();
+        let log = docker.logs_tail(&container, 10_000).unwrap().join("\n");
+        match health.as_deref() {
+            Some("healthy") => {
+                assert!(
+                    log.contains("core_data-entrypoint: first boot complete")
+                        && log.contains("core_data-entrypoint: starting PostgreSQL"),
+                    "healthy before the entrypoint handed over:\n{log}"
+                );
+                break;
+            }
+            Some("starting") => seen_starting += 1,
+            other => panic!("unexpected health {other:?}:\n{log}"),
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(180),
+            "not healthy after 180 s:\n{log}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(
+        seen_starting > 0,
+        "the container was never seen starting: the probe came too late to test anything"
+    );
+    eprintln!(
+        "first_boot_is_never_reported_healthy: healthy after {:.1}s ({seen_starting} probes said starting); Docker's own status then: {:?}",
+        started.elapsed().as_secs_f64(),
+        docker.health(&container).unwrap()
+    );
+    t.stack
+        .down(true, &core_data_ops::progress::Quiet)
+        .unwrap();
 }
 
 /// (database, extension) → version for every bundle name, or a failure naming what is missing.

@@ -134,34 +134,43 @@ pub fn verify(
     report.recovery_seconds = started.elapsed().as_secs_f64();
 
     let started = Instant::now();
-    progress.status("Checking", "heap and B-tree indexes with pg_amcheck");
+    progress.status(
+        "Checking",
+        &format!(
+            "heap and B-tree indexes with pg_amcheck ({jobs} jobs) and, meanwhile, row counts against those recorded at backup time",
+            jobs = check_jobs(stack)
+        ),
+    );
     let superuser = stack.config.superuser();
-    match container.exec(
-        stack,
-        &[
-            "pg_amcheck",
-            "--host=/tmp",
-            "--username",
-            superuser,
-            "--all",
-            "--install-missing",
-            "--heapallindexed",
-        ],
-    ) {
+    let jobs = format!("--jobs={}", check_jobs(stack));
+    // Both only read the running copy: the counts run while pg_amcheck does.
+    let (amcheck, restored) = std::thread::scope(|scope| {
+        let counting = scope.spawn(|| restored_counts(stack, &container));
+        let amcheck = container.exec(
+            stack,
+            &[
+                "pg_amcheck",
+                "--host=/tmp",
+                "--username",
+                superuser,
+                "--all",
+                "--install-missing",
+                "--heapallindexed",
+                &jobs,
+            ],
+        );
+        let restored = counting
+            .join()
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("the row count thread panicked")));
+        (amcheck, restored)
+    });
+    match amcheck {
         Ok(_) => report.amcheck = "pg_amcheck: no corruption found in any database".to_owned(),
         Err(err) => report
             .failures
             .push(format!("pg_amcheck found problems: {err:#}")),
     }
-
-    progress.status(
-        "Checking",
-        "row counts against those recorded at backup time",
-    );
-    match (
-        physical::recorded_counts(stack, &chosen.label)?,
-        restored_counts(stack, &container),
-    ) {
+    match (physical::recorded_counts(stack, &chosen.label)?, restored) {
         (Some(recorded), Ok(restored)) => {
             let activity = physical::recorded_activity(stack, &chosen.label)?;
             let comparison = physical::compare_counts(&recorded, &restored, activity.as_ref());
@@ -217,13 +226,22 @@ pub fn verify(
     Ok(report)
 }
 
+/// Parallel jobs of the checks: the container's CPUs (at least 1).
+fn check_jobs(stack: &Stack) -> u32 {
+    stack
+        .config
+        .get("POSTGRES_CPU_LIMIT")
+        .parse::<f64>()
+        .map_or(1, |cpus| cpus.round().max(1.0) as u32)
+}
+
 /// Waits until recovery has ended (promotion after reaching consistency).
 fn wait_promoted(stack: &Stack, container: &Throwaway<'_>) -> anyhow::Result<()> {
     let superuser = stack.config.superuser();
     poll_until(
         "the restored copy",
         Duration::from_secs(900),
-        Duration::from_millis(300),
+        Duration::from_millis(100),
         || {
             let state = container.exec(
                 stack,

@@ -5,7 +5,7 @@
 //!   built-in default (`pg_settings.boot_val`, set with `ALTER SYSTEM`): the
 //!   sizing keys of `config::sizing::TUNED_KEYS` and WAL compression;
 //! - **ours**: the stack as `up` makes it;
-//! - **ours without hardening**: ours with archiving, pgaudit,
+//! - **ours without hardening**: ours with archiving, pgaudit's logging,
 //!   pg_stat_statements and auto_explain off, for the cost of those features.
 //!
 //! Read-write (TPC-B-like) and read-only (`--select-only`) runs alternate
@@ -21,14 +21,16 @@ use crate::config::sizing::{Resources, TUNED_KEYS};
 use crate::progress::{Progress, Quiet};
 use crate::render;
 use crate::scratch::Scratch;
-use crate::sql::quote_ident;
+use crate::sql::{quote_ident, quote_literal};
 use crate::stack::Stack;
 
 /// Settings of the template that are tuning choices besides the sizing keys.
 const OTHER_TUNING: &[&str] = &["wal_compression"];
 
-/// Preloaded libraries that are hardening and observability, not tuning.
-const HARDENING_LIBRARIES: &[&str] = &["pgaudit", "pg_stat_statements", "auto_explain"];
+/// Preloaded libraries that are hardening and observability, not tuning, and
+/// can be left out. pgaudit stays loaded with `pgaudit.log = none`: its event
+/// triggers are in every database and refuse DDL when the library is missing.
+const HARDENING_LIBRARIES: &[&str] = &["pg_stat_statements", "auto_explain"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Variant {
@@ -111,7 +113,7 @@ impl Figures {
 }
 
 pub struct Options {
-    /// `None`: half of our shared_buffers worth of data.
+    /// `None`: two thirds of our shared_buffers worth of data.
     pub scale: Option<u32>,
     pub seconds: u32,
     pub clients: u32,
@@ -145,7 +147,7 @@ pub fn run(options: &Options, progress: &dyn Progress) -> anyhow::Result<Figures
     // pgbench's scale 1 is about 15 MB on disk.
     let scale = options
         .scale
-        .unwrap_or(((ours_buffers_mb / 2.0) / 15.0).round().max(1.0) as u32);
+        .unwrap_or(((ours_buffers_mb * 2.0 / 3.0) / 15.0).round().max(1.0) as u32);
     let mut settings = Vec::new();
     for (variant, stack) in Variant::ALL.iter().zip(stacks) {
         settings.push((*variant, describe_settings(stack)?));
@@ -249,21 +251,28 @@ fn variant_settings(stack: &Stack, variant: Variant) -> anyhow::Result<Vec<(Stri
                 .collect();
             Ok(vec![
                 ("archive_mode".to_owned(), "off".to_owned()),
+                ("pgaudit.log".to_owned(), "none".to_owned()),
                 ("shared_preload_libraries".to_owned(), libraries.join(",")),
             ])
         }
     }
 }
 
-/// Writes `changes` with `ALTER SYSTEM` (values bound through `quote_literal`),
+/// Writes `changes` with `ALTER SYSTEM` (values quoted by `quote_literal`),
 /// restarts the server, waits for health and checks that every value took.
 fn apply_and_restart(stack: &Stack, changes: &[(String, String)]) -> anyhow::Result<()> {
     let mut client = stack.connect("postgres")?;
     for (name, value) in changes {
+        // A list setting takes one literal per element.
+        let values: Vec<String> = if name == "shared_preload_libraries" {
+            value.split(',').map(quote_literal).collect()
+        } else {
+            vec![quote_literal(value)]
+        };
         client.batch_execute(&format!(
             "ALTER SYSTEM SET {} = {}",
             quote_ident(name),
-            crate::sql::quote_literal(value)
+            values.join(", ")
         ))?;
     }
     drop(client);
@@ -277,7 +286,8 @@ fn apply_and_restart(stack: &Stack, changes: &[(String, String)]) -> anyhow::Res
         )?;
         let (setting, unit): (String, String) = (row.get(0), row.get(1));
         // wal_buffers' -1 is reported as the size it chose.
-        if setting != *value && !(name == "wal_buffers" && value == "-1") {
+        let same = setting.replace(' ', "") == value.replace(' ', "");
+        if !same && !(name == "wal_buffers" && value == "-1") {
             bail!("`{name}` is {setting}{unit} after the restart, not {value}");
         }
     }
@@ -302,6 +312,7 @@ fn describe_settings(stack: &Stack) -> anyhow::Result<String> {
         "wal_buffers",
         "shared_preload_libraries",
         "archive_mode",
+        "pgaudit.log",
     ] {
         let value: String = client
             .query_one("SELECT current_setting($1)", &[&name])?
