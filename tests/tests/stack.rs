@@ -94,9 +94,7 @@ fn first_boot_is_never_reported_healthy() {
     // Everything rendered and the image present; then fresh volumes, and the
     // container started by compose alone, watched as it boots.
     t.up();
-    t.stack
-        .down(true, &core_data_ops::progress::Quiet)
-        .unwrap();
+    t.stack.down(true, &core_data_ops::progress::Quiet).unwrap();
     t.stack
         .compose()
         .run(&["up", "--detach", "postgres"])
@@ -135,9 +133,7 @@ fn first_boot_is_never_reported_healthy() {
         started.elapsed().as_secs_f64(),
         docker.health(&container).unwrap()
     );
-    t.stack
-        .down(true, &core_data_ops::progress::Quiet)
-        .unwrap();
+    t.stack.down(true, &core_data_ops::progress::Quiet).unwrap();
 }
 
 /// (database, extension) → version for every bundle name, or a failure naming what is missing.

@@ -29,7 +29,14 @@ pub(crate) fn hand_to_release_build() -> anyhow::Result<Option<ExitCode>> {
          (built on first use; CORE_DATA_BENCH_DEBUG_BUILD=1 measures this debug build)"
     );
     let mut argv: Vec<std::ffi::OsString> = [
-        "run", "--release", "--quiet", "--package", "xtask", "--bin", "xtask", "--",
+        "run",
+        "--release",
+        "--quiet",
+        "--package",
+        "xtask",
+        "--bin",
+        "xtask",
+        "--",
     ]
     .iter()
     .map(Into::into)
@@ -42,7 +49,10 @@ pub(crate) fn hand_to_release_build() -> anyhow::Result<Option<ExitCode>> {
         .context("failed to run the release build of xtask")?
         .status;
     Ok(Some(ExitCode::from(
-        status.code().and_then(|c| u8::try_from(c).ok()).unwrap_or(1),
+        status
+            .code()
+            .and_then(|c| u8::try_from(c).ok())
+            .unwrap_or(1),
     )))
 }
 
@@ -79,9 +89,15 @@ pub(crate) fn up(ctx: &Ctx, args: &BenchUp) -> CmdResult {
             &configured.cold_up,
         );
         phases(&configured.phases);
-        row("  up again on the running stack (no-op)", &configured.noop_up);
+        row(
+            "  up again on the running stack (no-op)",
+            &configured.noop_up,
+        );
     }
-    row("floor: bare docker run, initdb + pg_isready", &figures.floor);
+    row(
+        "floor: bare docker run, initdb + pg_isready",
+        &figures.floor,
+    );
     phases(&figures.floor_phases);
     for configured in &figures.configs {
         println!(
@@ -274,8 +290,7 @@ pub(crate) fn audit(ctx: &Ctx, args: &BenchAudit) -> CmdResult {
     if args.runs == 0 || args.databases == 0 {
         fail!("--runs and --databases must be at least 1");
     }
-    let figures =
-        bench::audit::audit(args.databases, args.tables, args.runs, &ctx.progress())?;
+    let figures = bench::audit::audit(args.databases, args.tables, args.runs, &ctx.progress())?;
     println!(
         "bench audit: `audit all` with {} database(s), {} tables in bench_01; median of {} run(s) after a warm-up; {} build",
         figures.databases, figures.tables, args.runs, bench::BUILD
@@ -314,8 +329,7 @@ pub(crate) fn queue(ctx: &Ctx, args: &BenchQueue) -> CmdResult {
     if args.workers.iter().any(|&w| w > 64) {
         fail!("--workers counts are capped at 64 (each is a connection)");
     }
-    let figures =
-        bench::queue::queue(args.jobs, &args.workers, args.churned, &ctx.progress())?;
+    let figures = bench::queue::queue(args.jobs, &args.workers, args.churned, &ctx.progress())?;
     println!(
         "bench queue: {} empty jobs per run; {} build of the clients",
         figures.jobs, figures.build

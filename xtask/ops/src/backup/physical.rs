@@ -132,15 +132,36 @@ pub fn backup(
     );
     let started = std::time::Instant::now();
     let before = fingerprints(stack)?;
-    pgbackrest_streamed(stack, &args, progress)
-        .context("the backup failed; the previous backups are untouched")?;
+    // The row counts run while pgBackRest copies (it is mostly one process per
+    // large file). A count's snapshot may be earlier than the backup's end: the
+    // fingerprints before the backup and after both cover every write in
+    // between, and a table written to is only a warning when verified.
+    let (copied, counted) = std::thread::scope(|scope| {
+        let counting = scope.spawn(|| {
+            let counts = row_counts(stack);
+            (counts, std::time::Instant::now())
+        });
+        let copied = pgbackrest_streamed(stack, &args, progress);
+        let counted = counting.join().unwrap_or_else(|_| {
+            (
+                Err(anyhow::anyhow!("the row count thread panicked")),
+                std::time::Instant::now(),
+            )
+        });
+        (copied, counted)
+    });
+    copied.context("the backup failed; the previous backups are untouched")?;
     let set = info(stack)?
         .pop()
         .context("pgBackRest reports no backup after a successful backup")?;
-    let counts = row_counts(stack)?;
+    let (counts, counted_at) = counted;
+    let counts = counts?;
     // Backends flush their table statistics about once a second: let the writes
-    // committed before the counts reach the fingerprints read next.
-    std::thread::sleep(std::time::Duration::from_millis(1500));
+    // committed before the counts reach the fingerprints read next (the wait
+    // already spent on the copy counts).
+    if let Some(rest) = std::time::Duration::from_millis(1500).checked_sub(counted_at.elapsed()) {
+        std::thread::sleep(rest);
+    }
     let activity = Activity {
         before,
         after: fingerprints(stack)?,

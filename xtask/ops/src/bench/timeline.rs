@@ -50,10 +50,7 @@ impl<'a> Timeline<'a> {
     }
 
     /// The wall-clock time of the first status line (`verb message`) `matches` accepts.
-    pub(crate) fn first_matching(
-        &self,
-        matches: impl Fn(&str) -> bool,
-    ) -> Option<jiff::Timestamp> {
+    pub(crate) fn first_matching(&self, matches: impl Fn(&str) -> bool) -> Option<jiff::Timestamp> {
         let marks = self.marks.lock().expect("timeline");
         let (_, at) = marks.iter().find(|(line, _)| matches(line))?;
         self.started_at

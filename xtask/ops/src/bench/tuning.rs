@@ -40,11 +40,7 @@ pub enum Variant {
 }
 
 impl Variant {
-    pub const ALL: [Variant; 3] = [
-        Variant::Stock,
-        Variant::Ours,
-        Variant::OursWithoutHardening,
-    ];
+    pub const ALL: [Variant; 3] = [Variant::Stock, Variant::Ours, Variant::OursWithoutHardening];
 
     pub fn label(self) -> &'static str {
         match self {
@@ -94,10 +90,7 @@ pub struct Figures {
 
 impl Figures {
     pub fn series(&self, mode: Mode, variant: Variant) -> &Series {
-        let index = Variant::ALL
-            .iter()
-            .position(|v| *v == variant)
-            .unwrap_or(0);
+        let index = Variant::ALL.iter().position(|v| *v == variant).unwrap_or(0);
         &self
             .series
             .iter()
@@ -126,7 +119,10 @@ pub fn run(options: &Options, progress: &dyn Progress) -> anyhow::Result<Figures
     let bare = Scratch::create("bench_bare", 245, &[], Resources::from_host())?;
     let stacks = [&stock.stack, &ours.stack, &bare.stack];
     for (variant, stack) in Variant::ALL.iter().zip(stacks) {
-        progress.status("Starting", &format!("{} (a scratch stack)", variant.label()));
+        progress.status(
+            "Starting",
+            &format!("{} (a scratch stack)", variant.label()),
+        );
         stack.up(&Quiet)?;
         // The sidecar's dumps would land in the middle of a run.
         stack.compose().run(&["stop", "logical_backup"])?;
@@ -175,12 +171,20 @@ pub fn run(options: &Options, progress: &dyn Progress) -> anyhow::Result<Figures
     }
     let warm_up = (options.seconds / 3).max(5).to_string();
     for (variant, stack) in Variant::ALL.iter().zip(stacks) {
-        progress.status("Warming", &format!("{}: {warm_up}s read-only", variant.label()));
+        progress.status(
+            "Warming",
+            &format!("{}: {warm_up}s read-only", variant.label()),
+        );
         run_pgbench(stack, Mode::ReadOnly, options.clients, &warm_up)?;
     }
     let mut series: Vec<(Mode, Vec<Series>)> = Mode::ALL
         .iter()
-        .map(|mode| (*mode, Variant::ALL.iter().map(|_| Series::default()).collect()))
+        .map(|mode| {
+            (
+                *mode,
+                Variant::ALL.iter().map(|_| Series::default()).collect(),
+            )
+        })
         .collect();
     let seconds = options.seconds.to_string();
     for run in 0..options.runs {
@@ -317,7 +321,11 @@ fn describe_settings(stack: &Stack) -> anyhow::Result<String> {
         let value: String = client
             .query_one("SELECT current_setting($1)", &[&name])?
             .get(0);
-        let _ = write!(out, "{}{name}={value}", if out.is_empty() { "" } else { ", " });
+        let _ = write!(
+            out,
+            "{}{name}={value}",
+            if out.is_empty() { "" } else { ", " }
+        );
     }
     Ok(out)
 }

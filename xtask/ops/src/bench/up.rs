@@ -182,7 +182,8 @@ fn phases_of_up(
         ("ready until healthy", ready),
         (
             "after healthy: passwords, other services",
-            timeline.first_matching(|line| line.starts_with("Health") && line.ends_with(": healthy")),
+            timeline
+                .first_matching(|line| line.starts_with("Health") && line.ends_with(": healthy")),
         ),
         (
             "bootstrap: roles, databases, extensions, jobs",
