@@ -436,7 +436,7 @@ pub(crate) struct BenchUp {
 const TUNING_WORKLOAD: &str = "The workload: pgbench's TPC-B-like read-write transactions and its read-only \
 --select-only, alternating between three scratch stacks with the same image, limits, preload libraries, \
 archiving and checksums: stock tuning (every tuning setting at the server's built-in default, \
-pg_settings.boot_val), ours, and ours without hardening (archiving, pgaudit, pg_stat_statements and \
+pg_settings.boot_val), ours, and ours without hardening (archiving, pgaudit logging, pg_stat_statements and \
 auto_explain off). The data (by default two thirds of our shared_buffers) is larger than stock shared_buffers \
 (128 MB) and smaller than ours, so the buffer pool matters; read-write runs of a minute write more WAL than \
 the stock checkpoint distance (max_wal_size 1 GB), so checkpoint and WAL settings matter. Each run reports \

@@ -104,6 +104,18 @@ pub fn parse_tps(output: &str) -> Option<f64> {
         .and_then(|n| n.parse().ok())
 }
 
+/// pgbench's tables at `scale` in database `postgres`, checkpointed.
+pub(crate) fn load(stack: &crate::stack::Stack, scale: u32) -> anyhow::Result<()> {
+    pgbench(
+        &stack.docker,
+        &stack.container(),
+        stack.config.superuser(),
+        &["--initialize", "--quiet", &format!("--scale={scale}")],
+    )?;
+    stack.connect("postgres")?.batch_execute("CHECKPOINT")?;
+    Ok(())
+}
+
 /// A scratch stack, up, holding a pgbench database of about `size_mb`
 /// (checkpointed); returns it with the size of all its databases in MB.
 pub(crate) fn generated_stack(
@@ -120,14 +132,8 @@ pub(crate) fn generated_stack(
         "Generating",
         &format!("about {size_mb} MB (pgbench scale {scale})"),
     );
-    pgbench(
-        &stack.docker,
-        &stack.container(),
-        stack.config.superuser(),
-        &["--initialize", "--quiet", &format!("--scale={scale}")],
-    )?;
+    load(stack, scale)?;
     let mut client = stack.connect("postgres")?;
-    client.batch_execute("CHECKPOINT")?;
     let bytes: i64 = client
         .query_one(
             "SELECT sum(pg_database_size(datname))::bigint FROM pg_database",

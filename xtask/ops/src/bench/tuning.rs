@@ -151,13 +151,7 @@ pub fn run(options: &Options, progress: &dyn Progress) -> anyhow::Result<Figures
             "Loading",
             &format!("{}: pgbench scale {scale}", variant.label()),
         );
-        pgbench(
-            &stack.docker,
-            &stack.container(),
-            stack.config.superuser(),
-            &["--initialize", "--quiet", &format!("--scale={scale}")],
-        )?;
-        stack.connect("postgres")?.batch_execute("CHECKPOINT")?;
+        super::load(stack, scale)?;
     }
     let data_mb = database_mb(&ours.stack)?;
     if data_mb <= stock_buffers_mb || data_mb >= ours_buffers_mb {
@@ -291,7 +285,7 @@ fn apply_and_restart(stack: &Stack, changes: &[(String, String)]) -> anyhow::Res
         let (setting, unit): (String, String) = (row.get(0), row.get(1));
         // wal_buffers' -1 is reported as the size it chose.
         let same = setting.replace(' ', "") == value.replace(' ', "");
-        if !same && !(name == "wal_buffers" && value == "-1") {
+        if !(same || (name == "wal_buffers" && value == "-1")) {
             bail!("`{name}` is {setting}{unit} after the restart, not {value}");
         }
     }
