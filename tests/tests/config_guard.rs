@@ -47,10 +47,11 @@ fn rendered_files(t: &TestStack) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Docker's status completed by our own run of the check (what `up` and `status` read).
 fn health(t: &TestStack) -> String {
     t.stack
         .docker
-        .health(&t.stack.container())
+        .health_now(&t.stack.container())
         .unwrap()
         .unwrap_or_default()
 }

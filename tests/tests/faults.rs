@@ -161,7 +161,7 @@ fn check_outcome(t: &TestStack, expected: Outcome, before: &str, in_backup: &str
     assert_eq!(
         t.stack
             .docker
-            .health(&t.stack.container())
+            .health_now(&t.stack.container())
             .unwrap()
             .as_deref(),
         Some("healthy"),
@@ -372,7 +372,7 @@ fn a_restore_killed_at_any_step_is_finished_by_the_next_up() {
         assert_eq!(
             t.stack
                 .docker
-                .health(&t.stack.container())
+                .health_now(&t.stack.container())
                 .unwrap()
                 .as_deref(),
             Some("healthy"),
