@@ -133,33 +133,27 @@ pub fn backup(
     let started = std::time::Instant::now();
     let before = fingerprints(stack)?;
     // The row counts run while pgBackRest copies (it is mostly one process per
-    // large file). A count's snapshot may be earlier than the backup's end: the
-    // fingerprints before the backup and after both cover every write in
-    // between, and a table written to is only a warning when verified.
+    // large file). The counts' snapshot and the backup's end are two moments;
+    // the fingerprints before both and after both bracket every write between
+    // them, and a table written to is only a warning when verified.
     let (copied, counted) = std::thread::scope(|scope| {
-        let counting = scope.spawn(|| {
-            let counts = row_counts(stack);
-            (counts, std::time::Instant::now())
-        });
+        let counting = scope.spawn(|| row_counts(stack));
         let copied = pgbackrest_streamed(stack, &args, progress);
-        let counted = counting.join().unwrap_or_else(|_| {
-            (
-                Err(anyhow::anyhow!("the row count thread panicked")),
-                std::time::Instant::now(),
-            )
-        });
+        let counted = counting
+            .join()
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("the row count thread panicked")));
         (copied, counted)
     });
+    let both_done = std::time::Instant::now();
     copied.context("the backup failed; the previous backups are untouched")?;
+    let counts = counted?;
     let set = info(stack)?
         .pop()
         .context("pgBackRest reports no backup after a successful backup")?;
-    let (counts, counted_at) = counted;
-    let counts = counts?;
     // Backends flush their table statistics about once a second: let the writes
-    // committed before the counts reach the fingerprints read next (the wait
-    // already spent on the copy counts).
-    if let Some(rest) = std::time::Duration::from_millis(1500).checked_sub(counted_at.elapsed()) {
+    // committed before both the copy and the counts ended reach the fingerprints
+    // read next.
+    if let Some(rest) = std::time::Duration::from_millis(1500).checked_sub(both_done.elapsed()) {
         std::thread::sleep(rest);
     }
     let activity = Activity {

@@ -486,11 +486,6 @@ fn container_path(stack: &Stack, file: &Utf8Path) -> Option<String> {
 }
 
 fn default_jobs(stack: &Stack) -> u32 {
-    let cpus: f64 = stack
-        .config
-        .get("POSTGRES_CPU_LIMIT")
-        .parse()
-        .unwrap_or(1.0);
-    // Rounded up and kept small: each job is a backend competing with the live workload.
-    (cpus.ceil() as u32).clamp(1, 8)
+    // Kept small: each job is a backend competing with the live workload.
+    stack.config.cpus().clamp(1, 8)
 }

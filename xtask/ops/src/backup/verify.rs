@@ -138,11 +138,11 @@ pub fn verify(
         "Checking",
         &format!(
             "heap and B-tree indexes with pg_amcheck ({jobs} jobs) and, meanwhile, row counts against those recorded at backup time",
-            jobs = check_jobs(stack)
+            jobs = stack.config.cpus()
         ),
     );
     let superuser = stack.config.superuser();
-    let jobs = format!("--jobs={}", check_jobs(stack));
+    let jobs = format!("--jobs={}", stack.config.cpus());
     // Both only read the running copy: the counts run while pg_amcheck does.
     let (amcheck, restored) = std::thread::scope(|scope| {
         let counting = scope.spawn(|| restored_counts(stack, &container));
@@ -224,15 +224,6 @@ pub fn verify(
     }
     report.check_seconds = started.elapsed().as_secs_f64();
     Ok(report)
-}
-
-/// Parallel jobs of the checks: the container's CPUs (at least 1).
-fn check_jobs(stack: &Stack) -> u32 {
-    stack
-        .config
-        .get("POSTGRES_CPU_LIMIT")
-        .parse::<f64>()
-        .map_or(1, |cpus| cpus.round().max(1.0) as u32)
 }
 
 /// Waits until recovery has ended (promotion after reaching consistency).

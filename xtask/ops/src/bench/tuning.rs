@@ -219,7 +219,6 @@ pub fn run(options: &Options, progress: &dyn Progress) -> anyhow::Result<Figures
 
 /// `ALTER SYSTEM` assignments that turn our stack into `variant`.
 fn variant_settings(stack: &Stack, variant: Variant) -> anyhow::Result<Vec<(String, String)>> {
-    let mut client = stack.connect("postgres")?;
     match variant {
         Variant::Ours => Ok(Vec::new()),
         Variant::Stock => {
@@ -232,6 +231,7 @@ fn variant_settings(stack: &Stack, variant: Variant) -> anyhow::Result<Vec<(Stri
             if tuned.len() != TUNED_KEYS.len() + OTHER_TUNING.len() {
                 bail!("the template does not use every tuning key: {tuned:?}");
             }
+            let mut client = stack.connect("postgres")?;
             let mut out = Vec::new();
             for name in tuned {
                 let row = client

@@ -280,6 +280,13 @@ impl Config {
         format!("{}-{service}", self.project())
     }
 
+    /// The container's CPU limit rounded up, at least 1: how many jobs a parallel step may run.
+    pub fn cpus(&self) -> u32 {
+        self.get("POSTGRES_CPU_LIMIT")
+            .parse::<f64>()
+            .map_or(1, |cpus| cpus.ceil().max(1.0) as u32)
+    }
+
     pub fn uid(&self) -> u32 {
         self.get("POSTGRES_UID")
             .parse()

@@ -80,21 +80,7 @@ impl Docker {
     /// process exited and Docker is about to start it again), or `None` when
     /// the container does not exist.
     pub fn health(&self, name: &str) -> anyhow::Result<Option<String>> {
-        let Some(inspect) = self.inspect_container(name)? else {
-            return Ok(None);
-        };
-        let state = inspect.state.unwrap_or_default();
-        if state.restarting.unwrap_or(false) {
-            return Ok(Some("restarting".to_owned()));
-        }
-        if !state.running.unwrap_or(false) {
-            return Ok(Some("stopped".to_owned()));
-        }
-        let status = state
-            .health
-            .and_then(|health| health.status)
-            .map_or_else(|| "none".to_owned(), |s| s.to_string());
-        Ok(Some(status))
+        Ok(self.inspect_container(name)?.map(health_of))
     }
 
     /// [`health`](Self::health), except that a container Docker still reports
@@ -103,15 +89,12 @@ impl Docker {
     /// `interval` after the start (this engine has no `start_interval`), so
     /// waiting for its word alone costs up to an interval on every start.
     pub fn health_now(&self, name: &str) -> anyhow::Result<Option<String>> {
-        let health = self.health(name)?;
-        if health.as_deref() != Some("starting") {
-            return Ok(health);
-        }
-        let Some(check) = self
-            .inspect_container(name)?
-            .and_then(|inspect| inspect.config)
-            .and_then(|config| config.healthcheck)
-        else {
+        let Some(inspect) = self.inspect_container(name)? else {
+            return Ok(None);
+        };
+        let check = inspect.config.as_ref().and_then(|c| c.healthcheck.clone());
+        let health = Some(health_of(inspect));
+        let Some(check) = check.filter(|_| health.as_deref() == Some("starting")) else {
             return Ok(health);
         };
         let test = check.test.unwrap_or_default();
@@ -128,7 +111,11 @@ impl Docker {
             // A `CMD-SHELL` check (none of ours) is left to Docker.
             _ => return Ok(health),
         }
-        let passed = self.exec(name, &argv, None)?.exit_code == 0;
+        // A check that cannot even be run (the container just exited) has not passed;
+        // the next look at Docker's state says what happened.
+        let passed = self
+            .exec(name, &argv, None)
+            .is_ok_and(|output| output.exit_code == 0);
         Ok(Some(if passed { "healthy" } else { "starting" }.to_owned()))
     }
 
@@ -219,15 +206,26 @@ impl Docker {
             tail: lines.to_string(),
             ..Default::default()
         };
+        let mut text = Capped::tail(max_bytes);
+        self.read_logs(container, options, |chunk| text.push(chunk))?;
+        let (text, dropped) = text.finish();
+        Ok((text.lines().map(str::to_owned).collect(), dropped))
+    }
+
+    /// Streams a container's log, chunk by chunk, into `sink`.
+    fn read_logs(
+        &self,
+        container: &str,
+        options: bollard::query_parameters::LogsOptions,
+        mut sink: impl FnMut(&[u8]),
+    ) -> anyhow::Result<()> {
         let what = || format!("failed to read the log of container `{container}`");
         self.runtime.block_on(async {
-            let mut text = Capped::tail(max_bytes);
             let mut stream = self.client.logs(container, Some(options));
             while let Some(chunk) = stream.next().await {
-                text.push(&chunk.with_context(what)?.into_bytes());
+                sink(&chunk.with_context(what)?.into_bytes());
             }
-            let (text, dropped) = text.finish();
-            Ok((text.lines().map(str::to_owned).collect(), dropped))
+            Ok(())
         })
     }
 
@@ -251,16 +249,9 @@ impl Docker {
             timestamps: true,
             ..Default::default()
         };
-        let what = || format!("failed to read the log of container `{container}`");
-        let text = self.runtime.block_on(async {
-            let mut text = Vec::new();
-            let mut stream = self.client.logs(container, Some(options));
-            while let Some(chunk) = stream.next().await {
-                text.extend_from_slice(&chunk.with_context(what)?.into_bytes());
-            }
-            anyhow::Ok(String::from_utf8_lossy(&text).into_owned())
-        })?;
-        let lines = text
+        let mut bytes = Vec::new();
+        self.read_logs(container, options, |chunk| bytes.extend_from_slice(chunk))?;
+        let lines = String::from_utf8_lossy(&bytes)
             .lines()
             .filter_map(|line| {
                 let (at, rest) = line.split_once(' ')?;
@@ -343,4 +334,19 @@ impl Docker {
         )
         .map(drop)
     }
+}
+
+/// A container's health as [`Docker::health`] names it, from its inspection.
+fn health_of(inspect: ContainerInspectResponse) -> String {
+    let state = inspect.state.unwrap_or_default();
+    if state.restarting.unwrap_or(false) {
+        return "restarting".to_owned();
+    }
+    if !state.running.unwrap_or(false) {
+        return "stopped".to_owned();
+    }
+    state
+        .health
+        .and_then(|health| health.status)
+        .map_or_else(|| "none".to_owned(), |s| s.to_string())
 }
