@@ -360,6 +360,14 @@ mod tests {
     }
 
     #[test]
+    fn cpus_round_the_limit_up_to_whole_jobs() {
+        for (limit, cpus) in [("0.1", 1), ("1", 1), ("1.5", 2), ("2", 2), ("3.2", 4)] {
+            let config = parse(&format!("POSTGRES_CPU_LIMIT={limit}\n")).unwrap();
+            assert_eq!(config.cpus(), cpus, "POSTGRES_CPU_LIMIT={limit}");
+        }
+    }
+
+    #[test]
     fn defaults_fill_every_key() {
         let config = parse("").unwrap();
         for key in keys::KEYS
