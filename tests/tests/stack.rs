@@ -82,6 +82,40 @@ fn durability_is_never_traded_for_speed(t: &TestStack) {
     }
 }
 
+/// `health_now` runs the container's own check while Docker has not yet: with
+/// an interval of an hour Docker says `starting` throughout, and `health_now`
+/// says `healthy` exactly when the check passes.
+#[test]
+fn health_now_runs_the_containers_own_check() {
+    if !docker_available("health_now_runs_the_containers_own_check") {
+        return;
+    }
+    core_data_tests::ensure_image();
+    let docker = core_data_ops::docker::Docker::connect().unwrap();
+    let image = core_data_tests::test_config("health_now", 1, 5432)
+        .image()
+        .to_owned();
+    let hour = std::time::Duration::from_secs(3600);
+    for (check, expected) in [("true", "healthy"), ("false", "starting")] {
+        let container = core_data_ops::docker::ContainerSpec::unconfined(&image)
+            .entrypoint(&["sleep", "600"])
+            .healthcheck(&[check], hour)
+            .start(&docker)
+            .unwrap();
+        let name = container.name().to_owned();
+        assert_eq!(
+            docker.health(&name).unwrap().as_deref(),
+            Some("starting"),
+            "Docker has not run `{check}` yet"
+        );
+        assert_eq!(
+            docker.health_now(&name).unwrap().as_deref(),
+            Some(expected),
+            "a check that runs `{check}`"
+        );
+    }
+}
+
 /// While first boot runs its private server, the health check (Docker's or
 /// ours through `health_now`) cannot see it: the container turns healthy only
 /// after the entrypoint handed over to the real server.

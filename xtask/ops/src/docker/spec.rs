@@ -9,7 +9,9 @@
 use std::collections::HashMap;
 
 use anyhow::{bail, Context};
-use bollard::models::{ContainerCreateBody, HostConfig, Mount as ApiMount, MountType, PortBinding};
+use bollard::models::{
+    ContainerCreateBody, HealthConfig, HostConfig, Mount as ApiMount, MountType, PortBinding,
+};
 use bollard::query_parameters::{CreateContainerOptionsBuilder, LogsOptions};
 use camino::Utf8Path;
 use futures_util::StreamExt;
@@ -100,6 +102,7 @@ pub struct ContainerSpec {
     nano_cpus: Option<i64>,
     /// `HostConfig.SecurityOpt` entries besides the confinement's (`apparmor=<profile>`).
     security_opts: Vec<String>,
+    healthcheck: Option<HealthConfig>,
 }
 
 impl ContainerSpec {
@@ -145,6 +148,7 @@ impl ContainerSpec {
             memory: None,
             nano_cpus: None,
             security_opts: Vec::new(),
+            healthcheck: None,
         }
     }
 
@@ -227,6 +231,22 @@ impl ContainerSpec {
         self
     }
 
+    /// A health check: `argv` run in the container (`CMD`) every `interval`.
+    pub fn healthcheck(mut self, argv: &[&str], interval: std::time::Duration) -> Self {
+        let test = std::iter::once("CMD")
+            .chain(argv.iter().copied())
+            .map(str::to_owned)
+            .collect();
+        self.healthcheck = Some(HealthConfig {
+            test: Some(test),
+            interval: Some(interval.as_nanos() as i64),
+            timeout: Some(5_000_000_000),
+            retries: Some(3),
+            ..Default::default()
+        });
+        self
+    }
+
     /// Sizes in megabytes and CPUs as Docker's `--cpus`.
     pub fn limits(
         mut self,
@@ -275,6 +295,7 @@ impl ContainerSpec {
             labels: Some(self.labels.clone()),
             exposed_ports: (!self.ports.is_empty())
                 .then(|| self.ports.keys().map(|port| port.to_owned()).collect()),
+            healthcheck: self.healthcheck.clone(),
             host_config: Some(host),
             ..Default::default()
         }
