@@ -170,7 +170,14 @@ pub(crate) fn tuning(ctx: &Ctx, args: &BenchTuning) -> CmdResult {
             figures.ratio(mode, Variant::Ours, Variant::OursWithoutHardening)
         );
     }
-    Ok(ExitCode::SUCCESS)
+    for failure in &figures.failures {
+        println!("FAILED {failure}");
+    }
+    Ok(if figures.failures.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 pub(crate) fn backup(ctx: &Ctx, args: &BenchBackup) -> CmdResult {

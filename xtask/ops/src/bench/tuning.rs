@@ -86,6 +86,8 @@ pub struct Figures {
     pub settings: Vec<(Variant, String)>,
     /// Per mode, per variant (in `Variant::ALL` order).
     pub series: Vec<(Mode, Vec<Series>)>,
+    /// Runs that failed (each with its error); the figures leave them out.
+    pub failures: Vec<String>,
 }
 
 impl Figures {
@@ -181,14 +183,33 @@ pub fn run(options: &Options, progress: &dyn Progress) -> anyhow::Result<Figures
         })
         .collect();
     let seconds = options.seconds.to_string();
+    let mut failures = Vec::new();
     for run in 0..options.runs {
         for (mode, per_variant) in &mut series {
             for offset in 0..Variant::ALL.len() {
                 let index = (offset + run as usize) % Variant::ALL.len();
                 let (variant, stack) = (Variant::ALL[index], stacks[index]);
-                let before = wal_and_checkpoints(stack)?;
-                let tps = run_pgbench(stack, *mode, options.clients, &seconds)?;
-                let after = wal_and_checkpoints(stack)?;
+                // A run that fails (a server that crashed, say) is reported and the others go on.
+                let measured = wal_and_checkpoints(stack).and_then(|before| {
+                    let tps = run_pgbench(stack, *mode, options.clients, &seconds)?;
+                    Ok((before, tps, wal_and_checkpoints(stack)?))
+                });
+                let what = format!(
+                    "run {}/{} {} {}",
+                    run + 1,
+                    options.runs,
+                    mode.label(),
+                    variant.label()
+                );
+                let (before, tps, after) = match measured {
+                    Ok(measured) => measured,
+                    Err(err) => {
+                        progress.status("Failed", &format!("{what}: {err:#}"));
+                        failures.push(format!("{what}: {err:#}"));
+                        stack.wait_healthy(std::time::Duration::from_secs(300), &Quiet)?;
+                        continue;
+                    }
+                };
                 let entry = &mut per_variant[index];
                 entry.tps.0.push(tps);
                 entry.checkpoints.push(after.1 - before.1);
@@ -196,11 +217,7 @@ pub fn run(options: &Options, progress: &dyn Progress) -> anyhow::Result<Figures
                 progress.status(
                     "Measured",
                     &format!(
-                        "run {}/{} {} {}: {tps:.0} tps, {} checkpoint(s), {:.0} MB WAL",
-                        run + 1,
-                        options.runs,
-                        mode.label(),
-                        variant.label(),
+                        "{what}: {tps:.0} tps, {} checkpoint(s), {:.0} MB WAL",
                         after.1 - before.1,
                         (after.0 - before.0) / 1e6
                     ),
@@ -214,6 +231,7 @@ pub fn run(options: &Options, progress: &dyn Progress) -> anyhow::Result<Figures
         limits,
         settings,
         series,
+        failures,
     })
 }
 
