@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use core_data_ops::backup::physical::{self, Kind, RowCounts};
-use core_data_ops::backup::verify;
+use core_data_ops::backup::verify::{self, Depth};
 use core_data_ops::progress::Quiet;
 use core_data_tests::{docker_available, TestStack};
 
@@ -71,7 +71,7 @@ fn verify_tolerates_writes_unlogged_and_temp_tables() {
         "only permanent tables are counted: {tables:?}"
     );
 
-    let report = verify::verify(&t.stack, Some(&set.label), None, &Quiet)
+    let report = verify::verify(&t.stack, Some(&set.label), None, Depth::Thorough, &Quiet)
         .unwrap_or_else(|err| panic!("verify: {err:#}"));
     assert!(
         report.passed(),
@@ -95,7 +95,7 @@ fn verify_tolerates_writes_unlogged_and_temp_tables() {
         .get_mut("public.quiet")
         .unwrap() += 1;
     std::fs::write(&file, serde_json::to_string_pretty(&tampered).unwrap()).unwrap();
-    let report = verify::verify(&t.stack, Some(&set.label), None, &Quiet).unwrap();
+    let report = verify::verify(&t.stack, Some(&set.label), None, Depth::Thorough, &Quiet).unwrap();
     assert!(!report.passed(), "{report:#?}");
     assert!(
         report.failures.iter().any(|f| f.contains("public.quiet")),

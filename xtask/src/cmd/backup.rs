@@ -48,15 +48,25 @@ pub(crate) fn backup(ctx: &Ctx, args: &Backup) -> CmdResult {
                 return Ok(ExitCode::SUCCESS);
             }
             let label = take.verify_set.unwrap_or(set.label);
-            verify_set(&stack, Some(&label), ctx)
+            verify_set(&stack, Some(&label), depth(take.quick), ctx)
         }
-        BackupAction::Verify(args) => verify_set(&stack, args.set.as_deref(), ctx),
+        BackupAction::Verify(args) => {
+            verify_set(&stack, args.set.as_deref(), depth(args.quick), ctx)
+        }
     }
 }
 
 /// `backup verify`: exits 1 when a check fails (the report says which).
-fn verify_set(stack: &Stack, label: Option<&str>, ctx: &Ctx) -> CmdResult {
-    let report = verify::verify(stack, label, None, &ctx.progress())?;
+fn depth(quick: bool) -> verify::Depth {
+    if quick {
+        verify::Depth::Quick
+    } else {
+        verify::Depth::Thorough
+    }
+}
+
+fn verify_set(stack: &Stack, label: Option<&str>, depth: verify::Depth, ctx: &Ctx) -> CmdResult {
+    let report = verify::verify(stack, label, None, depth, &ctx.progress())?;
     println!(
         "verify `{}`: restore {:.1}s, recovery {:.1}s, checks {:.1}s",
         report.label, report.restore_seconds, report.recovery_seconds, report.check_seconds

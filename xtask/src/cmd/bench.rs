@@ -4,6 +4,7 @@
 use std::process::ExitCode;
 
 use anyhow::Context;
+use core_data_ops::backup::verify;
 use core_data_ops::bench;
 
 use super::Ctx;
@@ -195,9 +196,10 @@ pub(crate) fn backup(ctx: &Ctx, args: &BenchBackup) -> CmdResult {
         let rate = |seconds: f64| size.database_mb / seconds;
         println!("database {:.0} MB (all databases):", size.database_mb);
         println!(
-            "  full backup (pgBackRest)              {:>7.1} s  {:>7.1} MB/s",
+            "  full backup (pgBackRest)              {:>7.1} s  {:>7.1} MB/s{}",
             size.backup_seconds,
-            rate(size.backup_seconds)
+            rate(size.backup_seconds),
+            cpu_note(size.backup_cpu_seconds, size.backup_seconds)
         );
         if let Some(seconds) = size.compress_floor_seconds {
             println!(
@@ -224,19 +226,38 @@ pub(crate) fn backup(ctx: &Ctx, args: &BenchBackup) -> CmdResult {
             "  ratio backup / read floor throughput:      {:.2}x",
             size.read_floor_seconds / size.backup_seconds
         );
-        println!(
-            "  backup --verify                       {:>7.1} s  (restore {:.1} s, recovery {:.1} s, checks {:.1} s; {})",
-            size.verify_seconds,
-            size.verify.restore_seconds,
-            size.verify.recovery_seconds,
-            size.verify.check_seconds,
-            if size.verify.passed() { "passed" } else { "FAILED" }
-        );
-        println!(
-            "  ratio verify / backup time:                {:.2}x",
-            size.verify_seconds / size.backup_seconds
-        );
-        passed &= size.verify.passed();
+        for (report, seconds) in &size.verifies {
+            let spelling = match report.depth {
+                verify::Depth::Thorough => "backup --verify        ",
+                verify::Depth::Quick => "backup --verify --quick",
+            };
+            println!(
+                "  {spelling}               {seconds:>7.1} s  ({})",
+                if report.passed() { "passed" } else { "FAILED" }
+            );
+            for step in &report.steps {
+                println!(
+                    "      {:>7.1} s  {:<32}{}",
+                    step.seconds,
+                    step.name,
+                    cpu_note(step.cpu_seconds, step.seconds)
+                );
+            }
+            println!(
+                "  ratio {}/ backup time:      {:.2}x",
+                spelling.trim_start_matches("backup "),
+                seconds / size.backup_seconds
+            );
+            let verify_cpu: Option<f64> = report.steps.iter().map(|s| s.cpu_seconds).sum();
+            if let Some((verify_cpu, backup_cpu)) = verify_cpu.zip(size.backup_cpu_seconds) {
+                println!(
+                    "  ratio {}/ backup CPU time:  {:.2}x  ({verify_cpu:.1} / {backup_cpu:.1} CPU s)",
+                    spelling.trim_start_matches("backup "),
+                    verify_cpu / backup_cpu
+                );
+            }
+            passed &= report.passed();
+        }
     }
     if let [first, .., last] = figures.sizes.as_slice() {
         let per = |s: &bench::backup::SizeFigures, seconds: f64| seconds / s.database_mb * 1000.0;
@@ -244,8 +265,8 @@ pub(crate) fn backup(ctx: &Ctx, args: &BenchBackup) -> CmdResult {
             "growth: backup {:.2} -> {:.2} s per GB, verify {:.2} -> {:.2} s per GB ({:.0} MB -> {:.0} MB; constant is linear)",
             per(first, first.backup_seconds),
             per(last, last.backup_seconds),
-            per(first, first.verify_seconds),
-            per(last, last.verify_seconds),
+            per(first, first.verifies[0].1),
+            per(last, last.verifies[0].1),
             first.database_mb,
             last.database_mb
         );
@@ -254,6 +275,13 @@ pub(crate) fn backup(ctx: &Ctx, args: &BenchBackup) -> CmdResult {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
+    })
+}
+
+/// `  (3.1 CPU s, 1.6 cores)`: the work a phase did and how many cores it kept busy.
+fn cpu_note(cpu_seconds: Option<f64>, seconds: f64) -> String {
+    cpu_seconds.map_or_else(String::new, |cpu| {
+        format!("  ({cpu:.1} CPU s, {:.1} cores)", cpu / seconds.max(0.001))
     })
 }
 

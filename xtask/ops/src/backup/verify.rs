@@ -1,7 +1,8 @@
 //! `backup --verify`: restore a backup set into a throw-away container from the
 //! same image (fresh volumes, the repository mounted read-only, no network),
 //! recover it to consistency, and check it: `pg_amcheck` (heap and every B-tree
-//! index, all databases), row counts of permanent tables against those
+//! index, all databases; with [`Depth::Thorough`] every heap tuple is also
+//! looked up in every B-tree index, `heapallindexed`), row counts of permanent tables against those
 //! recorded at backup time (a difference on a table written to during the
 //! backup window is a warning, see `physical`), and `pg_checksums --check` on
 //! the cleanly stopped copy. The live cluster is never touched.
@@ -21,19 +22,91 @@ const PGDATA: &str = "/var/lib/postgresql/data/pgdata";
 /// The label role of verify's throw-away containers (swept by `up` when a run was killed).
 pub const VERIFY_ROLE: &str = "verify";
 
+/// How far verify checks the B-tree indexes against the heap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Depth {
+    /// Also every heap tuple looked up in every B-tree index (`pg_amcheck
+    /// --heapallindexed`): catches an index that lacks entries (an index
+    /// whose WAL was not replayed, an expression that changed meaning). It is
+    /// one serial call per index that reads the whole table: on this project's
+    /// reference machine about 8 CPU seconds per GB of table, per index.
+    Thorough,
+    /// The index structure only (`bt_index_check` without `heapallindexed`);
+    /// heap, row counts and page checksums as in `Thorough`.
+    Quick,
+}
+
+impl Depth {
+    fn describe(self) -> &'static str {
+        match self {
+            Depth::Thorough => "heap and B-tree indexes, every heap tuple looked up in its indexes",
+            Depth::Quick => "heap and B-tree index structure (--quick: heap tuples not looked up in the indexes)",
+        }
+    }
+}
+
 /// What verification found. It passed when `failures` is empty.
 #[derive(Debug, Clone, Serialize)]
 pub struct VerifyReport {
     pub label: String,
+    pub depth: Depth,
     pub restore_seconds: f64,
     pub recovery_seconds: f64,
     pub check_seconds: f64,
     pub amcheck: String,
     pub counts: Option<CountComparison>,
     pub checksums: String,
+    /// Each step's wall time and the CPU time the throw-away container used
+    /// in it (all cores): where verify's time goes.
+    pub steps: Vec<VerifyStep>,
     pub failures: Vec<String>,
     /// Explained differences that do not fail verification.
     pub warnings: Vec<String>,
+}
+
+/// One step of verify: its name, wall seconds and CPU seconds (`None` when
+/// the engine's statistics could not be read).
+#[derive(Debug, Clone, Serialize)]
+pub struct VerifyStep {
+    pub name: String,
+    pub seconds: f64,
+    pub cpu_seconds: Option<f64>,
+}
+
+/// Marks the end of each step: the time since the previous mark and the
+/// container's CPU time used meanwhile.
+struct StepClock<'a> {
+    stack: &'a Stack,
+    container: &'a str,
+    at: Instant,
+    cpu: Option<f64>,
+}
+
+impl<'a> StepClock<'a> {
+    fn start(stack: &'a Stack, container: &'a str) -> StepClock<'a> {
+        let cpu = stack.docker.cpu_seconds(container).ok();
+        StepClock {
+            stack,
+            container,
+            at: Instant::now(),
+            cpu,
+        }
+    }
+
+    fn mark(&mut self, report: &mut VerifyReport, name: &str) -> f64 {
+        let seconds = self.at.elapsed().as_secs_f64();
+        let cpu = self.stack.docker.cpu_seconds(self.container).ok();
+        let cpu_seconds = cpu.zip(self.cpu).map(|(now, before)| now - before);
+        report.steps.push(VerifyStep {
+            name: name.to_owned(),
+            seconds,
+            cpu_seconds,
+        });
+        self.at = Instant::now();
+        self.cpu = cpu;
+        seconds
+    }
 }
 
 impl VerifyReport {
@@ -48,6 +121,7 @@ pub fn verify(
     stack: &Stack,
     set: Option<&str>,
     repo_volume: Option<&str>,
+    depth: Depth,
     progress: &dyn Progress,
 ) -> anyhow::Result<VerifyReport> {
     let chosen = physical::choose_set(stack, set)?;
@@ -62,12 +136,14 @@ pub fn verify(
     let container = Throwaway::start(stack, &name, VERIFY_ROLE, &mounts)?;
     let mut report = VerifyReport {
         label: chosen.label.clone(),
+        depth,
         restore_seconds: 0.0,
         recovery_seconds: 0.0,
         check_seconds: 0.0,
         amcheck: String::new(),
         counts: None,
         checksums: String::new(),
+        steps: Vec::new(),
         failures: Vec::new(),
         warnings: Vec::new(),
     };
@@ -76,7 +152,7 @@ pub fn verify(
         "Restoring",
         &format!("{} into throw-away container `{name}`", chosen.label),
     );
-    let started = Instant::now();
+    let mut clock = StepClock::start(stack, container.name());
     container.exec(stack, &["install", "-d", "-m", "0700", PGDATA])?;
     let set_arg = format!("--set={}", chosen.label);
     let restored = container.exec(
@@ -92,14 +168,13 @@ pub fn verify(
             "restore",
         ],
     );
-    report.restore_seconds = started.elapsed().as_secs_f64();
+    report.restore_seconds = clock.mark(&mut report, "restore");
     if let Err(err) = restored {
         report.failures.push(format!("restore failed: {err:#}"));
         return Ok(report);
     }
 
     progress.status("Recovering", "the restored copy to consistency");
-    let started = Instant::now();
     let server_options = format!(
         "-c listen_addresses= -c unix_socket_directories=/tmp -c archive_mode=off \
          -c hba_file=/etc/core_data/conf/pg_hba.conf -c ident_file=/etc/core_data/conf/pg_ident.conf \
@@ -131,13 +206,13 @@ pub fn verify(
         ));
         return Ok(report);
     }
-    report.recovery_seconds = started.elapsed().as_secs_f64();
+    report.recovery_seconds = clock.mark(&mut report, "recovery");
 
-    let started = Instant::now();
     progress.status(
         "Checking",
         &format!(
-            "heap and B-tree indexes with pg_amcheck ({jobs} jobs) and, meanwhile, row counts against those recorded at backup time",
+            "{} with pg_amcheck ({jobs} jobs) and, meanwhile, row counts against those recorded at backup time",
+            depth.describe(),
             jobs = stack.config.cpus()
         ),
     );
@@ -146,26 +221,32 @@ pub fn verify(
     // Both only read the running copy: the counts run while pg_amcheck does.
     let (amcheck, restored) = std::thread::scope(|scope| {
         let counting = scope.spawn(|| restored_counts(stack, &container));
-        let amcheck = container.exec(
-            stack,
-            &[
-                "pg_amcheck",
-                "--host=/tmp",
-                "--username",
-                superuser,
-                "--all",
-                "--install-missing",
-                "--heapallindexed",
-                &jobs,
-            ],
-        );
+        let mut argv = vec![
+            "pg_amcheck",
+            "--host=/tmp",
+            "--username",
+            superuser,
+            "--all",
+            "--install-missing",
+            &jobs,
+        ];
+        if depth == Depth::Thorough {
+            argv.push("--heapallindexed");
+        }
+        let amcheck = container.exec(stack, &argv);
         let restored = counting
             .join()
             .unwrap_or_else(|_| Err(anyhow::anyhow!("the row count thread panicked")));
         (amcheck, restored)
     });
+    let mut check_seconds = clock.mark(&mut report, "pg_amcheck and row counts");
     match amcheck {
-        Ok(_) => report.amcheck = "pg_amcheck: no corruption found in any database".to_owned(),
+        Ok(_) => {
+            report.amcheck = format!(
+                "pg_amcheck: no corruption found in any database ({})",
+                depth.describe()
+            );
+        }
         Err(err) => report
             .failures
             .push(format!("pg_amcheck found problems: {err:#}")),
@@ -210,6 +291,7 @@ pub fn verify(
             "stop",
         ],
     )?;
+    check_seconds += clock.mark(&mut report, "stop");
     match container.exec(stack, &["pg_checksums", "--check", "--pgdata", PGDATA]) {
         Ok(output) => {
             report.checksums = output
@@ -222,7 +304,8 @@ pub fn verify(
             .failures
             .push(format!("pg_checksums failed: {err:#}")),
     }
-    report.check_seconds = started.elapsed().as_secs_f64();
+    check_seconds += clock.mark(&mut report, "pg_checksums");
+    report.check_seconds = check_seconds;
     Ok(report)
 }
 

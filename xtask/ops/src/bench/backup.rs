@@ -2,7 +2,8 @@
 //! two floors read from the same data directory in the same container: the
 //! same work without pgBackRest (`tar | <compressor>` with pgBackRest's
 //! algorithm, level and process count, to /dev/zero) and a plain read (`tar`
-//! to /dev/zero); then `backup --verify` of that set next to the backup.
+//! to /dev/zero); then `backup --verify` of that set next to the backup, at
+//! both depths (thorough, and `--quick`), with each step's wall and CPU time.
 //! Several sizes show how each grows.
 
 use std::time::Instant;
@@ -19,14 +20,17 @@ const PGDATA: &str = "/var/lib/postgresql/data/pgdata";
 pub struct SizeFigures {
     pub database_mb: f64,
     pub backup_seconds: f64,
+    /// CPU time the postgres container used during the backup (pgBackRest
+    /// and the server processes serving it, all cores).
+    pub backup_cpu_seconds: Option<f64>,
     /// `tar | compressor` with pgBackRest's settings; `None` for a type
     /// without a same-work floor (gz, bz2).
     pub compress_floor_seconds: Option<f64>,
     pub compress_floor: String,
     /// `tar` reading the directory.
     pub read_floor_seconds: f64,
-    pub verify: verify::VerifyReport,
-    pub verify_seconds: f64,
+    /// `backup --verify` at each depth, thorough first: its report and seconds.
+    pub verifies: Vec<(verify::VerifyReport, f64)>,
 }
 
 pub struct Figures {
@@ -78,20 +82,30 @@ pub fn run(sizes_mb: &[u32], progress: &dyn Progress) -> anyhow::Result<Figures>
             None => None,
         };
 
+        let cpu_before = stack.docker.cpu_seconds(&stack.container()).ok();
         let started = Instant::now();
         let set = physical::backup(stack, Some(physical::Kind::Full), progress)?;
         let backup_seconds = started.elapsed().as_secs_f64();
-        let started = Instant::now();
-        let verify = verify::verify(stack, Some(&set.label), None, progress)?;
-        let verify_seconds = started.elapsed().as_secs_f64();
+        let backup_cpu_seconds = stack
+            .docker
+            .cpu_seconds(&stack.container())
+            .ok()
+            .zip(cpu_before)
+            .map(|(after, before)| after - before);
+        let mut verifies = Vec::new();
+        for depth in [verify::Depth::Thorough, verify::Depth::Quick] {
+            let started = Instant::now();
+            let report = verify::verify(stack, Some(&set.label), None, depth, progress)?;
+            verifies.push((report, started.elapsed().as_secs_f64()));
+        }
         out.push(SizeFigures {
             database_mb,
             backup_seconds,
+            backup_cpu_seconds,
             compress_floor_seconds,
             compress_floor: compress_floor.unwrap_or_else(|| format!("none for {compress_type}")),
             read_floor_seconds,
-            verify,
-            verify_seconds,
+            verifies,
         });
     }
     Ok(Figures {

@@ -119,6 +119,29 @@ impl Docker {
         Ok(Some(if passed { "healthy" } else { "starting" }.to_owned()))
     }
 
+    /// CPU time the container's processes have used since it started (user
+    /// and system, all cores), from the engine's one-shot statistics: what a
+    /// benchmark subtracts before and after a phase to see the work it did.
+    pub fn cpu_seconds(&self, name: &str) -> anyhow::Result<f64> {
+        let options = bollard::query_parameters::StatsOptionsBuilder::new()
+            .stream(false)
+            .one_shot(true)
+            .build();
+        let stats = self.runtime.block_on(async {
+            let mut stream = self.client.stats(name, Some(options));
+            stream.next().await
+        });
+        let stats = stats
+            .with_context(|| format!("the engine returned no statistics for `{name}`"))?
+            .with_context(|| format!("failed to read the statistics of `{name}`"))?;
+        let nanos = stats
+            .cpu_stats
+            .and_then(|cpu| cpu.cpu_usage)
+            .and_then(|usage| usage.total_usage)
+            .with_context(|| format!("the statistics of `{name}` carry no CPU usage"))?;
+        Ok(nanos as f64 / 1e9)
+    }
+
     /// The last health check outputs of a container, newest last.
     pub fn health_log(&self, name: &str) -> anyhow::Result<Vec<String>> {
         let inspect = self.inspect_container(name)?;

@@ -349,8 +349,14 @@ impl Backend for Live {
                 ));
             }
         }
-        let report = verify::verify(&self.stack, Some(&chosen.label), volume.as_deref(), &Quiet)
-            .map_err(backup_failure)?;
+        let report = verify::verify(
+            &self.stack,
+            Some(&chosen.label),
+            volume.as_deref(),
+            verify::Depth::Thorough,
+            &Quiet,
+        )
+        .map_err(backup_failure)?;
         let recorded =
             physical::recorded_counts(&self.stack, &report.label).map_err(backup_failure)?;
         let as_u64 = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
