@@ -273,14 +273,20 @@ fn failed_role_creation_logs_no_clear_password(t: &TestStack) {
     ] {
         assert!(client.batch_execute(&sql).is_err(), "`{sql}` must fail");
     }
-    // Flushed to the container's stderr at once; give the log driver a moment.
+    // The server's log file (the logging collector's) and the container's own output.
     std::thread::sleep(std::time::Duration::from_secs(1));
-    let log = t
-        .stack
-        .docker
-        .logs_tail(&t.stack.container(), 2000)
+    let (_, file) = core_data_ops::server_log::tail(&t.stack, 2000)
         .unwrap()
-        .join("\n");
+        .expect("the logging collector writes the server's log");
+    let mut log = file.join("\n");
+    log.push('\n');
+    log.push_str(
+        &t.stack
+            .docker
+            .logs_tail(&t.stack.container(), 2000)
+            .unwrap()
+            .join("\n"),
+    );
     assert!(
         log.contains("role \"app\" already exists"),
         "the failures themselves must be logged (else this test sees no log):\n{log}"

@@ -68,7 +68,9 @@ pub(crate) enum Command {
     /// Show the stack's containers, health and server version; exits 1 when the server is
     /// unreachable or WAL archiving is failing.
     Status(Status),
-    /// Show the PostgreSQL server's log.
+    /// Show a service's log. For `postgres`: the container's own output (the entrypoint, anything
+    /// before the logging collector starts), then the server's log file from the `pglog` volume
+    /// (`--follow` follows it across the daily switch of files).
     Logs(Logs),
     /// Run psql inside the postgres container as the superuser; arguments pass through.
     Psql(Psql),
@@ -121,6 +123,20 @@ pub(crate) enum Command {
     /// pg_partman partition sets: `show`, `maintenance` (now), `create-parent`.
     #[command(subcommand)]
     Partman(PartmanCommand),
+    /// Write the daily maintenance bundle to backups/daily/<date>/run-<NNN>/ and prune old ones.
+    ///
+    /// The bundle: the day's server log (jsonlog and text) and pgBadger's HTML report of it, a
+    /// pgaudit summary (who changed what), every audit as JSON and CSV, pg_stat_statements and
+    /// buffercache snapshots with the statements ranked against the previous bundle's snapshot,
+    /// table sizes and dead tuples, version status, the logical_backup sidecar's status, the
+    /// backup sets and the newest restore drill that passed, and `index.html` linking it all with
+    /// charts. A second run on the same day writes `run-002` beside `run-001`.
+    ///
+    /// Exit status: 0 when no finding crosses a threshold; 1 when one does (an audit's warning or
+    /// critical finding, an unhealthy sidecar; the findings are in index.html) or when a step
+    /// failed (the error names it; the bundle keeps what the other steps wrote). Available
+    /// package updates are reported, not judged: `version-status` exits 1 on them.
+    DailyMaintenance(DailyMaintenance),
     /// Save pg_stat_statements (every database) to a file for `diff-pgstat`.
     SnapshotPgstat(SnapshotPgstat),
     /// Rank what statements did between two `snapshot-pgstat` files.

@@ -1,5 +1,6 @@
 //! `up`, `down`, `status`, `logs`.
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use core_data_ops::config::Config;
@@ -179,11 +180,15 @@ fn print_status(status: &StackStatus) {
     }
 }
 
+/// A service's log. For `postgres`, the container's own output (the entrypoint and
+/// anything before the logging collector starts), then the server's log file in the
+/// `pglog` volume, which `--follow` follows (across the daily switch of files).
 pub(crate) fn logs(ctx: &Ctx, args: &Logs) -> CmdResult {
     let stack = Stack::load(ctx.paths.clone())?;
+    let server = args.service == "postgres";
     let tail = args.tail.to_string();
     let mut cmd_args = vec!["logs", "--no-color", "--tail", &tail];
-    if args.follow {
+    if args.follow && !server {
         cmd_args.push("--follow");
     }
     cmd_args.push(&args.service);
@@ -193,9 +198,39 @@ pub(crate) fn logs(ctx: &Ctx, args: &Logs) -> CmdResult {
         .unchecked()
         .run()?
         .status;
-    Ok(if status.success() {
+    let code = if status.success() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
-    })
+    };
+    if !server || !status.success() {
+        return Ok(code);
+    }
+    let lines = args.tail as usize;
+    let volume = core_data_ops::backup::oneshot::volume_name(&stack, "pglog");
+    let current = match core_data_ops::server_log::current(&stack) {
+        Ok(Some(current)) => current,
+        Ok(None) => {
+            eprintln!("note: the server writes no log files yet (its logging collector is not running); `cargo xtask up` applies the logging configuration");
+            return Ok(code);
+        }
+        Err(err) => {
+            eprintln!("note: the server's log files (volume `{volume}`) cannot be read while its container is not running: {err:#}");
+            return Ok(code);
+        }
+    };
+    let path = current.stderr.unwrap_or_default();
+    eprintln!("==> server log {path} (volume `{volume}`) <==");
+    let stdout = std::io::stdout();
+    if args.follow {
+        core_data_ops::server_log::follow(&stack, lines, &mut stdout.lock())?;
+    } else if let Some((_, tail)) = core_data_ops::server_log::tail(&stack, lines)? {
+        let mut out = stdout.lock();
+        for line in tail {
+            if writeln!(out, "{line}").is_err() {
+                break;
+            }
+        }
+    }
+    Ok(code)
 }

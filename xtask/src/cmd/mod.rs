@@ -9,6 +9,7 @@ mod compact;
 mod completions;
 mod config;
 mod cron;
+mod daily;
 mod db;
 mod doctor;
 mod extensions;
@@ -101,6 +102,7 @@ pub(crate) fn run(flags: Xtask) -> CmdResult {
         Command::Audit(command) => audit::run(&ctx, &command),
         Command::Compact(args) => compact::compact(&ctx, &args),
         Command::Partman(command) => compact::partman(&ctx, &command),
+        Command::DailyMaintenance(args) => daily::run(&ctx, &args),
         Command::SnapshotPgstat(args) => pgstat::snapshot(&ctx, &args),
         Command::DiffPgstat(args) => pgstat::diff(&ctx, &args),
         Command::VersionStatus(args) => extensions::version_status(&ctx, &args),
@@ -164,6 +166,8 @@ fn locking_name(command: &Command) -> Option<&'static str> {
         Command::ProvisionQa(args) => qa_locking_name(&args.command()),
         Command::Run(args) if args.writes() => Some("run"),
         Command::TestDataset(_) => Some("test-dataset"),
+        // It removes expired bundles; one run at a time.
+        Command::DailyMaintenance(_) => Some("daily-maintenance"),
         // Level 1 only reads (its log file is a new file of its own).
         Command::Compact(args) if args.level > 1 => Some("compact"),
         Command::Partman(PartmanCommand::Maintenance(_)) => Some("partman maintenance"),

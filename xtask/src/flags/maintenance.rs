@@ -1,8 +1,8 @@
-//! Arguments of the maintenance commands: `cron list` and `test-dataset`.
+//! Arguments of the maintenance commands: `cron list`, `test-dataset` and `daily-maintenance`.
 
 use clap::{Args, Subcommand};
 
-use super::FormatArg;
+use super::{FormatArg, ThresholdArgs};
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum CronCommand {
@@ -38,4 +38,22 @@ pub(crate) struct TestDatasetInstall {
     /// created when missing, with a generated password in `secrets/roles/` (as `create-user`).
     #[arg(long, default_value = "testkit_owner")]
     pub(crate) owner: String,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DailyMaintenance {
+    /// The day the bundle is of (YYYY-MM-DD; default: today in the server's time zone, `TZ`). Its
+    /// server log and pgBadger report cover that day; audits, snapshots and statuses are read now.
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub(crate) date: Option<String>,
+    /// Remove the bundles of dates more than N days before today (default DAILY_RETENTION_DAYS,
+    /// 30; at least 1). Only directories of backups/daily/ named YYYY-MM-DD are ever removed.
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub(crate) retention_days: Option<i64>,
+    /// The Docker network the version check's one-shot container reaches the Debian mirror
+    /// through (`none`: offline; versions are reported as unknown).
+    #[arg(long, value_name = "NAME", default_value = "bridge")]
+    pub(crate) network: String,
+    #[command(flatten)]
+    pub(crate) thresholds: ThresholdArgs,
 }

@@ -203,6 +203,9 @@ fn start_container(
             "postgres",
             "--archive_mode=off",
             "--cron.launch_active_jobs=off",
+            // The clone has no log volume (its root is read-only): it logs to
+            // stderr, its container's log, and jsonlog falls back to stderr too.
+            "--logging_collector=off",
         ]);
     for (key, value) in labels {
         spec = spec.label(key, value);
