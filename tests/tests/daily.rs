@@ -2,13 +2,14 @@
 //! activity with a DDL statement pgaudit logs and a slow query, then a bundle
 //! whose every file is checked for what it must hold; a second run the same day
 //! beside the first (which stays byte for byte), retention, the exit codes, the
-//! refusals that write nothing; and `logs` showing the server's log file.
+//! refusals that write nothing; `logs` showing the server's log file, and
+//! `security status` passing with the log volume and the logging collector.
 
 use std::collections::BTreeMap;
 
 use camino::{Utf8Path, Utf8PathBuf};
 use core_data_ops::secrets;
-use core_data_tests::{docker_available, xtask, CliOutput, TestStack};
+use core_data_tests::{docker_available, finish, xtask, xtask_command, CliOutput, TestStack};
 use sha2::{Digest, Sha256};
 
 /// Every file a complete bundle holds (index.html links all but itself).
@@ -44,6 +45,10 @@ fn daily_maintenance_bundle() {
     wait_for_sidecar(&t);
 
     logs_show_the_server_log_file(&state);
+    logs_follow_the_server_log_file(&t, &state);
+    // The collector and the log volume leave the confinement as it was.
+    let security = xtask(&state, &["security", "status"]);
+    assert_eq!(security.code, Some(0), "`security status`:\n{security}");
     refusals_write_nothing(&state);
 
     // Nothing past a threshold (the planted dead tuples under a high floor): exit 0.
@@ -423,4 +428,20 @@ fn refusals_write_nothing(state: &Utf8Path) {
         );
         assert!(!daily_dir.exists(), "{args:?} wrote something");
     }
+}
+
+/// `logs --follow` prints what the server writes after it started.
+fn logs_follow_the_server_log_file(t: &TestStack, state: &Utf8Path) {
+    let handle = xtask_command(state, &["logs", "--follow", "--tail", "1"])
+        .start()
+        .expect("start `logs --follow`");
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    t.sql("app", "SELECT pg_sleep(0.6) AS daily_follow_marker");
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    handle.kill().expect("stop `logs --follow`");
+    let out = finish(handle);
+    assert!(
+        out.stdout.contains("daily_follow_marker"),
+        "`logs --follow` did not print the statement logged after it started:\n{out}"
+    );
 }
