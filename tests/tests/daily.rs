@@ -132,6 +132,7 @@ fn daily_maintenance_bundle() {
         daily_dir.join("2000-01-02").symlink_metadata().is_ok(),
         "a link is not removed"
     );
+    logs_read_the_volume_of_a_stopped_server(&t, &state);
     eprintln!(
         "daily_maintenance_bundle: {:.0}s",
         started.elapsed().as_secs_f64()
@@ -443,5 +444,20 @@ fn logs_follow_the_server_log_file(t: &TestStack, state: &Utf8Path) {
     assert!(
         out.stdout.contains("daily_follow_marker"),
         "`logs --follow` did not print the statement logged after it started:\n{out}"
+    );
+}
+
+/// With the server stopped, `logs` still shows its log file (from the volume).
+fn logs_read_the_volume_of_a_stopped_server(t: &TestStack, state: &Utf8Path) {
+    t.stack
+        .compose()
+        .run(&["stop", "postgres"])
+        .expect("stop postgres");
+    let out = xtask(state, &["logs", "--tail", "50"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    assert!(out.stderr.contains("the server is not running"), "{out}");
+    assert!(
+        out.stdout.contains("database system is shut down"),
+        "`logs` does not show the stopped server's last lines:\n{out}"
     );
 }

@@ -161,6 +161,23 @@ pub fn tail(stack: &Stack, lines: usize) -> anyhow::Result<Option<(String, Vec<S
     Ok(Some((path, last_lines(&bytes, lines, start == 0))))
 }
 
+/// The text log's last `lines` lines while the server's container is not
+/// running (a crash loop, a failed start): read from the `pglog` volume by a
+/// confined one-shot container, the newest `.log` file by modification time.
+/// `None` when the volume holds no text log yet.
+pub fn tail_stopped(stack: &Stack, lines: usize) -> anyhow::Result<Option<(String, Vec<String>)>> {
+    let volume = crate::backup::oneshot::volume_name(stack, "pglog");
+    let mounts = [crate::docker::Mount::volume(volume, LOG_DIR, true)];
+    let listing = crate::backup::oneshot::run(stack, &mounts, "ls", &["-t", LOG_DIR])?;
+    let Some(newest) = listing.lines().find(|name| name.ends_with(".log")) else {
+        return Ok(None);
+    };
+    let path = format!("{LOG_DIR}/{newest}");
+    let count = lines.to_string();
+    let text = crate::backup::oneshot::run(stack, &mounts, "tail", &["-n", &count, &path])?;
+    Ok(Some((path, text.lines().map(str::to_owned).collect())))
+}
+
 /// Prints the text log's last `lines` lines into `out`, then what the server
 /// writes, across the daily switch of files, until `out` refuses a write (a
 /// closed pipe) or the process is interrupted. Polls twice a second: a process
