@@ -267,6 +267,23 @@ fn check_bundle(dir: &Utf8Path) {
             && row["object"].contains("daily_audited")),
         "the pgaudit summary does not name app's CREATE TABLE: {summary:?}"
     );
+    // `up` set the service roles' passwords today (as SCRAM verifiers): none reaches the bundle.
+    for name in [
+        "pgaudit-events.csv",
+        "server-log.txt",
+        "server-log.json",
+        "pgbadger.html",
+    ] {
+        assert!(
+            !read(dir, name).contains("SCRAM-SHA-256$"),
+            "{name} holds a SCRAM verifier"
+        );
+    }
+    let index = read(dir, "index.html");
+    assert!(
+        index.contains("the log volume holds") && !index.contains("holds unknown"),
+        "the server log step reports the log volume's size"
+    );
     let events = csv_rows(&read(dir, "pgaudit-events.csv"));
     assert!(events
         .iter()

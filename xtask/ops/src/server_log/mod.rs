@@ -115,6 +115,17 @@ pub fn read_range(stack: &Stack, path: &str, start: u64, len: u64) -> anyhow::Re
     exec_bytes(stack, &argv)?.with_context(|| format!("`{path}` disappeared while it was read"))
 }
 
+/// Bytes the log volume holds now (`du`): bounded by one cycle of logs.
+pub fn volume_bytes(stack: &Stack) -> anyhow::Result<u64> {
+    let out = exec_bytes(stack, &["du", "--bytes", "--summarize", LOG_DIR])?
+        .with_context(|| format!("`{LOG_DIR}` is missing in the postgres container"))?;
+    let text = String::from_utf8_lossy(&out);
+    text.split_whitespace()
+        .next()
+        .and_then(|n| n.parse().ok())
+        .with_context(|| format!("`du` printed `{}`", text.trim()))
+}
+
 /// The whole of a file in the log volume, streamed into `out`; false when it does not exist.
 pub fn read_all(stack: &Stack, path: &str, out: &mut dyn Write) -> anyhow::Result<bool> {
     let mut stderr = Vec::new();
