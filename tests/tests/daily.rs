@@ -311,6 +311,19 @@ fn check_bundle(dir: &Utf8Path) {
         );
     }
     assert_eq!(audit["connected_as"]["superuser"], false);
+    // The same shape as `audit all --format json` (docs/schema/audit.schema.json).
+    let schema_path = core_data_ops::paths::repo_root().join("docs/schema/audit.schema.json");
+    let schema: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&schema_path).unwrap()).unwrap();
+    let validator = jsonschema::validator_for(&schema).expect("a valid JSON schema");
+    let errors: Vec<String> = validator
+        .iter_errors(&audit)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "audit.json does not match the schema: {errors:?}"
+    );
     let audit_csv = read(dir, "audit.csv");
     assert!(audit_csv.starts_with("audit,database,object,check,severity,value,detail\n"));
     let buffercache: serde_json::Value =
