@@ -9,7 +9,10 @@ use std::collections::BTreeMap;
 
 use camino::{Utf8Path, Utf8PathBuf};
 use core_data_ops::secrets;
-use core_data_tests::{docker_available, finish, xtask, xtask_command, CliOutput, TestStack};
+use core_data_tests::{
+    compile_script, docker_available, finish, run_runbook, xtask, xtask_command, CliOutput,
+    TestStack,
+};
 use sha2::{Digest, Sha256};
 
 /// Every file a complete bundle holds (index.html links all but itself).
@@ -46,6 +49,7 @@ fn daily_maintenance_bundle() {
 
     logs_show_the_server_log_file(&state);
     logs_follow_the_server_log_file(&t, &state);
+    runbook_logs_include_the_server_log_file(&t);
     // The collector and the log volume leave the confinement as it was.
     let security = xtask(&state, &["security", "status"]);
     assert_eq!(security.code, Some(0), "`security status`:\n{security}");
@@ -489,5 +493,26 @@ fn logs_read_the_volume_of_a_stopped_server(t: &TestStack, state: &Utf8Path) {
     assert!(
         out.stdout.contains("database system is shut down"),
         "`logs` does not show the stopped server's last lines:\n{out}"
+    );
+}
+
+/// A runbook's `docker::logs("postgres", …)` reaches the server's log file too.
+fn runbook_logs_include_the_server_log_file(t: &TestStack) {
+    let catalog = compile_script(
+        "daily_logs.rhai",
+        r#"
+/// Says whether the server's log shows the slow statement.
+fn server_log() {
+    let log = docker::logs("postgres", 2000);
+    let found = log.filter(|line| line.contains("daily_slow_marker"));
+    print(`found ${found.len()}`);
+}
+"#,
+    );
+    let ran = run_runbook(&t.stack, &catalog, "server_log", &[], Default::default());
+    assert_eq!(ran.result, Ok(0), "{ran}");
+    assert!(
+        ran.stdout.contains("found ") && !ran.stdout.contains("found 0"),
+        "docker::logs(\"postgres\") does not show the server's log file:\n{ran}"
     );
 }
