@@ -2,13 +2,17 @@
 //! activity with a DDL statement pgaudit logs and a slow query, then a bundle
 //! whose every file is checked for what it must hold; a second run the same day
 //! beside the first (which stays byte for byte), retention, the exit codes, the
-//! refusals that write nothing; and `logs` showing the server's log file.
+//! refusals that write nothing; `logs` showing the server's log file, and
+//! `security status` passing with the log volume and the logging collector.
 
 use std::collections::BTreeMap;
 
 use camino::{Utf8Path, Utf8PathBuf};
 use core_data_ops::secrets;
-use core_data_tests::{docker_available, xtask, CliOutput, TestStack};
+use core_data_tests::{
+    compile_script, docker_available, finish, run_runbook, xtask, xtask_command, CliOutput,
+    TestStack,
+};
 use sha2::{Digest, Sha256};
 
 /// Every file a complete bundle holds (index.html links all but itself).
@@ -44,6 +48,11 @@ fn daily_maintenance_bundle() {
     wait_for_sidecar(&t);
 
     logs_show_the_server_log_file(&state);
+    logs_follow_the_server_log_file(&t, &state);
+    runbook_logs_include_the_server_log_file(&t);
+    // The collector and the log volume leave the confinement as it was.
+    let security = xtask(&state, &["security", "status"]);
+    assert_eq!(security.code, Some(0), "`security status`:\n{security}");
     refusals_write_nothing(&state);
 
     // Nothing past a threshold (the planted dead tuples under a high floor): exit 0.
@@ -127,6 +136,7 @@ fn daily_maintenance_bundle() {
         daily_dir.join("2000-01-02").symlink_metadata().is_ok(),
         "a link is not removed"
     );
+    logs_read_the_volume_of_a_stopped_server(&t, &state);
     eprintln!(
         "daily_maintenance_bundle: {:.0}s",
         started.elapsed().as_secs_f64()
@@ -261,6 +271,23 @@ fn check_bundle(dir: &Utf8Path) {
             && row["object"].contains("daily_audited")),
         "the pgaudit summary does not name app's CREATE TABLE: {summary:?}"
     );
+    // `up` set the service roles' passwords today (as SCRAM verifiers): none reaches the bundle.
+    for name in [
+        "pgaudit-events.csv",
+        "server-log.txt",
+        "server-log.json",
+        "pgbadger.html",
+    ] {
+        assert!(
+            !read(dir, name).contains("SCRAM-SHA-256$"),
+            "{name} holds a SCRAM verifier"
+        );
+    }
+    let index = read(dir, "index.html");
+    assert!(
+        index.contains("the log volume holds") && !index.contains("holds unknown"),
+        "the server log step reports the log volume's size"
+    );
     let events = csv_rows(&read(dir, "pgaudit-events.csv"));
     assert!(events
         .iter()
@@ -288,6 +315,19 @@ fn check_bundle(dir: &Utf8Path) {
         );
     }
     assert_eq!(audit["connected_as"]["superuser"], false);
+    // The same shape as `audit all --format json` (docs/schema/audit.schema.json).
+    let schema_path = core_data_ops::paths::repo_root().join("docs/schema/audit.schema.json");
+    let schema: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&schema_path).unwrap()).unwrap();
+    let validator = jsonschema::validator_for(&schema).expect("a valid JSON schema");
+    let errors: Vec<String> = validator
+        .iter_errors(&audit)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "audit.json does not match the schema: {errors:?}"
+    );
     let audit_csv = read(dir, "audit.csv");
     assert!(audit_csv.starts_with("audit,database,object,check,severity,value,detail\n"));
     let buffercache: serde_json::Value =
@@ -423,4 +463,56 @@ fn refusals_write_nothing(state: &Utf8Path) {
         );
         assert!(!daily_dir.exists(), "{args:?} wrote something");
     }
+}
+
+/// `logs --follow` prints what the server writes after it started.
+fn logs_follow_the_server_log_file(t: &TestStack, state: &Utf8Path) {
+    let handle = xtask_command(state, &["logs", "--follow", "--tail", "1"])
+        .start()
+        .expect("start `logs --follow`");
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    t.sql("app", "SELECT pg_sleep(0.6) AS daily_follow_marker");
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    handle.kill().expect("stop `logs --follow`");
+    let out = finish(handle);
+    assert!(
+        out.stdout.contains("daily_follow_marker"),
+        "`logs --follow` did not print the statement logged after it started:\n{out}"
+    );
+}
+
+/// With the server stopped, `logs` still shows its log file (from the volume).
+fn logs_read_the_volume_of_a_stopped_server(t: &TestStack, state: &Utf8Path) {
+    t.stack
+        .compose()
+        .run(&["stop", "postgres"])
+        .expect("stop postgres");
+    let out = xtask(state, &["logs", "--tail", "50"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    assert!(out.stderr.contains("the server is not running"), "{out}");
+    assert!(
+        out.stdout.contains("database system is shut down"),
+        "`logs` does not show the stopped server's last lines:\n{out}"
+    );
+}
+
+/// A runbook's `docker::logs("postgres", …)` reaches the server's log file too.
+fn runbook_logs_include_the_server_log_file(t: &TestStack) {
+    let catalog = compile_script(
+        "daily_logs.rhai",
+        r#"
+/// Says whether the server's log shows the slow statement.
+fn server_log() {
+    let log = docker::logs("postgres", 2000);
+    let found = log.filter(|line| line.contains("daily_slow_marker"));
+    print(`found ${found.len()}`);
+}
+"#,
+    );
+    let ran = run_runbook(&t.stack, &catalog, "server_log", &[], Default::default());
+    assert_eq!(ran.result, Ok(0), "{ran}");
+    assert!(
+        ran.stdout.contains("found ") && !ran.stdout.contains("found 0"),
+        "docker::logs(\"postgres\") does not show the server's log file:\n{ran}"
+    );
 }

@@ -475,10 +475,16 @@ impl Stack {
             .health_log(&container)
             .unwrap_or_default()
             .join("\n");
-        let logs = self
+        let mut logs = self
             .compose()
             .run(&["logs", "--no-color", "--tail", "40", "postgres"])
             .unwrap_or_default();
+        // What the server wrote after its logging collector started is in the log volume.
+        let server_log = crate::server_log::tail(self, 40)
+            .or_else(|_| crate::server_log::tail_stopped(self, 40));
+        if let Ok(Some((path, lines))) = server_log {
+            logs.push_str(&format!("\n--- {path}\n{}", lines.join("\n")));
+        }
         bail!(
             "`{container}` did not become healthy (last state: {last}) after {:.0}s\nhealth checks:\n{}\nlast log lines:\n{}\n\
              see `cargo xtask logs` and `cargo xtask status`",

@@ -215,7 +215,22 @@ pub(crate) fn logs(ctx: &Ctx, args: &Logs) -> CmdResult {
             return Ok(code);
         }
         Err(err) => {
-            eprintln!("note: the server's log files (volume `{volume}`) cannot be read while its container is not running: {err:#}");
+            // Not running (a failed start, a crash loop): the volume is read by a one-shot container.
+            match core_data_ops::server_log::tail_stopped(&stack, lines) {
+                Ok(Some((path, tail))) => {
+                    eprintln!("==> server log {path} (volume `{volume}`; the server is not running) <==");
+                    let mut out = std::io::stdout().lock();
+                    for line in tail {
+                        if writeln!(out, "{line}").is_err() {
+                            break;
+                        }
+                    }
+                }
+                Ok(None) => eprintln!("note: volume `{volume}` holds no server log yet"),
+                Err(read) => eprintln!(
+                    "note: the server's log files (volume `{volume}`) could not be read: {err:#}; {read:#}"
+                ),
+            }
             return Ok(code);
         }
     };

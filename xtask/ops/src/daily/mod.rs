@@ -146,7 +146,15 @@ pub fn run(stack: &Stack, options: &Options, progress: &dyn Progress) -> anyhow:
         steps::server_log(stack, plan.date, &mut bundle, &mut g),
     );
     progress.status("Running", "pgBadger on the day's log");
-    step("pgBadger", "Reported", steps::pgbadger(stack, &mut bundle));
+    if g.log_json_lines > 0 {
+        step("pgBadger", "Reported", steps::pgbadger(stack, &mut bundle));
+    } else {
+        step(
+            "pgBadger",
+            "Skipped",
+            Ok("no log lines of the day to report on".to_owned()),
+        );
+    }
     step("pgaudit", "Summarized", steps::pgaudit(&mut bundle, &mut g));
     progress.status(
         "Auditing",

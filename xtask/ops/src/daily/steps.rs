@@ -84,8 +84,12 @@ pub fn server_log(
             "no log lines of {date}: the files of that day have been reused (the log keeps one {cycle}, PG_LOG_FILE_CYCLE), or the server wrote none"
         ));
     }
+    let volume = crate::server_log::volume_bytes(stack).map_or_else(
+        |err| format!("unknown ({err:#})"),
+        crate::backup::dump::human_bytes,
+    );
     Ok(format!(
-        "{} jsonlog and {} text lines; {} connections, {} audited statements",
+        "{} jsonlog and {} text lines; {} connections, {} audited statements; the log volume holds {volume} (one {cycle} of files at most)",
         collected.json_lines,
         collected.text_lines,
         g.hourly.total_connections(),

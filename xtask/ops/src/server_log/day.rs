@@ -74,7 +74,7 @@ impl<'a> DayFilter<'a> {
         };
         if keep {
             self.kept += 1;
-            self.out.write_all(line)?;
+            self.out.write_all(&redact_verifiers(line))?;
             self.out.write_all(b"\n")?;
         }
         Ok(())
@@ -105,6 +105,34 @@ impl Write for DayFilter<'_> {
     fn flush(&mut self) -> std::io::Result<()> {
         self.out.flush()
     }
+}
+
+const VERIFIER: &[u8] = b"SCRAM-SHA-256$";
+
+/// `line` with every SCRAM verifier replaced by `<redacted>`. pgaudit's `role`
+/// class logs `ALTER ROLE … PASSWORD 'SCRAM-SHA-256$…'` (how `up` sets the
+/// service roles' passwords); a verifier is not the password, but it allows an
+/// offline guess, so copies of the log leave it out.
+pub fn redact_verifiers(line: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    if !line.windows(VERIFIER.len()).any(|w| w == VERIFIER) {
+        return std::borrow::Cow::Borrowed(line);
+    }
+    let mut out = Vec::with_capacity(line.len());
+    let mut i = 0;
+    while i < line.len() {
+        if line[i..].starts_with(VERIFIER) {
+            out.extend_from_slice(b"<redacted>");
+            i += VERIFIER.len();
+            while i < line.len() && (line[i].is_ascii_alphanumeric() || b"+/=$:".contains(&line[i]))
+            {
+                i += 1;
+            }
+        } else {
+            out.push(line[i]);
+            i += 1;
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// The date of a jsonlog line's `timestamp`.
@@ -189,6 +217,19 @@ mod tests {
         assert_eq!(filter.kept, 2);
         let text = String::from_utf8(out).unwrap();
         assert!(text.contains("today") && text.contains("late") && !text.contains("last week"));
+    }
+
+    #[test]
+    fn verifiers_are_redacted() {
+        let line = br#"AUDIT: SESSION,1,1,ROLE,ALTER ROLE,,,"ALTER ROLE x PASSWORD 'SCRAM-SHA-256$4096:c2FsdA==$c3Rv+cmVk/a2V5:c2VydmVy'",<none>"#;
+        assert_eq!(
+            String::from_utf8(redact_verifiers(line).into_owned()).unwrap(),
+            r#"AUDIT: SESSION,1,1,ROLE,ALTER ROLE,,,"ALTER ROLE x PASSWORD '<redacted>'",<none>"#
+        );
+        assert!(matches!(
+            redact_verifiers(b"plain"),
+            std::borrow::Cow::Borrowed(_)
+        ));
     }
 
     #[test]

@@ -115,6 +115,17 @@ pub fn read_range(stack: &Stack, path: &str, start: u64, len: u64) -> anyhow::Re
     exec_bytes(stack, &argv)?.with_context(|| format!("`{path}` disappeared while it was read"))
 }
 
+/// Bytes the log volume holds now (`du`): bounded by one cycle of logs.
+pub fn volume_bytes(stack: &Stack) -> anyhow::Result<u64> {
+    let out = exec_bytes(stack, &["du", "--bytes", "--summarize", LOG_DIR])?
+        .with_context(|| format!("`{LOG_DIR}` is missing in the postgres container"))?;
+    let text = String::from_utf8_lossy(&out);
+    text.split_whitespace()
+        .next()
+        .and_then(|n| n.parse().ok())
+        .with_context(|| format!("`du` printed `{}`", text.trim()))
+}
+
 /// The whole of a file in the log volume, streamed into `out`; false when it does not exist.
 pub fn read_all(stack: &Stack, path: &str, out: &mut dyn Write) -> anyhow::Result<bool> {
     let mut stderr = Vec::new();
@@ -159,6 +170,23 @@ pub fn tail(stack: &Stack, lines: usize) -> anyhow::Result<Option<(String, Vec<S
     let start = end.saturating_sub(TAIL_WINDOW);
     let bytes = read_range(stack, &path, start, end - start)?;
     Ok(Some((path, last_lines(&bytes, lines, start == 0))))
+}
+
+/// The text log's last `lines` lines while the server's container is not
+/// running (a crash loop, a failed start): read from the `pglog` volume by a
+/// confined one-shot container, the newest `.log` file by modification time.
+/// `None` when the volume holds no text log yet.
+pub fn tail_stopped(stack: &Stack, lines: usize) -> anyhow::Result<Option<(String, Vec<String>)>> {
+    let volume = crate::backup::oneshot::volume_name(stack, "pglog");
+    let mounts = [crate::docker::Mount::volume(volume, LOG_DIR, true)];
+    let listing = crate::backup::oneshot::run(stack, &mounts, "ls", &["-t", LOG_DIR])?;
+    let Some(newest) = listing.lines().find(|name| name.ends_with(".log")) else {
+        return Ok(None);
+    };
+    let path = format!("{LOG_DIR}/{newest}");
+    let count = lines.to_string();
+    let text = crate::backup::oneshot::run(stack, &mounts, "tail", &["-n", &count, &path])?;
+    Ok(Some((path, text.lines().map(str::to_owned).collect())))
 }
 
 /// Prints the text log's last `lines` lines into `out`, then what the server

@@ -303,12 +303,37 @@ impl Backend for Live {
 
     fn logs(&self, container: &str, lines: usize, max_bytes: usize) -> Outcome<LogTail> {
         let name = self.container_of_stack(container)?;
-        let (lines, dropped) = self
+        let (mut tail, mut dropped) = self
             .stack
             .docker
             .logs_tail_capped(&name, lines, max_bytes)
             .map_err(docker_failure)?;
-        Ok(LogTail { lines, dropped })
+        // The server writes its own log into the `pglog` volume once its logging
+        // collector runs; Docker's log holds only what came before. Both, newest last.
+        if name == self.stack.container() {
+            if let Ok(Some((_, file))) = core_data_ops::server_log::tail(&self.stack, lines) {
+                tail.extend(file);
+                let from = tail.len().saturating_sub(lines);
+                tail.drain(..from);
+                let mut kept = 0usize;
+                let keep_from = tail
+                    .iter()
+                    .rposition(|line| {
+                        kept += line.len() + 1;
+                        kept > max_bytes
+                    })
+                    .map_or(0, |at| at + 1);
+                dropped += tail[..keep_from]
+                    .iter()
+                    .map(|line| line.len() as u64 + 1)
+                    .sum::<u64>();
+                tail.drain(..keep_from);
+            }
+        }
+        Ok(LogTail {
+            lines: tail,
+            dropped,
+        })
     }
 
     fn backups_dir(&self) -> Utf8PathBuf {
