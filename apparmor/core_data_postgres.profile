@@ -39,6 +39,8 @@ profile core_data_postgres flags=(attach_disconnected,mediate_deleted) {
   /var/lib/postgresql/** rwkl,
   /var/lib/pgbackrest/** rwkl,
   /backups/** rwkl,
+  # The logging collector's files (the `pglog` volume).
+  /var/log/postgresql/** rwkl,
   /tmp/** rwkl,
   /dev/shm/** rwkl,
 

@@ -171,8 +171,18 @@ fn confinement_faults(service: &serde_yaml::Value) -> Vec<String> {
             let file = repo_root()
                 .join("apparmor")
                 .join(format!("core_data_{}.profile", profile.to_lowercase()));
-            if !file.is_file() {
-                faults.push(format!("names AppArmor profile `{file}`, which is missing"));
+            match std::fs::read_to_string(&file) {
+                Err(_) => {
+                    faults.push(format!("names AppArmor profile `{file}`, which is missing"))
+                }
+                Ok(text) => faults.extend(
+                    writable_mounts(service)
+                        .into_iter()
+                        .filter(|target| !apparmor_writes(&text, target))
+                        .map(|target| {
+                            format!("mounts `{target}` writable, which `{file}` does not let it write")
+                        }),
+                ),
             }
         }
     }
@@ -184,6 +194,35 @@ fn confinement_faults(service: &serde_yaml::Value) -> Vec<String> {
         }
     }
     faults
+}
+
+/// The targets of a service's writable mounts (`source:target`, not `:ro`).
+fn writable_mounts(service: &serde_yaml::Value) -> Vec<String> {
+    strings(&service["volumes"])
+        .iter()
+        .filter_map(|mount| {
+            let mut parts = mount.rsplit(':');
+            let last = parts.next()?;
+            match last {
+                "ro" => None,
+                "rw" => parts.next().map(str::to_owned),
+                target => Some(target.to_owned()),
+            }
+        })
+        .collect()
+}
+
+/// Whether an AppArmor profile has a rule `<dir>/** <perms>` with `w` covering `target`.
+fn apparmor_writes(profile: &str, target: &str) -> bool {
+    profile.lines().any(|line| {
+        let mut words = line.split_whitespace();
+        let (Some(path), Some(perms)) = (words.next(), words.next()) else {
+            return false;
+        };
+        path.strip_suffix("/**").is_some_and(|dir| {
+            (target == dir || target.starts_with(&format!("{dir}/"))) && perms.contains('w')
+        })
+    })
 }
 
 #[test]
@@ -228,6 +267,14 @@ fn the_confinement_check_finds_each_fault() {
         1
     );
     assert_eq!(broken("ports", seq(&["0.0.0.0:5432:5432"])).len(), 1);
+    let mut volumes = strings(&postgres["volumes"]);
+    volumes.push("stray:/var/cache/elsewhere".to_owned());
+    assert_eq!(
+        broken("volumes", serde_yaml::to_value(&volumes).unwrap()),
+        vec!["mounts `/var/cache/elsewhere` writable, which `".to_owned()
+            + repo_root().join("apparmor/core_data_postgres.profile").as_str()
+            + "` does not let it write"]
+    );
 }
 
 /// Files allowed to run the `docker` CLI: builds, compose and the interactive psql.

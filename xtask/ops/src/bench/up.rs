@@ -134,6 +134,29 @@ pub fn run(runs: u32, databases: &[u32], progress: &dyn Progress) -> anyhow::Res
     Ok(figures)
 }
 
+/// The time of the server's last "ready to accept connections" line in its log
+/// file (the collector's, `log_line_prefix` starting with `%m` in the
+/// configured `TZ`), when it is at or after `from`.
+fn ready_in_log_file(
+    stack: &Stack,
+    from: jiff::Timestamp,
+) -> anyhow::Result<Option<jiff::Timestamp>> {
+    let Some((_, lines)) = crate::server_log::tail(stack, 500)? else {
+        return Ok(None);
+    };
+    let zone = jiff::tz::TimeZone::get(stack.config.get("TZ"))?;
+    let at = lines
+        .iter()
+        .rev()
+        .find(|line| line.contains("ready to accept connections"))
+        .and_then(|line| line.get(..23))
+        .map(|stamp| jiff::civil::DateTime::strptime("%Y-%m-%d %H:%M:%S%.f", stamp))
+        .transpose()?
+        .map(|civil| zone.to_timestamp(civil))
+        .transpose()?;
+    Ok(at.filter(|at| *at >= from))
+}
+
 /// Where the time of one `up` went: the points in time, in order, at which
 /// each phase starts, from the timeline and the container's log; a point not
 /// found (an older entrypoint) merges its phase into the one before.
@@ -150,12 +173,16 @@ fn phases_of_up(
     };
     let serving = line("core_data-entrypoint: starting PostgreSQL");
     // The server's own "ready" line after the entrypoint handed over to it
-    // (first boot runs a private server that logs one too).
-    let ready = serving.and_then(|from| {
-        log.iter()
+    // (first boot runs a private server that logs one too). The logging
+    // collector writes it into the server's log file, not Docker's log.
+    let ready = match serving {
+        Some(from) => log
+            .iter()
             .find(|(at, text)| *at >= from && text.contains("ready to accept connections"))
             .map(|(at, _)| *at)
-    });
+            .map_or_else(|| ready_in_log_file(stack, from), |at| Ok(Some(at)))?,
+        None => None,
+    };
     let end = timeline
         .started_at
         .checked_add(jiff::SignedDuration::from_secs_f64(total))?;
