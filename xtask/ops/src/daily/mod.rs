@@ -68,10 +68,12 @@ pub fn plan(stack: &Stack, options: &Options) -> anyhow::Result<Plan> {
             .parse()
             .unwrap_or(30),
     };
+    let retention_days = naming::check_retention(retention_days)?;
+    naming::check_date_kept(date, today, retention_days)?;
     Ok(Plan {
         date,
         today,
-        retention_days: naming::check_retention(retention_days)?,
+        retention_days,
     })
 }
 
@@ -191,7 +193,7 @@ pub fn run(stack: &Stack, options: &Options, progress: &dyn Progress) -> anyhow:
         "Read",
         steps::backups(stack, &mut bundle, &mut g),
     );
-    let pruned = naming::prune(&daily, plan.today, plan.retention_days);
+    let pruned = naming::prune(&daily, plan.today, plan.retention_days, plan.date);
     let pruned = match pruned {
         Ok(pruned) => {
             step(

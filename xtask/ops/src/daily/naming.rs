@@ -64,6 +64,19 @@ pub fn check_retention(days: i64) -> anyhow::Result<i64> {
     Ok(days)
 }
 
+/// Refuses a `--date` whose bundle the retention would remove in the same
+/// run (it would be written, then pruned with every earlier run of that day).
+pub fn check_date_kept(date: Date, today: Date, retention_days: i64) -> anyhow::Result<()> {
+    if !expired(&[date], today, retention_days).is_empty() {
+        bail!(
+            "`--date {date}` is older than the retention of {retention_days} day(s) before {today}: \
+             its bundle would be removed by this very run, with any earlier run of that day; \
+             pass a larger `--retention-days` to write it"
+        );
+    }
+    Ok(())
+}
+
 /// The dates among `dates` whose bundles are older than `retention_days` before `today`.
 pub fn expired(dates: &[Date], today: Date, retention_days: i64) -> Vec<Date> {
     let Ok(oldest_kept) = today.checked_sub(jiff::Span::new().days(retention_days)) else {
@@ -153,14 +166,19 @@ pub fn previous_run(
     Ok(best.map(|(_, path)| path))
 }
 
-/// Removes the dated bundles older than `retention_days` before `today`; returns what it removed.
+/// Removes the dated bundles older than `retention_days` before `today`,
+/// never `keep` (the date this run writes); returns what it removed.
 pub fn prune(
     daily: &Utf8Path,
     today: Date,
     retention_days: i64,
+    keep: Date,
 ) -> anyhow::Result<Vec<Utf8PathBuf>> {
     let mut removed = Vec::new();
-    for date in expired(&dates(daily)?, today, retention_days) {
+    for date in expired(&dates(daily)?, today, retention_days)
+        .into_iter()
+        .filter(|date| *date != keep)
+    {
         let path = daily.join(date.to_string());
         // Checked again just before: only a real directory goes, never what a link points to.
         crate::fsutil::refuse_symlink(&path)?;
@@ -176,6 +194,24 @@ pub fn prune(
 mod tests {
     use super::*;
     use jiff::civil::date;
+
+    #[test]
+    fn a_date_the_retention_would_prune_is_refused_and_never_pruned() {
+        let today = date(2026, 12, 2);
+        assert!(check_date_kept(today, today, 1).is_ok());
+        assert!(check_date_kept(date(2026, 11, 3), today, 30).is_ok());
+        let err = check_date_kept(date(2026, 10, 1), today, 30).unwrap_err();
+        assert!(err.to_string().contains("--retention-days"), "{err}");
+
+        let root = tempfile::tempdir().unwrap();
+        let daily = Utf8PathBuf::from_path_buf(root.path().to_owned()).unwrap();
+        for day in ["2026-10-01", "2026-10-02"] {
+            std::fs::create_dir_all(daily.join(day).join("run-001")).unwrap();
+        }
+        let removed = prune(&daily, today, 30, date(2026, 10, 1)).unwrap();
+        assert_eq!(removed, vec![daily.join("2026-10-02")]);
+        assert!(daily.join("2026-10-01/run-001").is_dir());
+    }
 
     #[test]
     fn only_a_strict_date_is_a_date() {
@@ -237,7 +273,7 @@ mod tests {
         let outside = root.path().join("outside");
         std::fs::create_dir(&outside).unwrap();
         std::os::unix::fs::symlink(&outside, daily.join("2019-01-01")).unwrap();
-        let removed = prune(&daily, date(2026, 12, 2), 30).unwrap();
+        let removed = prune(&daily, date(2026, 12, 2), 30, date(2026, 12, 2)).unwrap();
         assert_eq!(removed, [daily.join("2020-01-01")]);
         assert!(daily.join("notes-2020-01-01").is_dir());
         assert!(outside.is_dir() && daily.join("2019-01-01").exists());
