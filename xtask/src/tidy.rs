@@ -172,15 +172,15 @@ fn confinement_faults(service: &serde_yaml::Value) -> Vec<String> {
                 .join("apparmor")
                 .join(format!("core_data_{}.profile", profile.to_lowercase()));
             match std::fs::read_to_string(&file) {
-                Err(_) => {
-                    faults.push(format!("names AppArmor profile `{file}`, which is missing"))
-                }
+                Err(_) => faults.push(format!("names AppArmor profile `{file}`, which is missing")),
                 Ok(text) => faults.extend(
                     writable_mounts(service)
                         .into_iter()
                         .filter(|target| !apparmor_writes(&text, target))
                         .map(|target| {
-                            format!("mounts `{target}` writable, which `{file}` does not let it write")
+                            format!(
+                                "mounts `{target}` writable, which `{file}` does not let it write"
+                            )
                         }),
                 ),
             }
@@ -271,9 +271,13 @@ fn the_confinement_check_finds_each_fault() {
     volumes.push("stray:/var/cache/elsewhere".to_owned());
     assert_eq!(
         broken("volumes", serde_yaml::to_value(&volumes).unwrap()),
-        vec!["mounts `/var/cache/elsewhere` writable, which `".to_owned()
-            + repo_root().join("apparmor/core_data_postgres.profile").as_str()
-            + "` does not let it write"]
+        vec![
+            "mounts `/var/cache/elsewhere` writable, which `".to_owned()
+                + repo_root()
+                    .join("apparmor/core_data_postgres.profile")
+                    .as_str()
+                + "` does not let it write"
+        ]
     );
 }
 

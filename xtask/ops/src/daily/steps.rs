@@ -89,7 +89,7 @@ pub fn server_log(
         crate::backup::dump::human_bytes,
     );
     Ok(format!(
-        "{} jsonlog and {} text lines; {} connections, {} audited statements; the log volume holds {volume} (one {cycle} of files at most)",
+        "{} jsonlog and {} text lines; {} connections, {} audited statements; the log volume holds {volume} (about one {cycle} of files; no byte cap)",
         collected.json_lines,
         collected.text_lines,
         g.hourly.total_connections(),

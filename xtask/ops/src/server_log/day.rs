@@ -114,6 +114,15 @@ const VERIFIER: &[u8] = b"SCRAM-SHA-256$";
 /// service roles' passwords); a verifier is not the password, but it allows an
 /// offline guess, so copies of the log leave it out.
 pub fn redact_verifiers(line: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    // A password given in clear (`CREATE ROLE … PASSWORD 'x'`, logged by pgaudit) too.
+    if line.windows(8).any(|w| w.eq_ignore_ascii_case(b"password")) {
+        if let Ok(text) = std::str::from_utf8(line) {
+            let redacted = crate::audit::pgstat::snapshot::redact_passwords(text);
+            if redacted != text {
+                return std::borrow::Cow::Owned(redact_verifiers(redacted.as_bytes()).into_owned());
+            }
+        }
+    }
     if !line.windows(VERIFIER.len()).any(|w| w == VERIFIER) {
         return std::borrow::Cow::Borrowed(line);
     }

@@ -100,7 +100,7 @@ pub fn take(audit: &Audit<'_>) -> anyhow::Result<Snapshot> {
             role: row.try_get(3)?,
             queryid: row.try_get(4)?,
             toplevel: row.try_get(5)?,
-            query: row.try_get::<_, Option<String>>(6)?.unwrap_or_default(),
+            query: redact_passwords(&row.try_get::<_, Option<String>>(6)?.unwrap_or_default()),
             calls: row.try_get(7)?,
             total_exec_time: row.try_get(8)?,
             rows: row.try_get(9)?,
@@ -116,4 +116,69 @@ pub fn take(audit: &Audit<'_>) -> anyhow::Result<Snapshot> {
         excluded_role,
         entries,
     })
+}
+
+/// `query` with the string after every `PASSWORD` keyword replaced by
+/// `'<redacted>'`. pg_stat_statements keeps utility statements as written:
+/// `ALTER ROLE … PASSWORD 'SCRAM-SHA-256$…'` (how `up` sets passwords) or a
+/// password typed in clear by an operator would otherwise reach every
+/// snapshot file and report made from it.
+pub fn redact_passwords(query: &str) -> String {
+    let lower = query.to_ascii_lowercase();
+    let mut out = String::with_capacity(query.len());
+    let mut copied = 0;
+    let mut from = 0;
+    while let Some(found) = lower[from..].find("password") {
+        let keyword_end = from + found + "password".len();
+        let literal =
+            keyword_end + (lower[keyword_end..].len() - lower[keyword_end..].trim_start().len());
+        from = keyword_end;
+        if !lower[literal..].starts_with('\'') {
+            continue;
+        }
+        // The literal ends at the first quote not doubled.
+        let bytes = query.as_bytes();
+        let mut end = literal + 1;
+        while end < bytes.len() {
+            if bytes[end] == b'\'' {
+                if bytes.get(end + 1) == Some(&b'\'') {
+                    end += 2;
+                    continue;
+                }
+                break;
+            }
+            end += 1;
+        }
+        out.push_str(&query[copied..literal]);
+        out.push_str("'<redacted>'");
+        copied = (end + 1).min(query.len());
+        from = copied;
+    }
+    out.push_str(&query[copied..]);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn passwords_in_query_texts_are_redacted() {
+        assert_eq!(
+            super::redact_passwords("ALTER ROLE app PASSWORD 'SCRAM-SHA-256$4096:abc=$x:y'"),
+            "ALTER ROLE app PASSWORD '<redacted>'"
+        );
+        assert_eq!(
+            super::redact_passwords(
+                "create role b login password  'it''s secret' valid until 'infinity'"
+            ),
+            "create role b login password  '<redacted>' valid until 'infinity'"
+        );
+        assert_eq!(
+            super::redact_passwords("SELECT password_encryption, $1 FROM t"),
+            "SELECT password_encryption, $1 FROM t"
+        );
+        assert_eq!(
+            super::redact_passwords("ALTER ROLE x PASSWORD 'unterminated"),
+            "ALTER ROLE x PASSWORD '<redacted>'"
+        );
+    }
 }
