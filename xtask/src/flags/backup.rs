@@ -96,7 +96,7 @@ pub(crate) struct BackupVerify {
     /// --heapallindexed`). Still checked: restore, recovery, every heap page
     /// and tuple, the B-tree structure, row counts and every page checksum.
     /// Not caught then: an index that lacks entries. The full check is one
-    /// serial pass over the table per index (about 8 CPU seconds per GB of
+    /// serial pass over the table per index (about 10 CPU seconds per GB of
     /// table per index on a 2-core reference machine); `--quick` keeps verify
     /// near the backup's own time. Use the full check for drills.
     #[arg(long)]
