@@ -10,6 +10,7 @@ pub mod clock;
 pub mod compose;
 pub mod config;
 pub mod daily;
+pub mod dashboard;
 pub mod docker;
 pub mod fault;
 pub mod fsutil;

@@ -6,14 +6,43 @@
 //! preload libraries, and a database missing part of the extension bundle.
 //! `config apply` (and `ALTER SYSTEM RESET`) fixes it.
 
+use anyhow::Context;
+
 use super::guc::{self, Live};
+use super::scope::Host;
 use super::{Audit, Finding, Report, Severity};
 use crate::pg::bootstrap;
 use crate::render;
+use crate::stack::Stack;
 
 pub fn run(audit: &Audit<'_>) -> anyhow::Result<Report> {
     let mut report = Report::new("config");
-    let stack = audit.stack;
+    let wanted = match &audit.host {
+        Host::Cli(stack) => rendered_drift(stack, &mut report)?,
+        // A service sees what the server runs (the rendered file, mounted), not
+        // `.env`: whether that file is what `.env` renders is the CLI's check.
+        Host::Service(target) => {
+            let text = std::fs::read_to_string(&target.postgresql_conf).with_context(|| {
+                format!("failed to read the rendered `{}`", target.postgresql_conf)
+            })?;
+            render::settings(&text)
+        }
+    };
+
+    let mut client = audit.connect("postgres")?;
+    settings(&mut client, &wanted, &mut report)?;
+    file_errors(&mut client, &mut report)?;
+    preload(&mut client, &mut report)?;
+    audit.each_database(|database, client| {
+        report.databases.push(database.to_owned());
+        bundle(client, database, &mut report)
+    })?;
+    Ok(report)
+}
+
+/// The rendered files that are not what `.env` renders (a finding each), and
+/// the settings the rendered postgresql.conf should hold.
+fn rendered_drift(stack: &Stack, report: &mut Report) -> anyhow::Result<Vec<(String, String)>> {
     let plan = render::plan(&stack.paths, &stack.config)?;
     for file in &plan.outcome.changed_files {
         report.push(Finding::new(
@@ -28,22 +57,12 @@ pub fn run(audit: &Audit<'_>) -> anyhow::Result<Report> {
             ),
         ));
     }
-    let wanted = plan
+    Ok(plan
         .files
         .iter()
         .find(|file| file.name == "postgresql.conf")
         .map(|file| render::settings(&file.text))
-        .unwrap_or_default();
-
-    let mut client = audit.connect("postgres")?;
-    settings(&mut client, &wanted, &mut report)?;
-    file_errors(&mut client, &mut report)?;
-    preload(&mut client, &mut report)?;
-    audit.each_database(|database, client| {
-        report.databases.push(database.to_owned());
-        bundle(client, database, &mut report)
-    })?;
-    Ok(report)
+        .unwrap_or_default())
 }
 
 /// Each rendered setting against `pg_settings`: value, source and pending restart.

@@ -123,7 +123,7 @@ pub fn passwordless_logins(roles: &[Role]) -> Vec<Finding> {
 
 /// Whether `role` is the platform's own: the configured superuser or a service role.
 fn platform_role(audit: &Audit<'_>, role: &str) -> bool {
-    role == audit.stack.config.superuser() || bootstrap::service_rights(role).is_some()
+    role == audit.superuser() || bootstrap::service_rights(role).is_some()
 }
 
 /// The findings for one role's attributes (not its memberships).
@@ -259,7 +259,7 @@ pub fn run(audit: &Audit<'_>) -> anyhow::Result<Report> {
     let mut report = Report::new("roles");
     let mut client = audit.connect("postgres")?;
     let roles = roles(&mut client)?;
-    let superuser = audit.stack.config.superuser();
+    let superuser = audit.superuser();
     for finding in passwordless_logins(&roles) {
         report.push(finding);
     }

@@ -1,11 +1,11 @@
 //! The limits past which a finding fails an audit. Defaults come from `.env`
 //! (the `AUDIT_*` keys of `config::keys`); the CLI's flags override them.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Thresholds {
     /// A table needs vacuum with at least this many dead tuples ...
     pub dead_tuples_min: i64,

@@ -76,7 +76,7 @@ fn packages() -> Vec<&'static str> {
 /// in a confined container of the image on `network` (apt-get update, then
 /// apt-cache policy, as two execs; no shell).
 fn mirror(audit: &Audit<'_>, network: &str) -> anyhow::Result<Result<Vec<Policy>, String>> {
-    let stack = audit.stack;
+    let stack = audit.stack()?;
     let container = oneshot::confined(stack)?
         .network(network)
         .label(oneshot::ROLE_LABEL, "version-status")
@@ -206,7 +206,10 @@ pub fn run(audit: &Audit<'_>, network: &str) -> anyhow::Result<Report> {
 }
 
 fn stack_mirror(audit: &Audit<'_>) -> String {
-    audit.stack.config.get("DEBIAN_MIRROR").to_owned()
+    audit
+        .stack()
+        .map(|stack| stack.config.get("DEBIAN_MIRROR").to_owned())
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -168,7 +168,7 @@ pub fn pgstat(
     g: &mut Gathered,
 ) -> anyhow::Result<String> {
     let limit: usize = audit
-        .stack
+        .stack()?
         .config
         .get("DAILY_PGSTAT_LIMIT")
         .parse()
