@@ -68,8 +68,12 @@ pub fn free_port() -> u16 {
     core_data_ops::scratch::free_port().expect("free port")
 }
 
-/// Test stacks are small and carry two application databases.
-pub const TEST_OVERRIDES: &[(&str, &str)] = &[("APP_DATABASES", "app:app,shop:shop_owner")];
+/// Test stacks are small and carry two application databases; the dashboard
+/// (on by default) runs only where a test turns its profile on.
+pub const TEST_OVERRIDES: &[(&str, &str)] = &[
+    ("APP_DATABASES", "app:app,shop:shop_owner"),
+    ("COMPOSE_PROFILES", ""),
+];
 
 /// `TEST_OVERRIDES`, plus `POSTGRES_IMAGE` from `CORE_DATA_TEST_IMAGE` when set, so two
 /// checkouts testing different image inputs on one Docker engine do not rebuild each

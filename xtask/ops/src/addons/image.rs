@@ -40,7 +40,12 @@ pub fn ensure(
         .with_context(|| format!("base image `{base_image}` vanished"))?;
     let args = build_args(config, &base_image);
     let dir = addon.source_dir(paths);
-    let hash = build::inputs_hash(&dir, &[], &args, &base_id)?;
+    let binary = addon.binary();
+    let sources = match binary {
+        Some(binary) => crate::image::binary::sources(paths, binary)?,
+        None => Vec::new(),
+    };
+    let hash = build::inputs_hash(&dir, &sources, &args, &base_id)?;
     let image = addon.image();
     let current = docker
         .image_labels(&image)?
@@ -49,6 +54,15 @@ pub fn ensure(
         progress.status("Fresh", &format!("image {image} (inputs unchanged)"));
         return Ok(build::Outcome::UpToDate);
     }
-    build::docker_build(&image, &hash, &base_image, &args, &dir, progress)?;
+    match binary {
+        Some(binary) => {
+            let built = crate::image::binary::build(paths, binary, progress)?;
+            let context = build::stage_context(&dir, &built, binary.name)?;
+            let context_dir = camino::Utf8Path::from_path(context.path())
+                .context("the temporary directory is not UTF-8")?;
+            build::docker_build(&image, &hash, &base_image, &args, context_dir, progress)?;
+        }
+        None => build::docker_build(&image, &hash, &base_image, &args, &dir, progress)?,
+    }
     Ok(build::Outcome::Built)
 }
