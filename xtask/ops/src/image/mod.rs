@@ -1,10 +1,12 @@
 //! The platform image: its base (pulled or bootstrapped from Debian packages),
 //! the sidecar binary it carries, the build (skipped when its inputs are
-//! unchanged), and its manifest.
+//! unchanged), and its manifest; and the other images built on that base
+//! (`on_base`: the add-ons, the tests' browser).
 
 pub mod base;
 pub mod build;
 pub mod info;
+pub mod on_base;
 pub mod sidecar;
 
 /// Label carrying the hash of everything the image was built from.

@@ -3,7 +3,10 @@
 //! whose every file is checked for what it must hold; a second run the same day
 //! beside the first (which stays byte for byte), retention, the exit codes, the
 //! refusals that write nothing; `logs` showing the server's log file, and
-//! `security status` passing with the log volume and the logging collector.
+//! `security status` passing with the log volume and the logging collector;
+//! the second bundle's `index.html` in headless Chromium (`browser.rs`).
+
+mod browser;
 
 use std::collections::BTreeMap;
 
@@ -101,6 +104,7 @@ fn daily_maintenance_bundle() {
     assert_eq!(run2, run1.parent().unwrap().join("run-002"), "{second}");
     assert_eq!(hashes(&run1), before, "the first run must stay as it was");
     check_bundle(&run2);
+    browser::index_renders_cleanly(&t.stack.docker, &run2);
     let audit_csv = read(&run2, "audit.csv");
     let rows = csv_rows(&audit_csv);
     assert!(
