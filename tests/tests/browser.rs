@@ -196,7 +196,8 @@ fn https_pages_load_only_with_the_stacks_ca() {
     let config = test_config("browser_tls", SUBNET, 5432);
     tls::ensure(&paths, &config, false).unwrap();
     let server = format!("cdt_tlsprobe_{pid}");
-    let (cert, _) = tls::ensure_service(&paths, &config, "tlsprobe", &[server.clone()]).unwrap();
+    let (cert, _) =
+        tls::ensure_service(&paths, &config, "tlsprobe", std::slice::from_ref(&server)).unwrap();
     let ca = tls::files(&paths).ca_cert;
 
     // openssl's test server (the image has it: ca-certificates needs it) serves
