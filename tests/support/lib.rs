@@ -1,6 +1,9 @@
 //! Shared helpers of the full-workflow tests: the Docker gate, isolated stacks
 //! (own state directory, compose project, port and subnet, torn down on drop),
-//! the image built once per test process, and running the real CLI binary.
+//! the image built once per test process, running the real CLI binary, and a
+//! headless browser (`browser`).
+
+pub mod browser;
 
 use std::collections::BTreeMap;
 
