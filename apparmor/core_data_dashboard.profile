@@ -38,6 +38,8 @@ profile core_data_dashboard flags=(attach_disconnected,mediate_deleted) {
   /backups/** r,
   /tmp/** rwkl,
 
+  # The container's own cgroup counters (the dashboard's system page).
+  /sys/fs/cgroup/** r,
   @{PROC}/@{pid}/** r,
   /dev/null rw,
   /dev/urandom r,

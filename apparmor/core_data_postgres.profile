@@ -44,6 +44,8 @@ profile core_data_postgres flags=(attach_disconnected,mediate_deleted) {
   /tmp/** rwkl,
   /dev/shm/** rwkl,
 
+  # The container's own cgroup counters (the dashboard's system page).
+  /sys/fs/cgroup/** r,
   @{PROC}/@{pid}/** r,
   /dev/null rw,
   /dev/urandom r,

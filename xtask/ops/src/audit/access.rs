@@ -55,6 +55,16 @@ const FUNCTIONS: &[(&str, &str, &str)] = &[
          username::text, active FROM cron.job",
     ),
     (
+        // The postgres container's own resource counters (`dashboard::container_stats`):
+        // a fixed list of cgroup and /proc files, each NULL when it does not exist.
+        "container_files()",
+        "path text, contents text",
+        "SELECT f, pg_catalog.pg_read_file(f, true) FROM pg_catalog.unnest(ARRAY[\
+         '/sys/fs/cgroup/cpu.stat', '/sys/fs/cgroup/memory.current', '/sys/fs/cgroup/io.stat', \
+         '/sys/fs/cgroup/cpuacct/cpuacct.usage', '/sys/fs/cgroup/memory/memory.usage_in_bytes', \
+         '/sys/fs/cgroup/blkio/blkio.throttle.io_service_bytes', '/proc/net/dev']) AS f",
+    ),
+    (
         // pg_cron runs started since `since`.
         "cron_runs(since timestamptz)",
         "jobid bigint, runid bigint, status text, return_message text, \
@@ -168,5 +178,17 @@ mod tests {
             )));
         }
         assert_eq!(fingerprint(&sql), fingerprint(&definitions()));
+        // The definer reads exactly the files the parser knows.
+        let container = FUNCTIONS
+            .iter()
+            .find(|(signature, _, _)| *signature == "container_files()")
+            .unwrap();
+        for file in crate::dashboard::container_stats::FILES {
+            assert!(container.2.contains(&format!("'{file}'")), "{file}");
+        }
+        assert_eq!(
+            container.2.matches("'/").count(),
+            crate::dashboard::container_stats::FILES.len()
+        );
     }
 }

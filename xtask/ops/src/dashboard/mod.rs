@@ -4,6 +4,7 @@
 //! reads (`users`), and the service's database role (`role`). The service
 //! itself is the `core_data_dashboard` crate.
 
+pub mod container_stats;
 pub mod prepare;
 pub mod role;
 pub mod settings;

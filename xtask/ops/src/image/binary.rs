@@ -11,6 +11,9 @@ use crate::paths::Paths;
 use crate::process;
 use crate::progress::Progress;
 
+/// The cargo profile of the static builds (`[profile.image]` in Cargo.toml).
+pub const PROFILE: &str = "image";
+
 /// One binary of the workspace that an image carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Binary {
@@ -49,7 +52,8 @@ pub fn build(
     progress.status("Compiling", &format!("`{name}` (static, {host})"));
     let args = [
         "build",
-        "--release",
+        "--profile",
+        PROFILE,
         "--package",
         binary.package,
         "--bin",
@@ -68,7 +72,7 @@ pub fn build(
         progress.detail(line)
     })
     .with_context(|| format!("failed to build `{name}`; is the C library's static archive installed (Debian: libc6-dev)?"))?;
-    Ok(target_dir.join(format!("{host}/release/{name}")))
+    Ok(target_dir.join(format!("{host}/{PROFILE}/{name}")))
 }
 
 /// The files `binary` is built from, named relative to the repository: its
