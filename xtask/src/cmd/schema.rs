@@ -73,7 +73,7 @@ fn write(
     let path = match &args.snapshot {
         Some(path) => path.clone(),
         None => {
-            snapshot_file::default_path(&audit.stack.paths.backups_dir().join("audits"), "schema-")?
+            snapshot_file::default_path(&audit.stack()?.paths.backups_dir().join("audits"), "schema-")?
         }
     };
     snapshot_file::write_new(&path, snapshot)?;
