@@ -126,13 +126,19 @@ pub(crate) fn index_statement(scan: &SeqScan) -> String {
     )
 }
 
+/// The generic plan of `statement` (already checked to be one SELECT). Sent
+/// with the simple protocol: over the extended one the server would expect
+/// values for the `$n` placeholders GENERIC_PLAN exists for.
 fn generic_plan(tx: &mut postgres::Transaction<'_>, statement: &str) -> anyhow::Result<String> {
-    let rows = tx
-        .query(&format!("EXPLAIN (GENERIC_PLAN, VERBOSE) {statement}"), &[])
+    let messages = tx
+        .simple_query(&format!("EXPLAIN (GENERIC_PLAN, VERBOSE) {statement}"))
         .map_err(|error| anyhow::anyhow!("{}", crate::db::message(&error)))?;
-    Ok(rows
+    Ok(messages
         .iter()
-        .map(|row| row.get::<_, String>(0))
+        .filter_map(|message| match message {
+            postgres::SimpleQueryMessage::Row(row) => row.get(0).map(str::to_owned),
+            _ => None,
+        })
         .collect::<Vec<_>>()
         .join("\n"))
 }

@@ -72,9 +72,10 @@ fn write(
 ) -> anyhow::Result<camino::Utf8PathBuf> {
     let path = match &args.snapshot {
         Some(path) => path.clone(),
-        None => {
-            snapshot_file::default_path(&audit.stack()?.paths.backups_dir().join("audits"), "schema-")?
-        }
+        None => snapshot_file::default_path(
+            &audit.stack()?.paths.backups_dir().join("audits"),
+            "schema-",
+        )?,
     };
     snapshot_file::write_new(&path, snapshot)?;
     Ok(path)
