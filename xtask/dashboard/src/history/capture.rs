@@ -21,6 +21,29 @@ const RELATIONS_PER_DATABASE: i64 = 200;
 
 type Key = (u32, u32, i64);
 
+/// `statement_deltas` as arrays for one `unnest` insert: dbid, userid,
+/// queryid, calls, time, rows, after_reset.
+type DeltaColumns = (
+    Vec<u32>,
+    Vec<u32>,
+    Vec<i64>,
+    Vec<i64>,
+    Vec<f64>,
+    Vec<i64>,
+    Vec<bool>,
+);
+/// `statements` as arrays: dbid, userid, queryid, database, user, text.
+type TextColumns = (
+    Vec<u32>,
+    Vec<u32>,
+    Vec<i64>,
+    Vec<String>,
+    Vec<String>,
+    Vec<String>,
+);
+/// `relation_sizes` as arrays: database, schema, relation, kind, bytes.
+type SizeColumns = (Vec<String>, Vec<String>, Vec<String>, Vec<String>, Vec<i64>);
+
 /// What the loop remembers between captures.
 #[derive(Default)]
 pub(crate) struct Capturer {
@@ -130,23 +153,8 @@ impl Capturer {
                     )?
                     .get(0);
                 if let Some(before) = &before {
-                    let mut columns: (
-                        Vec<u32>,
-                        Vec<u32>,
-                        Vec<i64>,
-                        Vec<i64>,
-                        Vec<f64>,
-                        Vec<i64>,
-                        Vec<bool>,
-                    ) = Default::default();
-                    let mut texts: (
-                        Vec<u32>,
-                        Vec<u32>,
-                        Vec<i64>,
-                        Vec<String>,
-                        Vec<String>,
-                        Vec<String>,
-                    ) = Default::default();
+                    let mut columns = DeltaColumns::default();
+                    let mut texts = TextColumns::default();
                     for (key, (database, user, query, counters)) in &now {
                         let Some(d) =
                             delta::delta(before.get(key).copied(), *counters, reset_moved)
@@ -195,13 +203,7 @@ impl Capturer {
                     &[&id, &databases],
                 )?;
                 if with_sizes {
-                    let mut columns: (
-                        Vec<String>,
-                        Vec<String>,
-                        Vec<String>,
-                        Vec<String>,
-                        Vec<i64>,
-                    ) = Default::default();
+                    let mut columns = SizeColumns::default();
                     for (database, schema, relation, kind, bytes) in &relations {
                         columns.0.push(database.clone());
                         columns.1.push(schema.clone());

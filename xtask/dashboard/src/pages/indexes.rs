@@ -41,7 +41,7 @@ pub(crate) async fn page(
         )?;
         let definition = audit::find("indexes").expect("the indexes audit is registered");
         let mut findings = audit::run(&run, definition)?.findings;
-        findings.sort_by(|a, b| b.severity.cmp(&a.severity));
+        findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
         let mut suggestions = Vec::new();
         let mut notes = Vec::new();
         for database in &scope {

@@ -110,7 +110,7 @@ pub(crate) async fn page(
                 ));
             }
         }
-        sized.sort_by(|a, b| b.0.cmp(&a.0));
+        sized.sort_by_key(|(size, _)| std::cmp::Reverse(*size));
         relations.rows = sized.into_iter().map(|(_, row)| row).collect();
         let history = crate::history::read::database_sizes(state, &scope).unwrap_or_default();
         let page = Page {
