@@ -1,6 +1,9 @@
 //! Shared helpers of the full-workflow tests: the Docker gate, isolated stacks
 //! (own state directory, compose project, port and subnet, torn down on drop),
-//! the image built once per test process, and running the real CLI binary.
+//! the image built once per test process, running the real CLI binary, and a
+//! headless browser (`browser`).
+
+pub mod browser;
 
 use std::collections::BTreeMap;
 
@@ -68,8 +71,12 @@ pub fn free_port() -> u16 {
     core_data_ops::scratch::free_port().expect("free port")
 }
 
-/// Test stacks are small and carry two application databases.
-pub const TEST_OVERRIDES: &[(&str, &str)] = &[("APP_DATABASES", "app:app,shop:shop_owner")];
+/// Test stacks are small and carry two application databases; the dashboard
+/// (on by default) runs only where a test turns its profile on.
+pub const TEST_OVERRIDES: &[(&str, &str)] = &[
+    ("APP_DATABASES", "app:app,shop:shop_owner"),
+    ("COMPOSE_PROFILES", ""),
+];
 
 /// `TEST_OVERRIDES`, plus `POSTGRES_IMAGE` from `CORE_DATA_TEST_IMAGE` when set, so two
 /// checkouts testing different image inputs on one Docker engine do not rebuild each

@@ -1,5 +1,6 @@
 //! The dashboard against a real stack (subnet 230): the role and schema made
-//! here only when `up` does not make them yet, the service binary run on the
+//! by `up`'s own `dashboard::role::ensure` (test stacks run without the
+//! dashboard profile, so `up` leaves them out), the service binary run on the
 //! host with a settings file of host paths (the published port, the stack's
 //! CA, a certificate the stack's CA signs for `localhost`), and a real HTTPS
 //! client (hyper over rustls, trusting only the stack's CA) that logs in and
@@ -149,23 +150,15 @@ fn form_value(text: &str) -> String {
         .replace(' ', "+")
 }
 
-/// Makes the role and schema `up` will make, unless it already does.
+/// The role and schema as `up` makes them with the dashboard profile on
+/// (`ops::dashboard::role::ensure`, the same code), unless `up` already did;
+/// then a password this test knows.
 fn ensure_role(t: &TestStack, password: &str) {
-    let mut client = t.stack.connect("postgres").expect("superuser connection");
-    if bootstrap::role_exists(&mut client, ROLE).unwrap() {
-        eprintln!("`up` already made `{ROLE}`; setting a known password for the test");
-    } else {
-        bootstrap::create_role(&mut client, ROLE, "placeholder").unwrap();
-        t.sql(
-            "postgres",
-            &format!(
-                "GRANT pg_monitor, pg_read_all_data, pg_signal_backend TO {ROLE};
-                 CREATE SCHEMA IF NOT EXISTS core_data_dashboard AUTHORIZATION {ROLE};
-                 GRANT USAGE ON SCHEMA core_data_audit TO {ROLE};
-                 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA core_data_audit TO {ROLE};"
-            ),
-        );
-    }
+    let mut admin = t.stack.connect("postgres").expect("superuser connection");
+    let made_by_up = bootstrap::role_exists(&mut admin, ROLE).unwrap();
+    let changes = core_data_ops::dashboard::role::ensure(&mut admin, password, &t.stack.config)
+        .unwrap_or_else(|e| panic!("ensuring `{ROLE}` failed: {e:#}"));
+    eprintln!("`{ROLE}` existed before the test: {made_by_up}; changed: {changes:?}");
     let verifier = scram_verifier(password);
     t.sql(
         "postgres",
@@ -186,7 +179,10 @@ fn dashboard_app() {
     if !docker_available("dashboard_app") {
         return;
     }
-    let t = TestStack::new("dashapp", 230);
+    let mut t = TestStack::new("dashapp", 230);
+    // Cancel is offered and EXPLAIN/HypoPG may read the tables (the role's rights follow these keys).
+    t.set("DASHBOARD_ALLOW_SIGNAL", "true");
+    t.set("DASHBOARD_ALLOW_EXPLAIN", "true");
     t.up();
     let paths = t.paths().clone();
     let dir = tempfile::tempdir().unwrap();

@@ -6,6 +6,7 @@
 mod audit;
 mod backup;
 mod compact;
+mod dashboard;
 mod maintenance;
 mod pgbouncer;
 mod queue;
@@ -19,6 +20,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 pub(crate) use audit::*;
 pub(crate) use backup::*;
 pub(crate) use compact::*;
+pub(crate) use dashboard::*;
 pub(crate) use maintenance::*;
 pub(crate) use pgbouncer::*;
 pub(crate) use queue::*;
@@ -171,6 +173,10 @@ pub(crate) enum Command {
     /// Memcached (profile `memcached`): `stats`.
     #[command(subcommand)]
     Memcached(MemcachedCommand),
+    /// The dashboard (profile `dashboard`, on by default): `add-user`, `remove-user`,
+    /// `list-users` and `url`.
+    #[command(subcommand)]
+    Dashboard(DashboardCommand),
     /// Benchmarks that print figures next to their floor and the ratio.
     #[command(subcommand)]
     Bench(BenchCommand),

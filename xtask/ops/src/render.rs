@@ -101,6 +101,7 @@ pub const SERVICE_ROLES: &[&str] = &[
     crate::secrets::READER_ROLE,
     crate::secrets::RUNBOOK_ROLE,
     crate::secrets::AUDITOR_ROLE,
+    crate::dashboard::settings::ROLE,
 ];
 
 /// The `.env` key behind each setting of postgresql.conf, read from the

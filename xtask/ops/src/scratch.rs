@@ -50,6 +50,7 @@ impl Scratch {
             ("COMPOSE_PROJECT_NAME".to_owned(), format!("cds_{id}")),
             ("POSTGRES_HOST_PORT".to_owned(), free_port()?.to_string()),
             ("PGBOUNCER_HOST_PORT".to_owned(), free_port()?.to_string()),
+            ("DASHBOARD_HOST_PORT".to_owned(), free_port()?.to_string()),
             ("NETWORK_SUBNET".to_owned(), format!("172.30.{subnet}.0/24")),
         ]);
         for (key, value) in overrides {

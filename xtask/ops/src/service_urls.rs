@@ -36,7 +36,8 @@ pub struct ServiceUrls {
 pub struct ServiceUrl {
     /// The variable it is printed as: `SUPERUSER_URL`, `DATABASE_URL_<DATABASE>`,
     /// `POOLED_DATABASE_URL_<DATABASE>` (through PgBouncer), `VALKEY_URL` or `MEMCACHED_URL`
-    /// (the add-ons, reachable on the compose network only).
+    /// (the add-ons, reachable on the compose network only), `DASHBOARD_URL` (its login page;
+    /// users come from `cargo xtask dashboard add-user`).
     pub name: String,
     pub user: String,
     pub database: String,
@@ -147,6 +148,14 @@ pub fn service_urls(
             crate::addons::memcached::PORT,
             "",
         )?);
+    }
+    if crate::dashboard::enabled(config) {
+        urls.push(ServiceUrl {
+            name: "DASHBOARD_URL".to_owned(),
+            user: String::new(),
+            database: String::new(),
+            url: crate::dashboard::url(config),
+        });
     }
     Ok(ServiceUrls {
         passwords_included: show_passwords,

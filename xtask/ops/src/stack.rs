@@ -308,6 +308,7 @@ impl Stack {
             addons.push("add-on image(s) built".to_owned());
         }
         addons.extend(crate::addons::pgbouncer::auth::sync(self, progress)?);
+        addons.extend(crate::dashboard::role::sync(self, progress)?);
         crate::addons::lifecycle::wait_healthy(self, progress)?;
         Ok(UpReport {
             addons,

@@ -10,6 +10,7 @@ mod completions;
 mod config;
 mod cron;
 mod daily;
+mod dashboard;
 mod db;
 mod doctor;
 mod extensions;
@@ -39,7 +40,8 @@ use core_data_ops::progress;
 use crate::error::CmdResult;
 use crate::flags::{
     AsyncQueueCommand, BackupAction, BenchCommand, Command, ConfigCommand, CronCommand,
-    ImageCommand, PartmanCommand, QaCommand, SecurityCommand, TestDatasetCommand, Xtask,
+    DashboardCommand, ImageCommand, PartmanCommand, QaCommand, SecurityCommand, TestDatasetCommand,
+    Xtask,
 };
 
 /// What every command gets: where things are and how loud to be.
@@ -132,6 +134,7 @@ pub(crate) fn run(flags: Xtask) -> CmdResult {
         Command::Pgbouncer(command) => pgbouncer::run(&ctx, &command),
         Command::Valkey(command) => valkey::run(&ctx, &command),
         Command::Memcached(command) => memcached::run(&ctx, &command),
+        Command::Dashboard(command) => dashboard::run(&ctx, &command),
         Command::Bench(BenchCommand::Pgbouncer(args)) => bench::pgbouncer(&ctx, &args),
         Command::Security(SecurityCommand::Status(args)) => security::status(&ctx, &args),
         Command::Security(SecurityCommand::ApparmorLoad) => security::apparmor_load(&ctx),
@@ -166,6 +169,11 @@ fn locking_name(command: &Command) -> Option<&'static str> {
         Command::ProvisionQa(args) => qa_locking_name(&args.command()),
         Command::Run(args) if args.writes() => Some("run"),
         Command::TestDataset(_) => Some("test-dataset"),
+        // Read-modify-write of the users file.
+        Command::Dashboard(DashboardCommand::AddUser(_) | DashboardCommand::RemoveUser(_)) => {
+            Some("dashboard users")
+        }
+        Command::Dashboard(DashboardCommand::ListUsers | DashboardCommand::Url) => None,
         // It removes expired bundles; one run at a time.
         Command::DailyMaintenance(_) => Some("daily-maintenance"),
         // Level 1 only reads (its log file is a new file of its own).

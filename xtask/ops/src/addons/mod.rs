@@ -1,6 +1,7 @@
-//! The add-on services: PgBouncer, ValKey and Memcached, each a compose
-//! profile of the same name with its own image built from Debian packages
-//! (`addons/<name>/Dockerfile`), its templates (`addons/<name>/conf/*.j2`,
+//! The add-on services: PgBouncer, ValKey, Memcached and the dashboard, each a
+//! compose profile of the same name with its own image built from Debian
+//! packages (`addons/<name>/Dockerfile`; the dashboard's also carries its
+//! binary from this workspace), its templates (`addons/<name>/conf/*.j2`,
 //! rendered into `rendered/<name>/`), generated secrets
 //! (`secrets/<name>/`), a certificate signed by the stack's CA and a seccomp
 //! profile (`seccomp/<name>.json`). `COMPOSE_PROFILES` in `.env` says which run.
@@ -19,7 +20,7 @@ use crate::paths::Paths;
 use crate::progress::Progress;
 
 /// The profile names `COMPOSE_PROFILES` accepts, in [`Addon::ALL`]'s order.
-pub const PROFILES: &[&str] = &["pgbouncer", "valkey", "memcached"];
+pub const PROFILES: &[&str] = &["pgbouncer", "valkey", "memcached", "dashboard"];
 
 /// One add-on service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
@@ -28,10 +29,16 @@ pub enum Addon {
     PgBouncer,
     Valkey,
     Memcached,
+    Dashboard,
 }
 
 impl Addon {
-    pub const ALL: [Addon; 3] = [Addon::PgBouncer, Addon::Valkey, Addon::Memcached];
+    pub const ALL: [Addon; 4] = [
+        Addon::PgBouncer,
+        Addon::Valkey,
+        Addon::Memcached,
+        Addon::Dashboard,
+    ];
 
     /// The compose service, profile and directory name.
     pub fn name(self) -> &'static str {
@@ -39,6 +46,7 @@ impl Addon {
             Addon::PgBouncer => PROFILES[0],
             Addon::Valkey => PROFILES[1],
             Addon::Memcached => PROFILES[2],
+            Addon::Dashboard => PROFILES[3],
         }
     }
 
@@ -58,7 +66,13 @@ impl Addon {
             Addon::PgBouncer => pgbouncer::PASSWORDS,
             Addon::Valkey => valkey::PASSWORDS,
             Addon::Memcached => memcached::PASSWORDS,
+            Addon::Dashboard => crate::dashboard::PASSWORDS,
         }
+    }
+
+    /// The binary from this workspace its image carries, if any.
+    pub fn binary(self) -> Option<crate::image::binary::Binary> {
+        (self == Addon::Dashboard).then_some(crate::image::binary::DASHBOARD)
     }
 
     /// `addons/<name>/` in the repository: the Dockerfile and templates.
@@ -85,9 +99,14 @@ impl Addon {
     /// container, and loopback when it is published on the host.
     pub fn tls_names(self, config: &Config) -> Vec<String> {
         let mut names = vec![self.name().to_owned(), config.container_name(self.name())];
-        if self == Addon::PgBouncer {
+        let published = match self {
+            Addon::PgBouncer => Some("PGBOUNCER_BIND_ADDRESS"),
+            Addon::Dashboard => Some("DASHBOARD_BIND_ADDRESS"),
+            Addon::Valkey | Addon::Memcached => None,
+        };
+        if let Some(key) = published {
             names.extend(["localhost", "127.0.0.1", "::1"].map(str::to_owned));
-            let bind = config.get("PGBOUNCER_BIND_ADDRESS");
+            let bind = config.get(key);
             if !matches!(bind, "0.0.0.0" | "127.0.0.1") {
                 names.push(bind.to_owned());
             }
@@ -126,7 +145,7 @@ impl Addon {
     /// Whether the service has a certificate (Memcached runs without TLS: few of its
     /// clients speak it, and it is reachable on the compose network only).
     pub fn serves_tls(self) -> bool {
-        matches!(self, Addon::PgBouncer | Addon::Valkey)
+        matches!(self, Addon::PgBouncer | Addon::Valkey | Addon::Dashboard)
     }
 
     /// Whether the service re-reads its rendered configuration on SIGHUP.
@@ -177,6 +196,7 @@ pub fn prepare(
             Addon::PgBouncer => pgbouncer::prepare(paths, config)?,
             Addon::Valkey => valkey::prepare(paths, config)?,
             Addon::Memcached => memcached::prepare(paths, config)?,
+            Addon::Dashboard => crate::dashboard::prepare(paths, config)?,
         };
         let need = if files_changed || derived || (rendered_changed && !addon.reloads_on_sighup()) {
             prepared.recreate.push(addon);

@@ -88,6 +88,83 @@ pub fn parse(text: &str) -> anyhow::Result<Vec<User>> {
     Ok(users)
 }
 
+/// Reads the users file: none when it does not exist; a file that does not
+/// parse is an error (never overwritten as if empty).
+pub fn load(path: &camino::Utf8Path) -> anyhow::Result<Vec<User>> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => parse(&text).with_context(|| format!("`{path}` is not a valid users file")),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(error) => Err(anyhow::Error::new(error).context(format!("failed to read `{path}`"))),
+    }
+}
+
+/// Writes the users file atomically (0600, handed to the stack's UID, which
+/// the service runs as).
+pub fn save(
+    path: &camino::Utf8Path,
+    users: &[User],
+    config: &crate::config::Config,
+) -> anyhow::Result<()> {
+    crate::fsutil::write_atomic(path, format(users).as_bytes(), 0o600)?;
+    crate::fsutil::hand_over(path, config.uid(), config.gid())
+}
+
+/// Adds `name` with `password` (or replaces its hash when `replace`); checks
+/// everything before the file changes. Returns whether the user was new.
+pub fn add(
+    path: &camino::Utf8Path,
+    name: &str,
+    password: &str,
+    replace: bool,
+    config: &crate::config::Config,
+) -> anyhow::Result<bool> {
+    check_name(name)?;
+    check_password(password)?;
+    let mut users = load(path)?;
+    let hash = hash(password)?;
+    let new = match users.iter_mut().find(|user| user.name == name) {
+        Some(_) if !replace => {
+            bail!("dashboard user `{name}` exists; `--replace` sets a new password for it")
+        }
+        Some(user) => {
+            user.hash = hash;
+            false
+        }
+        None => {
+            users.push(User {
+                name: name.to_owned(),
+                hash,
+            });
+            true
+        }
+    };
+    save(path, &users, config)?;
+    Ok(new)
+}
+
+/// Removes `name`; an unknown name is an error listing the users.
+pub fn remove(
+    path: &camino::Utf8Path,
+    name: &str,
+    config: &crate::config::Config,
+) -> anyhow::Result<()> {
+    let mut users = load(path)?;
+    let before = users.len();
+    users.retain(|user| user.name != name);
+    if users.len() == before {
+        let names: Vec<&str> = users.iter().map(|user| user.name.as_str()).collect();
+        bail!(
+            "there is no dashboard user `{name}`; the users are: {}",
+            if names.is_empty() {
+                "(none)".to_owned()
+            } else {
+                names.join(", ")
+            }
+        );
+    }
+    save(path, &users, config)
+}
+
 /// The file's text for `users`, in the order given.
 pub fn format(users: &[User]) -> String {
     let mut text = String::from("# core_data dashboard users (cargo xtask dashboard add-user)\n");

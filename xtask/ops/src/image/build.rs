@@ -8,7 +8,7 @@ use anyhow::Context;
 use camino::{Utf8Path, Utf8PathBuf};
 use sha2::{Digest, Sha256};
 
-use super::{base, sidecar, BASE_LABEL, INPUTS_LABEL};
+use super::{base, binary, BASE_LABEL, INPUTS_LABEL};
 use crate::config::Config;
 use crate::docker::Docker;
 use crate::paths::Paths;
@@ -100,9 +100,14 @@ fn collect_files(root: &Utf8Path, dir: &Utf8Path, out: &mut Vec<String>) -> anyh
     Ok(())
 }
 
-/// A private copy of `postgres/` (its templates left out: they are rendered on
-/// the host) with the sidecar binary beside the Dockerfile.
-fn stage_context(postgres_dir: &Utf8Path, binary: &Utf8Path) -> anyhow::Result<tempfile::TempDir> {
+/// A private copy of an image's directory (`postgres/`, `addons/<name>/`; its
+/// templates left out: they are rendered on the host) with `binary` (built from
+/// this workspace) beside the Dockerfile as `name`.
+pub fn stage_context(
+    postgres_dir: &Utf8Path,
+    binary: &Utf8Path,
+    name: &str,
+) -> anyhow::Result<tempfile::TempDir> {
     let context = tempfile::Builder::new()
         .prefix("core_data-image-")
         .tempdir()
@@ -119,8 +124,8 @@ fn stage_context(postgres_dir: &Utf8Path, binary: &Utf8Path) -> anyhow::Result<t
         std::fs::copy(postgres_dir.join(&relative), &target)
             .with_context(|| format!("failed to stage `{relative}`"))?;
     }
-    std::fs::copy(binary, root.join(sidecar::BINARY))
-        .with_context(|| format!("failed to stage the sidecar binary `{binary}`"))?;
+    std::fs::copy(binary, root.join(name))
+        .with_context(|| format!("failed to stage the binary `{binary}`"))?;
     Ok(context)
 }
 
@@ -137,7 +142,7 @@ pub fn ensure(
         .image_id(&base_image)?
         .with_context(|| format!("base image `{base_image}` vanished"))?;
     let args = build_args(config, &base_image);
-    let sources = sidecar::sources(paths)?;
+    let sources = binary::sources(paths, binary::SIDECAR)?;
     let hash = inputs_hash(&paths.postgres_dir(), &sources, &args, &base_id)?;
     let image = config.image();
     let current = docker
@@ -147,8 +152,8 @@ pub fn ensure(
         progress.status("Fresh", &format!("image {image} (inputs unchanged)"));
         return Ok(Outcome::UpToDate);
     }
-    let binary = sidecar::build(paths, progress)?;
-    let context = stage_context(&paths.postgres_dir(), &binary)?;
+    let binary = binary::build(paths, binary::SIDECAR, progress)?;
+    let context = stage_context(&paths.postgres_dir(), &binary, binary::SIDECAR.name)?;
     let context_dir =
         Utf8Path::from_path(context.path()).context("the temporary directory is not UTF-8")?;
     docker_build(image, &hash, &base_image, &args, context_dir, progress)?;

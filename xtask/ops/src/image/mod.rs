@@ -1,11 +1,13 @@
 //! The platform image: its base (pulled or bootstrapped from Debian packages),
-//! the sidecar binary it carries, the build (skipped when its inputs are
-//! unchanged), and its manifest.
+//! the service binaries built from this workspace (`binary`), the build
+//! (skipped when its inputs are unchanged), and its manifest; and the other
+//! images built on that base (`on_base`: the add-ons, the tests' browser).
 
 pub mod base;
+pub mod binary;
 pub mod build;
 pub mod info;
-pub mod sidecar;
+pub mod on_base;
 
 /// Label carrying the hash of everything the image was built from.
 pub const INPUTS_LABEL: &str = "org.core-data.inputs";

@@ -54,7 +54,7 @@ impl Report {
 /// Creates a login role with a SCRAM verifier computed here, so the clear
 /// password never reaches the server or its (pgaudit) logs.
 pub fn create_role(
-    client: &mut postgres::Client,
+    client: &mut impl postgres::GenericClient,
     role: &str,
     password: &str,
 ) -> anyhow::Result<()> {
@@ -124,6 +124,15 @@ pub const SERVICE_RIGHTS: &[ServiceRights] = &[
     ServiceRights {
         role: crate::maintenance::jobs::MAINTENANCE_ROLE,
         predefined: &["pg_maintain"],
+        bypass_rls: false,
+    },
+    // The dashboard's login (profile `dashboard`): `pg_monitor` always; at most
+    // `pg_read_all_data` (DASHBOARD_ALLOW_EXPLAIN) and `pg_signal_backend`
+    // (DASHBOARD_ALLOW_SIGNAL), each only while its key is true
+    // (`dashboard::role`, which creates it).
+    ServiceRights {
+        role: crate::dashboard::settings::ROLE,
+        predefined: &["pg_monitor", "pg_read_all_data", "pg_signal_backend"],
         bypass_rls: false,
     },
     // PgBouncer's `auth_user` (profile `pgbouncer`): no predefined role at all;

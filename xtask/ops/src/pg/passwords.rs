@@ -57,6 +57,12 @@ pub fn service_logins(paths: &Paths, config: &crate::config::Config) -> Vec<Serv
                 .secret_file(paths, crate::addons::pgbouncer::AUTH_PASSWORD),
         });
     }
+    if crate::dashboard::enabled(config) {
+        logins.push(ServiceLogin {
+            role: crate::dashboard::settings::ROLE.to_owned(),
+            file: crate::addons::Addon::Dashboard.secret_file(paths, crate::dashboard::DB_PASSWORD),
+        });
+    }
     for db in config.databases() {
         if !logins.iter().any(|login| login.role == db.owner) {
             logins.push(ServiceLogin {

@@ -32,7 +32,9 @@ pub struct ServicePolicy {
 
 /// The policy. A service that is not listed gets `DEFAULT`'s row with its own
 /// name: no capabilities, `seccomp/<service>.json`, `core_data_<service>`.
-/// `logical_backup` runs the postgres image's sidecar, under postgres's profiles.
+/// `logical_backup` runs the postgres image's sidecar, under postgres's profiles;
+/// the dashboard runs on the same base image and C library under postgres's
+/// seccomp profile and its own AppArmor profile.
 pub const POLICY: &[ServicePolicy] = &[
     ServicePolicy {
         service: "postgres",
@@ -45,6 +47,12 @@ pub const POLICY: &[ServicePolicy] = &[
         cap_add: &[],
         seccomp: "postgres.json",
         apparmor: "core_data_postgres",
+    },
+    ServicePolicy {
+        service: "dashboard",
+        cap_add: &[],
+        seccomp: "postgres.json",
+        apparmor: "core_data_dashboard",
     },
 ];
 
