@@ -3,8 +3,24 @@
 //! Settings come from one JSON file the CLI renders
 //! (`core_data_ops::dashboard::Settings`).
 
+mod app;
+mod auth;
+mod backups;
+mod chart;
+mod checks;
+mod db;
+mod error;
+mod headers;
 mod health;
+mod history;
+mod pages;
+mod render;
 mod server;
+mod state;
+mod statement;
+mod suggest;
+#[cfg(test)]
+mod tests;
 mod tls;
 
 use std::process::ExitCode;

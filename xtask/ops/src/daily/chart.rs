@@ -155,10 +155,31 @@ pub fn bars(title: &str, series: &[&str], unit: Unit, rows: &[Bar]) -> String {
 
 /// Vertical columns, one per label (the hours of a day).
 pub fn columns(title: &str, labels: &[String], values: &[f64]) -> String {
+    columns_in(
+        title,
+        Unit::Count,
+        labels,
+        values,
+        "nothing to show for this day",
+    )
+}
+
+/// Vertical columns of `unit`, one per label (the hours of a day, the
+/// dashboard's capture intervals), saying `why_empty` when all are zero. At
+/// most 24 labels are written under the columns (every column keeps its
+/// label in its tooltip).
+pub fn columns_in(
+    title: &str,
+    unit: Unit,
+    labels: &[String],
+    values: &[f64],
+    why_empty: &str,
+) -> String {
     let max = values.iter().copied().fold(0.0, f64::max);
     if values.is_empty() || max <= 0.0 {
-        return empty(title, "nothing to show for this day");
+        return empty(title, why_empty);
     }
+    let every = values.len().div_ceil(24);
     let plot_height = 140.0;
     let height = TOP + plot_height + 30.0;
     let left = 40.0;
@@ -171,22 +192,29 @@ pub fn columns(title: &str, labels: &[String], values: &[f64]) -> String {
         r##"<line x1="{left}" y1="{base}" x2="{WIDTH}" y2="{base}" stroke="#999"/><text x="{lx}" y="{ty}" text-anchor="end">{m}</text>"##,
         lx = left - 4.0,
         ty = TOP + 10.0,
-        m = Unit::Count.format(max)
+        m = unit.format(max)
     );
     for (i, (label, value)) in labels.iter().zip(values).enumerate() {
         let h = value / max * plot_height;
         let x = left + step * i as f64;
         let _ = write!(
             out,
-            r#"<rect x="{x:.1}" y="{y:.1}" width="{w:.1}" height="{h:.1}" fill="{c}"><title>{l}: {v}</title></rect><text x="{tx:.1}" y="{ly}" text-anchor="middle" font-size="10">{l}</text>"#,
+            r#"<rect x="{x:.1}" y="{y:.1}" width="{w:.1}" height="{h:.1}" fill="{c}"><title>{l}: {v}</title></rect>"#,
             y = base - h,
             w = step * 0.8,
             c = COLORS[0],
             l = escape(label),
-            v = Unit::Count.format(*value),
-            tx = x + step * 0.4,
-            ly = base + 14.0
+            v = escape(&unit.format(*value)),
         );
+        if i % every == 0 {
+            let _ = write!(
+                out,
+                r#"<text x="{tx:.1}" y="{ly}" text-anchor="middle" font-size="10">{l}</text>"#,
+                l = escape(label),
+                tx = x + step * 0.4,
+                ly = base + 14.0
+            );
+        }
     }
     out.push_str("</svg>");
     out

@@ -12,8 +12,8 @@ use camino::Utf8Path;
 use super::binary::{self, Binary};
 use super::{base, build, INPUTS_LABEL};
 use crate::config::Config;
-use crate::paths::Paths;
 use crate::docker::Docker;
+use crate::paths::Paths;
 use crate::progress::Progress;
 
 /// The build arguments, in a fixed order: the base, the account's UID/GID
