@@ -20,7 +20,10 @@ fn memberships(t: &TestStack) -> Vec<String> {
              JOIN pg_roles b ON b.oid = m.roleid WHERE r.rolname = '{ROLE}'"
         ),
     );
-    list.split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect()
+    list.split(',')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 /// `dashboard add-user NAME --password-stdin` with `password` on stdin.
@@ -100,7 +103,10 @@ fn dashboard_deployment() {
     let out = add_user(&t, "alice", "too short", &[]);
     assert_eq!(out.code, Some(1), "{out}");
     assert!(out.stderr.contains("at least 12 characters"), "{out}");
-    assert!(!users_file.exists(), "a refused password wrote the users file");
+    assert!(
+        !users_file.exists(),
+        "a refused password wrote the users file"
+    );
     let out = add_user(&t, "alice", "correct horse battery", &[]);
     assert_eq!(out.code, Some(0), "{out}");
     let text = std::fs::read_to_string(&users_file).unwrap();
@@ -109,7 +115,11 @@ fn dashboard_deployment() {
     assert_eq!(listed.len(), 1);
     assert!(users::verify(&listed[0].hash, "correct horse battery"));
     let out = add_user(&t, "alice", "another long password", &[]);
-    assert_eq!(out.code, Some(1), "an existing user is refused without --replace: {out}");
+    assert_eq!(
+        out.code,
+        Some(1),
+        "an existing user is refused without --replace: {out}"
+    );
     assert_eq!(std::fs::read_to_string(&users_file).unwrap(), text);
     let out = add_user(&t, "alice", "another long password", &["--replace"]);
     assert_eq!(out.code, Some(0), "{out}");
@@ -120,10 +130,15 @@ fn dashboard_deployment() {
     assert_eq!(out.stdout.trim(), "alice", "{out}");
     let out = xtask(&state, &["dashboard", "url"]);
     let port = t.stack.config.get("DASHBOARD_HOST_PORT");
-    assert_eq!(out.stdout.trim(), format!("https://127.0.0.1:{port}/"), "{out}");
+    assert_eq!(
+        out.stdout.trim(),
+        format!("https://127.0.0.1:{port}/"),
+        "{out}"
+    );
     let out = xtask(&state, &["service-urls"]);
     assert!(
-        out.stdout.contains(&format!("DASHBOARD_URL=https://127.0.0.1:{port}/")),
+        out.stdout
+            .contains(&format!("DASHBOARD_URL=https://127.0.0.1:{port}/")),
         "{out}"
     );
 

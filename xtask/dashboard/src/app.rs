@@ -10,7 +10,7 @@ use axum::Router;
 use crate::auth::{login, require};
 use crate::pages::{
     assets, backups, connections, explain, indexes, live, maintenance, overview, queries, settings,
-    space,
+    space, system,
 };
 use crate::state::AppState;
 
@@ -31,6 +31,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/explain", get(explain::form).post(explain::submit))
         .route("/settings", get(settings::page))
         .route("/backups", get(backups::page))
+        .route("/system", get(system::page))
         .route(
             "/backups/daily/{date}/{run}/{file}",
             get(backups::bundle_file),

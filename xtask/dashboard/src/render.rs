@@ -29,6 +29,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("explain.html", include_str!("templates/explain.html")),
     ("settings.html", include_str!("templates/settings.html")),
     ("backups.html", include_str!("templates/backups.html")),
+    ("system.html", include_str!("templates/system.html")),
 ];
 
 /// The navigation: path and label of each page.
@@ -43,6 +44,7 @@ pub(crate) const NAV: &[(&str, &str)] = &[
     ("/explain", "Explain"),
     ("/settings", "Settings"),
     ("/backups", "Backups"),
+    ("/system", "System"),
 ];
 
 /// The compiled templates.

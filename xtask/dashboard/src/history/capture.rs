@@ -144,6 +144,7 @@ impl Capturer {
                     })
                     .collect();
                 let reset_moved = previous_reset.is_some() && previous_reset != reset;
+                let samples = super::containers::sample(client);
                 let mut tx = client.transaction()?;
                 let id: i64 = tx
                     .query_one(
@@ -196,6 +197,7 @@ impl Capturer {
                         &[&texts.0, &texts.1, &texts.2, &texts.3, &texts.4, &texts.5],
                     )?;
                 }
+                super::containers::insert(&mut tx, id, &samples)?;
                 tx.execute(
                     "INSERT INTO core_data_dashboard.database_sizes (capture_id, database, bytes) \
                  SELECT $1, datname, pg_database_size(oid) FROM pg_database \

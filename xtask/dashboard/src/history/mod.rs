@@ -6,6 +6,7 @@
 //! never reset.
 
 pub(crate) mod capture;
+pub(crate) mod containers;
 pub(crate) mod delta;
 pub(crate) mod read;
 pub(crate) mod schema;

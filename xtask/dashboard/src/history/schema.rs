@@ -53,6 +53,18 @@ CREATE TABLE IF NOT EXISTS core_data_dashboard.relation_sizes (
     bytes bigint NOT NULL,
     PRIMARY KEY (capture_id, database, schema_name, relation)
 );
+CREATE TABLE IF NOT EXISTS core_data_dashboard.container_samples (
+    capture_id bigint NOT NULL REFERENCES core_data_dashboard.captures (id) ON DELETE CASCADE,
+    container text NOT NULL,
+    -- cumulative counters of the container (history::containers)
+    cpu_seconds double precision NOT NULL,
+    memory_bytes bigint NOT NULL,
+    io_read_bytes bigint NOT NULL,
+    io_write_bytes bigint NOT NULL,
+    net_rx_bytes bigint NOT NULL,
+    net_tx_bytes bigint NOT NULL,
+    PRIMARY KEY (capture_id, container)
+);
 ";
 
 /// Creates the tables that are missing.

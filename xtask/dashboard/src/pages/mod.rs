@@ -13,6 +13,7 @@ pub(crate) mod overview;
 pub(crate) mod queries;
 pub(crate) mod settings;
 pub(crate) mod space;
+pub(crate) mod system;
 
 use serde::{Deserialize, Serialize};
 

@@ -127,7 +127,10 @@ eth0: 5000      50    0    0    0     0          0         0     7000      70   
         FILES
             .iter()
             .map(|path| {
-                let text = pairs.iter().find(|(p, _)| p == path).map(|(_, t)| (*t).to_owned());
+                let text = pairs
+                    .iter()
+                    .find(|(p, _)| p == path)
+                    .map(|(_, t)| (*t).to_owned());
                 ((*path).to_owned(), text)
             })
             .collect()
@@ -136,9 +139,15 @@ eth0: 5000      50    0    0    0     0          0         0     7000      70   
     #[test]
     fn cgroup_v2_files_are_read() {
         let sample = parse(&files(&[
-            ("/sys/fs/cgroup/cpu.stat", "usage_usec 2500000\nuser_usec 2000000\n"),
+            (
+                "/sys/fs/cgroup/cpu.stat",
+                "usage_usec 2500000\nuser_usec 2000000\n",
+            ),
             ("/sys/fs/cgroup/memory.current", "104857600\n"),
-            ("/sys/fs/cgroup/io.stat", "8:0 rbytes=4096 wbytes=8192 rios=1 wios=2\n8:16 rbytes=1 wbytes=2\n"),
+            (
+                "/sys/fs/cgroup/io.stat",
+                "8:0 rbytes=4096 wbytes=8192 rios=1 wios=2\n8:16 rbytes=1 wbytes=2\n",
+            ),
             ("/proc/net/dev", NET),
         ]))
         .unwrap();
