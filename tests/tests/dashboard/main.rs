@@ -4,6 +4,7 @@
 //! file `dashboard add-user` writes, and the keys that grant and revoke its
 //! optional rights; then the profile turned off again. One stack (subnet 217).
 
+mod browser;
 #[path = "../security/status.rs"]
 mod security_status;
 
@@ -45,6 +46,7 @@ fn dashboard_deployment() {
     let mut t = TestStack::new("dashboard", 217);
     t.set("COMPOSE_PROFILES", "dashboard");
     t.set("DASHBOARD_ALLOW_SIGNAL", "true");
+    t.set("DASHBOARD_CAPTURE_INTERVAL_SECONDS", "10");
     let state = t.paths().state().to_owned();
     let out = xtask(&state, &["up"]);
     assert_eq!(out.code, Some(0), "{out}");
@@ -141,6 +143,12 @@ fn dashboard_deployment() {
             .contains(&format!("DASHBOARD_URL=https://127.0.0.1:{port}/")),
         "{out}"
     );
+
+    // The pages in a real browser, with a statement for the queries page to show
+    // (captured within the capture interval, lowered here to its minimum).
+    t.sql("app", "SELECT 42 AS dashboard_browser_marker");
+    std::thread::sleep(std::time::Duration::from_secs(12));
+    browser::every_page_in_chromium(&t, "alice", "another long password");
 
     // A key turned off revokes its right; the profile turned off removes the container
     // and the role may no longer log in.
