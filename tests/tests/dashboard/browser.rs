@@ -14,7 +14,7 @@ const BASE: &str = "https://dashboard:8443";
 /// Every page of the navigation: path, screenshot name, a text it must show.
 const PAGES: &[(&str, &str, &str)] = &[
     ("/", "overview", "Overview"),
-    ("/queries", "queries", "dashboard_browser_marker"),
+    ("/queries?db=app", "queries", "dashboard_browser_marker"),
     ("/space", "space", "Space"),
     ("/connections", "connections", "Connections"),
     ("/live", "live", "Live"),
@@ -98,12 +98,25 @@ pub(crate) fn every_page_in_chromium(t: &TestStack, user: &str, password: &str) 
         );
     }
 
+    // The system page has a rate for each container it samples (two captures at least).
+    must(browser.visit(&format!("{BASE}/system")));
+    let sampled = must(browser.eval(
+        "return Array.from(document.querySelectorAll('table tbody tr td:first-child'))\
+         .map(td => td.textContent);",
+    ));
+    assert_eq!(
+        sampled,
+        serde_json::json!(["postgres", "dashboard"]),
+        "the system page's latest rates"
+    );
+
     // A state-changing request without its CSRF token: the logout form with the
     // token taken out is refused (403) and the session stays.
     must(browser.visit(&format!("{BASE}/")));
-    must(browser.eval(
-        "document.querySelector('form.logout input[name=csrf]').remove(); return true;",
-    ));
+    must(
+        browser
+            .eval("document.querySelector('form.logout input[name=csrf]').remove(); return true;"),
+    );
     must(browser.submit("form.logout"));
     let problems = must(browser.problems());
     assert!(

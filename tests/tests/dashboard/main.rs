@@ -66,7 +66,7 @@ fn dashboard_deployment() {
              rolbypassrls, rolreplication) FROM pg_roles WHERE rolname = '{ROLE}'"
         ),
     );
-    assert_eq!(attributes, "true,false,false,false,false,false");
+    assert_eq!(attributes, "t,f,f,f,f,f");
     assert_eq!(
         memberships(&t),
         ["pg_monitor", "pg_read_all_data", "pg_signal_backend"]
@@ -146,7 +146,7 @@ fn dashboard_deployment() {
 
     // The pages in a real browser, with a statement for the queries page to show
     // (captured within the capture interval, lowered here to its minimum).
-    t.sql("app", "SELECT 42 AS dashboard_browser_marker");
+    t.sql("app", "SELECT pg_sleep(0.3) AS dashboard_browser_marker");
     std::thread::sleep(std::time::Duration::from_secs(12));
     browser::every_page_in_chromium(&t, "alice", "another long password");
 
