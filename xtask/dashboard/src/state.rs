@@ -22,6 +22,8 @@ pub(crate) struct AppState {
     pub(crate) users: UsersFile,
     pub(crate) sessions: Sessions,
     pub(crate) limiter: Limiter,
+    /// Argon2 checks running at once (each takes 19 MiB).
+    pub(crate) argon2: tokio::sync::Semaphore,
     pub(crate) templates: Templates,
     pub(crate) pool: Pool,
     /// The last `audit::run_all` and when it finished.
@@ -36,6 +38,7 @@ impl AppState {
                 u64::from(settings.session_idle_minutes.max(1)) * 60,
             )),
             limiter: Limiter::new(settings.login_attempts_per_minute),
+            argon2: tokio::sync::Semaphore::new(2),
             templates: Templates::new()?,
             pool: Pool::default(),
             audits: Mutex::new(None),

@@ -2,8 +2,11 @@
 //! `WITH … SELECT`), nothing that writes or locks. The words are read outside
 //! comments, string literals, quoted identifiers and dollar quotes. This is
 //! the first of three fences: the statement then runs in a `READ ONLY`
-//! transaction with a statement timeout, through the extended protocol
-//! (which refuses a second statement), as the dashboard's role.
+//! transaction with a statement timeout, as the dashboard's role: explain's
+//! through the extended protocol (which refuses a second statement) on a
+//! connection of its own; the suggestions' generic plans over the simple
+//! protocol (the extended one wants values for `$n`), where a second
+//! statement would still be read-only.
 
 /// Words that make a statement more than a read.
 const REFUSED: &[&str] = &[

@@ -2,10 +2,13 @@
 //! entries of a database that are a single SELECT, the generic plan
 //! (`EXPLAIN (GENERIC_PLAN)`, so `$1` placeholders need no values) is read;
 //! each sequential scan with a filter proposes a B-tree index on the
-//! filter's compared columns, which `hypopg_create_index` makes hypothetical
-//! (in this backend only) inside a transaction that is rolled back and then
-//! `hypopg_reset()`: no index is ever built. The plan's cost with and
-//! without it is shown.
+//! filter's compared columns, which `hypopg_create_index` (called in
+//! HypoPG's own schema, never through the search path) makes hypothetical in
+//! this backend only, inside a READ ONLY transaction that is rolled back,
+//! `hypopg_reset()` after each: no index is ever built. The plan's cost with
+//! and without it is shown. Planning runs the statement's IMMUTABLE functions
+//! (constant folding), which the roles that wrote the statement defined: the
+//! transaction being read-only is what keeps them from writing.
 
 use core_data_ops::sql::quote_ident;
 use serde::Serialize;
@@ -170,8 +173,11 @@ pub(crate) fn suggest(
                 continue;
             };
             let result = (|| -> anyhow::Result<Vec<Suggestion>> {
-                let mut tx = client.transaction()?;
+                // Read-only: planning runs the statement's IMMUTABLE functions (constant
+                // folding), which the roles that wrote it defined; nothing they do may write.
+                let mut tx = client.build_transaction().read_only(true).start()?;
                 tx.batch_execute("SET LOCAL statement_timeout = '10s'")?;
+                let hypopg = hypopg_schema(&mut tx)?;
                 let before = generic_plan(&mut tx, &statement)?;
                 let mut found = Vec::new();
                 let Some(cost_before) = total_cost(&before) else {
@@ -180,11 +186,14 @@ pub(crate) fn suggest(
                 for scan in seq_scans(&before) {
                     let index = index_statement(&scan);
                     let name: String = tx
-                        .query_one("SELECT indexname FROM hypopg_create_index($1)", &[&index])
+                        .query_one(
+                            &format!("SELECT indexname FROM {hypopg}.hypopg_create_index($1)"),
+                            &[&index],
+                        )
                         .map_err(|error| anyhow::anyhow!("hypopg: {}", crate::db::message(&error)))?
                         .get(0);
                     let after = generic_plan(&mut tx, &statement)?;
-                    tx.query_one("SELECT hypopg_reset()", &[])?;
+                    tx.query_one(&format!("SELECT {hypopg}.hypopg_reset()"), &[])?;
                     let cost_after = total_cost(&after).unwrap_or(cost_before);
                     if after.contains(&name) && cost_after < cost_before {
                         found.push(Suggestion {
@@ -201,8 +210,6 @@ pub(crate) fn suggest(
                 tx.rollback()?;
                 Ok(found)
             })();
-            // Whatever happened, no hypothetical index outlives the request.
-            let _ = client.batch_execute("SELECT hypopg_reset()");
             match result {
                 Ok(found) => suggestions.extend(found),
                 Err(error) => notes.push(format!("{database}: `{}`: {error:#}", shorten(&query))),
@@ -220,6 +227,21 @@ fn shorten(query: &str) -> String {
     } else {
         flat
     }
+}
+
+/// The schema HypoPG is installed in, quoted: its functions are called by
+/// that name, never through the search path (a schema the database's owner
+/// controls could shadow them).
+fn hypopg_schema(tx: &mut postgres::Transaction<'_>) -> anyhow::Result<String> {
+    let schema: Option<String> = tx
+        .query_opt(
+            "SELECT n.nspname::text FROM pg_catalog.pg_extension e \
+             JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'hypopg'",
+            &[],
+        )?
+        .map(|row| row.get(0));
+    let schema = schema.ok_or_else(|| anyhow::anyhow!("the hypopg extension is not installed"))?;
+    Ok(core_data_ops::sql::quote_ident(&schema))
 }
 
 #[cfg(test)]

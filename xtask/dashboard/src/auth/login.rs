@@ -16,6 +16,9 @@ use super::require::Current;
 use super::{cookie, csrf, rate};
 use crate::state::AppState;
 
+/// User names are at most this long (`users::check_name`).
+const MAX_USER_NAME: usize = 64;
+
 /// The login form.
 #[derive(Deserialize)]
 pub(crate) struct LoginForm {
@@ -102,13 +105,23 @@ pub(crate) async fn submit(
         )
             .into_response();
     }
-    let verifying = Arc::clone(&state);
-    let (user, password) = (form.user.clone(), form.password);
-    let valid = tokio::task::spawn_blocking(move || verifying.users.verify(&user, &password))
-        .await
-        .unwrap_or(false);
-    if !valid {
-        state.limiter.fail(&keys);
+    // Counted before the check, so parallel attempts cannot all pass the limit.
+    state.limiter.fail(&keys);
+    // A name no user can have is refused without hashing (nor keeping) anything big.
+    let valid = if form.user.chars().count() > MAX_USER_NAME {
+        false
+    } else {
+        // At most a few Argon2 checks (19 MiB each) at once, whatever arrives.
+        let _permit = state.argon2.acquire().await;
+        let verifying = Arc::clone(&state);
+        let (user, password) = (form.user.clone(), form.password);
+        tokio::task::spawn_blocking(move || verifying.users.verify(&user, &password))
+            .await
+            .unwrap_or(false)
+    };
+    if valid {
+        state.limiter.forgive(&keys);
+    } else {
         eprintln!("core-data-dashboard: login failed for user \"{shown}\" from {address}");
         return login_page(
             &state,

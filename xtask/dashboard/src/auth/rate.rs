@@ -25,17 +25,22 @@ impl Limiter {
     /// `Some(seconds to wait)` when any of `keys` is past the limit at `now`.
     pub(crate) fn blocked_at(&self, keys: &[String], now: Instant) -> Option<u64> {
         let mut failures = self.lock();
-        let mut wait = None;
-        for key in keys {
-            let Some(times) = failures.get_mut(key) else {
-                continue;
-            };
+        // Every key's old failures go, not only the keys asked about: a key used once
+        // (a made-up user name) must not stay in memory.
+        for times in failures.values_mut() {
             while times
                 .front()
                 .is_some_and(|t| now.saturating_duration_since(*t) >= WINDOW)
             {
                 times.pop_front();
             }
+        }
+        failures.retain(|_, times| !times.is_empty());
+        let mut wait = None;
+        for key in keys {
+            let Some(times) = failures.get_mut(key) else {
+                continue;
+            };
             if times.len() >= self.per_minute as usize {
                 let oldest = *times.front().expect("non-empty past the limit");
                 let left = WINDOW.saturating_sub(now.saturating_duration_since(oldest));
@@ -61,6 +66,19 @@ impl Limiter {
 
     pub(crate) fn fail(&self, keys: &[String]) {
         self.fail_at(keys, Instant::now());
+    }
+
+    /// Takes back the failure [`fail`](Self::fail) recorded for each of `keys`
+    /// (an attempt is counted before its password is checked, so parallel
+    /// attempts cannot all pass the limit; a right password takes it back).
+    pub(crate) fn forgive(&self, keys: &[String]) {
+        let mut failures = self.lock();
+        for key in keys {
+            if let Some(times) = failures.get_mut(key) {
+                times.pop_back();
+            }
+        }
+        failures.retain(|_, times| !times.is_empty());
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, VecDeque<Instant>>> {
@@ -100,5 +118,26 @@ mod tests {
             limiter.blocked_at(&attacker, start + Duration::from_secs(60)),
             None
         );
+    }
+
+    #[test]
+    fn keys_nobody_asks_about_again_are_forgotten_and_a_success_is_forgiven() {
+        let limiter = Limiter::new(3);
+        let start = Instant::now();
+        for n in 0..100 {
+            limiter.fail_at(&keys("10.0.0.9", &format!("made-up-{n}")), start);
+        }
+        assert!(limiter.lock().len() > 100);
+        // A minute later any check prunes every key, not only the ones it asks about.
+        assert_eq!(
+            limiter.blocked_at(&keys("10.0.0.1", "alice"), start + WINDOW),
+            None
+        );
+        assert!(limiter.lock().is_empty());
+        // An attempt counted before its check and then forgiven leaves nothing.
+        let alice = keys("10.0.0.1", "alice");
+        limiter.fail(&alice);
+        limiter.forgive(&alice);
+        assert!(limiter.lock().is_empty());
     }
 }

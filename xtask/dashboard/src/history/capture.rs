@@ -61,8 +61,22 @@ pub(crate) fn spawn(state: Arc<AppState>) {
         .spawn(move || {
             let mut capturer = Capturer::default();
             loop {
-                if let Err(error) = capturer.capture(&state) {
-                    eprintln!("core-data-dashboard: the capture failed: {error:#}");
+                let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    capturer.capture(&state)
+                }));
+                match outcome {
+                    Ok(Ok(())) => {}
+                    Ok(Err(error)) => {
+                        eprintln!("core-data-dashboard: the capture failed: {error:#}");
+                    }
+                    // A bug must not end the history for the life of the process.
+                    Err(_) => {
+                        eprintln!(
+                            "core-data-dashboard: the capture panicked; the next one starts \
+                             from a new baseline"
+                        );
+                        capturer = Capturer::default();
+                    }
                 }
                 std::thread::sleep(interval);
             }
@@ -89,7 +103,8 @@ impl Capturer {
                          WHERE c.relkind IN ('r', 'm', 'p', 'i') \
                            AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
                            AND n.nspname NOT LIKE 'pg_toast%' \
-                         ORDER BY 4 DESC LIMIT $1",
+                           AND pg_relation_size(c.oid) IS NOT NULL \
+                         ORDER BY 4 DESC NULLS LAST LIMIT $1",
                         &[&RELATIONS_PER_DATABASE],
                     )?)
                 })?;
@@ -99,7 +114,8 @@ impl Capturer {
                         row.get::<_, String>(0),
                         row.get::<_, String>(1),
                         row.get::<_, i8>(2),
-                        row.get::<_, i64>(3),
+                        // NULL when the relation was dropped during the scan.
+                        row.get::<_, Option<i64>>(3).unwrap_or(0),
                     ));
                 }
             }
@@ -117,7 +133,7 @@ impl Capturer {
                     .get(0);
                 let rows = client.query(
                     "SELECT s.dbid, s.userid, s.queryid, d.datname::text, r.rolname::text, \
-                        min(s.query), sum(s.calls)::int8, sum(s.total_exec_time)::float8, \
+                        coalesce(min(s.query), ''), sum(s.calls)::int8, sum(s.total_exec_time)::float8, \
                         sum(s.rows)::int8 \
                  FROM pg_stat_statements(true) s \
                  JOIN pg_database d ON d.oid = s.dbid JOIN pg_roles r ON r.oid = s.userid \

@@ -53,7 +53,11 @@ pub(crate) fn explain(
     } else {
         "VERBOSE"
     };
-    state.with_client(database, |client| {
+    // A connection of its own, closed afterwards: what a statement leaves on its
+    // session (an advisory lock taken by a function, a setting) ends with it.
+    let mut client = crate::db::connect(&state.settings, &state.password, database)?;
+    let client = &mut client;
+    {
         let mut tx = client.build_transaction().read_only(true).start()?;
         tx.batch_execute(&format!(
             "SET LOCAL statement_timeout = '{TIMEOUT}'; SET LOCAL lock_timeout = '2s'"
@@ -67,7 +71,7 @@ pub(crate) fn explain(
             .map(|row| row.get::<_, String>(0))
             .collect::<Vec<_>>()
             .join("\n"))
-    })
+    }
 }
 
 fn render(state: &AppState, current: &Current, page: Page) -> anyhow::Result<String> {
@@ -119,6 +123,13 @@ pub(crate) async fn submit(
             .pop()
             .unwrap_or_else(|| "postgres".to_owned());
         let analyze = form.analyze.is_some();
+        let shown: String = form.query.chars().take(200).collect();
+        eprintln!(
+            "core-data-dashboard: user \"{}\" explains{} in `{db}`: {}",
+            current.session.user.escape_debug(),
+            if analyze { " (analyze)" } else { "" },
+            shown.escape_debug()
+        );
         let (plan, error) = match explain(state, &db, &form.query, analyze) {
             Ok(plan) => (plan, String::new()),
             Err(error) => (String::new(), format!("{error:#}")),

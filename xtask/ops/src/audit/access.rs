@@ -4,7 +4,8 @@
 //! `pg_stat_statements` texts) and nothing else. What needs more is reached
 //! only through the functions below: each is `SECURITY DEFINER`, owned by the
 //! superuser, pins `search_path = pg_catalog, pg_temp`, is revoked from PUBLIC
-//! and granted to the auditor alone, and returns only what its audit reads.
+//! and granted to the auditor (and, by `dashboard::role`, to the dashboard's
+//! login, which runs the same audits), and returns only what its audit reads.
 //! They live in schema `core_data_audit` of `postgres` (everything they read
 //! is cluster-wide). pg_squeeze's tables are granted per database.
 

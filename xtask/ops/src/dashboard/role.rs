@@ -51,6 +51,8 @@ pub fn sync(stack: &Stack, progress: &dyn Progress) -> anyhow::Result<Vec<String
 
 /// Creates or corrects the role, its grants and its schema (`admin`: a
 /// superuser in `postgres`). Everything is checked before anything changes.
+/// The password of an existing role is `pg::passwords::sync`'s (it keeps every
+/// service login equal to its secret file).
 pub fn ensure(
     admin: &mut postgres::Client,
     password: &str,
@@ -88,7 +90,6 @@ pub fn ensure(
     match &role {
         None => {
             crate::pg::bootstrap::create_role(&mut tx, ROLE, password)?;
-            tx.batch_execute(&format!("GRANT pg_monitor TO {quoted}"))?;
             changes.push(format!("role `{ROLE}` (pg_monitor)"));
         }
         Some(row) if !row.get::<_, bool>(1) => {
@@ -96,6 +97,15 @@ pub fn ensure(
             changes.push(format!("role `{ROLE}` may log in again"));
         }
         Some(_) => {}
+    }
+    let monitor: bool = tx
+        .query_one("SELECT pg_has_role($1, 'pg_monitor', 'MEMBER')", &[&ROLE])?
+        .get(0);
+    if !monitor {
+        tx.batch_execute(&format!("GRANT pg_monitor TO {quoted}"))?;
+        if role.is_some() {
+            changes.push("granted `pg_monitor` again".to_owned());
+        }
     }
     for (predefined, key) in OPTIONAL_RIGHTS {
         let wanted = config.get(key) == "true";
