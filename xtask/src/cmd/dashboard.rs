@@ -29,10 +29,7 @@ pub(crate) fn run(ctx: &Ctx, command: &DashboardCommand) -> CmdResult {
                 (core_data_ops::secrets::generate_password(), Some(path))
             };
             users::check_password(&password)?;
-            core_data_ops::fsutil::ensure_dir(
-                &file.parent().expect("in secrets/").to_owned(),
-                0o700,
-            )?;
+            core_data_ops::fsutil::ensure_dir(file.parent().expect("in secrets/"), 0o700)?;
             // The password file first: a user whose password nobody has is never added.
             if let Some(path) = &written {
                 core_data_ops::secrets::write_new(path, &password, true, &config)?;
