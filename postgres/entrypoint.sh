@@ -43,6 +43,7 @@ refuse() {
 #   initdb marker present                -> a half-finished initdb (ours: the marker is written just
 #                                           before initdb and removed after): remove PGDATA and the
 #                                           WAL dir only, then decide again
+#   PGDATA/PG_VERSION of another major   -> refuse (`cargo xtask upgrade` moves it)
 #   PGDATA/PG_VERSION non-empty          -> start the existing cluster
 #   volumes hold anything else           -> refuse, listing it
 #   repository holds a stanza, no marker -> refuse (restore it, or `up --new-cluster --yes`)
@@ -64,9 +65,14 @@ if [ -e "$initdb_marker" ]; then
   rm -rf -- "$PGDATA" "$waldir"
   rm -f -- "$initdb_marker"
 fi
+if [ -s "$PGDATA/PG_VERSION" ] && [ "$(cat "$PGDATA/PG_VERSION")" != "$PG_MAJOR" ]; then
+  refuse "the cluster in $PGDATA is PostgreSQL $(cat "$PGDATA/PG_VERSION") and this image runs $PG_MAJOR. \
+To move the data to $PG_MAJOR: \`cargo xtask upgrade --check\`, then \`cargo xtask upgrade --yes\`; \
+to keep running $(cat "$PGDATA/PG_VERSION"), set PG_MAJOR=$(cat "$PGDATA/PG_VERSION") in .env"
+fi
 if [ ! -s "$PGDATA/PG_VERSION" ]; then
   leftovers=$(find "$data_root" "$wal_root" -mindepth 1 -maxdepth 1 \
-    ! -name lost+found ! -name core_data.allow-new-cluster \
+    ! -name lost+found ! -name core_data.allow-new-cluster ! -name core_data.sockets \
     ! \( -path "$PGDATA" -empty \) ! \( -path "$waldir" -empty \) -printf '%p ')
   if [ -n "$leftovers" ]; then
     refuse "no cluster in $PGDATA (PG_VERSION is missing or empty) but the volumes are not empty: $leftovers- \
@@ -84,10 +90,15 @@ To bring that cluster back: \`cargo xtask restore --yes\`. To start a new, empty
   log "initialising a new cluster in $PGDATA (data checksums, WAL in $waldir)"
   touch "$initdb_marker"
   install -d -m 0700 "$PGDATA"
+  # PostgreSQL 17's builtin C.UTF-8 provider; earlier majors use libc's C.UTF-8.
+  locale_opts=(--locale=C.UTF-8)
+  if [ "$PG_MAJOR" -ge 17 ]; then
+    locale_opts+=(--locale-provider=builtin --builtin-locale=C.UTF-8)
+  fi
   initdb --pgdata="$PGDATA" --waldir="$waldir" --data-checksums \
     --username="$superuser" --pwfile="$secrets_dir/postgres_superuser_password" \
     --auth-local=scram-sha-256 --auth-host=scram-sha-256 \
-    --encoding=UTF8 --locale=C.UTF-8 --locale-provider=builtin --builtin-locale=C.UTF-8 >&2
+    --encoding=UTF8 "${locale_opts[@]}" >&2
   sync
   rm -f -- "$initdb_marker"
 fi
@@ -145,6 +156,8 @@ If the data volume belongs to another installation, put the right one back; to r
 fi
 rm -f -- "$new_cluster_marker"
 
+# The server's first socket directory (postgresql.conf), in the data volume.
+install -d -m 0700 "$data_root/core_data.sockets"
 log "starting PostgreSQL $(postgres --version | awk '{print $3}')"
 shift || true
 exec postgres "${server_opts[@]}" "$@"

@@ -29,6 +29,16 @@ pub const PRELOAD_LIBRARIES: &[&str] = &[
     "auto_explain",
 ];
 
+/// [`PRELOAD_LIBRARIES`] without those of extensions the configured suite lacks.
+pub fn preload_libraries(config: &Config) -> Vec<&'static str> {
+    let absent = config.suite().absent_extensions();
+    PRELOAD_LIBRARIES
+        .iter()
+        .copied()
+        .filter(|library| !absent.iter().any(|name| name == library))
+        .collect()
+}
+
 /// One rendered file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rendered {
@@ -90,7 +100,7 @@ pub fn context(config: &Config) -> serde_json::Value {
     );
     ctx.insert(
         "shared_preload_libraries".to_owned(),
-        json!(PRELOAD_LIBRARIES),
+        json!(preload_libraries(config)),
     );
     serde_json::Value::Object(ctx)
 }
@@ -392,6 +402,39 @@ mod tests {
                 insta::assert_snapshot!(rendered.name, rendered.text);
             }
         });
+    }
+
+    #[test]
+    fn an_older_major_renders_without_what_its_suite_lacks() {
+        let paths = Paths::from_repo(None);
+        let config = golden_config().with_major(15).unwrap();
+        assert_eq!(config.image(), "core-data/postgres:15");
+        assert_eq!(config.suite().name, "bookworm");
+        let rendered = render(&paths, &config).unwrap();
+        let conf = &rendered
+            .iter()
+            .find(|file| file.name == "postgresql.conf")
+            .unwrap()
+            .text;
+        let newest = render(&paths, &golden_config()).unwrap();
+        let newest = &newest
+            .iter()
+            .find(|file| file.name == "postgresql.conf")
+            .unwrap()
+            .text;
+        assert!(conf.contains(
+            "shared_preload_libraries = 'pg_stat_statements,pgaudit,pg_cron,auto_explain'\n"
+        ));
+        assert!(!conf.contains("output_plugin_libraries"));
+        let kept: Vec<&str> = newest
+            .lines()
+            .filter(|line| !line.contains("pg_squeeze") && !line.contains("PostgreSQL 17.11+"))
+            .collect();
+        let older: Vec<&str> = conf
+            .lines()
+            .filter(|line| !line.starts_with("shared_preload_libraries"))
+            .collect();
+        pretty_assertions::assert_eq!(older, kept, "only the suite's differences");
     }
 
     #[test]

@@ -32,7 +32,25 @@ pub fn run(audit: &Audit<'_>) -> anyhow::Result<Report> {
     let mut client = audit.connect("postgres")?;
     settings(&mut client, &wanted, &mut report)?;
     file_errors(&mut client, &mut report)?;
-    preload(&mut client, &mut report)?;
+    // The libraries the rendered file preloads (the suite's: an image without an
+    // extension's package renders without its library).
+    let required: Vec<String> = wanted
+        .iter()
+        .find(|(name, _)| name == "shared_preload_libraries")
+        .map(|(_, value)| {
+            value
+                .split(',')
+                .map(|library| library.trim().to_owned())
+                .filter(|library| !library.is_empty())
+                .collect()
+        })
+        .unwrap_or_else(|| {
+            render::PRELOAD_LIBRARIES
+                .iter()
+                .map(|l| (*l).to_owned())
+                .collect()
+        });
+    preload(&required, &mut client, &mut report)?;
     audit.each_database(|database, client| {
         report.databases.push(database.to_owned());
         bundle(client, database, &mut report)
@@ -206,16 +224,20 @@ fn file_errors(client: &mut postgres::Client, report: &mut Report) -> anyhow::Re
 }
 
 /// The preload libraries the platform needs, loaded.
-fn preload(client: &mut postgres::Client, report: &mut Report) -> anyhow::Result<()> {
+fn preload(
+    required: &[String],
+    client: &mut postgres::Client,
+    report: &mut Report,
+) -> anyhow::Result<()> {
     let loaded: String = client
         .query_one("SELECT current_setting('shared_preload_libraries')", &[])?
         .get(0);
     let loaded: Vec<&str> = loaded.split(',').map(str::trim).collect();
-    for library in render::PRELOAD_LIBRARIES {
-        if !loaded.contains(library) {
+    for library in required {
+        if !loaded.contains(&library.as_str()) {
             report.push(Finding::new(
                 None,
-                *library,
+                library,
                 "preload-missing",
                 Severity::Warning,
                 format!("`{library}` is not in shared_preload_libraries; `cargo xtask config apply` restarts with it"),

@@ -109,7 +109,7 @@ pub fn run(audit: &Audit<'_>) -> anyhow::Result<Report> {
     report.databases = audit.databases.clone();
     let mut complete = Vec::new();
     audit.each_database(|db, client| {
-        let bundle = bootstrap::extensions_for(db);
+        let bundle = bootstrap::image_bundle_for(client, db)?;
         let installed = installed(client)?;
         let findings = compare(db, &bundle, &installed);
         if !findings.iter().any(|f| f.check == "extension-missing") {

@@ -333,7 +333,7 @@ pub fn run(audit: &Audit<'_>) -> anyhow::Result<Report> {
         for finding in definers_without_search_path(db, client)? {
             report.push(finding);
         }
-        let bundle = bootstrap::extensions_for(db);
+        let bundle = bootstrap::image_bundle_for(client, db)?;
         for ext in extensions(client)? {
             if let Some(finding) = check_extension(db, &bundle, &ext) {
                 report.push(finding);

@@ -10,9 +10,6 @@
 use super::{extensions, Audit, Finding, Report, Severity};
 use crate::backup::oneshot;
 
-/// The image's package list (the packages `apt-cache policy` is asked about).
-const PACKAGES_FILE: &str = include_str!("../../../../postgres/packages.txt");
-
 /// apt's options that keep its lists and cache in the container's private
 /// /tmp (the root filesystem is read-only and the user is not root).
 const APT_OPTIONS: &[&str] = &[
@@ -64,11 +61,13 @@ pub fn parse_policy(text: &str) -> Vec<Policy> {
     out
 }
 
-fn packages() -> Vec<&'static str> {
-    PACKAGES_FILE
-        .lines()
-        .map(str::trim)
-        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+/// The image's package list (the packages `apt-cache policy` is asked about):
+/// packages.txt for the suite's major, without what the suite lacks.
+fn packages(suite: &crate::image::suites::Suite) -> Vec<String> {
+    crate::image::suites::packages(suite.major)
+        .into_iter()
+        .map(|(package, _)| package)
+        .filter(|package| !suite.lacks.contains(package))
         .collect()
 }
 
@@ -122,8 +121,8 @@ fn mirror(audit: &Audit<'_>, network: &str) -> anyhow::Result<Result<Vec<Policy>
     let mut policy = vec!["apt-cache"];
     policy.extend_from_slice(APT_OPTIONS);
     policy.push("policy");
-    let packages = packages();
-    policy.extend(packages.iter().copied());
+    let packages = packages(&stack.config.suite());
+    policy.extend(packages.iter().map(String::as_str));
     let answered = exec(policy)?;
     if answered.exit_code != 0 {
         return Ok(Err(format!(
@@ -228,6 +227,10 @@ mod tests {
         assert_eq!(got[1].installed, got[1].candidate);
         assert_eq!(got[2].installed, None);
         assert_eq!(got[2].candidate, None);
-        assert!(packages().contains(&"postgresql-17"));
+        let trixie = crate::image::suites::named("trixie").unwrap();
+        assert!(packages(&trixie).contains(&"postgresql-17".to_owned()));
+        let bookworm = crate::image::suites::named("bookworm").unwrap();
+        assert!(packages(&bookworm).contains(&"postgresql-15-postgis-3".to_owned()));
+        assert!(!packages(&bookworm).contains(&"postgresql-15-age".to_owned()));
     }
 }

@@ -95,6 +95,36 @@ fn edit_distance(a: &str, b: &str) -> usize {
     prev[b.len()]
 }
 
+/// `.env` text with `changes` made in place: a key's first line is rewritten,
+/// a key that is not there is appended; every other line (comments included)
+/// is kept as it was.
+pub fn set_keys(text: &str, changes: &[(&str, &str)]) -> String {
+    let mut out = String::new();
+    let mut done = vec![false; changes.len()];
+    for line in text.lines() {
+        let key = line.split_once('=').map(|(key, _)| key.trim());
+        match changes
+            .iter()
+            .position(|(name, _)| Some(*name) == key && !line.trim_start().starts_with('#'))
+        {
+            Some(index) if !done[index] => {
+                done[index] = true;
+                out.push_str(&format!("{}={}\n", changes[index].0, changes[index].1));
+            }
+            _ => {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    }
+    for (index, (name, value)) in changes.iter().enumerate() {
+        if !done[index] {
+            out.push_str(&format!("{name}={value}\n"));
+        }
+    }
+    out
+}
+
 /// Writes a complete `.env`: every key, grouped by section, each with its doc.
 /// Keys in `derived` are written as `auto` (re-derived on every load).
 pub fn render(
@@ -129,6 +159,15 @@ pub fn render(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn set_keys_rewrites_in_place_and_appends() {
+        let text = "# doc\nPG_MAJOR=15\n# POSTGRES_IMAGE=x\nTZ=UTC\n";
+        assert_eq!(
+            set_keys(text, &[("PG_MAJOR", "17"), ("POSTGRES_IMAGE", "core-data/postgres:17")]),
+            "# doc\nPG_MAJOR=17\n# POSTGRES_IMAGE=x\nTZ=UTC\nPOSTGRES_IMAGE=core-data/postgres:17\n"
+        );
+    }
 
     #[test]
     fn unknown_keys_name_the_line_and_suggest() {

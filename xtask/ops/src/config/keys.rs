@@ -80,7 +80,9 @@ use Kind::*;
 
 pub const KEYS: &[Key] = &[
     key("Stack", "COMPOSE_PROJECT_NAME", Name, Static("core_data"), "Compose project name; prefixes containers, volumes and the network."),
-    key("Stack", "POSTGRES_IMAGE", Image, Static("core-data/postgres:17"), "Tag of the platform image built by `cargo xtask build-image`."),
+    key("Stack", "PG_MAJOR", Int(10, 99), Static("17"), "PostgreSQL major of the image; one that DEBIAN_SUITE carries (postgres/suites.txt: trixie 17, bookworm 15). Change it with `cargo xtask upgrade`, not by hand: a data directory of another major does not start."),
+    key("Stack", "DEBIAN_SUITE", Word, Static("auto"), "Debian suite the image is built from: `auto` is the suite of postgres/suites.txt that carries PG_MAJOR; a named one must carry it. Bundle packages the suite lacks are left out (`cargo xtask image info` lists them)."),
+    key("Stack", "POSTGRES_IMAGE", Image, Static("core-data/postgres:17"), "Tag of the platform image built by `cargo xtask build-image`; the tag starts with PG_MAJOR (default core-data/postgres:<PG_MAJOR>). An upgrade builds the target major's image under the same tag with the major replaced."),
     key("Stack", "BASE_IMAGE", BaseImage, Static("auto"), "Base image: `auto` uses debian:trixie-slim if present or pullable, else bootstraps core-data/base:trixie with mmdebstrap."),
     key("Stack", "DEBIAN_MIRROR", Url, Static("http://deb.debian.org/debian"), "Debian mirror for the base bootstrap and the image's packages."),
     key("Stack", "DEBIAN_SECURITY_MIRROR", Url, Static("http://deb.debian.org/debian-security"), "Debian security mirror used inside the image."),

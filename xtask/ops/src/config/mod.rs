@@ -115,6 +115,9 @@ impl Config {
         for key in keys::KEYS.iter().filter(|key| !tuned(key.name)) {
             let (line, raw) = match (given.get(key.name), key.default) {
                 (Some((line, raw)), _) => (*line, raw.clone()),
+                (None, keys::DefaultValue::Static(_)) if key.name == "POSTGRES_IMAGE" => {
+                    (0, format!("core-data/postgres:{}", values["PG_MAJOR"]))
+                }
                 (None, keys::DefaultValue::Static(default)) => (0, default.to_owned()),
                 (None, keys::DefaultValue::Sized) => match key.name {
                     "POSTGRES_UID" => (0, uid.to_string()),
@@ -193,6 +196,7 @@ impl Config {
     }
 
     fn check_consistency(&self) -> Result<(), ConfigError> {
+        self.check_major()?;
         let shared = self.size_mb("PG_SHARED_BUFFERS");
         let limit = self.size_mb("POSTGRES_MEMORY_LIMIT");
         if shared >= limit {
@@ -253,6 +257,92 @@ impl Config {
 
     pub fn image(&self) -> &str {
         self.get("POSTGRES_IMAGE")
+    }
+
+    /// The PostgreSQL major of the image (`PG_MAJOR`).
+    pub fn pg_major(&self) -> u32 {
+        self.get("PG_MAJOR").parse().expect("checked on load")
+    }
+
+    /// The Debian suite the image is built from (`DEBIAN_SUITE`, `auto` resolved).
+    pub fn suite(&self) -> crate::image::suites::Suite {
+        let found = match self.get("DEBIAN_SUITE") {
+            "auto" => crate::image::suites::for_major(self.pg_major()),
+            name => crate::image::suites::named(name),
+        };
+        found.expect("the suite is checked on load")
+    }
+
+    /// The platform image of `major`: POSTGRES_IMAGE with the major its tag starts with replaced.
+    pub fn image_for(&self, major: u32) -> String {
+        let image = self.image();
+        let (repository, tag) = image.rsplit_once(':').expect("checked on load");
+        let rest = tag
+            .strip_prefix(self.get("PG_MAJOR"))
+            .expect("checked on load");
+        format!("{repository}:{major}{rest}")
+    }
+
+    /// The same configuration for another major (its suite `auto`, its image
+    /// named by [`Config::image_for`]): what an upgrade's target or a rollback's
+    /// source runs with.
+    pub fn with_major(&self, major: u32) -> Result<Config, ConfigError> {
+        let mut given: BTreeMap<&str, (usize, String)> = BTreeMap::new();
+        for (key, value) in &self.values {
+            let raw = if self.derived.contains(key) {
+                "auto".to_owned()
+            } else {
+                value.clone()
+            };
+            given.insert(key, (0, raw));
+        }
+        given.insert("POSTGRES_IMAGE", (0, self.image_for(major)));
+        given.insert("PG_MAJOR", (0, major.to_string()));
+        given.insert("DEBIAN_SUITE", (0, "auto".to_owned()));
+        Config::from_given("--to", &given, sizing::Resources::from_host())
+    }
+
+    fn check_major(&self) -> Result<(), ConfigError> {
+        let major = self.pg_major();
+        let offered = crate::image::suites::majors()
+            .iter()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        let suite = match self.get("DEBIAN_SUITE") {
+            "auto" => crate::image::suites::for_major(major).ok_or_else(|| {
+                ConfigError::Inconsistent(format!(
+                    "PG_MAJOR={major}: no Debian suite of postgres/suites.txt carries it (they offer {offered})"
+                ))
+            })?,
+            name => crate::image::suites::named(name).ok_or_else(|| {
+                ConfigError::Inconsistent(format!(
+                    "DEBIAN_SUITE={name}: not a suite of postgres/suites.txt (`auto`, or one of: {})",
+                    crate::image::suites::all()
+                        .iter()
+                        .map(|suite| suite.name.clone())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            })?,
+        };
+        if suite.major != major {
+            return Err(ConfigError::Inconsistent(format!(
+                "PG_MAJOR={major}: Debian {} carries PostgreSQL {}; set DEBIAN_SUITE=auto or a suite that carries {major} (postgres/suites.txt)",
+                suite.name, suite.major
+            )));
+        }
+        let image = self.image();
+        let tag = image.rsplit_once(':').map(|(_, tag)| tag).unwrap_or("");
+        let starts = tag
+            .strip_prefix(self.get("PG_MAJOR"))
+            .is_some_and(|rest| !rest.starts_with(|c: char| c.is_ascii_digit()));
+        if !starts {
+            return Err(ConfigError::Inconsistent(format!(
+                "POSTGRES_IMAGE={image}: its tag must start with PG_MAJOR ({major}), e.g. core-data/postgres:{major}"
+            )));
+        }
+        Ok(())
     }
 
     pub fn superuser(&self) -> &str {

@@ -1,6 +1,8 @@
-//! The base image. `BASE_IMAGE=auto`: use `debian:trixie-slim` if it is present
-//! or can be pulled; otherwise bootstrap `core-data/base:trixie` once with
-//! `mmdebstrap` from the configured Debian mirror and import it (the API's `docker import`).
+//! The base image of a Debian suite. `BASE_IMAGE=auto`: use `debian:<suite>-slim`
+//! if it is present or can be pulled; otherwise bootstrap `core-data/base:<suite>`
+//! once with `mmdebstrap` from the configured Debian mirror and import it (the
+//! API's `docker import`). The platform image is built on `DEBIAN_SUITE`'s base;
+//! the add-ons and the tests' browser on the newest suite's (`suites::newest`).
 
 use std::time::Duration;
 
@@ -11,29 +13,48 @@ use crate::docker::Docker;
 use crate::process;
 use crate::progress::Progress;
 
+/// The newest suite's images (what the add-ons build on).
 pub const DEBIAN_IMAGE: &str = "debian:trixie-slim";
 pub const BOOTSTRAP_IMAGE: &str = "core-data/base:trixie";
 
-/// Returns the base image to build on, making it available first.
-pub fn ensure(docker: &Docker, config: &Config, progress: &dyn Progress) -> anyhow::Result<String> {
+/// Debian's own image of `suite`.
+pub fn debian_image(suite: &str) -> String {
+    format!("debian:{suite}-slim")
+}
+
+/// The image `bootstrap` makes for `suite`.
+pub fn bootstrap_image(suite: &str) -> String {
+    format!("core-data/base:{suite}")
+}
+
+/// Returns the base image of `suite` to build on, making it available first.
+/// An explicit `BASE_IMAGE` is used for the configured suite only.
+pub fn ensure(
+    docker: &Docker,
+    config: &Config,
+    suite: &str,
+    progress: &dyn Progress,
+) -> anyhow::Result<String> {
     let wanted = config.get("BASE_IMAGE");
-    if wanted != "auto" {
+    if wanted != "auto" && suite == config.suite().name {
         if docker.image_labels(wanted)?.is_some() || try_pull(docker, wanted, progress)? {
             return Ok(wanted.to_owned());
         }
         bail!("base image `{wanted}` is not present and cannot be pulled; set BASE_IMAGE=auto to bootstrap one from Debian packages");
     }
-    if docker.image_labels(DEBIAN_IMAGE)?.is_some() {
-        return Ok(DEBIAN_IMAGE.to_owned());
+    let debian = debian_image(suite);
+    let bootstrapped = bootstrap_image(suite);
+    if docker.image_labels(&debian)?.is_some() {
+        return Ok(debian);
     }
-    if docker.image_labels(BOOTSTRAP_IMAGE)?.is_some() {
-        return Ok(BOOTSTRAP_IMAGE.to_owned());
+    if docker.image_labels(&bootstrapped)?.is_some() {
+        return Ok(bootstrapped);
     }
-    if try_pull(docker, DEBIAN_IMAGE, progress)? {
-        return Ok(DEBIAN_IMAGE.to_owned());
+    if try_pull(docker, &debian, progress)? {
+        return Ok(debian);
     }
-    bootstrap(docker, config, progress)?;
-    Ok(BOOTSTRAP_IMAGE.to_owned())
+    bootstrap(docker, config, suite, progress)?;
+    Ok(bootstrapped)
 }
 
 /// Pulls with a deadline; a registry that does not answer is not an error here.
@@ -52,12 +73,18 @@ fn try_pull(docker: &Docker, image: &str, progress: &dyn Progress) -> anyhow::Re
 }
 
 /// Builds the base image from Debian packages: mmdebstrap into a tarball, then `docker import`.
-pub fn bootstrap(docker: &Docker, config: &Config, progress: &dyn Progress) -> anyhow::Result<()> {
+pub fn bootstrap(
+    docker: &Docker,
+    config: &Config,
+    suite: &str,
+    progress: &dyn Progress,
+) -> anyhow::Result<()> {
     crate::setup::ensure_mmdebstrap(progress)?;
     let mirror = config.get("DEBIAN_MIRROR");
+    let image = bootstrap_image(suite);
     progress.status(
         "Bootstrapping",
-        &format!("{BOOTSTRAP_IMAGE} from {mirror} with mmdebstrap"),
+        &format!("{image} from {mirror} with mmdebstrap"),
     );
     // Private and unpredictable (0700): the root filesystem is imported from here as root.
     let dir = tempfile::Builder::new()
@@ -76,7 +103,7 @@ pub fn bootstrap(docker: &Docker, config: &Config, progress: &dyn Progress) -> a
                 [
                     "--variant=minbase",
                     "--include=ca-certificates",
-                    "trixie",
+                    suite,
                     &tarball,
                     mirror,
                 ],
@@ -88,7 +115,7 @@ pub fn bootstrap(docker: &Docker, config: &Config, progress: &dyn Progress) -> a
         docker
             .import_rootfs(
                 camino::Utf8Path::new(&tarball),
-                BOOTSTRAP_IMAGE,
+                &image,
                 &["CMD [\"bash\"]", &label],
             )
             .context("failed to import the bootstrapped root filesystem")

@@ -8,7 +8,7 @@ use anyhow::Context;
 use camino::{Utf8Path, Utf8PathBuf};
 use sha2::{Digest, Sha256};
 
-use super::{base, binary, BASE_LABEL, INPUTS_LABEL};
+use super::{base, binary, BASE_LABEL, INPUTS_LABEL, MAJOR_LABEL};
 use crate::config::Config;
 use crate::docker::Docker;
 use crate::paths::Paths;
@@ -24,8 +24,12 @@ pub enum Outcome {
 
 /// The build arguments, in a fixed order.
 pub fn build_args(config: &Config, base_image: &str) -> Vec<(&'static str, String)> {
+    let suite = config.suite();
     vec![
         ("BASE_IMAGE", base_image.to_owned()),
+        ("PG_MAJOR", config.pg_major().to_string()),
+        ("DEBIAN_SUITE", suite.name.clone()),
+        ("LACKS", suite.lacks.join(" ")),
         ("POSTGRES_UID", config.uid().to_string()),
         ("POSTGRES_GID", config.gid().to_string()),
         ("DEBIAN_MIRROR", config.get("DEBIAN_MIRROR").to_owned()),
@@ -137,7 +141,7 @@ pub fn ensure(
     force: bool,
     progress: &dyn Progress,
 ) -> anyhow::Result<Outcome> {
-    let base_image = base::ensure(docker, config, progress)?;
+    let base_image = base::ensure(docker, config, &config.suite().name, progress)?;
     let base_id = docker
         .image_id(&base_image)?
         .with_context(|| format!("base image `{base_image}` vanished"))?;
@@ -175,6 +179,9 @@ pub fn docker_build(
     let mut cmd: Vec<String> = vec!["build".into(), "--tag".into(), image.to_owned()];
     cmd.extend(["--label".into(), format!("{INPUTS_LABEL}={hash}")]);
     cmd.extend(["--label".into(), format!("{BASE_LABEL}={base_image}")]);
+    if let Some((_, major)) = args.iter().find(|(name, _)| *name == "PG_MAJOR") {
+        cmd.extend(["--label".into(), format!("{MAJOR_LABEL}={major}")]);
+    }
     for (name, value) in args {
         cmd.extend(["--build-arg".into(), format!("{name}={value}")]);
     }

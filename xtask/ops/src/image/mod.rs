@@ -8,8 +8,11 @@ pub mod binary;
 pub mod build;
 pub mod info;
 pub mod on_base;
+pub mod suites;
 
 /// Label carrying the hash of everything the image was built from.
 pub const INPUTS_LABEL: &str = "org.core-data.inputs";
 /// Label naming the base image the platform image was built on.
 pub const BASE_LABEL: &str = "org.core-data.base";
+/// Label carrying the PostgreSQL major of a platform image.
+pub const MAJOR_LABEL: &str = "org.core-data.pg-major";

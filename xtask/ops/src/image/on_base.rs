@@ -41,7 +41,7 @@ pub fn ensure(
     with_binary: Option<(&Paths, Binary)>,
     progress: &dyn Progress,
 ) -> anyhow::Result<build::Outcome> {
-    let base_image = base::ensure(docker, config, progress)?;
+    let base_image = base::ensure(docker, config, &super::suites::newest().name, progress)?;
     let base_id = docker
         .image_id(&base_image)?
         .with_context(|| format!("base image `{base_image}` vanished"))?;

@@ -229,6 +229,24 @@ pub fn database_exists(client: &mut postgres::Client, database: &str) -> anyhow:
         .is_some())
 }
 
+/// The bundle names of `database` that the server's image carries (an image
+/// built from a suite that lacks a package leaves its extensions out; the
+/// image's build fails when any other is missing).
+pub fn image_bundle_for(
+    client: &mut postgres::Client,
+    database: &str,
+) -> anyhow::Result<Vec<&'static str>> {
+    let available: Vec<String> = client
+        .query("SELECT name::text FROM pg_available_extensions", &[])?
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    Ok(extensions_for(database)
+        .into_iter()
+        .filter(|ext| available.iter().any(|name| name == ext))
+        .collect())
+}
+
 /// The bundle extensions `database` (which `client` is connected to) lacks, in install order.
 pub fn missing_extensions(
     client: &mut postgres::Client,
@@ -239,7 +257,7 @@ pub fn missing_extensions(
         .iter()
         .map(|row| row.get(0))
         .collect();
-    Ok(extensions_for(database)
+    Ok(image_bundle_for(client, database)?
         .into_iter()
         .filter(|ext| !installed.iter().any(|name| name == ext))
         .collect())
