@@ -123,6 +123,9 @@ if [ ! -e "$sentinel" ]; then
       if [ "$ext" = pg_cron ] && [ "$db" != postgres ]; then continue; fi
       if [ "$ext" = pg_partman ]; then
         sql+="CREATE SCHEMA IF NOT EXISTS partman; CREATE EXTENSION IF NOT EXISTS pg_partman SCHEMA partman;"$'\n'
+      elif [ "${ext#postgis}" != "$ext" ]; then
+        # PostGIS 3.3 (PostgreSQL 15's) refuses to install while pgaudit logs DDL.
+        sql+="SET pgaudit.log = 'none'; CREATE EXTENSION IF NOT EXISTS \"$ext\" CASCADE; RESET pgaudit.log;"$'\n'
       else
         sql+="CREATE EXTENSION IF NOT EXISTS \"$ext\" CASCADE;"$'\n'
       fi

@@ -12,6 +12,7 @@ mod pgbouncer;
 mod queue;
 mod runbook;
 mod security;
+mod upgrade;
 mod valkey;
 
 use camino::Utf8PathBuf;
@@ -26,6 +27,7 @@ pub(crate) use pgbouncer::*;
 pub(crate) use queue::*;
 pub(crate) use runbook::*;
 pub(crate) use security::*;
+pub(crate) use upgrade::*;
 pub(crate) use valkey::*;
 
 /// core_data: a hardened PostgreSQL 17 platform, driven from the repository.
@@ -177,6 +179,9 @@ pub(crate) enum Command {
     /// `list-users` and `url`.
     #[command(subcommand)]
     Dashboard(DashboardCommand),
+    /// Major upgrades: `--check` (changes nothing), `--yes` (pg_upgrade --link, a backup first,
+    /// rolled back by itself on failure).
+    Upgrade(Upgrade),
     /// Benchmarks that print figures next to their floor and the ratio.
     #[command(subcommand)]
     Bench(BenchCommand),

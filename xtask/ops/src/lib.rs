@@ -34,4 +34,5 @@ pub mod setup;
 pub mod sql;
 pub mod stack;
 pub mod tls;
+pub mod upgrade;
 pub mod wait;

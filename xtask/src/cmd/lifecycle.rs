@@ -32,6 +32,11 @@ pub(crate) fn up(ctx: &Ctx, args: &Up) -> CmdResult {
         };
         super::init::run(ctx, &defaults)?;
     }
+    // An upgrade killed before its new server was healthy is rolled back
+    // (before `.env` is read: the kill may have left it naming the new major).
+    if let Some(said) = core_data_ops::upgrade::recover_pending(&ctx.paths, &ctx.progress())? {
+        ctx.progress().status("Recovered", &said);
+    }
     // Checked before anything touches Docker: a bad value starts nothing.
     let config = Config::load(&ctx.paths)?;
     let stack = Stack::new(ctx.paths.clone(), config)?;

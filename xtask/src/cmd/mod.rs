@@ -28,6 +28,7 @@ mod runbook;
 mod schema;
 mod security;
 mod service_urls;
+mod upgrade;
 mod user;
 mod valkey;
 
@@ -135,6 +136,7 @@ pub(crate) fn run(flags: Xtask) -> CmdResult {
         Command::Valkey(command) => valkey::run(&ctx, &command),
         Command::Memcached(command) => memcached::run(&ctx, &command),
         Command::Dashboard(command) => dashboard::run(&ctx, &command),
+        Command::Upgrade(args) => upgrade::run(&ctx, &args),
         Command::Bench(BenchCommand::Pgbouncer(args)) => bench::pgbouncer(&ctx, &args),
         Command::Security(SecurityCommand::Status(args)) => security::status(&ctx, &args),
         Command::Security(SecurityCommand::ApparmorLoad) => security::apparmor_load(&ctx),
@@ -165,6 +167,7 @@ fn locking_name(command: &Command) -> Option<&'static str> {
             BackupAction::Info(_) => None,
         },
         Command::Restore(_) => Some("restore"),
+        Command::Upgrade(_) => Some("upgrade"),
         Command::Qa(qa) => qa_locking_name(qa),
         Command::ProvisionQa(args) => qa_locking_name(&args.command()),
         Command::Run(args) if args.writes() => Some("run"),

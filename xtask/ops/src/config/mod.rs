@@ -302,6 +302,23 @@ impl Config {
         Config::from_given("--to", &given, sizing::Resources::from_host())
     }
 
+    /// The same configuration with `key` set to `value` (checked like `.env`).
+    pub fn with_value(&self, key: &str, value: &str) -> Result<Config, ConfigError> {
+        let mut given: BTreeMap<&str, (usize, String)> = BTreeMap::new();
+        for (name, current) in &self.values {
+            let raw = if self.derived.contains(name) {
+                "auto".to_owned()
+            } else {
+                current.clone()
+            };
+            given.insert(name, (0, raw));
+        }
+        let known = keys::find(key)
+            .ok_or_else(|| ConfigError::Inconsistent(format!("unknown key `{key}`")))?;
+        given.insert(known.name, (0, value.to_owned()));
+        Config::from_given("--set", &given, sizing::Resources::from_host())
+    }
+
     fn check_major(&self) -> Result<(), ConfigError> {
         let major = self.pg_major();
         let offered = crate::image::suites::majors()

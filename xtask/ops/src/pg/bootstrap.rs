@@ -273,6 +273,12 @@ pub fn ensure_extensions(
     for ext in missing_extensions(client, database)? {
         let statement = if ext == "pg_partman" {
             "CREATE SCHEMA IF NOT EXISTS partman; CREATE EXTENSION IF NOT EXISTS pg_partman SCHEMA partman".to_owned()
+        } else if ext.starts_with("postgis") {
+            // PostGIS 3.3 (PostgreSQL 15's) refuses to install while pgaudit logs DDL.
+            format!(
+                "SET pgaudit.log = 'none'; CREATE EXTENSION IF NOT EXISTS {} CASCADE; RESET pgaudit.log",
+                quote_ident(ext)
+            )
         } else {
             format!(
                 "CREATE EXTENSION IF NOT EXISTS {} CASCADE",

@@ -1,0 +1,82 @@
+//! The upgrade's journal (`upgrade-journal.json` in the state directory),
+//! written before each step runs, so a failure or a kill is rolled back from
+//! exactly what was done.
+
+use anyhow::Context;
+use camino::Utf8PathBuf;
+use serde::{Deserialize, Serialize};
+
+use super::workspace::{PGDATA, PGWAL};
+use crate::paths::Paths;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Step {
+    /// The server and sidecar are being stopped; nothing on the volumes changed.
+    Stopping,
+    /// pg_upgrade runs: the new cluster is being made beside the old one, whose
+    /// `global/pg_control` pg_upgrade renames to `pg_control.old` before linking.
+    Upgrading,
+    /// The directories are being swapped (old aside, new in place).
+    Swapping,
+    /// `.env` names the new major and the new server is starting (its entrypoint
+    /// upgrades the pgBackRest stanza).
+    Starting,
+    /// The new server is healthy: the point of no return.
+    Started,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Journal {
+    pub id: String,
+    pub from: u32,
+    pub to: u32,
+    pub started: String,
+    /// The full backup taken first (the rollback point once the new server started).
+    pub backup_set: String,
+    /// `.env` as it was, put back by a rollback.
+    pub env_before: String,
+    pub step: Step,
+}
+
+impl Journal {
+    pub fn new_data(&self) -> String {
+        format!("{PGDATA}.upgrade-{}", self.id)
+    }
+    pub fn new_wal(&self) -> String {
+        format!("{PGWAL}.upgrade-{}", self.id)
+    }
+    pub fn aside_data(&self) -> String {
+        format!("{PGDATA}.pre-upgrade-{}", self.id)
+    }
+    pub fn aside_wal(&self) -> String {
+        format!("{PGWAL}.pre-upgrade-{}", self.id)
+    }
+}
+
+pub(crate) fn file(paths: &Paths) -> Utf8PathBuf {
+    paths.state().join("upgrade-journal.json")
+}
+
+pub(crate) fn read(paths: &Paths) -> anyhow::Result<Option<Journal>> {
+    let path = file(paths);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Ok(Some(serde_json::from_str(&text).with_context(|| {
+            format!("the upgrade journal `{path}` is unreadable; it records an interrupted upgrade: do not delete it, inspect the volumes")
+        })?)),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(err) => Err(err).with_context(|| format!("failed to read `{path}`")),
+    }
+}
+
+pub(crate) fn write(paths: &Paths, journal: &Journal) -> anyhow::Result<()> {
+    let text = serde_json::to_string_pretty(journal)?;
+    crate::fsutil::write_atomic(&file(paths), text.as_bytes(), 0o600)
+}
+
+pub(crate) fn remove(paths: &Paths) -> anyhow::Result<()> {
+    match std::fs::remove_file(file(paths)) {
+        Err(err) if err.kind() != std::io::ErrorKind::NotFound => Err(err.into()),
+        _ => Ok(()),
+    }
+}

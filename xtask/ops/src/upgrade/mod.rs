@@ -1,0 +1,39 @@
+//! Major upgrades: `upgrade --check` (nothing changes), `upgrade --yes` (a
+//! journaled `pg_upgrade --link` with a full backup first and a rollback on
+//! any failure before the new server is healthy), and the recovery of an
+//! interrupted one by `up`. The target is a major of `postgres/suites.txt`;
+//! nothing here names a version.
+
+mod check;
+mod extensions;
+mod image;
+mod journal;
+mod run;
+mod workspace;
+
+pub use check::{CheckReport, ExtensionLine, Step as CheckStep};
+pub use image::upgrade_image;
+pub use journal::{Journal, Step};
+pub use run::{recover_pending, upgrade, Report};
+
+use crate::progress::Progress;
+use crate::stack::Stack;
+
+/// `upgrade --check`: builds the images when due, then checks beside the
+/// running server; changes nothing on the stack.
+pub fn check(stack: &Stack, to: u32, progress: &dyn Progress) -> anyhow::Result<CheckReport> {
+    let (target, upgrade_stack, upgrade_image) = run::prepare(stack, to, progress)?;
+    progress.status(
+        "Checking",
+        &format!("the upgrade to PostgreSQL {to} beside the running server"),
+    );
+    let ws = workspace::Workspace::start(&upgrade_stack, false)?;
+    check::run(
+        stack,
+        &ws,
+        to,
+        target.image(),
+        &upgrade_image,
+        &crate::render::preload_libraries(&target),
+    )
+}

@@ -1,0 +1,454 @@
+//! `upgrade --yes`: the journaled major upgrade, and its rollback.
+//!
+//! 1. Check (the same as `--check`, with the server running); nothing changes
+//!    unless it passes.
+//! 2. A full pgBackRest backup: the rollback point once the new server ran.
+//! 3. `Stopping`: the server and the sidecar stop cleanly (downtime starts).
+//! 4. `Upgrading`: in the upgrade container, initdb of the new major into
+//!    `pgdata.upgrade-<id>` / `pg_wal.upgrade-<id>` in the same volumes, then
+//!    `pg_upgrade --link` (hard links: no data is copied; the old files are
+//!    not modified until the new server starts).
+//! 5. `Swapping`: the old directories set aside as `*.pre-upgrade-<id>` (their
+//!    `pg_wal` link re-pointed), the new ones renamed in.
+//! 6. `Starting`: `.env` names the new major; `up` starts the new image on the
+//!    new cluster (the entrypoint upgrades the pgBackRest stanza), renders the
+//!    configuration for it and waits for health.
+//! 7. `Started`: extensions updated in every database, statistics rebuilt
+//!    (`vacuumdb --analyze-in-stages`); the journal goes; the old cluster is
+//!    kept (`old-clusters` lists and removes it).
+//!
+//! A failure or a kill before `Started` is rolled back (`roll_back`): the new
+//! directories removed (only those named with the journal's id), the old ones
+//! back, `pg_control.old` renamed back (PostgreSQL's documented revert of a
+//! link-mode upgrade whose new server never ran), `.env` as it was, and the
+//! old major started.
+
+use std::time::Instant;
+
+use anyhow::{bail, Context};
+
+use super::check::{self, HBA_OPTIONS, SCRATCH_PORT};
+use super::journal::{self, Journal, Step};
+use super::workspace::{Workspace, PGDATA, PGWAL};
+use crate::backup::physical::{self, Kind};
+use crate::config::Config;
+use crate::fault;
+use crate::progress::Progress;
+use crate::stack::Stack;
+
+/// The entrypoint's marker that lets it take the repository's stanza over
+/// (`stanza-upgrade`) for a cluster of another system identifier or major.
+const STANZA_MARKER: &str = "/var/lib/postgresql/data/core_data.allow-new-cluster";
+/// The entrypoint's first-boot sentinel: the new cluster carries the old one's
+/// extensions already; `up`'s bootstrap adds what the new image has beyond them.
+const FIRST_BOOT_SENTINEL: &str = "core_data.first_boot_done";
+
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub from: u32,
+    pub to: u32,
+    pub backup_set: String,
+    /// From the stop of the old server to the new one healthy.
+    pub downtime_seconds: f64,
+    /// Each step's name and seconds.
+    pub steps: Vec<(String, f64)>,
+    /// `database: extension old -> new`.
+    pub extensions_updated: Vec<String>,
+    /// Extensions whose update failed (the upgrade itself stands).
+    pub extension_errors: Vec<String>,
+    pub aside: Vec<String>,
+}
+
+/// The configuration of the target major and its upgrade stack (the upgrade
+/// image as its image); builds the images when due.
+pub(crate) fn prepare(
+    stack: &Stack,
+    to: u32,
+    progress: &dyn Progress,
+) -> anyhow::Result<(Config, Stack, String)> {
+    let target = stack
+        .config
+        .with_major(to)
+        .map_err(|err| anyhow::anyhow!("PostgreSQL {to} cannot be the target: {err}"))?;
+    let upgrade_image = super::image::ensure(
+        &stack.docker,
+        &stack.paths,
+        &stack.config,
+        &target,
+        progress,
+    )?;
+    let upgrade_config = target
+        .with_value("POSTGRES_IMAGE", &upgrade_image)
+        .map_err(|err| anyhow::anyhow!("{err}"))?;
+    let upgrade_stack = Stack::new(stack.paths.clone(), upgrade_config)?;
+    Ok((target, upgrade_stack, upgrade_image))
+}
+
+/// Set while this process runs an upgrade: the `up` it calls must not take
+/// the upgrade's own journal for an interrupted one.
+static IN_PROGRESS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+struct InProgress;
+
+impl InProgress {
+    fn enter() -> InProgress {
+        IN_PROGRESS.store(true, std::sync::atomic::Ordering::SeqCst);
+        InProgress
+    }
+}
+
+impl Drop for InProgress {
+    fn drop(&mut self) {
+        IN_PROGRESS.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+pub fn upgrade(stack: &Stack, to: u32, progress: &dyn Progress) -> anyhow::Result<Report> {
+    let _in_progress = InProgress::enter();
+    if let Some(pending) = journal::read(&stack.paths)? {
+        bail!(
+            "an upgrade from {} to {} (id {}) was interrupted at step {:?}; run `cargo xtask up` to roll it back or finish it first",
+            pending.from, pending.to, pending.id, pending.step
+        );
+    }
+    let (target, upgrade_stack, upgrade_image) = prepare(stack, to, progress)?;
+    progress.status("Checking", &format!("the upgrade to PostgreSQL {to}"));
+    let report = {
+        let ws = Workspace::start(&upgrade_stack, false)?;
+        check::run(
+            stack,
+            &ws,
+            to,
+            target.image(),
+            &upgrade_image,
+            &crate::render::preload_libraries(&target),
+        )?
+    };
+    if !report.ok() {
+        bail!(
+            "the upgrade cannot go ahead; nothing was changed:\n  - {}",
+            report.blocking.join("\n  - ")
+        );
+    }
+    let env_before = std::fs::read_to_string(stack.paths.env_file())
+        .with_context(|| format!("failed to read `{}`", stack.paths.env_file()))?;
+
+    let set = physical::backup(stack, Some(Kind::Full), progress)
+        .context("the full backup before the upgrade failed; nothing was changed")?;
+    progress.status(
+        "Backed up",
+        &format!("set {} (the rollback point)", set.label),
+    );
+
+    let mut journal = Journal {
+        id: crate::clock::utc_stamp(std::time::SystemTime::now()),
+        from: report.from,
+        to,
+        started: jiff::Timestamp::now().to_string(),
+        backup_set: set.label.clone(),
+        env_before,
+        step: Step::Stopping,
+    };
+    journal::write(&stack.paths, &journal)?;
+    let mut steps = Vec::new();
+    let down = Instant::now();
+    let result = forward(
+        stack,
+        &upgrade_stack,
+        &target,
+        &mut journal,
+        &mut steps,
+        progress,
+    );
+    match result {
+        Ok(()) => {}
+        Err(err) => {
+            progress.status("Rolling back", &format!("the upgrade failed: {err:#}"));
+            roll_back(stack, &upgrade_stack, &journal, progress).with_context(|| {
+                format!("the upgrade failed ({err:#}) and so did its rollback; the journal `{}` records where it stopped", journal::file(&stack.paths))
+            })?;
+            return Err(err.context(format!(
+                "the upgrade to PostgreSQL {to} failed and was rolled back: PostgreSQL {} serves the data as before",
+                journal.from
+            )));
+        }
+    }
+    let downtime = down.elapsed().as_secs_f64();
+    journal.step = Step::Started;
+    journal::write(&stack.paths, &journal)?;
+
+    let new_stack = Stack::new(stack.paths.clone(), target)?;
+    let started = Instant::now();
+    let (updated, errors) = super::extensions::update_all(&new_stack, progress)?;
+    steps.push(("extensions".to_owned(), started.elapsed().as_secs_f64()));
+    let started = Instant::now();
+    analyze(&new_stack, progress)?;
+    steps.push((
+        "analyze in stages".to_owned(),
+        started.elapsed().as_secs_f64(),
+    ));
+    journal::remove(&stack.paths)?;
+    Ok(Report {
+        from: journal.from,
+        to,
+        backup_set: journal.backup_set.clone(),
+        downtime_seconds: downtime,
+        steps,
+        extensions_updated: updated,
+        extension_errors: errors,
+        aside: vec![journal.aside_data(), journal.aside_wal()],
+    })
+}
+
+fn timed<T>(
+    steps: &mut Vec<(String, f64)>,
+    name: &str,
+    work: impl FnOnce() -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    let started = Instant::now();
+    let value = work()?;
+    steps.push((name.to_owned(), started.elapsed().as_secs_f64()));
+    Ok(value)
+}
+
+fn forward(
+    stack: &Stack,
+    upgrade_stack: &Stack,
+    target: &Config,
+    journal: &mut Journal,
+    steps: &mut Vec<(String, f64)>,
+    progress: &dyn Progress,
+) -> anyhow::Result<()> {
+    progress.status("Stopping", "the server and the sidecar");
+    timed(steps, "stop", || {
+        stack
+            .compose()
+            .all_profiles()
+            .run(&["stop", "logical_backup", "dashboard", "postgres"])
+            .map(drop)
+    })?;
+    journal.step = Step::Upgrading;
+    journal::write(&stack.paths, journal)?;
+    let superuser = stack.config.superuser();
+    {
+        let ws = Workspace::start(upgrade_stack, true)?;
+        let to_bin = format!("/usr/lib/postgresql/{}/bin", journal.to);
+        let from_bin = format!("/usr/lib/postgresql/{}/bin", journal.from);
+        progress.status(
+            "Upgrading",
+            &format!(
+                "PostgreSQL {} to {} (pg_upgrade --link)",
+                journal.from, journal.to
+            ),
+        );
+        timed(steps, "initdb", || {
+            ws.run(&["install", "-d", "-m", "0700", &journal.new_data()])?;
+            let init = check::initdb_args(
+                &to_bin,
+                &journal.new_data(),
+                superuser,
+                Some(&journal.new_wal()),
+            );
+            let init: Vec<&str> = init.iter().map(String::as_str).collect();
+            ws.run(&init).map(drop)
+        })?;
+        fault::point("upgrade:before-pg-upgrade")?;
+        let sockets = "/tmp/upgrade-sockets";
+        ws.run(&["install", "-d", "-m", "0700", sockets])?;
+        let output = timed(steps, "pg_upgrade --link", || {
+            ws.run(&[
+                &format!("{to_bin}/pg_upgrade"),
+                "--link",
+                &format!("--old-bindir={from_bin}"),
+                &format!("--new-bindir={to_bin}"),
+                &format!("--old-datadir={PGDATA}"),
+                &format!("--new-datadir={}", journal.new_data()),
+                &format!("--username={superuser}"),
+                "--old-port=50431",
+                &format!("--new-port={SCRATCH_PORT}"),
+                &format!("--socketdir={sockets}"),
+                &format!("--old-options={HBA_OPTIONS}"),
+                &format!("--new-options={HBA_OPTIONS}"),
+            ])
+        })?;
+        for line in output.lines().filter(|line| !line.trim().is_empty()) {
+            progress.detail(line);
+        }
+        fault::point("upgrade:after-pg-upgrade")?;
+
+        journal.step = Step::Swapping;
+        journal::write(&stack.paths, journal)?;
+        progress.status(
+            "Swapping",
+            &format!("the old cluster aside as {}", journal.aside_data()),
+        );
+        timed(steps, "swap", || {
+            ws.rename(PGDATA, &journal.aside_data())?;
+            ws.rename(PGWAL, &journal.aside_wal())?;
+            ws.relink(
+                &format!("{}/pg_wal", journal.aside_data()),
+                &journal.aside_wal(),
+            )?;
+            ws.rename(&journal.new_data(), PGDATA)?;
+            ws.rename(&journal.new_wal(), PGWAL)?;
+            ws.relink(&format!("{PGDATA}/pg_wal"), PGWAL)?;
+            ws.write_file(&format!("{PGDATA}/{FIRST_BOOT_SENTINEL}"), b"")?;
+            ws.write_file(STANZA_MARKER, b"")?;
+            ws.sync()
+        })?;
+        fault::point("upgrade:after-swap")?;
+    }
+    journal.step = Step::Starting;
+    journal::write(&stack.paths, journal)?;
+    set_env_major(stack, target)?;
+    let new_stack = Stack::new(stack.paths.clone(), target.clone())?;
+    progress.status("Starting", &format!("PostgreSQL {}", journal.to));
+    timed(steps, "start", || new_stack.up(progress).map(drop))?;
+    fault::point("upgrade:after-start")?;
+    Ok(())
+}
+
+/// `.env` with the target's PG_MAJOR, suite and image (every other line kept).
+fn set_env_major(stack: &Stack, target: &Config) -> anyhow::Result<()> {
+    let path = stack.paths.env_file();
+    let text = std::fs::read_to_string(&path)?;
+    let major = target.pg_major().to_string();
+    let changed = crate::config::envfile::set_keys(
+        &text,
+        &[
+            ("PG_MAJOR", &major),
+            ("DEBIAN_SUITE", "auto"),
+            ("POSTGRES_IMAGE", target.image()),
+        ],
+    );
+    crate::fsutil::write_atomic(&path, changed.as_bytes(), 0o600)
+}
+
+/// `vacuumdb --all --analyze-in-stages` in the server's container.
+fn analyze(stack: &Stack, progress: &dyn Progress) -> anyhow::Result<()> {
+    progress.status(
+        "Analyzing",
+        "every database in stages (vacuumdb --analyze-in-stages)",
+    );
+    let output = stack.docker.exec(
+        &stack.container(),
+        &[
+            "vacuumdb",
+            "--all",
+            "--analyze-in-stages",
+            "--host=/tmp",
+            &format!("--username={}", stack.config.superuser()),
+        ],
+        None,
+    )?;
+    if output.exit_code != 0 {
+        bail!(
+            "vacuumdb --analyze-in-stages failed: {}",
+            output.stderr.trim_end()
+        );
+    }
+    Ok(())
+}
+
+/// Puts the old cluster back and starts it, from whatever step `journal` records
+/// (before `Started`).
+pub(crate) fn roll_back(
+    stack: &Stack,
+    upgrade_stack: &Stack,
+    journal: &Journal,
+    progress: &dyn Progress,
+) -> anyhow::Result<()> {
+    let old = Stack::new(stack.paths.clone(), stack.config.clone())?;
+    old.compose()
+        .all_profiles()
+        .run(&["stop", "logical_backup", "dashboard", "postgres"])?;
+    {
+        let ws = Workspace::start(upgrade_stack, true)?;
+        // The new cluster in place (swapped in): move it back to its own name.
+        let version = ws.try_run(&["cat", &format!("{PGDATA}/PG_VERSION")])?;
+        let new_in_place = version.ok && version.text.trim() == journal.to.to_string();
+        if new_in_place && ws.exists(&journal.aside_data())? {
+            ws.rename(PGDATA, &journal.new_data())?;
+            if ws.exists(PGWAL)? {
+                ws.rename(PGWAL, &journal.new_wal())?;
+            }
+        }
+        if ws.exists(&journal.aside_data())? {
+            ws.rename(&journal.aside_data(), PGDATA)?;
+        }
+        if ws.exists(&journal.aside_wal())? {
+            ws.rename(&journal.aside_wal(), PGWAL)?;
+        }
+        ws.relink(&format!("{PGDATA}/pg_wal"), PGWAL)?;
+        let control = format!("{PGDATA}/global/pg_control");
+        let control_old = format!("{control}.old");
+        if !ws.exists(&control)? && ws.exists(&control_old)? {
+            ws.rename(&control_old, &control)?;
+        }
+        for dir in [journal.new_data(), journal.new_wal()] {
+            if ws.exists(&dir)? {
+                ws.remove(&dir)?;
+            }
+        }
+        // A new server that ran has upgraded the stanza: the old one's entrypoint
+        // takes it back (it finds the stanza matching otherwise and removes the marker).
+        if journal.step == Step::Starting {
+            ws.write_file(STANZA_MARKER, b"")?;
+        } else if ws.exists(STANZA_MARKER)? {
+            ws.remove(STANZA_MARKER)?;
+        }
+        ws.sync()?;
+    }
+    crate::fsutil::write_atomic(
+        &stack.paths.env_file(),
+        journal.env_before.as_bytes(),
+        0o600,
+    )?;
+    // The old cluster is in place and `.env` names it: from here a plain `up` is the way on.
+    journal::remove(&stack.paths)?;
+    let config = Config::load(&stack.paths).map_err(|err| anyhow::anyhow!("{err}"))?;
+    let old = Stack::new(stack.paths.clone(), config)?;
+    old.up(progress).context(
+        "the old cluster is back in place (and `.env` names it) but did not start; see `cargo xtask logs`, then `cargo xtask up`",
+    )?;
+    progress.status(
+        "Rolled back",
+        &format!(
+            "PostgreSQL {} serves the data as before the upgrade",
+            journal.from
+        ),
+    );
+    Ok(())
+}
+
+/// Finishes or rolls back an upgrade a killed run left. `up` and `upgrade`
+/// call it before they load `.env` (a kill may have left it naming either major).
+pub fn recover_pending(
+    paths: &crate::paths::Paths,
+    progress: &dyn Progress,
+) -> anyhow::Result<Option<String>> {
+    if IN_PROGRESS.load(std::sync::atomic::Ordering::SeqCst) {
+        return Ok(None);
+    }
+    let Some(journal) = journal::read(paths)? else {
+        return Ok(None);
+    };
+    let _in_progress = InProgress::enter();
+    if journal.step == Step::Started {
+        // The new server ran healthy: only the follow-up work was cut short.
+        journal::remove(paths)?;
+        return Ok(Some(format!(
+            "an upgrade to PostgreSQL {} had finished its start; `cargo xtask upgrade --finish` updates extensions and statistics",
+            journal.to
+        )));
+    }
+    let before = Config::parse(paths.env_file().as_str(), &journal.env_before)
+        .map_err(|err| anyhow::anyhow!("{err}"))?;
+    let old_stack = Stack::new(paths.clone(), before)?;
+    let (_, upgrade_stack, _) = prepare(&old_stack, journal.to, progress)?;
+    roll_back(&old_stack, &upgrade_stack, &journal, progress)?;
+    Ok(Some(format!(
+        "an interrupted upgrade to PostgreSQL {} was rolled back; PostgreSQL {} serves the data",
+        journal.to, journal.from
+    )))
+}
