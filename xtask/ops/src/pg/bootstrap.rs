@@ -164,11 +164,18 @@ pub(crate) fn create_service_role(
     if rights.bypass_rls {
         sql.push_str(&format!("ALTER ROLE {quoted} BYPASSRLS; "));
     }
-    if !rights.predefined.is_empty() {
-        sql.push_str(&format!(
-            "GRANT {} TO {quoted}",
-            rights.predefined.join(", ")
-        ));
+    // Only the predefined roles this major has (pg_maintain is 17's).
+    let names: Vec<String> = rights.predefined.iter().map(|r| (*r).to_owned()).collect();
+    let existing: Vec<String> = client
+        .query(
+            "SELECT rolname::text FROM pg_roles WHERE rolname = ANY($1) ORDER BY array_position($1, rolname::text)",
+            &[&names],
+        )?
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    if !existing.is_empty() {
+        sql.push_str(&format!("GRANT {} TO {quoted}", existing.join(", ")));
     }
     client
         .batch_execute(&sql)

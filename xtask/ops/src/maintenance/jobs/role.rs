@@ -45,9 +45,16 @@ pub fn ensure_role(admin: &mut postgres::Client, config: &Config) -> anyhow::Res
             }
         }
     }
-    admin
-        .batch_execute("GRANT pg_maintain TO core_data_maintenance")
-        .context("failed to grant `core_data_maintenance` pg_maintain")?;
+    // pg_maintain is PostgreSQL 17's; on an older major (a stack waiting for its
+    // upgrade) the jobs' VACUUM and ANALYZE reach only what the role may touch.
+    let has_maintain = admin
+        .query_opt("SELECT 1 FROM pg_roles WHERE rolname = 'pg_maintain'", &[])?
+        .is_some();
+    if has_maintain {
+        admin
+            .batch_execute("GRANT pg_maintain TO core_data_maintenance")
+            .context("failed to grant `core_data_maintenance` pg_maintain")?;
+    }
     let lock_timeout = config.get("MAINTENANCE_LOCK_TIMEOUT");
     let current: Vec<String> = admin
         .query(
