@@ -1,13 +1,15 @@
 //! Every command and flag. The `///` comments are the `--help` text. The
 //! backup, restore, QA and dump commands are in `flags/backup.rs`, the
 //! runbook commands in `flags/runbook.rs`, the job queue's in `flags/queue.rs`,
-//! `security …` in `flags/security.rs`; `cmd/` defines no arguments.
+//! `security …` in `flags/security.rs`, `old-clusters` in `flags/old_clusters.rs`;
+//! `cmd/` defines no arguments.
 
 mod audit;
 mod backup;
 mod compact;
 mod dashboard;
 mod maintenance;
+mod old_clusters;
 mod pgbouncer;
 mod queue;
 mod runbook;
@@ -23,6 +25,7 @@ pub(crate) use backup::*;
 pub(crate) use compact::*;
 pub(crate) use dashboard::*;
 pub(crate) use maintenance::*;
+pub(crate) use old_clusters::*;
 pub(crate) use pgbouncer::*;
 pub(crate) use queue::*;
 pub(crate) use runbook::*;
@@ -104,6 +107,11 @@ pub(crate) enum Command {
     Backup(Backup),
     /// Replace the live cluster with a backup (whole, one set, or to a point in time). Needs `--yes`.
     Restore(Restore),
+    /// The copies of replaced clusters that restores and major upgrades set aside inside the data
+    /// and WAL volumes (`pgdata.pre-restore-<id>`, `pg_wal.pre-upgrade-<id>`, …): name, kind, id,
+    /// size and PostgreSQL major, a data directory and its WAL directory as one entry.
+    /// `--remove NAME --yes` removes one. Works whether the server runs or not.
+    OldClusters(OldClusters),
     /// QA clones of one database from a fresh differential backup: `create`, `list`, `drop`.
     #[command(subcommand)]
     Qa(QaCommand),

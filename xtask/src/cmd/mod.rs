@@ -19,6 +19,7 @@ mod init;
 mod lifecycle;
 mod logical;
 mod memcached;
+mod old_clusters;
 mod output;
 mod pgbouncer;
 mod pgstat;
@@ -117,6 +118,7 @@ pub(crate) fn run(flags: Xtask) -> CmdResult {
         Command::DumpStatus(args) => logical::sidecar_status(&ctx, &args),
         Command::Backup(args) => backup::backup(&ctx, &args),
         Command::Restore(args) => backup::restore(&ctx, &args),
+        Command::OldClusters(args) => old_clusters::run(&ctx, &args),
         Command::Qa(args) => backup::qa(&ctx, &args),
         Command::ProvisionQa(args) => backup::qa(&ctx, &args.command()),
         Command::Runbooks(args) => runbook::list(&ctx, &args),
@@ -168,6 +170,8 @@ fn locking_name(command: &Command) -> Option<&'static str> {
         },
         Command::Restore(_) => Some("restore"),
         Command::Upgrade(_) => Some("upgrade"),
+        // Listing only reads; `--remove` (with or without `--yes`) checks the journals under the lock.
+        Command::OldClusters(args) => args.remove.as_ref().map(|_| "old-clusters --remove"),
         Command::Qa(qa) => qa_locking_name(qa),
         Command::ProvisionQa(args) => qa_locking_name(&args.command()),
         Command::Run(args) if args.writes() => Some("run"),

@@ -33,6 +33,8 @@ use crate::fault;
 use crate::progress::Progress;
 use crate::stack::Stack;
 use crate::wait::poll_until;
+/// Where a restore's journal lives (`old_clusters` refuses to remove anything while one exists).
+pub(crate) use journal::{host_file as journal_host_file, VOLUME_FILE as JOURNAL_IN_VOLUME};
 pub use journal::{Journal, Step};
 pub use recover::{recover_pending, Recovered};
 use target::{TargetTime, Window};
