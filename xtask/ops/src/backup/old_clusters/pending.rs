@@ -1,9 +1,9 @@
 //! The journals of operations that move clusters: a restore's (`restore-journal.json`
 //! in the state directory, `core_data.restore.json` in the data volume) and a major
-//! upgrade's (`upgrade-journal.json`, `core_data.upgrade.json`: the upgrade keeps
-//! its journal under these names). A journal exists only while its operation is
-//! unfinished; while one does, no set-aside copy is removed. Journals are read as
-//! plain JSON for their `id` and `step` only, so an unreadable one still counts.
+//! upgrade's (`upgrade-journal.json` in the state directory). A journal exists only
+//! while its operation is unfinished; while one does, no set-aside copy is removed.
+//! Journals are read as plain JSON for their `id` and `step` only, so an unreadable
+//! one still counts.
 
 use camino::Utf8PathBuf;
 use serde::Serialize;
@@ -12,10 +12,8 @@ use super::names::{AsideName, Kind};
 use crate::backup::restore;
 use crate::paths::Paths;
 
-/// An upgrade's journal in the state directory.
+/// An upgrade's journal in the state directory (the name `upgrade` writes it under).
 pub const UPGRADE_HOST_FILE: &str = "upgrade-journal.json";
-/// An upgrade's journal in the data volume.
-pub const UPGRADE_VOLUME_FILE: &str = "/var/lib/postgresql/data/core_data.upgrade.json";
 
 /// An unfinished restore or upgrade.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -71,11 +69,8 @@ pub fn on_host(paths: &Paths) -> anyhow::Result<Vec<Pending>> {
 }
 
 /// The paths of the journals in the data volume, with their operation.
-pub fn volume_files() -> [(Kind, &'static str); 2] {
-    [
-        (Kind::Restore, restore::JOURNAL_IN_VOLUME),
-        (Kind::Upgrade, UPGRADE_VOLUME_FILE),
-    ]
+pub fn volume_files() -> [(Kind, &'static str); 1] {
+    [(Kind::Restore, restore::JOURNAL_IN_VOLUME)]
 }
 
 fn read_host(file: &Utf8PathBuf) -> anyhow::Result<Option<String>> {
