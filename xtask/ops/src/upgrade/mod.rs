@@ -13,6 +13,8 @@ mod workspace;
 
 pub use check::{CheckReport, ExtensionLine, Step as CheckStep};
 pub use image::upgrade_image;
+/// Where the upgrade's journal lives (`old_clusters` refuses to remove anything while it exists).
+pub(crate) use journal::file as journal_file;
 pub use journal::{Journal, Step};
 pub use run::{recover_pending, upgrade, Report};
 

@@ -12,9 +12,6 @@ use super::names::{AsideName, Kind};
 use crate::backup::restore;
 use crate::paths::Paths;
 
-/// An upgrade's journal in the state directory (the name `upgrade` writes it under).
-pub const UPGRADE_HOST_FILE: &str = "upgrade-journal.json";
-
 /// An unfinished restore or upgrade.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Pending {
@@ -59,7 +56,7 @@ pub fn on_host(paths: &Paths) -> anyhow::Result<Vec<Pending>> {
     let mut found = Vec::new();
     for (operation, file) in [
         (Kind::Restore, restore::journal_host_file(paths)),
-        (Kind::Upgrade, paths.state().join(UPGRADE_HOST_FILE)),
+        (Kind::Upgrade, crate::upgrade::journal_file(paths)),
     ] {
         if let Some(text) = read_host(&file)? {
             found.push(parse(operation, file.into_string(), &text));
