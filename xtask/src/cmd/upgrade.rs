@@ -24,6 +24,10 @@ pub(crate) fn run(ctx: &Ctx, args: &Upgrade) -> CmdResult {
             .expect("suites.txt lists a major")
     });
     let stack = Stack::new(ctx.paths.clone(), config)?;
+    if args.finish {
+        let (updated, errors) = upgrade::finish(&stack, &ctx.progress())?;
+        return Ok(report_extensions(&updated, &errors));
+    }
     if args.check {
         let report = upgrade::check(&stack, to, &ctx.progress())?;
         if args.format.json() {
@@ -75,14 +79,21 @@ pub(crate) fn run(ctx: &Ctx, args: &Upgrade) -> CmdResult {
         "The old cluster is kept in its volumes as {}; `cargo xtask old-clusters` lists and removes it.",
         report.aside.join(" and ")
     );
-    if !report.extension_errors.is_empty() {
-        eprintln!("Some extensions were not updated:");
-        for line in &report.extension_errors {
-            eprintln!("  {line}");
-        }
-        return Ok(ExitCode::FAILURE);
+    Ok(report_extensions(&[], &report.extension_errors))
+}
+
+fn report_extensions(updated: &[String], errors: &[String]) -> ExitCode {
+    for line in updated {
+        println!("  updated {line}");
     }
-    Ok(ExitCode::SUCCESS)
+    if errors.is_empty() {
+        return ExitCode::SUCCESS;
+    }
+    eprintln!("Some extensions were not updated (the upgrade itself stands; fix and run `cargo xtask upgrade --finish`):");
+    for line in errors {
+        eprintln!("  {line}");
+    }
+    ExitCode::FAILURE
 }
 
 fn print_check(report: &CheckReport) {
@@ -112,8 +123,8 @@ fn print_check(report: &CheckReport) {
         report.estimated_downtime_seconds
     );
     println!(
-        "  {:<20} {:<24} {:<14} {}",
-        "database", "extension", "installed", "target"
+        "  {:<20} {:<24} {:<14} target",
+        "database", "extension", "installed"
     );
     for line in &report.extensions {
         println!(
@@ -125,11 +136,17 @@ fn print_check(report: &CheckReport) {
         );
     }
     for step in &report.steps {
-        println!(
-            "  {:<32} {}",
-            step.name,
-            if step.ok { "ok" } else { "FAILED" }
-        );
+        let outcome = match (step.ok, step.blocks) {
+            (true, _) => "ok",
+            (false, true) => "FAILED",
+            (false, false) => "errors (advice: loaded as plain SQL, not as pg_upgrade restores it)",
+        };
+        println!("  {:<32} {outcome}", step.name);
+        if !step.ok {
+            for line in step.detail.lines().take(30) {
+                println!("    {line}");
+            }
+        }
     }
     for reason in &report.blocking {
         println!("blocked: {reason}");

@@ -34,6 +34,10 @@ pub(crate) struct Upgrade {
     /// Run the upgrade.
     #[arg(long)]
     pub(crate) yes: bool,
+    /// After an upgrade whose follow-up was cut short or reported errors: update every
+    /// database's extensions to the image's versions and rebuild statistics again.
+    #[arg(long, conflicts_with_all = ["yes", "check", "to"])]
+    pub(crate) finish: bool,
     #[command(flatten)]
     pub(crate) format: FormatArg,
 }

@@ -75,8 +75,23 @@ const FUNCTIONS: &[(&str, &str, &str)] = &[
     ),
 ];
 
-/// The statements that create the schema and functions, in order.
-fn definitions() -> Vec<String> {
+/// `body` as the server's `major` can run it: pg_hba_file_rules has
+/// `rule_number` and `file_name` from PostgreSQL 16 on (NULL before),
+/// and `pg_read_file(path, missing_ok)` is 16's (15 has it with an offset and a length).
+fn body_for(body: &str, major: i32) -> String {
+    if major >= 16 {
+        return body.to_owned();
+    }
+    body.replacen("rule_number, file_name,", "NULL::integer, NULL::text,", 1)
+        .replacen(
+            "pg_catalog.pg_read_file(f, true)",
+            "pg_catalog.pg_read_file(f, 0, 1048576, true)",
+            1,
+        )
+}
+
+/// The statements that create the schema and functions, in order, for a server of `major`.
+fn definitions(major: i32) -> Vec<String> {
     let auditor = quote_ident(AUDITOR_ROLE);
     let mut sql = vec![
         format!("CREATE SCHEMA IF NOT EXISTS {SCHEMA}"),
@@ -88,7 +103,7 @@ fn definitions() -> Vec<String> {
             "CREATE OR REPLACE FUNCTION {SCHEMA}.{signature} RETURNS TABLE({columns}) \
              LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp \
              AS {body}",
-            body = quote_literal(body)
+            body = quote_literal(&body_for(body, major))
         ));
         sql.push(format!(
             "REVOKE ALL ON FUNCTION {SCHEMA}.{signature} FROM PUBLIC"
@@ -111,7 +126,13 @@ fn fingerprint(sql: &[String]) -> String {
 /// Creates or updates the definer functions in `postgres` (`admin` is a
 /// superuser connection there). Returns whether it changed anything.
 pub fn ensure_functions(admin: &mut postgres::Client) -> anyhow::Result<bool> {
-    let sql = definitions();
+    let major: i32 = admin
+        .query_one(
+            "SELECT current_setting('server_version_num')::int / 10000",
+            &[],
+        )?
+        .get(0);
+    let sql = definitions(major);
     let wanted = fingerprint(&sql);
     let current: Option<String> = admin
         .query_one(
@@ -167,7 +188,7 @@ mod tests {
 
     #[test]
     fn every_function_is_a_pinned_definer_granted_only_to_the_auditor() {
-        let sql = definitions();
+        let sql = definitions(17);
         for (signature, _, _) in FUNCTIONS {
             let create = sql
                 .iter()
@@ -178,7 +199,7 @@ mod tests {
                 "REVOKE ALL ON FUNCTION {SCHEMA}.{signature} FROM PUBLIC"
             )));
         }
-        assert_eq!(fingerprint(&sql), fingerprint(&definitions()));
+        assert_eq!(fingerprint(&sql), fingerprint(&definitions(17)));
         // The definer reads exactly the files the parser knows.
         let container = FUNCTIONS
             .iter()

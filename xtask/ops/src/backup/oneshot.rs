@@ -88,9 +88,24 @@ impl<'a> Throwaway<'a> {
         role: &str,
         mounts: &[Mount],
     ) -> anyhow::Result<Throwaway<'a>> {
+        Throwaway::start_with_tmp(stack, name, role, mounts, None)
+    }
+
+    /// `start` with its private `/tmp` mounted with `tmp_options` (e.g. a larger `size=`).
+    pub fn start_with_tmp(
+        stack: &'a Stack,
+        name: &str,
+        role: &str,
+        mounts: &[Mount],
+        tmp_options: Option<&str>,
+    ) -> anyhow::Result<Throwaway<'a>> {
         // A throw-away of this name is only ever left by a killed run of the same step.
         stack.docker.remove_container(name)?;
-        let container = confined(stack)?
+        let mut spec = confined(stack)?;
+        if let Some(options) = tmp_options {
+            spec = spec.tmpfs("/tmp", options);
+        }
+        let container = spec
             .name(name)
             .label(ROLE_LABEL, role)
             .mounts(mounts)

@@ -31,6 +31,8 @@ pub struct ExtensionLine {
 pub struct Step {
     pub name: String,
     pub ok: bool,
+    /// Whether a failure blocks the upgrade (otherwise it is advice).
+    pub blocks: bool,
     /// What it printed when it failed (or what it found).
     pub detail: String,
 }
@@ -111,6 +113,26 @@ pub(crate) fn read_live(stack: &Stack) -> anyhow::Result<Live> {
     })
 }
 
+/// Every `.txt` file pg_upgrade left under `dir`, each under its name.
+fn output_files(ws: &Workspace<'_>, dir: &str) -> anyhow::Result<String> {
+    let found = ws.try_run(&["find", dir, "-name", "*.txt", "-type", "f"])?;
+    let mut out = String::new();
+    for path in found
+        .text
+        .lines()
+        .filter(|line| line.ends_with(".txt"))
+        .take(10)
+    {
+        let text = ws.try_run(&["head", "-c", "16384", path])?;
+        out.push_str(&format!(
+            "\n--- {}\n{}",
+            path.rsplit('/').next().unwrap_or(path),
+            text.text
+        ));
+    }
+    Ok(out)
+}
+
 /// `name: default_version = '1.2'` lines of `grep -H` over the target's control files.
 pub(crate) fn parse_control_versions(text: &str) -> Vec<(String, String)> {
     text.lines()
@@ -138,7 +160,8 @@ pub(crate) fn target_versions(
         "grep",
         "-H",
         "--include=*.control",
-        "-r",
+        // -R: Debian's `postgis.control` is a link to `postgis-3.control`.
+        "-R",
         "^default_version",
         &dir,
     ])?;
@@ -193,6 +216,16 @@ pub(crate) fn initdb_args<'a>(
 /// and pg_ident.conf (the OS user is the superuser by peer).
 pub(crate) const HBA_OPTIONS: &str =
     "-c hba_file=/etc/core_data/conf/pg_hba.conf -c ident_file=/etc/core_data/conf/pg_ident.conf";
+
+/// The new server's options under pg_upgrade: the stack's hba files and the
+/// target's preload libraries (pgaudit refuses a `LOAD`, which pg_upgrade's
+/// library check does, unless it is preloaded).
+pub(crate) fn new_server_options(preload: &[&str]) -> String {
+    format!(
+        "{HBA_OPTIONS} -c shared_preload_libraries={}",
+        preload.join(",")
+    )
+}
 
 /// The estimate: stop and start, pg_upgrade's fixed work, and the schema
 /// dump and restore (per relation and per database).
@@ -256,8 +289,10 @@ pub(crate) fn run(
     let socketdir = format!("--socketdir={CHECK_DIR}");
     let new_port = format!("--new-port={SCRATCH_PORT}");
     let old_options = format!("--old-options={HBA_OPTIONS}");
-    let new_options = format!("--new-options={HBA_OPTIONS}");
+    let new_options = format!("--new-options={}", new_server_options(target_preload));
     let upgrade_check = ws.try_run(&[
+        super::workspace::IN_TMP[0],
+        super::workspace::IN_TMP[1],
         &format!("{to_bin}/pg_upgrade"),
         "--check",
         &old_bindir,
@@ -271,25 +306,27 @@ pub(crate) fn run(
         &old_options,
         &new_options,
     ])?;
+    let mut detail = upgrade_check.text;
     if !upgrade_check.ok {
-        blocking.push(format!(
-            "pg_upgrade --check failed:\n{}",
-            upgrade_check.text
-        ));
+        // pg_upgrade names its problem files (loadable_libraries.txt, …) in the
+        // new cluster's output directory, which goes with the workspace: show them.
+        detail.push_str(&output_files(
+            ws,
+            &format!("{new_dir}/pg_upgrade_output.d"),
+        )?);
+        blocking.push(format!("pg_upgrade --check failed:\n{detail}"));
     }
     steps.push(Step {
         name: "pg_upgrade --check".to_owned(),
         ok: upgrade_check.ok,
-        detail: upgrade_check.text,
+        blocks: true,
+        detail,
     });
 
+    // Advisory: loaded as plain SQL, not in pg_upgrade's binary-upgrade mode, so an
+    // extension whose placement changed between majors (pg_cron moved to pg_catalog)
+    // errs here and not in the upgrade, which carries it over as it is and updates it.
     let schema = schema_load(ws, &to_bin, &new_dir, superuser, target_preload)?;
-    if !schema.ok {
-        blocking.push(format!(
-            "the schema does not load into PostgreSQL {to}:\n{}",
-            schema.detail
-        ));
-    }
     steps.push(schema);
     ws.run(&["rm", "-rf", CHECK_DIR])?;
 
@@ -378,6 +415,7 @@ fn schema_load(
     Ok(Step {
         name: "schema load into the target".to_owned(),
         ok: errors.is_empty(),
+        blocks: false,
         detail: errors.join("\n"),
     })
 }

@@ -73,12 +73,32 @@ pub(super) fn update_all(
             progress.status("Updating", &format!("extension `{name}` in `{database}`"));
             let statement = format!("ALTER EXTENSION {} UPDATE", quote_ident(&name));
             let mut transaction = client.transaction()?;
-            match transaction.batch_execute(&statement) {
-                Ok(()) => transaction.commit()?,
-                Err(err) => {
-                    drop(transaction);
-                    errors.push(format!("{database}: {statement}: {err}"));
+            let err = match transaction.batch_execute(&statement) {
+                Ok(()) => {
+                    transaction.commit()?;
+                    continue;
                 }
+                Err(err) => err,
+            };
+            drop(transaction);
+            // No update path (pgaudit's versions follow the server's major; pg_repack
+            // ships none) or a script that does not run: an extension that holds no
+            // data and that nothing outside it depends on is made again at the image's
+            // version, in the same schema, in one transaction.
+            match recreate(&mut client, &name) {
+                Ok(true) => progress.status(
+                    "Recreated",
+                    &format!(
+                        "extension `{name}` in `{database}` (ALTER EXTENSION … UPDATE failed: {})",
+                        message(&err)
+                    ),
+                ),
+                Ok(false) => errors.push(format!("{database}: {statement}: {}", message(&err))),
+                Err(again) => errors.push(format!(
+                    "{database}: {statement}: {}; making it again failed too: {}",
+                    message(&err),
+                    message_of(&again)
+                )),
             }
         }
         let after = stale(&mut client)?;
@@ -96,4 +116,41 @@ pub(super) fn update_all(
         }
     }
     Ok((updated, errors))
+}
+
+/// The server's message of a failed statement.
+fn message(err: &postgres::Error) -> String {
+    err.as_db_error()
+        .map_or_else(|| err.to_string(), |db| db.message().to_owned())
+}
+
+fn message_of(err: &anyhow::Error) -> String {
+    err.downcast_ref::<postgres::Error>()
+        .map_or_else(|| format!("{err:#}"), message)
+}
+
+/// DROP and CREATE `name` in its schema in one transaction, when none of its
+/// member objects holds data (a table, sequence or materialized view) and the
+/// DROP needs no CASCADE. Returns whether it did.
+fn recreate(client: &mut postgres::Client, name: &str) -> anyhow::Result<bool> {
+    let row = client.query_one(
+        "SELECT n.nspname::text, \
+                EXISTS (SELECT 1 FROM pg_depend d JOIN pg_class c ON d.classid = 'pg_class'::regclass AND c.oid = d.objid \
+                        WHERE d.refclassid = 'pg_extension'::regclass AND d.refobjid = e.oid AND d.deptype = 'e' \
+                          AND c.relkind IN ('r', 'p', 'S', 'm')) \
+         FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = $1",
+        &[&name],
+    )?;
+    let (schema, holds_data): (String, bool) = (row.get(0), row.get(1));
+    if holds_data {
+        return Ok(false);
+    }
+    let mut transaction = client.transaction()?;
+    transaction.batch_execute(&format!(
+        "DROP EXTENSION {ext}; CREATE EXTENSION {ext} SCHEMA {schema}",
+        ext = quote_ident(name),
+        schema = quote_ident(&schema)
+    ))?;
+    transaction.commit()?;
+    Ok(true)
 }

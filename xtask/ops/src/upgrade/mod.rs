@@ -16,7 +16,7 @@ pub use image::upgrade_image;
 /// Where the upgrade's journal lives (`old_clusters` refuses to remove anything while it exists).
 pub(crate) use journal::file as journal_file;
 pub use journal::{Journal, Step};
-pub use run::{recover_pending, upgrade, Report};
+pub use run::{finish, recover_pending, upgrade, Report};
 
 use crate::progress::Progress;
 use crate::stack::Stack;
@@ -29,7 +29,7 @@ pub fn check(stack: &Stack, to: u32, progress: &dyn Progress) -> anyhow::Result<
         "Checking",
         &format!("the upgrade to PostgreSQL {to} beside the running server"),
     );
-    let ws = workspace::Workspace::start(&upgrade_stack, false)?;
+    let ws = workspace::start(&upgrade_stack, false)?;
     check::run(
         stack,
         &ws,

@@ -29,7 +29,7 @@ use anyhow::{bail, Context};
 
 use super::check::{self, HBA_OPTIONS, SCRATCH_PORT};
 use super::journal::{self, Journal, Step};
-use super::workspace::{Workspace, PGDATA, PGWAL};
+use super::workspace::{PGDATA, PGWAL};
 use crate::backup::physical::{self, Kind};
 use crate::config::Config;
 use crate::fault;
@@ -114,7 +114,7 @@ pub fn upgrade(stack: &Stack, to: u32, progress: &dyn Progress) -> anyhow::Resul
     let (target, upgrade_stack, upgrade_image) = prepare(stack, to, progress)?;
     progress.status("Checking", &format!("the upgrade to PostgreSQL {to}"));
     let report = {
-        let ws = Workspace::start(&upgrade_stack, false)?;
+        let ws = super::workspace::start(&upgrade_stack, false)?;
         check::run(
             stack,
             &ws,
@@ -231,7 +231,7 @@ fn forward(
     journal::write(&stack.paths, journal)?;
     let superuser = stack.config.superuser();
     {
-        let ws = Workspace::start(upgrade_stack, true)?;
+        let ws = super::workspace::start(upgrade_stack, true)?;
         let to_bin = format!("/usr/lib/postgresql/{}/bin", journal.to);
         let from_bin = format!("/usr/lib/postgresql/{}/bin", journal.from);
         progress.status(
@@ -257,6 +257,8 @@ fn forward(
         ws.run(&["install", "-d", "-m", "0700", sockets])?;
         let output = timed(steps, "pg_upgrade --link", || {
             ws.run(&[
+                super::workspace::IN_TMP[0],
+                super::workspace::IN_TMP[1],
                 &format!("{to_bin}/pg_upgrade"),
                 "--link",
                 &format!("--old-bindir={from_bin}"),
@@ -268,7 +270,10 @@ fn forward(
                 &format!("--new-port={SCRATCH_PORT}"),
                 &format!("--socketdir={sockets}"),
                 &format!("--old-options={HBA_OPTIONS}"),
-                &format!("--new-options={HBA_OPTIONS}"),
+                &format!(
+                    "--new-options={}",
+                    check::new_server_options(&crate::render::preload_libraries(target))
+                ),
             ])
         })?;
         for line in output.lines().filter(|line| !line.trim().is_empty()) {
@@ -324,6 +329,17 @@ fn set_env_major(stack: &Stack, target: &Config) -> anyhow::Result<()> {
     crate::fsutil::write_atomic(&path, changed.as_bytes(), 0o600)
 }
 
+/// What follows a started upgrade, again: extensions brought to the image's
+/// versions and statistics rebuilt (`upgrade --finish`; safe to repeat).
+pub fn finish(
+    stack: &Stack,
+    progress: &dyn Progress,
+) -> anyhow::Result<(Vec<String>, Vec<String>)> {
+    let done = super::extensions::update_all(stack, progress)?;
+    analyze(stack, progress)?;
+    Ok(done)
+}
+
 /// `vacuumdb --all --analyze-in-stages` in the server's container.
 fn analyze(stack: &Stack, progress: &dyn Progress) -> anyhow::Result<()> {
     progress.status(
@@ -363,7 +379,7 @@ pub(crate) fn roll_back(
         .all_profiles()
         .run(&["stop", "logical_backup", "dashboard", "postgres"])?;
     {
-        let ws = Workspace::start(upgrade_stack, true)?;
+        let ws = super::workspace::start(upgrade_stack, true)?;
         // The new cluster in place (swapped in): move it back to its own name.
         let version = ws.try_run(&["cat", &format!("{PGDATA}/PG_VERSION")])?;
         let new_in_place = version.ok && version.text.trim() == journal.to.to_string();

@@ -22,7 +22,7 @@ mod journal;
 pub mod new_cluster;
 mod recover;
 pub mod target;
-mod workspace;
+pub(crate) mod workspace;
 
 use std::time::{Duration, Instant};
 

@@ -1,7 +1,9 @@
 //! The restore workspace: one labelled throw-away container from the platform
 //! image with the stack's data, WAL and repository volumes mounted, in which
 //! every restore step on the volumes runs (pgBackRest, renames, the journal).
-//! Confined like every one-shot; swept by label when a run was killed.
+//! Confined like every one-shot; swept by label when a run was killed. The
+//! upgrade's workspace is the same type started with other mounts
+//! (`start_with`, from `upgrade::workspace`).
 
 use anyhow::bail;
 
@@ -41,8 +43,19 @@ impl<'a> Workspace<'a> {
             ),
             oneshot::conf_mount(stack),
         ];
-        let name = format!("{}-restore-workspace", stack.config.project());
-        let container = Throwaway::start(stack, &name, ROLE, &mounts)?;
+        Workspace::start_with(stack, ROLE, &mounts, None)
+    }
+
+    /// A workspace of `role` (named `<project>-<role>`) with `mounts` and, when
+    /// given, its `/tmp` mounted with `tmp_options`; the caller sweeps first.
+    pub(crate) fn start_with(
+        stack: &'a Stack,
+        role: &str,
+        mounts: &[Mount],
+        tmp_options: Option<&str>,
+    ) -> anyhow::Result<Workspace<'a>> {
+        let name = format!("{}-{role}", stack.config.project());
+        let container = Throwaway::start_with_tmp(stack, &name, role, mounts, tmp_options)?;
         Ok(Workspace { stack, container })
     }
 
@@ -86,6 +99,12 @@ impl<'a> Workspace<'a> {
             bail!("cannot move `{from}` to `{to}`: `{to}` already exists");
         }
         self.run(&["mv", "--no-target-directory", from, to])
+            .map(drop)
+    }
+
+    /// Points the symbolic link `link` at `target`.
+    pub(crate) fn relink(&self, link: &str, target: &str) -> anyhow::Result<()> {
+        self.run(&["ln", "-sfn", "--no-target-directory", target, link])
             .map(drop)
     }
 

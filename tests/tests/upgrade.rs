@@ -1,0 +1,240 @@
+//! Major upgrades on a real stack: a PostgreSQL 15 stack built from Debian
+//! bookworm's packages, with data in PostGIS (a GiST index), pg_partman 4.x,
+//! pgRouting, pg_cron and a role with a password and grants.
+//!
+//! - `upgrade --check` passes and changes nothing; with an extension the
+//!   target lacks (adminpack, gone in 17) it names it and exits 1.
+//! - A fault injected after `pg_upgrade --link` ran (before the new server
+//!   started) rolls back by itself: PostgreSQL 15 serves the same content hash;
+//!   a run killed after the swap is rolled back by the next `up`.
+//! - `upgrade --yes` moves it to 17: the same content hash, extensions at the
+//!   target's versions, the partitioned table still managed (maintenance makes
+//!   its next partition), the cron job still runs, the role logs in over TLS,
+//!   and a backup with `--verify` works on the upgraded stanza.
+
+use std::time::{Duration, Instant};
+
+use core_data_ops::config::envfile;
+use core_data_tests::{docker_available, xtask, xtask_env, TestStack};
+
+const OLD: &str = "15";
+
+/// The test's data, made on the old major.
+const DATA: &str = "
+CREATE TABLE places (id int PRIMARY KEY, name text NOT NULL, geom geometry(Point, 4326) NOT NULL);
+CREATE INDEX places_geom ON places USING gist (geom);
+INSERT INTO places SELECT i, 'place ' || i, ST_SetSRID(ST_MakePoint(i % 360 - 180, i % 180 - 90), 4326)
+  FROM generate_series(1, 5000) AS i;
+CREATE TABLE edges (id int PRIMARY KEY, source int, target int, cost float8, reverse_cost float8);
+INSERT INTO edges VALUES (1, 1, 2, 1, 1), (2, 2, 3, 1, 1), (3, 3, 4, 1, 1), (4, 1, 4, 5, 5);
+CREATE TABLE events (id bigint NOT NULL, created timestamptz NOT NULL, body text) PARTITION BY RANGE (created);
+SELECT partman.create_parent('public.events', 'created', 'native', 'daily', p_premake := 2);
+INSERT INTO events SELECT i, now() - (i % 2) * interval '1 day', 'event ' || i FROM generate_series(1, 2000) AS i;
+CREATE ROLE reporter LOGIN PASSWORD 'reporter-secret-pw-1234';
+GRANT SELECT ON places TO reporter;
+";
+
+/// One hash over the content (geometry as text, so an encoding change would show).
+const HASH: &str = "SELECT md5(
+  (SELECT string_agg(id || ':' || name || ':' || ST_AsText(geom), ',' ORDER BY id) FROM places) ||
+  (SELECT string_agg(id || ':' || created || ':' || body, ',' ORDER BY id) FROM events) ||
+  (SELECT string_agg(seq || ':' || node || ':' || agg_cost, ',' ORDER BY seq)
+     FROM pgr_dijkstra('SELECT id, source, target, cost, reverse_cost FROM edges', 1, 4)))";
+
+fn set_major(t: &mut TestStack, major: &str) {
+    let env = t.paths().env_file();
+    let text = std::fs::read_to_string(&env).unwrap();
+    let image = t.stack.config.image_for(major.parse().unwrap());
+    let text = envfile::set_keys(&text, &[("PG_MAJOR", major), ("POSTGRES_IMAGE", &image)]);
+    std::fs::write(&env, text).unwrap();
+    t.reload().unwrap();
+}
+
+fn server_major(t: &TestStack) -> String {
+    t.query_one_string(
+        "postgres",
+        "SELECT (current_setting('server_version_num')::int / 10000)::text",
+    )
+}
+
+#[test]
+fn a_postgresql_15_stack_upgrades_to_17_and_rolls_back_on_a_fault() {
+    if !docker_available("a_postgresql_15_stack_upgrades_to_17_and_rolls_back_on_a_fault") {
+        return;
+    }
+    let mut t = TestStack::new("upgrade", 219);
+    set_major(&mut t, OLD);
+    t.up();
+    assert_eq!(server_major(&t), OLD);
+    t.sql("app", DATA);
+    t.sql(
+        "postgres",
+        "SELECT cron.schedule('upgrade-test-tick', '* * * * *', 'SELECT 1')",
+    );
+    let hash = t.query_one_string("app", HASH);
+    let state = t.paths().state().to_owned();
+
+    // --check: passes, changes nothing.
+    let check = xtask(&state, &["upgrade", "--check", "--to", "17"]);
+    assert_eq!(check.code, Some(0), "{}", check);
+    assert!(check.stdout.contains("can be upgraded"), "{}", check);
+    assert!(check.stdout.contains("postgis"), "{}", check);
+    assert_eq!(server_major(&t), OLD);
+
+    // An extension the target lacks blocks it.
+    t.sql("app", "CREATE EXTENSION adminpack");
+    let blocked = xtask(&state, &["upgrade", "--check", "--to", "17"]);
+    assert_eq!(blocked.code, Some(1), "{}", blocked);
+    assert!(blocked.stdout.contains("adminpack"), "{}", blocked);
+    assert!(blocked.stdout.contains("BLOCKED"), "{}", blocked);
+    let refused = xtask(&state, &["upgrade", "--yes", "--to", "17"]);
+    assert_ne!(refused.code, Some(0), "{}", refused);
+    assert!(
+        refused.stderr.contains("nothing was changed"),
+        "{}",
+        refused
+    );
+    assert_eq!(server_major(&t), OLD);
+    t.sql("app", "DROP EXTENSION adminpack");
+
+    // Without --yes: the plan, exit 1.
+    let plan = xtask(&state, &["upgrade", "--to", "17"]);
+    assert_eq!(plan.code, Some(1), "{}", plan);
+    assert!(plan.stdout.contains("pg_upgrade --link"), "{}", plan);
+
+    // A fault after pg_upgrade linked the files: rolled back, 15 serves the same data.
+    let faulted = xtask_env(
+        &state,
+        &["upgrade", "--yes", "--to", "17"],
+        &[("CORE_DATA_FAULT", "upgrade:after-pg-upgrade")],
+    );
+    assert_ne!(faulted.code, Some(0), "{}", faulted);
+    assert!(faulted.stderr.contains("rolled back"), "{}", faulted);
+    t.reload().unwrap();
+    assert_eq!(
+        t.stack.config.pg_major().to_string(),
+        OLD,
+        ".env names the old major again"
+    );
+    assert_eq!(server_major(&t), OLD);
+    assert_eq!(t.query_one_string("app", HASH), hash);
+    assert!(!t.paths().state().join("upgrade-journal.json").exists());
+
+    // Killed after the swap (the new cluster in place, `.env` not yet moved): the
+    // next `up` rolls it back by itself.
+    let killed = xtask_env(
+        &state,
+        &["upgrade", "--yes", "--to", "17"],
+        &[("CORE_DATA_FAULT", "upgrade:after-swap:kill")],
+    );
+    assert_ne!(killed.code, Some(0), "{killed}");
+    assert!(
+        t.paths().state().join("upgrade-journal.json").exists(),
+        "{killed}"
+    );
+    let recovered = xtask(&state, &["up"]);
+    assert_eq!(recovered.code, Some(0), "{recovered}");
+    assert!(recovered.stderr.contains("rolled back"), "{recovered}");
+    t.reload().unwrap();
+    assert_eq!(server_major(&t), OLD);
+    assert_eq!(t.query_one_string("app", HASH), hash);
+    let leftovers = xtask(&state, &["old-clusters", "--format", "json"]);
+    assert_eq!(leftovers.code, Some(0), "{leftovers}");
+    assert!(
+        !leftovers.stdout.contains("pre-upgrade"),
+        "a rollback leaves no copy: {leftovers}"
+    );
+
+    // The upgrade.
+    let done = xtask(&state, &["upgrade", "--yes", "--to", "17"]);
+    assert_eq!(done.code, Some(0), "{}", done);
+    assert!(done.stdout.contains("downtime"), "{}", done);
+    eprintln!("{}", done.stdout);
+    t.reload().unwrap();
+    assert_eq!(t.stack.config.pg_major(), 17);
+    assert_eq!(server_major(&t), "17");
+    assert_eq!(
+        t.query_one_string("app", HASH),
+        hash,
+        "the content is the same"
+    );
+
+    // Every extension at the image's version.
+    for database in ["app", "postgres"] {
+        let stale = t.query_one_string(
+            database,
+            "SELECT coalesce(string_agg(e.extname || ' ' || e.extversion || ' vs ' || a.default_version, ', '), '') \
+             FROM pg_extension e JOIN pg_available_extensions a ON a.name = e.extname \
+             WHERE a.default_version <> e.extversion",
+        );
+        assert_eq!(stale, "", "extensions not updated in {database}");
+    }
+    // Still managed by pg_partman (5.x now): maintenance makes the next partition.
+    let partitions = |t: &TestStack| -> i64 {
+        t.query_one_string(
+            "app",
+            "SELECT count(*)::text FROM pg_inherits WHERE inhparent = 'public.events'::regclass",
+        )
+        .parse()
+        .unwrap()
+    };
+    let before = partitions(&t);
+    t.sql(
+        "app",
+        "UPDATE partman.part_config SET premake = premake + 3 WHERE parent_table = 'public.events'",
+    );
+    // The procedure commits per partition set: a statement of its own.
+    t.sql("app", "CALL partman.run_maintenance_proc()");
+    assert!(partitions(&t) > before, "maintenance made no partition");
+    // The GiST index is used and valid.
+    let near = t.query_one_string(
+        "app",
+        "SELECT count(*)::text FROM places WHERE geom && ST_MakeEnvelope(-180, -90, 0, 0, 4326)",
+    );
+    let by_value = t.query_one_string(
+        "app",
+        "SELECT count(*)::text FROM places WHERE ST_X(geom) <= 0 AND ST_Y(geom) <= 0",
+    );
+    assert_ne!(near, "0");
+    assert_eq!(near, by_value, "the GiST index answers as the values do");
+    // The role logs in over TLS with its password.
+    let mut reporter = t
+        .stack
+        .connect_as("reporter", "reporter-secret-pw-1234", "app")
+        .expect("the role logs in over verified TLS");
+    let count: i64 = reporter
+        .query_one("SELECT count(*) FROM places", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(count, 5000);
+    // The cron job runs on the new server.
+    let since = t.query_one_string("postgres", "SELECT now()::text");
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let runs = t.query_one_string(
+            "postgres",
+            &format!(
+                "SELECT count(*)::text FROM cron.job_run_details d JOIN cron.job j USING (jobid) \
+                 WHERE j.jobname = 'upgrade-test-tick' AND d.status = 'succeeded' AND d.start_time > '{since}'"
+            ),
+        );
+        if runs != "0" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the cron job did not run after the upgrade"
+        );
+        std::thread::sleep(Duration::from_secs(5));
+    }
+    // The old cluster is kept and listed.
+    let kept = xtask(&state, &["old-clusters"]);
+    assert_eq!(kept.code, Some(0), "{kept}");
+    assert!(
+        kept.stdout.contains("pgdata.pre-upgrade-") && kept.stdout.contains("PostgreSQL 15"),
+        "{kept}"
+    );
+    // Backups work on the upgraded stanza, and verify.
+    let backup = xtask(&state, &["backup", "take", "--verify", "--quick"]);
+    assert_eq!(backup.code, Some(0), "{}", backup);
+}
