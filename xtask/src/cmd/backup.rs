@@ -37,6 +37,7 @@ pub(crate) fn backup(ctx: &Ctx, args: &Backup) -> CmdResult {
             Ok(ExitCode::SUCCESS)
         }
         BackupAction::Take(take) => {
+            core_data_ops::upgrade::refuse_if_pending(&ctx.paths, "backup take")?;
             let kind = take.kind.map(|kind| match kind {
                 BackupKind::Full => Kind::Full,
                 BackupKind::Diff => Kind::Diff,
@@ -104,6 +105,7 @@ fn verify_set(stack: &Stack, label: Option<&str>, depth: verify::Depth, ctx: &Ct
 }
 
 pub(crate) fn restore(ctx: &Ctx, args: &Restore) -> CmdResult {
+    core_data_ops::upgrade::refuse_if_pending(&ctx.paths, "restore")?;
     let stack = Stack::load(ctx.paths.clone())?;
     let options = restore_ops::Options {
         set: args.set.clone(),

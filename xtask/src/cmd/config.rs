@@ -11,6 +11,7 @@ use crate::error::CmdResult;
 use crate::flags::ConfigShow;
 
 pub(crate) fn apply(ctx: &Ctx) -> CmdResult {
+    core_data_ops::upgrade::refuse_if_pending(&ctx.paths, "config apply")?;
     let stack = Stack::load(ctx.paths.clone())?;
     match stack.apply(&ctx.progress())? {
         Applied::Nothing => println!("configuration unchanged; nothing to apply"),

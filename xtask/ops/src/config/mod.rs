@@ -350,13 +350,18 @@ impl Config {
             )));
         }
         let image = self.image();
-        let tag = image.rsplit_once(':').map(|(_, tag)| tag).unwrap_or("");
+        // The tag is after the last `:` that follows the last `/` (not a registry's port).
+        let tag = image
+            .rsplit_once(':')
+            .map(|(_, tag)| tag)
+            .filter(|tag| !tag.contains('/'))
+            .unwrap_or("");
         let starts = tag
             .strip_prefix(self.get("PG_MAJOR"))
             .is_some_and(|rest| !rest.starts_with(|c: char| c.is_ascii_digit()));
         if !starts {
             return Err(ConfigError::Inconsistent(format!(
-                "POSTGRES_IMAGE={image}: its tag must start with PG_MAJOR ({major}), e.g. core-data/postgres:{major}"
+                "POSTGRES_IMAGE={image}: its tag must start with PG_MAJOR ({major}), e.g. core-data/postgres:{major} or registry.example/pg:{major}-prod (an upgrade names the other major's image by that number)"
             )));
         }
         Ok(())
@@ -464,6 +469,30 @@ mod tests {
 
     fn parse(text: &str) -> Result<Config, ConfigError> {
         Config::parse(".env", text)
+    }
+
+    #[test]
+    fn the_major_names_the_suite_and_the_image() {
+        let config = parse("PG_MAJOR=15\n").unwrap();
+        assert_eq!(config.image(), "core-data/postgres:15");
+        assert_eq!(config.suite().name, "bookworm");
+        assert_eq!(config.image_for(17), "core-data/postgres:17");
+        let custom = parse("POSTGRES_IMAGE=registry.example:5000/pg:17-prod\n").unwrap();
+        assert_eq!(custom.image_for(15), "registry.example:5000/pg:15-prod");
+        for refused in [
+            "PG_MAJOR=16\n",
+            "PG_MAJOR=15\nDEBIAN_SUITE=trixie\n",
+            "DEBIAN_SUITE=sid\n",
+            "POSTGRES_IMAGE=core-data/postgres:15\n",
+            "POSTGRES_IMAGE=core-data/postgres:170\n",
+            "POSTGRES_IMAGE=host:17/postgres\n",
+            "POSTGRES_IMAGE=myreg/pg:prod\n",
+        ] {
+            assert!(
+                matches!(parse(refused), Err(ConfigError::Inconsistent(_))),
+                "{refused}"
+            );
+        }
     }
 
     #[test]

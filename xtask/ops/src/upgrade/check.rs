@@ -245,6 +245,19 @@ pub(crate) fn run(
     let live = read_live(stack)?;
     let superuser = stack.config.superuser();
     let mut blocking = Vec::new();
+    // pg_upgrade reaches the live server through its first socket directory,
+    // in the data volume since this version's configuration.
+    let sockets: String = stack
+        .connect("postgres")?
+        .query_one("SELECT current_setting('unix_socket_directories')", &[])?
+        .get(0);
+    if !sockets.trim_start().starts_with(SERVER_SOCKETS) {
+        anyhow::bail!(
+            "the server runs with unix_socket_directories = '{sockets}', from before its socket directory \
+             moved into the data volume, where the upgrade's checks reach it; run `cargo xtask up` (it restarts \
+             the server with the current configuration), then check again"
+        );
+    }
     if live.major >= to {
         blocking.push(format!(
             "the server runs PostgreSQL {} and the target is {to}: an upgrade goes to a later major",

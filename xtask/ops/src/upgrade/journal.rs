@@ -61,12 +61,40 @@ pub(crate) fn file(paths: &Paths) -> Utf8PathBuf {
 pub(crate) fn read(paths: &Paths) -> anyhow::Result<Option<Journal>> {
     let path = file(paths);
     match std::fs::read_to_string(&path) {
-        Ok(text) => Ok(Some(serde_json::from_str(&text).with_context(|| {
-            format!("the upgrade journal `{path}` is unreadable; it records an interrupted upgrade: do not delete it, inspect the volumes")
-        })?)),
+        Ok(text) => {
+            let journal: Journal = serde_json::from_str(&text).with_context(|| {
+                format!("the upgrade journal `{path}` is unreadable; it records an interrupted upgrade: do not delete it, inspect the volumes")
+            })?;
+            // The id names the directories a rollback moves and removes: a UTC stamp only.
+            let stamp = journal.id.len() == 16
+                && journal.id.char_indices().all(|(i, c)| match i {
+                    8 => c == 'T',
+                    15 => c == 'Z',
+                    _ => c.is_ascii_digit(),
+                });
+            if !stamp {
+                anyhow::bail!(
+                    "the upgrade journal `{path}` has the id `{}`, which is not one an upgrade makes; nothing was changed: inspect it",
+                    journal.id
+                );
+            }
+            Ok(Some(journal))
+        }
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(err) => Err(err).with_context(|| format!("failed to read `{path}`")),
     }
+}
+
+/// Refuses while an upgrade is unfinished: `command` would act on directories
+/// and a `.env` the upgrade is in the middle of changing.
+pub fn refuse_if_pending(paths: &Paths, command: &str) -> anyhow::Result<()> {
+    if let Some(journal) = read(paths)? {
+        anyhow::bail!(
+            "an upgrade from PostgreSQL {} to {} (id {}) is unfinished (step {:?}); `{command}` waits for it: run `cargo xtask up`, which finishes it or rolls it back",
+            journal.from, journal.to, journal.id, journal.step
+        );
+    }
+    Ok(())
 }
 
 pub(crate) fn write(paths: &Paths, journal: &Journal) -> anyhow::Result<()> {

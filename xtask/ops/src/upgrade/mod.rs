@@ -15,7 +15,7 @@ pub use check::{CheckReport, ExtensionLine, Step as CheckStep};
 pub use image::upgrade_image;
 /// Where the upgrade's journal lives (`old_clusters` refuses to remove anything while it exists).
 pub(crate) use journal::file as journal_file;
-pub use journal::{Journal, Step};
+pub use journal::{refuse_if_pending, Journal, Step};
 pub use run::{finish, recover_pending, upgrade, Report};
 
 use crate::progress::Progress;

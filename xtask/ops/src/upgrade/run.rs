@@ -160,18 +160,27 @@ pub fn upgrade(stack: &Stack, to: u32, progress: &dyn Progress) -> anyhow::Resul
         &mut steps,
         progress,
     );
-    match result {
-        Ok(()) => {}
-        Err(err) => {
-            progress.status("Rolling back", &format!("the upgrade failed: {err:#}"));
-            roll_back(stack, &upgrade_stack, &journal, progress).with_context(|| {
-                format!("the upgrade failed ({err:#}) and so did its rollback; the journal `{}` records where it stopped", journal::file(&stack.paths))
-            })?;
+    if let Err(err) = result {
+        if journal.step == Step::Starting {
+            // The new server may have run on the linked files: the old cluster is no
+            // longer safe to start (PostgreSQL's pg_upgrade docs), so this goes forward.
             return Err(err.context(format!(
-                "the upgrade to PostgreSQL {to} failed and was rolled back: PostgreSQL {} serves the data as before",
-                journal.from
+                "the upgrade to PostgreSQL {to} failed while the new server started; it may have \
+                 written to files the old cluster shares (link mode), so the old cluster is not put \
+                 back. The new cluster is in place and `.env` names PostgreSQL {to}: fix what is \
+                 said above and run `cargo xtask up`, which finishes the upgrade. Backup set {} \
+                 holds the data as it was before",
+                journal.backup_set
             )));
         }
+        progress.status("Rolling back", &format!("the upgrade failed: {err:#}"));
+        roll_back(stack, &journal, progress).with_context(|| {
+            format!("the upgrade failed ({err:#}) and so did its rollback; the journal `{}` records where it stopped", journal::file(&stack.paths))
+        })?;
+        return Err(err.context(format!(
+            "the upgrade to PostgreSQL {to} failed and was rolled back: PostgreSQL {} serves the data as before",
+            journal.from
+        )));
     }
     let downtime = down.elapsed().as_secs_f64();
     journal.step = Step::Started;
@@ -366,34 +375,46 @@ fn analyze(stack: &Stack, progress: &dyn Progress) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Puts the old cluster back and starts it, from whatever step `journal` records
-/// (before `Started`).
+/// Puts the old cluster back and starts it, from a step before `Starting`
+/// (the new server never ran). Runs in the restore workspace of `stack` (the
+/// old major's configuration and image: nothing is built), and is safe to run
+/// again when it was itself interrupted: each of the data and WAL directories
+/// is put back on its own.
 pub(crate) fn roll_back(
     stack: &Stack,
-    upgrade_stack: &Stack,
     journal: &Journal,
     progress: &dyn Progress,
 ) -> anyhow::Result<()> {
-    let old = Stack::new(stack.paths.clone(), stack.config.clone())?;
-    old.compose()
+    if journal.step == Step::Starting || journal.step == Step::Started {
+        bail!("an upgrade whose new server started is not rolled back by moving directories");
+    }
+    stack
+        .compose()
         .all_profiles()
         .run(&["stop", "logical_backup", "dashboard", "postgres"])?;
     {
-        let ws = super::workspace::start(upgrade_stack, true)?;
-        // The new cluster in place (swapped in): move it back to its own name.
-        let version = ws.try_run(&["cat", &format!("{PGDATA}/PG_VERSION")])?;
-        let new_in_place = version.ok && version.text.trim() == journal.to.to_string();
-        if new_in_place && ws.exists(&journal.aside_data())? {
-            ws.rename(PGDATA, &journal.new_data())?;
-            if ws.exists(PGWAL)? {
-                ws.rename(PGWAL, &journal.new_wal())?;
+        let ws = crate::backup::restore::workspace::Workspace::start(stack)?;
+        for (live, aside, new) in [
+            (PGDATA, journal.aside_data(), journal.new_data()),
+            (PGWAL, journal.aside_wal(), journal.new_wal()),
+        ] {
+            if ws.exists(&aside)? {
+                // The old directory is aside: what is at the live name is the new one.
+                if ws.present(live)? {
+                    ws.rename(live, &new)?;
+                }
+                ws.rename(&aside, live)?;
             }
         }
-        if ws.exists(&journal.aside_data())? {
-            ws.rename(&journal.aside_data(), PGDATA)?;
-        }
-        if ws.exists(&journal.aside_wal())? {
-            ws.rename(&journal.aside_wal(), PGWAL)?;
+        let version = ws.read_file(&format!("{PGDATA}/PG_VERSION"))?;
+        if version.as_deref().map(str::trim) != Some(journal.from.to_string().as_str()) {
+            bail!(
+                "the data directory does not hold the PostgreSQL {} cluster (PG_VERSION: {:?}) and no set-aside copy of it was found; \
+                 nothing more was changed. Inspect the volumes (`cargo xtask old-clusters`); backup set {} holds the data",
+                journal.from,
+                version,
+                journal.backup_set
+            );
         }
         ws.relink(&format!("{PGDATA}/pg_wal"), PGWAL)?;
         let control = format!("{PGDATA}/global/pg_control");
@@ -402,15 +423,11 @@ pub(crate) fn roll_back(
             ws.rename(&control_old, &control)?;
         }
         for dir in [journal.new_data(), journal.new_wal()] {
-            if ws.exists(&dir)? {
+            if ws.present(&dir)? {
                 ws.remove(&dir)?;
             }
         }
-        // A new server that ran has upgraded the stanza: the old one's entrypoint
-        // takes it back (it finds the stanza matching otherwise and removes the marker).
-        if journal.step == Step::Starting {
-            ws.write_file(STANZA_MARKER, b"")?;
-        } else if ws.exists(STANZA_MARKER)? {
+        if ws.exists(STANZA_MARKER)? {
             ws.remove(STANZA_MARKER)?;
         }
         ws.sync()?;
@@ -450,21 +467,52 @@ pub fn recover_pending(
         return Ok(None);
     };
     let _in_progress = InProgress::enter();
-    if journal.step == Step::Started {
-        // The new server ran healthy: only the follow-up work was cut short.
-        journal::remove(paths)?;
-        return Ok(Some(format!(
-            "an upgrade to PostgreSQL {} had finished its start; `cargo xtask upgrade --finish` updates extensions and statistics",
-            journal.to
-        )));
-    }
     let before = Config::parse(paths.env_file().as_str(), &journal.env_before)
         .map_err(|err| anyhow::anyhow!("{err}"))?;
-    let old_stack = Stack::new(paths.clone(), before)?;
-    let (_, upgrade_stack, _) = prepare(&old_stack, journal.to, progress)?;
-    roll_back(&old_stack, &upgrade_stack, &journal, progress)?;
-    Ok(Some(format!(
-        "an interrupted upgrade to PostgreSQL {} was rolled back; PostgreSQL {} serves the data",
-        journal.to, journal.from
-    )))
+    match journal.step {
+        Step::Started => {
+            // The new server ran healthy: only the follow-up work was cut short.
+            journal::remove(paths)?;
+            Ok(Some(format!(
+                "an upgrade to PostgreSQL {} had started its new server; `cargo xtask upgrade --finish` updates extensions and statistics",
+                journal.to
+            )))
+        }
+        Step::Starting => {
+            // The new server may have run: forward only.
+            let target = before
+                .with_major(journal.to)
+                .map_err(|err| anyhow::anyhow!("{err}"))?;
+            let old_stack = Stack::new(paths.clone(), before)?;
+            set_env_major(&old_stack, &target)?;
+            let new_stack = Stack::new(paths.clone(), target)?;
+            new_stack.up(progress).context(
+                "an interrupted upgrade's new server did not start; fix what is said above and run `cargo xtask up` again",
+            )?;
+            let mut journal = journal;
+            journal.step = Step::Started;
+            journal::write(paths, &journal)?;
+            let (_, errors) = finish(&new_stack, progress)?;
+            journal::remove(paths)?;
+            let mut said = format!(
+                "an interrupted upgrade to PostgreSQL {} was finished",
+                journal.to
+            );
+            if !errors.is_empty() {
+                said.push_str(&format!(
+                    " (extensions not updated: {}; `cargo xtask upgrade --finish` tries again)",
+                    errors.join("; ")
+                ));
+            }
+            Ok(Some(said))
+        }
+        Step::Stopping | Step::Upgrading | Step::Swapping => {
+            let old_stack = Stack::new(paths.clone(), before)?;
+            roll_back(&old_stack, &journal, progress)?;
+            Ok(Some(format!(
+                "an interrupted upgrade to PostgreSQL {} was rolled back; PostgreSQL {} serves the data",
+                journal.to, journal.from
+            )))
+        }
+    }
 }
