@@ -123,7 +123,7 @@ fn output_files(ws: &Workspace<'_>, dir: &str) -> anyhow::Result<String> {
         .filter(|line| line.ends_with(".txt"))
         .take(10)
     {
-        let text = ws.try_run(&["head", "-c", "16384", path])?;
+        let text = ws.try_run(&["head", "--bytes=16384", path])?;
         out.push_str(&format!(
             "\n--- {}\n{}",
             path.rsplit('/').next().unwrap_or(path),
