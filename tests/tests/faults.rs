@@ -138,6 +138,8 @@ fn assert_clean(t: &TestStack, context: &str) {
     assert_eq!(
         entries,
         vec![
+            // The server's socket directory (postgresql.conf), made by the entrypoint.
+            "/var/lib/postgresql/data/core_data.sockets",
             "/var/lib/postgresql/data/pgdata",
             "/var/lib/postgresql/wal/pg_wal"
         ],
