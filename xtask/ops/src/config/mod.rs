@@ -168,6 +168,16 @@ impl Config {
     /// `auto` keys re-derived, pinned ones kept): what a change of workload
     /// would do.
     pub fn with_workload(&self, workload: &str) -> Result<Config, ConfigError> {
+        self.with_changes("--workload", &[("PG_WORKLOAD", workload.to_owned())])
+    }
+
+    /// The same configuration with `changes` made (derived keys re-derived,
+    /// everything checked as on load); `source` names it in errors.
+    fn with_changes(
+        &self,
+        source: &str,
+        changes: &[(&'static str, String)],
+    ) -> Result<Config, ConfigError> {
         let mut given: BTreeMap<&str, (usize, String)> = BTreeMap::new();
         for (key, value) in &self.values {
             let raw = if self.derived.contains(key) {
@@ -177,8 +187,10 @@ impl Config {
             };
             given.insert(key, (0, raw));
         }
-        given.insert("PG_WORKLOAD", (0, workload.to_owned()));
-        Config::from_given("--workload", &given, sizing::Resources::from_host())
+        for (key, value) in changes {
+            given.insert(key, (0, value.clone()));
+        }
+        Config::from_given(source, &given, sizing::Resources::from_host())
     }
 
     /// The tuning keys `.env` pins to a number (they do not follow `PG_WORKLOAD`).
@@ -287,36 +299,21 @@ impl Config {
     /// named by [`Config::image_for`]): what an upgrade's target or a rollback's
     /// source runs with.
     pub fn with_major(&self, major: u32) -> Result<Config, ConfigError> {
-        let mut given: BTreeMap<&str, (usize, String)> = BTreeMap::new();
-        for (key, value) in &self.values {
-            let raw = if self.derived.contains(key) {
-                "auto".to_owned()
-            } else {
-                value.clone()
-            };
-            given.insert(key, (0, raw));
-        }
-        given.insert("POSTGRES_IMAGE", (0, self.image_for(major)));
-        given.insert("PG_MAJOR", (0, major.to_string()));
-        given.insert("DEBIAN_SUITE", (0, "auto".to_owned()));
-        Config::from_given("--to", &given, sizing::Resources::from_host())
+        self.with_changes(
+            "--to",
+            &[
+                ("POSTGRES_IMAGE", self.image_for(major)),
+                ("PG_MAJOR", major.to_string()),
+                ("DEBIAN_SUITE", "auto".to_owned()),
+            ],
+        )
     }
 
     /// The same configuration with `key` set to `value` (checked like `.env`).
     pub fn with_value(&self, key: &str, value: &str) -> Result<Config, ConfigError> {
-        let mut given: BTreeMap<&str, (usize, String)> = BTreeMap::new();
-        for (name, current) in &self.values {
-            let raw = if self.derived.contains(name) {
-                "auto".to_owned()
-            } else {
-                current.clone()
-            };
-            given.insert(name, (0, raw));
-        }
         let known = keys::find(key)
             .ok_or_else(|| ConfigError::Inconsistent(format!("unknown key `{key}`")))?;
-        given.insert(known.name, (0, value.to_owned()));
-        Config::from_given("--set", &given, sizing::Resources::from_host())
+        self.with_changes("--set", &[(known.name, value.to_owned())])
     }
 
     fn check_major(&self) -> Result<(), ConfigError> {

@@ -73,6 +73,18 @@ pub(crate) struct Live {
     pub relations: i64,
 }
 
+/// The databases that accept connections, by name.
+pub(crate) fn databases(client: &mut postgres::Client) -> anyhow::Result<Vec<String>> {
+    Ok(client
+        .query(
+            "SELECT datname::text FROM pg_database WHERE datallowconn ORDER BY datname",
+            &[],
+        )?
+        .iter()
+        .map(|row| row.get(0))
+        .collect())
+}
+
 pub(crate) fn read_live(stack: &Stack) -> anyhow::Result<Live> {
     let mut client = stack.connect("postgres")?;
     let row = client.query_one(
@@ -81,14 +93,7 @@ pub(crate) fn read_live(stack: &Stack) -> anyhow::Result<Live> {
     )?;
     let number: i32 = row.get(0);
     let version: String = row.get(1);
-    let databases: Vec<String> = client
-        .query(
-            "SELECT datname::text FROM pg_database WHERE datallowconn ORDER BY datname",
-            &[],
-        )?
-        .iter()
-        .map(|row| row.get(0))
-        .collect();
+    let databases = databases(&mut client)?;
     let mut extensions = Vec::new();
     let mut relations = 0;
     for database in &databases {

@@ -26,15 +26,7 @@ pub(super) fn update_all(
 ) -> anyhow::Result<(Vec<String>, Vec<String>)> {
     let mut updated = Vec::new();
     let mut errors = Vec::new();
-    let databases: Vec<String> = stack
-        .connect("postgres")?
-        .query(
-            "SELECT datname::text FROM pg_database WHERE datallowconn ORDER BY datname",
-            &[],
-        )?
-        .iter()
-        .map(|row| row.get(0))
-        .collect();
+    let databases = super::check::databases(&mut stack.connect("postgres")?)?;
     for database in databases {
         let mut client = stack.connect(&database)?;
         let stale =

@@ -29,13 +29,23 @@ pub fn check(stack: &Stack, to: u32, progress: &dyn Progress) -> anyhow::Result<
         "Checking",
         &format!("the upgrade to PostgreSQL {to} beside the running server"),
     );
-    let ws = workspace::start(&upgrade_stack, false)?;
+    check_prepared(stack, &target, &upgrade_stack, &upgrade_image)
+}
+
+/// The checks in a read-only workspace of the upgrade image, once `prepare` built it.
+pub(crate) fn check_prepared(
+    stack: &Stack,
+    target: &crate::config::Config,
+    upgrade_stack: &Stack,
+    upgrade_image: &str,
+) -> anyhow::Result<CheckReport> {
+    let ws = workspace::start(upgrade_stack, false)?;
     check::run(
         stack,
         &ws,
-        to,
+        target.pg_major(),
         target.image(),
-        &upgrade_image,
-        &crate::render::preload_libraries(&target),
+        upgrade_image,
+        &crate::render::preload_libraries(target),
     )
 }

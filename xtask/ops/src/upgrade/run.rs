@@ -113,17 +113,7 @@ pub fn upgrade(stack: &Stack, to: u32, progress: &dyn Progress) -> anyhow::Resul
     }
     let (target, upgrade_stack, upgrade_image) = prepare(stack, to, progress)?;
     progress.status("Checking", &format!("the upgrade to PostgreSQL {to}"));
-    let report = {
-        let ws = super::workspace::start(&upgrade_stack, false)?;
-        check::run(
-            stack,
-            &ws,
-            to,
-            target.image(),
-            &upgrade_image,
-            &crate::render::preload_libraries(&target),
-        )?
-    };
+    let report = super::check_prepared(stack, &target, &upgrade_stack, &upgrade_image)?;
     if !report.ok() {
         bail!(
             "the upgrade cannot go ahead; nothing was changed:\n  - {}",
