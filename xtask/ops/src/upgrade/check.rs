@@ -232,6 +232,43 @@ pub(crate) fn new_server_options(preload: &[&str]) -> String {
     )
 }
 
+/// One pg_upgrade run in the workspace (`--check` beside the live server, or `--link`).
+pub(crate) struct PgUpgrade<'a> {
+    pub mode: &'a str,
+    pub from: u32,
+    pub to: u32,
+    pub new_data: &'a str,
+    pub superuser: &'a str,
+    pub old_port: &'a str,
+    pub sockets: &'a str,
+    pub preload: &'a [&'a str],
+}
+
+/// pg_upgrade's command line (run in /tmp, which it needs writable): the old
+/// cluster in place, the stack's hba files for both servers, the target's
+/// preload libraries for the new one. `--check` and the upgrade share it.
+pub(crate) fn pg_upgrade_argv(run: &PgUpgrade<'_>) -> Vec<String> {
+    let mut argv: Vec<String> = super::workspace::IN_TMP
+        .iter()
+        .map(|a| (*a).to_owned())
+        .collect();
+    argv.extend([
+        format!("/usr/lib/postgresql/{}/bin/pg_upgrade", run.to),
+        run.mode.to_owned(),
+        format!("--old-bindir=/usr/lib/postgresql/{}/bin", run.from),
+        format!("--new-bindir=/usr/lib/postgresql/{}/bin", run.to),
+        format!("--old-datadir={PGDATA}"),
+        format!("--new-datadir={}", run.new_data),
+        format!("--username={}", run.superuser),
+        format!("--old-port={}", run.old_port),
+        format!("--new-port={SCRATCH_PORT}"),
+        format!("--socketdir={}", run.sockets),
+        format!("--old-options={HBA_OPTIONS}"),
+        format!("--new-options={}", new_server_options(run.preload)),
+    ]);
+    argv
+}
+
 /// The estimate: stop and start, pg_upgrade's fixed work, and the schema
 /// dump and restore (per relation and per database).
 pub(crate) fn estimate_seconds(relations: i64, databases: usize) -> f64 {
@@ -291,7 +328,6 @@ pub(crate) fn run(
     }
 
     let mut steps = Vec::new();
-    let from_bin = format!("/usr/lib/postgresql/{}/bin", live.major);
     let to_bin = format!("/usr/lib/postgresql/{to}/bin");
     let new_dir = format!("{CHECK_DIR}/new");
     ws.run(&["rm", "-rf", CHECK_DIR])?;
@@ -299,31 +335,19 @@ pub(crate) fn run(
     let init = initdb_args(&to_bin, &new_dir, superuser, None);
     let init: Vec<&str> = init.iter().map(String::as_str).collect();
     ws.run(&init)?;
-    let old_bindir = format!("--old-bindir={from_bin}");
-    let new_bindir = format!("--new-bindir={to_bin}");
-    let old_datadir = format!("--old-datadir={PGDATA}");
-    let new_datadir = format!("--new-datadir={new_dir}");
-    let user = format!("--username={superuser}");
-    let socketdir = format!("--socketdir={CHECK_DIR}");
-    let new_port = format!("--new-port={SCRATCH_PORT}");
-    let old_options = format!("--old-options={HBA_OPTIONS}");
-    let new_options = format!("--new-options={}", new_server_options(target_preload));
-    let upgrade_check = ws.try_run(&[
-        super::workspace::IN_TMP[0],
-        super::workspace::IN_TMP[1],
-        &format!("{to_bin}/pg_upgrade"),
-        "--check",
-        &old_bindir,
-        &new_bindir,
-        &old_datadir,
-        &new_datadir,
-        &user,
-        "--old-port=5432",
-        &new_port,
-        &socketdir,
-        &old_options,
-        &new_options,
-    ])?;
+    let argv = pg_upgrade_argv(&PgUpgrade {
+        mode: "--check",
+        from: live.major,
+        to,
+        new_data: &new_dir,
+        superuser,
+        // A live check: the old server is the running one, on its own port.
+        old_port: "5432",
+        sockets: CHECK_DIR,
+        preload: target_preload,
+    });
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    let upgrade_check = ws.try_run(&argv)?;
     let mut detail = upgrade_check.text;
     if !upgrade_check.ok {
         // pg_upgrade names its problem files (loadable_libraries.txt, …) in the

@@ -27,7 +27,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context};
 
-use super::check::{self, HBA_OPTIONS, SCRATCH_PORT};
+use super::check;
 use super::journal::{self, Journal, Step};
 use super::workspace::{PGDATA, PGWAL};
 use crate::backup::physical::{self, Kind};
@@ -177,15 +177,12 @@ pub fn upgrade(stack: &Stack, to: u32, progress: &dyn Progress) -> anyhow::Resul
     journal::write(&stack.paths, &journal)?;
 
     let new_stack = Stack::new(stack.paths.clone(), target)?;
-    let started = Instant::now();
-    let (updated, errors) = super::extensions::update_all(&new_stack, progress)?;
-    steps.push(("extensions".to_owned(), started.elapsed().as_secs_f64()));
-    let started = Instant::now();
-    analyze(&new_stack, progress)?;
-    steps.push((
-        "analyze in stages".to_owned(),
-        started.elapsed().as_secs_f64(),
-    ));
+    let (updated, errors) = timed(&mut steps, "extensions", || {
+        super::extensions::update_all(&new_stack, progress)
+    })?;
+    timed(&mut steps, "analyze in stages", || {
+        analyze(&new_stack, progress)
+    })?;
     journal::remove(&stack.paths)?;
     Ok(Report {
         from: journal.from,
@@ -232,7 +229,6 @@ fn forward(
     {
         let ws = super::workspace::start(upgrade_stack, true)?;
         let to_bin = format!("/usr/lib/postgresql/{}/bin", journal.to);
-        let from_bin = format!("/usr/lib/postgresql/{}/bin", journal.from);
         progress.status(
             "Upgrading",
             &format!(
@@ -254,27 +250,19 @@ fn forward(
         fault::point("upgrade:before-pg-upgrade")?;
         let sockets = "/tmp/upgrade-sockets";
         ws.run(&["install", "-d", "-m", "0700", sockets])?;
-        let output = timed(steps, "pg_upgrade --link", || {
-            ws.run(&[
-                super::workspace::IN_TMP[0],
-                super::workspace::IN_TMP[1],
-                &format!("{to_bin}/pg_upgrade"),
-                "--link",
-                &format!("--old-bindir={from_bin}"),
-                &format!("--new-bindir={to_bin}"),
-                &format!("--old-datadir={PGDATA}"),
-                &format!("--new-datadir={}", journal.new_data()),
-                &format!("--username={superuser}"),
-                "--old-port=50431",
-                &format!("--new-port={SCRATCH_PORT}"),
-                &format!("--socketdir={sockets}"),
-                &format!("--old-options={HBA_OPTIONS}"),
-                &format!(
-                    "--new-options={}",
-                    check::new_server_options(&crate::render::preload_libraries(target))
-                ),
-            ])
-        })?;
+        let preload = crate::render::preload_libraries(target);
+        let argv = check::pg_upgrade_argv(&check::PgUpgrade {
+            mode: "--link",
+            from: journal.from,
+            to: journal.to,
+            new_data: &journal.new_data(),
+            superuser,
+            old_port: "50431",
+            sockets,
+            preload: &preload,
+        });
+        let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+        let output = timed(steps, "pg_upgrade --link", || ws.run(&argv))?;
         for line in output.lines().filter(|line| !line.trim().is_empty()) {
             progress.detail(line);
         }
