@@ -7,7 +7,12 @@
 //! - A fault injected after `pg_upgrade --link` ran (before the new server
 //!   started) rolls back by itself: PostgreSQL 15 serves the same content hash;
 //!   a run killed after the swap is rolled back by the next `up`.
-//! - `upgrade --yes` moves it to 17 (with a fault once the new server is up:
+//! - `upgrade --rehearse` on a clone reports a downtime within 2x of the real
+//!   upgrade's, and leaves the live cluster as it was.
+//! - `upgrade --yes` moves it to 17 (exit 0, its report); `upgrade --rollback
+//!   --yes` brings 15 back with the pre-upgrade data (a write made on 17 is
+//!   not carried back; a fault after its swap puts 17 back first).
+//! - `upgrade --yes` again (with a fault once the new server is up:
 //!   not rolled back, the next `up` finishes it): the same content hash,
 //!   extensions at the target's versions, the partitioned table still managed (maintenance makes
 //!   its next partition), the cron job still runs, the role logs in over TLS,
@@ -49,6 +54,19 @@ fn set_major(t: &mut TestStack, major: &str) {
     let text = envfile::set_keys(&text, &[("PG_MAJOR", major), ("POSTGRES_IMAGE", &image)]);
     std::fs::write(&env, text).unwrap();
     t.reload().unwrap();
+}
+
+/// The `… {seconds}s` figure after `marker` in a command's output.
+fn seconds_after(text: &str, marker: &str) -> f64 {
+    let rest = &text[text
+        .find(marker)
+        .unwrap_or_else(|| panic!("no `{marker}` in {text}"))
+        + marker.len()..];
+    rest.trim_start()
+        .split('s')
+        .next()
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no seconds after `{marker}` in {text}"))
 }
 
 fn server_major(t: &TestStack) -> String {
@@ -103,6 +121,24 @@ fn a_postgresql_15_stack_upgrades_to_17_and_rolls_back_on_a_fault() {
     assert_eq!(plan.code, Some(1), "{}", plan);
     assert!(plan.stdout.contains("pg_upgrade --link"), "{}", plan);
 
+    // The rehearsal: a clone of the newest backup set, upgraded and timed; the live
+    // cluster stays as it was and the clone's volumes go.
+    let backup = xtask(&state, &["backup", "take", "--quick"]);
+    assert_eq!(backup.code, Some(0), "{backup}");
+    let rehearsal = xtask(&state, &["upgrade", "--rehearse", "--to", "17"]);
+    assert_eq!(rehearsal.code, Some(0), "{rehearsal}");
+    println!("{}", rehearsal.stdout);
+    let rehearsed = seconds_after(&rehearsal.stdout, "measured downtime");
+    assert_eq!(server_major(&t), OLD);
+    assert_eq!(t.query_one_string("app", HASH), hash);
+    for suffix in ["pgdata", "pgwal"] {
+        let volume = format!("{}_rehearsal_{suffix}", t.stack.config.project());
+        assert!(
+            !t.stack.docker.volume_exists(&volume).unwrap(),
+            "the rehearsal left {volume}"
+        );
+    }
+
     // A fault after pg_upgrade linked the files: rolled back, 15 serves the same data.
     let faulted = xtask_env(
         &state,
@@ -146,7 +182,56 @@ fn a_postgresql_15_stack_upgrades_to_17_and_rolls_back_on_a_fault() {
         "a rollback leaves no copy: {leftovers}"
     );
 
-    // The upgrade, with a fault once the new server is up, before the extensions:
+    // The upgrade, clean: exit 0 and its report; the rehearsal's downtime is within 2x.
+    let upgraded = xtask(&state, &["upgrade", "--yes", "--to", "17"]);
+    assert_eq!(upgraded.code, Some(0), "{upgraded}");
+    println!("{}", upgraded.stdout);
+    let real = seconds_after(&upgraded.stdout, "to 17 with");
+    println!("downtime: rehearsal {rehearsed:.1}s, upgrade {real:.1}s");
+    assert!(
+        rehearsed <= 2.0 * real && real <= 2.0 * rehearsed,
+        "the rehearsal's downtime {rehearsed:.1}s is not within 2x of the upgrade's {real:.1}s"
+    );
+    t.reload().unwrap();
+    assert_eq!(server_major(&t), "17");
+    assert_eq!(t.query_one_string("app", HASH), hash);
+    // A write on 17, which a rollback does not carry back.
+    t.sql("app", "CREATE TABLE written_on_17 AS SELECT 1 AS x");
+
+    // Rollback: the plan alone exits 1; a fault after its swap puts 17 back as it was.
+    let plan = xtask(&state, &["upgrade", "--rollback"]);
+    assert_eq!(plan.code, Some(1), "{plan}");
+    assert!(plan.stdout.contains("NOT carried back"), "{plan}");
+    let faulted = xtask_env(
+        &state,
+        &["upgrade", "--rollback", "--yes"],
+        &[("CORE_DATA_FAULT", "upgrade-rollback:after-swap")],
+    );
+    assert_ne!(faulted.code, Some(0), "{faulted}");
+    assert!(faulted.stderr.contains("was put back"), "{faulted}");
+    t.reload().unwrap();
+    assert_eq!(server_major(&t), "17");
+    assert_eq!(t.query_one_string("app", HASH), hash);
+    assert_eq!(
+        t.query_one_string("app", "SELECT count(*)::text FROM written_on_17"),
+        "1"
+    );
+    // The rollback: 15 serves the pre-upgrade data, and archives into the stanza again.
+    let rolled = xtask(&state, &["upgrade", "--rollback", "--yes"]);
+    assert_eq!(rolled.code, Some(0), "{rolled}");
+    println!("{}", rolled.stdout);
+    t.reload().unwrap();
+    assert_eq!(t.stack.config.pg_major().to_string(), OLD);
+    assert_eq!(server_major(&t), OLD);
+    assert_eq!(t.query_one_string("app", HASH), hash);
+    assert_eq!(
+        t.query_one_string("app", "SELECT (to_regclass('written_on_17') IS NULL)::text"),
+        "true"
+    );
+    let archiving = xtask(&state, &["backup", "check"]);
+    assert_eq!(archiving.code, Some(0), "{archiving}");
+
+    // The upgrade again, with a fault once the new server is up, before the extensions:
     // the new server may have written to the linked files, so it is not rolled
     // back; the next `up` finishes it.
     let done = xtask_env(

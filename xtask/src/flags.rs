@@ -428,6 +428,11 @@ pub(crate) enum BenchCommand {
     /// A whole-cluster restore of a generated database (per step) and the rollback after a
     /// failure injected once the restored server is healthy, next to a plain restart.
     Restore(BenchRestore),
+    /// The downtime of `upgrade --yes` (link mode) from the oldest major of `suites.txt` on a
+    /// generated database, per step, next to initdb and a plain `pg_upgrade --link` of the same
+    /// cluster run by hand (the floor); one fresh stack per size. Link mode copies no data, so
+    /// both should stay nearly flat as the size grows.
+    Upgrade(BenchUpgrade),
     /// Overhead of a runbook primitive: `pg::query("SELECT 1")` from Rhai vs from Rust; median, p95, ratio.
     Runbook(BenchRunbook),
     /// `audit all` on a scratch stack with many databases (one with many tables), next to the
@@ -498,6 +503,16 @@ pub(crate) struct BenchRestore {
     /// Size of the generated database in MB.
     #[arg(long, default_value_t = 256)]
     pub(crate) size_mb: u32,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct BenchUpgrade {
+    /// Sizes of the generated database in MB, one fresh stack each.
+    #[arg(long, value_delimiter = ',', default_value = "1024,4096")]
+    pub(crate) size_mb: Vec<u32>,
+    /// The target major (default: the newest of postgres/suites.txt).
+    #[arg(long, value_name = "MAJOR")]
+    pub(crate) to: Option<u32>,
 }
 
 #[derive(Debug, Args)]

@@ -11,6 +11,7 @@ use super::Ctx;
 use crate::error::{fail, CmdResult};
 use crate::flags::{
     BenchAudit, BenchBackup, BenchPgbouncer, BenchQueue, BenchRestore, BenchTuning, BenchUp,
+    BenchUpgrade,
 };
 
 /// Figures are for optimised code: a debug build (what `cargo xtask` runs) hands a
@@ -318,6 +319,57 @@ pub(crate) fn restore(ctx: &Ctx, args: &BenchRestore) -> CmdResult {
         figures.rollback_seconds / figures.restart_seconds,
         figures.rollback_seconds / figures.restore_seconds
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(crate) fn upgrade(ctx: &Ctx, args: &BenchUpgrade) -> CmdResult {
+    if args.size_mb.is_empty() || args.size_mb.contains(&0) {
+        fail!("--size-mb takes sizes of at least 1 MB");
+    }
+    let to = args.to.unwrap_or_else(|| {
+        *core_data_ops::image::suites::majors()
+            .last()
+            .expect("suites.txt lists a major")
+    });
+    let mut all = Vec::new();
+    for &size in &args.size_mb {
+        all.push(bench::upgrade::upgrade(size, to, &ctx.progress())?);
+    }
+    println!("bench upgrade: `upgrade --yes` (pg_upgrade --link) next to initdb + pg_upgrade --link by hand; {} build", bench::BUILD);
+    for figures in &all {
+        println!(
+            "PostgreSQL {} -> {}, databases {:.0} MB",
+            figures.from, figures.to, figures.database_mb
+        );
+        println!(
+            "  upgrade downtime (stop to healthy)  {:>7.1} s",
+            figures.downtime_seconds
+        );
+        for (step, seconds) in &figures.steps {
+            println!("    {seconds:>6.1} s  {step}");
+        }
+        println!(
+            "  floor: by hand                      {:>7.1} s",
+            figures.floor_seconds
+        );
+        for (step, seconds) in &figures.floor_steps {
+            println!("    {seconds:>6.1} s  {step}");
+        }
+        println!(
+            "  ratio downtime / floor: {:.2}x",
+            figures.downtime_seconds / figures.floor_seconds
+        );
+    }
+    if let [first, .., last] = all.as_slice() {
+        println!(
+            "growth from {:.0} MB to {:.0} MB ({:.1}x the data): downtime {:.2}x, floor {:.2}x",
+            first.database_mb,
+            last.database_mb,
+            last.database_mb / first.database_mb,
+            last.downtime_seconds / first.downtime_seconds,
+            last.floor_seconds / first.floor_seconds
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -127,6 +127,7 @@ pub(crate) fn run(flags: Xtask) -> CmdResult {
         Command::Bench(BenchCommand::Up(args)) => bench::up(&ctx, &args),
         Command::Bench(BenchCommand::Backup(args)) => bench::backup(&ctx, &args),
         Command::Bench(BenchCommand::Restore(args)) => bench::restore(&ctx, &args),
+        Command::Bench(BenchCommand::Upgrade(args)) => bench::upgrade(&ctx, &args),
         Command::Bench(BenchCommand::Tuning(args)) => bench::tuning(&ctx, &args),
         Command::Bench(BenchCommand::Audit(args)) => bench::audit(&ctx, &args),
         Command::Cron(CronCommand::List(args)) => cron::list(&ctx, &args),

@@ -28,6 +28,50 @@ pub(crate) fn run(ctx: &Ctx, args: &Upgrade) -> CmdResult {
         let (updated, errors) = upgrade::finish(&stack, &ctx.progress())?;
         return Ok(report_extensions(&updated, &errors));
     }
+    if args.rollback {
+        if !args.yes {
+            println!("{}", upgrade::rollback_plan(&stack, &ctx.progress())?);
+            return Ok(ExitCode::FAILURE);
+        }
+        let report = upgrade::rollback(&stack, &ctx.progress())?;
+        println!(
+            "Rolled stack `{}` back from PostgreSQL {} to {} ({:.1}s in all, {:.1}s of downtime): backup set {} restored{}.",
+            stack.config.project(),
+            report.from,
+            report.to,
+            report.seconds,
+            report.downtime_seconds,
+            report.backup_set,
+            if report.replayed_local_wal {
+                " and every WAL record the old cluster wrote replayed"
+            } else {
+                " with the archived WAL only (the old cluster's WAL directory was gone)"
+            }
+        );
+        println!(
+            "PostgreSQL {}'s cluster is kept as {}; `cargo xtask old-clusters` lists and removes it.",
+            report.from,
+            report.aside.join(" and ")
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    if args.rehearse {
+        let rehearsal = upgrade::rehearse(&stack, to, &ctx.progress())?;
+        println!(
+            "Rehearsed the upgrade of stack `{}` from PostgreSQL {} to {} on a clone of backup set {} \
+             (made in {:.1}s, then removed): measured downtime {:.1}s. The live cluster was not touched.",
+            stack.config.project(),
+            rehearsal.from,
+            rehearsal.to,
+            rehearsal.backup_set,
+            rehearsal.clone_seconds,
+            rehearsal.downtime_seconds,
+        );
+        for (step, seconds) in &rehearsal.steps {
+            println!("  {step:<22} {seconds:>7.1}s");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     if args.check {
         let report = upgrade::check(&stack, to, &ctx.progress())?;
         if args.format.json() {
@@ -119,7 +163,7 @@ fn print_check(report: &CheckReport) {
         report.databases.len()
     );
     println!(
-        "  estimated downtime about {:.0}s (`--rehearse` is not built yet; the real run reports the measured one)",
+        "  estimated downtime about {:.0}s (`--rehearse` measures it on a clone)",
         report.estimated_downtime_seconds
     );
     println!(

@@ -14,6 +14,7 @@ pub mod restore;
 mod timeline;
 pub mod tuning;
 pub mod up;
+pub mod upgrade;
 
 use anyhow::bail;
 

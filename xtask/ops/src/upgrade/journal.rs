@@ -58,36 +58,63 @@ pub(crate) fn file(paths: &Paths) -> Utf8PathBuf {
     paths.state().join("upgrade-journal.json")
 }
 
+/// The record of the last completed upgrade (`upgrade --rollback` reads it).
+pub(crate) fn done_file(paths: &Paths) -> Utf8PathBuf {
+    paths.state().join("upgrade-done.json")
+}
+
 pub(crate) fn read(paths: &Paths) -> anyhow::Result<Option<Journal>> {
-    let path = file(paths);
-    match std::fs::read_to_string(&path) {
+    read_at(&file(paths), "an interrupted upgrade")
+}
+
+/// The last completed upgrade, while it can still be rolled back.
+pub(crate) fn read_done(paths: &Paths) -> anyhow::Result<Option<Journal>> {
+    read_at(&done_file(paths), "the last completed upgrade")
+}
+
+/// A journal-like JSON file whose id names directories: refused unless the id is a UTC stamp.
+pub(crate) fn read_json<T: serde::de::DeserializeOwned>(
+    path: &Utf8PathBuf,
+    what: &str,
+    id: impl Fn(&T) -> &str,
+) -> anyhow::Result<Option<T>> {
+    match std::fs::read_to_string(path) {
         Ok(text) => {
-            let journal: Journal = serde_json::from_str(&text).with_context(|| {
-                format!("the upgrade journal `{path}` is unreadable; it records an interrupted upgrade: do not delete it, inspect the volumes")
+            let value: T = serde_json::from_str(&text).with_context(|| {
+                format!("`{path}` is unreadable; it records {what}: do not delete it, inspect the volumes")
             })?;
             // The id names the directories a rollback moves and removes: a UTC stamp only.
-            let stamp = journal.id.len() == 16
-                && journal.id.char_indices().all(|(i, c)| match i {
-                    8 => c == 'T',
-                    15 => c == 'Z',
-                    _ => c.is_ascii_digit(),
-                });
-            if !stamp {
+            let stamp = id(&value);
+            if !is_stamp(stamp) {
                 anyhow::bail!(
-                    "the upgrade journal `{path}` has the id `{}`, which is not one an upgrade makes; nothing was changed: inspect it",
-                    journal.id
+                    "`{path}` has the id `{stamp}`, which is not one core_data makes; nothing was changed: inspect it"
                 );
             }
-            Ok(Some(journal))
+            Ok(Some(value))
         }
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(err) => Err(err).with_context(|| format!("failed to read `{path}`")),
     }
 }
 
+fn read_at(path: &Utf8PathBuf, what: &str) -> anyhow::Result<Option<Journal>> {
+    read_json(path, what, |journal: &Journal| journal.id.as_str())
+}
+
+/// `20261203T094552Z`.
+pub(crate) fn is_stamp(id: &str) -> bool {
+    id.len() == 16
+        && id.char_indices().all(|(i, c)| match i {
+            8 => c == 'T',
+            15 => c == 'Z',
+            _ => c.is_ascii_digit(),
+        })
+}
+
 /// Refuses while an upgrade is unfinished: `command` would act on directories
 /// and a `.env` the upgrade is in the middle of changing.
 pub fn refuse_if_pending(paths: &Paths, command: &str) -> anyhow::Result<()> {
+    super::rollback::refuse_if_pending(paths, command)?;
     if let Some(journal) = read(paths)? {
         anyhow::bail!(
             "an upgrade from PostgreSQL {} to {} (id {}) is unfinished (step {:?}); `{command}` waits for it: run `cargo xtask up`, which finishes it or rolls it back",
@@ -103,7 +130,19 @@ pub(crate) fn write(paths: &Paths, journal: &Journal) -> anyhow::Result<()> {
 }
 
 pub(crate) fn remove(paths: &Paths) -> anyhow::Result<()> {
-    match std::fs::remove_file(file(paths)) {
+    remove_file(&file(paths))
+}
+
+/// The upgrade is over (its new server ran healthy): the journal goes and
+/// becomes the record `upgrade --rollback` starts from.
+pub(crate) fn complete(paths: &Paths, journal: &Journal) -> anyhow::Result<()> {
+    let text = serde_json::to_string_pretty(journal)?;
+    crate::fsutil::write_atomic(&done_file(paths), text.as_bytes(), 0o600)?;
+    remove(paths)
+}
+
+pub(crate) fn remove_file(path: &Utf8PathBuf) -> anyhow::Result<()> {
+    match std::fs::remove_file(path) {
         Err(err) if err.kind() != std::io::ErrorKind::NotFound => Err(err.into()),
         _ => Ok(()),
     }

@@ -8,6 +8,8 @@ mod check;
 mod extensions;
 mod image;
 mod journal;
+mod rehearse;
+mod rollback;
 mod run;
 mod workspace;
 
@@ -16,7 +18,14 @@ pub use image::upgrade_image;
 /// Where the upgrade's journal lives (`old_clusters` refuses to remove anything while it exists).
 pub(crate) use journal::file as journal_file;
 pub use journal::{refuse_if_pending, Journal, Step};
+pub use rehearse::{rehearse, Rehearsal};
+/// Where an upgrade rollback's journal lives.
+pub(crate) use rollback::file as rollback_journal_file;
+pub use rollback::{plan as rollback_plan, rollback, RollbackReport};
 pub use run::{finish, recover_pending, upgrade, Report};
+/// The pieces `bench upgrade` times by hand.
+pub(crate) use run::{link_upgrade, prepare, revert_link, Dirs};
+pub(crate) use workspace::{start as workspace, PGDATA, PGWAL};
 
 use crate::progress::Progress;
 use crate::stack::Stack;

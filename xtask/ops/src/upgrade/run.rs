@@ -38,7 +38,7 @@ use crate::stack::Stack;
 
 /// The entrypoint's marker that lets it take the repository's stanza over
 /// (`stanza-upgrade`) for a cluster of another system identifier or major.
-const STANZA_MARKER: &str = "/var/lib/postgresql/data/core_data.allow-new-cluster";
+pub(crate) const STANZA_MARKER: &str = "/var/lib/postgresql/data/core_data.allow-new-cluster";
 /// The entrypoint's first-boot sentinel: the new cluster carries the old one's
 /// extensions already; `up`'s bootstrap adds what the new image has beyond them.
 const FIRST_BOOT_SENTINEL: &str = "core_data.first_boot_done";
@@ -88,10 +88,10 @@ pub(crate) fn prepare(
 /// the upgrade's own journal for an interrupted one.
 static IN_PROGRESS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
-struct InProgress;
+pub(crate) struct InProgress;
 
 impl InProgress {
-    fn enter() -> InProgress {
+    pub(crate) fn enter() -> InProgress {
         IN_PROGRESS.store(true, std::sync::atomic::Ordering::SeqCst);
         InProgress
     }
@@ -183,7 +183,7 @@ pub fn upgrade(stack: &Stack, to: u32, progress: &dyn Progress) -> anyhow::Resul
     timed(&mut steps, "analyze in stages", || {
         analyze(&new_stack, progress)
     })?;
-    journal::remove(&stack.paths)?;
+    journal::complete(&stack.paths, &journal)?;
     Ok(Report {
         from: journal.from,
         to,
@@ -196,7 +196,7 @@ pub fn upgrade(stack: &Stack, to: u32, progress: &dyn Progress) -> anyhow::Resul
     })
 }
 
-fn timed<T>(
+pub(crate) fn timed<T>(
     steps: &mut Vec<(String, f64)>,
     name: &str,
     work: impl FnOnce() -> anyhow::Result<T>,
@@ -225,47 +225,24 @@ fn forward(
     })?;
     journal.step = Step::Upgrading;
     journal::write(&stack.paths, journal)?;
-    let superuser = stack.config.superuser();
     {
         let ws = super::workspace::start(upgrade_stack, true)?;
-        let to_bin = format!("/usr/lib/postgresql/{}/bin", journal.to);
-        progress.status(
-            "Upgrading",
-            &format!(
-                "PostgreSQL {} to {} (pg_upgrade --link)",
-                journal.from, journal.to
-            ),
-        );
-        timed(steps, "initdb", || {
-            ws.run(&["install", "-d", "-m", "0700", &journal.new_data()])?;
-            let init = check::initdb_args(
-                &to_bin,
-                &journal.new_data(),
-                superuser,
-                Some(&journal.new_wal()),
-            );
-            let init: Vec<&str> = init.iter().map(String::as_str).collect();
-            ws.run(&init).map(drop)
-        })?;
-        fault::point("upgrade:before-pg-upgrade")?;
-        let sockets = "/tmp/upgrade-sockets";
-        ws.run(&["install", "-d", "-m", "0700", sockets])?;
+        let dirs = Dirs {
+            new_data: journal.new_data(),
+            new_wal: journal.new_wal(),
+            aside_data: journal.aside_data(),
+            aside_wal: journal.aside_wal(),
+        };
         let preload = crate::render::preload_libraries(target);
-        let argv = check::pg_upgrade_argv(&check::PgUpgrade {
-            mode: "--link",
-            from: journal.from,
-            to: journal.to,
-            new_data: &journal.new_data(),
-            superuser,
-            old_port: "50431",
-            sockets,
-            preload: &preload,
-        });
-        let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
-        let output = timed(steps, "pg_upgrade --link", || ws.run(&argv))?;
-        for line in output.lines().filter(|line| !line.trim().is_empty()) {
-            progress.detail(line);
-        }
+        link_upgrade(
+            &ws,
+            (journal.from, journal.to),
+            &dirs,
+            stack.config.superuser(),
+            &preload,
+            steps,
+            progress,
+        )?;
         fault::point("upgrade:after-pg-upgrade")?;
 
         journal.step = Step::Swapping;
@@ -275,15 +252,7 @@ fn forward(
             &format!("the old cluster aside as {}", journal.aside_data()),
         );
         timed(steps, "swap", || {
-            ws.rename(PGDATA, &journal.aside_data())?;
-            ws.rename(PGWAL, &journal.aside_wal())?;
-            ws.relink(
-                &format!("{}/pg_wal", journal.aside_data()),
-                &journal.aside_wal(),
-            )?;
-            ws.rename(&journal.new_data(), PGDATA)?;
-            ws.rename(&journal.new_wal(), PGWAL)?;
-            ws.relink(&format!("{PGDATA}/pg_wal"), PGWAL)?;
+            swap(&ws, &dirs)?;
             ws.write_file(&format!("{PGDATA}/{FIRST_BOOT_SENTINEL}"), b"")?;
             ws.write_file(STANZA_MARKER, b"")?;
             ws.sync()
@@ -300,8 +269,87 @@ fn forward(
     Ok(())
 }
 
+/// The directories of one upgrade in the volumes: the new cluster's, and the
+/// names the old one is set aside under.
+pub(crate) struct Dirs {
+    pub new_data: String,
+    pub new_wal: String,
+    pub aside_data: String,
+    pub aside_wal: String,
+}
+
+/// initdb of the new major into `dirs.new_*`, then `pg_upgrade --link` from the
+/// cluster at PGDATA (stopped), each step timed. The upgrade and its rehearsal share it.
+pub(crate) fn link_upgrade(
+    ws: &super::workspace::Workspace<'_>,
+    (from, to): (u32, u32),
+    dirs: &Dirs,
+    superuser: &str,
+    preload: &[&str],
+    steps: &mut Vec<(String, f64)>,
+    progress: &dyn Progress,
+) -> anyhow::Result<()> {
+    let to_bin = format!("/usr/lib/postgresql/{to}/bin");
+    progress.status(
+        "Upgrading",
+        &format!("PostgreSQL {from} to {to} (pg_upgrade --link)"),
+    );
+    timed(steps, "initdb", || {
+        ws.run(&["install", "-d", "-m", "0700", &dirs.new_data])?;
+        let init = check::initdb_args(&to_bin, &dirs.new_data, superuser, Some(&dirs.new_wal));
+        let init: Vec<&str> = init.iter().map(String::as_str).collect();
+        ws.run(&init).map(drop)
+    })?;
+    fault::point("upgrade:before-pg-upgrade")?;
+    let sockets = "/tmp/upgrade-sockets";
+    ws.run(&["install", "-d", "-m", "0700", sockets])?;
+    let argv = check::pg_upgrade_argv(&check::PgUpgrade {
+        mode: "--link",
+        from,
+        to,
+        new_data: &dirs.new_data,
+        superuser,
+        old_port: "50431",
+        sockets,
+        preload,
+    });
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    let output = timed(steps, "pg_upgrade --link", || ws.run(&argv))?;
+    for line in output.lines().filter(|line| !line.trim().is_empty()) {
+        progress.detail(line);
+    }
+    Ok(())
+}
+
+/// The old directories aside (their `pg_wal` link re-pointed), the new ones in.
+pub(crate) fn swap(ws: &super::workspace::Workspace<'_>, dirs: &Dirs) -> anyhow::Result<()> {
+    ws.rename(PGDATA, &dirs.aside_data)?;
+    ws.rename(PGWAL, &dirs.aside_wal)?;
+    ws.relink(&format!("{}/pg_wal", dirs.aside_data), &dirs.aside_wal)?;
+    ws.rename(&dirs.new_data, PGDATA)?;
+    ws.rename(&dirs.new_wal, PGWAL)?;
+    ws.relink(&format!("{PGDATA}/pg_wal"), PGWAL)
+}
+
+/// Undoes a `pg_upgrade --link` whose new server never started, with the old
+/// cluster at PGDATA: `global/pg_control.old` renamed back (PostgreSQL's
+/// documented revert) and the new cluster's directories, named by the caller's id, removed.
+pub(crate) fn revert_link(ws: &super::workspace::Workspace<'_>, dirs: &Dirs) -> anyhow::Result<()> {
+    let control = format!("{PGDATA}/global/pg_control");
+    let control_old = format!("{control}.old");
+    if !ws.exists(&control)? && ws.exists(&control_old)? {
+        ws.rename(&control_old, &control)?;
+    }
+    for dir in [&dirs.new_data, &dirs.new_wal] {
+        if ws.present(dir)? {
+            ws.remove(dir)?;
+        }
+    }
+    Ok(())
+}
+
 /// `.env` with the target's PG_MAJOR, suite and image (every other line kept).
-fn set_env_major(stack: &Stack, target: &Config) -> anyhow::Result<()> {
+pub(crate) fn set_env_major(stack: &Stack, target: &Config) -> anyhow::Result<()> {
     let path = stack.paths.env_file();
     let text = std::fs::read_to_string(&path)?;
     let major = target.pg_major().to_string();
@@ -395,16 +443,15 @@ pub(crate) fn roll_back(
             );
         }
         ws.relink(&format!("{PGDATA}/pg_wal"), PGWAL)?;
-        let control = format!("{PGDATA}/global/pg_control");
-        let control_old = format!("{control}.old");
-        if !ws.exists(&control)? && ws.exists(&control_old)? {
-            ws.rename(&control_old, &control)?;
-        }
-        for dir in [journal.new_data(), journal.new_wal()] {
-            if ws.present(&dir)? {
-                ws.remove(&dir)?;
-            }
-        }
+        revert_link(
+            &ws,
+            &Dirs {
+                new_data: journal.new_data(),
+                new_wal: journal.new_wal(),
+                aside_data: journal.aside_data(),
+                aside_wal: journal.aside_wal(),
+            },
+        )?;
         if ws.exists(STANZA_MARKER)? {
             ws.remove(STANZA_MARKER)?;
         }
@@ -441,6 +488,9 @@ pub fn recover_pending(
     if IN_PROGRESS.load(std::sync::atomic::Ordering::SeqCst) {
         return Ok(None);
     }
+    if let Some(said) = super::rollback::recover_pending(paths, progress)? {
+        return Ok(Some(said));
+    }
     let Some(journal) = journal::read(paths)? else {
         return Ok(None);
     };
@@ -450,7 +500,7 @@ pub fn recover_pending(
     match journal.step {
         Step::Started => {
             // The new server ran healthy: only the follow-up work was cut short.
-            journal::remove(paths)?;
+            journal::complete(paths, &journal)?;
             Ok(Some(format!(
                 "an upgrade to PostgreSQL {} had started its new server; `cargo xtask upgrade --finish` updates extensions and statistics",
                 journal.to
@@ -471,7 +521,7 @@ pub fn recover_pending(
             journal.step = Step::Started;
             journal::write(paths, &journal)?;
             let (_, errors) = finish(&new_stack, progress)?;
-            journal::remove(paths)?;
+            journal::complete(paths, &journal)?;
             let mut said = format!(
                 "an interrupted upgrade to PostgreSQL {} was finished",
                 journal.to

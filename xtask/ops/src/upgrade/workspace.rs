@@ -22,17 +22,39 @@ pub(crate) const IN_TMP: [&str; 2] = ["env", "--chdir=/tmp"];
 pub(crate) fn start(upgrade_stack: &Stack, writable: bool) -> anyhow::Result<Workspace<'_>> {
     let stack = upgrade_stack;
     oneshot::sweep(stack, ROLE)?;
+    let volumes = [
+        oneshot::volume_name(stack, "pgdata"),
+        oneshot::volume_name(stack, "pgwal"),
+    ];
+    start_on(stack, ROLE, &volumes, writable, !writable)
+}
+
+/// The rehearsal's workspace: the clone's data and WAL volumes read-write, the
+/// stack's repository read-only (pgBackRest restores and replays from it).
+pub(crate) fn start_clone<'a>(
+    upgrade_stack: &'a Stack,
+    volumes: &[String; 2],
+) -> anyhow::Result<Workspace<'a>> {
+    oneshot::sweep(upgrade_stack, CLONE_ROLE)?;
+    start_on(upgrade_stack, CLONE_ROLE, volumes, true, true)
+}
+
+const CLONE_ROLE: &str = "upgrade-rehearsal";
+
+fn start_on<'a>(
+    stack: &'a Stack,
+    role: &str,
+    [data, wal]: &[String; 2],
+    writable: bool,
+    repo_read_only: bool,
+) -> anyhow::Result<Workspace<'a>> {
     let mut mounts = vec![
-        Mount::volume(oneshot::volume_name(stack, "pgdata"), DATA_ROOT, !writable),
-        Mount::volume(
-            oneshot::volume_name(stack, "pgwal"),
-            "/var/lib/postgresql/wal",
-            !writable,
-        ),
+        Mount::volume(data.clone(), DATA_ROOT, !writable),
+        Mount::volume(wal.clone(), "/var/lib/postgresql/wal", !writable),
         Mount::volume(
             oneshot::volume_name(stack, "pgbackrest"),
             "/var/lib/pgbackrest",
-            !writable,
+            repo_read_only,
         ),
     ];
     // The configuration (its pg_hba.conf maps the OS user to the superuser by
@@ -42,5 +64,5 @@ pub(crate) fn start(upgrade_stack: &Stack, writable: bool) -> anyhow::Result<Wor
             .into_iter()
             .filter(|mount| !mount.target.ends_with(".crt") && !mount.target.ends_with(".key")),
     );
-    Workspace::start_with(stack, ROLE, &mounts, Some("mode=1777,size=2g"))
+    Workspace::start_with(stack, role, &mounts, Some("mode=1777,size=2g"))
 }

@@ -39,6 +39,8 @@ impl Half {
 pub enum Kind {
     Restore,
     Upgrade,
+    /// `upgrade --rollback` set the new major's cluster aside.
+    Rollback,
 }
 
 impl Kind {
@@ -46,6 +48,7 @@ impl Kind {
         match self {
             Kind::Restore => "pre-restore",
             Kind::Upgrade => "pre-upgrade",
+            Kind::Rollback => "pre-rollback",
         }
     }
 }
@@ -55,6 +58,7 @@ impl fmt::Display for Kind {
         f.write_str(match self {
             Kind::Restore => "restore",
             Kind::Upgrade => "upgrade",
+            Kind::Rollback => "upgrade rollback",
         })
     }
 }
@@ -105,7 +109,8 @@ impl fmt::Display for NameError {
             }
             NameError::NotSetAside => f.write_str(
                 "not a set-aside copy: names are exactly `pgdata.pre-restore-<id>`, \
-                 `pg_wal.pre-restore-<id>`, `pgdata.pre-upgrade-<id>` or `pg_wal.pre-upgrade-<id>` \
+                 `pg_wal.pre-restore-<id>`, `pgdata.pre-upgrade-<id>`, `pg_wal.pre-upgrade-<id>`, \
+                 `pgdata.pre-rollback-<id>` or `pg_wal.pre-rollback-<id>` \
                  with `<id>` like `20261203T061500Z`; `cargo xtask old-clusters` lists them",
             ),
         }
@@ -120,7 +125,7 @@ pub fn parse(name: &str) -> Result<AsideName, NameError> {
         }
     }
     for half in [Half::Data, Half::Wal] {
-        for kind in [Kind::Restore, Kind::Upgrade] {
+        for kind in [Kind::Restore, Kind::Upgrade, Kind::Rollback] {
             let prefix = format!("{}.{}-", half.live(), kind.infix());
             if let Some(id) = name.strip_prefix(&prefix) {
                 if is_id(id) {
@@ -201,12 +206,14 @@ mod tests {
     }
 
     #[test]
-    fn the_four_patterns_parse_and_print_back() {
+    fn the_six_patterns_parse_and_print_back() {
         for (text, half, kind) in [
             ("pgdata.pre-restore-", Half::Data, Kind::Restore),
             ("pg_wal.pre-restore-", Half::Wal, Kind::Restore),
             ("pgdata.pre-upgrade-", Half::Data, Kind::Upgrade),
             ("pg_wal.pre-upgrade-", Half::Wal, Kind::Upgrade),
+            ("pgdata.pre-rollback-", Half::Data, Kind::Rollback),
+            ("pg_wal.pre-rollback-", Half::Wal, Kind::Rollback),
         ] {
             let name = format!("{text}{ID}");
             let parsed = parse(&name).unwrap();

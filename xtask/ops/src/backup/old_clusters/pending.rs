@@ -36,6 +36,7 @@ impl Pending {
         match self.operation {
             Kind::Restore => "`cargo xtask up` finishes or rolls back an interrupted restore",
             Kind::Upgrade => "finish or roll back the upgrade first",
+            Kind::Rollback => "`cargo xtask up` finishes or undoes an interrupted upgrade rollback",
         }
     }
 
@@ -57,6 +58,7 @@ pub fn on_host(paths: &Paths) -> anyhow::Result<Vec<Pending>> {
     for (operation, file) in [
         (Kind::Restore, restore::journal_host_file(paths)),
         (Kind::Upgrade, crate::upgrade::journal_file(paths)),
+        (Kind::Rollback, crate::upgrade::rollback_journal_file(paths)),
     ] {
         if let Some(text) = read_host(&file)? {
             found.push(parse(operation, file.into_string(), &text));

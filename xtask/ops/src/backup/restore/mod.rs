@@ -36,6 +36,7 @@ use crate::wait::poll_until;
 /// Where a restore's journal lives (`old_clusters` refuses to remove anything while one exists).
 pub(crate) use journal::{host_file as journal_host_file, VOLUME_FILE as JOURNAL_IN_VOLUME};
 pub use journal::{Journal, Step};
+pub(crate) use recover::left_recovery;
 pub use recover::{recover_pending, Recovered};
 use target::{TargetTime, Window};
 use workspace::{Workspace, PGDATA, PGWAL};
