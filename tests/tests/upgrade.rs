@@ -9,7 +9,8 @@
 //!   a run killed after the swap is rolled back by the next `up`.
 //! - `upgrade --rehearse` on a clone reports a downtime within 2x of the real
 //!   upgrade's, and leaves the live cluster as it was.
-//! - `upgrade --yes` moves it to 17 (exit 0, its report); `upgrade --rollback
+//! - `upgrade --yes` moves it to 17 (exit 0, its report) while a client of
+//!   PgBouncer queries throughout: paused, never an error; `upgrade --rollback
 //!   --yes` brings 15 back with the pre-upgrade data (a write made on 17 is
 //!   not carried back; a fault after its swap puts 17 back first).
 //! - `upgrade --yes` again (with a fault once the new server is up:
@@ -18,6 +19,8 @@
 //!   its next partition), the cron job still runs, the role logs in over TLS,
 //!   and a backup with `--verify` works on the upgraded stanza.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use core_data_ops::config::envfile;
@@ -51,7 +54,14 @@ fn set_major(t: &mut TestStack, major: &str) {
     let env = t.paths().env_file();
     let text = std::fs::read_to_string(&env).unwrap();
     let image = t.stack.config.image_for(major.parse().unwrap());
-    let text = envfile::set_keys(&text, &[("PG_MAJOR", major), ("POSTGRES_IMAGE", &image)]);
+    let text = envfile::set_keys(
+        &text,
+        &[
+            ("PG_MAJOR", major),
+            ("POSTGRES_IMAGE", &image),
+            ("COMPOSE_PROFILES", "pgbouncer"),
+        ],
+    );
     std::fs::write(&env, text).unwrap();
     t.reload().unwrap();
 }
@@ -67,6 +77,53 @@ fn seconds_after(text: &str, marker: &str) -> f64 {
         .next()
         .and_then(|n| n.trim().parse().ok())
         .unwrap_or_else(|| panic!("no seconds after `{marker}` in {text}"))
+}
+
+/// What a client through PgBouncer saw while it queried every 100 ms.
+struct Seen {
+    ok: usize,
+    errors: Vec<String>,
+    first: Duration,
+    longest: Duration,
+}
+
+/// A client of PgBouncer (as `reporter`) querying until `stop` is set.
+fn pooled_client(t: &TestStack, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<Seen> {
+    use core_data_ops::addons::pgbouncer;
+    let ca = core_data_ops::tls::files(t.paths()).ca_cert;
+    let host = pgbouncer::client_host(&t.stack.config).to_owned();
+    let port = pgbouncer::host_port(&t.stack.config);
+    std::thread::spawn(move || {
+        let target = core_data_ops::pg::Target {
+            host: &host,
+            port,
+            user: "reporter",
+            database: "app",
+            ca_cert: &ca,
+        };
+        let mut client = core_data_ops::pg::connect(&target, "reporter-secret-pw-1234")
+            .expect("reporter connects through PgBouncer");
+        let mut seen = Seen {
+            ok: 0,
+            errors: Vec::new(),
+            first: Duration::ZERO,
+            longest: Duration::ZERO,
+        };
+        while !stop.load(Ordering::SeqCst) {
+            let started = Instant::now();
+            match client.query_one("SELECT count(*) FROM places", &[]) {
+                Ok(_) => seen.ok += 1,
+                Err(err) => seen.errors.push(format!("{err:#}")),
+            }
+            let took = started.elapsed();
+            if seen.ok + seen.errors.len() == 1 {
+                seen.first = took;
+            }
+            seen.longest = seen.longest.max(took);
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        seen
+    })
 }
 
 fn server_major(t: &TestStack) -> String {
@@ -183,8 +240,37 @@ fn a_postgresql_15_stack_upgrades_to_17_and_rolls_back_on_a_fault() {
     );
 
     // The upgrade, clean: exit 0 and its report; the rehearsal's downtime is within 2x.
+    // A client of PgBouncer queries throughout: paused, never disconnected.
+    let stop = Arc::new(AtomicBool::new(false));
+    let client = pooled_client(&t, stop.clone());
+    std::thread::sleep(Duration::from_secs(2));
     let upgraded = xtask(&state, &["upgrade", "--yes", "--to", "17"]);
+    std::thread::sleep(Duration::from_secs(2));
+    stop.store(true, Ordering::SeqCst);
+    let seen = client.join().unwrap();
     assert_eq!(upgraded.code, Some(0), "{upgraded}");
+    println!(
+        "through PgBouncer: {} queries, {} errors, first {:?}, longest {:?}",
+        seen.ok,
+        seen.errors.len(),
+        seen.first,
+        seen.longest
+    );
+    assert!(
+        seen.first < Duration::from_secs(5),
+        "PgBouncer was still paused before the upgrade (a rolled-back run did not resume it): {:?}",
+        seen.first
+    );
+    assert!(
+        seen.errors.is_empty(),
+        "clients saw errors: {:?}",
+        seen.errors
+    );
+    assert!(
+        seen.longest >= Duration::from_secs(5),
+        "no query waited through the downtime ({:?}): were clients paused?",
+        seen.longest
+    );
     println!("{}", upgraded.stdout);
     let real = seconds_after(&upgraded.stdout, "to 17 with");
     println!("downtime: rehearsal {rehearsed:.1}s, upgrade {real:.1}s");

@@ -282,7 +282,9 @@ pub fn rollback(stack: &Stack, progress: &dyn Progress) -> anyhow::Result<Rollba
         }
         Err(err) => {
             progress.status("Putting back", &format!("the rollback failed: {err:#}"));
-            return Err(match fail_back(stack, &journal, progress) {
+            let back = fail_back(stack, &journal, progress);
+            super::run::resume_clients(stack, progress);
+            return Err(match back {
                 Ok(()) => err.context(format!(
                     "the rollback failed; PostgreSQL {} was put back as it was and serves the data",
                     journal.upgrade.to
@@ -296,6 +298,7 @@ pub fn rollback(stack: &Stack, progress: &dyn Progress) -> anyhow::Result<Rollba
         }
     }
     let downtime = down.elapsed().as_secs_f64();
+    super::run::resume_clients(&old_stack, progress);
     finish_forward(&stack.paths, &old_stack, &journal, progress)?;
     Ok(RollbackReport {
         from: journal.upgrade.to,
@@ -372,6 +375,12 @@ fn switch_over(
     progress: &dyn Progress,
 ) -> anyhow::Result<()> {
     step(&stack.paths, journal, Step::Stopping)?;
+    if crate::addons::pgbouncer::pause::pause(stack, std::time::Duration::from_secs(30))? {
+        progress.status(
+            "Paused",
+            "PgBouncer's clients (they wait; none is disconnected)",
+        );
+    }
     progress.status("Stopping", &format!("PostgreSQL {}", journal.upgrade.to));
     stack
         .compose()
@@ -603,12 +612,14 @@ pub(crate) fn recover_pending(
     if forward {
         set_env(paths, &journal.env_new, &old_stack)?;
         finish_forward(paths, &old_stack, &journal, progress)?;
+        super::run::resume_clients(&old_stack, progress);
         return Ok(Some(format!(
             "an interrupted upgrade rollback was finished: PostgreSQL {} serves the data",
             journal.upgrade.from
         )));
     }
     fail_back(&new_stack, &journal, progress)?;
+    super::run::resume_clients(&new_stack, progress);
     Ok(Some(format!(
         "an interrupted upgrade rollback was undone: PostgreSQL {} serves the data as before it",
         journal.upgrade.to

@@ -30,6 +30,7 @@ use anyhow::{bail, Context};
 use super::check;
 use super::journal::{self, Journal, Step};
 use super::workspace::{PGDATA, PGWAL};
+use crate::addons::pgbouncer::pause as pgbouncer;
 use crate::backup::physical::{self, Kind};
 use crate::config::Config;
 use crate::fault;
@@ -130,6 +131,15 @@ pub fn upgrade(stack: &Stack, to: u32, progress: &dyn Progress) -> anyhow::Resul
         &format!("set {} (the rollback point)", set.label),
     );
 
+    // PgBouncer's clients wait instead of failing while the server is away.
+    if pgbouncer::pause(stack, PAUSE_LIMIT)
+        .context("the upgrade did not start; nothing was changed")?
+    {
+        progress.status(
+            "Paused",
+            "PgBouncer's clients (they wait; none is disconnected)",
+        );
+    }
     let mut journal = Journal {
         id: crate::clock::utc_stamp(std::time::SystemTime::now()),
         from: report.from,
@@ -152,6 +162,7 @@ pub fn upgrade(stack: &Stack, to: u32, progress: &dyn Progress) -> anyhow::Resul
     );
     if let Err(err) = result {
         if journal.step == Step::Starting {
+            resume_clients(stack, progress);
             // The new server may have run on the linked files: the old cluster is no
             // longer safe to start (PostgreSQL's pg_upgrade docs), so this goes forward.
             return Err(err.context(format!(
@@ -164,7 +175,9 @@ pub fn upgrade(stack: &Stack, to: u32, progress: &dyn Progress) -> anyhow::Resul
             )));
         }
         progress.status("Rolling back", &format!("the upgrade failed: {err:#}"));
-        roll_back(stack, &journal, progress).with_context(|| {
+        let back = roll_back(stack, &journal, progress);
+        resume_clients(stack, progress);
+        back.with_context(|| {
             format!("the upgrade failed ({err:#}) and so did its rollback; the journal `{}` records where it stopped", journal::file(&stack.paths))
         })?;
         return Err(err.context(format!(
@@ -173,6 +186,7 @@ pub fn upgrade(stack: &Stack, to: u32, progress: &dyn Progress) -> anyhow::Resul
         )));
     }
     let downtime = down.elapsed().as_secs_f64();
+    resume_clients(stack, progress);
     journal.step = Step::Started;
     journal::write(&stack.paths, &journal)?;
 
@@ -205,6 +219,26 @@ pub(crate) fn timed<T>(
     let value = work()?;
     steps.push((name.to_owned(), started.elapsed().as_secs_f64()));
     Ok(value)
+}
+
+/// How long `PAUSE` may wait for PgBouncer's clients to finish their transactions.
+const PAUSE_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// `RESUME` on PgBouncer, when its profile is on; a failure is said, not fatal
+/// (`cargo xtask pgbouncer resume` is not needed: the next `up` resumes too).
+pub(crate) fn resume_clients(stack: &Stack, progress: &dyn Progress) {
+    if !crate::addons::pgbouncer::enabled(&stack.config) {
+        return;
+    }
+    match pgbouncer::resume(stack) {
+        Ok(()) => progress.status("Resumed", "PgBouncer's clients"),
+        Err(err) => progress.status(
+            "Warning",
+            &format!(
+                "PgBouncer's clients could not be resumed ({err:#}); `cargo xtask up` resumes them"
+            ),
+        ),
+    }
 }
 
 fn forward(
@@ -495,16 +529,28 @@ pub fn recover_pending(
         return Ok(None);
     };
     let _in_progress = InProgress::enter();
+    let said = recover_journal(paths, journal, progress)?;
+    // A killed upgrade may have left PgBouncer's clients paused.
+    let config = Config::load(paths).map_err(|err| anyhow::anyhow!("{err}"))?;
+    resume_clients(&Stack::new(paths.clone(), config)?, progress);
+    Ok(Some(said))
+}
+
+fn recover_journal(
+    paths: &crate::paths::Paths,
+    journal: Journal,
+    progress: &dyn Progress,
+) -> anyhow::Result<String> {
     let before = Config::parse(paths.env_file().as_str(), &journal.env_before)
         .map_err(|err| anyhow::anyhow!("{err}"))?;
     match journal.step {
         Step::Started => {
             // The new server ran healthy: only the follow-up work was cut short.
             journal::complete(paths, &journal)?;
-            Ok(Some(format!(
+            Ok(format!(
                 "an upgrade to PostgreSQL {} had started its new server; `cargo xtask upgrade --finish` updates extensions and statistics",
                 journal.to
-            )))
+            ))
         }
         Step::Starting => {
             // The new server may have run: forward only.
@@ -532,15 +578,15 @@ pub fn recover_pending(
                     errors.join("; ")
                 ));
             }
-            Ok(Some(said))
+            Ok(said)
         }
         Step::Stopping | Step::Upgrading | Step::Swapping => {
             let old_stack = Stack::new(paths.clone(), before)?;
             roll_back(&old_stack, &journal, progress)?;
-            Ok(Some(format!(
+            Ok(format!(
                 "an interrupted upgrade to PostgreSQL {} was rolled back; PostgreSQL {} serves the data",
                 journal.to, journal.from
-            )))
+            ))
         }
     }
 }

@@ -49,18 +49,26 @@ impl Table {
 
 /// A connection to the admin console (database `pgbouncer`) as the stats user.
 pub fn console(stack: &Stack) -> anyhow::Result<postgres::Client> {
+    console_as(stack, STATS_USER, STATS_PASSWORD)
+}
+
+/// A connection to the admin console as `user`, with the password of secret `secret`.
+pub(crate) fn console_as(
+    stack: &Stack,
+    user: &str,
+    secret: &str,
+) -> anyhow::Result<postgres::Client> {
     anyhow::ensure!(
         super::enabled(&stack.config),
         "the `pgbouncer` profile is off; add it to COMPOSE_PROFILES in `.env` (or run \
          `cargo xtask up --profile pgbouncer`)"
     );
-    let password =
-        crate::secrets::read(&Addon::PgBouncer.secret_file(&stack.paths, STATS_PASSWORD))?;
+    let password = crate::secrets::read(&Addon::PgBouncer.secret_file(&stack.paths, secret))?;
     let ca = crate::tls::files(&stack.paths).ca_cert;
     let target = crate::pg::Target {
         host: super::client_host(&stack.config),
         port: super::host_port(&stack.config),
-        user: STATS_USER,
+        user,
         database: "pgbouncer",
         ca_cert: &ca,
     };
