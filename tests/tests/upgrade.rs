@@ -180,7 +180,7 @@ fn a_postgresql_15_stack_upgrades_to_17_and_rolls_back_on_a_fault() {
 
     // The rehearsal: a clone of the newest backup set, upgraded and timed; the live
     // cluster stays as it was and the clone's volumes go.
-    let backup = xtask(&state, &["backup", "take", "--quick"]);
+    let backup = xtask(&state, &["backup", "take"]);
     assert_eq!(backup.code, Some(0), "{backup}");
     let rehearsal = xtask(&state, &["upgrade", "--rehearse", "--to", "17"]);
     assert_eq!(rehearsal.code, Some(0), "{rehearsal}");
