@@ -19,7 +19,6 @@ use anyhow::{bail, Context};
 use super::check::{self, HBA_OPTIONS, SCRATCH_PORT};
 use super::run::{self, Dirs};
 use super::workspace::{Workspace, PGDATA, PGWAL};
-use crate::backup::physical::STANZA;
 use crate::progress::Progress;
 use crate::stack::Stack;
 
@@ -105,24 +104,16 @@ fn rehearse_in(
         ),
     );
     ws.run(&["install", "-d", "-m", "0700", PGDATA])?;
-    let restore_command = format!(
-        "--recovery-option=restore_command=pgbackrest --stanza={STANZA} archive-get %f \"%p\""
-    );
-    ws.run(&[
-        "pgbackrest",
-        "--stanza",
-        STANZA,
-        "--log-level-console=warn",
-        &format!("--pg1-path={PGDATA}"),
-        "--link-all",
-        &format!("--link-map=pg_wal={PGWAL}"),
-        &format!("--set={set}"),
-        "--type=default",
-        "--archive-mode=off",
-        &restore_command,
-        "restore",
-    ])
-    .context("pgBackRest could not restore the newest backup set into the rehearsal's clone")?;
+    let mut args = crate::backup::restore::pgbackrest_restore_args(PGDATA, PGWAL, set);
+    args.extend([
+        "--type=default".to_owned(),
+        // The clone never archives into the live stack's repository.
+        "--archive-mode=off".to_owned(),
+        "restore".to_owned(),
+    ]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    ws.run(&args)
+        .context("pgBackRest could not restore the newest backup set into the rehearsal's clone")?;
     ws.run(&["install", "-d", "-m", "0700", SOCKETS])?;
     let from_bin = format!("/usr/lib/postgresql/{from}/bin");
     pg_ctl_start(ws, &from_bin, HBA_OPTIONS)?;

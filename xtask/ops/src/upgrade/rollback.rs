@@ -34,29 +34,14 @@ use serde::{Deserialize, Serialize};
 use super::journal::{self, Journal};
 use super::run::{InProgress, STANZA_MARKER};
 use super::workspace::{Workspace, PGDATA, PGWAL};
-use crate::backup::physical::{self, STANZA};
+use crate::backup::physical;
+// The steps are a restore's: staging, stopping, copying WAL, swapping, starting, promoted.
+use crate::backup::restore::Step;
 use crate::config::Config;
 use crate::fault;
 use crate::paths::Paths;
 use crate::progress::Progress;
 use crate::stack::Stack;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub(super) enum Step {
-    /// pgBackRest restores into the staging directories; the live cluster runs on.
-    Staging,
-    /// The new major's server is being stopped.
-    Stopping,
-    /// The set-aside WAL is being copied into the staging WAL directory.
-    CopyingWal,
-    /// Directories are being swapped.
-    Swapping,
-    /// `.env` names the old major; its server recovers.
-    Starting,
-    /// The old major's server promoted: the point of no return.
-    Promoted,
-}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(super) struct RollbackJournal {
@@ -195,28 +180,12 @@ fn validate(stack: &Stack, progress: &dyn Progress) -> anyhow::Result<Validated>
     crate::image::build::ensure(&stack.docker, &stack.paths, &old, false, progress)?;
     let old_stack = Stack::new(stack.paths.clone(), old.clone())?;
     let ws = Workspace::start(&old_stack)?;
-    let info = ws.try_run(&[
-        "pgbackrest",
-        "--stanza",
-        STANZA,
-        "--log-level-console=warn",
-        "info",
-        "--output=json",
-    ])?;
-    if !info.ok {
-        bail!(
-            "PostgreSQL {}'s pgBackRest cannot read the backup repository, so the pre-upgrade backup cannot be restored; nothing was changed:\n{}",
-            done.from,
-            info.text
-        );
-    }
-    let json: String = info
-        .text
-        .lines()
-        .filter(|l| l.starts_with('['))
-        .collect::<Vec<_>>()
-        .join("\n");
-    let sets = physical::parse_info(&json)?;
+    let sets = crate::backup::restore::repository_sets(&ws).with_context(|| {
+        format!(
+            "PostgreSQL {}'s pgBackRest must read the repository to restore the pre-upgrade backup; nothing was changed",
+            done.from
+        )
+    })?;
     physical::find_set(&sets, &done.backup_set).with_context(|| {
         format!(
             "the upgrade's pre-upgrade backup set is not in the repository (expired?), so PostgreSQL {} cannot be brought back this way; nothing was changed",
@@ -327,26 +296,15 @@ fn stage(
     );
     let staging_data = journal.staging_data();
     ws.run(&["install", "-d", "-m", "0700", &staging_data])?;
-    let pg1_path = format!("--pg1-path={staging_data}");
-    let link_map = format!("--link-map=pg_wal={}", journal.staging_wal());
-    let set = format!("--set={}", journal.upgrade.backup_set);
-    let restore_command = format!(
-        "--recovery-option=restore_command=pgbackrest --stanza={STANZA} archive-get %f \"%p\""
+    let mut args = crate::backup::restore::pgbackrest_restore_args(
+        &staging_data,
+        &journal.staging_wal(),
+        &journal.upgrade.backup_set,
     );
-    ws.run(&[
-        "pgbackrest",
-        "--stanza",
-        STANZA,
-        "--log-level-console=warn",
-        &pg1_path,
-        "--link-all",
-        &link_map,
-        &set,
-        "--type=default",
-        &restore_command,
-        "restore",
-    ])
-    .context("pgBackRest could not restore the pre-upgrade backup set")?;
+    args.extend(["--type=default".to_owned(), "restore".to_owned()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    ws.run(&args)
+        .context("pgBackRest could not restore the pre-upgrade backup set")?;
     fault::point("upgrade-rollback:after-restore")?;
     if !ws.exists(&format!("{staging_data}/recovery.signal"))? {
         bail!("pgBackRest did not write `recovery.signal` into the staging directory; refusing to continue");
@@ -397,25 +355,7 @@ fn switch_over(
                 journal.upgrade.aside_wal()
             ),
         );
-        ws.run(&[
-            "find",
-            &journal.upgrade.aside_wal(),
-            "-mindepth",
-            "1",
-            "-maxdepth",
-            "1",
-            "-type",
-            "f",
-            "-exec",
-            "cp",
-            "--no-clobber",
-            "--preserve=timestamps",
-            "--target-directory",
-            &journal.staging_wal(),
-            "{}",
-            "+",
-        ])?;
-        ws.sync()?;
+        ws.copy_wal_files(&journal.upgrade.aside_wal(), &journal.staging_wal())?;
     }
 
     step(&stack.paths, journal, Step::Swapping)?;

@@ -88,27 +88,7 @@ pub(crate) fn validate(
         .as_deref()
         .map(target::parse)
         .transpose()?;
-    let info = ws.try_run(&[
-        "pgbackrest",
-        "--stanza",
-        STANZA,
-        "--log-level-console=warn",
-        "info",
-        "--output=json",
-    ])?;
-    if !info.ok {
-        bail!(
-            "the backup repository cannot be read, so nothing can be restored from it:\n{}",
-            info.text
-        );
-    }
-    let json = info
-        .text
-        .lines()
-        .filter(|l| l.starts_with('['))
-        .collect::<Vec<_>>()
-        .join("\n");
-    let sets = physical::parse_info(&json)?;
+    let sets = repository_sets(ws)?;
     if sets.is_empty() {
         match &target {
             Some(time) => bail!(
@@ -144,6 +124,31 @@ pub(crate) fn validate(
         pinned: options.set.is_some(),
         server_running,
     })
+}
+
+/// The repository's backup sets, read by the workspace image's pgBackRest.
+pub(crate) fn repository_sets(ws: &Workspace<'_>) -> anyhow::Result<Vec<BackupSet>> {
+    let info = ws.try_run(&[
+        "pgbackrest",
+        "--stanza",
+        STANZA,
+        "--log-level-console=warn",
+        "info",
+        "--output=json",
+    ])?;
+    if !info.ok {
+        bail!(
+            "the backup repository cannot be read, so nothing can be restored from it:\n{}",
+            info.text
+        );
+    }
+    let json = info
+        .text
+        .lines()
+        .filter(|l| l.starts_with('['))
+        .collect::<Vec<_>>()
+        .join("\n");
+    physical::parse_info(&json)
 }
 
 /// The newest moment WAL will exist for: now when the server runs (the restore
@@ -341,24 +346,7 @@ fn stage(
     let staging_data = journal.staging_data();
     let staging_wal = journal.staging_wal();
     ws.run(&["install", "-d", "-m", "0700", &staging_data])?;
-    let pg1_path = format!("--pg1-path={staging_data}");
-    let link_map = format!("--link-map=pg_wal={staging_wal}");
-    let set = format!("--set={}", checked.set.label);
-    // restore_command without `--pg1-path`: after the swap the cluster lives at the usual path.
-    let restore_command = format!(
-        "--recovery-option=restore_command=pgbackrest --stanza={STANZA} archive-get %f \"%p\""
-    );
-    let mut args: Vec<String> = vec![
-        "pgbackrest".into(),
-        "--stanza".into(),
-        STANZA.into(),
-        "--log-level-console=warn".into(),
-        pg1_path,
-        "--link-all".into(),
-        link_map,
-        set,
-        restore_command,
-    ];
+    let mut args = pgbackrest_restore_args(&staging_data, &staging_wal, &checked.set.label);
     match (&checked.target, journal.target_time.as_ref()) {
         (Some(_), Some(time)) => args.extend([
             "--type=time".into(),
@@ -385,6 +373,27 @@ fn stage(
     ws.sync()
 }
 
+/// `pgbackrest restore` of `set` into `data` with its WAL directory at `wal`,
+/// recovery fetching from the repository; the caller adds the recovery type
+/// and the command word `restore`. (The restore, the upgrade's rollback and its
+/// rehearsal share it.)
+pub(crate) fn pgbackrest_restore_args(data: &str, wal: &str, set: &str) -> Vec<String> {
+    vec![
+        "pgbackrest".into(),
+        "--stanza".into(),
+        STANZA.into(),
+        "--log-level-console=warn".into(),
+        format!("--pg1-path={data}"),
+        "--link-all".into(),
+        format!("--link-map=pg_wal={wal}"),
+        format!("--set={set}"),
+        // Without `--pg1-path`: after the swap the cluster lives at the usual path.
+        format!(
+            "--recovery-option=restore_command=pgbackrest --stanza={STANZA} archive-get %f \"%p\""
+        ),
+    ]
+}
+
 /// Stop, copy the WAL, swap, start, promote. Each step is journaled first.
 fn switch_over(
     stack: &Stack,
@@ -409,26 +418,7 @@ fn switch_over(
             "Copying",
             "the WAL the stopped server holds, so every acknowledged commit is replayed",
         );
-        let staging_wal = journal.staging_wal();
-        ws.run(&[
-            "find",
-            PGWAL,
-            "-mindepth",
-            "1",
-            "-maxdepth",
-            "1",
-            "-type",
-            "f",
-            "-exec",
-            "cp",
-            "--no-clobber",
-            "--preserve=timestamps",
-            "--target-directory",
-            &staging_wal,
-            "{}",
-            "+",
-        ])?;
-        ws.sync()?;
+        ws.copy_wal_files(PGWAL, &journal.staging_wal())?;
     }
     fault::point("restore:after-wal-copy")?;
 

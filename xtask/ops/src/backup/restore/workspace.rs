@@ -59,6 +59,30 @@ impl<'a> Workspace<'a> {
         Ok(Workspace { stack, container })
     }
 
+    /// Copies every file directly in `from` (WAL segments, the partial last one,
+    /// history files; not `archive_status/`) into `to`, keeping what is there.
+    pub(crate) fn copy_wal_files(&self, from: &str, to: &str) -> anyhow::Result<()> {
+        self.run(&[
+            "find",
+            from,
+            "-mindepth",
+            "1",
+            "-maxdepth",
+            "1",
+            "-type",
+            "f",
+            "-exec",
+            "cp",
+            "--no-clobber",
+            "--preserve=timestamps",
+            "--target-directory",
+            to,
+            "{}",
+            "+",
+        ])?;
+        self.sync()
+    }
+
     /// Runs `argv`; never fails on a non-zero exit (the caller decides).
     pub(crate) fn try_run(&self, argv: &[&str]) -> anyhow::Result<StepOutput> {
         let output = self.stack.docker.exec(self.container.name(), argv, None)?;
