@@ -249,7 +249,7 @@ mod tests {
             "/var/lib/postgresql/data/pgdata.pre-restore-20261203T061500Z",
             "./pgdata.pre-restore-20261203T061500Z",
             " pgdata.pre-restore-20261203T061500Z",
-            "pgdata.pre-rollback-20261203T061500Z",
+            "pgdata.pre-rollforward-20261203T061500Z",
             "pgwal.pre-restore-20261203T061500Z",
             "core_data.restore.json",
             "pgdata.pre-restore-२०२६१२०३T061500Z",
