@@ -1,0 +1,315 @@
+//! `adopt` on a real stack: a data directory made by a plain `initdb` of
+//! PostgreSQL 15 (install user `legacy_admin`, no data checksums, a table of
+//! data and a login role, cleanly shut down) on the host.
+//!
+//! - Without `--yes`: the plan, exit 1, nothing changed.
+//! - A fault injected after `pg_upgrade` ran: rolled back, the stack has no
+//!   cluster (no volumes left), the source unchanged.
+//! - `adopt --yes`: PostgreSQL 17 serves the data with the same content hash,
+//!   the stack's superuser and the source's role log in over verified TLS,
+//!   `backup take` works, and every file of the source is byte for byte, mode
+//!   and mtime as before.
+//! - A second `adopt` into the now adopted stack is refused.
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::MetadataExt;
+
+use camino::Utf8Path;
+use core_data_ops::backup::oneshot;
+use core_data_ops::docker::{ContainerSpec, Mount};
+use core_data_ops::progress::Quiet;
+use core_data_tests::{docker_available, xtask, xtask_env, TestStack};
+use sha2::{Digest, Sha256};
+
+const OLD: u32 = 15;
+
+const DATA: &str = "
+CREATE TABLE items (id int PRIMARY KEY, name text NOT NULL, amount numeric(12, 2), seen timestamptz);
+INSERT INTO items SELECT i, 'item ' || i, i * 1.25, timestamptz '2026-01-01 00:00:00+00' + i * interval '1 minute'
+  FROM generate_series(1, 20000) AS i;
+CREATE INDEX items_name ON items (name);
+CREATE ROLE legacy_user LOGIN PASSWORD 'legacy-user-pw-5678';
+GRANT SELECT ON items TO legacy_user;
+";
+
+/// One hash over the content (the time as epoch seconds: the servers' time zones may differ).
+const HASH: &str = "SELECT md5(string_agg(id || ':' || name || ':' || amount || ':' || extract(epoch FROM seen), ',' ORDER BY id)) FROM items";
+
+/// Every entry under `root` (lstat): type and mode, owner, size, mtime in
+/// nanoseconds, and a SHA-256 of a file's bytes or a link's target.
+fn snapshot(root: &Utf8Path) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![root.to_owned()];
+    while let Some(dir) = stack.pop() {
+        for entry in dir.read_dir_utf8().unwrap() {
+            let path = entry.unwrap().into_path();
+            let meta = std::fs::symlink_metadata(&path).unwrap();
+            let content = if meta.file_type().is_symlink() {
+                std::fs::read_link(&path).unwrap().display().to_string()
+            } else if meta.is_dir() {
+                stack.push(path.clone());
+                String::new()
+            } else {
+                format!("{:x}", Sha256::digest(std::fs::read(&path).unwrap()))
+            };
+            out.insert(
+                path.strip_prefix(root).unwrap().to_string(),
+                format!(
+                    "mode {:o} owner {}:{} size {} mtime {}.{:09} {content}",
+                    meta.mode(),
+                    meta.uid(),
+                    meta.gid(),
+                    meta.len(),
+                    meta.mtime(),
+                    meta.mtime_nsec()
+                ),
+            );
+        }
+    }
+    let root_meta = std::fs::metadata(root).unwrap();
+    out.insert(
+        ".".to_owned(),
+        format!(
+            "mode {:o} mtime {}.{:09}",
+            root_meta.mode(),
+            root_meta.mtime(),
+            root_meta.mtime_nsec()
+        ),
+    );
+    out
+}
+
+/// A plain PostgreSQL 15 cluster at `dir` (a host directory the stack's UID
+/// owns) with the test's data, cleanly shut down. Returns the content hash.
+fn make_source(t: &TestStack, dir: &Utf8Path) -> String {
+    let docker = &t.stack.docker;
+    let old = t.stack.config.with_major(OLD).unwrap();
+    core_data_ops::image::build::ensure(docker, t.paths(), &old, false, &Quiet)
+        .unwrap_or_else(|err| panic!("the PostgreSQL {OLD} image: {err:#}"));
+    let mount = Mount {
+        source: Some(dir.to_string()),
+        target: "/source".to_owned(),
+        read_only: false,
+        bind: true,
+    };
+    let container = ContainerSpec::confined(
+        old.image(),
+        t.stack.config.uid(),
+        t.stack.config.gid(),
+        &t.paths().seccomp_dir().join("postgres.json"),
+    )
+    .unwrap()
+    .label(oneshot::PROJECT_LABEL, t.stack.config.project())
+    .mount(mount)
+    .entrypoint(&["sleep"])
+    .cmd(&["infinity"])
+    .start(docker)
+    .unwrap();
+    let bin = format!("/usr/lib/postgresql/{OLD}/bin");
+    let run = |argv: &[&str]| -> String {
+        let output = docker.exec(container.name(), argv, None).unwrap();
+        assert_eq!(
+            output.exit_code, 0,
+            "`{}`:\n{}\n{}",
+            argv.join(" "),
+            output.stdout,
+            output.stderr
+        );
+        output.stdout
+    };
+    let pgdata = "/source/pgdata";
+    // A plain initdb: no checksums, an install user that is not the stack's superuser.
+    run(&[
+        &format!("{bin}/initdb"),
+        &format!("--pgdata={pgdata}"),
+        "--username=legacy_admin",
+        "--auth=trust",
+        "--encoding=UTF8",
+        "--locale=C.UTF-8",
+    ]);
+    run(&[
+        &format!("{bin}/pg_ctl"),
+        &format!("--pgdata={pgdata}"),
+        "--wait",
+        "--silent",
+        "--options=-h '' -k /tmp",
+        "start",
+    ]);
+    let psql = |database: &str, sql: &str| -> String {
+        run(&[
+            &format!("{bin}/psql"),
+            "--no-psqlrc",
+            "--quiet",
+            "--tuples-only",
+            "--no-align",
+            "--set=ON_ERROR_STOP=1",
+            "--host=/tmp",
+            "--username=legacy_admin",
+            &format!("--dbname={database}"),
+            &format!("--command={sql}"),
+        ])
+    };
+    psql("postgres", "CREATE DATABASE legacy");
+    psql("legacy", DATA);
+    let hash = psql("legacy", HASH).trim().to_owned();
+    run(&[
+        &format!("{bin}/pg_ctl"),
+        &format!("--pgdata={pgdata}"),
+        "--mode=fast",
+        "--wait",
+        "--silent",
+        "stop",
+    ]);
+    let control = run(&[&format!("{bin}/pg_controldata"), pgdata]);
+    assert!(control.contains("shut down"), "{control}");
+    hash
+}
+
+/// The top level of the stack's data volume, or `None` when it does not exist.
+fn data_volume(t: &TestStack) -> Option<String> {
+    let name = oneshot::volume_name(&t.stack, "pgdata");
+    if !t.stack.docker.volume_exists(&name).unwrap() {
+        return None;
+    }
+    Some(
+        oneshot::run(
+            &t.stack,
+            &[Mount::volume(name, "/var/lib/postgresql/data", true)],
+            "find",
+            &["/var/lib/postgresql/data", "-mindepth", "1", "-maxdepth", "1"],
+        )
+        .unwrap(),
+    )
+}
+
+#[test]
+fn a_plain_postgresql_15_directory_is_adopted_into_a_17_stack_and_left_as_it_was() {
+    if !docker_available(
+        "a_plain_postgresql_15_directory_is_adopted_into_a_17_stack_and_left_as_it_was",
+    ) {
+        return;
+    }
+    let t = TestStack::new("adopt", 220);
+    assert_eq!(t.stack.config.pg_major(), 17);
+    let scratch = tempfile::tempdir().unwrap();
+    let host = Utf8Path::from_path(scratch.path()).unwrap().join("legacy");
+    std::fs::create_dir(&host).unwrap();
+    std::os::unix::fs::chown(
+        &host,
+        Some(t.stack.config.uid()),
+        Some(t.stack.config.gid()),
+    )
+    .unwrap();
+    let hash = make_source(&t, &host);
+    let source = host.join("pgdata");
+    let before = snapshot(&source);
+    assert!(before.contains_key("PG_VERSION") && before.len() > 500);
+    let state = t.paths().state().to_owned();
+
+    // Without --yes: the checks and the plan, exit 1, nothing changed.
+    let plan = xtask(&state, &["adopt", "--from-dir", source.as_str()]);
+    assert_eq!(plan.code, Some(1), "{plan}");
+    assert!(plan.stdout.contains("PostgreSQL 15 cluster"), "{plan}");
+    assert!(plan.stdout.contains("pg_upgrade --link"), "{plan}");
+    assert!(plan.stdout.contains("data checksums off"), "{plan}");
+    assert_eq!(data_volume(&t), None, "the plan made no volume");
+
+    // A fault after pg_upgrade linked the copy: rolled back to no cluster, no volume left.
+    let faulted = xtask_env(
+        &state,
+        &["adopt", "--from-dir", source.as_str(), "--yes"],
+        &[("CORE_DATA_FAULT", "adopt:after-pg-upgrade")],
+    );
+    assert_eq!(faulted.code, Some(1), "{faulted}");
+    assert!(
+        faulted.stderr.contains("injected fault at `adopt:after-pg-upgrade`"),
+        "{faulted}"
+    );
+    assert!(faulted.stderr.contains("was rolled back"), "{faulted}");
+    assert_eq!(
+        data_volume(&t),
+        None,
+        "the rollback removed the volumes adopt made"
+    );
+    assert_eq!(snapshot(&source), before, "the source changed");
+
+    // The adoption.
+    let started = std::time::Instant::now();
+    let adopted = xtask(&state, &["adopt", "--from-dir", source.as_str(), "--yes"]);
+    eprintln!(
+        "adopt took {:.1}s:\n{adopted}",
+        started.elapsed().as_secs_f64()
+    );
+    assert_eq!(adopted.code, Some(0), "{adopted}");
+    assert!(
+        adopted.stdout.contains("install user `legacy_admin`"),
+        "{adopted}"
+    );
+    assert!(
+        adopted.stdout.contains("superuser `postgres` created"),
+        "{adopted}"
+    );
+    let major = t.query_one_string(
+        "postgres",
+        "SELECT (current_setting('server_version_num')::int / 10000)::text",
+    );
+    assert_eq!(major, "17");
+    // The stack's superuser (`t.query_one_string` connects as it over verified TLS).
+    assert_eq!(t.query_one_string("legacy", HASH), hash, "the content changed");
+    assert_eq!(
+        t.query_one_string(
+            "postgres",
+            "SELECT rolsuper::text FROM pg_roles WHERE rolname = current_user"
+        ),
+        "true"
+    );
+    // The source's role, with its password, over verified TLS.
+    let mut legacy = t
+        .stack
+        .connect_as("legacy_user", "legacy-user-pw-5678", "legacy")
+        .expect("the source's role logs in over verified TLS");
+    let count: i64 = legacy
+        .query_one("SELECT count(*) FROM items", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(count, 20000);
+    let ssl: bool = legacy
+        .query_one(
+            "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert!(ssl, "the session is not TLS");
+    // The stack's own: the configured database, and the bundle in template1.
+    assert_eq!(
+        t.query_one_string(
+            "postgres",
+            "SELECT count(*)::text FROM pg_database WHERE datname IN ('app', 'shop', 'legacy')"
+        ),
+        "3"
+    );
+    assert_eq!(
+        t.query_one_string(
+            "template1",
+            "SELECT count(*)::text FROM pg_extension WHERE extname = 'postgis'"
+        ),
+        "1"
+    );
+    // Backups work on the new stanza.
+    let backup = xtask(&state, &["backup", "take"]);
+    assert_eq!(backup.code, Some(0), "{backup}");
+    // No directory of the adopt is left.
+    let listing = data_volume(&t).unwrap();
+    assert!(!listing.contains(".adopt-"), "{listing}");
+
+    // The source, file by file: bytes, modes, owners and mtimes.
+    let after = snapshot(&source);
+    pretty_assertions::assert_eq!(after, before, "the source changed");
+
+    // The stack has a cluster now: a second adopt is refused before any change.
+    let again = xtask(&state, &["adopt", "--from-dir", source.as_str(), "--yes"]);
+    assert_eq!(again.code, Some(1), "{again}");
+    assert!(again.stderr.contains("never replaces"), "{again}");
+    assert_eq!(t.query_one_string("legacy", HASH), hash);
+}
