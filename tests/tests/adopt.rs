@@ -109,7 +109,8 @@ fn make_source(t: &TestStack, dir: &Utf8Path) -> String {
     let run = |argv: &[&str]| -> String {
         let output = docker.exec(container.name(), argv, None).unwrap();
         assert_eq!(
-            output.exit_code, 0,
+            output.exit_code,
+            0,
             "`{}`:\n{}\n{}",
             argv.join(" "),
             output.stdout,
@@ -176,7 +177,13 @@ fn data_volume(t: &TestStack) -> Option<String> {
             &t.stack,
             &[Mount::volume(name, "/var/lib/postgresql/data", true)],
             "find",
-            &["/var/lib/postgresql/data", "-mindepth", "1", "-maxdepth", "1"],
+            &[
+                "/var/lib/postgresql/data",
+                "-mindepth",
+                "1",
+                "-maxdepth",
+                "1",
+            ],
         )
         .unwrap(),
     )
@@ -222,7 +229,9 @@ fn a_plain_postgresql_15_directory_is_adopted_into_a_17_stack_and_left_as_it_was
     );
     assert_eq!(faulted.code, Some(1), "{faulted}");
     assert!(
-        faulted.stderr.contains("injected fault at `adopt:after-pg-upgrade`"),
+        faulted
+            .stderr
+            .contains("injected fault at `adopt:after-pg-upgrade`"),
         "{faulted}"
     );
     assert!(faulted.stderr.contains("was rolled back"), "{faulted}");
@@ -255,7 +264,11 @@ fn a_plain_postgresql_15_directory_is_adopted_into_a_17_stack_and_left_as_it_was
     );
     assert_eq!(major, "17");
     // The stack's superuser (`t.query_one_string` connects as it over verified TLS).
-    assert_eq!(t.query_one_string("legacy", HASH), hash, "the content changed");
+    assert_eq!(
+        t.query_one_string("legacy", HASH),
+        hash,
+        "the content changed"
+    );
     assert_eq!(
         t.query_one_string(
             "postgres",

@@ -715,6 +715,9 @@ fn forward(
     drop(ws);
     fault::point("adopt:before-start")?;
 
+    // `up` looks for an interrupted restore in the data volume, which exists now, with
+    // the rendered configuration mounted: on a stack that never ran, `up` renders into it.
+    crate::fsutil::ensure_dir(&crate::render::output_dir(&stack.paths), 0o755)?;
     progress.status(
         "Starting",
         &format!("PostgreSQL {} on the adopted data", inspection.to),
