@@ -3,8 +3,12 @@
 //! data and a login role, cleanly shut down) on the host.
 //!
 //! - Without `--yes`: the plan, exit 1, nothing changed.
+//! - The source while its server runs is refused.
 //! - A fault injected after `pg_upgrade` ran: rolled back, the stack has no
-//!   cluster (no volumes left), the source unchanged.
+//!   cluster (no volumes left), the source unchanged. Into volumes that exist,
+//!   a fault once the stack runs on the adopted cluster: stopped, the adopted
+//!   directories and the stanza removed, the volumes kept and empty.
+//! - A volume that does not exist is refused.
 //! - `adopt --yes`: PostgreSQL 17 serves the data with the same content hash,
 //!   the stack's superuser and the source's role log in over verified TLS,
 //!   `backup take` works, and every file of the source is byte for byte, mode
@@ -153,6 +157,16 @@ fn make_source(t: &TestStack, dir: &Utf8Path) -> String {
     psql("postgres", "CREATE DATABASE legacy");
     psql("legacy", DATA);
     let hash = psql("legacy", HASH).trim().to_owned();
+    // A running cluster is refused before anything changes.
+    let running = xtask(
+        t.paths().state(),
+        &["adopt", "--from-dir", &format!("{dir}/pgdata"), "--yes"],
+    );
+    assert_eq!(running.code, Some(1), "{running}");
+    assert!(
+        running.stderr.contains("`in production`, not `shut down`"),
+        "{running}"
+    );
     run(&[
         &format!("{bin}/pg_ctl"),
         &format!("--pgdata={pgdata}"),
@@ -241,6 +255,75 @@ fn a_plain_postgresql_15_directory_is_adopted_into_a_17_stack_and_left_as_it_was
         "the rollback removed the volumes adopt made"
     );
     assert_eq!(snapshot(&source), before, "the source changed");
+
+    // Into volumes that exist (empty), with a fault once the stack is up on the adopted
+    // cluster: stopped, the adopted directories and the stanza its start made removed.
+    for volume in ["pgdata", "pgwal", "pgbackrest"] {
+        t.stack
+            .docker
+            .create_volume(
+                &oneshot::volume_name(&t.stack, volume),
+                &[
+                    ("com.docker.compose.project", t.stack.config.project()),
+                    ("com.docker.compose.volume", volume),
+                ],
+            )
+            .unwrap();
+    }
+    let late = xtask_env(
+        &state,
+        &["adopt", "--from-dir", source.as_str(), "--yes"],
+        &[("CORE_DATA_FAULT", "adopt:after-start")],
+    );
+    assert_eq!(late.code, Some(1), "{late}");
+    assert!(late.stderr.contains("was rolled back"), "{late}");
+    assert!(late.stderr.contains("Removing the stanza"), "{late}");
+    let listing = data_volume(&t).expect("the volumes adopt did not make are kept");
+    assert!(
+        listing
+            .lines()
+            .all(|line| line.ends_with("core_data.sockets")),
+        "the data volume holds no cluster and no copy: {listing}"
+    );
+    let repository = oneshot::run(
+        &t.stack,
+        &[Mount::volume(
+            oneshot::volume_name(&t.stack, "pgbackrest"),
+            "/var/lib/pgbackrest",
+            true,
+        )],
+        "find",
+        &["/var/lib/pgbackrest", "-mindepth", "2", "-maxdepth", "2"],
+    )
+    .unwrap();
+    assert!(
+        !repository.contains("/main"),
+        "the stanza is gone: {repository}"
+    );
+    assert_eq!(
+        t.stack.docker.health(&t.stack.container()).unwrap(),
+        None,
+        "the server's container is gone"
+    );
+    assert_eq!(snapshot(&source), before, "the source changed");
+
+    // A volume that does not exist is refused.
+    let missing = xtask(
+        &state,
+        &[
+            "adopt",
+            "--from-volume",
+            "core_data_no_such_volume",
+            "--yes",
+        ],
+    );
+    assert_eq!(missing.code, Some(1), "{missing}");
+    assert!(
+        missing
+            .stderr
+            .contains("no Docker volume `core_data_no_such_volume`"),
+        "{missing}"
+    );
 
     // The adoption.
     let started = std::time::Instant::now();
