@@ -14,6 +14,9 @@
 //!   `backup take` works, and every file of the source is byte for byte, mode
 //!   and mtime as before.
 //! - A second `adopt` into the now adopted stack is refused.
+//! - After `down --volumes`, a PostgreSQL 17 cluster at the top of a volume (as
+//!   the official image leaves it) is adopted without an upgrade: the same
+//!   hash, the volume's files unchanged.
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
@@ -408,4 +411,153 @@ fn a_plain_postgresql_15_directory_is_adopted_into_a_17_stack_and_left_as_it_was
     assert_eq!(again.code, Some(1), "{again}");
     assert!(again.stderr.contains("never replaces"), "{again}");
     assert_eq!(t.query_one_string("legacy", HASH), hash);
+
+    // The same major from a volume, as the official image leaves it (the data directory
+    // at the volume's top): no upgrade, its pg_wal moved into the WAL volume.
+    let down = xtask(&state, &["down", "--volumes", "--yes"]);
+    assert_eq!(down.code, Some(0), "{down}");
+    let volume = format!("{}_legacy17", t.stack.config.project());
+    let _remove = VolumeGuard(&t, volume.clone());
+    let (hash17, before17) = make_volume_source(&t, &volume);
+    let adopted = xtask(&state, &["adopt", "--from-volume", &volume, "--yes"]);
+    assert_eq!(adopted.code, Some(0), "{adopted}");
+    assert!(
+        !adopted.stdout.contains("pg_upgrade"),
+        "no upgrade: {adopted}"
+    );
+    assert_eq!(t.query_one_string("legacy", HASH), hash17);
+    // The source's ALTER SYSTEM setting is kept aside, not applied.
+    assert_ne!(t.query_one_string("postgres", "SHOW work_mem"), "7MB");
+    let layout = oneshot::run(
+        &t.stack,
+        &[Mount::volume(
+            oneshot::volume_name(&t.stack, "pgdata"),
+            "/var/lib/postgresql/data",
+            true,
+        )],
+        "find",
+        &[
+            "/var/lib/postgresql/data/pgdata",
+            "-maxdepth",
+            "1",
+            "(",
+            "-name",
+            "pg_wal",
+            "-o",
+            "-name",
+            "postgresql.auto.conf*",
+            ")",
+            "-printf",
+            "%f %l\n",
+        ],
+    )
+    .unwrap();
+    assert!(
+        layout.contains("pg_wal /var/lib/postgresql/wal/pg_wal"),
+        "{layout}"
+    );
+    assert!(layout.contains("postgresql.auto.conf.source"), "{layout}");
+    pretty_assertions::assert_eq!(
+        before17,
+        source_listing(&t, &volume),
+        "the source volume changed"
+    );
+}
+
+/// Removes the test's source volume when dropped (the stack's own go with the stack).
+struct VolumeGuard<'a>(&'a TestStack, String);
+
+impl Drop for VolumeGuard<'_> {
+    fn drop(&mut self) {
+        if let Err(err) = self.0.stack.docker.remove_volume(&self.1) {
+            eprintln!("warning: could not remove volume `{}`: {err:#}", self.1);
+        }
+    }
+}
+
+/// A plain PostgreSQL 17 cluster at the top of a new volume `name`, with the test's
+/// data, stopped cleanly. Returns its content hash and the volume's listing.
+fn make_volume_source(t: &TestStack, name: &str) -> (String, String) {
+    let docker = &t.stack.docker;
+    docker.remove_volume(name).unwrap();
+    let container = oneshot::confined(&t.stack)
+        .unwrap()
+        .mount(Mount::volume(name, "/var/lib/postgresql/data", false))
+        .entrypoint(&["sleep"])
+        .cmd(&["infinity"])
+        .start(docker)
+        .unwrap();
+    let run = |argv: &[&str]| -> String {
+        let output = docker.exec(container.name(), argv, None).unwrap();
+        assert_eq!(
+            output.exit_code,
+            0,
+            "`{}`:\n{}\n{}",
+            argv.join(" "),
+            output.stdout,
+            output.stderr
+        );
+        output.stdout
+    };
+    let pgdata = "--pgdata=/var/lib/postgresql/data";
+    run(&["initdb", pgdata, "--username=postgres", "--auth=trust"]);
+    run(&[
+        "pg_ctl",
+        pgdata,
+        "--wait",
+        "--silent",
+        "--options=-h '' -k /tmp",
+        "start",
+    ]);
+    let psql = |database: &str, sql: &str| -> String {
+        run(&[
+            "psql",
+            "--no-psqlrc",
+            "--quiet",
+            "--tuples-only",
+            "--no-align",
+            "--set=ON_ERROR_STOP=1",
+            "--host=/tmp",
+            "--username=postgres",
+            &format!("--dbname={database}"),
+            &format!("--command={sql}"),
+        ])
+    };
+    psql("postgres", "CREATE DATABASE legacy");
+    psql("legacy", DATA);
+    psql("postgres", "ALTER SYSTEM SET work_mem = '7MB'");
+    let hash = psql("legacy", HASH).trim().to_owned();
+    run(&[
+        "pg_ctl",
+        pgdata,
+        "--mode=fast",
+        "--wait",
+        "--silent",
+        "stop",
+    ]);
+    drop(container);
+    (hash, source_listing(t, name))
+}
+
+/// Every entry of volume `name`: path, mode, owner, size, mtime, link target, and
+/// each file's MD5 (read in a one-shot).
+fn source_listing(t: &TestStack, name: &str) -> String {
+    let mount = [Mount::volume(name, "/source", true)];
+    let meta = oneshot::run(
+        &t.stack,
+        &mount,
+        "find",
+        &["/source", "-printf", "%p %m %U:%G %s %T@ %l\n"],
+    )
+    .unwrap();
+    let sums = oneshot::run(
+        &t.stack,
+        &mount,
+        "find",
+        &["/source", "-type", "f", "-exec", "md5sum", "{}", "+"],
+    )
+    .unwrap();
+    let mut lines: Vec<&str> = meta.lines().chain(sums.lines()).collect();
+    lines.sort_unstable();
+    lines.join("\n")
 }
