@@ -5,9 +5,10 @@
 //! - Without `--yes`: the plan, exit 1, nothing changed.
 //! - The source while its server runs is refused.
 //! - A fault injected after `pg_upgrade` ran: rolled back, the stack has no
-//!   cluster (no volumes left), the source unchanged. Into volumes that exist,
-//!   a fault once the stack runs on the adopted cluster: stopped, the adopted
-//!   directories and the stanza removed, the volumes kept and empty.
+//!   cluster (no volumes left), the source unchanged. A run killed after the
+//!   copy leaves only its id-named copy; the next run removes it and, with a
+//!   fault once the stack runs on the adopted cluster, is rolled back: stopped,
+//!   the adopted directories and the stanza removed, the volumes kept and empty.
 //! - A volume that does not exist is refused.
 //! - `adopt --yes`: PostgreSQL 17 serves the data with the same content hash,
 //!   the stack's superuser and the source's role log in over verified TLS,
@@ -259,20 +260,20 @@ fn a_plain_postgresql_15_directory_is_adopted_into_a_17_stack_and_left_as_it_was
     );
     assert_eq!(snapshot(&source), before, "the source changed");
 
-    // Into volumes that exist (empty), with a fault once the stack is up on the adopted
-    // cluster: stopped, the adopted directories and the stanza its start made removed.
-    for volume in ["pgdata", "pgwal", "pgbackrest"] {
-        t.stack
-            .docker
-            .create_volume(
-                &oneshot::volume_name(&t.stack, volume),
-                &[
-                    ("com.docker.compose.project", t.stack.config.project()),
-                    ("com.docker.compose.volume", volume),
-                ],
-            )
-            .unwrap();
-    }
+    // Killed after the copy: the id-named copy is left in the volumes adopt made (no
+    // cluster at `pgdata`); the next adopt removes it first.
+    let killed = xtask_env(
+        &state,
+        &["adopt", "--from-dir", source.as_str(), "--yes"],
+        &[("CORE_DATA_FAULT", "adopt:after-copy:kill")],
+    );
+    assert_eq!(killed.code, None, "killed: {killed}");
+    let listing = data_volume(&t).expect("the killed run made the volumes");
+    assert!(listing.contains("/pgdata.adopt-"), "{listing}");
+    assert!(!listing.contains("/pgdata\n"), "{listing}");
+
+    // Into those volumes, with a fault once the stack is up on the adopted cluster:
+    // stopped, the adopted directories and the stanza its start made removed.
     let late = xtask_env(
         &state,
         &["adopt", "--from-dir", source.as_str(), "--yes"],
@@ -280,6 +281,10 @@ fn a_plain_postgresql_15_directory_is_adopted_into_a_17_stack_and_left_as_it_was
     );
     assert_eq!(late.code, Some(1), "{late}");
     assert!(late.stderr.contains("was rolled back"), "{late}");
+    assert!(
+        late.stderr.contains("left by an adopt that was killed"),
+        "{late}"
+    );
     assert!(late.stderr.contains("Removing the stanza"), "{late}");
     let listing = data_volume(&t).expect("the volumes adopt did not make are kept");
     assert!(

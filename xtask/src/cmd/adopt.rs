@@ -29,7 +29,7 @@ pub(crate) fn run(ctx: &Ctx, args: &Adopt) -> CmdResult {
              4. start the stack on it: core_data's configuration and TLS (the source's postgresql.conf, pg_hba.conf \
              and postgresql.auto.conf are not used), the extension bundle in template1 and postgres, the pgBackRest \
              stanza, the configured roles and databases{}\n\
-             Any failure rolls back to a stack without a cluster; the source stays as it is.",
+             {}Any failure rolls back to a stack without a cluster; the source stays as it is.",
             found.major,
             found.source,
             found.bytes / 1_048_576,
@@ -50,6 +50,14 @@ pub(crate) fn run(ctx: &Ctx, args: &Adopt) -> CmdResult {
                 "; every extension updated and statistics rebuilt"
             } else {
                 ""
+            },
+            if found.stale.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "First it removes what an adopt that was killed left: {}.\n",
+                    found.stale.join(", ")
+                )
             },
         );
         return Ok(ExitCode::FAILURE);

@@ -18,13 +18,16 @@
 //!    copy in single-user mode.
 //! 4. Of an older major: initdb of the stack's major with that install user
 //!    and the source's checksum setting into `pgdata.adopt-<id>-new` /
-//!    `pg_wal.adopt-<id>-new`, and `pg_upgrade --link` from the copy in the
-//!    upgrade image (`upgrade::image`); the new directories are renamed into
-//!    place and the copy removed. Of the same major: the copy's `pg_wal` moves
-//!    to the WAL volume and the copy is renamed into place.
+//!    `pg_wal.adopt-<id>-new`, and `pg_upgrade --link` from the copy where it
+//!    is, in the upgrade image (`upgrade::image`); the copy is removed. Of the
+//!    same major: the copy's `pg_wal` moves to `pg_wal.adopt-<id>` in the WAL
+//!    volume.
 //! 5. The stack's superuser is made (or altered to be) a superuser with the
 //!    secret file's password, in single-user mode, the SCRAM verifier computed
-//!    here and sent on stdin.
+//!    here and sent on stdin; then the cluster is renamed into place, the data
+//!    directory last: until then nothing is at `pgdata`, so a killed run leaves
+//!    no cluster, only id-named directories that the next adopt removes, and
+//!    after it a complete cluster that `up` starts.
 //! 6. `up`: the entrypoint's first boot installs the extension bundle in
 //!    `template1` and `postgres` and creates the pgBackRest stanza; `up`'s
 //!    bootstrap adds the roles, databases and extensions the configuration
@@ -121,6 +124,8 @@ pub struct Inspection {
     pub bytes: u64,
     /// The stack's volumes that do not exist yet (adopt makes them).
     pub missing_volumes: Vec<String>,
+    /// Directories an adopt that was killed left in the volumes (removed first).
+    pub stale: Vec<String>,
 }
 
 impl Inspection {
@@ -186,7 +191,7 @@ pub fn inspect(
         "Checking",
         &format!("stack `{}` has no cluster", stack.config.project()),
     );
-    let missing_volumes = refuse_unless_no_cluster(stack)?;
+    let (missing_volumes, stale) = refuse_unless_no_cluster(stack)?;
 
     crate::image::build::ensure(&stack.docker, &stack.paths, &stack.config, false, progress)?;
     progress.status("Checking", &format!("the source {source}"));
@@ -297,6 +302,7 @@ pub fn inspect(
             .and_then(|n| n.parse().ok())
             .unwrap_or(0),
         missing_volumes,
+        stale,
     })
 }
 
@@ -334,8 +340,9 @@ fn probe_spec(
 /// Refuses unless the stack has no cluster: no server container running, no
 /// `PG_VERSION` and nothing else in the data and WAL volumes (an empty
 /// `pgdata`/`pg_wal`, `lost+found` and the socket directory excepted), no
-/// stanza in the repository. Returns the stack volumes that do not exist.
-fn refuse_unless_no_cluster(stack: &Stack) -> anyhow::Result<Vec<String>> {
+/// stanza in the repository; directories a killed adopt left are no cluster.
+/// Returns the stack volumes that do not exist and those directories.
+fn refuse_unless_no_cluster(stack: &Stack) -> anyhow::Result<(Vec<String>, Vec<String>)> {
     if let Some(container) = stack.docker.inspect_container(&stack.container())? {
         let running = container
             .state
@@ -367,7 +374,7 @@ fn refuse_unless_no_cluster(stack: &Stack) -> anyhow::Result<Vec<String>> {
         }
     }
     if mounts.is_empty() {
-        return Ok(missing);
+        return Ok((missing, Vec::new()));
     }
     let listing = oneshot::confined(stack)?
         .mounts(&mounts)
@@ -384,17 +391,29 @@ fn refuse_unless_no_cluster(stack: &Stack) -> anyhow::Result<Vec<String>> {
         ])
         .run(&stack.docker)?;
     // `find` exits 1 for a repository directory that does not exist: that is fine.
-    let found = stack_leftovers(&listing.stdout);
+    let (stale, found): (Vec<String>, Vec<String>) = stack_leftovers(&listing.stdout)
+        .into_iter()
+        .partition(|path| is_adopt_leftover(path));
     if !found.is_empty() {
         bail!(
             "stack `{}` is not empty: {}. adopt goes only into a stack without a cluster and never replaces data; \
              adopt into a new stack (another --state directory), or, if this stack's data is not needed, \
              `cargo xtask down --volumes --yes` first (it deletes it)",
             stack.config.project(),
-            found.join(", ")
+            found.iter().chain(&stale).cloned().collect::<Vec<_>>().join(", ")
         );
     }
-    Ok(missing)
+    Ok((missing, stale))
+}
+
+/// A directory a killed adopt left (`pgdata.adopt-<id>…`, `pg_wal.adopt-<id>…`):
+/// never a cluster in place, so the next adopt removes it.
+fn is_adopt_leftover(path: &str) -> bool {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    (path.starts_with(&format!("{DATA_ROOT}/")) || path.starts_with(&format!("{WAL_ROOT}/")))
+        && ["pgdata.adopt-", "pg_wal.adopt-"]
+            .iter()
+            .any(|prefix| name.starts_with(prefix) && name.len() > prefix.len())
 }
 
 /// What in a two-level listing of the volumes means the stack is not empty,
@@ -603,6 +622,7 @@ fn forward(
     }
     fault::point("adopt:after-volumes")?;
 
+    let superuser = stack.config.superuser();
     progress.status(
         "Copying",
         &format!(
@@ -615,8 +635,14 @@ fn forward(
     timed(steps, "copy", || copy(stack, inspection, dirs))?;
     fault::point("adopt:after-copy")?;
 
-    let superuser = stack.config.superuser();
     let ws = start_workspace(work_stack)?;
+    for path in &inspection.stale {
+        progress.status(
+            "Removing",
+            &format!("{path} (left by an adopt that was killed)"),
+        );
+        ws.remove(path)?;
+    }
     let from_bin = format!("/usr/lib/postgresql/{}/bin", inspection.major);
     let to_bin = format!("/usr/lib/postgresql/{}/bin", inspection.to);
     ws.run(&["install", "-d", "-m", "0700", SCRATCH])?;
@@ -662,25 +688,12 @@ fn forward(
         ),
     );
 
-    for live in [PGDATA, PGWAL] {
-        // An empty live directory (the inspection allowed only that) goes; rmdir removes nothing else.
-        if ws.present(live)? {
-            ws.run(&["rmdir", live])?;
-        }
-    }
-    if inspection.upgrades() {
-        upgrade(
-            &ws,
-            stack,
-            inspection,
-            dirs,
-            &install_user,
-            changed,
-            steps,
-            progress,
-        )?;
+    // The cluster to put in place, with its WAL directory: both id-named until the end.
+    let (cluster, cluster_wal) = if inspection.upgrades() {
+        upgrade(&ws, stack, inspection, dirs, &install_user, steps, progress)?;
+        (&dirs.new, &dirs.new_wal)
     } else {
-        timed(steps, "place", || {
+        timed(steps, "move the WAL", || {
             ws.run(&[
                 "cp",
                 "-a",
@@ -689,12 +702,10 @@ fn forward(
                 &dirs.copy_wal,
             ])?;
             ws.remove(&format!("{}/pg_wal", dirs.copy))?;
-            changed.placed = true;
-            ws.rename(&dirs.copy, PGDATA)?;
-            ws.rename(&dirs.copy_wal, PGWAL)?;
-            ws.relink(&format!("{PGDATA}/pg_wal"), PGWAL)
+            ws.relink(&format!("{}/pg_wal", dirs.copy), &dirs.copy_wal)
         })?;
-    }
+        (&dirs.copy, &dirs.copy_wal)
+    };
     fault::point("adopt:after-upgrade")?;
 
     progress.status(
@@ -709,7 +720,25 @@ fn forward(
         quote_literal(&verifier)
     );
     timed(steps, "superuser", || {
-        single_user(&ws, &to_bin, PGDATA, &statement).map(drop)
+        single_user(&ws, &to_bin, cluster, &statement).map(drop)
+    })?;
+
+    // Last: the live names. Until the data directory's rename nothing is at
+    // `pgdata`, so a run killed before it leaves no cluster (only id-named
+    // directories, which the next adopt removes); one killed after it leaves a
+    // complete cluster that `up` starts.
+    timed(steps, "place", || {
+        for live in [PGDATA, PGWAL] {
+            // An empty live directory (the inspection allowed only that) goes; rmdir removes nothing else.
+            if ws.present(live)? {
+                ws.run(&["rmdir", live])?;
+            }
+        }
+        changed.placed = true;
+        ws.rename(cluster_wal, PGWAL)?;
+        ws.relink(&format!("{cluster}/pg_wal"), PGWAL)?;
+        ws.sync()?;
+        ws.rename(cluster, PGDATA)
     })?;
     ws.sync()?;
     drop(ws);
@@ -730,16 +759,15 @@ fn forward(
     Ok((install_user, !superuser_exists))
 }
 
-/// initdb of the stack's major and `pg_upgrade --link` from the copy, then
-/// the new cluster renamed into place and the copy removed.
-#[allow(clippy::too_many_arguments)]
+/// initdb of the stack's major and `pg_upgrade --link` from the copy into
+/// `dirs.new` / `dirs.new_wal`; the copy is removed afterwards (its files are
+/// hard links of the new cluster's; the source is the way back).
 fn upgrade(
     ws: &Workspace<'_>,
     stack: &Stack,
     inspection: &Inspection,
     dirs: &Dirs,
     install_user: &str,
-    changed: &mut Changed,
     steps: &mut Vec<(String, f64)>,
     progress: &dyn Progress,
 ) -> anyhow::Result<()> {
@@ -763,9 +791,6 @@ fn upgrade(
         ws.run(&init).map(drop)
     })?;
     fault::point("adopt:before-pg-upgrade")?;
-    // pg_upgrade reads the old cluster at the live name.
-    changed.placed = true;
-    ws.rename(&dirs.copy, PGDATA)?;
     let sockets = format!("{SCRATCH}/sockets");
     ws.run(&["install", "-d", "-m", "0700", &sockets])?;
     let preload = crate::render::preload_libraries(&stack.config);
@@ -785,6 +810,7 @@ fn upgrade(
             sockets: &sockets,
             preload: &preload,
         },
+        &dirs.copy,
         &old_options,
         &new_options,
     );
@@ -801,15 +827,7 @@ fn upgrade(
         progress.detail(line);
     }
     fault::point("adopt:after-pg-upgrade")?;
-    timed(steps, "place", || {
-        ws.rename(PGDATA, &dirs.copy)?;
-        ws.rename(&dirs.new, PGDATA)?;
-        ws.rename(&dirs.new_wal, PGWAL)?;
-        ws.relink(&format!("{PGDATA}/pg_wal"), PGWAL)?;
-        // The copy's files are hard links of the new cluster's: removing its names frees nothing
-        // and touches nothing of the new cluster; the source is the way back.
-        ws.remove(&dirs.copy)
-    })
+    ws.remove(&dirs.copy)
 }
 
 /// The workspace of `work_stack`'s image (the upgrade image, or the stack's)
@@ -1008,6 +1026,24 @@ mod tests {
                 (MARK_SUPERUSER.to_owned(), "false".to_owned()),
             ]
         );
+    }
+
+    #[test]
+    fn only_id_named_directories_are_an_adopt_s_leftovers() {
+        assert!(is_adopt_leftover(&format!(
+            "{DATA_ROOT}/pgdata.adopt-20261203T100811Z"
+        )));
+        assert!(is_adopt_leftover(&format!(
+            "{WAL_ROOT}/pg_wal.adopt-20261203T100811Z-new"
+        )));
+        assert!(!is_adopt_leftover(PGDATA));
+        assert!(!is_adopt_leftover(&format!("{DATA_ROOT}/pgdata.adopt-")));
+        assert!(!is_adopt_leftover(&format!(
+            "{DATA_ROOT}/pgdata.pre-restore-x"
+        )));
+        assert!(!is_adopt_leftover(&format!(
+            "{REPO_ROOT}/archive/pgdata.adopt-x"
+        )));
     }
 
     #[test]
