@@ -1,9 +1,11 @@
 //! Every command and flag. The `///` comments are the `--help` text. The
 //! backup, restore, QA and dump commands are in `flags/backup.rs`, the
 //! runbook commands in `flags/runbook.rs`, the job queue's in `flags/queue.rs`,
-//! `security …` in `flags/security.rs`, `old-clusters` in `flags/old_clusters.rs`;
+//! `security …` in `flags/security.rs`, `old-clusters` in `flags/old_clusters.rs`, `adopt` in
+//! `flags/adopt.rs`;
 //! `cmd/` defines no arguments.
 
+mod adopt;
 mod audit;
 mod backup;
 mod compact;
@@ -20,6 +22,7 @@ mod valkey;
 use camino::Utf8PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+pub(crate) use adopt::*;
 pub(crate) use audit::*;
 pub(crate) use backup::*;
 pub(crate) use compact::*;
@@ -190,6 +193,9 @@ pub(crate) enum Command {
     /// Major upgrades: `--check` (changes nothing), `--yes` (pg_upgrade --link, a backup first,
     /// rolled back by itself on failure).
     Upgrade(Upgrade),
+    /// Take an existing PostgreSQL data directory (`--from-dir` or `--from-volume`, same or
+    /// older major) into a stack without a cluster, upgrading a copy; the source is never written.
+    Adopt(Adopt),
     /// Benchmarks that print figures next to their floor and the ratio.
     #[command(subcommand)]
     Bench(BenchCommand),

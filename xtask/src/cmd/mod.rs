@@ -2,6 +2,7 @@
 //! arguments are in `flags`) and hold no domain logic: they call
 //! `core_data_ops` and print, returning a `CliError` when they fail.
 
+mod adopt;
 mod audit;
 mod backup;
 mod bench;
@@ -140,6 +141,7 @@ pub(crate) fn run(flags: Xtask) -> CmdResult {
         Command::Memcached(command) => memcached::run(&ctx, &command),
         Command::Dashboard(command) => dashboard::run(&ctx, &command),
         Command::Upgrade(args) => upgrade::run(&ctx, &args),
+        Command::Adopt(args) => adopt::run(&ctx, &args),
         Command::Bench(BenchCommand::Pgbouncer(args)) => bench::pgbouncer(&ctx, &args),
         Command::Security(SecurityCommand::Status(args)) => security::status(&ctx, &args),
         Command::Security(SecurityCommand::ApparmorLoad) => security::apparmor_load(&ctx),
@@ -171,6 +173,7 @@ fn locking_name(command: &Command) -> Option<&'static str> {
         },
         Command::Restore(_) => Some("restore"),
         Command::Upgrade(_) => Some("upgrade"),
+        Command::Adopt(_) => Some("adopt"),
         // Listing only reads; `--remove` (with or without `--yes`) checks the journals under the lock.
         Command::OldClusters(args) => args.remove.as_ref().map(|_| "old-clusters --remove"),
         Command::Qa(qa) => qa_locking_name(qa),

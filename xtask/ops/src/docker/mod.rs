@@ -307,6 +307,25 @@ impl Docker {
         .map(drop)
     }
 
+    /// Creates a volume with `labels` (compose's, for a volume of a stack made
+    /// before compose first ran: compose then takes it as its own).
+    pub fn create_volume(&self, name: &str, labels: &[(&str, &str)]) -> anyhow::Result<()> {
+        let request = bollard::models::VolumeCreateRequest {
+            name: Some(name.to_owned()),
+            labels: Some(
+                labels
+                    .iter()
+                    .map(|(key, value)| ((*key).to_owned(), (*value).to_owned()))
+                    .collect(),
+            ),
+            ..Default::default()
+        };
+        self.runtime
+            .block_on(self.client.create_volume(request))
+            .with_context(|| format!("failed to create volume `{name}`"))?;
+        Ok(())
+    }
+
     /// Creates a bridge network with `subnet` (a CIDR).
     pub fn create_network(&self, name: &str, subnet: &str) -> anyhow::Result<()> {
         let request = bollard::models::NetworkCreateRequest {

@@ -102,6 +102,8 @@ pub struct ContainerSpec {
     nano_cpus: Option<i64>,
     /// `HostConfig.SecurityOpt` entries besides the confinement's (`apparmor=<profile>`).
     security_opts: Vec<String>,
+    /// Capabilities added back after the confinement dropped them all.
+    cap_add: Vec<String>,
     healthcheck: Option<HealthConfig>,
 }
 
@@ -148,6 +150,7 @@ impl ContainerSpec {
             memory: None,
             nano_cpus: None,
             security_opts: Vec::new(),
+            cap_add: Vec::new(),
             healthcheck: None,
         }
     }
@@ -224,6 +227,14 @@ impl ContainerSpec {
         self
     }
 
+    /// Adds `capabilities` back (after `cap_drop: ALL`): only for a one-shot that
+    /// must act on files of another owner (`adopt`'s copy, as root).
+    pub fn cap_add(mut self, capabilities: &[&str]) -> Self {
+        self.cap_add
+            .extend(capabilities.iter().map(|cap| (*cap).to_owned()));
+        self
+    }
+
     pub fn pids_limit(mut self, limit: i64) -> Self {
         if let Some(confinement) = &mut self.confinement {
             confinement.pids_limit = limit;
@@ -280,6 +291,9 @@ impl ContainerSpec {
             ]);
             host.readonly_rootfs = Some(true);
             host.pids_limit = Some(confinement.pids_limit);
+        }
+        if !self.cap_add.is_empty() {
+            host.cap_add = Some(self.cap_add.clone());
         }
         if !self.security_opts.is_empty() {
             host.security_opt

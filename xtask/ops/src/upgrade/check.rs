@@ -248,6 +248,18 @@ pub(crate) struct PgUpgrade<'a> {
 /// cluster in place, the stack's hba files for both servers, the target's
 /// preload libraries for the new one. `--check` and the upgrade share it.
 pub(crate) fn pg_upgrade_argv(run: &PgUpgrade<'_>) -> Vec<String> {
+    pg_upgrade_argv_with(run, PGDATA, HBA_OPTIONS, &new_server_options(run.preload))
+}
+
+/// `pg_upgrade_argv` with the old cluster at `old_data` and other server
+/// options for the old and the new server (`adopt`: a copy at an id-named
+/// path, its own hba files, the old server kept off the source's postgresql.conf).
+pub(crate) fn pg_upgrade_argv_with(
+    run: &PgUpgrade<'_>,
+    old_data: &str,
+    old_options: &str,
+    new_options: &str,
+) -> Vec<String> {
     let mut argv: Vec<String> = super::workspace::IN_TMP
         .iter()
         .map(|a| (*a).to_owned())
@@ -257,14 +269,14 @@ pub(crate) fn pg_upgrade_argv(run: &PgUpgrade<'_>) -> Vec<String> {
         run.mode.to_owned(),
         format!("--old-bindir=/usr/lib/postgresql/{}/bin", run.from),
         format!("--new-bindir=/usr/lib/postgresql/{}/bin", run.to),
-        format!("--old-datadir={PGDATA}"),
+        format!("--old-datadir={old_data}"),
         format!("--new-datadir={}", run.new_data),
         format!("--username={}", run.superuser),
         format!("--old-port={}", run.old_port),
         format!("--new-port={SCRATCH_PORT}"),
         format!("--socketdir={}", run.sockets),
-        format!("--old-options={HBA_OPTIONS}"),
-        format!("--new-options={}", new_server_options(run.preload)),
+        format!("--old-options={old_options}"),
+        format!("--new-options={new_options}"),
     ]);
     argv
 }

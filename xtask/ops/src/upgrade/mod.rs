@@ -4,6 +4,7 @@
 //! interrupted one by `up`. The target is a major of `postgres/suites.txt`;
 //! nothing here names a version.
 
+mod adopt;
 mod check;
 mod extensions;
 mod image;
@@ -13,6 +14,7 @@ mod rollback;
 mod run;
 mod workspace;
 
+pub use adopt::{adopt, inspect as inspect_adoption, Inspection, Report as AdoptReport, Source};
 pub use check::{CheckReport, ExtensionLine, Step as CheckStep};
 pub use image::upgrade_image;
 /// Where the upgrade's journal lives (`old_clusters` refuses to remove anything while it exists).

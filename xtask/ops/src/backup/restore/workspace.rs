@@ -29,6 +29,22 @@ pub(crate) struct StepOutput {
     pub(crate) text: String,
 }
 
+impl StepOutput {
+    fn of(output: crate::docker::ExecOutput) -> StepOutput {
+        let mut text = output.stdout;
+        if !output.stderr.is_empty() {
+            if !text.is_empty() && !text.ends_with('\n') {
+                text.push('\n');
+            }
+            text.push_str(&output.stderr);
+        }
+        StepOutput {
+            ok: output.exit_code == 0,
+            text: text.trim_end().to_owned(),
+        }
+    }
+}
+
 impl<'a> Workspace<'a> {
     /// Starts the workspace (after removing any left behind by a killed run).
     pub(crate) fn start(stack: &'a Stack) -> anyhow::Result<Workspace<'a>> {
@@ -86,17 +102,20 @@ impl<'a> Workspace<'a> {
     /// Runs `argv`; never fails on a non-zero exit (the caller decides).
     pub(crate) fn try_run(&self, argv: &[&str]) -> anyhow::Result<StepOutput> {
         let output = self.stack.docker.exec(self.container.name(), argv, None)?;
-        let mut text = output.stdout;
-        if !output.stderr.is_empty() {
-            if !text.is_empty() && !text.ends_with('\n') {
-                text.push('\n');
-            }
-            text.push_str(&output.stderr);
-        }
-        Ok(StepOutput {
-            ok: output.exit_code == 0,
-            text: text.trim_end().to_owned(),
-        })
+        Ok(StepOutput::of(output))
+    }
+
+    /// `try_run` with `input` on stdin (SQL that carries a password verifier: never in argv).
+    pub(crate) fn try_run_with_stdin(
+        &self,
+        argv: &[&str],
+        input: &[u8],
+    ) -> anyhow::Result<StepOutput> {
+        let output = self
+            .stack
+            .docker
+            .exec_with_stdin(self.container.name(), argv, input)?;
+        Ok(StepOutput::of(output))
     }
 
     /// Runs `argv`; a failure carries everything the program printed.
