@@ -250,9 +250,13 @@ fn two_create_dbs_at_once_do_not_interleave(t: &TestStack) {
         .filter(|o| o.stdout.contains("database already existed"))
         .count();
     assert_eq!((created, existed), (1, 1), "one after the other:\n{a}\n{b}");
+    // The second waited, naming the holder, or, when it looked in the instant between the
+    // holder's lock and its record, saying so.
     assert!(
         outs.iter()
-            .any(|o| o.stderr.contains("Waiting for `create-db`")),
+            .any(|o| o.stderr.contains("Waiting for `create-db`")
+                || o.stderr
+                    .contains("Waiting for a command that has not yet written its record")),
         "{a}\n{b}"
     );
     let owner = t.query_one_string(

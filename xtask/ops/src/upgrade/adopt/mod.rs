@@ -46,6 +46,8 @@ mod place;
 mod roles;
 mod rollback;
 
+// Each step timed as the upgrade times its own.
+use super::run::timed;
 use std::time::Instant;
 
 use anyhow::{bail, Context};
@@ -123,18 +125,6 @@ pub struct Report {
     pub total_seconds: f64,
     pub extensions_updated: Vec<String>,
     pub extension_errors: Vec<String>,
-}
-
-/// Runs `work`, its seconds recorded in `steps` under `name`.
-fn timed<T>(
-    steps: &mut Vec<(String, f64)>,
-    name: &str,
-    work: impl FnOnce() -> anyhow::Result<T>,
-) -> anyhow::Result<T> {
-    let started = Instant::now();
-    let value = work()?;
-    steps.push((name.to_owned(), started.elapsed().as_secs_f64()));
-    Ok(value)
 }
 
 /// The directories of one adopt, all named with its id.
