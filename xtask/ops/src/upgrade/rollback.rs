@@ -231,6 +231,22 @@ pub fn rollback(stack: &Stack, progress: &dyn Progress) -> anyhow::Result<Rollba
             )),
         });
     }
+    // PgBouncer's clients wait instead of failing while the server is away.
+    match crate::addons::pgbouncer::pause::pause(stack, std::time::Duration::from_secs(30)) {
+        Ok(true) => progress.status(
+            "Paused",
+            "PgBouncer's clients (they wait; none is disconnected)",
+        ),
+        Ok(false) => {}
+        Err(err) => {
+            remove_staging(&ws, &journal)?;
+            journal::remove_file(&file(&stack.paths))?;
+            return Err(err.context(format!(
+                "the rollback did not start; nothing was changed and PostgreSQL {} still runs",
+                journal.upgrade.to
+            )));
+        }
+    }
     let down = Instant::now();
     let result = switch_over(
         stack,
@@ -333,12 +349,6 @@ fn switch_over(
     progress: &dyn Progress,
 ) -> anyhow::Result<()> {
     step(&stack.paths, journal, Step::Stopping)?;
-    if crate::addons::pgbouncer::pause::pause(stack, std::time::Duration::from_secs(30))? {
-        progress.status(
-            "Paused",
-            "PgBouncer's clients (they wait; none is disconnected)",
-        );
-    }
     progress.status("Stopping", &format!("PostgreSQL {}", journal.upgrade.to));
     stack
         .compose()
@@ -536,6 +546,8 @@ pub(crate) fn recover_pending(
         let ws = Workspace::start(&old_stack)?;
         remove_staging(&ws, &journal)?;
         journal::remove_file(&file(paths))?;
+        // A kill once its clients were paused.
+        super::run::resume_clients(&new_stack, progress);
         return Ok(Some(format!(
             "an interrupted upgrade rollback had not stopped PostgreSQL {}; its staging directories were removed",
             journal.upgrade.to

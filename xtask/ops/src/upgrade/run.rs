@@ -131,15 +131,6 @@ pub fn upgrade(stack: &Stack, to: u32, progress: &dyn Progress) -> anyhow::Resul
         &format!("set {} (the rollback point)", set.label),
     );
 
-    // PgBouncer's clients wait instead of failing while the server is away.
-    if pgbouncer::pause(stack, PAUSE_LIMIT)
-        .context("the upgrade did not start; nothing was changed")?
-    {
-        progress.status(
-            "Paused",
-            "PgBouncer's clients (they wait; none is disconnected)",
-        );
-    }
     let mut journal = Journal {
         id: crate::clock::utc_stamp(std::time::SystemTime::now()),
         from: report.from,
@@ -149,7 +140,21 @@ pub fn upgrade(stack: &Stack, to: u32, progress: &dyn Progress) -> anyhow::Resul
         env_before,
         step: Step::Stopping,
     };
+    // The journal first: a kill once clients are paused leaves it, and the next `up`
+    // (its recovery) resumes them.
     journal::write(&stack.paths, &journal)?;
+    // PgBouncer's clients wait instead of failing while the server is away.
+    match pgbouncer::pause(stack, PAUSE_LIMIT) {
+        Ok(true) => progress.status(
+            "Paused",
+            "PgBouncer's clients (they wait; none is disconnected)",
+        ),
+        Ok(false) => {}
+        Err(err) => {
+            journal::remove(&stack.paths)?;
+            return Err(err.context("the upgrade did not start; nothing was changed"));
+        }
+    }
     let mut steps = Vec::new();
     let down = Instant::now();
     let result = forward(

@@ -160,6 +160,15 @@ impl<'a> Workspace<'a> {
     /// Writes `bytes` to `path` atomically (a temporary file, then a rename).
     pub(crate) fn write_file(&self, path: &str, bytes: &[u8]) -> anyhow::Result<()> {
         let temporary = format!("{path}.tmp");
+        if bytes.is_empty() {
+            // No stdin at all for an empty file: an exec whose stdin is closed before its
+            // process starts can miss the end of input and wait for ever (seen here once).
+            self.run(&["truncate", "--size=0", &temporary])?;
+            self.run(&["sync", "--", &temporary])?;
+            return self
+                .run(&["mv", "-f", "--no-target-directory", &temporary, path])
+                .map(drop);
+        }
         let of = format!("of={temporary}");
         let output = self.stack.docker.exec_with_stdin(
             self.container.name(),
