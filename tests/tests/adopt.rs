@@ -114,18 +114,7 @@ fn make_source(t: &TestStack, dir: &Utf8Path) -> String {
     .start(docker)
     .unwrap();
     let bin = format!("/usr/lib/postgresql/{OLD}/bin");
-    let run = |argv: &[&str]| -> String {
-        let output = docker.exec(container.name(), argv, None).unwrap();
-        assert_eq!(
-            output.exit_code,
-            0,
-            "`{}`:\n{}\n{}",
-            argv.join(" "),
-            output.stdout,
-            output.stderr
-        );
-        output.stdout
-    };
+    let run = |argv: &[&str]| -> String { exec_ok(docker, container.name(), argv) };
     let pgdata = "/source/pgdata";
     // A plain initdb: no checksums, an install user that is not the stack's superuser.
     run(&[
@@ -492,18 +481,7 @@ fn make_volume_source(t: &TestStack, name: &str) -> (String, String) {
         .cmd(&["infinity"])
         .start(docker)
         .unwrap();
-    let run = |argv: &[&str]| -> String {
-        let output = docker.exec(container.name(), argv, None).unwrap();
-        assert_eq!(
-            output.exit_code,
-            0,
-            "`{}`:\n{}\n{}",
-            argv.join(" "),
-            output.stdout,
-            output.stderr
-        );
-        output.stdout
-    };
+    let run = |argv: &[&str]| -> String { exec_ok(docker, container.name(), argv) };
     let pgdata = "--pgdata=/var/lib/postgresql/data";
     run(&["initdb", pgdata, "--username=postgres", "--auth=trust"]);
     run(&[
@@ -565,4 +543,18 @@ fn source_listing(t: &TestStack, name: &str) -> String {
     let mut lines: Vec<&str> = meta.lines().chain(sums.lines()).collect();
     lines.sort_unstable();
     lines.join("\n")
+}
+
+/// `argv` in `container`; its stdout, or a panic with both streams when it fails.
+fn exec_ok(docker: &core_data_ops::docker::Docker, container: &str, argv: &[&str]) -> String {
+    let output = docker.exec(container, argv, None).unwrap();
+    assert_eq!(
+        output.exit_code,
+        0,
+        "`{}`:\n{}\n{}",
+        argv.join(" "),
+        output.stdout,
+        output.stderr
+    );
+    output.stdout
 }
