@@ -1,7 +1,8 @@
 //! Reading and changing the stack's data and WAL volumes for `old-clusters`: a
 //! confined throw-away container of the platform image (`oneshot::Throwaway`,
 //! labelled `old-clusters`, named with this process's id so two listings never
-//! meet) with the volumes mounted read-only to list and read-write to remove.
+//! meet; one whose process no longer runs, a killed run's, is removed by the
+//! next) with the volumes mounted read-only to list and read-write to remove.
 //! Works whether the server runs or not; a volume that does not exist is not
 //! mounted (mounting would create it) and holds nothing.
 
@@ -29,6 +30,36 @@ pub(super) fn path(name: &AsideName) -> String {
     format!("{}/{}", root(name.half), name.dir_name())
 }
 
+/// Removes the containers killed runs left: each is named with its run's pid,
+/// and one whose process no longer runs on this host is nobody's.
+fn sweep_stale(stack: &Stack) -> anyhow::Result<()> {
+    let project = stack.config.project();
+    let labels = [
+        format!("{}={project}", oneshot::PROJECT_LABEL),
+        format!("{}={ROLE}", oneshot::ROLE_LABEL),
+    ];
+    for container in stack.docker.containers_labelled(&labels)? {
+        let stale = container
+            .names
+            .iter()
+            .flatten()
+            .filter_map(|name| owner_pid(name, project))
+            .any(|pid| !std::path::Path::new("/proc").join(pid.to_string()).exists());
+        if let (true, Some(id)) = (stale, &container.id) {
+            stack.docker.remove_container(id)?;
+        }
+    }
+    Ok(())
+}
+
+/// The pid in a listing container's name (`/<project>-old-clusters-<pid>`).
+fn owner_pid(name: &str, project: &str) -> Option<u32> {
+    name.trim_start_matches('/')
+        .strip_prefix(&format!("{project}-{ROLE}-"))?
+        .parse()
+        .ok()
+}
+
 /// The container with the volumes that exist mounted.
 pub(super) struct Volumes<'a> {
     stack: &'a Stack,
@@ -49,14 +80,11 @@ impl<'a> Volumes<'a> {
                 mounted.push(half);
             }
         }
+        sweep_stale(stack)?;
         let container = if mounts.is_empty() {
             None
         } else {
-            let name = format!(
-                "{}-old-clusters-{}",
-                stack.config.project(),
-                std::process::id()
-            );
+            let name = format!("{}-{ROLE}-{}", stack.config.project(), std::process::id());
             Some(Throwaway::start(stack, &name, ROLE, &mounts)?)
         };
         Ok(Volumes {
@@ -193,5 +221,19 @@ impl<'a> Volumes<'a> {
             );
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::owner_pid;
+
+    #[test]
+    fn only_this_projects_listing_names_carry_a_pid() {
+        assert_eq!(owner_pid("/shop-old-clusters-4242", "shop"), Some(4242));
+        assert_eq!(owner_pid("shop-old-clusters-7", "shop"), Some(7));
+        assert_eq!(owner_pid("/shop2-old-clusters-7", "shop"), None);
+        assert_eq!(owner_pid("/shop-old-clusters-x7", "shop"), None);
+        assert_eq!(owner_pid("/shop-restore-workspace", "shop"), None);
     }
 }
