@@ -106,6 +106,8 @@ impl Diagnostic {
     }
 
     /// A runtime error from a runbook in `source` (the AST's source name).
+    // Rhai hands its errors over boxed; taking the box as it comes saves every caller an unbox.
+    #[allow(clippy::boxed_local)]
     pub fn from_eval(err: Box<EvalAltResult>, source: &str) -> Diagnostic {
         let mut chain = Vec::new();
         let mut current: EvalAltResult = *err;
