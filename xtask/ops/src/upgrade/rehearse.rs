@@ -62,7 +62,9 @@ pub fn rehearse(stack: &Stack, to: u32, progress: &dyn Progress) -> anyhow::Resu
         bail!("the rehearsal clones the newest backup set and the repository has none; take one with `cargo xtask backup`");
     };
     let volumes = volumes(&upgrade_stack);
-    // A killed rehearsal's clone: its volumes only ever hold a copy made from the repository.
+    // A killed rehearsal's clone: its container first (a volume in use is not removed),
+    // then its volumes, which only ever hold a copy made from the repository.
+    super::workspace::sweep_clone(&upgrade_stack)?;
     remove_volumes(&upgrade_stack, &volumes)?;
     let result = (|| {
         let ws = super::workspace::start_clone(&upgrade_stack, &volumes)?;

@@ -260,10 +260,24 @@ pub fn rollback(stack: &Stack, progress: &dyn Progress) -> anyhow::Result<Rollba
     match result {
         Ok(()) => {}
         Err(err) if journal.step == Step::Promoted => {
+            super::run::resume_clients(&old_stack, progress);
             return Err(err.context(format!(
                 "PostgreSQL {} is back and promoted, but a later step failed; `cargo xtask up` finishes it",
                 journal.upgrade.from
             )));
+        }
+        Err(err)
+            if journal.step == Step::Starting
+                && promoted_after_stop(stack, &old_stack, &journal)? =>
+        {
+            // It promoted before the error (a connection failed after, say): it may have
+            // taken writes and archived a new timeline, so it goes forward, as after a kill.
+            progress.status(
+                "Finishing",
+                &format!("the old server had promoted: {err:#}"),
+            );
+            finish_forward(&stack.paths, &old_stack, &journal, progress)?;
+            super::run::resume_clients(&old_stack, progress);
         }
         Err(err) => {
             progress.status("Putting back", &format!("the rollback failed: {err:#}"));
@@ -439,6 +453,11 @@ fn finish_forward(
     journal::remove_file(&journal::done_file(paths))?;
     journal::remove_file(&file(paths))?;
     progress.status(
+        "Advice",
+        "take a full backup now (`cargo xtask backup take --type full`): the repository's stanza changed \
+         hands, and pgBackRest wants a full backup after a stanza-upgrade",
+    );
+    progress.status(
         "Rolled back",
         &format!(
             "PostgreSQL {} serves the data as the upgrade found it; PostgreSQL {}'s cluster is kept as {}",
@@ -509,6 +528,20 @@ fn fail_back(
     Ok(())
 }
 
+/// The server stopped, then `promoted` read from the volumes.
+fn promoted_after_stop(
+    stack: &Stack,
+    old_stack: &Stack,
+    journal: &RollbackJournal,
+) -> anyhow::Result<bool> {
+    stack
+        .compose()
+        .all_profiles()
+        .run(&["stop", "logical_backup", "dashboard", "postgres"])?;
+    let ws = Workspace::start(old_stack)?;
+    promoted(&ws, journal)
+}
+
 /// Whether the restored old cluster is in place and left recovery.
 fn promoted(ws: &Workspace<'_>, journal: &RollbackJournal) -> anyhow::Result<bool> {
     let version = ws.read_file(&format!("{PGDATA}/PG_VERSION"))?;
@@ -531,6 +564,17 @@ pub(crate) fn recover_pending(
     let Some(journal) = read(paths)? else {
         return Ok(None);
     };
+    let said = recover(paths, journal, progress);
+    // Whatever the recovery came to, PgBouncer's clients are not left paused.
+    super::run::resume_after(paths, progress);
+    said.map(Some)
+}
+
+fn recover(
+    paths: &Paths,
+    journal: RollbackJournal,
+    progress: &dyn Progress,
+) -> anyhow::Result<String> {
     let _in_progress = InProgress::enter();
     let new = Config::parse(paths.env_file().as_str(), &journal.env_new)
         .map_err(|err| anyhow::anyhow!("{err}"))?;
@@ -546,12 +590,10 @@ pub(crate) fn recover_pending(
         let ws = Workspace::start(&old_stack)?;
         remove_staging(&ws, &journal)?;
         journal::remove_file(&file(paths))?;
-        // A kill once its clients were paused.
-        super::run::resume_clients(&new_stack, progress);
-        return Ok(Some(format!(
+        return Ok(format!(
             "an interrupted upgrade rollback had not stopped PostgreSQL {}; its staging directories were removed",
             journal.upgrade.to
-        )));
+        ));
     }
     new_stack
         .compose()
@@ -564,16 +606,14 @@ pub(crate) fn recover_pending(
     if forward {
         set_env(paths, &journal.env_new, &old_stack)?;
         finish_forward(paths, &old_stack, &journal, progress)?;
-        super::run::resume_clients(&old_stack, progress);
-        return Ok(Some(format!(
+        return Ok(format!(
             "an interrupted upgrade rollback was finished: PostgreSQL {} serves the data",
             journal.upgrade.from
-        )));
+        ));
     }
     fail_back(&new_stack, &journal, progress)?;
-    super::run::resume_clients(&new_stack, progress);
-    Ok(Some(format!(
+    Ok(format!(
         "an interrupted upgrade rollback was undone: PostgreSQL {} serves the data as before it",
         journal.upgrade.to
-    )))
+    ))
 }

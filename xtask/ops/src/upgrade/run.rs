@@ -534,11 +534,25 @@ pub fn recover_pending(
         return Ok(None);
     };
     let _in_progress = InProgress::enter();
-    let said = recover_journal(paths, journal, progress)?;
-    // A killed upgrade may have left PgBouncer's clients paused.
-    let config = Config::load(paths).map_err(|err| anyhow::anyhow!("{err}"))?;
-    resume_clients(&Stack::new(paths.clone(), config)?, progress);
-    Ok(Some(said))
+    let said = recover_journal(paths, journal, progress);
+    // A killed upgrade may have left PgBouncer's clients paused: resumed whatever the
+    // recovery came to (its journal may be gone even when its last `up` failed).
+    resume_after(paths, progress);
+    Ok(Some(said?))
+}
+
+/// `resume_clients` for the stack `.env` names now (a recovery's last word on PgBouncer).
+pub(crate) fn resume_after(paths: &crate::paths::Paths, progress: &dyn Progress) {
+    match Config::load(paths)
+        .map_err(|err| anyhow::anyhow!("{err}"))
+        .and_then(|config| Stack::new(paths.clone(), config))
+    {
+        Ok(stack) => resume_clients(&stack, progress),
+        Err(err) => progress.status(
+            "Warning",
+            &format!("PgBouncer's clients may still be paused ({err:#})"),
+        ),
+    }
 }
 
 fn recover_journal(

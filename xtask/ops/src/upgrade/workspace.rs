@@ -41,6 +41,11 @@ pub(crate) fn start_clone<'a>(
 
 const CLONE_ROLE: &str = "upgrade-rehearsal";
 
+/// Removes a rehearsal container a killed run left.
+pub(crate) fn sweep_clone(upgrade_stack: &Stack) -> anyhow::Result<usize> {
+    oneshot::sweep(upgrade_stack, CLONE_ROLE)
+}
+
 fn start_on<'a>(
     stack: &'a Stack,
     role: &str,

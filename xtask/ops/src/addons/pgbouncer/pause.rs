@@ -30,10 +30,15 @@ pub fn pause(stack: &Stack, limit: Duration) -> anyhow::Result<bool> {
         Ok(Err(err)) if err.to_string().contains("already") => Ok(true),
         Ok(Err(err)) => Err(anyhow::Error::new(err).context("PgBouncer refused `PAUSE`")),
         Err(_) => {
-            resume(stack)?;
+            let resumed = match resume(stack) {
+                Ok(()) => "PgBouncer was resumed".to_owned(),
+                Err(err) => format!(
+                    "resuming PgBouncer failed too ({err:#}): restart it (`cargo xtask up`) if clients stay waiting"
+                ),
+            };
             bail!(
                 "PgBouncer's clients did not finish their transactions within {}s, so they could not be \
-                 paused; PgBouncer was resumed. Find the long transactions (`cargo xtask pgbouncer clients`, \
+                 paused; {resumed}. Find the long transactions (`cargo xtask pgbouncer clients`, \
                  `pg_stat_activity`) and try again",
                 limit.as_secs()
             )
