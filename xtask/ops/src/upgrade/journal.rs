@@ -37,6 +37,10 @@ pub struct Journal {
     /// `.env` as it was, put back by a rollback.
     pub env_before: String,
     pub step: Step,
+    /// The old cluster's last checkpoint (its clean shutdown), read before pg_upgrade:
+    /// `upgrade --rollback` recovers exactly to it.
+    #[serde(default)]
+    pub old_checkpoint: Option<String>,
 }
 
 impl Journal {
@@ -101,6 +105,20 @@ fn read_at(path: &Utf8PathBuf, what: &str) -> anyhow::Result<Option<Journal>> {
     read_json(path, what, |journal: &Journal| journal.id.as_str())
 }
 
+/// The "Latest checkpoint location" of `pg_controldata` output, when the
+/// cluster was shut down cleanly (otherwise there is no single end to recover to).
+pub(crate) fn clean_checkpoint(control: &str) -> Option<String> {
+    let field = |name: &str| {
+        control
+            .lines()
+            .find_map(|line| line.strip_prefix(name))
+            .map(|value| value.trim().to_owned())
+    };
+    (field("Database cluster state:").as_deref() == Some("shut down"))
+        .then(|| field("Latest checkpoint location:"))
+        .flatten()
+}
+
 /// `20261203T094552Z`.
 pub(crate) fn is_stamp(id: &str) -> bool {
     id.len() == 16
@@ -145,5 +163,23 @@ pub(crate) fn remove_file(path: &Utf8PathBuf) -> anyhow::Result<()> {
     match std::fs::remove_file(path) {
         Err(err) if err.kind() != std::io::ErrorKind::NotFound => Err(err.into()),
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::clean_checkpoint;
+
+    #[test]
+    fn only_a_clean_shutdown_gives_a_checkpoint_to_recover_to() {
+        let control = |state: &str| {
+            format!("pg_control version number:            1300\nDatabase cluster state:               {state}\nLatest checkpoint location:           0/17000028\n")
+        };
+        assert_eq!(
+            clean_checkpoint(&control("shut down")).as_deref(),
+            Some("0/17000028")
+        );
+        assert_eq!(clean_checkpoint(&control("in production")), None);
+        assert_eq!(clean_checkpoint("garbage"), None);
     }
 }

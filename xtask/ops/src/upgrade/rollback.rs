@@ -216,7 +216,7 @@ pub fn rollback(stack: &Stack, progress: &dyn Progress) -> anyhow::Result<Rollba
     };
     write(&stack.paths, &journal)?;
     let ws = Workspace::start(&old_stack)?;
-    if let Err(err) = stage(&ws, &journal, progress) {
+    if let Err(err) = stage(&ws, &journal, checked.local_wal, progress) {
         let cleanup =
             remove_staging(&ws, &journal).and_then(|()| journal::remove_file(&file(&stack.paths)));
         return Err(match cleanup {
@@ -315,6 +315,7 @@ pub fn rollback(stack: &Stack, progress: &dyn Progress) -> anyhow::Result<Rollba
 fn stage(
     ws: &Workspace<'_>,
     journal: &RollbackJournal,
+    local_wal: bool,
     progress: &dyn Progress,
 ) -> anyhow::Result<()> {
     progress.status(
@@ -331,7 +332,19 @@ fn stage(
         &journal.staging_wal(),
         &journal.upgrade.backup_set,
     );
-    args.extend(["--type=default".to_owned(), "restore".to_owned()]);
+    match (local_wal, &journal.upgrade.old_checkpoint) {
+        // Exactly to the old cluster's clean shutdown: WAL missing on the way (an expired
+        // archive segment, a damaged set-aside directory) stops the server instead of
+        // promoting it short, and the rollback puts the new major back.
+        (true, Some(lsn)) => args.extend([
+            "--type=lsn".to_owned(),
+            format!("--target={lsn}"),
+            "--target-action=promote".to_owned(),
+        ]),
+        // Without the set-aside WAL (or a record of where it ended): to the end of the archive.
+        _ => args.push("--type=default".to_owned()),
+    }
+    args.push("restore".to_owned());
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     ws.run(&args)
         .context("pgBackRest could not restore the pre-upgrade backup set")?;

@@ -139,6 +139,7 @@ pub fn upgrade(stack: &Stack, to: u32, progress: &dyn Progress) -> anyhow::Resul
         backup_set: set.label.clone(),
         env_before,
         step: Step::Stopping,
+        old_checkpoint: None,
     };
     // The journal first: a kill once clients are paused leaves it, and the next `up`
     // (its recovery) resumes them.
@@ -266,6 +267,13 @@ fn forward(
     journal::write(&stack.paths, journal)?;
     {
         let ws = super::workspace::start(upgrade_stack, true)?;
+        // Where the old cluster stopped: the rollback recovers exactly to it.
+        let control = ws.run(&[
+            &format!("/usr/lib/postgresql/{}/bin/pg_controldata", journal.from),
+            PGDATA,
+        ])?;
+        journal.old_checkpoint = journal::clean_checkpoint(&control);
+        journal::write(&stack.paths, journal)?;
         let dirs = Dirs {
             new_data: journal.new_data(),
             new_wal: journal.new_wal(),
