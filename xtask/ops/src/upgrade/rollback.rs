@@ -271,13 +271,12 @@ pub fn rollback(stack: &Stack, progress: &dyn Progress) -> anyhow::Result<Rollba
                 && promoted_after_stop(stack, &old_stack, &journal)? =>
         {
             // It promoted before the error (a connection failed after, say): it may have
-            // taken writes and archived a new timeline, so it goes forward, as after a kill.
+            // taken writes and archived a new timeline, so it goes forward, as after a kill:
+            // the finish below (`up`, which starts the stopped server again).
             progress.status(
                 "Finishing",
                 &format!("the old server had promoted: {err:#}"),
             );
-            finish_forward(&stack.paths, &old_stack, &journal, progress)?;
-            super::run::resume_clients(&old_stack, progress);
         }
         Err(err) => {
             progress.status("Putting back", &format!("the rollback failed: {err:#}"));
