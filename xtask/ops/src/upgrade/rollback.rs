@@ -507,25 +507,14 @@ fn fail_back(
         .run(&["stop", "logical_backup", "dashboard", "postgres"])?;
     {
         let ws = Workspace::start(&new_stack)?;
-        for (live, aside, staging) in [
-            (PGDATA, journal.aside_data(), journal.staging_data()),
-            (PGWAL, journal.aside_wal(), journal.staging_wal()),
-        ] {
-            if ws.present(&aside)? {
-                // The new major's directory is aside: what is live is the restored copy.
-                if ws.present(live)? {
-                    ws.rename(live, &staging)?;
-                }
-                ws.rename(&aside, live)?;
-            }
-        }
-        let version = ws.read_file(&format!("{PGDATA}/PG_VERSION"))?;
-        if version.as_deref().map(str::trim) != Some(journal.upgrade.to.to_string().as_str()) {
-            bail!(
-                "the data directory does not hold the PostgreSQL {} cluster (PG_VERSION: {version:?}) and its set-aside copy was not found; nothing more was changed: inspect the volumes (`cargo xtask old-clusters`)",
-                journal.upgrade.to
-            );
-        }
+        super::run::put_back(
+            &ws,
+            [
+                (PGDATA, journal.aside_data(), journal.staging_data()),
+                (PGWAL, journal.aside_wal(), journal.staging_wal()),
+            ],
+            journal.upgrade.to,
+        )?;
         ws.relink(&format!("{PGDATA}/pg_wal"), PGWAL)?;
         remove_staging(&ws, journal)?;
         // The old entrypoint may have taken the stanza: the new one takes it again.
@@ -607,14 +596,11 @@ fn recover(
             journal.upgrade.to
         ));
     }
-    new_stack
-        .compose()
-        .all_profiles()
-        .run(&["stop", "logical_backup", "dashboard", "postgres"])?;
-    let forward = journal.step == Step::Promoted || {
-        let ws = Workspace::start(&old_stack)?;
-        journal.step == Step::Starting && promoted(&ws, &journal)?
-    };
+    // Promoted: forward. Starting: forward only if the restored server promoted (looked
+    // at stopped). Before: back (`fail_back` stops the server itself).
+    let forward = journal.step == Step::Promoted
+        || (journal.step == Step::Starting
+            && promoted_after_stop(&new_stack, &old_stack, &journal)?);
     if forward {
         set_env(paths, &journal.env_new, &old_stack)?;
         finish_forward(paths, &old_stack, &journal, progress)?;

@@ -378,6 +378,34 @@ pub(crate) fn swap(ws: &super::workspace::Workspace<'_>, dirs: &Dirs) -> anyhow:
     ws.relink(&format!("{PGDATA}/pg_wal"), PGWAL)
 }
 
+/// Puts each set-aside directory back at its live name, what stands there
+/// renamed to its id-named `parking` name first (the caller removes those);
+/// each pair on its own, so an interrupted run is finished by the next. Then
+/// checks that PGDATA holds a cluster of `major`. The upgrade's and its
+/// rollback's undo share it.
+pub(crate) fn put_back(
+    ws: &super::workspace::Workspace<'_>,
+    moves: [(&str, String, String); 2],
+    major: u32,
+) -> anyhow::Result<()> {
+    for (live, aside, parking) in moves {
+        if ws.present(&aside)? {
+            if ws.present(live)? {
+                ws.rename(live, &parking)?;
+            }
+            ws.rename(&aside, live)?;
+        }
+    }
+    let version = ws.read_file(&format!("{PGDATA}/PG_VERSION"))?;
+    if version.as_deref().map(str::trim) != Some(major.to_string().as_str()) {
+        bail!(
+            "the data directory does not hold the PostgreSQL {major} cluster (PG_VERSION: {version:?}) and no \
+             set-aside copy of it was found; nothing more was changed: inspect the volumes (`cargo xtask old-clusters`)"
+        );
+    }
+    Ok(())
+}
+
 /// Undoes a `pg_upgrade --link` whose new server never started, with the old
 /// cluster at PGDATA: `global/pg_control.old` renamed back (PostgreSQL's
 /// documented revert) and the new cluster's directories, named by the caller's id, removed.
@@ -467,28 +495,15 @@ pub(crate) fn roll_back(
         .run(&["stop", "logical_backup", "dashboard", "postgres"])?;
     {
         let ws = crate::backup::restore::workspace::Workspace::start(stack)?;
-        for (live, aside, new) in [
-            (PGDATA, journal.aside_data(), journal.new_data()),
-            (PGWAL, journal.aside_wal(), journal.new_wal()),
-        ] {
-            if ws.exists(&aside)? {
-                // The old directory is aside: what is at the live name is the new one.
-                if ws.present(live)? {
-                    ws.rename(live, &new)?;
-                }
-                ws.rename(&aside, live)?;
-            }
-        }
-        let version = ws.read_file(&format!("{PGDATA}/PG_VERSION"))?;
-        if version.as_deref().map(str::trim) != Some(journal.from.to_string().as_str()) {
-            bail!(
-                "the data directory does not hold the PostgreSQL {} cluster (PG_VERSION: {:?}) and no set-aside copy of it was found; \
-                 nothing more was changed. Inspect the volumes (`cargo xtask old-clusters`); backup set {} holds the data",
-                journal.from,
-                version,
-                journal.backup_set
-            );
-        }
+        put_back(
+            &ws,
+            [
+                (PGDATA, journal.aside_data(), journal.new_data()),
+                (PGWAL, journal.aside_wal(), journal.new_wal()),
+            ],
+            journal.from,
+        )
+        .with_context(|| format!("backup set {} holds the data", journal.backup_set))?;
         ws.relink(&format!("{PGDATA}/pg_wal"), PGWAL)?;
         revert_link(
             &ws,
