@@ -48,15 +48,8 @@ fn volumes(stack: &Stack) -> [String; 2] {
 }
 
 pub fn rehearse(stack: &Stack, to: u32, progress: &dyn Progress) -> anyhow::Result<Rehearsal> {
-    let (target, upgrade_stack, upgrade_image) = run::prepare(stack, to, progress)?;
-    progress.status("Checking", &format!("the upgrade to PostgreSQL {to}"));
-    let report = super::check_prepared(stack, &target, &upgrade_stack, &upgrade_image)?;
-    if !report.ok() {
-        bail!(
-            "the upgrade cannot go ahead, so neither can its rehearsal; nothing was changed:\n  - {}",
-            report.blocking.join("\n  - ")
-        );
-    }
+    let (target, upgrade_stack, report) =
+        run::prepare_checked(stack, to, ", so neither can its rehearsal", progress)?;
     let sets = crate::backup::physical::info(stack)?;
     let Some(set) = sets.last().cloned() else {
         bail!("the rehearsal clones the newest backup set and the repository has none; take one with `cargo xtask backup`");

@@ -85,6 +85,26 @@ pub(crate) fn prepare(
     Ok((target, upgrade_stack, upgrade_image))
 }
 
+/// `prepare`, then the checks of `--check`; refuses when they block (`and_what`
+/// names what else cannot go ahead, as ", so neither can its rehearsal").
+pub(crate) fn prepare_checked(
+    stack: &Stack,
+    to: u32,
+    and_what: &str,
+    progress: &dyn Progress,
+) -> anyhow::Result<(Config, Stack, super::CheckReport)> {
+    let (target, upgrade_stack, upgrade_image) = prepare(stack, to, progress)?;
+    progress.status("Checking", &format!("the upgrade to PostgreSQL {to}"));
+    let report = super::check_prepared(stack, &target, &upgrade_stack, &upgrade_image)?;
+    if !report.ok() {
+        bail!(
+            "the upgrade cannot go ahead{and_what}; nothing was changed:\n  - {}",
+            report.blocking.join("\n  - ")
+        );
+    }
+    Ok((target, upgrade_stack, report))
+}
+
 /// Set while this process runs an upgrade: the `up` it calls must not take
 /// the upgrade's own journal for an interrupted one.
 static IN_PROGRESS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
@@ -112,15 +132,7 @@ pub fn upgrade(stack: &Stack, to: u32, progress: &dyn Progress) -> anyhow::Resul
             pending.from, pending.to, pending.id, pending.step
         );
     }
-    let (target, upgrade_stack, upgrade_image) = prepare(stack, to, progress)?;
-    progress.status("Checking", &format!("the upgrade to PostgreSQL {to}"));
-    let report = super::check_prepared(stack, &target, &upgrade_stack, &upgrade_image)?;
-    if !report.ok() {
-        bail!(
-            "the upgrade cannot go ahead; nothing was changed:\n  - {}",
-            report.blocking.join("\n  - ")
-        );
-    }
+    let (target, upgrade_stack, report) = prepare_checked(stack, to, "", progress)?;
     let env_before = std::fs::read_to_string(stack.paths.env_file())
         .with_context(|| format!("failed to read `{}`", stack.paths.env_file()))?;
 
