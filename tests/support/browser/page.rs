@@ -11,6 +11,9 @@ use serde_json::Value;
 
 use super::{Browser, Problems};
 
+/// The global a submit sets on the page it leaves, to tell it from the next.
+const OLD_DOCUMENT: &str = "__core_data_old_document";
+
 /// A cookie as the browser keeps it, with the flags a test checks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cookie {
@@ -108,15 +111,18 @@ impl Browser<'_> {
     }
 
     /// Submits the form `selector` (CSS) with its first submit button and
-    /// waits for the page it leads to.
+    /// waits for the page it leads to. The old document is marked first: until
+    /// the new one has replaced it, the old one still says `complete`, and a
+    /// test reading the text then reads the page it came from.
     pub fn submit(&mut self, selector: &str) -> anyhow::Result<()> {
         let client = self.client();
         let form = self.block(
             &format!("find the form `{selector}`"),
             client.form(Locator::Css(selector)),
         )?;
+        self.eval(&format!("window.{OLD_DOCUMENT} = true; return true;"))?;
         self.block(&format!("submit `{selector}`"), form.submit())?;
-        self.wait_for_load()
+        self.wait_for_new_document(selector)
     }
 
     /// Clicks the element `selector` (CSS), e.g. a link, and waits for any page it opens.
@@ -192,6 +198,29 @@ impl Browser<'_> {
             ensure!(
                 std::time::Instant::now() < deadline,
                 "the page did not finish loading in 30 s (readyState {state})"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+
+    /// Waits until the document marked before a submit is gone and its
+    /// successor has loaded, at most 30 s. A script run while the navigation
+    /// is under way may fail (its context is destroyed); that is retried.
+    fn wait_for_new_document(&mut self, selector: &str) -> anyhow::Result<()> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let script = format!(
+            "return window.{OLD_DOCUMENT} === undefined && document.readyState === 'complete';"
+        );
+        let mut last = String::from("the old page still showing");
+        loop {
+            match self.eval(&script) {
+                Ok(Value::Bool(true)) => return Ok(()),
+                Ok(_) => {}
+                Err(err) => last = format!("{err:#}"),
+            }
+            ensure!(
+                std::time::Instant::now() < deadline,
+                "submitting `{selector}` did not lead to a new page in 30 s ({last})"
             );
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
