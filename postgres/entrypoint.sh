@@ -24,6 +24,19 @@ for required in "$conf_dir/postgresql.conf" "$conf_dir/pg_hba.conf" "$conf_dir/p
   [ -r "$required" ] || die "\`$required\` is missing or unreadable; run \`cargo xtask init\` and \`cargo xtask up\`"
 done
 
+# The `ha` topology (compose/ha.yaml): Patroni runs this node. It initialises the
+# cluster on the first node (its bootstrap, then core-data-ha-post-bootstrap),
+# clones the others, and starts, stops, promotes and rewinds PostgreSQL on the
+# same rendered configuration. Nothing below applies to it.
+if [ "${CORE_DATA_HA:-0}" = 1 ]; then
+  node=${PATRONI_NAME:?PATRONI_NAME is not set (compose/ha.yaml sets it per node)}
+  [ -r "$secrets_dir/patroni.yml" ] || die "\`$secrets_dir/patroni.yml\` is missing or unreadable; run \`cargo xtask up\`"
+  install -d -m 0700 "$(dirname "$PGDATA")/core_data.sockets"
+  export PATRONI_RESTAPI_CONNECT_ADDRESS="$node:8008" PATRONI_POSTGRESQL_CONNECT_ADDRESS="$node:5432"
+  log "starting Patroni for node $node (PostgreSQL $(postgres --version | awk '{print $3}'))"
+  exec patroni "$secrets_dir/patroni.yml"
+fi
+
 server_opts=(-c "config_file=$conf_dir/postgresql.conf")
 data_root=$(dirname "$PGDATA")
 wal_root=$(dirname "$waldir")
@@ -117,19 +130,7 @@ if [ ! -e "$sentinel" ]; then
   # sessions use two cores (the bundle is most of first boot's time).
   pids=()
   for db in template1 postgres; do
-    sql=""
-    while read -r ext; do
-      case "$ext" in ''|'#'*) continue ;; esac
-      if [ "$ext" = pg_cron ] && [ "$db" != postgres ]; then continue; fi
-      if [ "$ext" = pg_partman ]; then
-        sql+="CREATE SCHEMA IF NOT EXISTS partman; CREATE EXTENSION IF NOT EXISTS pg_partman SCHEMA partman;"$'\n'
-      elif [ "${ext#postgis}" != "$ext" ]; then
-        # PostGIS 3.3 (PostgreSQL 15's) refuses to install while pgaudit logs DDL.
-        sql+="SET pgaudit.log = 'none'; CREATE EXTENSION IF NOT EXISTS \"$ext\" CASCADE; RESET pgaudit.log;"$'\n'
-      else
-        sql+="CREATE EXTENSION IF NOT EXISTS \"$ext\" CASCADE;"$'\n'
-      fi
-    done < /usr/share/core_data/extensions.txt
+    sql=$(core-data-bundle-sql "$db")
     psql --no-psqlrc --quiet --set=ON_ERROR_STOP=1 --host="$first_boot_socket" --username="$superuser" --dbname="$db" <<<"$sql" >&2 &
     pids+=($!)
   done

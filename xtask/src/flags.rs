@@ -10,6 +10,7 @@ mod audit;
 mod backup;
 mod compact;
 mod dashboard;
+mod ha;
 mod maintenance;
 mod old_clusters;
 mod pgbouncer;
@@ -27,6 +28,7 @@ pub(crate) use audit::*;
 pub(crate) use backup::*;
 pub(crate) use compact::*;
 pub(crate) use dashboard::*;
+pub(crate) use ha::*;
 pub(crate) use maintenance::*;
 pub(crate) use old_clusters::*;
 pub(crate) use pgbouncer::*;
@@ -115,6 +117,9 @@ pub(crate) enum Command {
     /// size and PostgreSQL major, a data directory and its WAL directory as one entry.
     /// `--remove NAME --yes` removes one. Works whether the server runs or not.
     OldClusters(OldClusters),
+    /// The high-availability topology (`ha` in COMPOSE_PROFILES, `up --ha`): `status`.
+    #[command(subcommand)]
+    Ha(HaCommand),
     /// QA clones of one database from a fresh differential backup: `create`, `list`, `drop`.
     #[command(subcommand)]
     Qa(QaCommand),
@@ -307,6 +312,12 @@ pub(crate) struct Up {
     /// added to COMPOSE_PROFILES in `.env`, so it stays on; remove it there to turn it off.
     #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(core_data_ops::addons::PROFILES))]
     pub(crate) profile: Vec<String>,
+    /// Run the high-availability topology (compose/ha.yaml): HA_NODES PostgreSQL nodes run by
+    /// Patroni, HA_ETCD_NODES etcd members and HAProxy (read-write on POSTGRES_HOST_PORT,
+    /// read-only on HA_READ_ONLY_PORT). Adds `ha` to COMPOSE_PROFILES in `.env`, so it stays on.
+    /// It starts a new cluster on its own volumes; `cargo xtask ha status` shows it.
+    #[arg(long, conflicts_with = "new_cluster")]
+    pub(crate) ha: bool,
 }
 
 #[derive(Debug, Args)]

@@ -12,8 +12,11 @@ pub struct Compose {
     paths: Paths,
     project: String,
     env_file: camino::Utf8PathBuf,
-    /// The profiles passed as `--profile` (the enabled add-ons).
-    profiles: Vec<&'static str>,
+    /// compose/compose.yaml, or compose/ha.yaml for the `ha` topology.
+    file: camino::Utf8PathBuf,
+    ha: bool,
+    /// The profiles passed as `--profile` (the enabled add-ons, or the `ha` topology's).
+    profiles: Vec<String>,
     /// `CORE_DATA_APPARMOR_<SERVICE>`: the profile's name, or `None` to remove
     /// the variable (compose.yaml then falls back to `docker-default`).
     apparmor: Vec<(String, Option<String>)>,
@@ -25,10 +28,20 @@ impl Compose {
             paths: paths.clone(),
             project: config.project().to_owned(),
             env_file: paths.env_file(),
-            profiles: crate::addons::enabled(config)
-                .into_iter()
-                .map(crate::addons::Addon::name)
-                .collect(),
+            file: if config.ha() {
+                paths.ha_compose_file()
+            } else {
+                paths.compose_file()
+            },
+            ha: config.ha(),
+            profiles: if config.ha() {
+                crate::ha::profiles(config)
+            } else {
+                crate::addons::enabled(config)
+                    .into_iter()
+                    .map(|addon| addon.name().to_owned())
+                    .collect()
+            },
             apparmor: crate::security::apparmor::compose_env(paths, config),
         }
     }
@@ -36,7 +49,12 @@ impl Compose {
     /// The same stack with every profile on: what `down` and the removal of a
     /// disabled add-on need to see every service.
     pub fn all_profiles(mut self) -> Compose {
-        self.profiles = crate::addons::PROFILES.to_vec();
+        let all = if self.ha {
+            crate::ha::ALL_PROFILES
+        } else {
+            crate::addons::PROFILES
+        };
+        self.profiles = all.iter().map(|p| (*p).to_owned()).collect();
         self
     }
 
@@ -56,10 +74,10 @@ impl Compose {
             "--env-file".into(),
             self.env_file.clone().into_string(),
             "--file".into(),
-            self.paths.compose_file().into_string(),
+            self.file.clone().into_string(),
         ];
         for profile in &self.profiles {
-            all.extend(["--profile".into(), (*profile).to_owned()]);
+            all.extend(["--profile".into(), profile.clone()]);
         }
         all.extend(args.iter().map(|arg| (*arg).to_owned()));
         all

@@ -15,6 +15,7 @@ pub mod docker;
 pub mod fault;
 pub mod fsutil;
 pub mod guard;
+pub mod ha;
 pub mod image;
 pub mod lock;
 pub mod maintenance;

@@ -55,6 +55,11 @@ impl Paths {
         self.repo.join("compose/compose.yaml")
     }
 
+    /// The `ha` topology's compose file (Patroni nodes, etcd, HAProxy).
+    pub fn ha_compose_file(&self) -> Utf8PathBuf {
+        self.repo.join("compose/ha.yaml")
+    }
+
     pub fn postgres_dir(&self) -> Utf8PathBuf {
         self.repo.join("postgres")
     }

@@ -94,6 +94,8 @@ pub fn context(config: &Config) -> serde_json::Value {
         ctx.insert(variable(key.name), json!(config.get(key.name)));
     }
     ctx.insert("service_roles".to_owned(), json!(SERVICE_ROLES));
+    // The `ha` topology (COMPOSE_PROFILES has `ha`): pg_hba.conf admits its node network.
+    ctx.insert("ha".to_owned(), json!(config.ha()));
     ctx.insert(
         "pgbouncer_auth_role".to_owned(),
         json!(crate::addons::pgbouncer::AUTH_ROLE),

@@ -26,6 +26,12 @@ const SERVER_CN: &str = "core_data postgres";
 pub fn server_names(config: &Config) -> Vec<String> {
     let mut names: Vec<String> = SERVER_NAMES.iter().map(|name| (*name).to_owned()).collect();
     names.push(config.container_name("postgres"));
+    if config.ha() {
+        // The `ha` topology: each node by its name on the networks (replication,
+        // pg_rewind and HAProxy's checks of Patroni's REST API verify it).
+        names.extend(crate::ha::node_names(config));
+        names.push("haproxy".to_owned());
+    }
     let bind = config.bind_address();
     if !matches!(bind, "0.0.0.0" | "127.0.0.1") {
         names.push(bind.to_owned());
@@ -107,6 +113,29 @@ pub fn ensure_service(
     service: &str,
     names: &[String],
 ) -> anyhow::Result<(ServiceTls, bool)> {
+    ensure_service_for(paths, config, service, names, Usage::Server)
+}
+
+/// What a service certificate may authenticate (its extended key usages).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Usage {
+    /// A server only: what clients verify.
+    Server,
+    /// A server that also authenticates to its peers and to other servers with
+    /// the same certificate (etcd members).
+    ServerAndClient,
+    /// A client only (Patroni towards etcd): useless to serve anything.
+    Client,
+}
+
+/// [`ensure_service`] for a certificate of the given [`Usage`].
+pub fn ensure_service_for(
+    paths: &Paths,
+    config: &Config,
+    service: &str,
+    names: &[String],
+    usage: Usage,
+) -> anyhow::Result<(ServiceTls, bool)> {
     let tls = service_files(paths, service);
     let ca = files(paths);
     if tls.cert.exists() && tls.key.exists() {
@@ -156,7 +185,15 @@ pub fn ensure_service(
         );
     }
     let issuer = Issuer::new(ca_params()?, ca_key);
-    let params = server_params(names, &format!("{SERVICE_CN_PREFIX}{service}"))?;
+    let mut params = server_params(names, &format!("{SERVICE_CN_PREFIX}{service}"))?;
+    params.extended_key_usages = match usage {
+        Usage::Server => vec![ExtendedKeyUsagePurpose::ServerAuth],
+        Usage::ServerAndClient => vec![
+            ExtendedKeyUsagePurpose::ServerAuth,
+            ExtendedKeyUsagePurpose::ClientAuth,
+        ],
+        Usage::Client => vec![ExtendedKeyUsagePurpose::ClientAuth],
+    };
     let key = KeyPair::generate()?;
     let cert = params.signed_by(&key, &issuer)?;
     secrets::write_new(&tls.key, &key.serialize_pem(), true, config)?;

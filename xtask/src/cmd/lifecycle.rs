@@ -47,7 +47,14 @@ pub(crate) fn up(ctx: &Ctx, args: &Up) -> CmdResult {
             "a new, empty cluster over the existing backup repository",
         );
     }
-    let stack = enable_profiles(ctx, stack, &args.profile)?;
+    let mut profiles = args.profile.clone();
+    if args.ha {
+        profiles.push("ha".to_owned());
+    }
+    let stack = enable_profiles(ctx, stack, &profiles)?;
+    if stack.config.ha() {
+        return up_ha(&stack, ctx);
+    }
     let report = stack.up(&ctx.progress())?;
     if let Some(recovered) = &report.recovered {
         println!("{recovered}");
@@ -85,6 +92,22 @@ pub(crate) fn up(ctx: &Ctx, args: &Up) -> CmdResult {
 
 /// `up --profile NAME`: adds each named add-on to `COMPOSE_PROFILES` in `.env`
 /// (so later commands see it too) and says so.
+/// `up` of the `ha` topology: what it did and the cluster it left.
+fn up_ha(stack: &Stack, ctx: &Ctx) -> CmdResult {
+    let report = core_data_ops::ha::up::run(stack, &ctx.progress())?;
+    print!("{}", core_data_ops::ha::status::table(&report.status));
+    println!(
+        "stack `{}` is up (`ha` topology, settled in {:.1}s): read-write on {}:{}, read-only on {}:{} (TLS required)",
+        stack.config.project(),
+        report.settle_seconds,
+        stack.host(),
+        stack.config.host_port(),
+        stack.host(),
+        stack.config.get("HA_READ_ONLY_PORT"),
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 fn enable_profiles(ctx: &Ctx, stack: Stack, profiles: &[String]) -> anyhow::Result<Stack> {
     let current = stack.config.get("COMPOSE_PROFILES").to_owned();
     let mut wanted: Vec<&str> = current.split(',').filter(|p| !p.is_empty()).collect();

@@ -15,6 +15,7 @@ mod dashboard;
 mod db;
 mod doctor;
 mod extensions;
+mod ha;
 mod image;
 mod init;
 mod lifecycle;
@@ -43,8 +44,8 @@ use core_data_ops::progress;
 use crate::error::CmdResult;
 use crate::flags::{
     AsyncQueueCommand, BackupAction, BenchCommand, Command, ConfigCommand, CronCommand,
-    DashboardCommand, ImageCommand, PartmanCommand, QaCommand, SecurityCommand, TestDatasetCommand,
-    Xtask,
+    DashboardCommand, HaCommand, ImageCommand, PartmanCommand, QaCommand, SecurityCommand,
+    TestDatasetCommand, Xtask,
 };
 
 /// What every command gets: where things are and how loud to be.
@@ -120,6 +121,7 @@ pub(crate) fn run(flags: Xtask) -> CmdResult {
         Command::Backup(args) => backup::backup(&ctx, &args),
         Command::Restore(args) => backup::restore(&ctx, &args),
         Command::OldClusters(args) => old_clusters::run(&ctx, &args),
+        Command::Ha(HaCommand::Status(args)) => ha::status(&ctx, &args),
         Command::Qa(args) => backup::qa(&ctx, &args),
         Command::ProvisionQa(args) => backup::qa(&ctx, &args.command()),
         Command::Runbooks(args) => runbook::list(&ctx, &args),
@@ -196,6 +198,7 @@ fn locking_name(command: &Command) -> Option<&'static str> {
         Command::Security(SecurityCommand::ApparmorLoad) => Some("security apparmor-load"),
         // Read-only, interactive (`psql`), or on throw-away stacks of their own (`bench`).
         Command::Doctor(_)
+        | Command::Ha(HaCommand::Status(_))
         | Command::BuildImage(_)
         | Command::Image(_)
         | Command::Status(_)

@@ -1,6 +1,9 @@
 //! The configuration keys: one table that is the parser's whitelist, the
 //! documentation written into `.env`, and the source of static defaults.
 
+/// What COMPOSE_PROFILES accepts: the add-ons' profiles and `ha`.
+pub const COMPOSE_PROFILE_NAMES: &[&str] = &["pgbouncer", "valkey", "memcached", "dashboard", "ha"];
+
 /// How a value is checked. Each kind has one parser in `config::value`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Kind {
@@ -91,7 +94,7 @@ pub const KEYS: &[Key] = &[
     key("Stack", "NETWORK_SUBNET", Cidr, Static("172.30.0.0/24"), "Subnet of the stack's bridge network."),
     key("Stack", "POSTGRES_BIND_ADDRESS", Ipv4, Static("127.0.0.1"), "Host address the PostgreSQL port is published on."),
     key("Stack", "POSTGRES_HOST_PORT", Port, Static("5432"), "Host port PostgreSQL is published on."),
-    key("Stack", "COMPOSE_PROFILES", Subset(crate::addons::PROFILES), Static("dashboard"), "Services to run besides postgres, comma-separated: dashboard (on by default), pgbouncer, valkey, memcached (`cargo xtask up --profile NAME` adds one). Removing one here and running `up` stops and removes its container; its volume is kept."),
+    key("Stack", "COMPOSE_PROFILES", Subset(COMPOSE_PROFILE_NAMES), Static("dashboard"), "Services to run besides postgres, comma-separated: dashboard (on by default), pgbouncer, valkey, memcached (`cargo xtask up --profile NAME` adds one). Removing one here and running `up` stops and removes its container; its volume is kept. `ha` runs the high-availability topology instead of the single server (compose/ha.yaml: Patroni nodes, etcd, HAProxy; `cargo xtask up --ha`); the add-ons do not run with it yet."),
     key("Stack", "TZ", Word, Static("UTC"), "Time zone of the server and its logs."),
     key("Stack", "LOG_MAX_SIZE", Word, Static("10m"), "Docker `local` log driver: size of one log file."),
     key("Stack", "LOG_MAX_FILE", Int(1, 100), Static("5"), "Docker `local` log driver: number of rotated files kept."),
@@ -175,6 +178,15 @@ pub const KEYS: &[Key] = &[
     key("Dashboard", "DASHBOARD_LOGIN_ATTEMPTS_PER_MINUTE", Int(1, 100), Static("5"), "Failed logins allowed per client address and per user name in a minute; more are refused (HTTP 429)."),
     key("Dashboard", "DASHBOARD_SESSION_IDLE_MINUTES", Int(1, 1_440), Static("30"), "A dashboard session ends after this many minutes without a request."),
     key("Dashboard", "DASHBOARD_MEMORY_LIMIT", Size, Static("256MB"), "Dashboard container memory limit."),
+    key("HA", "HA_NODES", Int(2, 5), Static("3"), "With `ha` in COMPOSE_PROFILES: the PostgreSQL nodes pg1…pgN, each run by Patroni (2 to 5)."),
+    key("HA", "HA_ETCD_NODES", Int(1, 3), Static("3"), "With `ha`: etcd members (1 or 3; 3 survives the loss of one)."),
+    key("HA", "HA_SYNCHRONOUS", Choice(&["true", "false"]), Static("false"), "`true`: Patroni's synchronous mode; a commit is acknowledged only once a replica has it, so a failover loses no acknowledged commit (each commit waits a round trip to a replica)."),
+    key("HA", "HA_SYNCHRONOUS_STRICT", Choice(&["true", "false"]), Static("false"), "`true` (with HA_SYNCHRONOUS): writes stop when no synchronous replica is left, rather than going on unreplicated. The cost is availability: with one node down in a 2-node cluster, nothing commits."),
+    key("HA", "HA_TTL", Int(20, 3600), Static("20"), "Patroni's leader key TTL in seconds: a leader that cannot renew it for this long loses it (at least 20; `HA_LOOP_WAIT + 2 * HA_RETRY_TIMEOUT` at most)."),
+    key("HA", "HA_LOOP_WAIT", Int(1, 600), Static("2"), "Seconds between Patroni's checks of each node (its own tests use 2)."),
+    key("HA", "HA_RETRY_TIMEOUT", Int(1, 1800), Static("9"), "Seconds Patroni retries etcd and PostgreSQL before a leader demotes itself."),
+    key("HA", "HA_READ_ONLY_PORT", Port, Static("5433"), "Host port of HAProxy's read-only port (the replicas); the read-write port (the primary) is POSTGRES_HOST_PORT."),
+    key("HA", "HA_DCS_SUBNET", Cidr, Static("172.31.0.0/24"), "Subnet of the `dcs` network etcd and the nodes share (internal, never published)."),
     key("ValKey", "VALKEY_MAXMEMORY", Size, Static("256MB"), "ValKey (profile `valkey`): `maxmemory`, the data set's ceiling; what happens there is VALKEY_MAXMEMORY_POLICY."),
     key("ValKey", "VALKEY_MAXMEMORY_POLICY", Choice(&["noeviction", "allkeys-lru", "allkeys-lfu", "allkeys-random", "volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl"]), Static("noeviction"), "ValKey `maxmemory-policy`: `noeviction` refuses writes at the ceiling (a store); an `allkeys-*` policy evicts (a cache)."),
     key("ValKey", "VALKEY_MAX_CLIENTS", Int(16, 60_000), Static("1000"), "ValKey `maxclients` (it lowers this to the container's open-file limit, which comes from the Docker daemon, less 32)."),

@@ -209,6 +209,7 @@ impl Config {
 
     fn check_consistency(&self) -> Result<(), ConfigError> {
         self.check_major()?;
+        self.check_ha()?;
         let shared = self.size_mb("PG_SHARED_BUFFERS");
         let limit = self.size_mb("POSTGRES_MEMORY_LIMIT");
         if shared >= limit {
@@ -314,6 +315,45 @@ impl Config {
         let known = keys::find(key)
             .ok_or_else(|| ConfigError::Inconsistent(format!("unknown key `{key}`")))?;
         self.with_changes("--set", &[(known.name, value.to_owned())])
+    }
+
+    /// Whether `ha` is in COMPOSE_PROFILES: the high-availability topology
+    /// (compose/ha.yaml) instead of the single server.
+    pub fn ha(&self) -> bool {
+        self.get("COMPOSE_PROFILES").split(',').any(|p| p == "ha")
+    }
+
+    /// The `ha` keys together: etcd has 1 or 3 members, and Patroni's timing
+    /// rule `loop_wait + 2 * retry_timeout <= ttl` holds.
+    fn check_ha(&self) -> Result<(), ConfigError> {
+        let number =
+            |key: &str| -> i64 { self.get(key).parse().expect("numbers are checked on load") };
+        if number("HA_ETCD_NODES") == 2 {
+            return Err(ConfigError::Inconsistent(
+                "HA_ETCD_NODES=2 is refused: two etcd members stop together when either is lost \
+                 (a quorum of two); use 1 or 3"
+                    .to_owned(),
+            ));
+        }
+        let (ttl, loop_wait, retry) = (
+            number("HA_TTL"),
+            number("HA_LOOP_WAIT"),
+            number("HA_RETRY_TIMEOUT"),
+        );
+        if loop_wait + 2 * retry > ttl {
+            return Err(ConfigError::Inconsistent(format!(
+                "HA_LOOP_WAIT ({loop_wait}) + 2 * HA_RETRY_TIMEOUT ({retry}) must be at most HA_TTL ({ttl}): \
+                 otherwise a leader can lose its key while it still retries, and two nodes may accept writes; \
+                 raise HA_TTL to {} or lower the others",
+                loop_wait + 2 * retry
+            )));
+        }
+        if self.get("HA_SYNCHRONOUS_STRICT") == "true" && self.get("HA_SYNCHRONOUS") != "true" {
+            return Err(ConfigError::Inconsistent(
+                "HA_SYNCHRONOUS_STRICT=true needs HA_SYNCHRONOUS=true".to_owned(),
+            ));
+        }
+        Ok(())
     }
 
     fn check_major(&self) -> Result<(), ConfigError> {

@@ -1,0 +1,126 @@
+//! The `ha` topology's files, made what `.env` says before anything starts:
+//! the replication and REST API passwords (`secrets/ha/`), etcd's certificate
+//! (server and peer) and Patroni's client certificate towards etcd, both
+//! signed by the stack's CA, Patroni's configuration rendered from
+//! `postgres/ha/patroni.yml.j2` into `secrets/ha/patroni.yml` (0600: it holds
+//! passwords), and HAProxy's from `addons/haproxy/conf/` into
+//! `rendered/haproxy/`.
+
+use anyhow::Context;
+use camino::Utf8PathBuf;
+
+use crate::config::Config;
+use crate::paths::Paths;
+use crate::progress::Progress;
+use crate::tls::{self, Usage};
+
+/// What [`prepare`] changed: a running container sees a changed secret or
+/// certificate only once it is re-created.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Prepared {
+    pub files_changed: bool,
+}
+
+pub fn secrets_dir(paths: &Paths) -> Utf8PathBuf {
+    paths.secrets_dir().join("ha")
+}
+
+pub fn replication_password_file(paths: &Paths) -> Utf8PathBuf {
+    secrets_dir(paths).join("replication_password")
+}
+
+pub fn rest_password_file(paths: &Paths) -> Utf8PathBuf {
+    secrets_dir(paths).join("rest_password")
+}
+
+pub fn patroni_file(paths: &Paths) -> Utf8PathBuf {
+    secrets_dir(paths).join("patroni.yml")
+}
+
+pub fn haproxy_dir(paths: &Paths) -> Utf8PathBuf {
+    paths.rendered_dir().join("haproxy")
+}
+
+/// Makes every file of the topology what `.env` says.
+pub fn prepare(
+    paths: &Paths,
+    config: &Config,
+    progress: &dyn Progress,
+) -> anyhow::Result<Prepared> {
+    let mut prepared = Prepared::default();
+    crate::fsutil::ensure_dir(&secrets_dir(paths), 0o700)?;
+    for file in [replication_password_file(paths), rest_password_file(paths)] {
+        if crate::secrets::write_new(&file, &crate::secrets::generate_password(), false, config)? {
+            progress.status("Generated", file.as_str());
+            prepared.files_changed = true;
+        }
+    }
+    tls::ensure_ca_key(paths, config, &["etcd", "etcd-client"])?;
+    let mut etcd_names = super::etcd_names(config);
+    etcd_names.extend(["localhost".to_owned(), "127.0.0.1".to_owned()]);
+    for (service, names, usage) in [
+        ("etcd", etcd_names, Usage::ServerAndClient),
+        ("etcd-client", vec!["patroni".to_owned()], Usage::Client),
+    ] {
+        let (files, issued) = tls::ensure_service_for(paths, config, service, &names, usage)?;
+        if issued {
+            progress.status("Issued", files.cert.as_str());
+            prepared.files_changed = true;
+        }
+    }
+    let patroni = render_patroni(paths, config)?;
+    let file = patroni_file(paths);
+    if std::fs::read_to_string(&file).ok().as_deref() != Some(patroni.as_str()) {
+        crate::secrets::write_new(&file, &patroni, true, config)?;
+        progress.status("Rendered", file.as_str());
+        prepared.files_changed = true;
+    }
+    let dir = haproxy_dir(paths);
+    crate::fsutil::ensure_dir(&dir, 0o755)?;
+    let haproxy = render_haproxy(paths, config)?;
+    let file = dir.join("haproxy.cfg");
+    if std::fs::read_to_string(&file).ok().as_deref() != Some(haproxy.as_str()) {
+        crate::fsutil::write_atomic(&file, haproxy.as_bytes(), 0o644)?;
+        progress.status("Rendered", file.as_str());
+        prepared.files_changed = true;
+    }
+    Ok(prepared)
+}
+
+/// `postgres/ha/patroni.yml.j2` with the configuration and the passwords.
+pub fn render_patroni(paths: &Paths, config: &Config) -> anyhow::Result<String> {
+    let read = |file: Utf8PathBuf| crate::secrets::read(&file);
+    let mut ctx = crate::render::context(config);
+    let extra = [
+        (
+            "superuser_password",
+            read(crate::secrets::superuser_password_file(paths))?,
+        ),
+        ("replication_user", super::REPLICATION_ROLE.to_owned()),
+        (
+            "replication_password",
+            read(replication_password_file(paths))?,
+        ),
+        ("rest_user", super::REST_USER.to_owned()),
+        ("rest_password", read(rest_password_file(paths))?),
+    ];
+    let map = ctx.as_object_mut().expect("the context is a map");
+    for (name, value) in extra {
+        map.insert(name.to_owned(), serde_json::Value::String(value));
+    }
+    render_file(&paths.postgres_dir().join("ha/patroni.yml.j2"), &ctx)
+}
+
+/// `addons/haproxy/conf/haproxy.cfg.j2` for the configured nodes.
+pub fn render_haproxy(paths: &Paths, config: &Config) -> anyhow::Result<String> {
+    let path = paths.repo().join("addons/haproxy/conf/haproxy.cfg.j2");
+    render_file(&path, &crate::render::context(config))
+}
+
+fn render_file(path: &camino::Utf8Path, ctx: &serde_json::Value) -> anyhow::Result<String> {
+    let source = std::fs::read_to_string(path)
+        .with_context(|| format!("failed to read template `{path}`"))?;
+    let env = crate::render::environment()?;
+    env.render_str(&source, minijinja::value::Serde(ctx))
+        .with_context(|| format!("failed to render `{path}`"))
+}

@@ -1,0 +1,183 @@
+//! `cargo xtask up` for the `ha` topology: the same secrets, image, rendered
+//! and checked server configuration as the single server, plus the
+//! topology's own files (`prepare`), then compose/ha.yaml up, a wait until
+//! Patroni reports one leader and every other node streaming, a wait for a
+//! write through HAProxy's read-write port, and the same bootstrap (roles,
+//! databases, extensions) through that port.
+
+use std::time::{Duration, Instant};
+
+use crate::pg;
+use crate::progress::Progress;
+use crate::stack::Stack;
+use crate::wait::{poll_until, Poll};
+
+use super::status::{self, Status};
+
+/// What `up` did to the `ha` topology.
+#[derive(Debug)]
+pub struct Report {
+    pub secrets_written: usize,
+    pub images_built: bool,
+    pub files_changed: bool,
+    pub bootstrap: pg::bootstrap::Report,
+    pub status: Status,
+    /// From `compose up` to a settled cluster.
+    pub settle_seconds: f64,
+}
+
+/// How long a first start may take: initdb, the extension bundle and one
+/// `pg_basebackup` per replica.
+const SETTLE_LIMIT: Duration = Duration::from_secs(600);
+
+pub fn run(stack: &Stack, progress: &dyn Progress) -> anyhow::Result<Report> {
+    let (paths, config) = (&stack.paths, &stack.config);
+    crate::setup::ensure_compose(config.get("DEBIAN_MIRROR"), progress)?;
+    // The single server of this project and the `ha` topology are two stacks over
+    // different volumes: one at a time, and moving data between them is not built.
+    let single = config.container_name("postgres");
+    if stack.docker.inspect_container(&single)?.is_some() {
+        anyhow::bail!(
+            "`{single}` (the single-server topology of project `{}`) exists; nothing was changed. \
+             The `ha` topology starts its own cluster on its own volumes: take the single server \
+             down first (`cargo xtask down` with `ha` removed from COMPOSE_PROFILES), or use \
+             another COMPOSE_PROJECT_NAME",
+            config.project()
+        );
+    }
+    let ignored: Vec<&str> = crate::addons::enabled(config)
+        .into_iter()
+        .map(crate::addons::Addon::name)
+        .collect();
+    if !ignored.is_empty() {
+        progress.status(
+            "Skipped",
+            &format!(
+                "add-on profile(s) {} (the add-ons do not run with the `ha` topology yet)",
+                ignored.join(", ")
+            ),
+        );
+    }
+    let written = crate::secrets::ensure(paths, config, false)?;
+    for file in &written {
+        progress.status("Generated", file.as_str());
+    }
+    crate::fsutil::ensure_real_dir(&paths.backups_dir(), 0o750)?;
+    crate::fsutil::hand_over(&paths.backups_dir(), config.uid(), config.gid())?;
+    crate::image::build::ensure(&stack.docker, paths, config, false, progress)?;
+    let images_built = super::ensure_images(&stack.docker, paths, config, progress)?;
+    crate::security::apparmor::ensure_loaded(paths, config)?;
+    // Check, then change: the server configuration every node includes is parsed by
+    // the image's server before anything is put in place.
+    let plan = crate::render::plan(paths, config)?;
+    if !plan.outcome.changed_files.is_empty() {
+        crate::guard::check(stack, &plan, progress)?;
+    }
+    let renewed = crate::tls::ensure_names(paths, config)?;
+    if renewed {
+        progress.status(
+            "Renewed",
+            "the server certificate (its names no longer matched the configuration)",
+        );
+    }
+    let prepared = super::prepare::prepare(paths, config, progress)?;
+    plan.install(paths)?;
+    let files_changed = renewed || prepared.files_changed || !plan.outcome.changed_files.is_empty();
+
+    progress.status(
+        "Starting",
+        &format!(
+            "`ha` topology of `{}`: {} node(s), {} etcd member(s), HAProxy",
+            config.project(),
+            super::node_names(config).len(),
+            super::etcd_names(config).len()
+        ),
+    );
+    let mut args = vec!["up", "--detach", "--remove-orphans"];
+    if files_changed {
+        // Compose secrets are bind mounts of the file as it was: only a new container sees a new one.
+        args.push("--force-recreate");
+    }
+    let started = Instant::now();
+    stack
+        .compose()
+        .stream(&args, |line| progress.detail(line))?;
+    let status = wait_settled(stack, SETTLE_LIMIT, progress)?;
+    let settle_seconds = started.elapsed().as_secs_f64();
+    progress.status(
+        "Settled",
+        &format!("{} in {settle_seconds:.1}s", status.summary()),
+    );
+    wait_writable(stack, Duration::from_secs(60))?;
+    progress.status(
+        "Bootstrap",
+        "roles, databases and extensions (through the primary)",
+    );
+    let bootstrap = pg::bootstrap::run(paths, config, &|db| stack.connect(db))?;
+    crate::guard::record_applied(paths)?;
+    Ok(Report {
+        secrets_written: written.len(),
+        images_built,
+        files_changed,
+        bootstrap,
+        status,
+        settle_seconds,
+    })
+}
+
+/// Waits until Patroni reports one leader and every configured node streaming
+/// from it; the status as it was then.
+pub fn wait_settled(
+    stack: &Stack,
+    limit: Duration,
+    progress: &dyn Progress,
+) -> anyhow::Result<Status> {
+    let mut last = String::new();
+    let members = poll_until(
+        "the `ha` cluster to have a leader and every replica streaming",
+        limit,
+        Duration::from_secs(1),
+        || {
+            let (members, missing) = match status::members(&stack.docker, &stack.config) {
+                Ok(read) => read,
+                Err(err) => return Ok(Poll::Pending(format!("{err:#}"))),
+            };
+            let now = Status {
+                members,
+                missing,
+                etcd: Vec::new(),
+            };
+            let summary = now.summary();
+            if summary != last {
+                progress.detail(&summary);
+                last = summary.clone();
+            }
+            if now.settled() {
+                Ok(Poll::Ready(now))
+            } else {
+                Ok(Poll::Pending(summary))
+            }
+        },
+    )?;
+    Ok(Status {
+        etcd: status::read(&stack.docker, &stack.config)?.etcd,
+        ..members
+    })
+}
+
+/// Waits until a transaction commits through HAProxy's read-write port.
+pub fn wait_writable(stack: &Stack, limit: Duration) -> anyhow::Result<()> {
+    poll_until(
+        "a write through HAProxy's read-write port",
+        limit,
+        Duration::from_millis(500),
+        || match stack
+            .connect("postgres")
+            .and_then(|mut client| Ok(client.query_one("SELECT pg_is_in_recovery()", &[])?))
+        {
+            Ok(row) if !row.get::<_, bool>(0) => Ok(Poll::Ready(())),
+            Ok(_) => Ok(Poll::Pending("the port reached a replica".to_owned())),
+            Err(err) => Ok(Poll::Pending(format!("{err:#}"))),
+        },
+    )
+}
