@@ -88,16 +88,46 @@ fn exactly_one_rhai_engine_constructor() {
     );
 }
 
+/// The services of a compose file, parsed as YAML with its merge keys (`<<: *node`)
+/// applied: (name, definition).
+fn services_of(file: &str) -> Vec<(String, serde_yaml::Value)> {
+    let text = std::fs::read_to_string(repo_root().join("compose").join(file)).unwrap();
+    let mut compose: serde_yaml::Value =
+        serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{file} is not YAML: {e}"));
+    compose.apply_merge().expect("merge keys apply");
+    compose["services"]
+        .as_mapping()
+        .unwrap_or_else(|| panic!("{file} has no `services` mapping"))
+        .iter()
+        .map(|(name, service)| {
+            let mut service = service.clone();
+            service.apply_merge().expect("merge keys apply");
+            (name.as_str().unwrap().to_owned(), service)
+        })
+        .collect()
+}
+
+/// The services of compose.yaml and of the `ha` topology's compose/ha.yaml.
+fn all_compose_services() -> Vec<(String, serde_yaml::Value)> {
+    let mut services = compose_services();
+    let ha = services_of("ha.yaml");
+    let names: Vec<&str> = ha.iter().map(|(name, _)| name.as_str()).collect();
+    for expected in ["pg1", "pg5", "etcd1", "etcd3", "haproxy"] {
+        assert!(
+            names.contains(&expected),
+            "ha.yaml lacks `{expected}`: {names:?}"
+        );
+    }
+    services.extend(
+        ha.into_iter()
+            .map(|(name, s)| (format!("ha.yaml:{name}"), s)),
+    );
+    services
+}
+
 /// The services of compose.yaml, parsed as YAML: (name, definition).
 fn compose_services() -> Vec<(String, serde_yaml::Value)> {
-    let text = std::fs::read_to_string(repo_root().join("compose/compose.yaml")).unwrap();
-    let compose: serde_yaml::Value = serde_yaml::from_str(&text).expect("compose.yaml is YAML");
-    let services: Vec<(String, serde_yaml::Value)> = compose["services"]
-        .as_mapping()
-        .expect("compose.yaml has a `services` mapping")
-        .iter()
-        .map(|(name, service)| (name.as_str().unwrap().to_owned(), service.clone()))
-        .collect();
+    let services = services_of("compose.yaml");
     let names: Vec<&str> = services.iter().map(|(name, _)| name.as_str()).collect();
     for expected in ["postgres", "logical_backup"] {
         assert!(
@@ -227,7 +257,7 @@ fn apparmor_writes(profile: &str, target: &str) -> bool {
 
 #[test]
 fn every_compose_service_is_confined() {
-    let faults: Vec<String> = compose_services()
+    let faults: Vec<String> = all_compose_services()
         .iter()
         .flat_map(|(name, service)| {
             confinement_faults(service)

@@ -294,6 +294,17 @@ impl Docker {
             .with_context(|| format!("failed to send SIG{signal} to container `{name}`"))
     }
 
+    /// Starts a stopped container as it was created (a node of the `ha` topology
+    /// that was killed rejoins this way).
+    pub fn start(&self, name: &str) -> anyhow::Result<()> {
+        self.runtime
+            .block_on(self.client.start_container(
+                name,
+                None::<bollard::query_parameters::StartContainerOptions>,
+            ))
+            .with_context(|| format!("failed to start container `{name}`"))
+    }
+
     /// Removes a volume; a missing one is not an error.
     pub fn remove_volume(&self, name: &str) -> anyhow::Result<()> {
         let options = bollard::query_parameters::RemoveVolumeOptionsBuilder::default()

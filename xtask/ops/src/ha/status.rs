@@ -55,10 +55,17 @@ impl Status {
         self.members.iter().find(|m| m.is_leader())
     }
 
-    /// One leader, every configured node present, every other one a streaming replica.
+    /// One running leader, every configured node present, every other one a
+    /// streaming replica. (A leader whose server restarts after a crash is
+    /// still the leader, `starting`: not settled.)
     pub fn settled(&self) -> bool {
         self.missing.is_empty()
-            && self.members.iter().filter(|m| m.is_leader()).count() == 1
+            && self
+                .members
+                .iter()
+                .filter(|m| m.is_leader() && m.state == "running")
+                .count()
+                == 1
             && self
                 .members
                 .iter()
@@ -272,6 +279,9 @@ mod tests {
         three.members[0].state = "starting".into();
         assert!(!three.settled(), "a replica still starting is not settled");
         three.members[0].state = "streaming".into();
+        three.members[1].state = "starting".into();
+        assert!(!three.settled(), "a leader still starting is not settled");
+        three.members[1].state = "running".into();
         three.members[1].role = "Replica".into();
         assert!(!three.settled(), "no leader");
     }

@@ -46,13 +46,33 @@ pub fn connect(target: &Target<'_>, password: &str) -> anyhow::Result<postgres::
         .ssl_mode(postgres::config::SslMode::Require)
         .application_name("core_data")
         .connect_timeout(Duration::from_secs(10));
-    config.connect(tls).with_context(|| {
+    let failed = || {
         format!(
             "failed to connect to `{}` as `{}` at {}:{} over TLS",
             target.database, target.user, target.host, target.port
         )
-    })
+    };
+    // The driver's timeout covers the TCP connect only. A proxy that accepts and then
+    // holds the connection (HAProxy while no node of the `ha` topology is primary, a
+    // published port whose container is gone) would keep the TLS handshake waiting for
+    // ever, so the whole connect runs on a thread with a deadline. A thread left behind
+    // ends when its socket is closed.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(config.connect(tls));
+    });
+    match rx.recv_timeout(CONNECT_DEADLINE) {
+        Ok(result) => result.with_context(failed),
+        Err(_) => Err(anyhow::anyhow!(
+            "the server did not finish the TLS handshake and login within {}s",
+            CONNECT_DEADLINE.as_secs()
+        ))
+        .with_context(failed),
+    }
 }
+
+/// How long a whole connection (TCP, TLS, authentication) may take.
+const CONNECT_DEADLINE: Duration = Duration::from_secs(20);
 
 /// The server's message (and detail) of a failed statement: the driver's own
 /// text for a server error is only "db error".
