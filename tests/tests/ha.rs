@@ -2,6 +2,8 @@
 //! run by Patroni, three etcd members and HAProxy, each on its own networks,
 //! in synchronous mode, brought up by `cargo xtask up --ha`.
 //!
+//! - `up --ha` in a project that has a single server's data volume is refused,
+//!   and `.env` is left as it was.
 //! - `up --ha` settles with one leader and two streaming replicas; `ha status`
 //!   says so (exit 0), in its table and as JSON, with every etcd member healthy.
 //! - A client writes through HAProxy's read-write port every 20 ms (a new
@@ -187,9 +189,25 @@ fn ha_cluster_fails_over_without_losing_a_commit() {
         return;
     }
     let mut t = TestStack::new("ha", 252);
+    // A project with a single server's data volume is refused, and `.env` is left as it was.
+    let single = format!("{}_pgdata", t.stack.config.project());
+    t.stack.docker.create_volume(&single, &[]).unwrap();
+    let env_before = std::fs::read_to_string(t.paths().env_file()).unwrap();
+    let out = xtask(t.paths().state(), &["up", "--ha"]);
+    assert_eq!(out.code, Some(1), "{out}");
+    assert!(
+        out.stderr.contains("single-server cluster") && out.stderr.contains(&single),
+        "{out}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(t.paths().env_file()).unwrap(),
+        env_before,
+        "a refused `up --ha` changed .env"
+    );
+    t.stack.docker.remove_volume(&single).unwrap();
+
     let read_only = free_port().to_string();
     for (key, value) in [
-        ("COMPOSE_PROFILES", "ha"),
         ("HA_NODES", "3"),
         ("HA_ETCD_NODES", "3"),
         ("HA_SYNCHRONOUS", "true"),
@@ -198,9 +216,15 @@ fn ha_cluster_fails_over_without_losing_a_commit() {
     ] {
         t.set(key, value);
     }
-    let out = xtask(t.paths().state(), &["up"]);
+    let out = xtask(t.paths().state(), &["up", "--ha"]);
     assert_eq!(out.code, Some(0), "{out}");
     assert!(out.stdout.contains("leader: pg"), "{out}");
+    assert!(
+        std::fs::read_to_string(t.paths().env_file())
+            .unwrap()
+            .contains("COMPOSE_PROFILES=ha"),
+        "`up --ha` records the topology in .env"
+    );
 
     let table = wait_settled(&t, Duration::from_secs(60));
     for node in ["pg1", "pg2", "pg3"] {

@@ -49,6 +49,8 @@ pub(crate) fn up(ctx: &Ctx, args: &Up) -> CmdResult {
     }
     let mut profiles = args.profile.clone();
     if args.ha {
+        // Check, then change: refused before `.env` says `ha`.
+        core_data_ops::ha::up::refuse_single_server(&stack)?;
         profiles.push("ha".to_owned());
     }
     let stack = enable_profiles(ctx, stack, &profiles)?;

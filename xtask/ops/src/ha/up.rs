@@ -33,18 +33,7 @@ const SETTLE_LIMIT: Duration = Duration::from_secs(600);
 pub fn run(stack: &Stack, progress: &dyn Progress) -> anyhow::Result<Report> {
     let (paths, config) = (&stack.paths, &stack.config);
     crate::setup::ensure_compose(config.get("DEBIAN_MIRROR"), progress)?;
-    // The single server of this project and the `ha` topology are two stacks over
-    // different volumes: one at a time, and moving data between them is not built.
-    let single = config.container_name("postgres");
-    if stack.docker.inspect_container(&single)?.is_some() {
-        anyhow::bail!(
-            "`{single}` (the single-server topology of project `{}`) exists; nothing was changed. \
-             The `ha` topology starts its own cluster on its own volumes: take the single server \
-             down first (`cargo xtask down` with `ha` removed from COMPOSE_PROFILES), or use \
-             another COMPOSE_PROJECT_NAME",
-            config.project()
-        );
-    }
+    refuse_single_server(stack)?;
     let ignored: Vec<&str> = crate::addons::enabled(config)
         .into_iter()
         .map(crate::addons::Addon::name)
@@ -123,6 +112,32 @@ pub fn run(stack: &Stack, progress: &dyn Progress) -> anyhow::Result<Report> {
         status,
         settle_seconds,
     })
+}
+
+/// Refuses (changing nothing) while this project has a single-server cluster:
+/// its container, or its data volume. The `ha` topology starts a new cluster
+/// on volumes of its own but shares the backup repository's volume, whose
+/// stanza belongs to the single server's cluster; moving a single server's
+/// data into the `ha` topology is not built. Called before `.env` is changed.
+pub fn refuse_single_server(stack: &Stack) -> anyhow::Result<()> {
+    let config = &stack.config;
+    let container = config.container_name("postgres");
+    let volume = format!("{}_pgdata", config.project());
+    let found = if stack.docker.inspect_container(&container)?.is_some() {
+        format!("its container `{container}`")
+    } else if stack.docker.volume_exists(&volume)? {
+        format!("its data volume `{volume}`")
+    } else {
+        return Ok(());
+    };
+    anyhow::bail!(
+        "project `{}` has a single-server cluster ({found}); nothing was changed. The `ha` \
+         topology starts a new cluster and would share that cluster's backup repository, and \
+         moving a single server into it is not built yet. Use another COMPOSE_PROJECT_NAME for \
+         the `ha` topology, or remove the single server first (`cargo xtask down --volumes --yes` \
+         deletes its data)",
+        config.project()
+    )
 }
 
 /// Waits until Patroni reports one leader and every configured node streaming
