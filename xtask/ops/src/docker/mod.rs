@@ -305,6 +305,37 @@ impl Docker {
             .with_context(|| format!("failed to start container `{name}`"))
     }
 
+    /// Cuts a running container off `network` (a partition, in the `ha` tests);
+    /// [`connect_network`](Self::connect_network) joins it again.
+    pub fn disconnect_network(&self, network: &str, container: &str) -> anyhow::Result<()> {
+        let request = bollard::models::NetworkDisconnectRequest {
+            container: container.to_owned(),
+            force: Some(true),
+        };
+        self.runtime
+            .block_on(self.client.disconnect_network(network, request))
+            .with_context(|| format!("failed to disconnect `{container}` from network `{network}`"))
+    }
+
+    /// Joins a container to `network` again, under its compose service name.
+    pub fn connect_network(
+        &self,
+        network: &str,
+        container: &str,
+        aliases: &[&str],
+    ) -> anyhow::Result<()> {
+        let request = bollard::models::NetworkConnectRequest {
+            container: container.to_owned(),
+            endpoint_config: Some(bollard::models::EndpointSettings {
+                aliases: Some(aliases.iter().map(|a| (*a).to_owned()).collect()),
+                ..Default::default()
+            }),
+        };
+        self.runtime
+            .block_on(self.client.connect_network(network, request))
+            .with_context(|| format!("failed to connect `{container}` to network `{network}`"))
+    }
+
     /// Removes a volume; a missing one is not an error.
     pub fn remove_volume(&self, name: &str) -> anyhow::Result<()> {
         let options = bollard::query_parameters::RemoveVolumeOptionsBuilder::default()

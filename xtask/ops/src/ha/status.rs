@@ -118,20 +118,22 @@ pub fn parse_members(
     Ok((members, missing))
 }
 
-/// The first node whose container is running: where `patronictl` runs.
-pub fn running_node(docker: &Docker, config: &Config) -> anyhow::Result<Option<String>> {
+/// The containers of the nodes that are running, in node order: where
+/// `patronictl` can run.
+pub fn running_nodes(docker: &Docker, config: &Config) -> anyhow::Result<Vec<String>> {
+    let mut running = Vec::new();
     for node in super::node_names(config) {
         let container = config.container_name(&node);
-        let running = docker
+        let up = docker
             .inspect_container(&container)?
             .and_then(|c| c.state)
             .and_then(|s| s.running)
             .unwrap_or(false);
-        if running {
-            return Ok(Some(container));
+        if up {
+            running.push(container);
         }
     }
-    Ok(None)
+    Ok(running)
 }
 
 /// `patronictl` in `container` with the node's own configuration.
@@ -149,13 +151,25 @@ pub fn patronictl(docker: &Docker, container: &str, args: &[&str]) -> anyhow::Re
     Ok(out.stdout)
 }
 
-/// The members only (no etcd checks): what a wait polls.
+/// The members only (no etcd checks): what a wait polls. Asked of each running
+/// node in turn until one answers: a node cut off from etcd (a partition)
+/// cannot say, and the others can.
 pub fn members(docker: &Docker, config: &Config) -> anyhow::Result<(Vec<Member>, Vec<String>)> {
-    let Some(container) = running_node(docker, config)? else {
+    let running = running_nodes(docker, config)?;
+    if running.is_empty() {
         anyhow::bail!("no node of the `ha` topology is running (`cargo xtask up` starts them)");
-    };
-    let json = patronictl(docker, &container, &["list", "--format", "json"])?;
-    parse_members(&json, &super::node_names(config))
+    }
+    let mut errors = Vec::new();
+    for container in &running {
+        match patronictl(docker, container, &["list", "--format", "json"]) {
+            Ok(json) => return parse_members(&json, &super::node_names(config)),
+            Err(err) => errors.push(format!("{err:#}")),
+        }
+    }
+    anyhow::bail!(
+        "no running node could list the cluster (is etcd reachable?): {}",
+        errors.join("; ")
+    )
 }
 
 /// The whole status: members and etcd's health.
