@@ -14,7 +14,8 @@
 //!   commit is on the primary (synchronous mode loses none), and the killed
 //!   node, started again, rejoins as a streaming replica by itself; at the end
 //!   every node holds the same content.
-//! - Reads through the read-only port reach a replica.
+//! - Reads through the read-only port reach a replica; `security status`
+//!   finds every container confined as the policy says.
 //!
 //! - A replica (not the synchronous one) and an etcd member are killed: writes
 //!   go on without an error; both come back.
@@ -262,6 +263,16 @@ fn ha_cluster_fails_over_without_losing_a_commit() {
         "{json}"
     );
     assert_eq!(json["etcd"].as_array().unwrap().len(), 3, "{json}");
+
+    // Every container of the topology is confined as the policy says.
+    let out = xtask(t.paths().state(), &["security", "status"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    for name in ["pg1", "etcd3", "haproxy"] {
+        assert!(
+            out.stdout.contains(&t.stack.config.container_name(name)),
+            "{out}"
+        );
+    }
 
     t.sql(
         "postgres",

@@ -32,7 +32,8 @@ pub struct ServicePolicy {
 
 /// The policy. A service that is not listed gets `DEFAULT`'s row with its own
 /// name: no capabilities, `seccomp/<service>.json`, `core_data_<service>`.
-/// `logical_backup` runs the postgres image's sidecar, under postgres's profiles;
+/// `logical_backup` and the `ha` topology's nodes `pg1…pg5` run the postgres
+/// image, under postgres's profiles; the etcd members share `etcd`'s;
 /// the dashboard runs on the same base image and C library under postgres's
 /// seccomp profile and its own AppArmor profile.
 pub const POLICY: &[ServicePolicy] = &[
@@ -53,6 +54,56 @@ pub const POLICY: &[ServicePolicy] = &[
         cap_add: &[],
         seccomp: "postgres.json",
         apparmor: "core_data_dashboard",
+    },
+    // The `ha` topology (compose/ha.yaml): the nodes run the postgres image under its
+    // profiles; the etcd members share one; `haproxy` takes the default row.
+    ServicePolicy {
+        service: "pg1",
+        cap_add: &[],
+        seccomp: "postgres.json",
+        apparmor: "core_data_postgres",
+    },
+    ServicePolicy {
+        service: "pg2",
+        cap_add: &[],
+        seccomp: "postgres.json",
+        apparmor: "core_data_postgres",
+    },
+    ServicePolicy {
+        service: "pg3",
+        cap_add: &[],
+        seccomp: "postgres.json",
+        apparmor: "core_data_postgres",
+    },
+    ServicePolicy {
+        service: "pg4",
+        cap_add: &[],
+        seccomp: "postgres.json",
+        apparmor: "core_data_postgres",
+    },
+    ServicePolicy {
+        service: "pg5",
+        cap_add: &[],
+        seccomp: "postgres.json",
+        apparmor: "core_data_postgres",
+    },
+    ServicePolicy {
+        service: "etcd1",
+        cap_add: &[],
+        seccomp: "etcd.json",
+        apparmor: "core_data_etcd",
+    },
+    ServicePolicy {
+        service: "etcd2",
+        cap_add: &[],
+        seccomp: "etcd.json",
+        apparmor: "core_data_etcd",
+    },
+    ServicePolicy {
+        service: "etcd3",
+        cap_add: &[],
+        seccomp: "etcd.json",
+        apparmor: "core_data_etcd",
     },
 ];
 
