@@ -136,9 +136,21 @@ pub fn running_nodes(docker: &Docker, config: &Config) -> anyhow::Result<Vec<Str
     Ok(running)
 }
 
-/// `patronictl` in `container` with the node's own configuration.
+/// How long one `patronictl` may take. On a node cut off from etcd it retries
+/// for ever; `timeout` ends it (exit 124) and the next node is asked.
+const PATRONICTL_SECONDS: &str = "10";
+
+/// `patronictl` in `container` with the node's own configuration, ended after
+/// [`PATRONICTL_SECONDS`].
 pub fn patronictl(docker: &Docker, container: &str, args: &[&str]) -> anyhow::Result<String> {
-    let mut argv = vec!["patronictl", "--config-file", "/run/secrets/patroni.yml"];
+    let mut argv = vec![
+        "timeout",
+        "--kill-after=2",
+        PATRONICTL_SECONDS,
+        "patronictl",
+        "--config-file",
+        "/run/secrets/patroni.yml",
+    ];
     argv.extend_from_slice(args);
     let out = docker.exec(container, &argv, None)?;
     anyhow::ensure!(
