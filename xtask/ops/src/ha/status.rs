@@ -187,32 +187,37 @@ pub fn members(docker: &Docker, config: &Config) -> anyhow::Result<(Vec<Member>,
 /// The whole status: members and etcd's health.
 pub fn read(docker: &Docker, config: &Config) -> anyhow::Result<Status> {
     let (members, missing) = members(docker, config)?;
-    let mut etcd = Vec::new();
-    for name in super::etcd_names(config) {
-        let container = config.container_name(&name);
-        let member = match docker.exec(
-            &container,
-            &["/usr/local/bin/core-data-etcd", "health"],
-            None,
-        ) {
-            Ok(out) => EtcdMember {
-                name,
-                healthy: out.exit_code == 0,
-                detail: format!("{}{}", out.stdout.trim(), out.stderr.trim()),
-            },
-            Err(err) => EtcdMember {
-                name,
-                healthy: false,
-                detail: format!("{err:#}"),
-            },
-        };
-        etcd.push(member);
-    }
     Ok(Status {
         members,
         missing,
-        etcd,
+        etcd: etcd_health(docker, config),
     })
+}
+
+/// Each configured etcd member's `endpoint health`, asked in its own container.
+pub fn etcd_health(docker: &Docker, config: &Config) -> Vec<EtcdMember> {
+    super::etcd_names(config)
+        .into_iter()
+        .map(|name| {
+            let container = config.container_name(&name);
+            match docker.exec(
+                &container,
+                &["/usr/local/bin/core-data-etcd", "health"],
+                None,
+            ) {
+                Ok(out) => EtcdMember {
+                    name,
+                    healthy: out.exit_code == 0,
+                    detail: format!("{}{}", out.stdout.trim(), out.stderr.trim()),
+                },
+                Err(err) => EtcdMember {
+                    name,
+                    healthy: false,
+                    detail: format!("{err:#}"),
+                },
+            }
+        })
+        .collect()
 }
 
 /// The status as the table `ha status` prints.

@@ -175,7 +175,7 @@ pub fn wait_settled(
         },
     )?;
     Ok(Status {
-        etcd: status::read(&stack.docker, &stack.config)?.etcd,
+        etcd: status::etcd_health(&stack.docker, &stack.config),
         ..members
     })
 }

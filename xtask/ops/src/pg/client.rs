@@ -35,6 +35,15 @@ pub fn tls_config(ca_cert: &Utf8Path) -> anyhow::Result<rustls::ClientConfig> {
 
 /// Connects with `sslmode=require` semantics plus full certificate verification.
 pub fn connect(target: &Target<'_>, password: &str) -> anyhow::Result<postgres::Client> {
+    connect_within(target, password, CONNECT_DEADLINE)
+}
+
+/// [`connect`] with `deadline` for the whole connection.
+fn connect_within(
+    target: &Target<'_>,
+    password: &str,
+    deadline: Duration,
+) -> anyhow::Result<postgres::Client> {
     let tls = tokio_postgres_rustls::MakeRustlsConnect::new(tls_config(target.ca_cert)?);
     let mut config = postgres::Config::new();
     config
@@ -61,11 +70,11 @@ pub fn connect(target: &Target<'_>, password: &str) -> anyhow::Result<postgres::
     std::thread::spawn(move || {
         let _ = tx.send(config.connect(tls));
     });
-    match rx.recv_timeout(CONNECT_DEADLINE) {
+    match rx.recv_timeout(deadline) {
         Ok(result) => result.with_context(failed),
         Err(_) => Err(anyhow::anyhow!(
             "the server did not finish the TLS handshake and login within {}s",
-            CONNECT_DEADLINE.as_secs()
+            deadline.as_secs()
         ))
         .with_context(failed),
     }
@@ -83,5 +92,49 @@ pub fn server_message(error: &postgres::Error) -> String {
             None => db.message().to_owned(),
         },
         None => error.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod deadline_tests {
+    use super::*;
+
+    /// A listener that accepts and never answers (as HAProxy holds a client
+    /// while no node is primary): the connect fails at its deadline instead of
+    /// waiting for ever.
+    #[test]
+    fn a_server_that_never_answers_fails_at_the_deadline() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            let held: Vec<_> = listener.incoming().take(1).collect();
+            std::thread::sleep(Duration::from_secs(30));
+            drop(held);
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let ca = camino::Utf8PathBuf::from_path_buf(dir.path().join("ca.crt")).unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        std::fs::write(&ca, cert.pem()).unwrap();
+        let target = Target {
+            host: "127.0.0.1",
+            port,
+            user: "postgres",
+            database: "postgres",
+            ca_cert: &ca,
+        };
+        let started = std::time::Instant::now();
+        let Err(err) = connect_within(&target, "unused", Duration::from_secs(1)) else {
+            panic!("a server that never answers was connected to");
+        };
+        let waited = started.elapsed();
+        assert!(
+            format!("{err:#}").contains("did not finish the TLS handshake and login within 1s"),
+            "{err:#}"
+        );
+        assert!(waited < Duration::from_secs(5), "waited {waited:?}");
     }
 }
