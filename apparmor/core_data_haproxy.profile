@@ -32,7 +32,8 @@ profile core_data_haproxy flags=(attach_disconnected,mediate_deleted) {
   /run/secrets/** r,
   /etc/core_data/conf/** r,
 
-  # What the service writes.
+  # What the service writes, and its runtime API's socket (/tmp/haproxy-admin.sock, reached by
+  # `socat` run in the container).
   /tmp/** rwkl,
 
   @{PROC}/@{pid}/** r,

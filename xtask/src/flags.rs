@@ -117,7 +117,8 @@ pub(crate) enum Command {
     /// size and PostgreSQL major, a data directory and its WAL directory as one entry.
     /// `--remove NAME --yes` removes one. Works whether the server runs or not.
     OldClusters(OldClusters),
-    /// The high-availability topology (`ha` in COMPOSE_PROFILES, `up --ha`): `status`.
+    /// The high-availability topology (`ha` in COMPOSE_PROFILES, `up --ha`): `status`,
+    /// `switchover`, `failover`, `reinit`, `pause`, `resume`, `restart`, `config apply`.
     #[command(subcommand)]
     Ha(HaCommand),
     /// QA clones of one database from a fresh differential backup: `create`, `list`, `drop`.
@@ -464,6 +465,25 @@ pub(crate) enum BenchCommand {
     /// connection per transaction (`-C`, where pooling should win) and steady connections (where
     /// it should cost little); TPS and the ratio. Runs on a scratch stack with the profile on.
     Pgbouncer(BenchPgbouncer),
+    /// The `ha` topology on a scratch cluster (3 nodes, 3 etcd members): failover time over
+    /// `--kills` SIGKILLs of the leader's container (kill to the first write acknowledged through
+    /// HAProxy; median and max), the write pause of `--switchovers` switchovers, and commit
+    /// latency through the read-write port with synchronous mode on and off next to a single
+    /// server (the floor; median, p99 and the ratios).
+    Ha(BenchHa),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct BenchHa {
+    /// Leader kills measured.
+    #[arg(long, default_value_t = 5)]
+    pub(crate) kills: u32,
+    /// Switchovers measured.
+    #[arg(long, default_value_t = 3)]
+    pub(crate) switchovers: u32,
+    /// Commits per latency measurement.
+    #[arg(long, default_value_t = 1000)]
+    pub(crate) commits: u32,
 }
 
 #[derive(Debug, Args)]

@@ -88,8 +88,15 @@ impl Stack {
         Compose::new(&self.paths, &self.config)
     }
 
-    /// The postgres service's container name.
+    /// The container of the server that takes writes: the postgres service's,
+    /// or in the `ha` topology the leader's as Patroni names it (without a
+    /// leader, the first node's: the command's own checks then say it is not
+    /// serving).
     pub fn container(&self) -> String {
+        if self.config.ha() {
+            return crate::ha::status::leader_container(&self.docker, &self.config)
+                .unwrap_or_else(|| self.config.container_name("pg1"));
+        }
         self.config.container_name("postgres")
     }
 

@@ -6,6 +6,7 @@ mod adopt;
 mod audit;
 mod backup;
 mod bench;
+mod bench_ha;
 mod compact;
 mod completions;
 mod config;
@@ -122,6 +123,13 @@ pub(crate) fn run(flags: Xtask) -> CmdResult {
         Command::Restore(args) => backup::restore(&ctx, &args),
         Command::OldClusters(args) => old_clusters::run(&ctx, &args),
         Command::Ha(HaCommand::Status(args)) => ha::status(&ctx, &args),
+        Command::Ha(HaCommand::Switchover(args)) => ha::switchover(&ctx, &args),
+        Command::Ha(HaCommand::Failover(args)) => ha::failover(&ctx, &args),
+        Command::Ha(HaCommand::Reinit(args)) => ha::reinit(&ctx, &args),
+        Command::Ha(HaCommand::Pause) => ha::pause(&ctx, true),
+        Command::Ha(HaCommand::Resume) => ha::pause(&ctx, false),
+        Command::Ha(HaCommand::Restart(args)) => ha::restart(&ctx, &args),
+        Command::Ha(HaCommand::Config(command)) => ha::config(&ctx, &command),
         Command::Qa(args) => backup::qa(&ctx, &args),
         Command::ProvisionQa(args) => backup::qa(&ctx, &args.command()),
         Command::Runbooks(args) => runbook::list(&ctx, &args),
@@ -145,6 +153,7 @@ pub(crate) fn run(flags: Xtask) -> CmdResult {
         Command::Upgrade(args) => upgrade::run(&ctx, &args),
         Command::Adopt(args) => adopt::run(&ctx, &args),
         Command::Bench(BenchCommand::Pgbouncer(args)) => bench::pgbouncer(&ctx, &args),
+        Command::Bench(BenchCommand::Ha(args)) => bench_ha::run(&ctx, &args),
         Command::Security(SecurityCommand::Status(args)) => security::status(&ctx, &args),
         Command::Security(SecurityCommand::ApparmorLoad) => security::apparmor_load(&ctx),
         Command::Completions(args) => completions::run(&args),
@@ -174,6 +183,13 @@ fn locking_name(command: &Command) -> Option<&'static str> {
             BackupAction::Info(_) => None,
         },
         Command::Restore(_) => Some("restore"),
+        // One change to the cluster's leadership, nodes or configuration at a time.
+        Command::Ha(HaCommand::Switchover(_)) => Some("ha switchover"),
+        Command::Ha(HaCommand::Failover(_)) => Some("ha failover"),
+        Command::Ha(HaCommand::Reinit(_)) => Some("ha reinit"),
+        Command::Ha(HaCommand::Pause | HaCommand::Resume) => Some("ha pause"),
+        Command::Ha(HaCommand::Restart(_)) => Some("ha restart"),
+        Command::Ha(HaCommand::Config(_)) => Some("ha config apply"),
         Command::Upgrade(_) => Some("upgrade"),
         Command::Adopt(_) => Some("adopt"),
         // Listing only reads; `--remove` (with or without `--yes`) checks the journals under the lock.

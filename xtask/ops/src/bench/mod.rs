@@ -3,12 +3,14 @@
 //! against stock settings with the same features (`tuning.rs`), a pgBackRest
 //! backup against `tar | zstd` of the same directory and `backup --verify`
 //! against the backup (`backup.rs`), a restore and its rollback (`restore.rs`),
-//! `audit all` (`audit.rs`) and the job queue (`queue.rs`). Every figure names
+//! `audit all` (`audit.rs`), the job queue (`queue.rs`) and the `ha`
+//! topology's failover, switchover and commit latency (`ha.rs`). Every figure names
 //! the build that measured it ([`BUILD`]).
 
 pub mod audit;
 pub mod backup;
 mod bare;
+pub mod ha;
 pub mod queue;
 pub mod restore;
 mod timeline;

@@ -195,6 +195,14 @@ impl Docker {
         )
     }
 
+    /// Every container (running or not) whose name contains `fragment`.
+    pub fn containers_named(&self, fragment: &str) -> anyhow::Result<Vec<ContainerSummary>> {
+        self.list_containers(
+            HashMap::from([("name", vec![fragment.to_owned()])]),
+            &format!("the containers named like `{fragment}`"),
+        )
+    }
+
     /// The one container listing: every container (running or not) matching `filters`.
     fn list_containers(
         &self,
@@ -394,6 +402,35 @@ impl Docker {
             || format!("failed to remove network `{name}`"),
         )
         .map(drop)
+    }
+
+    /// The names of every network.
+    pub fn network_names(&self) -> anyhow::Result<Vec<String>> {
+        let networks = self
+            .runtime
+            .block_on(
+                self.client
+                    .list_networks(None::<bollard::query_parameters::ListNetworksOptions>),
+            )
+            .context("failed to list the networks")?;
+        Ok(networks.into_iter().filter_map(|n| n.name).collect())
+    }
+
+    /// The names of every volume.
+    pub fn volume_names(&self) -> anyhow::Result<Vec<String>> {
+        let volumes = self
+            .runtime
+            .block_on(
+                self.client
+                    .list_volumes(None::<bollard::query_parameters::ListVolumesOptions>),
+            )
+            .context("failed to list the volumes")?;
+        Ok(volumes
+            .volumes
+            .unwrap_or_default()
+            .into_iter()
+            .map(|v| v.name)
+            .collect())
     }
 
     /// True when a volume of that name exists.

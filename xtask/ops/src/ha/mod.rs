@@ -4,9 +4,16 @@
 //! port (POSTGRES_HOST_PORT) to the primary and the read-only port to the
 //! replicas. `prepare.rs` writes its secrets, certificates and configuration,
 //! `up.rs` brings it up and waits for a leader and its replicas, `status.rs`
-//! reads the cluster as Patroni and etcd see it.
+//! reads the cluster as Patroni and etcd see it. The operations: `control.rs`
+//! (switchover, failover, reinit, pause and resume), `restart.rs` (rolling
+//! restart), `config_apply.rs` (`.env` into Patroni's dynamic configuration),
+//! `haproxy.rs` (draining a node from the read-only port).
 
+pub mod config_apply;
+pub mod control;
+pub mod haproxy;
 pub mod prepare;
+pub mod restart;
 pub mod status;
 pub mod up;
 

@@ -19,6 +19,8 @@ pub struct Member {
     pub timeline: Option<u64>,
     /// Replication lag in MB (none for the leader, or when Patroni does not know).
     pub lag_mb: Option<f64>,
+    /// A setting changed that only a restart applies (`ha config apply` restarts it).
+    pub pending_restart: bool,
 }
 
 impl Member {
@@ -107,6 +109,7 @@ pub fn parse_members(
             state: text(row, "State"),
             timeline: row.get("TL").and_then(serde_json::Value::as_u64),
             lag_mb: row.get("Lag in MB").and_then(serde_json::Value::as_f64),
+            pending_restart: !text(row, "Pending restart").is_empty(),
         })
         .collect();
     members.sort_by(|a, b| a.name.cmp(&b.name));
@@ -136,31 +139,85 @@ pub fn running_nodes(docker: &Docker, config: &Config) -> anyhow::Result<Vec<Str
     Ok(running)
 }
 
-/// How long one `patronictl` may take. On a node cut off from etcd it retries
-/// for ever; `timeout` ends it (exit 124) and the next node is asked.
-const PATRONICTL_SECONDS: &str = "10";
+/// How long one `patronictl` that only reads may take. On a node cut off from
+/// etcd it retries for ever; `timeout` ends it (exit 124) and the next node is asked.
+const PATRONICTL_SECONDS: u64 = 10;
 
 /// `patronictl` in `container` with the node's own configuration, ended after
 /// [`PATRONICTL_SECONDS`].
 pub fn patronictl(docker: &Docker, container: &str, args: &[&str]) -> anyhow::Result<String> {
+    patronictl_within(docker, container, args, PATRONICTL_SECONDS)
+}
+
+/// `patronictl` ended after `seconds` (a switchover or a reinit waits for Patroni).
+pub fn patronictl_within(
+    docker: &Docker,
+    container: &str,
+    args: &[&str],
+    seconds: u64,
+) -> anyhow::Result<String> {
+    patronictl_run(docker, container, args, seconds, None)
+}
+
+/// `patronictl` with `input` on its stdin (`edit-config --apply -`).
+pub fn patronictl_with_stdin(
+    docker: &Docker,
+    container: &str,
+    args: &[&str],
+    input: &str,
+) -> anyhow::Result<String> {
+    patronictl_run(docker, container, args, 60, Some(input))
+}
+
+fn patronictl_run(
+    docker: &Docker,
+    container: &str,
+    args: &[&str],
+    seconds: u64,
+    input: Option<&str>,
+) -> anyhow::Result<String> {
+    let seconds = seconds.to_string();
     let mut argv = vec![
         "timeout",
         "--kill-after=2",
-        PATRONICTL_SECONDS,
+        seconds.as_str(),
         "patronictl",
         "--config-file",
         "/run/secrets/patroni.yml",
     ];
     argv.extend_from_slice(args);
-    let out = docker.exec(container, &argv, None)?;
+    let out = match input {
+        Some(input) => docker.exec_with_stdin(container, &argv, input.as_bytes())?,
+        None => docker.exec(container, &argv, None)?,
+    };
     anyhow::ensure!(
         out.exit_code == 0,
-        "`{}` in {container} failed (exit {}): {}",
-        argv.join(" "),
+        "`{}` in {container} failed (exit {}{}): {}",
+        argv[3..].join(" "),
         out.exit_code,
-        out.stderr.trim()
+        if out.exit_code == 124 {
+            ", it ran out of time"
+        } else {
+            ""
+        },
+        format!("{}\n{}", out.stdout.trim(), out.stderr.trim()).trim()
     );
     Ok(out.stdout)
+}
+
+/// Patroni's dynamic configuration (`patronictl show-config`), as stored in etcd.
+pub fn dynamic_config(docker: &Docker, container: &str) -> anyhow::Result<serde_yaml::Value> {
+    let text = patronictl(docker, container, &["show-config"])?;
+    serde_yaml::from_str(&text)
+        .map_err(|err| anyhow::anyhow!("patronictl show-config printed no YAML ({err}): {text}"))
+}
+
+/// True while the cluster is in maintenance mode (`pause: true` in the dynamic configuration).
+pub fn paused(docker: &Docker, container: &str) -> anyhow::Result<bool> {
+    Ok(dynamic_config(docker, container)?
+        .get("pause")
+        .and_then(serde_yaml::Value::as_bool)
+        .unwrap_or(false))
 }
 
 /// The members only (no etcd checks): what a wait polls. Asked of each running
@@ -182,6 +239,15 @@ pub fn members(docker: &Docker, config: &Config) -> anyhow::Result<(Vec<Member>,
         "no running node could list the cluster (is etcd reachable?): {}",
         errors.join("; ")
     )
+}
+
+/// The leader's container, when Patroni names a leader.
+pub fn leader_container(docker: &Docker, config: &Config) -> Option<String> {
+    let (members, _) = members(docker, config).ok()?;
+    members
+        .iter()
+        .find(|m| m.is_leader())
+        .map(|m| config.container_name(&m.name))
 }
 
 /// The whole status: members and etcd's health.

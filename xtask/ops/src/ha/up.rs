@@ -12,7 +12,7 @@ use crate::progress::Progress;
 use crate::stack::Stack;
 use crate::wait::{poll_until, Poll};
 
-use super::status::{self, Status};
+use super::status::Status;
 
 /// What `up` did to the `ha` topology.
 #[derive(Debug)]
@@ -147,37 +147,7 @@ pub fn wait_settled(
     limit: Duration,
     progress: &dyn Progress,
 ) -> anyhow::Result<Status> {
-    let mut last = String::new();
-    let members = poll_until(
-        "the `ha` cluster to have a leader and every replica streaming",
-        limit,
-        Duration::from_secs(1),
-        || {
-            let (members, missing) = match status::members(&stack.docker, &stack.config) {
-                Ok(read) => read,
-                Err(err) => return Ok(Poll::Pending(format!("{err:#}"))),
-            };
-            let now = Status {
-                members,
-                missing,
-                etcd: Vec::new(),
-            };
-            let summary = now.summary();
-            if summary != last {
-                progress.detail(&summary);
-                last = summary.clone();
-            }
-            if now.settled() {
-                Ok(Poll::Ready(now))
-            } else {
-                Ok(Poll::Pending(summary))
-            }
-        },
-    )?;
-    Ok(Status {
-        etcd: status::etcd_health(&stack.docker, &stack.config),
-        ..members
-    })
+    super::control::wait_within(stack, limit, progress, Status::settled)
 }
 
 /// Waits until a transaction commits through HAProxy's read-write port.

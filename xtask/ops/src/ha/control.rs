@@ -1,0 +1,336 @@
+//! The operations of `cargo xtask ha` that move the leader or a node's data:
+//! switchover, failover, reinit, and maintenance mode (pause, resume). Each
+//! reads the cluster first and refuses, changing nothing, when its inputs do
+//! not fit it (an unknown node, a candidate that is not a streaming replica,
+//! the leader asked to reinitialise itself); then asks Patroni through
+//! `patronictl` in a node, and waits until the cluster is settled again.
+//! Patroni does the work, and a request it refuses leaves the cluster as it was.
+
+use std::time::{Duration, Instant};
+
+use crate::progress::Progress;
+use crate::stack::Stack;
+
+use super::status::{self, Member, Status};
+
+/// What an operation did and how the cluster looked afterwards.
+#[derive(Debug)]
+pub struct Outcome {
+    /// One sentence: what changed.
+    pub did: String,
+    /// From the request to a settled cluster (and, when the leader moved, a write through HAProxy).
+    pub seconds: f64,
+    pub status: Status,
+}
+
+/// How long Patroni may take to settle after a switchover, failover or reinit.
+const SETTLE_LIMIT: Duration = Duration::from_secs(180);
+
+/// The member named `node`, refusing a name that is not a configured node
+/// or a node Patroni does not list.
+pub fn member<'a>(stack: &Stack, now: &'a Status, node: &str) -> anyhow::Result<&'a Member> {
+    let nodes = super::node_names(&stack.config);
+    anyhow::ensure!(
+        nodes.iter().any(|n| n == node),
+        "`{node}` is not a node of this cluster; nothing was changed. Its nodes are {} (HA_NODES)",
+        nodes.join(", ")
+    );
+    now.members.iter().find(|m| m.name == node).ok_or_else(|| {
+        anyhow::anyhow!(
+            "node `{node}` is not in Patroni's list (not started, or it never joined); nothing \
+             was changed. `cargo xtask ha status` shows the cluster, `cargo xtask up` starts it"
+        )
+    })
+}
+
+/// True when Patroni runs the cluster in synchronous mode (a member is a sync standby).
+fn synchronous(now: &Status) -> bool {
+    now.members.iter().any(|m| m.role == "Sync Standby")
+}
+
+/// Checks a switchover's inputs against `now`; the leader and the candidate (if named).
+pub fn check_switchover(
+    stack: &Stack,
+    now: &Status,
+    to: Option<&str>,
+) -> anyhow::Result<(String, Option<String>)> {
+    anyhow::ensure!(
+        now.settled(),
+        "the cluster is not settled ({}); nothing was changed. A switchover needs a running \
+         leader and streaming replicas; `cargo xtask ha failover --to NODE --yes` promotes a \
+         replica when the leader is lost",
+        now.summary()
+    );
+    let leader = now
+        .leader()
+        .expect("a settled cluster has a leader")
+        .name
+        .clone();
+    let Some(to) = to else {
+        return Ok((leader, None));
+    };
+    let candidate = member(stack, now, to)?;
+    anyhow::ensure!(
+        !candidate.is_leader(),
+        "`{to}` is already the leader; nothing was changed"
+    );
+    anyhow::ensure!(
+        !synchronous(now) || candidate.role == "Sync Standby",
+        "`{to}` is not the synchronous standby, and in synchronous mode only it holds every \
+         acknowledged commit; nothing was changed. Switch over to {} or leave out --to",
+        now.members
+            .iter()
+            .filter(|m| m.role == "Sync Standby")
+            .map(|m| m.name.as_str())
+            .collect::<Vec<_>>()
+            .join(" or ")
+    );
+    Ok((leader, Some(to.to_owned())))
+}
+
+/// Moves the leader to `to` (or the replica Patroni finds best) with a clean
+/// shutdown of the old one, which then follows the new leader.
+pub fn switchover(
+    stack: &Stack,
+    to: Option<&str>,
+    progress: &dyn Progress,
+) -> anyhow::Result<Outcome> {
+    let now = status::read(&stack.docker, &stack.config)?;
+    let (leader, candidate) = check_switchover(stack, &now, to)?;
+    progress.status(
+        "Switchover",
+        &format!(
+            "from {leader} to {}",
+            candidate.as_deref().unwrap_or("the healthiest replica")
+        ),
+    );
+    let started = Instant::now();
+    let mut args = vec!["switchover", "--leader", leader.as_str(), "--force"];
+    if let Some(candidate) = &candidate {
+        args.extend(["--candidate", candidate.as_str()]);
+    }
+    status::patronictl_within(&stack.docker, &leader_container(stack, &leader), &args, 60)?;
+    let after = settle_with_new_leader(stack, &leader, progress)?;
+    let new = after.leader().map(|l| l.name.clone()).unwrap_or_default();
+    Ok(Outcome {
+        did: format!("{new} is the leader; {leader} follows it"),
+        seconds: started.elapsed().as_secs_f64(),
+        status: after,
+    })
+}
+
+/// Checks a failover's inputs: `to` is a configured member, not the leader.
+pub fn check_failover(stack: &Stack, now: &Status, to: &str) -> anyhow::Result<()> {
+    let candidate = member(stack, now, to)?;
+    anyhow::ensure!(
+        !candidate.is_leader(),
+        "`{to}` is already the leader; nothing was changed"
+    );
+    anyhow::ensure!(
+        matches!(candidate.state.as_str(), "streaming" | "running"),
+        "`{to}` is {} and cannot be promoted; nothing was changed. Choose a streaming replica \
+         (`cargo xtask ha status`)",
+        candidate.state
+    );
+    Ok(())
+}
+
+/// What a failover would do, for the plan printed without `--yes`.
+pub fn failover_plan(now: &Status, to: &str) -> String {
+    let leader = now.leader().map_or_else(
+        || "there is no leader now".to_owned(),
+        |l| format!("the leader {} is demoted without waiting for it", l.name),
+    );
+    format!(
+        "promote {to} at once ({leader}). Commits it has not received are lost unless synchronous \
+         mode is on; prefer `cargo xtask ha switchover` while a leader runs."
+    )
+}
+
+/// Promotes `to` whatever the leader's state: what an operator does when the
+/// leader is lost and Patroni does not promote by itself (a replica lagging
+/// past `maximum_lag_on_failover`, or maintenance mode).
+pub fn failover(stack: &Stack, to: &str, progress: &dyn Progress) -> anyhow::Result<Outcome> {
+    let (members, missing) = status::members(&stack.docker, &stack.config)?;
+    let now = Status {
+        members,
+        missing,
+        etcd: Vec::new(),
+    };
+    check_failover(stack, &now, to)?;
+    let old = now.leader().map(|l| l.name.clone()).unwrap_or_default();
+    progress.status("Failover", &format!("promoting {to}"));
+    let started = Instant::now();
+    status::patronictl_within(
+        &stack.docker,
+        &stack.config.container_name(to),
+        &["failover", "--candidate", to, "--force"],
+        60,
+    )?;
+    let after = wait(stack, progress, |s| {
+        s.settled() && s.leader().is_some_and(|l| l.name == to)
+    })?;
+    Ok(Outcome {
+        did: if old.is_empty() {
+            format!("{to} is the leader")
+        } else {
+            format!("{to} is the leader; {old} follows it")
+        },
+        seconds: started.elapsed().as_secs_f64(),
+        status: after,
+    })
+}
+
+/// Checks a reinit's inputs: `node` is a member and not the leader.
+pub fn check_reinit(stack: &Stack, now: &Status, node: &str) -> anyhow::Result<()> {
+    let target = member(stack, now, node)?;
+    anyhow::ensure!(
+        !target.is_leader(),
+        "`{node}` is the leader, and reinitialising it would delete the cluster's only \
+         up-to-date copy; nothing was changed. Switch over first (`cargo xtask ha switchover`)"
+    );
+    anyhow::ensure!(
+        now.leader().is_some_and(|l| l.state == "running"),
+        "there is no running leader to copy `{node}` from; nothing was changed"
+    );
+    Ok(())
+}
+
+/// Deletes `node`'s data and copies it again from the leader (Patroni's reinit).
+pub fn reinit(stack: &Stack, node: &str, progress: &dyn Progress) -> anyhow::Result<Outcome> {
+    let now = status::read(&stack.docker, &stack.config)?;
+    check_reinit(stack, &now, node)?;
+    let leader = now.leader().expect("checked").name.clone();
+    progress.status("Reinit", &format!("{node}: a new copy from {leader}"));
+    let started = Instant::now();
+    status::patronictl_within(
+        &stack.docker,
+        &leader_container(stack, &leader),
+        &["reinit", node, "--force", "--wait"],
+        SETTLE_LIMIT.as_secs(),
+    )?;
+    let after = wait(stack, progress, |s| {
+        s.settled()
+            && s.members
+                .iter()
+                .any(|m| m.name == node && m.is_streaming_replica())
+    })?;
+    Ok(Outcome {
+        did: format!("{node} was copied again from {leader} and streams from it"),
+        seconds: started.elapsed().as_secs_f64(),
+        status: after,
+    })
+}
+
+/// Maintenance mode on (`pause`) or off: while paused Patroni neither fails
+/// over nor restarts a stopped server, so an operator can work on a node.
+pub fn set_paused(stack: &Stack, paused: bool, progress: &dyn Progress) -> anyhow::Result<Outcome> {
+    let now = status::read(&stack.docker, &stack.config)?;
+    let leader = now.leader().map(|l| l.name.clone()).ok_or_else(|| {
+        anyhow::anyhow!(
+            "the cluster has no leader ({}); nothing was changed",
+            now.summary()
+        )
+    })?;
+    let started = Instant::now();
+    let verb = if paused { "pause" } else { "resume" };
+    if status::paused(&stack.docker, &leader_container(stack, &leader))? == paused {
+        return Ok(Outcome {
+            did: format!(
+                "nothing to do: the cluster was already {}",
+                state_word(paused)
+            ),
+            seconds: 0.0,
+            status: now,
+        });
+    }
+    progress.status(
+        if paused { "Pausing" } else { "Resuming" },
+        "Patroni's automatic failover",
+    );
+    status::patronictl_within(
+        &stack.docker,
+        &leader_container(stack, &leader),
+        &[verb, "--wait"],
+        60,
+    )?;
+    Ok(Outcome {
+        did: format!("the cluster is {}", state_word(paused)),
+        seconds: started.elapsed().as_secs_f64(),
+        status: status::read(&stack.docker, &stack.config)?,
+    })
+}
+
+fn state_word(paused: bool) -> &'static str {
+    if paused {
+        "paused (maintenance mode: no automatic failover until `cargo xtask ha resume`)"
+    } else {
+        "managed by Patroni (automatic failover on)"
+    }
+}
+
+pub(super) fn leader_container(stack: &Stack, leader: &str) -> String {
+    stack.config.container_name(leader)
+}
+
+/// Waits until a node other than `old` leads a settled cluster and a write
+/// commits through HAProxy.
+pub(super) fn settle_with_new_leader(
+    stack: &Stack,
+    old: &str,
+    progress: &dyn Progress,
+) -> anyhow::Result<Status> {
+    let after = wait(stack, progress, |s| {
+        s.settled() && s.leader().is_some_and(|l| l.name != old)
+    })?;
+    super::up::wait_writable(stack, Duration::from_secs(60))?;
+    Ok(after)
+}
+
+/// Polls the members until `done`; the status then, with etcd's health.
+pub fn wait(
+    stack: &Stack,
+    progress: &dyn Progress,
+    done: impl Fn(&Status) -> bool,
+) -> anyhow::Result<Status> {
+    wait_within(stack, SETTLE_LIMIT, progress, done)
+}
+
+/// [`wait`] with its own limit (a first start copies every replica).
+pub fn wait_within(
+    stack: &Stack,
+    limit: Duration,
+    progress: &dyn Progress,
+    done: impl Fn(&Status) -> bool,
+) -> anyhow::Result<Status> {
+    let mut last = String::new();
+    let reached = crate::wait::poll_until(
+        "the `ha` cluster to have a leader and every replica streaming",
+        limit,
+        Duration::from_millis(500),
+        || {
+            let now = match status::members(&stack.docker, &stack.config) {
+                Ok((members, missing)) => Status {
+                    members,
+                    missing,
+                    etcd: Vec::new(),
+                },
+                Err(err) => return Ok(crate::wait::Poll::Pending(format!("{err:#}"))),
+            };
+            let summary = now.summary();
+            if summary != last {
+                progress.detail(&summary);
+                last = summary.clone();
+            }
+            Ok(if done(&now) {
+                crate::wait::Poll::Ready(now)
+            } else {
+                crate::wait::Poll::Pending(summary)
+            })
+        },
+    )?;
+    Ok(Status {
+        etcd: status::etcd_health(&stack.docker, &stack.config),
+        ..reached
+    })
+}
