@@ -1,7 +1,8 @@
 //! The operations of `cargo xtask ha` on the running cluster:
 //!
 //! - Refusals change nothing: an unknown node, a reinit of the leader, a
-//!   failover or a reinit without `--yes` (each prints its plan, exits 1).
+//!   failover or a reinit without `--yes` (each prints its plan, exits 1), and
+//!   `restore`, `config apply` and `upgrade`, built for the single server only.
 //! - `ha switchover --to` and `ha restart` (rolling) while a reader goes
 //!   through the read-only port and a writer through the read-write port:
 //!   0 read errors, the write pause printed and held under 10 s, every
@@ -14,6 +15,9 @@
 //!   --yes` promotes it. Every node holds the same content at the end.
 //! - The operator commands find the leader: `backup` (pgBackRest from the
 //!   leader into the repository every node shares), `backup info`, `dump`.
+//! - With a backup set in the repository, a reinitialised replica is restored
+//!   from it (Patroni's `pgbackrest` method), not copied from the leader, and
+//!   catches up with the same content.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -101,6 +105,19 @@ pub(crate) fn operations(t: &mut TestStack, read_only: &str) {
     let out = xtask(&state, &["ha", "reinit", &replica]);
     assert_eq!(out.code, Some(1), "{out}");
     assert!(out.stdout.contains("would delete"), "{out}");
+    // Commands built for the single server only are refused on the topology, changing nothing.
+    for (args, hint) in [
+        (&["restore", "--yes"][..], "rebuild the replicas"),
+        (&["config", "apply"][..], "ha config apply"),
+        (&["upgrade", "--yes"][..], "upgrade the leader"),
+    ] {
+        let out = xtask(&state, args);
+        assert_eq!(out.code, Some(1), "{out}");
+        assert!(
+            out.stderr.contains("not built for the `ha` topology") && out.stderr.contains(hint),
+            "{out}"
+        );
+    }
     assert_eq!(leader(t), first, "a refused command moved the leader");
 
     // Switchover: readers see nothing, writers one short pause.
@@ -212,4 +229,28 @@ pub(crate) fn operations(t: &mut TestStack, read_only: &str) {
     assert!(out.stdout.contains("full"), "{out}");
     let out = xtask(&state, &["dump", "app"]);
     assert_eq!(out.code, Some(0), "{out}");
+
+    // With a backup set, a replica is restored from the repository.
+    let target = with_role(t, "Replica").expect("an asynchronous replica");
+    t.sql("postgres", "INSERT INTO ha_probe DEFAULT VALUES");
+    let out = xtask(&state, &["ha", "reinit", &target, "--yes"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    let log = t
+        .stack
+        .docker
+        .logs_tail(&t.stack.config.container_name(&target), 400)
+        .unwrap()
+        .join("\n");
+    assert!(
+        log.contains("core_data-ha-replica-from-backup: restored backup set"),
+        "{target} was not restored from the backup:\n{log}"
+    );
+    wait_settled(t, Duration::from_secs(120));
+    std::thread::sleep(Duration::from_secs(2));
+    let primary_hash = node_sql(t, &sync, hash);
+    assert_eq!(
+        node_sql(t, &target, hash),
+        primary_hash,
+        "{target} after its restore"
+    );
 }

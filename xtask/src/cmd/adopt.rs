@@ -17,6 +17,11 @@ pub(crate) fn run(ctx: &Ctx, args: &Adopt) -> CmdResult {
         (None, None) => unreachable!("clap requires one of them"),
     };
     let config = Config::load(&ctx.paths)?;
+    core_data_ops::ha::refuse_in_ha(
+        &config,
+        "adopt",
+        "Adopt into a single-server project, then start the `ha` topology in another one.",
+    )?;
     let stack = Stack::new(ctx.paths.clone(), config)?;
     if !args.yes {
         let found = upgrade::inspect_adoption(&stack, &source, &ctx.progress())?;

@@ -107,6 +107,13 @@ fn verify_set(stack: &Stack, label: Option<&str>, depth: verify::Depth, ctx: &Ct
 pub(crate) fn restore(ctx: &Ctx, args: &Restore) -> CmdResult {
     core_data_ops::upgrade::refuse_if_pending(&ctx.paths, "restore")?;
     let stack = Stack::load(ctx.paths.clone())?;
+    core_data_ops::ha::refuse_in_ha(
+        &stack.config,
+        "restore",
+        "A restore must stop every node and rebuild the replicas from the restored one; until it \
+         is built, restore into a single-server project (another COMPOSE_PROJECT_NAME) sharing \
+         nothing with this one, or see docs/ha.md.",
+    )?;
     let options = restore_ops::Options {
         set: args.set.clone(),
         target_time: args.target_time.clone(),

@@ -13,6 +13,12 @@ use crate::flags::ConfigShow;
 pub(crate) fn apply(ctx: &Ctx) -> CmdResult {
     core_data_ops::upgrade::refuse_if_pending(&ctx.paths, "config apply")?;
     let stack = Stack::load(ctx.paths.clone())?;
+    core_data_ops::ha::refuse_in_ha(
+        &stack.config,
+        "config apply",
+        "`cargo xtask ha config apply` puts .env into the running cluster (Patroni's dynamic \
+         configuration, a reload, and rolling restarts where needed).",
+    )?;
     match stack.apply(&ctx.progress())? {
         Applied::Nothing => println!("configuration unchanged; nothing to apply"),
         Applied::Reloaded(changed) => {

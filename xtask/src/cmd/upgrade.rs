@@ -17,6 +17,12 @@ pub(crate) fn run(ctx: &Ctx, args: &Upgrade) -> CmdResult {
         ctx.progress().status("Recovered", &said);
     }
     let config = Config::load(&ctx.paths)?;
+    core_data_ops::ha::refuse_in_ha(
+        &config,
+        "upgrade",
+        "A major upgrade of the `ha` topology must upgrade the leader and rebuild the replicas; \
+         see docs/ha.md.",
+    )?;
     let to = args.to.unwrap_or_else(|| {
         core_data_ops::image::suites::majors()
             .last()

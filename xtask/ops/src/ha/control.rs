@@ -206,7 +206,8 @@ pub fn reinit(stack: &Stack, node: &str, progress: &dyn Progress) -> anyhow::Res
     status::patronictl_within(
         &stack.docker,
         &leader_container(stack, &leader),
-        &["reinit", node, "--force", "--wait"],
+        // Reinit names the cluster first (its scope, the project), then the member.
+        &["reinit", stack.config.project(), node, "--force", "--wait"],
         SETTLE_LIMIT.as_secs(),
     )?;
     let after = wait(stack, progress, |s| {

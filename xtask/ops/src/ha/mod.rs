@@ -68,6 +68,18 @@ pub fn profiles(config: &Config) -> Vec<String> {
 /// Every profile compose/ha.yaml knows: what `down` passes to see every service.
 pub const ALL_PROFILES: &[&str] = &["ha", "ha-3", "ha-4", "ha-5", "ha-etcd3"];
 
+/// Refuses, changing nothing, a command built for the single server only
+/// (`instead` says what to do) when the stack runs the `ha` topology.
+pub fn refuse_in_ha(config: &Config, command: &str, instead: &str) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        !config.ha(),
+        "`{command}` is not built for the `ha` topology yet, which stack `{}` runs; nothing was \
+         changed. {instead}",
+        config.project()
+    );
+    Ok(())
+}
+
 /// The image of one of [`IMAGES`].
 pub fn image(name: &str) -> String {
     format!("core-data/{name}:trixie")
