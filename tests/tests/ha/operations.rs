@@ -131,6 +131,19 @@ pub(crate) fn operations(t: &mut TestStack, read_only: &str) {
         out.stdout.contains(&format!("{replica} is the leader")),
         "{out}"
     );
+    // The command's own figure: from its request to a write through HAProxy.
+    let writable: f64 = out
+        .stdout
+        .split("writes through HAProxy after ")
+        .nth(1)
+        .and_then(|rest| rest.split('s').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no time to writable: {out}"));
+    println!("ha: switchover: the command saw writes through HAProxy after {writable:.1}s");
+    assert!(
+        writable < 10.0,
+        "the switchover took {writable}s to accept writes"
+    );
     assert!(
         pause < Duration::from_secs(10),
         "switchover paused writes {pause:?}"

@@ -110,10 +110,12 @@ pub fn switchover(
         args.extend(["--candidate", candidate.as_str()]);
     }
     status::patronictl_within(&stack.docker, &leader_container(stack, &leader), &args, 60)?;
-    let after = settle_with_new_leader(stack, &leader, progress)?;
+    let (after, writable) = settle_with_new_leader(stack, &leader, started, progress)?;
     let new = after.leader().map(|l| l.name.clone()).unwrap_or_default();
     Ok(Outcome {
-        did: format!("{new} is the leader; {leader} follows it"),
+        did: format!(
+            "{new} is the leader (writes through HAProxy after {writable:.1}s); {leader} follows it"
+        ),
         seconds: started.elapsed().as_secs_f64(),
         status: after,
     })
@@ -274,18 +276,25 @@ pub(super) fn leader_container(stack: &Stack, leader: &str) -> String {
     stack.config.container_name(leader)
 }
 
-/// Waits until a node other than `old` leads a settled cluster and a write
-/// commits through HAProxy.
-pub(super) fn settle_with_new_leader(
+/// Waits until a node other than `old` leads and a write commits through
+/// HAProxy (the seconds since `started` then), and then until the cluster is
+/// settled (the old leader streams from the new one).
+fn settle_with_new_leader(
     stack: &Stack,
     old: &str,
+    started: Instant,
     progress: &dyn Progress,
-) -> anyhow::Result<Status> {
+) -> anyhow::Result<(Status, f64)> {
+    wait(stack, progress, |s| {
+        s.leader()
+            .is_some_and(|l| l.name != old && l.state == "running")
+    })?;
+    super::up::wait_writable(stack, Duration::from_secs(60))?;
+    let writable = started.elapsed().as_secs_f64();
     let after = wait(stack, progress, |s| {
         s.settled() && s.leader().is_some_and(|l| l.name != old)
     })?;
-    super::up::wait_writable(stack, Duration::from_secs(60))?;
-    Ok(after)
+    Ok((after, writable))
 }
 
 /// Polls the members until `done`; the status then, with etcd's health.
