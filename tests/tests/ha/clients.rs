@@ -8,6 +8,27 @@ use std::time::{Duration, Instant};
 
 use core_data_tests::TestStack;
 
+/// One connection (a new one) and one query returning a bigint, with 5 s for
+/// both. (The driver's connect timeout covers the TCP connect only; a TLS
+/// handshake HAProxy holds while no node is primary would wait for ever.)
+fn one_query(
+    paths: &core_data_ops::paths::Paths,
+    config: &core_data_ops::config::Config,
+    sql: &'static str,
+) -> Result<i64, String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (paths, config) = (paths.clone(), config.clone());
+    std::thread::spawn(move || {
+        let result = core_data_ops::stack::Stack::new(paths, config)
+            .and_then(|stack| stack.connect("postgres"))
+            .and_then(|mut client| Ok(client.query_one(sql, &[])?))
+            .map(|row| row.get::<_, i64>(0));
+        let _ = tx.send(result.map_err(|e| format!("{e:#}")));
+    });
+    rx.recv_timeout(Duration::from_secs(5))
+        .unwrap_or_else(|_| Err("no answer in 5 s".to_owned()))
+}
+
 /// What the writer saw: each acknowledged id with when it was acknowledged,
 /// and when each failed attempt happened.
 #[derive(Default)]
@@ -16,10 +37,8 @@ pub(crate) struct Log {
     pub(crate) failures: Vec<Instant>,
 }
 
-/// Writes through the read-write port until `stop`: each write a new
-/// connection and one INSERT, as a pooled client's retry would, with 5 s to
-/// finish. (The driver's connect timeout covers the TCP connect only; a TLS
-/// handshake HAProxy holds while no node is primary would wait for ever.)
+/// Writes through the read-write port until `stop`, 20 ms apart: each write a
+/// new connection and one INSERT ([`one_query`]), as a pooled client's retry would.
 pub(crate) fn writer(
     t: &TestStack,
     stop: Arc<AtomicBool>,
@@ -29,21 +48,11 @@ pub(crate) fn writer(
     let config = t.stack.config.clone();
     std::thread::spawn(move || {
         while !stop.load(Ordering::SeqCst) {
-            let (tx, rx) = std::sync::mpsc::channel();
-            let (paths, config) = (paths.clone(), config.clone());
-            std::thread::spawn(move || {
-                let result = core_data_ops::stack::Stack::new(paths, config)
-                    .and_then(|stack| stack.connect("postgres"))
-                    .and_then(|mut client| {
-                        Ok(client
-                            .query_one("INSERT INTO ha_probe DEFAULT VALUES RETURNING id", &[])?)
-                    })
-                    .map(|row| row.get::<_, i64>(0));
-                let _ = tx.send(result.map_err(|e| format!("{e:#}")));
-            });
-            let result = rx
-                .recv_timeout(Duration::from_secs(5))
-                .unwrap_or_else(|_| Err("no answer in 5 s".to_owned()));
+            let result = one_query(
+                &paths,
+                &config,
+                "INSERT INTO ha_probe DEFAULT VALUES RETURNING id",
+            );
             let now = Instant::now();
             match result {
                 Ok(id) => log.lock().unwrap().acked.push((id, now)),
@@ -117,21 +126,7 @@ pub(crate) fn reader(
     std::thread::spawn(move || {
         let mut reads = Reads::default();
         while !stop.load(Ordering::SeqCst) {
-            let (tx, rx) = std::sync::mpsc::channel();
-            let (paths, config) = (paths.clone(), config.clone());
-            std::thread::spawn(move || {
-                let result = core_data_ops::stack::Stack::new(paths, config)
-                    .and_then(|stack| stack.connect("postgres"))
-                    .and_then(|mut client| {
-                        Ok(client.query_one("SELECT count(*) FROM ha_probe", &[])?)
-                    })
-                    .map(|row| row.get::<_, i64>(0));
-                let _ = tx.send(result.map_err(|e| format!("{e:#}")));
-            });
-            match rx
-                .recv_timeout(Duration::from_secs(5))
-                .unwrap_or_else(|_| Err("no answer in 5 s".to_owned()))
-            {
+            match one_query(&paths, &config, "SELECT count(*) FROM ha_probe") {
                 Ok(_) => reads.ok += 1,
                 Err(err) => reads.errors.push(err),
             }

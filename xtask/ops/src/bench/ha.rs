@@ -258,7 +258,13 @@ pub fn ha(
         "Measuring",
         &format!("{commits} commits on a single server (the floor)"),
     );
-    let single = Scratch::create("bench_ha_single", 242, &[], Resources::from_host())?;
+    // The server alone: no add-on or dashboard to build or start.
+    let single = Scratch::create(
+        "bench_ha_single",
+        242,
+        &[("COMPOSE_PROFILES", "")],
+        Resources::from_host(),
+    )?;
     single.stack.up(&Quiet)?;
     single.stack.connect("postgres")?.batch_execute(TABLE)?;
     let commit_single = commit_latency(&single.stack, commits)?;
