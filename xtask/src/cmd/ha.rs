@@ -65,7 +65,7 @@ pub(crate) fn failover(ctx: &Ctx, args: &HaFailover) -> CmdResult {
             missing,
             etcd: Vec::new(),
         };
-        control::check_failover(&stack, &now, &args.to)?;
+        control::check_failover(&stack.config, &now, &args.to)?;
         println!("would {}", control::failover_plan(&now, &args.to));
         println!("nothing was changed; add `--yes` to run it");
         return Ok(ExitCode::FAILURE);
@@ -77,7 +77,7 @@ pub(crate) fn reinit(ctx: &Ctx, args: &HaReinit) -> CmdResult {
     let stack = ha_stack(ctx)?;
     if !args.yes {
         let now = status::read(&stack.docker, &stack.config)?;
-        control::check_reinit(&stack, &now, &args.node)?;
+        control::check_reinit(&stack.config, &now, &args.node)?;
         println!(
             "would delete {}'s data and copy it again from the leader {}",
             args.node,

@@ -8,6 +8,7 @@
 
 use std::time::{Duration, Instant};
 
+use crate::config::Config;
 use crate::progress::Progress;
 use crate::stack::Stack;
 
@@ -28,8 +29,8 @@ const SETTLE_LIMIT: Duration = Duration::from_secs(180);
 
 /// The member named `node`, refusing a name that is not a configured node
 /// or a node Patroni does not list.
-pub fn member<'a>(stack: &Stack, now: &'a Status, node: &str) -> anyhow::Result<&'a Member> {
-    let nodes = super::node_names(&stack.config);
+pub fn member<'a>(config: &Config, now: &'a Status, node: &str) -> anyhow::Result<&'a Member> {
+    let nodes = super::node_names(config);
     anyhow::ensure!(
         nodes.iter().any(|n| n == node),
         "`{node}` is not a node of this cluster; nothing was changed. Its nodes are {} (HA_NODES)",
@@ -50,7 +51,7 @@ fn synchronous(now: &Status) -> bool {
 
 /// Checks a switchover's inputs against `now`; the leader and the candidate (if named).
 pub fn check_switchover(
-    stack: &Stack,
+    config: &Config,
     now: &Status,
     to: Option<&str>,
 ) -> anyhow::Result<(String, Option<String>)> {
@@ -69,7 +70,7 @@ pub fn check_switchover(
     let Some(to) = to else {
         return Ok((leader, None));
     };
-    let candidate = member(stack, now, to)?;
+    let candidate = member(config, now, to)?;
     anyhow::ensure!(
         !candidate.is_leader(),
         "`{to}` is already the leader; nothing was changed"
@@ -96,7 +97,7 @@ pub fn switchover(
     progress: &dyn Progress,
 ) -> anyhow::Result<Outcome> {
     let now = status::read(&stack.docker, &stack.config)?;
-    let (leader, candidate) = check_switchover(stack, &now, to)?;
+    let (leader, candidate) = check_switchover(&stack.config, &now, to)?;
     progress.status(
         "Switchover",
         &format!(
@@ -122,8 +123,8 @@ pub fn switchover(
 }
 
 /// Checks a failover's inputs: `to` is a configured member, not the leader.
-pub fn check_failover(stack: &Stack, now: &Status, to: &str) -> anyhow::Result<()> {
-    let candidate = member(stack, now, to)?;
+pub fn check_failover(config: &Config, now: &Status, to: &str) -> anyhow::Result<()> {
+    let candidate = member(config, now, to)?;
     anyhow::ensure!(
         !candidate.is_leader(),
         "`{to}` is already the leader; nothing was changed"
@@ -159,7 +160,7 @@ pub fn failover(stack: &Stack, to: &str, progress: &dyn Progress) -> anyhow::Res
         missing,
         etcd: Vec::new(),
     };
-    check_failover(stack, &now, to)?;
+    check_failover(&stack.config, &now, to)?;
     let old = now.leader().map(|l| l.name.clone()).unwrap_or_default();
     progress.status("Failover", &format!("promoting {to}"));
     let started = Instant::now();
@@ -184,8 +185,8 @@ pub fn failover(stack: &Stack, to: &str, progress: &dyn Progress) -> anyhow::Res
 }
 
 /// Checks a reinit's inputs: `node` is a member and not the leader.
-pub fn check_reinit(stack: &Stack, now: &Status, node: &str) -> anyhow::Result<()> {
-    let target = member(stack, now, node)?;
+pub fn check_reinit(config: &Config, now: &Status, node: &str) -> anyhow::Result<()> {
+    let target = member(config, now, node)?;
     anyhow::ensure!(
         !target.is_leader(),
         "`{node}` is the leader, and reinitialising it would delete the cluster's only \
@@ -201,7 +202,7 @@ pub fn check_reinit(stack: &Stack, now: &Status, node: &str) -> anyhow::Result<(
 /// Deletes `node`'s data and copies it again from the leader (Patroni's reinit).
 pub fn reinit(stack: &Stack, node: &str, progress: &dyn Progress) -> anyhow::Result<Outcome> {
     let now = status::read(&stack.docker, &stack.config)?;
-    check_reinit(stack, &now, node)?;
+    check_reinit(&stack.config, &now, node)?;
     let leader = now.leader().expect("checked").name.clone();
     progress.status("Reinit", &format!("{node}: a new copy from {leader}"));
     let started = Instant::now();
@@ -343,4 +344,107 @@ pub fn wait_within(
         etcd: status::etcd_health(&stack.docker, &stack.config),
         ..reached
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> Config {
+        let overrides = std::collections::BTreeMap::from([
+            ("COMPOSE_PROFILES".to_owned(), "ha".to_owned()),
+            ("HA_NODES".to_owned(), "3".to_owned()),
+        ]);
+        Config::from_overrides(
+            &overrides,
+            crate::config::sizing::Resources {
+                memory_mb: 1024,
+                cpus: 2,
+            },
+        )
+        .unwrap()
+    }
+
+    fn member(name: &str, role: &str, state: &str) -> Member {
+        Member {
+            name: name.into(),
+            role: role.into(),
+            state: state.into(),
+            timeline: Some(2),
+            lag_mb: None,
+            pending_restart: false,
+        }
+    }
+
+    /// pg1 leads, pg2 is the sync standby, pg3 an asynchronous replica.
+    fn synchronous_cluster() -> Status {
+        Status {
+            members: vec![
+                member("pg1", "Leader", "running"),
+                member("pg2", "Sync Standby", "streaming"),
+                member("pg3", "Replica", "streaming"),
+            ],
+            missing: Vec::new(),
+            etcd: Vec::new(),
+        }
+    }
+
+    fn refused(result: anyhow::Result<impl std::fmt::Debug>, says: &str) {
+        let err = format!("{:#}", result.unwrap_err());
+        assert!(err.contains(says), "{err}");
+        assert!(err.contains("nothing was changed"), "{err}");
+    }
+
+    #[test]
+    fn a_switchover_checks_its_candidate() {
+        let (config, now) = (config(), synchronous_cluster());
+        assert_eq!(
+            check_switchover(&config, &now, None).unwrap(),
+            ("pg1".to_owned(), None)
+        );
+        assert_eq!(
+            check_switchover(&config, &now, Some("pg2")).unwrap().1,
+            Some("pg2".to_owned())
+        );
+        refused(check_switchover(&config, &now, Some("pg9")), "not a node");
+        refused(
+            check_switchover(&config, &now, Some("pg1")),
+            "already the leader",
+        );
+        refused(
+            check_switchover(&config, &now, Some("pg3")),
+            "not the synchronous standby",
+        );
+        let mut unsettled = now.clone();
+        unsettled.members[2].state = "starting".into();
+        refused(check_switchover(&config, &unsettled, None), "not settled");
+    }
+
+    #[test]
+    fn failover_and_reinit_check_their_node() {
+        let (config, now) = (config(), synchronous_cluster());
+        check_failover(&config, &now, "pg3").unwrap();
+        refused(check_failover(&config, &now, "pg1"), "already the leader");
+        let mut stopped = now.clone();
+        stopped.members[2].state = "stopped".into();
+        refused(
+            check_failover(&config, &stopped, "pg3"),
+            "cannot be promoted",
+        );
+        let mut absent = now.clone();
+        absent.members.pop();
+        refused(
+            check_failover(&config, &absent, "pg3"),
+            "not in Patroni's list",
+        );
+
+        check_reinit(&config, &now, "pg3").unwrap();
+        refused(check_reinit(&config, &now, "pg1"), "is the leader");
+        let mut leaderless = now.clone();
+        leaderless.members[0].state = "stopped".into();
+        refused(
+            check_reinit(&config, &leaderless, "pg3"),
+            "no running leader",
+        );
+    }
 }
