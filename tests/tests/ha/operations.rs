@@ -131,7 +131,9 @@ pub(crate) fn operations(t: &mut TestStack, read_only: &str) {
         out.stdout.contains(&format!("{replica} is the leader")),
         "{out}"
     );
-    // The command's own figure: from its request to a write through HAProxy.
+    // The command's own figure, from its request to a write through HAProxy, printed: it
+    // includes its polls (a `patronictl list` exec each, about 1 s), so the bound is held on
+    // the pause the writer saw.
     let writable: f64 = out
         .stdout
         .split("writes through HAProxy after ")
@@ -140,10 +142,6 @@ pub(crate) fn operations(t: &mut TestStack, read_only: &str) {
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no time to writable: {out}"));
     println!("ha: switchover: the command saw writes through HAProxy after {writable:.1}s");
-    assert!(
-        writable < 10.0,
-        "the switchover took {writable}s to accept writes"
-    );
     assert!(
         pause < Duration::from_secs(10),
         "switchover paused writes {pause:?}"
