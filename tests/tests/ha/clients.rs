@@ -139,12 +139,12 @@ pub(crate) fn reader(
 /// The longest stretch without an acknowledged write between `from` and `to`
 /// (the writer commits every 20 ms, so a longer one is a pause).
 pub(crate) fn longest_pause(log: &Mutex<Log>, from: Instant, to: Instant) -> Duration {
-    let log = log.lock().unwrap();
-    let mut previous = from;
-    let mut longest = Duration::ZERO;
-    for (_, at) in log.acked.iter().filter(|(_, at)| *at >= from && *at <= to) {
-        longest = longest.max(*at - previous);
-        previous = *at;
-    }
-    longest.max(to.saturating_duration_since(previous))
+    let acks: Vec<Instant> = log
+        .lock()
+        .unwrap()
+        .acked
+        .iter()
+        .map(|(_, at)| *at)
+        .collect();
+    core_data_ops::bench::ha::longest_pause(&acks, from, to)
 }

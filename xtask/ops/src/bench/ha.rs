@@ -104,7 +104,9 @@ pub fn outage(acks: &[Instant], from: Instant, to: Instant) -> Duration {
     end - from
 }
 
-/// The longest stretch without an ack between `from` and `to`.
+/// The longest stretch without an ack between `from` and `to` (up to `to`
+/// itself when the last ack came before it). The `ha` test reads its writer's
+/// pauses with it too.
 pub fn longest_pause(acks: &[Instant], from: Instant, to: Instant) -> Duration {
     let mut previous = from;
     let mut longest = Duration::ZERO;
@@ -112,7 +114,7 @@ pub fn longest_pause(acks: &[Instant], from: Instant, to: Instant) -> Duration {
         longest = longest.max(*at - previous);
         previous = *at;
     }
-    longest
+    longest.max(to.saturating_duration_since(previous))
 }
 
 /// `commits` single-row INSERT round trips on one connection (ms each).

@@ -4,7 +4,7 @@
 //! they should be, `patronictl show-config` what they are. The rendered
 //! server configuration every node includes is checked and installed as `up`
 //! does, only the keys that differ are patched (`edit-config --apply -`),
-//! every node reloads, and the nodes Patroni then marks as needing a restart
+//! every node reloads (each run, so a run that failed after installing is finished by the next), and the nodes Patroni then marks as needing a restart
 //! get a rolling one. Settings outside Patroni's dynamic configuration (the
 //! number of nodes, passwords, certificates) need `cargo xtask up`.
 
@@ -163,14 +163,15 @@ pub fn apply(stack: &Stack, progress: &dyn Progress) -> anyhow::Result<Applied> 
             &text,
         )?;
     }
-    if !files_changed.is_empty() {
-        progress.status("Reloading", "every node (the server configuration changed)");
-        status::patronictl(
-            &stack.docker,
-            &container,
-            &["reload", config.project(), "--force"],
-        )?;
-    }
+    // Every time, not only when this run installed a file: a run that failed after installing
+    // (the patch refused, etcd unreachable) leaves nothing changed on disk for the next run to
+    // see, and the next run's reload is what makes the nodes read it. A reload is idempotent.
+    progress.status("Reloading", "every node's server configuration");
+    status::patronictl(
+        &stack.docker,
+        &container,
+        &["reload", config.project(), "--force"],
+    )?;
     crate::guard::record_applied(paths)?;
     if !changes.is_empty() || !files_changed.is_empty() {
         // Patroni marks a pending restart in its next loops; the restart reads the members then.
