@@ -171,3 +171,23 @@ pub fn free_space_mb(path: &str) -> anyhow::Result<u64> {
         .context("could not read `df` output")?;
     Ok(available_kb / 1024)
 }
+
+/// The test runner's version (`cargo nextest --version`'s first line), when installed.
+pub fn nextest_version() -> Option<String> {
+    let sh = Shell::new().ok()?;
+    let out = cmd!(sh, "cargo nextest --version")
+        .quiet()
+        .ignore_stderr()
+        .read()
+        .ok()?;
+    out.lines().next().map(str::to_owned)
+}
+
+/// Installs the test runner the README's test command uses (`cargo install`:
+/// a compile of a few minutes, once per machine; no root needed).
+pub fn install_nextest() -> anyhow::Result<()> {
+    let sh = Shell::new()?;
+    process::host(cmd!(sh, "cargo install --locked cargo-nextest"))
+        .context("`cargo install --locked cargo-nextest` failed")?;
+    Ok(())
+}

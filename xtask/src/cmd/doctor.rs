@@ -113,6 +113,19 @@ pub(crate) fn run(ctx: &Ctx, args: &Doctor) -> CmdResult {
         ),
     }
 
+    if setup::nextest_version().is_none() && args.fix {
+        println!("fix  installing cargo-nextest, the test runner (`cargo install --locked`, a few minutes)");
+        setup::install_nextest()?;
+    }
+    match setup::nextest_version() {
+        Some(version) => report(true, "test runner", &version),
+        None => report(
+            false,
+            "test runner",
+            "`cargo nextest` is missing (the README's test command runs it); run `cargo xtask doctor --fix` or `cargo install --locked cargo-nextest`",
+        ),
+    }
+
     // `--fix` installs the parser on any host: the profile compile check needs it in CI.
     if !core_data_ops::process::on_path("apparmor_parser") && args.fix {
         println!("fix  installing apparmor (apparmor_parser compiles and loads the profiles of apparmor/)");

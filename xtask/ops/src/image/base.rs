@@ -44,6 +44,7 @@ pub fn ensure(
     }
     let debian = debian_image(suite);
     let bootstrapped = bootstrap_image(suite);
+    let _lock = super::build_lock::acquire(&bootstrapped, progress)?;
     if docker.image_labels(&debian)?.is_some() {
         return Ok(debian);
     }

@@ -149,6 +149,7 @@ pub fn ensure(
     let sources = binary::sources(paths, binary::SIDECAR)?;
     let hash = inputs_hash(&paths.postgres_dir(), &sources, &args, &base_id)?;
     let image = config.image();
+    let _lock = super::build_lock::acquire(image, progress)?;
     let current = docker
         .image_labels(image)?
         .and_then(|labels| labels.get(INPUTS_LABEL).cloned());

@@ -1,11 +1,13 @@
 //! The platform image: its base (pulled or bootstrapped from Debian packages),
 //! the service binaries built from this workspace (`binary`), the build
-//! (skipped when its inputs are unchanged), and its manifest; and the other
+//! (skipped when its inputs are unchanged; one build of a tag at a time on the
+//! machine, `build_lock`), and its manifest; and the other
 //! images built on that base (`on_base`: the add-ons, the tests' browser).
 
 pub mod base;
 pub mod binary;
 pub mod build;
+pub mod build_lock;
 pub mod info;
 pub mod on_base;
 pub mod suites;

@@ -51,6 +51,7 @@ pub fn ensure(
         None => Vec::new(),
     };
     let hash = build::inputs_hash(dir, &sources, &args, &base_id)?;
+    let _lock = super::build_lock::acquire(image, progress)?;
     let current = docker
         .image_labels(image)?
         .and_then(|labels| labels.get(INPUTS_LABEL).cloned());

@@ -43,6 +43,7 @@ pub(super) fn ensure(
         ("OLD_MAJOR", current.pg_major().to_string()),
     ];
     let hash = build::inputs_hash(&dir, &[], &args, &format!("{old_id}{new_id}"))?;
+    let _lock = crate::image::build_lock::acquire(&image, progress)?;
     let labels = docker.image_labels(&image)?;
     if labels
         .as_ref()
