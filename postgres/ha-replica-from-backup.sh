@@ -13,19 +13,61 @@ data=/var/lib/postgresql/data/pgdata
 wal=/var/lib/postgresql/wal/pg_wal
 log() { printf 'core_data-ha-replica-from-backup: %s\n' "$*" >&2; }
 
+# The newest set a replica of the current timeline can start from: the newest
+# timeline is the one with the highest history file in the archive (where a
+# promotion puts it, and what recovery_target_timeline=latest follows). A set
+# of that timeline will do; a set of an older timeline only when it ended
+# before the newest timeline's history left that timeline (a set taken on a
+# timeline past the point a failover or a restore forked from cannot become a
+# replica of the fork). None fits: exit 1, and Patroni uses pg_basebackup.
 info=$(pgbackrest --stanza="$stanza" --output=json info 2>/dev/null || true)
-set_label=$(printf '%s' "$info" | python3 -c '
-import json, sys
+history_dir=$(mktemp -d)
+trap 'rm -rf "$history_dir"' EXIT
+newest_history=$(pgbackrest --stanza="$stanza" --output=json --recurse --filter='\.history$' repo-ls archive/"$stanza" 2>/dev/null \
+  | python3 -c '
+import json, re, sys
+try:
+    names = json.load(sys.stdin)
+except ValueError:
+    sys.exit(0)
+tls = [int(m.group(1), 16) for n in names for m in [re.search(r"(?:^|/)([0-9A-F]{8})\.history$", n)] if m]
+if tls:
+    print("%08X.history" % max(tls))
+' || true)
+if [ -n "$newest_history" ]; then
+  pgbackrest --stanza="$stanza" --log-level-console=warn archive-get "$newest_history" "$history_dir/newest.history" || true
+fi
+set_label=$(printf '%s' "$info" | HISTORY="$history_dir/newest.history" NEWEST="$newest_history" python3 -c '
+import json, os, sys
+
+def lsn(text):
+    hi, lo = text.split("/")
+    return (int(hi, 16) << 32) | int(lo, 16)
+
 try:
     stanzas = json.load(sys.stdin)
 except ValueError:
     sys.exit(0)
+newest = int(os.environ["NEWEST"][:8], 16) if os.environ.get("NEWEST") else 1
+ended = {}
+try:
+    with open(os.environ["HISTORY"]) as history:
+        for line in history:
+            fields = line.split()
+            if len(fields) >= 2 and fields[0].isdigit():
+                ended[int(fields[0])] = lsn(fields[1])
+except OSError:
+    pass
 sets = [b for s in stanzas for b in s.get("backup", [])]
-if sets:
-    print(sets[-1]["label"])
+for b in reversed(sets):
+    timeline = int(b["archive"]["stop"][:8], 16)
+    stop = lsn(b["lsn"]["stop"])
+    if timeline == newest or (timeline in ended and stop <= ended[timeline]):
+        print(b["label"])
+        break
 ')
 if [ -z "$set_label" ]; then
-  log "no backup set in the repository; Patroni falls back to pg_basebackup"
+  log "no backup set in the repository that the newest timeline ${newest_history:-1} can follow; Patroni falls back to pg_basebackup"
   exit 1
 fi
 log "restoring backup set $set_label into $data (WAL at $wal)"

@@ -4,7 +4,7 @@
 # certificate signed by the stack's CA required of both (the nodes' Patroni
 # holds one; nothing else on the network does). The data directory is the
 # member's own volume; a member that has data rejoins with it.
-# `core-data-etcd health` is the container's health check.
+# `core-data-etcd health` is the container's health check; `core-data-etcd ctl` runs etcdctl.
 set -Eeuo pipefail
 
 secrets=/run/secrets
@@ -14,6 +14,12 @@ tls=(--cacert="$secrets/ca.crt" --cert="$secrets/etcd.crt" --key="$secrets/etcd.
 
 if [ "${1:-}" = health ]; then
   exec etcdctl "${tls[@]}" --endpoints="https://127.0.0.1:2379" --command-timeout=3s endpoint health
+fi
+# `core-data-etcd ctl ARGS…`: etcdctl against this member with its certificate
+# (what `cargo xtask restore` uses to clear the cluster's keys in Patroni's namespace).
+if [ "${1:-}" = ctl ]; then
+  shift
+  exec etcdctl "${tls[@]}" --endpoints="https://127.0.0.1:2379" --command-timeout=10s "$@"
 fi
 
 case "$nodes" in 1|3) ;; *) echo "core_data-etcd: error: CORE_DATA_ETCD_NODES must be 1 or 3, not $nodes" >&2; exit 1 ;; esac

@@ -111,6 +111,8 @@ pub(crate) enum Command {
     /// Physical backups with pgBackRest: `take` (the default), `verify`, `info`, `check`, `expire`.
     Backup(Backup),
     /// Replace the live cluster with a backup (whole, one set, or to a point in time). Needs `--yes`.
+    /// In the `ha` topology the backup goes into the leader's node and the other nodes are rebuilt
+    /// as its replicas; any failure before the promotion puts every node's data back.
     Restore(Restore),
     /// The copies of replaced clusters that restores and major upgrades set aside inside the data
     /// and WAL volumes (`pgdata.pre-restore-<id>`, `pg_wal.pre-upgrade-<id>`, …): name, kind, id,

@@ -24,12 +24,16 @@
 //!   shows no two nodes ever accepting writes at once, and after reconnecting
 //!   the old leader rejoins as a replica with every node's content equal.
 //!
+//! Then `operations.rs` (the `ha` commands) and `restore.rs` (audits, runbooks,
+//! `backup verify` and `restore` with its rollbacks) run on the same cluster.
+//!
 //! The failover times are printed (they are measured, and bounded by the limits).
 
 mod clients;
 mod cluster;
 mod operations;
 mod partition;
+mod restore;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -67,12 +71,17 @@ fn ha_cluster_fails_over_without_losing_a_commit() {
     t.stack.docker.remove_volume(&single).unwrap();
 
     let read_only = free_port().to_string();
+    // The `dcs` network beside the stack's (`CORE_DATA_TEST_NET` moves both).
+    let dcs = format!(
+        "172.{}.253.0/24",
+        std::env::var("CORE_DATA_TEST_NET").unwrap_or_else(|_| "30".to_owned())
+    );
     for (key, value) in [
         ("HA_NODES", "3"),
         ("HA_ETCD_NODES", "3"),
         ("HA_SYNCHRONOUS", "true"),
         ("HA_READ_ONLY_PORT", read_only.as_str()),
-        ("HA_DCS_SUBNET", "172.30.253.0/24"),
+        ("HA_DCS_SUBNET", dcs.as_str()),
     ] {
         t.set(key, value);
     }
@@ -268,4 +277,5 @@ fn ha_cluster_fails_over_without_losing_a_commit() {
 
     partition::partition(&t);
     operations::operations(&mut t, &read_only);
+    restore::restore(&t);
 }

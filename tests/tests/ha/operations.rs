@@ -2,7 +2,7 @@
 //!
 //! - Refusals change nothing: an unknown node, a reinit of the leader, a
 //!   failover or a reinit without `--yes` (each prints its plan, exits 1), and
-//!   `restore`, `config apply` and `upgrade`, built for the single server only.
+//!   `config apply` and `upgrade`, built for the single server only.
 //! - `ha switchover --to` and `ha restart` (rolling) while a reader goes
 //!   through the read-only port and a writer through the read-write port:
 //!   0 read errors, the write pause printed and held under 10 s, every
@@ -107,7 +107,6 @@ pub(crate) fn operations(t: &mut TestStack, read_only: &str) {
     assert!(out.stdout.contains("would delete"), "{out}");
     // Commands built for the single server only are refused on the topology, changing nothing.
     for (args, hint) in [
-        (&["restore", "--yes"][..], "rebuild the replicas"),
         (&["config", "apply"][..], "ha config apply"),
         (&["upgrade", "--yes"][..], "upgrade the leader"),
     ] {

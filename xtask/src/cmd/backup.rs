@@ -107,13 +107,6 @@ fn verify_set(stack: &Stack, label: Option<&str>, depth: verify::Depth, ctx: &Ct
 pub(crate) fn restore(ctx: &Ctx, args: &Restore) -> CmdResult {
     core_data_ops::upgrade::refuse_if_pending(&ctx.paths, "restore")?;
     let stack = Stack::load(ctx.paths.clone())?;
-    core_data_ops::ha::refuse_in_ha(
-        &stack.config,
-        "restore",
-        "A restore must stop every node and rebuild the replicas from the restored one; until it \
-         is built, restore into a single-server project (another COMPOSE_PROJECT_NAME) sharing \
-         nothing with this one, or see docs/ha.md.",
-    )?;
     let options = restore_ops::Options {
         set: args.set.clone(),
         target_time: args.target_time.clone(),
@@ -121,6 +114,9 @@ pub(crate) fn restore(ctx: &Ctx, args: &Restore) -> CmdResult {
         force: args.force,
         rehearse_rollback: false,
     };
+    if stack.config.ha() {
+        return restore_ha(ctx, &stack, &options, args.yes);
+    }
     if !args.yes {
         println!("{}", restore_ops::plan(&stack, &options)?);
         println!("nothing was changed; add `--yes` to restore");
@@ -172,5 +168,29 @@ pub(crate) fn qa(ctx: &Ctx, command: &QaCommand) -> CmdResult {
             println!("  drop it with `cargo xtask qa drop {}`", clone.name);
         }
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `restore` on the `ha` topology: the backup into the leader's node, the
+/// others rebuilt as its replicas (`ops::ha::restore`).
+fn restore_ha(ctx: &Ctx, stack: &Stack, options: &restore_ops::Options, yes: bool) -> CmdResult {
+    use core_data_ops::ha::restore as ha_restore;
+    if !yes {
+        println!("{}", ha_restore::plan(stack, options)?);
+        println!("nothing was changed; add `--yes` to restore");
+        return Ok(ExitCode::FAILURE);
+    }
+    let report = ha_restore::restore(stack, options, &ctx.progress())?;
+    if let Some(recovered) = &report.recovered {
+        println!("{recovered}");
+    }
+    println!(
+        "restored `{}` into {} in {:.1}s; every replica streams from it",
+        report.set.label, report.leader, report.seconds
+    );
+    for old in &report.old_data {
+        println!("  previous data kept at {old} (inside that node's volume); delete it with `--discard-old` next time");
+    }
+    println!("{}", core_data_ops::ha::status::table(&report.status));
     Ok(ExitCode::SUCCESS)
 }

@@ -7,13 +7,17 @@
 //! reads the cluster as Patroni and etcd see it. The operations: `control.rs`
 //! (switchover, failover, reinit, pause and resume), `restart.rs` (rolling
 //! restart), `config_apply.rs` (`.env` into Patroni's dynamic configuration),
-//! `haproxy.rs` (draining a node from the read-only port).
+//! `haproxy.rs` (draining a node from the read-only port), `restore/` (a
+//! backup restored into the leader's node, the others rebuilt as replicas) with
+//! `dcs.rs` (the cluster's keys in etcd).
 
 pub mod config_apply;
 pub mod control;
+pub mod dcs;
 pub mod haproxy;
 pub mod prepare;
 pub mod restart;
+pub mod restore;
 pub mod status;
 pub mod up;
 

@@ -89,6 +89,36 @@ pub fn prepare(
 
 /// `postgres/ha/patroni.yml.j2` with the configuration and the passwords.
 pub fn render_patroni(paths: &Paths, config: &Config) -> anyhow::Result<String> {
+    render_patroni_for(paths, config, None)
+}
+
+/// What a restore's Patroni configuration adds: the custom bootstrap from the
+/// directories it staged (`ha::restore`).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RestoreBootstrap {
+    pub id: String,
+    pub staging: String,
+    pub staging_wal: String,
+}
+
+/// Installs `secrets/ha/patroni.yml` as `.env` says, with `restore`'s
+/// bootstrap method when given; a node sees it the next time it starts.
+pub fn install_patroni(
+    paths: &Paths,
+    config: &Config,
+    restore: Option<&RestoreBootstrap>,
+) -> anyhow::Result<()> {
+    let text = render_patroni_for(paths, config, restore)?;
+    crate::secrets::write_new(&patroni_file(paths), &text, true, config)?;
+    Ok(())
+}
+
+/// [`render_patroni`], with a restore's bootstrap method when `restore` is given.
+pub fn render_patroni_for(
+    paths: &Paths,
+    config: &Config,
+    restore: Option<&RestoreBootstrap>,
+) -> anyhow::Result<String> {
     let read = |file: Utf8PathBuf| crate::secrets::read(&file);
     let mut ctx = crate::render::context(config);
     let extra = [
@@ -108,6 +138,7 @@ pub fn render_patroni(paths: &Paths, config: &Config) -> anyhow::Result<String> 
     for (name, value) in extra {
         map.insert(name.to_owned(), serde_json::Value::String(value));
     }
+    map.insert("restore".to_owned(), serde_json::to_value(restore)?);
     render_file(&paths.postgres_dir().join("ha/patroni.yml.j2"), &ctx)
 }
 

@@ -47,6 +47,9 @@ pub fn run(stack: &Stack, progress: &dyn Progress) -> anyhow::Result<Report> {
             ),
         );
     }
+    if let Some(recovered) = super::restore::recover_pending(stack, progress)? {
+        progress.status("Recovered", &recovered.to_string());
+    }
     let written = crate::secrets::ensure(paths, config, false)?;
     for file in &written {
         progress.status("Generated", file.as_str());

@@ -263,7 +263,17 @@ pub fn restore(
         step: Step::Staging,
     };
     journal::record(&stack.paths, &ws, &journal)?;
-    if let Err(err) = stage(&ws, &journal, &checked, progress) {
+    let staged = stage(
+        &ws,
+        &Staging {
+            data: journal.staging_data(),
+            wal: journal.staging_wal(),
+        },
+        journal.target_time.as_deref(),
+        &checked,
+        progress,
+    );
+    if let Err(err) = staged {
         // Nothing live was touched: drop the staging directories and the journal.
         let cleanup =
             remove_staging(&ws, &journal).and_then(|()| journal::clear(&stack.paths, &ws));
@@ -328,10 +338,21 @@ pub fn restore(
     })
 }
 
-/// pgBackRest into the staging directories; the live cluster is not touched.
-fn stage(
+/// Where a restore stages the backup: a data directory and a WAL directory
+/// beside the live ones, in the same volumes (so moving them in is a rename).
+#[derive(Debug, Clone)]
+pub(crate) struct Staging {
+    pub(crate) data: String,
+    pub(crate) wal: String,
+}
+
+/// pgBackRest into the staging directories, recovering to `target_time` (as
+/// PostgreSQL writes it) when given; the live cluster is not touched. (The `ha`
+/// topology's restore stages the same way, in the leader's volumes.)
+pub(crate) fn stage(
     ws: &Workspace<'_>,
-    journal: &Journal,
+    staging: &Staging,
+    target_time: Option<&str>,
     checked: &Validated,
     progress: &dyn Progress,
 ) -> anyhow::Result<()> {
@@ -343,11 +364,10 @@ fn stage(
             checked.set.label, checked.set.kind
         ),
     );
-    let staging_data = journal.staging_data();
-    let staging_wal = journal.staging_wal();
-    ws.run(&["install", "-d", "-m", "0700", &staging_data])?;
-    let mut args = pgbackrest_restore_args(&staging_data, &staging_wal, &checked.set.label);
-    match (&checked.target, journal.target_time.as_ref()) {
+    let (staging_data, staging_wal) = (&staging.data, &staging.wal);
+    ws.run(&["install", "-d", "-m", "0700", staging_data])?;
+    let mut args = pgbackrest_restore_args(staging_data, staging_wal, &checked.set.label);
+    match (&checked.target, target_time) {
         (Some(_), Some(time)) => args.extend([
             "--type=time".into(),
             format!("--target={time}"),
