@@ -61,8 +61,6 @@ pub(crate) fn restore(t: &TestStack) {
     let ran = run_runbook(&t.stack, &catalog, "leader_check", &[], Grants::default());
     assert_eq!(ran.result, Ok(0), "{ran}");
     assert!(ran.stdout.contains("ha_probe.rhai:4: false"), "{ran}");
-    let out = xtask(&state, &["backup", "verify", "--quick"]);
-    assert_eq!(out.code, Some(0), "{out}");
 
     // Rows before the target time, a base backup, rows after it.
     t.sql(
@@ -71,6 +69,8 @@ pub(crate) fn restore(t: &TestStack) {
          INSERT INTO restore_probe (phase) SELECT 'before' FROM generate_series(1, 50)",
     );
     let out = xtask(&state, &["backup"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    let out = xtask(&state, &["backup", "verify", "--quick"]);
     assert_eq!(out.code, Some(0), "{out}");
     t.sql(
         "postgres",

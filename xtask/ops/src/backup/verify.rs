@@ -176,8 +176,14 @@ pub fn verify(
     }
 
     progress.status("Recovering", "the restored copy to consistency");
+    // Sockets only, TLS off, the log to pg_ctl's file, no synchronous standby: a set
+    // of the `ha` topology carries Patroni's postgresql.conf, which includes the
+    // stack's (certificates in /run/secrets and a log directory this container
+    // lacks) and, in synchronous mode, names standbys a copy never has (every
+    // commit of the checks would wait for ever).
     let server_options = format!(
-        "-c listen_addresses= -c unix_socket_directories=/tmp -c archive_mode=off \
+        "-c listen_addresses= -c unix_socket_directories=/tmp -c ssl=off -c logging_collector=off \
+         -c synchronous_standby_names= -c archive_mode=off \
          -c hba_file=/etc/core_data/conf/pg_hba.conf -c ident_file=/etc/core_data/conf/pg_ident.conf \
          -c shared_preload_libraries=pgaudit -c pgaudit.log=none \
          -c max_connections={} -c max_worker_processes={}",

@@ -99,17 +99,37 @@ pub struct RestoreBootstrap {
     pub id: String,
     pub staging: String,
     pub staging_wal: String,
+    /// `yes` when a rollback bootstraps from the old leader's own data: the script
+    /// adds recovery on its current timeline (the restore may have archived a newer
+    /// one that forked before it, which a standby following `latest` refuses); `no`
+    /// for a restore, whose recovery settings pgBackRest wrote.
+    pub hold_timeline: &'static str,
 }
 
 /// Installs `secrets/ha/patroni.yml` as `.env` says, with `restore`'s
-/// bootstrap method when given; a node sees it the next time it starts.
+/// bootstrap method when given. The file is rewritten in place: a running
+/// node's container keeps the file it was started with (a bind mount), so only
+/// the same file, rewritten, reaches it.
 pub fn install_patroni(
     paths: &Paths,
     config: &Config,
     restore: Option<&RestoreBootstrap>,
 ) -> anyhow::Result<()> {
+    use std::io::Write;
     let text = render_patroni_for(paths, config, restore)?;
-    crate::secrets::write_new(&patroni_file(paths), &text, true, config)?;
+    let file = patroni_file(paths);
+    if !file.exists() {
+        crate::secrets::write_new(&file, &text, true, config)?;
+        return Ok(());
+    }
+    let mut out = std::fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(&file)
+        .with_context(|| format!("failed to open `{file}`"))?;
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.sync_all())
+        .with_context(|| format!("failed to write `{file}`"))?;
     Ok(())
 }
 

@@ -348,6 +348,7 @@ fn switch_over(
             id: journal.id.clone(),
             staging: journal.staging_data(),
             staging_wal: journal.staging_wal(),
+            hold_timeline: "no",
         }),
     )?;
     fault::point("ha-restore:before-bootstrap")?;

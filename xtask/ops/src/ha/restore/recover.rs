@@ -126,26 +126,65 @@ pub(super) fn roll_back(
                     }
                     ws.remove(live)?;
                 }
-                ws.rename(aside, live)?;
+                // The old leader's directories stay aside: its bootstrap below moves them back.
+                if *node != journal.leader {
+                    ws.rename(aside, live)?;
+                }
             }
         }
         remove_failed_bootstraps(&ws, journal)?;
+        let (aside_data, aside_wal) = journal.aside(&journal.leader);
+        let (data, _) = journal.live(&journal.leader);
+        if !ws.present(&aside_data)? || !ws.present(&aside_wal)? {
+            if ws.present(&data)? {
+                bail!(
+                    "{}'s data directory is back in place but the cluster was not started from \
+                     it; start it with `cargo xtask up` and check `cargo xtask ha status`",
+                    journal.leader
+                );
+            }
+            bail!(
+                "{}'s set-aside data (`{aside_data}`, `{aside_wal}`) is missing; nothing was \
+                 removed: look for `pgdata_*` directories in its data volume, which Patroni \
+                 leaves after a failed bootstrap",
+                journal.leader
+            );
+        }
         ws.sync()?;
     }
-    super::prepare::install_patroni(&stack.paths, &stack.config, None)?;
+    // The old leader bootstraps the cluster again from its own data, on its own
+    // timeline (the restore may have archived a newer one that forked before it).
+    let in_node = |path: &str| {
+        path.replacen(
+            &super::journal::node_root(&journal.leader),
+            "/var/lib/postgresql",
+            1,
+        )
+    };
+    let (aside_data, aside_wal) = journal.aside(&journal.leader);
+    super::prepare::install_patroni(
+        &stack.paths,
+        &stack.config,
+        Some(&super::prepare::RestoreBootstrap {
+            id: journal.id.clone(),
+            staging: in_node(&aside_data),
+            staging_wal: in_node(&aside_wal),
+            hold_timeline: "yes",
+        }),
+    )?;
     crate::ha::dcs::clear_cluster_state(&stack.docker, &stack.config)?;
     progress.status(
         "Starting",
         &format!(
-            "{} alone, with its own data, until it leads",
+            "{} alone, from its own data, until it leads again",
             journal.leader
         ),
     );
+    let container = stack.config.container_name(&journal.leader);
+    let restarts = super::restart_count(stack, &container)?;
     stack.compose().run(&["start", &journal.leader])?;
-    crate::ha::control::wait_within(stack, LEAD_LIMIT, progress, |s| {
-        s.leader()
-            .is_some_and(|l| l.name == journal.leader && l.state == "running")
-    })?;
+    super::wait_leading(stack, &journal.leader, restarts, LEAD_LIMIT, progress)?;
+    super::prepare::install_patroni(&stack.paths, &stack.config, None)?;
     start_nodes(stack, journal, &journal.replicas(), progress)?;
     journal::clear(&stack.paths)
 }
