@@ -90,12 +90,12 @@ fn workspace<'a>(
         let root = journal::node_root(node);
         mounts.push(Mount::volume(
             volume(node, "data"),
-            &format!("{root}/data"),
+            format!("{root}/data"),
             false,
         ));
         mounts.push(Mount::volume(
             volume(node, "wal"),
-            &format!("{root}/wal"),
+            format!("{root}/wal"),
             false,
         ));
     }
