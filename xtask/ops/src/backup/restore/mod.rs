@@ -231,22 +231,7 @@ pub fn restore(
     let ws = Workspace::start(stack)?;
     let checked = validate(stack, options, &ws)?;
     if checked.server_running {
-        progress.status(
-            "Checking",
-            "that WAL archiving works, so nothing written before the restore is lost",
-        );
-        if let Err(err) = physical::check(stack) {
-            if !options.force {
-                return Err(err.context(
-                    "WAL archiving does not work, so the restore could lose recent commits; nothing was changed. \
-                     Fix archiving (`cargo xtask backup check`) or add `--force` to restore anyway",
-                ));
-            }
-            progress.status(
-                "Warning",
-                &format!("WAL archiving fails ({err:#}); continuing because of --force"),
-            );
-        }
+        check_archiving(stack, options.force, progress)?;
     }
     let had_cluster = ws.exists(&format!("{PGDATA}/PG_VERSION"))?;
     let had_data = ws.present(PGDATA)?;
@@ -336,6 +321,33 @@ pub fn restore(
         old_data,
         recovered,
     })
+}
+
+/// Refuses, changing nothing, when the running server cannot archive its WAL
+/// (commits since the last archived segment could be lost), unless `force`.
+/// (The `ha` topology's restore checks the same way, on its leader.)
+pub(crate) fn check_archiving(
+    stack: &Stack,
+    force: bool,
+    progress: &dyn Progress,
+) -> anyhow::Result<()> {
+    progress.status(
+        "Checking",
+        "that WAL archiving works, so nothing written before the restore is lost",
+    );
+    if let Err(err) = physical::check(stack) {
+        if !force {
+            return Err(err.context(
+                "WAL archiving does not work, so the restore could lose recent commits; nothing was changed. \
+                 Fix archiving (`cargo xtask backup check`) or add `--force` to restore anyway",
+            ));
+        }
+        progress.status(
+            "Warning",
+            &format!("WAL archiving fails ({err:#}); continuing because of --force"),
+        );
+    }
+    Ok(())
 }
 
 /// Where a restore stages the backup: a data directory and a WAL directory

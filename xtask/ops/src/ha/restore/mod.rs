@@ -36,7 +36,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 
 use crate::backup::oneshot::{self, Mount};
-use crate::backup::physical::{self, BackupSet};
+use crate::backup::physical::BackupSet;
 use crate::backup::restore::workspace::{Workspace, DATA_ROOT, WAL_ROOT};
 use crate::backup::restore::{self as single, target::TargetTime, Options, Staging};
 use crate::fault;
@@ -185,23 +185,7 @@ pub fn restore(
     let nodes = super::node_names(&stack.config);
     let ws = workspace(stack, &leader, &nodes)?;
     let checked = single::validate(stack, options, &ws)?;
-    progress.status(
-        "Checking",
-        "that WAL archiving works, so nothing written before the restore is lost",
-    );
-    if let Err(err) = physical::check(stack) {
-        if !options.force {
-            return Err(err.context(
-                "WAL archiving does not work, so the restore could lose recent commits; nothing \
-                 was changed. Fix archiving (`cargo xtask backup check`) or add `--force` to \
-                 restore anyway",
-            ));
-        }
-        progress.status(
-            "Warning",
-            &format!("WAL archiving fails ({err:#}); continuing because of --force"),
-        );
-    }
+    single::check_archiving(stack, options.force, progress)?;
     let mut journal = Journal {
         id: crate::clock::utc_stamp(std::time::SystemTime::now()),
         started: jiff::Timestamp::now().to_string(),
