@@ -4,6 +4,8 @@
 # certificate signed by the stack's CA required of both (the nodes' Patroni
 # holds one; nothing else on the network does). The data directory is the
 # member's own volume; a member that has data rejoins with it.
+# Authentication is on once `cargo xtask up` has run `core-data-etcd auth`: Patroni
+# is the user `patroni`, which reads and writes its cluster's keys only.
 # `core-data-etcd health` is the container's health check; `core-data-etcd ctl` runs etcdctl.
 set -Eeuo pipefail
 
@@ -20,6 +22,61 @@ fi
 if [ "${1:-}" = ctl ]; then
   shift
   exec etcdctl "${tls[@]}" --endpoints="https://127.0.0.1:2379" --command-timeout=10s "$@"
+fi
+
+# `core-data-etcd auth ADMIN PREFIX [sync]`, the `patroni` user's password on stdin:
+# turns etcd's authentication on, idempotently; users and roles first, then `auth enable`:
+#   - `patroni`, with the password and the role `patroni`: read and write under PREFIX
+#     (this cluster's keys) and nothing else;
+#   - ADMIN (the common name of the members' certificate, as which etcdctl here
+#     authenticates) and `root` (which etcd wants before `auth enable`), both without a
+#     password and with the role `root`: a user without a password can only be the common
+#     name of a certificate the stack's CA signed.
+# When it is on already, the password is set again only with `sync` (a new password file).
+if [ "${1:-}" = auth ]; then
+  admin=${2:?core-data-etcd auth: the admin user is missing}
+  prefix=${3:?core-data-etcd auth: the key prefix is missing}
+  sync=${4:-}
+  ctl=(etcdctl "${tls[@]}" --endpoints="https://127.0.0.1:2379" --command-timeout=10s)
+  IFS= read -r password || true
+  if [ -z "$password" ]; then
+    echo "core_data-etcd: error: no password on stdin" >&2
+    exit 1
+  fi
+  # etcdctl ARGS, where "already exists" or "already granted" is success (a run cut short before).
+  idempotent() {
+    local out
+    if ! out=$("${ctl[@]}" "$@" 2>&1); then
+      case "$out" in
+        *"already exists"*|*"already granted"*) ;;
+        *) echo "core_data-etcd: error: etcdctl $1 $2: $out" >&2; return 1 ;;
+      esac
+    fi
+  }
+  set_password() {
+    printf '%s\n' "$password" | "${ctl[@]}" user passwd patroni --interactive=false >/dev/null
+  }
+  if "${ctl[@]}" auth status | grep -q "Authentication Status: true"; then
+    if [ "$sync" = sync ]; then
+      set_password
+      echo "on already; the password of patroni set again"
+    else
+      echo "on already"
+    fi
+    exit 0
+  fi
+  idempotent role add patroni
+  idempotent role grant-permission patroni --prefix=true readwrite "$prefix"
+  printf '%s\n' "$password" | idempotent user add patroni --interactive=false
+  set_password
+  idempotent user grant-role patroni patroni
+  for user in root "$admin"; do
+    idempotent user add "$user" --no-password
+    idempotent user grant-role "$user" root
+  done
+  "${ctl[@]}" auth enable >/dev/null
+  echo "turned on"
+  exit 0
 fi
 
 case "$nodes" in 1|3) ;; *) echo "core_data-etcd: error: CORE_DATA_ETCD_NODES must be 1 or 3, not $nodes" >&2; exit 1 ;; esac

@@ -84,7 +84,8 @@ pub(crate) enum Command {
     /// before the logging collector starts), then the server's log file from the `pglog` volume
     /// (`--follow` follows it across the daily switch of files).
     Logs(Logs),
-    /// Run psql inside the postgres container as the superuser; arguments pass through.
+    /// Run psql inside the postgres container (on the `ha` topology, the leader's) as the
+    /// superuser; arguments pass through.
     Psql(Psql),
     /// Print connection URLs (passwords only with `--show-passwords`).
     ServiceUrls(ServiceUrls),

@@ -15,7 +15,11 @@
 //!   node, started again, rejoins as a streaming replica by itself; at the end
 //!   every node holds the same content.
 //! - Reads through the read-only port reach a replica; `security status`
-//!   finds every container confined as the policy says.
+//!   finds every container confined as the policy says; etcd refuses a
+//!   request without Patroni's password and lets Patroni's user at its
+//!   cluster's keys only (`dcs.rs`); `status` lists every container of the
+//!   topology (and, later, names a killed replica and etcd member); `psql`
+//!   runs on the leader.
 //!
 //! - A replica (not the synchronous one) and an etcd member are killed: writes
 //!   go on without an error; both come back.
@@ -31,6 +35,7 @@
 
 mod clients;
 mod cluster;
+mod dcs;
 mod operations;
 mod partition;
 mod restore;
@@ -134,6 +139,25 @@ fn ha_cluster_fails_over_without_losing_a_commit() {
             "{out}"
         );
     }
+
+    // etcd takes Patroni's password, and only for this cluster's keys.
+    dcs::etcd_auth(&t);
+    // `status` reads the topology (every node, etcd member and HAProxy, the server through
+    // HAProxy); `psql` runs on the leader.
+    let table = status_settles(&t);
+    for name in ["pg1", "pg2", "pg3", "etcd1", "etcd3", "haproxy"] {
+        assert!(
+            table.contains(&t.stack.config.container_name(name)),
+            "{table}"
+        );
+    }
+    assert!(table.contains("server: PostgreSQL 17"), "{table}");
+    let out = xtask(
+        t.paths().state(),
+        &["psql", "--", "-XAt", "--command=SELECT pg_is_in_recovery()"],
+    );
+    assert_eq!(out.code, Some(0), "{out}");
+    assert_eq!(out.stdout.trim(), "f", "psql did not reach the leader: {out}");
 
     t.sql(
         "postgres",
@@ -267,6 +291,16 @@ fn ha_cluster_fails_over_without_losing_a_commit() {
         );
         assert!(after > 50, "only {after} writes in 10 s after the kills");
     }
+    // `status` names what is down, and says the stack is not healthy.
+    let out = xtask(t.paths().state(), &["status"]);
+    assert_eq!(out.code, Some(1), "{out}");
+    for name in [replica.as_str(), "etcd2"] {
+        assert!(
+            out.stdout
+                .contains(&format!("{name}: enabled in COMPOSE_PROFILES but not running healthy")),
+            "{out}"
+        );
+    }
     for name in [replica.as_str(), "etcd2"] {
         t.stack
             .docker
@@ -278,4 +312,21 @@ fn ha_cluster_fails_over_without_losing_a_commit() {
     partition::partition(&t);
     operations::operations(&mut t, &read_only);
     restore::restore(&t);
+}
+
+/// `status`, once it exits 0 (Docker's health checks report a started
+/// container healthy within seconds); its output.
+fn status_settles(t: &TestStack) -> String {
+    let started = Instant::now();
+    loop {
+        let out = xtask(t.paths().state(), &["status"]);
+        if out.code == Some(0) {
+            return out.stdout;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(90),
+            "`status` did not report the topology healthy:\n{out}"
+        );
+        std::thread::sleep(Duration::from_secs(2));
+    }
 }

@@ -7,6 +7,8 @@
 //!   before the promotion is accepted) rolls back: every node's data is back,
 //!   rows written after the target time included, and the cluster settles
 //!   with one leader and two streaming replicas.
+//! - A restore that fails with every node stopped, before any data is set
+//!   aside, removes what it staged and starts the nodes again on their data.
 //! - A restore killed after every node's data was set aside is rolled back by
 //!   the next `up`.
 //! - `restore --target-time T --yes` brings the cluster back to T: the rows
@@ -118,6 +120,40 @@ pub(crate) fn restore(t: &TestStack) {
     equal_everywhere(t, "after the rollback");
     println!("ha: restore failed before its promotion and rolled back; {first} leads again");
     assert_eq!(leader(t), first);
+
+    // A failure with every node stopped, before any data was set aside: the
+    // staged copy goes and the nodes start again on their own data.
+    let out = xtask_env(
+        &state,
+        &["restore", "--target-time", &target, "--yes"],
+        &[("CORE_DATA_FAULT", "ha-restore:after-stop")],
+    );
+    assert_eq!(out.code, Some(1), "{out}");
+    assert!(
+        out.stderr.contains("rolled back") && out.stderr.contains("injected fault"),
+        "{out}"
+    );
+    wait_settled(t, Duration::from_secs(120));
+    assert_eq!(phases(t), everything, "the early rollback lost data");
+    equal_everywhere(t, "after the early rollback");
+    for node in NODES {
+        let listing = t
+            .stack
+            .docker
+            .exec(
+                &t.stack.config.container_name(node),
+                &["ls", "-A", "/var/lib/postgresql/data", "/var/lib/postgresql/wal"],
+                None,
+            )
+            .unwrap();
+        assert_eq!(listing.exit_code, 0, "{node}: {}", listing.stderr);
+        assert!(
+            !listing.stdout.contains("restore-"),
+            "{node} kept a restore's directory after the rollback:\n{}",
+            listing.stdout
+        );
+    }
+    println!("ha: restore failed with every node stopped and rolled back; nothing staged is left");
 
     // Killed with every node's data set aside: the next `up` rolls it back.
     let out = xtask_env(

@@ -10,7 +10,7 @@ use crate::backup::archiver::{self, ArchiverStatus};
 use crate::backup::leftovers::{self, Leftover};
 use crate::backup::logical::{self, Status as SidecarStatus};
 use crate::backup::physical::{self, BackupSet};
-use crate::backup::restore::{self, Step};
+use crate::backup::restore;
 use crate::stack::Stack;
 
 /// `status`: the stack's containers, the server and its WAL archiving.
@@ -22,10 +22,11 @@ pub struct StackStatus {
     pub interrupted_restore: Option<InterruptedRestore>,
     /// The server as seen over TLS; `None` when the stack has no containers (not asked).
     pub server: Option<ServerStatus>,
-    /// Add-on services `COMPOSE_PROFILES` turns on whose container is missing or not healthy.
+    /// Add-on services `COMPOSE_PROFILES` turns on (on the `ha` topology: its nodes, etcd
+    /// members and HAProxy) whose container is missing or not healthy.
     pub unhealthy_services: Vec<String>,
     /// Containers exist, the server answers, WAL archiving is not failing past its grace
-    /// and every enabled add-on is healthy.
+    /// and every enabled add-on (or every service of the `ha` topology) is healthy.
     pub healthy: bool,
 }
 
@@ -45,7 +46,18 @@ pub struct ContainerStatus {
 #[derive(Debug, Clone, Serialize)]
 pub struct InterruptedRestore {
     pub id: String,
-    pub step: Step,
+    /// The journal's step, as the journal names it (`staging`, `stopping`, …).
+    pub step: String,
+}
+
+impl InterruptedRestore {
+    fn new(id: String, step: impl Serialize) -> anyhow::Result<Self> {
+        let step = serde_json::to_value(step)?
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        Ok(Self { id, step })
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -100,11 +112,15 @@ pub fn stack_status(stack: &Stack) -> anyhow::Result<StackStatus> {
             healthy: false,
         });
     }
-    let interrupted_restore =
-        restore::pending_journal(&stack.paths)?.map(|journal| InterruptedRestore {
-            id: journal.id,
-            step: journal.step,
-        });
+    let interrupted_restore = if stack.config.ha() {
+        crate::ha::restore::pending_journal(&stack.paths)?
+            .map(|journal| InterruptedRestore::new(journal.id, journal.step))
+            .transpose()?
+    } else {
+        restore::pending_journal(&stack.paths)?
+            .map(|journal| InterruptedRestore::new(journal.id, journal.step))
+            .transpose()?
+    };
     let server = match stack.connect("postgres") {
         Ok(mut client) => {
             let version: String = client.query_one("SELECT version()", &[])?.get(0);
@@ -130,16 +146,7 @@ pub fn stack_status(stack: &Stack) -> anyhow::Result<StackStatus> {
             archiving_unhealthy: false,
         },
     };
-    // Every add-on COMPOSE_PROFILES turns on must be running and healthy.
-    let unhealthy_services: Vec<String> = crate::addons::enabled(&stack.config)
-        .into_iter()
-        .filter(|addon| {
-            !containers
-                .iter()
-                .any(|c| c.service.as_deref() == Some(addon.name()) && c.health == "healthy")
-        })
-        .map(|addon| addon.name().to_owned())
-        .collect();
+    let unhealthy_services = unhealthy_services(&stack.config, &containers);
     Ok(StackStatus {
         project,
         containers,
@@ -148,6 +155,36 @@ pub fn stack_status(stack: &Stack) -> anyhow::Result<StackStatus> {
         unhealthy_services,
         server: Some(server),
     })
+}
+
+/// The services that must run healthy and do not: every add-on COMPOSE_PROFILES
+/// turns on or, on the `ha` topology (where the add-ons do not run), its nodes
+/// and etcd members (healthy) and HAProxy (running: it has no health check).
+fn unhealthy_services(config: &crate::config::Config, containers: &[ContainerStatus]) -> Vec<String> {
+    let wanted: Vec<(String, bool)> = if config.ha() {
+        crate::ha::node_names(config)
+            .into_iter()
+            .chain(crate::ha::etcd_names(config))
+            .map(|name| (name, true))
+            .chain([("haproxy".to_owned(), false)])
+            .collect()
+    } else {
+        crate::addons::enabled(config)
+            .into_iter()
+            .map(|addon| (addon.name().to_owned(), true))
+            .collect()
+    };
+    wanted
+        .into_iter()
+        .filter(|(service, checked)| {
+            !containers.iter().any(|c| {
+                c.service.as_deref() == Some(service.as_str())
+                    && c.state == "running"
+                    && (!checked || c.health == "healthy")
+            })
+        })
+        .map(|(service, _)| service)
+        .collect()
 }
 
 /// `dump-status`: the sidecar's `status.json` (its fields at the top level, as

@@ -185,7 +185,7 @@ pub fn ensure_service_for(
         );
     }
     let issuer = Issuer::new(ca_params()?, ca_key);
-    let mut params = server_params(names, &format!("{SERVICE_CN_PREFIX}{service}"))?;
+    let mut params = server_params(names, &service_common_name(service))?;
     params.extended_key_usages = match usage {
         Usage::Server => vec![ExtendedKeyUsagePurpose::ServerAuth],
         Usage::ServerAndClient => vec![
@@ -203,6 +203,12 @@ pub fn ensure_service_for(
 
 /// The common name of the add-on certificates made here starts with this.
 const SERVICE_CN_PREFIX: &str = "core_data service ";
+
+/// The common name of `service`'s certificate made here (etcd takes a client
+/// certificate's common name as the user: `ha::dcs`).
+pub fn service_common_name(service: &str) -> String {
+    format!("{SERVICE_CN_PREFIX}{service}")
+}
 
 fn modified(path: &camino::Utf8Path) -> anyhow::Result<std::time::SystemTime> {
     std::fs::metadata(path)

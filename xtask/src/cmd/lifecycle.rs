@@ -191,7 +191,7 @@ fn print_status(status: &StackStatus) {
     }
     if let Some(pending) = &status.interrupted_restore {
         println!(
-            "restore: `{}` was interrupted at step {:?}; `cargo xtask up` finishes or rolls it back",
+            "restore: `{}` was interrupted at step `{}`; `cargo xtask up` finishes or rolls it back",
             pending.id, pending.step
         );
     }

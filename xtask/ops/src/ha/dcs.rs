@@ -5,11 +5,20 @@
 //! timeline and position behind the old ones; the dynamic configuration stays.
 //! etcdctl runs in an etcd member's container (`core-data-etcd ctl`), with its
 //! certificate.
+//!
+//! Authentication: `up` turns it on before the nodes start ([`ensure_auth`]).
+//! Patroni is the user [`PATRONI_USER`], with a password (`secrets/ha/etcd_password`;
+//! it talks to etcd's HTTP gateway, which ignores certificates' common names) and
+//! a role that reads and writes [`prefix`] only. etcdctl in a member authenticates
+//! as its certificate's common name, a user with the `root` role and no password.
 
 use anyhow::bail;
 
 use crate::config::Config;
 use crate::docker::Docker;
+
+/// Patroni's user in etcd.
+pub const PATRONI_USER: &str = "patroni";
 
 /// The key prefix of this stack's cluster.
 pub fn prefix(config: &Config) -> String {
@@ -48,6 +57,50 @@ fn ctl(docker: &Docker, config: &Config, args: &[&str]) -> anyhow::Result<String
     bail!(
         "no etcd member answered `etcdctl {}`: {}",
         args.join(" "),
+        errors.join("; ")
+    )
+}
+
+/// What [`ensure_auth`] found or did: etcd's own words (`turned on`, `on already`, …).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Auth {
+    pub member: String,
+    pub outcome: String,
+}
+
+/// Turns etcd's authentication on unless it is (users and roles first, see the
+/// module's text), in the first member that answers; `password_changed` sets the
+/// `patroni` user's password again where it is on already.
+pub fn ensure_auth(
+    docker: &Docker,
+    config: &Config,
+    password: &str,
+    password_changed: bool,
+) -> anyhow::Result<Auth> {
+    let admin = crate::tls::service_common_name("etcd");
+    let prefix = prefix(config);
+    let mut argv = vec!["/usr/local/bin/core-data-etcd", "auth", &admin, &prefix];
+    if password_changed {
+        argv.push("sync");
+    }
+    let input = format!("{password}\n");
+    let mut errors = Vec::new();
+    for member in super::etcd_names(config) {
+        let container = config.container_name(&member);
+        match docker.exec_with_stdin(&container, &argv, input.as_bytes()) {
+            Ok(out) if out.exit_code == 0 => {
+                return Ok(Auth {
+                    member,
+                    outcome: out.stdout.trim().to_owned(),
+                })
+            }
+            Ok(out) => errors.push(format!("{member}: {}", out.stderr.trim())),
+            Err(err) => errors.push(format!("{member}: {err:#}")),
+        }
+    }
+    bail!(
+        "no etcd member could turn authentication on: {}; the nodes were not started. \
+         `cargo xtask logs etcd1` shows the member's side; `cargo xtask up` tries again",
         errors.join("; ")
     )
 }

@@ -1,5 +1,5 @@
 //! The `ha` topology's files, made what `.env` says before anything starts:
-//! the replication and REST API passwords (`secrets/ha/`), etcd's certificate
+//! the replication, REST API and etcd passwords (`secrets/ha/`), etcd's certificate
 //! (server and peer) and Patroni's client certificate towards etcd, both
 //! signed by the stack's CA, Patroni's configuration rendered from
 //! `postgres/ha/patroni.yml.j2` into `secrets/ha/patroni.yml` (0600: it holds
@@ -19,6 +19,9 @@ use crate::tls::{self, Usage};
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Prepared {
     pub files_changed: bool,
+    /// `secrets/ha/etcd_password` was made by this run: etcd's `patroni` user
+    /// must be given it (`dcs::ensure_auth`).
+    pub etcd_password_generated: bool,
 }
 
 pub fn secrets_dir(paths: &Paths) -> Utf8PathBuf {
@@ -31,6 +34,12 @@ pub fn replication_password_file(paths: &Paths) -> Utf8PathBuf {
 
 pub fn rest_password_file(paths: &Paths) -> Utf8PathBuf {
     secrets_dir(paths).join("rest_password")
+}
+
+/// The password of etcd's `patroni` user (`ha::dcs`), which Patroni's
+/// configuration carries.
+pub fn etcd_password_file(paths: &Paths) -> Utf8PathBuf {
+    secrets_dir(paths).join("etcd_password")
 }
 
 pub fn patroni_file(paths: &Paths) -> Utf8PathBuf {
@@ -49,10 +58,16 @@ pub fn prepare(
 ) -> anyhow::Result<Prepared> {
     let mut prepared = Prepared::default();
     crate::fsutil::ensure_dir(&secrets_dir(paths), 0o700)?;
-    for file in [replication_password_file(paths), rest_password_file(paths)] {
+    let etcd_password = etcd_password_file(paths);
+    for file in [
+        replication_password_file(paths),
+        rest_password_file(paths),
+        etcd_password.clone(),
+    ] {
         if crate::secrets::write_new(&file, &crate::secrets::generate_password(), false, config)? {
             progress.status("Generated", file.as_str());
             prepared.files_changed = true;
+            prepared.etcd_password_generated |= file == etcd_password;
         }
     }
     tls::ensure_ca_key(paths, config, &["etcd", "etcd-client"])?;
@@ -153,6 +168,8 @@ pub fn render_patroni_for(
         ),
         ("rest_user", super::REST_USER.to_owned()),
         ("rest_password", read(rest_password_file(paths))?),
+        ("etcd_user", super::dcs::PATRONI_USER.to_owned()),
+        ("etcd_password", read(etcd_password_file(paths))?),
     ];
     let map = ctx.as_object_mut().expect("the context is a map");
     for (name, value) in extra {

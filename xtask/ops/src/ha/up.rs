@@ -1,6 +1,7 @@
 //! `cargo xtask up` for the `ha` topology: the same secrets, image, rendered
 //! and checked server configuration as the single server, plus the
-//! topology's own files (`prepare`), then compose/ha.yaml up, a wait until
+//! topology's own files (`prepare`), then compose/ha.yaml up (etcd first, its
+//! authentication turned on, then the nodes and HAProxy), a wait until
 //! Patroni reports one leader and every other node streaming, a wait for a
 //! write through HAProxy's read-write port, and the same bootstrap (roles,
 //! databases, extensions) through that port.
@@ -91,6 +92,32 @@ pub fn run(stack: &Stack, progress: &dyn Progress) -> anyhow::Result<Report> {
         args.push("--force-recreate");
     }
     let started = Instant::now();
+    // etcd first: its authentication is on before any node talks to it.
+    let members = super::etcd_names(config);
+    let mut etcd_args = args.clone();
+    etcd_args.extend(members.iter().map(String::as_str));
+    stack
+        .compose()
+        .stream(&etcd_args, |line| progress.detail(line))?;
+    wait_etcd(stack, ETCD_LIMIT)?;
+    let password = crate::secrets::read(&super::prepare::etcd_password_file(paths))?;
+    let auth = super::dcs::ensure_auth(
+        &stack.docker,
+        config,
+        &password,
+        prepared.etcd_password_generated,
+    )?;
+    progress.status(
+        "etcd",
+        &format!(
+            "authentication {} ({} may use this cluster's keys only)",
+            auth.outcome,
+            super::dcs::PATRONI_USER
+        ),
+    );
+    let nodes = super::node_names(config);
+    args.extend(nodes.iter().map(String::as_str));
+    args.push("haproxy");
     stack
         .compose()
         .stream(&args, |line| progress.detail(line))?;
@@ -140,6 +167,25 @@ pub fn refuse_single_server(stack: &Stack) -> anyhow::Result<()> {
          the `ha` topology, or remove the single server first (`cargo xtask down --volumes --yes` \
          deletes its data)",
         config.project()
+    )
+}
+
+/// How long etcd's members may take to form their cluster.
+const ETCD_LIMIT: Duration = Duration::from_secs(120);
+
+/// Waits until every configured etcd member says it is healthy.
+fn wait_etcd(stack: &Stack, limit: Duration) -> anyhow::Result<()> {
+    poll_until(
+        "every etcd member healthy",
+        limit,
+        Duration::from_millis(500),
+        || {
+            let members = super::status::etcd_health(&stack.docker, &stack.config);
+            match members.iter().find(|m| !m.healthy) {
+                None => Ok(Poll::Ready(())),
+                Some(m) => Ok(Poll::Pending(format!("{}: {}", m.name, m.detail))),
+            }
+        },
     )
 }
 

@@ -44,6 +44,12 @@ use crate::progress::Progress;
 use crate::stack::Stack;
 
 pub use journal::{Journal, Step};
+
+/// The journal of an interrupted restore of the `ha` cluster, if any (what
+/// `status` reports).
+pub fn pending_journal(paths: &crate::paths::Paths) -> anyhow::Result<Option<Journal>> {
+    journal::read(paths)
+}
 pub use recover::{recover_pending, Recovered};
 
 use super::prepare::{self, RestoreBootstrap};
