@@ -12,7 +12,9 @@ set -Eeuo pipefail
 secrets=/run/secrets
 name=${CORE_DATA_ETCD_NAME:?CORE_DATA_ETCD_NAME is not set}
 nodes=${CORE_DATA_ETCD_NODES:-3}
-tls=(--cacert="$secrets/ca.crt" --cert="$secrets/etcd.crt" --key="$secrets/etcd.key")
+# etcdctl here is etcd's admin user: the `etcd-admin` certificate's common name. The members'
+# own certificate names no user (the gateway presents it as its client).
+tls=(--cacert="$secrets/ca.crt" --cert="$secrets/etcd-admin.crt" --key="$secrets/etcd-admin.key")
 
 if [ "${1:-}" = health ]; then
   exec etcdctl "${tls[@]}" --endpoints="https://127.0.0.1:2379" --command-timeout=3s endpoint health
@@ -28,7 +30,7 @@ fi
 # turns etcd's authentication on, idempotently; users and roles first, then `auth enable`:
 #   - `patroni`, with the password and the role `patroni`: read and write under PREFIX
 #     (this cluster's keys) and nothing else;
-#   - ADMIN (the common name of the members' certificate, as which etcdctl here
+#   - ADMIN (the common name of the `etcd-admin` certificate, as which etcdctl here
 #     authenticates) and `root` (which etcd wants before `auth enable`), both without a
 #     password and with the role `root`: a user without a password can only be the common
 #     name of a certificate the stack's CA signed.

@@ -157,7 +157,11 @@ fn ha_cluster_fails_over_without_losing_a_commit() {
         &["psql", "--", "-XAt", "--command=SELECT pg_is_in_recovery()"],
     );
     assert_eq!(out.code, Some(0), "{out}");
-    assert_eq!(out.stdout.trim(), "f", "psql did not reach the leader: {out}");
+    assert_eq!(
+        out.stdout.trim(),
+        "f",
+        "psql did not reach the leader: {out}"
+    );
 
     t.sql(
         "postgres",
@@ -296,8 +300,9 @@ fn ha_cluster_fails_over_without_losing_a_commit() {
     assert_eq!(out.code, Some(1), "{out}");
     for name in [replica.as_str(), "etcd2"] {
         assert!(
-            out.stdout
-                .contains(&format!("{name}: enabled in COMPOSE_PROFILES but not running healthy")),
+            out.stdout.contains(&format!(
+                "{name}: enabled in COMPOSE_PROFILES but not running healthy"
+            )),
             "{out}"
         );
     }

@@ -142,7 +142,12 @@ pub(crate) fn restore(t: &TestStack) {
             .docker
             .exec(
                 &t.stack.config.container_name(node),
-                &["ls", "-A", "/var/lib/postgresql/data", "/var/lib/postgresql/wal"],
+                &[
+                    "ls",
+                    "-A",
+                    "/var/lib/postgresql/data",
+                    "/var/lib/postgresql/wal",
+                ],
                 None,
             )
             .unwrap();

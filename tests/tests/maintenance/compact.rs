@@ -159,12 +159,18 @@ pub(crate) fn trapped(t: &TestStack, argv: &[&str]) -> CliOutput {
             Err(err) => err,
         };
         let message = err.as_db_error().map(|e| e.message().to_owned());
-        if message.as_deref().is_some_and(|m| m.contains("statement timeout")) {
+        if message
+            .as_deref()
+            .is_some_and(|m| m.contains("statement timeout"))
+        {
             break;
         }
         eprintln!("trap check: not a statement timeout: {err:?}");
         others.push(format!("{err:?}"));
-        assert!(others.len() < 3, "the trap check failed three times: {others:#?}");
+        assert!(
+            others.len() < 3,
+            "the trap check failed three times: {others:#?}"
+        );
         std::thread::sleep(std::time::Duration::from_millis(500));
     }
     let out = cli(t, argv);

@@ -160,7 +160,10 @@ pub fn stack_status(stack: &Stack) -> anyhow::Result<StackStatus> {
 /// The services that must run healthy and do not: every add-on COMPOSE_PROFILES
 /// turns on or, on the `ha` topology (where the add-ons do not run), its nodes
 /// and etcd members (healthy) and HAProxy (running: it has no health check).
-fn unhealthy_services(config: &crate::config::Config, containers: &[ContainerStatus]) -> Vec<String> {
+fn unhealthy_services(
+    config: &crate::config::Config,
+    containers: &[ContainerStatus],
+) -> Vec<String> {
     let wanted: Vec<(String, bool)> = if config.ha() {
         crate::ha::node_names(config)
             .into_iter()

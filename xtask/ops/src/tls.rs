@@ -124,8 +124,14 @@ pub enum Usage {
     /// A server that also authenticates to its peers and to other servers with
     /// the same certificate (etcd members).
     ServerAndClient,
-    /// A client only (Patroni towards etcd): useless to serve anything.
+    /// A client only (etcdctl in an etcd member, whose common name is its etcd
+    /// user): useless to serve anything.
     Client,
+    /// A client of etcd's HTTP gateway (Patroni): [`Usage::Client`] whose subject
+    /// has no common name, only an organisation naming the service. With
+    /// authentication on, the gateway refuses every request whose client
+    /// certificate carries a common name.
+    GatewayClient,
 }
 
 /// [`ensure_service`] for a certificate of the given [`Usage`].
@@ -154,7 +160,11 @@ pub fn ensure_service_for(
             return Ok((tls, false));
         }
         let newer_ca = modified(&ca.ca_cert)? > modified(&tls.cert)?;
-        if !newer_ca && names.iter().all(|name| contains(&der, &san_entry(name))) {
+        // A client certificate made before they lost their common name is issued again.
+        let stale_subject = usage == Usage::GatewayClient
+            && contains(&der, &common_name_entry(&service_common_name(service)));
+        if !newer_ca && !stale_subject && names.iter().all(|name| contains(&der, &san_entry(name)))
+        {
             return Ok((tls, false));
         }
     }
@@ -186,13 +196,19 @@ pub fn ensure_service_for(
     }
     let issuer = Issuer::new(ca_params()?, ca_key);
     let mut params = server_params(names, &service_common_name(service))?;
+    if usage == Usage::GatewayClient {
+        params.distinguished_name = rcgen::DistinguishedName::new();
+        params
+            .distinguished_name
+            .push(DnType::OrganizationName, service_common_name(service));
+    }
     params.extended_key_usages = match usage {
         Usage::Server => vec![ExtendedKeyUsagePurpose::ServerAuth],
         Usage::ServerAndClient => vec![
             ExtendedKeyUsagePurpose::ServerAuth,
             ExtendedKeyUsagePurpose::ClientAuth,
         ],
-        Usage::Client => vec![ExtendedKeyUsagePurpose::ClientAuth],
+        Usage::Client | Usage::GatewayClient => vec![ExtendedKeyUsagePurpose::ClientAuth],
     };
     let key = KeyPair::generate()?;
     let cert = params.signed_by(&key, &issuer)?;
@@ -287,6 +303,15 @@ fn san_entry(name: &str) -> Vec<u8> {
     };
     let mut entry = vec![tag, u8::try_from(body.len()).unwrap_or(u8::MAX)];
     entry.extend(body);
+    entry
+}
+
+/// A subject's common-name attribute holding `cn` as rcgen encodes it (the
+/// attribute's OID 2.5.4.3, then a UTF8String).
+fn common_name_entry(cn: &str) -> Vec<u8> {
+    let mut entry = vec![0x06, 0x03, 0x55, 0x04, 0x03, 0x0c];
+    entry.push(u8::try_from(cn.len()).unwrap_or(u8::MAX));
+    entry.extend(cn.as_bytes());
     entry
 }
 
@@ -440,6 +465,59 @@ mod tests {
         // Our own CA without its key (an older layout) is made again, key kept.
         assert!(ensure_ca_key(&paths, &config, &["pgbouncer", "valkey"]).unwrap());
         assert!(files(&paths).ca_key.exists());
+    }
+
+    #[test]
+    fn a_gateway_client_certificate_has_no_common_name_and_one_made_with_it_is_issued_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = camino::Utf8Path::from_path(dir.path()).unwrap().to_owned();
+        let paths = Paths::from_repo(Some(state));
+        let config = config("127.0.0.1");
+        ensure(&paths, &config, false).unwrap();
+        let names = vec!["patroni".to_owned()];
+        let der_of = |tls: &ServiceTls| {
+            let pem = std::fs::read(&tls.cert).unwrap();
+            let der = rustls_pemfile::certs(&mut pem.as_slice())
+                .next()
+                .unwrap()
+                .unwrap()
+                .to_vec();
+            der
+        };
+        let cn = service_common_name("etcd-client");
+        let (tls, issued) =
+            ensure_service_for(&paths, &config, "etcd-client", &names, Usage::GatewayClient)
+                .unwrap();
+        assert!(issued);
+        let der = der_of(&tls);
+        assert!(contains(&der, cn.as_bytes()), "the organisation names it");
+        assert!(!contains(&der, &common_name_entry(&cn)), "no common name");
+        assert!(
+            contains(&der, b"core_data local CA"),
+            "the CA's common name stays"
+        );
+        let (_, again) =
+            ensure_service_for(&paths, &config, "etcd-client", &names, Usage::GatewayClient)
+                .unwrap();
+        assert!(!again, "kept");
+
+        // One made before, with the common name, is issued again.
+        let with_cn = server_params(&names, &cn).unwrap();
+        let issuer = Issuer::new(
+            ca_params().unwrap(),
+            KeyPair::from_pem(&std::fs::read_to_string(files(&paths).ca_key).unwrap()).unwrap(),
+        );
+        let key = KeyPair::generate().unwrap();
+        std::fs::write(&tls.cert, with_cn.signed_by(&key, &issuer).unwrap().pem()).unwrap();
+        std::fs::write(&tls.key, key.serialize_pem()).unwrap();
+        let (_, reissued) =
+            ensure_service_for(&paths, &config, "etcd-client", &names, Usage::GatewayClient)
+                .unwrap();
+        assert!(
+            reissued,
+            "a client certificate with a common name is issued again"
+        );
+        assert!(!contains(&der_of(&tls), &common_name_entry(&cn)));
     }
 
     #[test]

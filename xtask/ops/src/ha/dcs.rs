@@ -10,7 +10,9 @@
 //! Patroni is the user [`PATRONI_USER`], with a password (`secrets/ha/etcd_password`;
 //! it talks to etcd's HTTP gateway, which ignores certificates' common names) and
 //! a role that reads and writes [`prefix`] only. etcdctl in a member authenticates
-//! as its certificate's common name, a user with the `root` role and no password.
+//! with the `etcd-admin` certificate as its common name, a user with the `root`
+//! role and no password. The members' own certificate names no user: the gateway
+//! presents it as its client, so a request without a token is refused.
 
 use anyhow::bail;
 
@@ -77,7 +79,7 @@ pub fn ensure_auth(
     password: &str,
     password_changed: bool,
 ) -> anyhow::Result<Auth> {
-    let admin = crate::tls::service_common_name("etcd");
+    let admin = crate::tls::service_common_name("etcd-admin");
     let prefix = prefix(config);
     let mut argv = vec!["/usr/local/bin/core-data-etcd", "auth", &admin, &prefix];
     if password_changed {

@@ -70,12 +70,20 @@ pub fn prepare(
             prepared.etcd_password_generated |= file == etcd_password;
         }
     }
-    tls::ensure_ca_key(paths, config, &["etcd", "etcd-client"])?;
+    tls::ensure_ca_key(paths, config, &["etcd", "etcd-client", "etcd-admin"])?;
     let mut etcd_names = super::etcd_names(config);
     etcd_names.extend(["localhost".to_owned(), "127.0.0.1".to_owned()]);
     for (service, names, usage) in [
         ("etcd", etcd_names, Usage::ServerAndClient),
-        ("etcd-client", vec!["patroni".to_owned()], Usage::Client),
+        (
+            "etcd-client",
+            vec!["patroni".to_owned()],
+            Usage::GatewayClient,
+        ),
+        // etcdctl in the members: its common name is etcd's admin user (`dcs::ensure_auth`).
+        // Not the members' own certificate: the gateway presents that one as its client, so
+        // its common name must be no user at all, or a request without a token would be it.
+        ("etcd-admin", vec!["etcd-admin".to_owned()], Usage::Client),
     ] {
         let (files, issued) = tls::ensure_service_for(paths, config, service, &names, usage)?;
         if issued {
