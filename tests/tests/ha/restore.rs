@@ -44,6 +44,28 @@ fn phases(t: &TestStack) -> String {
     )
 }
 
+/// A restore to `target` with a failure injected at `fault` exits 1 saying it
+/// rolled back; the cluster settles with `everything` on every node.
+fn rolled_back(t: &TestStack, target: &str, fault: &str, everything: &str) {
+    let out = xtask_env(
+        t.paths().state(),
+        &["restore", "--target-time", target, "--yes"],
+        &[("CORE_DATA_FAULT", fault)],
+    );
+    assert_eq!(out.code, Some(1), "{fault}: {out}");
+    assert!(
+        out.stderr.contains("rolled back") && out.stderr.contains("injected fault"),
+        "{fault}: {out}"
+    );
+    wait_settled(t, Duration::from_secs(120));
+    assert_eq!(
+        phases(t),
+        everything,
+        "the rollback after {fault} did not bring the data back"
+    );
+    equal_everywhere(t, &format!("after the rollback from {fault}"));
+}
+
 pub(crate) fn restore(t: &TestStack) {
     let state = t.paths().state().to_owned();
 
@@ -101,41 +123,13 @@ pub(crate) fn restore(t: &TestStack) {
     );
 
     // A failure once the restored node leads rolls every node back.
-    let out = xtask_env(
-        &state,
-        &["restore", "--target-time", &target, "--yes"],
-        &[("CORE_DATA_FAULT", "ha-restore:before-promotion")],
-    );
-    assert_eq!(out.code, Some(1), "{out}");
-    assert!(
-        out.stderr.contains("rolled back") && out.stderr.contains("injected fault"),
-        "{out}"
-    );
-    wait_settled(t, Duration::from_secs(120));
-    assert_eq!(
-        phases(t),
-        everything,
-        "the rollback did not bring the data back"
-    );
-    equal_everywhere(t, "after the rollback");
+    rolled_back(t, &target, "ha-restore:before-promotion", &everything);
     println!("ha: restore failed before its promotion and rolled back; {first} leads again");
     assert_eq!(leader(t), first);
 
     // A failure with every node stopped, before any data was set aside: the
     // staged copy goes and the nodes start again on their own data.
-    let out = xtask_env(
-        &state,
-        &["restore", "--target-time", &target, "--yes"],
-        &[("CORE_DATA_FAULT", "ha-restore:after-stop")],
-    );
-    assert_eq!(out.code, Some(1), "{out}");
-    assert!(
-        out.stderr.contains("rolled back") && out.stderr.contains("injected fault"),
-        "{out}"
-    );
-    wait_settled(t, Duration::from_secs(120));
-    assert_eq!(phases(t), everything, "the early rollback lost data");
-    equal_everywhere(t, "after the early rollback");
+    rolled_back(t, &target, "ha-restore:after-stop", &everything);
     for node in NODES {
         let listing = t
             .stack
