@@ -33,14 +33,13 @@ pub fn interactive(
     args: &[String],
     tty: bool,
 ) -> anyhow::Result<i32> {
-    let container = container.to_owned();
     let database = database.map_or_else(|| config.primary_database(), str::to_owned);
     let mut argv: Vec<String> = vec!["exec".into(), "--interactive".into()];
     if tty {
         argv.push("--tty".into());
     }
     argv.extend([
-        container.clone(),
+        container.to_owned(),
         "psql".into(),
         "--username".into(),
         config.superuser().to_owned(),

@@ -396,13 +396,20 @@ mod tests {
         Config::from_overrides(&overrides, resources).unwrap()
     }
 
-    #[test]
-    fn the_certificate_follows_the_bind_address() {
+    /// A state directory in a temporary directory (kept while the first is
+    /// alive), with the CA and server certificate of a loopback stack.
+    fn state_with_ca() -> (tempfile::TempDir, Paths) {
         let dir = tempfile::tempdir().unwrap();
         let state = camino::Utf8Path::from_path(dir.path()).unwrap().to_owned();
         let paths = Paths::from_repo(Some(state));
+        ensure(&paths, &config("127.0.0.1"), false).unwrap();
+        (dir, paths)
+    }
+
+    #[test]
+    fn the_certificate_follows_the_bind_address() {
+        let (_dir, paths) = state_with_ca();
         let loopback = config("127.0.0.1");
-        ensure(&paths, &loopback, false).unwrap();
         let first = std::fs::read(files(&paths).server_cert).unwrap();
         assert!(
             !ensure_names(&paths, &loopback).unwrap(),
@@ -427,11 +434,8 @@ mod tests {
 
     #[test]
     fn service_certificates_are_issued_once_by_the_kept_ca_and_never_with_a_stale_key() {
-        let dir = tempfile::tempdir().unwrap();
-        let state = camino::Utf8Path::from_path(dir.path()).unwrap().to_owned();
-        let paths = Paths::from_repo(Some(state));
+        let (_dir, paths) = state_with_ca();
         let config = config("127.0.0.1");
-        ensure(&paths, &config, false).unwrap();
         assert!(files(&paths).ca_key.exists(), "the CA key is kept");
         let names = vec!["pgbouncer".to_owned(), "tlstest-pgbouncer".to_owned()];
         let (tls, issued) = ensure_service(&paths, &config, "pgbouncer", &names).unwrap();
@@ -469,11 +473,8 @@ mod tests {
 
     #[test]
     fn a_gateway_client_certificate_has_no_common_name_and_one_made_with_it_is_issued_again() {
-        let dir = tempfile::tempdir().unwrap();
-        let state = camino::Utf8Path::from_path(dir.path()).unwrap().to_owned();
-        let paths = Paths::from_repo(Some(state));
+        let (_dir, paths) = state_with_ca();
         let config = config("127.0.0.1");
-        ensure(&paths, &config, false).unwrap();
         let names = vec!["patroni".to_owned()];
         let der_of = |tls: &ServiceTls| {
             let pem = std::fs::read(&tls.cert).unwrap();
@@ -522,10 +523,7 @@ mod tests {
 
     #[test]
     fn a_certificate_put_there_by_the_operator_is_never_replaced() {
-        let dir = tempfile::tempdir().unwrap();
-        let state = camino::Utf8Path::from_path(dir.path()).unwrap().to_owned();
-        let paths = Paths::from_repo(Some(state));
-        ensure(&paths, &config("127.0.0.1"), false).unwrap();
+        let (_dir, paths) = state_with_ca();
         // An operator's certificate: another common name, no matching names.
         let mut params = CertificateParams::new(vec!["db.example.com".to_owned()]).unwrap();
         params

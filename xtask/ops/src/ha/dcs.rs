@@ -43,68 +43,66 @@ pub fn keys_to_clear(listing: &str, prefix: &str, keep: &str) -> Vec<String> {
         .collect()
 }
 
-/// Runs `core-data-etcd ctl ARGS` in the first member that answers.
-fn ctl(docker: &Docker, config: &Config, args: &[&str]) -> anyhow::Result<String> {
-    let mut argv = vec!["/usr/local/bin/core-data-etcd", "ctl"];
+/// Runs `core-data-etcd ARGS` (with `input` on its stdin) in the first member
+/// that answers; its stdout, or every member's error.
+fn in_a_member(
+    docker: &Docker,
+    config: &Config,
+    args: &[&str],
+    input: &[u8],
+) -> Result<String, Vec<String>> {
+    let mut argv = vec!["/usr/local/bin/core-data-etcd"];
     argv.extend_from_slice(args);
     let mut errors = Vec::new();
     for member in super::etcd_names(config) {
         let container = config.container_name(&member);
-        match docker.exec(&container, &argv, None) {
+        match docker.exec_with_stdin(&container, &argv, input) {
             Ok(out) if out.exit_code == 0 => return Ok(out.stdout),
             Ok(out) => errors.push(format!("{member}: {}", out.stderr.trim())),
             Err(err) => errors.push(format!("{member}: {err:#}")),
         }
     }
-    bail!(
-        "no etcd member answered `etcdctl {}`: {}",
-        args.join(" "),
-        errors.join("; ")
-    )
+    Err(errors)
 }
 
-/// What [`ensure_auth`] found or did: etcd's own words (`turned on`, `on already`, …).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Auth {
-    pub member: String,
-    pub outcome: String,
+/// Runs `core-data-etcd ctl ARGS` (etcdctl) in the first member that answers.
+fn ctl(docker: &Docker, config: &Config, args: &[&str]) -> anyhow::Result<String> {
+    let mut argv = vec!["ctl"];
+    argv.extend_from_slice(args);
+    in_a_member(docker, config, &argv, &[]).map_err(|errors| {
+        anyhow::anyhow!(
+            "no etcd member answered `etcdctl {}`: {}",
+            args.join(" "),
+            errors.join("; ")
+        )
+    })
 }
 
 /// Turns etcd's authentication on unless it is (users and roles first, see the
 /// module's text), in the first member that answers; `password_changed` sets the
-/// `patroni` user's password again where it is on already.
+/// `patroni` user's password again where it is on already. Returns etcd's own
+/// words (`turned on`, `on already`, …).
 pub fn ensure_auth(
     docker: &Docker,
     config: &Config,
     password: &str,
     password_changed: bool,
-) -> anyhow::Result<Auth> {
+) -> anyhow::Result<String> {
     let admin = crate::tls::service_common_name("etcd-admin");
     let prefix = prefix(config);
-    let mut argv = vec!["/usr/local/bin/core-data-etcd", "auth", &admin, &prefix];
+    let mut args = vec!["auth", &admin, &prefix];
     if password_changed {
-        argv.push("sync");
+        args.push("sync");
     }
     let input = format!("{password}\n");
-    let mut errors = Vec::new();
-    for member in super::etcd_names(config) {
-        let container = config.container_name(&member);
-        match docker.exec_with_stdin(&container, &argv, input.as_bytes()) {
-            Ok(out) if out.exit_code == 0 => {
-                return Ok(Auth {
-                    member,
-                    outcome: out.stdout.trim().to_owned(),
-                })
-            }
-            Ok(out) => errors.push(format!("{member}: {}", out.stderr.trim())),
-            Err(err) => errors.push(format!("{member}: {err:#}")),
-        }
+    match in_a_member(docker, config, &args, input.as_bytes()) {
+        Ok(out) => Ok(out.trim().to_owned()),
+        Err(errors) => bail!(
+            "no etcd member could turn authentication on: {}; the nodes were not started. \
+             `cargo xtask logs etcd1` shows the member's side; `cargo xtask up` tries again",
+            errors.join("; ")
+        ),
     }
-    bail!(
-        "no etcd member could turn authentication on: {}; the nodes were not started. \
-         `cargo xtask logs etcd1` shows the member's side; `cargo xtask up` tries again",
-        errors.join("; ")
-    )
 }
 
 /// Deletes the cluster's state in etcd but its dynamic configuration; returns

@@ -101,7 +101,7 @@ pub fn run(stack: &Stack, progress: &dyn Progress) -> anyhow::Result<Report> {
         .stream(&etcd_args, |line| progress.detail(line))?;
     wait_etcd(stack, ETCD_LIMIT)?;
     let password = crate::secrets::read(&super::prepare::etcd_password_file(paths))?;
-    let auth = super::dcs::ensure_auth(
+    let outcome = super::dcs::ensure_auth(
         &stack.docker,
         config,
         &password,
@@ -111,7 +111,7 @@ pub fn run(stack: &Stack, progress: &dyn Progress) -> anyhow::Result<Report> {
         "etcd",
         &format!(
             "authentication {} ({} may use this cluster's keys only)",
-            auth.outcome,
+            outcome,
             super::dcs::PATRONI_USER
         ),
     );
